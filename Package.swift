@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "berth-runtime", targets: ["berth-runtime"]),
+    ],
+    targets: [
+        // Syscall wrappers Swift's Glibc lacks; the only C in the package.
+        .target(name: "CBerthLinux"),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+
+        .target(name: "BerthSystem", dependencies: ["CBerthLinux"]),
+        .target(name: "BerthOCI"),
+        .target(name: "BerthCgroups", dependencies: ["BerthSystem", "BerthOCI", "CBerthLinux"]),
+        .target(name: "BerthRuntimeCore", dependencies: ["BerthSystem", "BerthOCI", "BerthCgroups", "CSeccomp", "CBerthLinux"]),
+        .target(name: "BerthRuntimeCLI", dependencies: ["BerthRuntimeCore", "BerthOCI", "BerthSystem"]),
+        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI"]),
+
+        .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
+        .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
+        .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
+        .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI"]),
+    ]
+)

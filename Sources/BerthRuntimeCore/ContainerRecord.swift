@@ -1,0 +1,88 @@
+import BerthCgroups
+import BerthOCI
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// What the runtime remembers about a container between invocations, in `<root>/<id>/state.json`.
+/// Status is never stored: it is derived from the init process and the exec fifo each time,
+/// so a crash can never leave a stale "running" behind.
+public struct ContainerRecord: Codable {
+    public var id: String
+    public var pid: Int32
+    /// /proc/PID/stat start time, to tell our init from a recycled PID.
+    public var startTime: UInt64?
+    public var bundle: String
+    public var rootfs: String
+    public var created: String
+    public var cgroupPath: String
+    public var config: Spec
+
+    public var annotations: [String: String]? { config.annotations }
+}
+
+/// The per-container state directory and its files.
+public struct StateDirectory {
+    public let root: String
+    public let id: String
+
+    public init(root: String, id: String) throws {
+        guard Self.isValid(id) else { throw RuntimeError.invalidID(id) }
+        self.root = root
+        self.id = id
+    }
+
+    public var path: String { root + "/" + id }
+    public var recordPath: String { path + "/state.json" }
+    public var fifoPath: String { path + "/exec.fifo" }
+
+    /// runc's rule: letters, digits and `_+-.`, not `.` or `..`.
+    public static func isValid(_ id: String) -> Bool {
+        guard !id.isEmpty, id != ".", id != "..", id.utf8.count <= 1024 else { return false }
+        return id.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "_+-.".unicodeScalars.contains($0) }
+    }
+
+    /// Claims the id: mkdir fails if another container holds it, even under a race.
+    public func claim() throws {
+        try FileIO.makeDirectories(root, mode: 0o711)
+        if mkdir(path, 0o711) != 0 {
+            if errno == EEXIST { throw RuntimeError.exists(id) }
+            throw RuntimeError.system(SystemError("mkdir", path))
+        }
+    }
+
+    public func load() throws -> ContainerRecord {
+        guard let bytes = try? FileIO.read(recordPath) else { throw RuntimeError.notFound(id) }
+        do {
+            return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))
+        } catch {
+            throw RuntimeError.other("container \"\(id)\": corrupt state file \(recordPath): \(error)")
+        }
+    }
+
+    public func save(_ record: ContainerRecord) throws {
+        let data = try JSONEncoder().encode(record)
+        try AtomicFile.write(recordPath, Array(data), mode: 0o600)
+    }
+
+    public func remove() throws { try FileIO.removeTree(path) }
+
+    public static func list(root: String) -> [String] {
+        ((try? FileIO.listDirectory(root)) ?? []).filter { FileIO.exists(root + "/" + $0 + "/state.json") }
+    }
+}
+
+extension ContainerRecord {
+    /// Derived status (runtime.md "Lifecycle"): created while init waits on the exec fifo.
+    public func status(fifoPath: String) -> ContainerState.Status {
+        guard ProcessStatus.isAlive(pid, startTime: startTime) else { return .stopped }
+        if FileIO.exists(fifoPath) { return .created }
+        if let cgroup = try? Cgroups.manager(path: cgroupPath), cgroup.isFrozen { return .paused }
+        return .running
+    }
+
+    public func state(status: ContainerState.Status) -> ContainerState {
+        ContainerState(id: id, pid: status == .stopped ? 0 : pid, status: status, bundle: bundle, rootfs: rootfs,
+                       created: created, annotations: annotations)
+    }
+}

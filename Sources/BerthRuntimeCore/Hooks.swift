@@ -1,0 +1,83 @@
+import BerthOCI
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// OCI lifecycle hooks (config.md "POSIX-platform Hooks"): each runs with the container state
+/// as JSON on stdin; a failing or timed-out hook fails the operation that ran it.
+enum Hooks {
+    static func run(_ hooks: [Spec.Hook]?, phase: String, state: ContainerState) throws {
+        guard let hooks, !hooks.isEmpty else { return }
+        try run(hooks, phase: phase, input: Array((try? JSONEncoder().encode(state)) ?? Data()))
+    }
+
+    /// The child's form: it holds the state already encoded by the parent.
+    static func run(_ hooks: [Spec.Hook]?, phase: String, input: [UInt8]) throws {
+        guard let hooks, !hooks.isEmpty else { return }
+        for (index, hook) in hooks.enumerated() {
+            do {
+                try runOne(hook, input: input)
+            } catch {
+                throw RuntimeError.hook("error running \(phase) hook #\(index): \(error)")
+            }
+        }
+    }
+
+    static func runOne(_ hook: Spec.Hook, input: [UInt8]) throws {
+        var fds: [Int32] = [0, 0]
+        try sys("pipe") { pipe(&fds) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        let args = (hook.args ?? [hook.path]).map { strdup($0) } + [nil]
+        let env = (hook.env ?? []).map { strdup($0) } + [nil]
+        defer { (args + env).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, hook.path, &actions, nil, args, env)
+        close(fds[0])
+        guard rc == 0 else {
+            close(fds[1])
+            throw SystemError("fork/exec", hook.path, errno: rc)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        try? FileIO.writeAll(fds[1], input)
+        close(fds[1])
+        let status = try wait(pid, timeout: hook.timeout)
+        if status != 0 { throw RuntimeError.hook("exit status \(status)") }
+    }
+
+    /// waitpid with an optional deadline; the hook is killed when it passes.
+    static func wait(_ pid: pid_t, timeout: Int?) throws -> Int32 {
+        let deadline = timeout.map { Monotonic.now() + Double($0) }
+        var status: Int32 = 0
+        while true {
+            let rc = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
+            if rc == pid { return ExitStatus.code(status) }
+            if rc < 0 && errno != EINTR { throw SystemError("waitpid", String(pid)) }
+            if let deadline, Monotonic.now() > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                throw RuntimeError.hook("timeout after \(timeout!) seconds")
+            }
+            usleep(5000)
+        }
+    }
+}
+
+/// Exit status as a shell reports it: the code, or 128+signal.
+enum ExitStatus {
+    static func code(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+}
+
+enum Monotonic {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,102 @@
+import BerthCgroups
+import BerthOCI
+import BerthSystem
+import Glibc
+
+extension Runtime {
+    public struct ExecOptions {
+        public var consoleSocket: String?
+        public var detach: Bool
+        public var pidFile: String?
+        public init(consoleSocket: String? = nil, detach: Bool = false, pidFile: String? = nil) {
+            self.consoleSocket = consoleSocket; self.detach = detach; self.pidFile = pidFile
+        }
+    }
+
+    /// The container's own process settings, for `exec` to start from (runc copies caps,
+    /// rlimits, no_new_privs, env, cwd and user from config.json unless told otherwise).
+    public func baseProcess(id: String) throws -> Spec.Process {
+        let (record, _) = try load(id)
+        guard let process = record.config.process else { throw RuntimeError.invalidConfig("container \(id) has no process") }
+        return process
+    }
+
+    /// Runs `process` inside container `id`; returns its exit status (0 when detached).
+    public func exec(id: String, process: Spec.Process, options: ExecOptions) throws -> Int32 {
+        let (record, status) = try load(id)
+        switch status {
+        case .running: break
+        case .paused: throw RuntimeError.badState("cannot exec in a paused container")
+        default: throw RuntimeError.badState("cannot exec in a stopped container")
+        }
+        try ProcessSetup.validate(process)
+        let spec = record.config
+        let seccomp = try spec.linux?.seccomp.map(SeccompCompiler.compile)
+        let cgroup = try Cgroups.manager(path: record.cgroupPath)
+
+        var console: (parent: Int32?, child: Int32)?
+        if process.terminal == true {
+            if let path = options.consoleSocket {
+                console = (nil, try Terminal.connectUnix(path))
+            } else if !options.detach {
+                var fds: [Int32] = [0, 0]
+                try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
+                console = (fds[0], fds[1])
+            } else {
+                throw RuntimeError.invalidConfig("cannot allocate tty if runc will detach without setting console socket")
+            }
+        }
+        defer { if let c = console { close(c.child); if let p = c.parent { close(p) } } }
+
+        let joins = try Self.namespacesToJoin(pid: record.pid)
+        defer { joins.forEach { close($0.1) } }
+        let plan = LaunchPlan(kind: .exec, spec: spec, process: process, bundle: record.bundle, rootfs: record.rootfs,
+                              created: [], joins: joins.filter { $0.0 != .pid }, unshareCgroup: false, seccomp: seccomp,
+                              console: console?.child, stateDir: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified())
+        if !options.detach { ForegroundWaiter.blockSignals() }
+        let (parentSync, childSync) = try SyncChannel.pair()
+        defer { parentSync.close() }
+        let pid = try Self.clone(flags: 0, pidNamespace: joins.first { $0.0 == .pid }?.1) {
+            parentSync.close()
+            plan.runChild(childSync)
+        }
+        childSync.close()
+        do {
+            try cgroup.add(pid: pid)
+            parentSync.send("go")
+            // The child's end is close-on-exec: EOF means execve succeeded.
+            if let message = parentSync.receive() {
+                try SyncChannel.raise(message)
+            }
+        } catch {
+            Glibc.kill(pid, SIGKILL)
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            throw error
+        }
+        let master = try console?.parent.map(Terminal.receiveFD)
+        defer { if let master { close(master) } }
+        if let pidFile = options.pidFile { try AtomicFile.write(pidFile, Array(String(pid).utf8)) }
+        if options.detach { return 0 }
+        return try ForegroundWaiter.wait(for: pid, master: master)
+    }
+
+    /// The container init's namespaces that differ from ours, in join order (joining one's own
+    /// user namespace is an error, and joining the same others is wasted work).
+    static func namespacesToJoin(pid: Int32) throws -> [(Namespace, Int32)] {
+        var fds: [(Namespace, Int32)] = []
+        for ns in Namespace.joinOrder where ns != .time {
+            let theirs = "/proc/\(pid)/ns/\(ns.procName)"
+            var a = stat(), b = stat()
+            guard stat(theirs, &a) == 0 else { continue }
+            if stat("/proc/self/ns/\(ns.procName)", &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev { continue }
+            do {
+                fds.append((ns, try sys("open", theirs) { open(theirs, O_RDONLY | O_CLOEXEC) }))
+            } catch {
+                fds.forEach { close($0.1) }
+                throw error
+            }
+        }
+        return fds
+    }
+}

@@ -1,0 +1,316 @@
+import BerthCgroups
+import BerthOCI
+import BerthSystem
+import CBerthLinux
+import FoundationEssentials
+import Glibc
+
+/// The OCI runtime operations (runtime.md "Operations"), synchronous and single-threaded from
+/// entry to the last clone. State lives under `root`, one directory per container.
+public struct Runtime {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public struct CreateOptions {
+        public var bundle: String
+        public var pidFile: String?
+        public var consoleSocket: String?
+        public init(bundle: String, pidFile: String? = nil, consoleSocket: String? = nil) {
+            self.bundle = bundle; self.pidFile = pidFile; self.consoleSocket = consoleSocket
+        }
+    }
+
+    /// A created container whose init is our child (for `run`, which waits on it).
+    struct Launched {
+        let record: ContainerRecord
+        let master: Int32?
+    }
+
+    public func create(id: String, options: CreateOptions) throws {
+        _ = try launch(id: id, options: options, foregroundTerminal: false)
+    }
+
+    /// `run`: create, start, and (unless detached) wait, forward signals, then delete.
+    public func run(id: String, options: CreateOptions, detach: Bool) throws -> Int32 {
+        if !detach { ForegroundWaiter.blockSignals() }
+        let launched = try launch(id: id, options: options, foregroundTerminal: !detach && options.consoleSocket == nil)
+        do {
+            try start(id: id)
+        } catch {
+            try? delete(id: id, force: true)
+            throw error
+        }
+        if detach { return 0 }
+        let code = try ForegroundWaiter.wait(for: launched.record.pid, master: launched.master)
+        try? delete(id: id, force: true)
+        return code
+    }
+
+    func launch(id: String, options: CreateOptions, foregroundTerminal: Bool) throws -> Launched {
+        let dir = try StateDirectory(root: root, id: id)
+        let bundle = try Self.absolute(options.bundle)
+        let spec = try Self.loadSpec(bundle: bundle)
+        guard let process = spec.process else { throw RuntimeError.invalidConfig("process property must not be empty") }
+        try ProcessSetup.validate(process)
+        let rootfs = try Self.rootfs(spec, bundle: bundle)
+        let namespaces = try NamespaceConfig(spec)
+
+        var cleanup = Cleanup()
+        defer { cleanup.run() }
+        try dir.claim()
+        cleanup.push { try? dir.remove() }
+
+        let cgroupPath = spec.linux?.cgroupsPath.flatMap { $0.isEmpty ? nil : $0 } ?? "/berth/\(id)"
+        let cgroup = try Cgroups.manager(path: cgroupPath)
+        try cgroup.create()
+        cleanup.push { try? cgroup.destroy() }
+        if var resources = spec.linux?.resources {
+            if resources.devices != nil {
+                resources.devices = (resources.devices ?? []) + DeviceRules.defaultAllows(extra: spec.linux?.devices ?? [])
+            }
+            try cgroup.apply(resources)
+        }
+        let seccomp = try spec.linux?.seccomp.map(SeccompCompiler.compile)
+
+        try sys("mkfifo", dir.fifoPath) { berth_mkfifo(dir.fifoPath, 0o622) }
+        let stateFD = try sys("open", dir.path) { open(dir.path, O_PATH | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(stateFD) }
+
+        let terminal = process.terminal == true
+        var console: (parent: Int32?, child: Int32)?
+        if terminal {
+            if let socketPath = options.consoleSocket {
+                console = (nil, try Terminal.connectUnix(socketPath))
+            } else if foregroundTerminal {
+                var fds: [Int32] = [0, 0]
+                try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
+                console = (fds[0], fds[1])
+            } else {
+                throw RuntimeError.invalidConfig("cannot allocate tty if runc will detach without setting console socket")
+            }
+        }
+        defer {
+            if let c = console { close(c.child); if let p = c.parent { close(p) } }
+        }
+
+        let joins = try namespaces.openJoins()
+        defer { joins.forEach { close($0.1) } }
+        let plan = LaunchPlan(kind: .initProcess, spec: spec, process: process, bundle: bundle, rootfs: rootfs,
+                              created: namespaces.created, joins: joins.filter { $0.0 != .pid },
+                              unshareCgroup: namespaces.unshareCgroup, seccomp: seccomp, console: console?.child,
+                              stateDir: stateFD, cgroupMounts: cgroup.containerMounts,
+                              unifiedCgroup: Cgroups.isUnified())
+        let (parentSync, childSync) = try SyncChannel.pair()
+        defer { parentSync.close() }
+
+        let pid = try Self.clone(flags: namespaces.cloneFlags, pidNamespace: joins.first { $0.0 == .pid }?.1) {
+            parentSync.close()
+            plan.runChild(childSync)
+        }
+        childSync.close()
+        cleanup.push {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+
+        if namespaces.created.contains(.user) { try namespaces.writeMappings(pid: pid) }
+        try cgroup.add(pid: pid)
+        var record = ContainerRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
+                                     created: Timestamp.now(), cgroupPath: cgroupPath, config: spec)
+        let state = record.state(status: .creating)
+        try Hooks.run(spec.hooks?.prestart, phase: "prestart", state: state)
+        try Hooks.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
+        let stateJSON = String(decoding: (try? JSONEncoder().encode(record.state(status: .created))) ?? Data(), as: UTF8.self)
+        parentSync.send("go\n" + stateJSON)
+        try parentSync.expect("ready")
+
+        var master: Int32?
+        if let parent = console?.parent { master = try Terminal.receiveFD(parent) }
+        record.startTime = ProcessStatus.startTime(pid)
+        try dir.save(record)
+        if let pidFile = options.pidFile { try AtomicFile.write(pidFile, Array(String(pid).utf8)) }
+        cleanup.cancel()
+        return Launched(record: record, master: master)
+    }
+
+    /// Clones the child (`body` runs in it and never returns). Joining a pid namespace affects
+    /// only children, so the parent enters it just around the clone and steps back out.
+    static func clone(flags: Int32, pidNamespace: Int32?, body: () -> Never) throws -> Int32 {
+        var ownPid: Int32 = -1
+        if let pidNamespace {
+            ownPid = try sys("open", "/proc/self/ns/pid") { open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) }
+            try sys("setns", "pid namespace") { berth_setns(pidNamespace, Namespace.pid.cloneFlag) }
+        }
+        let pid = berth_clone(UInt(UInt32(bitPattern: flags)))
+        if pid == 0 { body() }
+        let cloneErrno = errno
+        if ownPid >= 0 {
+            _ = berth_setns(ownPid, Namespace.pid.cloneFlag)
+            close(ownPid)
+        }
+        if pid < 0 { throw RuntimeError.system(SystemError("clone", nil, errno: cloneErrno)) }
+        return pid
+    }
+
+    public func start(id: String) throws {
+        let dir = try StateDirectory(root: root, id: id)
+        let record = try dir.load()
+        switch record.status(fifoPath: dir.fifoPath) {
+        case .created: break
+        case .stopped: throw RuntimeError.badState("cannot start a container that has stopped")
+        default: throw RuntimeError.badState("cannot start an already running container")
+        }
+        let fd = try sys("open", dir.fifoPath) { open(dir.fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        defer { close(fd) }
+        while true {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&entry, 1, 100)
+            if rc > 0 && entry.revents & Int16(POLLIN) != 0 {
+                var byte: UInt8 = 0
+                if read(fd, &byte, 1) == 1 { break }
+            }
+            if !ProcessStatus.isAlive(record.pid, startTime: record.startTime) {
+                throw RuntimeError.badState("cannot start a container that has stopped")
+            }
+        }
+        unlink(dir.fifoPath)
+        do {
+            try Hooks.run(record.config.hooks?.poststart, phase: "poststart", state: record.state(status: .running))
+        } catch {
+            RuntimeLog.warning("\(error)")
+        }
+    }
+
+    public func state(id: String) throws -> ContainerState {
+        let dir = try StateDirectory(root: root, id: id)
+        let record = try dir.load()
+        return record.state(status: record.status(fifoPath: dir.fifoPath))
+    }
+
+    public func list() -> [ContainerState] {
+        StateDirectory.list(root: root).compactMap { try? state(id: $0) }
+    }
+
+    public func kill(id: String, signal: Int32, all: Bool) throws {
+        let dir = try StateDirectory(root: root, id: id)
+        let record = try dir.load()
+        let status = record.status(fifoPath: dir.fifoPath)
+        guard status != .stopped else { throw RuntimeError.badState("container not running") }
+        if all {
+            let cgroup = try Cgroups.manager(path: record.cgroupPath)
+            for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, signal) }
+            if status == .paused && signal == SIGKILL { try? cgroup.thaw() }
+            return
+        }
+        let pidfd = try sys("pidfd_open", String(record.pid)) { berth_pidfd_open(record.pid) }
+        defer { close(pidfd) }
+        try sys("kill", "container \(id)") { berth_pidfd_send_signal(pidfd, signal) }
+    }
+
+    public func delete(id: String, force: Bool) throws {
+        let dir = try StateDirectory(root: root, id: id)
+        guard let record = try? dir.load() else {
+            // A crash between claiming the id and writing state leaves a bare directory.
+            if FileIO.isDirectory(dir.path) { try dir.remove(); return }
+            throw RuntimeError.notFound(id)
+        }
+        let status = record.status(fifoPath: dir.fifoPath)
+        if (status == .running || status == .paused) && !force {
+            throw RuntimeError.badState("cannot delete container \(id) that is not stopped: \(status.rawValue)")
+        }
+        let cgroup = try Cgroups.manager(path: record.cgroupPath)
+        if status != .stopped {
+            try killAll(record, cgroup: cgroup)
+        }
+        do {
+            try Hooks.run(record.config.hooks?.poststop, phase: "poststop", state: record.state(status: .stopped))
+        } catch {
+            RuntimeLog.warning("\(error)")
+        }
+        try cgroup.destroy()
+        try dir.remove()
+    }
+
+    /// SIGKILL to every process in the container, thawing a frozen cgroup so the kill lands,
+    /// then waits (bounded) for the init to die.
+    func killAll(_ record: ContainerRecord, cgroup: CgroupManager) throws {
+        Glibc.kill(record.pid, SIGKILL)
+        for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
+        if cgroup.isFrozen { try? cgroup.thaw() }
+        for _ in 0..<1000 {
+            var status: Int32 = 0
+            _ = waitpid(record.pid, &status, WNOHANG)
+            let remaining = (try? cgroup.processes()) ?? []
+            if !ProcessStatus.isAlive(record.pid, startTime: record.startTime) && remaining.isEmpty { return }
+            remaining.forEach { Glibc.kill($0, SIGKILL) }
+            usleep(10_000)
+        }
+        throw RuntimeError.other("container \(record.id): processes did not exit after SIGKILL")
+    }
+
+    public func pause(id: String) throws {
+        let (record, status) = try load(id)
+        guard status == .running else { throw RuntimeError.badState("container not running") }
+        try Cgroups.manager(path: record.cgroupPath).freeze()
+    }
+
+    public func resume(id: String) throws {
+        let (record, status) = try load(id)
+        guard status == .paused else { throw RuntimeError.badState("container not paused") }
+        try Cgroups.manager(path: record.cgroupPath).thaw()
+    }
+
+    public func processes(id: String) throws -> [Int32] {
+        let (record, _) = try load(id)
+        return try Cgroups.manager(path: record.cgroupPath).processes()
+    }
+
+    func load(_ id: String) throws -> (ContainerRecord, ContainerState.Status) {
+        let dir = try StateDirectory(root: root, id: id)
+        let record = try dir.load()
+        return (record, record.status(fifoPath: dir.fifoPath))
+    }
+
+    static func absolute(_ path: String) throws -> String {
+        guard let resolved = realpath(path, nil) else { throw RuntimeError.system(SystemError("realpath", path)) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func loadSpec(bundle: String) throws -> Spec {
+        let path = bundle + "/config.json"
+        guard let bytes = try? FileIO.read(path) else {
+            throw RuntimeError.invalidConfig("JSON specification file config.json not found in \(bundle)")
+        }
+        do {
+            return try JSONDecoder().decode(Spec.self, from: Data(bytes))
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw RuntimeError.invalidConfig("config.json: missing field \"\(Self.codingPath(context.codingPath + [key]))\"")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw RuntimeError.invalidConfig("config.json: wrong type at \"\(Self.codingPath(context.codingPath))\"")
+        } catch {
+            throw RuntimeError.invalidConfig("config.json: invalid JSON: \(error)")
+        }
+    }
+
+    static func codingPath(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    static func rootfs(_ spec: Spec, bundle: String) throws -> String {
+        guard let path = spec.root?.path, !path.isEmpty else { throw RuntimeError.invalidConfig("root.path must be set") }
+        let full = path.hasPrefix("/") ? path : bundle + "/" + path
+        guard FileIO.isDirectory(full) else { throw RuntimeError.invalidConfig("rootfs (\(full)) does not exist") }
+        return try absolute(full)
+    }
+}
+
+/// LIFO undo actions for a multi-step operation: what a failure half-way must take back.
+struct Cleanup {
+    private var actions: [() -> Void] = []
+    mutating func push(_ action: @escaping () -> Void) { actions.append(action) }
+    mutating func cancel() { actions.removeAll() }
+    func run() { actions.reversed().forEach { $0() } }
+}

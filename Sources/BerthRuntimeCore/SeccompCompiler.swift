@@ -1,0 +1,84 @@
+import BerthOCI
+import BerthSystem
+import CBerthLinux
+import CSeccomp
+import Glibc
+
+/// Turns a spec's seccomp section into a classic BPF program with libseccomp, in the parent,
+/// before any fork: the child only installs ready bytes (one syscall), and every error surfaces
+/// at `create` time. A profile is applied or refused; it is never ignored.
+enum SeccompCompiler {
+    static func compile(_ profile: Spec.Seccomp) throws -> [UInt8] {
+        if profile.listenerPath != nil && !(profile.listenerPath ?? "").isEmpty {
+            throw RuntimeError.invalidConfig("seccomp: listenerPath (SCMP_ACT_NOTIFY) is not supported")
+        }
+        let defaultAction = try action(profile.defaultAction, errnoRet: profile.defaultErrnoRet)
+        guard let ctx = seccomp_init(defaultAction) else {
+            throw RuntimeError.invalidConfig("seccomp: cannot initialise a filter with default action \(profile.defaultAction)")
+        }
+        defer { seccomp_release(ctx) }
+
+        for arch in profile.architectures ?? [] {
+            let name = arch.hasPrefix("SCMP_ARCH_") ? String(arch.dropFirst(10)).lowercased() : arch.lowercased()
+            let token = seccomp_arch_resolve_name(name)
+            guard token != 0 else { throw RuntimeError.invalidConfig("seccomp: unknown architecture \(arch)") }
+            let rc = seccomp_arch_add(ctx, token)
+            if rc != 0 && rc != -EEXIST { throw RuntimeError.invalidConfig("seccomp: adding architecture \(arch): \(errnoText(-rc))") }
+        }
+        for flag in profile.flags ?? [] {
+            switch flag {
+            case "SECCOMP_FILTER_FLAG_LOG": _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1)
+            case "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1)
+            case "SECCOMP_FILTER_FLAG_TSYNC": continue  // the runtime is single-threaded
+            default: throw RuntimeError.invalidConfig("seccomp: unknown flag \(flag)")
+            }
+        }
+        for rule in profile.syscalls ?? [] {
+            let act = try action(rule.action, errnoRet: rule.errnoRet)
+            if act == defaultAction { continue }  // libseccomp refuses rules equal to the default
+            let comparisons = try (rule.args ?? []).map(comparison)
+            for name in rule.names {
+                let number = seccomp_syscall_resolve_name(name)
+                if number == __NR_SCMP_ERROR { continue }  // unknown to this kernel/libseccomp: skipped as runc does
+                let rc = comparisons.withUnsafeBufferPointer {
+                    seccomp_rule_add_array(ctx, act, number, UInt32($0.count), $0.baseAddress)
+                }
+                if rc != 0 { throw RuntimeError.invalidConfig("seccomp: adding rule for \(name): \(errnoText(-rc))") }
+            }
+        }
+        return try export(ctx)
+    }
+
+    static func export(_ ctx: scmp_filter_ctx) throws -> [UInt8] {
+        let fd = try sys("memfd_create", "seccomp") { berth_memfd("berth-seccomp") }
+        defer { close(fd) }
+        let rc = seccomp_export_bpf(ctx, fd)
+        if rc != 0 { throw RuntimeError.invalidConfig("seccomp: exporting filter: \(errnoText(-rc))") }
+        lseek(fd, 0, SEEK_SET)
+        return try FileIO.readAll(fd, path: "seccomp filter")
+    }
+
+    /// SCMP_ACT_* values (seccomp.h macros Swift cannot import).
+    static func action(_ name: String, errnoRet: UInt32?) throws -> UInt32 {
+        switch name {
+        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return 0x0000_0000
+        case "SCMP_ACT_KILL_PROCESS": return 0x8000_0000
+        case "SCMP_ACT_TRAP": return 0x0003_0000
+        case "SCMP_ACT_ERRNO": return 0x0005_0000 | ((errnoRet ?? UInt32(EPERM)) & 0xffff)
+        case "SCMP_ACT_TRACE": return 0x7ff0_0000 | ((errnoRet ?? UInt32(EPERM)) & 0xffff)
+        case "SCMP_ACT_LOG": return 0x7ffc_0000
+        case "SCMP_ACT_ALLOW": return 0x7fff_0000
+        case "SCMP_ACT_NOTIFY": throw RuntimeError.invalidConfig("seccomp: SCMP_ACT_NOTIFY is not supported")
+        default: throw RuntimeError.invalidConfig("seccomp: unknown action \(name)")
+        }
+    }
+
+    static func comparison(_ arg: Spec.SeccompArg) throws -> scmp_arg_cmp {
+        let ops: [String: UInt32] = [
+            "SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+            "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7,
+        ]
+        guard let op = ops[arg.op] else { throw RuntimeError.invalidConfig("seccomp: unknown comparison \(arg.op)") }
+        return scmp_arg_cmp(arg: arg.index, op: scmp_compare(rawValue: op), datum_a: arg.value, datum_b: arg.valueTwo ?? 0)
+    }
+}

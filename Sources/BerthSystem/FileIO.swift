@@ -1,0 +1,99 @@
+import Glibc
+
+/// Whole-file reads and writes for small kernel and state files (/proc, cgroupfs, state.json).
+/// Not atomic: use `AtomicFile` for anything that must survive a crash.
+public enum FileIO {
+    public static func read(_ path: String) throws -> [UInt8] {
+        let fd = try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        return try readAll(fd, path: path)
+    }
+
+    public static func readString(_ path: String) throws -> String {
+        String(decoding: try read(path), as: UTF8.self)
+    }
+
+    public static func readAll(_ fd: Int32, path: String? = nil) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { raw in
+                try sys("read", path) { Int32(truncatingIfNeeded: Glibc.read(fd, raw.baseAddress, raw.count)) }
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: buffer[0..<Int(n)])
+        }
+    }
+
+    /// Writes `text` with one write(2): cgroupfs and procfs take a value per write call.
+    public static func write(_ path: String, _ text: String, flags: Int32 = O_WRONLY | O_TRUNC) throws {
+        let fd = try sys("open", path) { open(path, flags | O_CLOEXEC, 0o644) }
+        defer { close(fd) }
+        try writeAll(fd, Array(text.utf8), path: path)
+    }
+
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String? = nil) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = try bytes.withUnsafeBytes { raw in
+                try sys("write", path) { Int32(truncatingIfNeeded: Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)) }
+            }
+            offset += Int(n)
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// mkdir -p; existing directories are fine.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw SystemError("mkdir", current)
+            }
+        }
+    }
+
+    /// rm -rf without following symlinks; missing paths are fine.
+    public static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw SystemError("lstat", path)
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in try listDirectory(path) { try removeTree(path + "/" + name) }
+            try sys("rmdir", path) { rmdir(path) }
+        } else {
+            try sys("unlink", path) { unlink(path) }
+        }
+    }
+
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemError("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+extension FileIO {
+    /// Unbuffered write to fd 2: safe in a forked child, where stdio buffers may be shared.
+    public static func stderr(_ text: String) {
+        try? writeAll(2, Array(text.utf8))
+    }
+}

@@ -1,0 +1,234 @@
+#define _GNU_SOURCE
+#include "CBerthLinux.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+pid_t berth_clone(unsigned long flags) {
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+pid_t berth_clone3_into_cgroup(unsigned long flags, int cgroup_fd) {
+    struct clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = flags | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+int berth_unshare(int flags) { return unshare(flags); }
+int berth_setns(int fd, int nstype) { return setns(fd, nstype); }
+int berth_pivot_root(const char *n, const char *o) { return (int)syscall(SYS_pivot_root, n, o); }
+int berth_mount(const char *s, const char *t, const char *f, unsigned long fl, const char *d) { return mount(s, t, f, fl, d); }
+int berth_umount2(const char *t, int f) { return umount2(t, f); }
+int berth_sethostname(const char *n, size_t l) { return sethostname(n, l); }
+int berth_setdomainname(const char *n, size_t l) { return setdomainname(n, l); }
+
+int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = (uint64_t)flags;
+    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int berth_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int berth_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+int berth_close_range_cloexec(unsigned int first) { return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */); }
+int berth_setgroups(size_t n, const gid_t *g) { return (int)syscall(SYS_setgroups, n, g); }
+int berth_setresuid(uid_t r, uid_t e, uid_t s) { return (int)syscall(SYS_setresuid, r, e, s); }
+int berth_setresgid(gid_t r, gid_t e, gid_t s) { return (int)syscall(SYS_setresgid, r, e, s); }
+
+int berth_capset(uint64_t eff, uint64_t perm, uint64_t inh) {
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    data[0].effective = (uint32_t)eff; data[1].effective = (uint32_t)(eff >> 32);
+    data[0].permitted = (uint32_t)perm; data[1].permitted = (uint32_t)(perm >> 32);
+    data[0].inheritable = (uint32_t)inh; data[1].inheritable = (uint32_t)(inh >> 32);
+    return (int)syscall(SYS_capset, &hdr, data);
+}
+
+int berth_capget(uint64_t *eff, uint64_t *perm, uint64_t *inh) {
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) != 0) return -1;
+    *eff = (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+    *perm = (uint64_t)data[0].permitted | ((uint64_t)data[1].permitted << 32);
+    *inh = (uint64_t)data[0].inheritable | ((uint64_t)data[1].inheritable << 32);
+    return 0;
+}
+
+int berth_prctl(int o, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) { return prctl(o, a2, a3, a4, a5); }
+
+int berth_seccomp_set_filter(const void *ins, unsigned short count, unsigned int flags) {
+    struct sock_fprog prog = { count, (struct sock_filter *)ins };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+int berth_set_controlling_tty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+
+int berth_ptsname_unlock(int master, char *buf, size_t len) {
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0) return -1;
+    return ptsname_r(master, buf, len);
+}
+
+int berth_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row; *cols = ws.ws_col;
+    return 0;
+}
+
+int berth_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = { rows, cols, 0, 0 };
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+size_t berth_termios_size(void) { return sizeof(struct termios); }
+
+int berth_make_raw(int fd, void *saved, size_t saved_len) {
+    struct termios t;
+    if (saved_len < sizeof(t) || tcgetattr(fd, &t) != 0) return -1;
+    memcpy(saved, &t, sizeof(t));
+    cfmakeraw(&t);
+    return tcsetattr(fd, TCSANOW, &t);
+}
+
+int berth_restore_termios(int fd, const void *saved, size_t saved_len) {
+    if (saved_len < sizeof(struct termios)) return -1;
+    return tcsetattr(fd, TCSANOW, (const struct termios *)saved);
+}
+
+int berth_send_fd(int sock, int fd, const char *name) {
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof(control));
+    struct iovec iov = { (void *)name, strlen(name) };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof(control);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+}
+
+int berth_recv_fd(int sock, char *name, size_t name_len) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { name, name_len > 0 ? name_len - 1 : 0 };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof(control);
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return -1;
+    if (name_len > 0) name[n] = 0;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) { errno = EBADMSG; return -1; }
+    int fd; memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+static void fill_set(sigset_t *set, uint64_t signals) {
+    sigemptyset(set);
+    for (int s = 1; s < 64; s++) if (signals & (1ULL << s)) sigaddset(set, s);
+}
+
+int berth_signalfd(uint64_t signals) {
+    sigset_t set; fill_set(&set, signals);
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int berth_block_signals(uint64_t signals) {
+    sigset_t set; fill_set(&set, signals);
+    return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int berth_unblock_all_signals(void) {
+    sigset_t set; sigemptyset(&set);
+    return sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+int berth_reset_signal_handlers(void) {
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        signal(s, SIG_DFL);
+    }
+    return 0;
+}
+
+int berth_read_signalfd(int fd, int *pid, int *status) {
+    struct signalfd_siginfo info;
+    if (read(fd, &info, sizeof(info)) != sizeof(info)) return -1;
+    *pid = (int)info.ssi_pid; *status = info.ssi_status;
+    return (int)info.ssi_signo;
+}
+
+int berth_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknod(path, mode, makedev(major, minor));
+}
+int berth_mkfifo(const char *path, unsigned int mode) { return mkfifo(path, mode); }
+int berth_execve(const char *path, char *const argv[], char *const envp[]) { return execve(path, argv, envp); }
+int berth_errno(void) { return errno; }
+int berth_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+#include <linux/bpf.h>
+int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count) {
+    static const char license[] = "Apache";
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)license;
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+    if (prog < 0) return -1;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    int rc = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr));
+    int saved = errno;
+    close(prog);
+    errno = saved;
+    return rc;
+}
+
+#include <sys/vfs.h>
+long berth_statfs_type(const char *path) {
+    struct statfs st;
+    if (statfs(path, &st) != 0) return -1;
+    return (long)st.f_type;
+}
+
+#include <sys/resource.h>
+int berth_setrlimit(int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit rl = { (rlim_t)soft, (rlim_t)hard };
+    return setrlimit(resource, &rl);
+}
+int berth_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknodat(dirfd, name, mode, makedev(major, minor));
+}

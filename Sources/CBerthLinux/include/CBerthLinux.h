@@ -1,0 +1,72 @@
+// Declarations Swift's Glibc module lacks. One-line syscall wrappers and fd-passing only;
+// _GNU_SOURCE lives in the .c file because defining it here breaks the Clang module build.
+#ifndef CBERTH_LINUX_H
+#define CBERTH_LINUX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Fork-like clone: the child continues on a copy of the caller's stack (no new stack),
+/// entering the namespaces named by `flags` (CLONE_NEW*) at once. Returns 0 in the child.
+pid_t berth_clone(unsigned long flags);
+/// clone3 with CLONE_INTO_CGROUP (cgroup v2): the child is born inside `cgroup_fd`.
+pid_t berth_clone3_into_cgroup(unsigned long flags, int cgroup_fd);
+int berth_unshare(int flags);
+int berth_setns(int fd, int nstype);
+int berth_pivot_root(const char *new_root, const char *put_old);
+int berth_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
+int berth_umount2(const char *target, int flags);
+int berth_sethostname(const char *name, size_t len);
+int berth_setdomainname(const char *name, size_t len);
+/// openat2(2) with `resolve` flags (RESOLVE_IN_ROOT etc.).
+int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
+int berth_pidfd_open(pid_t pid);
+int berth_pidfd_send_signal(int pidfd, int sig);
+int berth_close_range_cloexec(unsigned int first);
+int berth_setgroups(size_t n, const gid_t *groups);
+int berth_setresuid(uid_t r, uid_t e, uid_t s);
+int berth_setresgid(gid_t r, gid_t e, gid_t s);
+
+/// Capability sets as three 64-bit masks (kernel ABI version 3).
+int berth_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+int berth_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
+int berth_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+/// Installs a classic BPF filter (an array of `struct sock_filter`, 8 bytes each).
+int berth_seccomp_set_filter(const void *instructions, unsigned short count, unsigned int flags);
+
+/// Terminal ioctls (ioctl is variadic, so Swift cannot call it).
+int berth_set_controlling_tty(int fd);
+int berth_ptsname_unlock(int master, char *buf, size_t len);
+int berth_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int berth_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int berth_make_raw(int fd, void *saved, size_t saved_len);
+int berth_restore_termios(int fd, const void *saved, size_t saved_len);
+size_t berth_termios_size(void);
+
+/// SCM_RIGHTS over a unix socket (CMSG_* are macros).
+int berth_send_fd(int sock, int fd, const char *name);
+int berth_recv_fd(int sock, char *name, size_t name_len);
+
+/// signalfd for the blocked set `signals` (a bit per signal number, 1..63).
+int berth_signalfd(uint64_t signals);
+int berth_block_signals(uint64_t signals);
+int berth_unblock_all_signals(void);
+int berth_reset_signal_handlers(void);
+/// Reads one signalfd_siginfo: returns the signal number, or -1.
+int berth_read_signalfd(int fd, int *pid, int *status);
+
+int berth_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+int berth_mkfifo(const char *path, unsigned int mode);
+int berth_execve(const char *path, char *const argv[], char *const envp[]);
+
+/// Errno helpers: Swift's `errno` is fine, but strerror text is lower-cased Go-style by the caller.
+int berth_errno(void);
+/// memfd_create with MFD_CLOEXEC (used to hold an exported seccomp program).
+int berth_memfd(const char *name);
+/// statfs(2) f_type (filesystem magic), or -1.
+long berth_statfs_type(const char *path);
+int berth_setrlimit(int resource, uint64_t soft, uint64_t hard);
+int berth_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor);
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory fd.
+int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count);
+#endif

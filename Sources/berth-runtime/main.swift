@@ -1,0 +1,4 @@
+import BerthRuntimeCLI
+import Glibc
+
+exit(RuntimeCommand.main(CommandLine.arguments))
