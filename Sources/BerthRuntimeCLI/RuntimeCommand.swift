@@ -108,8 +108,7 @@ public enum RuntimeCommand {
     }
 
     static func state(_ runtime: Runtime, _ args: [String]) throws -> Int32 {
-        let state = try runtime.state(id: try single(args, "state"))
-        print(try prettyJSON(state))
+        print(try runtime.state(id: try single(args, "state")).prettyJSON)
         return 0
     }
 
@@ -177,15 +176,15 @@ public enum RuntimeCommand {
 
     static func prettyJSON<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        return String(cString: buffer) + "/" + path
+        guard let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        return String(cString: cwd) + "/" + path
     }
 }
 

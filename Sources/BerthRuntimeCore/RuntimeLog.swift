@@ -1,3 +1,4 @@
+import BerthOCI
 import BerthSystem
 import Glibc
 
@@ -21,24 +22,8 @@ public enum RuntimeLog {
         guard let path else { return }
         let time = Timestamp.now()
         let line = json
-            ? "{\"level\":\"\(level)\",\"msg\":\(quote(message)),\"time\":\"\(time)\"}\n"
-            : "time=\"\(time)\" level=\(level) msg=\(quote(message))\n"
+            ? "{\"level\":\"\(level)\",\"msg\":\(JSONText.quote(message)),\"time\":\"\(time)\"}\n"
+            : "time=\"\(time)\" level=\(level) msg=\(JSONText.quote(message))\n"
         try? FileIO.write(path, line, flags: O_WRONLY | O_CREAT | O_APPEND)
-    }
-
-    /// JSON string quoting (also valid for logfmt values).
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(c.value, radix: 16).count) + String(c.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,0 +1,45 @@
+# Berth: the two set-up commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+APT_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun hyperfine iproute2 procps
+RELEASE_FLAGS := -c release --static-swift-stdlib
+DEBUG_BIN := .build/debug
+RELEASE_BIN := .build/release
+
+.PHONY: deps build build-debug demo test unit integration bench clean
+
+## Installs the Debian packages Berth's build, tests and demo use (idempotent).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(PYTHON) -c 'import pytest' 2>/dev/null || { dpkg -s python3-pytest >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest >/dev/null); }
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+build-debug: deps
+	$(SWIFT) build
+
+## The main job: build, make a busybox bundle, run isolated containers with berth-runtime.
+demo: build
+	@scripts/demo.sh $(RELEASE_BIN)/berth-runtime
+
+## The whole test suite: Swift unit tests, then root integration tests against the real kernel.
+test: build-debug unit integration
+
+unit:
+	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+
+integration:
+	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+bench: build
+	@bench/runtime.sh $(RELEASE_BIN)/berth-runtime
+
+clean:
+	rm -rf .build
