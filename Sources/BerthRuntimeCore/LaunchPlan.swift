@@ -21,8 +21,9 @@ struct LaunchPlan {
     let seccomp: [UInt8]?
     /// Unix socket to hand the pty master to, when the process has a terminal.
     let console: Int32?
-    /// O_PATH descriptor of the state directory holding `exec.fifo` (init only).
-    let stateDir: Int32?
+    /// O_PATH descriptor of the state directory's `exec.fifo` (init only). Reopened through
+    /// /proc/self/fd so a user-namespaced init needs no search right on the state directory.
+    let execFifo: Int32?
     let cgroupMounts: [(name: String, hostPath: String)]
     let unifiedCgroup: Bool
 
@@ -118,11 +119,12 @@ struct LaunchPlan {
 
     /// Blocks until `start` opens the exec fifo for reading, then tells it we are going.
     func waitForStart() throws {
-        guard let stateDir else { return }
-        let fd = try sys("open", "exec.fifo") { openat(stateDir, "exec.fifo", O_WRONLY | O_CLOEXEC) }
+        guard let execFifo else { return }
+        let path = RootedPath.procPath(execFifo)
+        let fd = try sys("open", "exec.fifo") { open(path, O_WRONLY | O_CLOEXEC) }
         try FileIO.writeAll(fd, [UInt8(ascii: "0")], path: "exec.fifo")
         close(fd)
-        close(stateDir)
+        close(execFifo)
     }
 
     static func setgroupsDenied() -> Bool {

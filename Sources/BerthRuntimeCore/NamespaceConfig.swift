@@ -53,6 +53,12 @@ struct NamespaceConfig {
         return fds
     }
 
+    /// The host id that container id 0 maps to (0 without a user namespace).
+    func hostID(ofRoot mappings: KeyPath<NamespaceConfig, [Spec.IDMapping]>) -> UInt32 {
+        guard created.contains(.user) else { return 0 }
+        return self[keyPath: mappings].first { $0.containerID == 0 }?.hostID ?? 0
+    }
+
     func writeMappings(pid: Int32) throws {
         func text(_ maps: [Spec.IDMapping]) -> String {
             maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()

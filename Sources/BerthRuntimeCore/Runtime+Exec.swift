@@ -52,7 +52,7 @@ extension Runtime {
         defer { joins.forEach { close($0.1) } }
         let plan = LaunchPlan(kind: .exec, spec: spec, process: process, bundle: record.bundle, rootfs: record.rootfs,
                               created: [], joins: joins.filter { $0.0 != .pid }, unshareCgroup: false, seccomp: seccomp,
-                              console: console?.child, stateDir: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified())
+                              console: console?.child, execFifo: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified())
         if !options.detach { ForegroundWaiter.blockSignals() }
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }

@@ -74,8 +74,10 @@ public struct Runtime {
         let seccomp = try spec.linux?.seccomp.map(SeccompCompiler.compile)
 
         try sys("mkfifo", dir.fifoPath) { berth_mkfifo(dir.fifoPath, 0o622) }
-        let stateFD = try sys("open", dir.path) { open(dir.path, O_PATH | O_DIRECTORY | O_CLOEXEC) }
-        defer { close(stateFD) }
+        // Owned by the init's own identity (root, or its host id in a user namespace), as runc does.
+        try sys("chown", dir.fifoPath) { chown(dir.fifoPath, namespaces.hostID(ofRoot: \.uidMappings), namespaces.hostID(ofRoot: \.gidMappings)) }
+        let fifoFD = try sys("open", dir.fifoPath) { open(dir.fifoPath, O_PATH | O_CLOEXEC) }
+        defer { close(fifoFD) }
 
         let terminal = process.terminal == true
         var console: (parent: Int32?, child: Int32)?
@@ -99,7 +101,7 @@ public struct Runtime {
         let plan = LaunchPlan(kind: .initProcess, spec: spec, process: process, bundle: bundle, rootfs: rootfs,
                               created: namespaces.created, joins: joins.filter { $0.0 != .pid },
                               unshareCgroup: namespaces.unshareCgroup, seccomp: seccomp, console: console?.child,
-                              stateDir: stateFD, cgroupMounts: cgroup.containerMounts,
+                              execFifo: fifoFD, cgroupMounts: cgroup.containerMounts,
                               unifiedCgroup: Cgroups.isUnified())
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }
