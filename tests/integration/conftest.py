@@ -62,9 +62,10 @@ class Bundle:
         self.config["process"]["args"] = list(args)
 
     def cmd(self, *args, input=None, timeout=TIMEOUT, check=False, binary=None, stdin=None):
+        """Runs the runtime; output goes through files, not pipes, because a detached container
+        inherits stdio and would hold a pipe open long after the runtime itself has exited."""
         argv = [binary or self.runtime, "--root", self.root, *args]
-        return subprocess.run(argv, cwd=self.path, input=input, capture_output=True, text=True,
-                              timeout=timeout, check=check, stdin=stdin if input is None else None)
+        return run_captured(argv, cwd=self.path, input=input, timeout=timeout, check=check, stdin=stdin)
 
     def run(self, *args, **kw):
         """Runs the configured process to completion; returns the CompletedProcess."""
@@ -90,6 +91,26 @@ class Bundle:
     def cleanup(self):
         for cid in self.ids:
             self.cmd("delete", "--force", cid)
+
+
+def run_captured(argv, cwd=None, input=None, timeout=TIMEOUT, check=False, stdin=None):
+    """subprocess.run with stdout/stderr captured through temporary files (see Bundle.cmd)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        if input is not None:
+            stdin = subprocess.PIPE
+        with subprocess.Popen(argv, cwd=cwd, stdin=stdin, stdout=out, stderr=err, text=True) as p:
+            try:
+                p.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                raise
+        out.seek(0)
+        err.seek(0)
+        r = subprocess.CompletedProcess(argv, p.returncode, out.read(), err.read())
+    if check:
+        r.check_returncode()
+    return r
 
 
 def default_config(runtime=RUNTIME):
