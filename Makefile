@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 APT_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun hyperfine iproute2 procps
-RELEASE_FLAGS := -c release --static-swift-stdlib
+RELEASE_FLAGS := -c release -Xswiftc -static-executable
 DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 

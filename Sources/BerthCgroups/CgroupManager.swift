@@ -46,8 +46,11 @@ public enum Cgroups {
     public static func manager(path: String, root: String = defaultRoot) throws -> CgroupManager {
         let clean = try normalize(path)
         if isUnified(root) { return V2CgroupManager(root: root, path: clean) }
-        return V1CgroupManager(hierarchies: v1Hierarchies(), path: clean)
+        return V1CgroupManager(hierarchies: hostHierarchies, path: clean)
     }
+
+    /// Parsed once per process: a runtime command never changes its own mount namespace.
+    static let hostHierarchies = v1Hierarchies()
 
     public static func isUnified(_ root: String = defaultRoot) -> Bool {
         berth_statfs_type(root) == cgroup2Magic
@@ -60,7 +63,8 @@ public enum Cgroups {
         return "/" + parts.joined(separator: "/")
     }
 
-    /// Controller name → mount point for every v1 hierarchy (`cpu,cpuacct` yields both names).
+    /// Controller name → mount point for every v1 hierarchy (`cpu,cpuacct` yields both names;
+    /// named hierarchies keep their `name=` key, as in `/proc/self/cgroup`).
     public static func v1Hierarchies(mountinfo: String? = nil) -> [String: String] {
         let text = mountinfo ?? ((try? FileIO.readString("/proc/self/mountinfo")) ?? "")
         var result: [String: String] = [:]
@@ -71,7 +75,6 @@ public enum Cgroups {
             guard tail.count >= 3, tail[0] == "cgroup" else { continue }
             let point = String(halves[0].split(separator: " ")[4])
             for option in tail[2].split(separator: ",") where option != "rw" && option != "ro" {
-                if option.hasPrefix("name=") { continue }
                 result[String(option)] = point
             }
         }

@@ -12,8 +12,9 @@ public struct V1CgroupManager: CgroupManager {
         self.path = path
     }
 
-    /// The controllers Berth manages, each in its own directory (deduplicated for co-mounts).
-    static let controllers = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"]
+    /// The hierarchies Berth places a container in, each in its own directory (deduplicated for
+    /// co-mounts). systemd's named hierarchy is joined too so tools inside see a consistent tree.
+    static let controllers = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "name=systemd"]
 
     func directory(_ controller: String) -> String? {
         hierarchies[controller].map { $0 + path }

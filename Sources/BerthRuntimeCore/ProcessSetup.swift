@@ -123,7 +123,7 @@ struct ProcessSetup {
 
     func installSeccomp() throws {
         guard let seccomp, !seccomp.isEmpty else { return }
-        try seccomp.withUnsafeBytes { raw in
+        _ = try seccomp.withUnsafeBytes { raw in
             try sys("seccomp", "set filter") { berth_seccomp_set_filter(raw.baseAddress, UInt16(seccomp.count / 8), 0) }
         }
     }

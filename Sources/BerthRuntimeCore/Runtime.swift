@@ -35,15 +35,17 @@ public struct Runtime {
     public func run(id: String, options: CreateOptions, detach: Bool) throws -> Int32 {
         if !detach { ForegroundWaiter.blockSignals() }
         let launched = try launch(id: id, options: options, foregroundTerminal: !detach && options.consoleSocket == nil)
+        // The record just written is reused: decoding it back twice would cost more than the rest of `run`.
+        let dir = try StateDirectory(root: root, id: id)
         do {
-            try start(id: id)
+            try start(dir, launched.record)
         } catch {
-            try? delete(id: id, force: true)
+            try? delete(dir, launched.record, force: true)
             throw error
         }
         if detach { return 0 }
         let code = try ForegroundWaiter.wait(for: launched.record.pid, master: launched.master)
-        try? delete(id: id, force: true)
+        try? delete(dir, launched.record, force: true)
         return code
     }
 
@@ -119,19 +121,19 @@ public struct Runtime {
 
         if namespaces.created.contains(.user) { try namespaces.writeMappings(pid: pid) }
         try cgroup.add(pid: pid)
-        var record = ContainerRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
+        let record = ContainerRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
                                      created: Timestamp.now(), cgroupPath: cgroupPath, config: spec)
         let state = record.state(status: .creating)
         try Hooks.run(spec.hooks?.prestart, phase: "prestart", state: state)
         try Hooks.run(spec.hooks?.createRuntime, phase: "createRuntime", state: state)
-        let stateJSON = String(decoding: (try? JSONEncoder().encode(record.state(status: .created))) ?? Data(), as: UTF8.self)
-        parentSync.send("go\n" + stateJSON)
+        parentSync.send("go\n" + record.state(status: .created).prettyJSON)
+        // Saved while the child sets up its rootfs; until `ready`, observers see `created` and a
+        // `start` simply waits on the fifo, so nothing depends on the order.
+        try dir.save(record)
         try parentSync.expect("ready")
 
         var master: Int32?
         if let parent = console?.parent { master = try Terminal.receiveFD(parent) }
-        record.startTime = ProcessStatus.startTime(pid)
-        try dir.save(record)
         if let pidFile = options.pidFile { try AtomicFile.write(pidFile, Array(String(pid).utf8)) }
         cleanup.cancel()
         return Launched(record: record, master: master)
@@ -158,7 +160,10 @@ public struct Runtime {
 
     public func start(id: String) throws {
         let dir = try StateDirectory(root: root, id: id)
-        let record = try dir.load()
+        try start(dir, try dir.load())
+    }
+
+    func start(_ dir: StateDirectory, _ record: ContainerRecord) throws {
         switch record.status(fifoPath: dir.fifoPath) {
         case .created: break
         case .stopped: throw RuntimeError.badState("cannot start a container that has stopped")
@@ -218,6 +223,11 @@ public struct Runtime {
             if FileIO.isDirectory(dir.path) { try dir.remove(); return }
             throw RuntimeError.notFound(id)
         }
+        try delete(dir, record, force: force)
+    }
+
+    func delete(_ dir: StateDirectory, _ record: ContainerRecord, force: Bool) throws {
+        let id = record.id
         let status = record.status(fifoPath: dir.fifoPath)
         if (status == .running || status == .paused) && !force {
             throw RuntimeError.badState("cannot delete container \(id) that is not stopped: \(status.rawValue)")

@@ -9,8 +9,8 @@ enum Timestamp {
         var seconds = ts.tv_sec
         gmtime_r(&seconds, &t)
         var buffer = [CChar](repeating: 0, count: 64)
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &t)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &t)
         let nanos = String(ts.tv_nsec)
-        return String(cString: buffer) + "." + String(repeating: "0", count: 9 - nanos.count) + nanos + "Z"
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "." + String(repeating: "0", count: 9 - nanos.count) + nanos + "Z"
     }
 }

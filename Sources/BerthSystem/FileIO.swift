@@ -51,15 +51,15 @@ public enum FileIO {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// mkdir -p; existing directories are fine.
+    /// mkdir -p; existing directories are fine. Tries the full path first: in the common case
+    /// (parents exist) that is one syscall, not one per component.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw SystemError("mkdir", current)
-            }
-        }
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw SystemError("mkdir", path) }
+        let parent = AtomicFile.parentDirectory(of: path)
+        guard parent != path, parent != "/", parent != "." else { throw SystemError("mkdir", path) }
+        try makeDirectories(parent, mode: mode)
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
     }
 
     /// rm -rf without following symlinks; missing paths are fine.

@@ -29,6 +29,7 @@ public final class RootedPath {
     /// mkdir -p inside the root; returns an O_PATH descriptor of the final directory.
     @discardableResult
     public func makeDirectories(_ path: String, mode: mode_t = 0o755) throws -> Int32 {
+        if let existing = try? self.open(path, flags: O_PATH | O_DIRECTORY) { return existing }
         var parent = try self.open("/", flags: O_PATH | O_DIRECTORY)
         var walked = ""
         for component in Self.relative(path).split(separator: "/") where component != "." {
