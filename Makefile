@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun hyperfine iproute2 procps
+APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo
 RELEASE_FLAGS := -c release -Xswiftc -static-executable
 DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release

@@ -11,6 +11,8 @@ let package = Package(
         // Syscall wrappers Swift's Glibc lacks; the only C in the package.
         .target(name: "CBerthLinux"),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "BerthSystem", dependencies: ["CBerthLinux"]),
         .target(name: "BerthOCI"),
@@ -19,9 +21,12 @@ let package = Package(
         .target(name: "BerthRuntimeCLI", dependencies: ["BerthRuntimeCore", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI"]),
 
+        .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
+
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
+        .testTarget(name: "BerthContentTests", dependencies: ["BerthContent", "BerthOCI", "BerthSystem"]),
         .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI"]),
     ]
 )

@@ -21,7 +21,13 @@ public enum AtomicFile {
             unlink(temp)
             throw error
         }
-        guard durable else { return }
+        if durable { syncDirectory(directory) }
+    }
+
+    /// fsync of a directory, so a rename into it survives a power cut (best effort: some
+    /// filesystems refuse it, and the rename itself has already happened).
+    public static func syncDirectory(_ directory: String) {
+        guard !isVolatile(directory) else { return }
         let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 {
             fsync(dirfd)
@@ -30,7 +36,7 @@ public enum AtomicFile {
     }
 
     /// tmpfs or ramfs: memory-backed, gone at power-off.
-    static func isVolatile(_ directory: String) -> Bool {
+    public static func isVolatile(_ directory: String) -> Bool {
         let type = berth_statfs_type(directory)
         return type == 0x0102_1994 || type == 0x8584_58f6
     }

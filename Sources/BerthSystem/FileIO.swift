@@ -33,12 +33,18 @@ public enum FileIO {
     }
 
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String? = nil) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    public static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, path: String? = nil) throws {
         var offset = 0
-        while offset < bytes.count {
-            let n = try bytes.withUnsafeBytes { raw in
-                try sys("write", path) { Int32(truncatingIfNeeded: Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)) }
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write", path)
             }
-            offset += Int(n)
+            offset += n
         }
     }
 
@@ -60,6 +66,15 @@ public enum FileIO {
         guard parent != path, parent != "/", parent != "." else { throw SystemError("mkdir", path) }
         try makeDirectories(parent, mode: mode)
         if mkdir(path, mode) != 0 && errno != EEXIST { throw SystemError("mkdir", path) }
+    }
+
+    /// mkdtemp under `parent`: a fresh private directory for staging work.
+    public static func makeTemporaryDirectory(in parent: String = "/tmp", prefix: String = "berth-") throws -> String {
+        var template = Array("\(parent)/\(prefix)XXXXXX".utf8CString)
+        return try template.withUnsafeMutableBufferPointer { buffer in
+            guard let p = mkdtemp(buffer.baseAddress!) else { throw SystemError("mkdtemp", parent) }
+            return String(cString: p)
+        }
     }
 
     /// rm -rf without following symlinks; missing paths are fine.

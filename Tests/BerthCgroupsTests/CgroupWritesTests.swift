@@ -7,10 +7,7 @@ import Testing
 
 /// What each manager writes where, against plain directories standing in for cgroupfs.
 @Suite struct CgroupWritesTests {
-    func tempDir() -> String {
-        var template = Array("/tmp/berth-cg-XXXXXX".utf8CString)
-        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
+    func tempDir() -> String { try! FileIO.makeTemporaryDirectory(prefix: "berth-cg-") }
 
     func resources(_ json: String) throws -> Spec.Resources {
         try JSONDecoder().decode(Spec.Resources.self, from: Data(json.utf8))

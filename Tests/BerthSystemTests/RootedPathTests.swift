@@ -5,8 +5,7 @@ import Testing
 /// Paths inside a container root must never resolve outside it, whatever symlinks the image holds.
 @Suite struct RootedPathTests {
     func withRoot(_ body: (String, RootedPath) throws -> Void) throws {
-        var template = Array("/tmp/berth-rooted-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        let dir = try FileIO.makeTemporaryDirectory(prefix: "berth-rooted-")
         defer { _ = try? FileIO.removeTree(dir) }
         try body(dir, try RootedPath(root: dir))
     }
