@@ -79,22 +79,42 @@ public enum FileIO {
 
     /// rm -rf without following symlinks; missing paths are fine.
     public static func removeTree(_ path: String) throws {
+        try removeTree(at: AT_FDCWD, path)
+    }
+
+    /// rm -rf of `name` relative to the directory `dirfd`, never following a symlink, so a tree
+    /// inside a container root can be removed without a path that could be redirected.
+    public static func removeTree(at dirfd: Int32, _ name: String) throws {
         var st = stat()
-        guard lstat(path, &st) == 0 else {
+        guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
             if errno == ENOENT { return }
-            throw SystemError("lstat", path)
+            throw SystemError("lstat", name)
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            for name in try listDirectory(path) { try removeTree(path + "/" + name) }
-            try sys("rmdir", path) { rmdir(path) }
+            let fd = try sys("open", name) { openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            defer { close(fd) }
+            for child in try listDirectory(fd: fd, path: name) { try removeTree(at: fd, child) }
+            try sys("rmdir", name) { unlinkat(dirfd, name, AT_REMOVEDIR) }
         } else {
-            try sys("unlink", path) { unlink(path) }
+            try sys("unlink", name) { unlinkat(dirfd, name, 0) }
         }
     }
 
     public static func listDirectory(_ path: String) throws -> [String] {
-        guard let dir = opendir(path) else { throw SystemError("opendir", path) }
+        let fd = try sys("opendir", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        return try listDirectory(fd: fd, path: path)
+    }
+
+    /// Sorted names in the open directory `fd` (which stays open and owned by the caller).
+    public static func listDirectory(fd: Int32, path: String) throws -> [String] {
+        let own = try sys("dup", path) { dup(fd) }
+        guard let dir = fdopendir(own) else {
+            close(own)
+            throw SystemError("opendir", path)
+        }
         defer { closedir(dir) }
+        rewinddir(dir)
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {

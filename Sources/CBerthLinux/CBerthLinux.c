@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -232,3 +233,18 @@ int berth_setrlimit(int resource, uint64_t soft, uint64_t hard) {
 int berth_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
     return mknodat(dirfd, name, mode, makedev(major, minor));
 }
+
+long berth_lgetxattr(const char *path, const char *name, void *value, unsigned long size) {
+    return lgetxattr(path, name, value, size);
+}
+
+long berth_llistxattr(const char *path, char *list, unsigned long size) {
+    return llistxattr(path, list, size);
+}
+
+int berth_setxattr(const char *path, const char *name, const void *value, unsigned long size) {
+    return setxattr(path, name, value, size, 0);
+}
+
+unsigned int berth_major(unsigned long dev) { return major(dev); }
+unsigned int berth_minor(unsigned long dev) { return minor(dev); }

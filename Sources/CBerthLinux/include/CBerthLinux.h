@@ -70,3 +70,11 @@ int berth_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int m
 /// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory fd.
 int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count);
 #endif
+
+/// Extended attributes (sys/xattr.h is not in Swift's Glibc module). `l` variants do not follow.
+long berth_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
+long berth_llistxattr(const char *path, char *list, unsigned long size);
+int berth_setxattr(const char *path, const char *name, const void *value, unsigned long size);
+/// Major and minor numbers of a dev_t.
+unsigned int berth_major(unsigned long dev);
+unsigned int berth_minor(unsigned long dev);
