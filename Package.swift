@@ -23,11 +23,13 @@ let package = Package(
 
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
+        .target(name: "BerthSnapshot", dependencies: ["BerthArchive", "BerthContent", "BerthSystem", "CBerthLinux"]),
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthArchiveTests", dependencies: ["BerthArchive", "BerthContent", "BerthSystem"]),
+        .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthSnapshot", "BerthArchive", "BerthSystem"]),
         .testTarget(name: "BerthContentTests", dependencies: ["BerthContent", "BerthOCI", "BerthSystem"]),
         .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI"]),
     ]

@@ -31,10 +31,40 @@ public struct LayerExtractor {
         var session = try Session(root: try RootedPath(root: root), whiteouts: whiteouts)
         defer { session.close() }
         while let entry = try reader.next() {
-            try session.apply(entry, reader: reader)
+            try session.apply(entry) { fd, path in try reader.copyData(to: fd, path: path) }
         }
         try session.finish()
         return session.bytes
+    }
+
+    /// Copies a directory tree in, with every piece of metadata, through the same safe path as a
+    /// tar (the vfs driver's way to start a snapshot from its parent).
+    @discardableResult
+    public func copy(tree source: String) throws -> Int64 {
+        let sink = try CopySink(session: Session(root: try RootedPath(root: root), whiteouts: whiteouts))
+        defer { sink.session.close() }
+        try TreeArchiver(mode: .plain).archive(source, to: sink)
+        try sink.session.finish()
+        return sink.session.bytes
+    }
+
+    final class CopySink: TreeSink {
+        var session: Session
+        init(session: Session) { self.session = session }
+
+        func add(_ entry: TarEntry, source: Int32?) throws {
+            try session.apply(entry) { fd, path in
+                guard let source else { return 0 }
+                var total: Int64 = 0
+                while true {
+                    let n = berth_copy_file_range(source, fd, 1 << 30)
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { throw SystemError("copy_file_range", path) }
+                    if n == 0 { return total }
+                    total += Int64(n)
+                }
+            }
+        }
     }
 
     struct Session {
@@ -65,7 +95,8 @@ public struct LayerExtractor {
             return fd
         }
 
-        mutating func apply(_ raw: TarEntry, reader: TarReader) throws {
+        /// Creates one entry; `writeData` fills a new regular file's descriptor and returns its size.
+        mutating func apply(_ raw: TarEntry, writeData: (Int32, String) throws -> Int64) throws {
             var entry = raw
             entry.path = try TarEntry.clean(raw.path)
             if entry.path.isEmpty { return }  // the root itself keeps its own metadata
@@ -88,7 +119,7 @@ public struct LayerExtractor {
                 let fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 guard fd >= 0 else { throw fail("open", entry.path) }
                 defer { Glibc.close(fd) }
-                let written = try reader.copyData(to: fd, path: entry.path)
+                let written = try writeData(fd, entry.path)
                 if written < entry.size && ftruncate(fd, off_t(entry.size)) != 0 { throw fail("truncate", entry.path) }
                 bytes += entry.size
             case .symlink:

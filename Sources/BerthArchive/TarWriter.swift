@@ -6,7 +6,7 @@ import Glibc
 
 /// Writes a PAX tar (what Docker and BuildKit write) to a file descriptor, uncompressed or gzip,
 /// and hashes the tar bytes as they are produced.
-public final class TarWriter {
+public final class TarWriter: TreeSink {
     public enum Compression: Sendable { case none, gzip }
 
     let archive: OpaquePointer
@@ -81,6 +81,12 @@ public final class TarWriter {
             value.withUnsafeBytes { archive_entry_xattr_add_entry(e, name, $0.baseAddress, $0.count) }
         }
         guard archive_write_header(archive, e) == ARCHIVE_OK else { throw error() }
+    }
+
+    /// A header and, for a file, its data from `source`.
+    public func add(_ entry: TarEntry, source: Int32?) throws {
+        try add(entry)
+        if let source { try copy(from: source, size: entry.size, path: entry.path) }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {

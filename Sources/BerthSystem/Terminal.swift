@@ -13,7 +13,8 @@ public enum Terminal {
             close(master)
             throw error
         }
-        return (master, String(cString: buffer))
+        let name = buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
+        return (master, String(decoding: name, as: UTF8.self))
     }
 
     public static func sendFD(_ socket: Int32, _ fd: Int32, name: String) throws {

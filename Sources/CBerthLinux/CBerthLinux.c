@@ -248,3 +248,35 @@ int berth_setxattr(const char *path, const char *name, const void *value, unsign
 
 unsigned int berth_major(unsigned long dev) { return major(dev); }
 unsigned int berth_minor(unsigned long dev) { return minor(dev); }
+
+#include <linux/mount.h>
+
+int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char *upper, const char *work,
+                        const char *target, int readonly) {
+    int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int saved;
+    for (unsigned long i = 0; i < lowers_len; i += strlen(lowers + i) + 1) {
+        if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", lowers + i, 0) < 0) goto fail;
+    }
+    if (upper && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) goto fail;
+    if (work && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0) goto fail;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) goto fail;
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, readonly ? MOUNT_ATTR_RDONLY : 0);
+    if (mnt < 0) goto fail;
+    close(fs);
+    int rc = (int)syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+    saved = errno;
+    close(mnt);
+    errno = saved;
+    return rc;
+fail:
+    saved = errno;
+    close(fs);
+    errno = saved;
+    return -1;
+}
+
+long berth_copy_file_range(int in_fd, int out_fd, unsigned long length) {
+    return (long)copy_file_range(in_fd, NULL, out_fd, NULL, length, 0);
+}

@@ -78,3 +78,12 @@ int berth_setxattr(const char *path, const char *name, const void *value, unsign
 /// Major and minor numbers of a dev_t.
 unsigned int berth_major(unsigned long dev);
 unsigned int berth_minor(unsigned long dev);
+
+/// Mounts overlayfs with the new mount API, one `lowerdir+` per layer (kernel 6.8+), so the
+/// number of layers is not bounded by a one-page option string. `lowers` is NUL-separated,
+/// nearest layer first. Returns 0, or -1 with errno (EINVAL when the kernel lacks lowerdir+).
+int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char *upper, const char *work,
+                        const char *target, int readonly);
+
+/// copy_file_range(2) from the current offsets (reflinks or in-kernel copy where the fs can).
+long berth_copy_file_range(int in_fd, int out_fd, unsigned long length);

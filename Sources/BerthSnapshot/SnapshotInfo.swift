@@ -1,0 +1,147 @@
+import BerthContent
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+public struct SnapshotInfo: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case active, committed, view }
+    public var key: String
+    public var parent: String?
+    public var kind: Kind
+}
+
+/// The on-disk bookkeeping both drivers share: one directory per snapshot, named by a digest of
+/// its key (so lookups need no index that a crash could leave stale), holding `info.json`.
+/// A snapshot exists once its directory has been renamed into place with its info written.
+struct SnapshotDirectory: Sendable {
+    let root: String
+
+    init(root: String) throws {
+        self.root = root
+        try FileIO.makeDirectories(root, mode: 0o700)
+    }
+
+    static func id(_ key: String) -> String { SHA256.digest(Array(key.utf8)).hex }
+
+    func path(_ key: String) -> String { root + "/" + Self.id(key) }
+
+    func info(_ key: String) -> SnapshotInfo? {
+        guard let bytes = try? FileIO.read(path(key) + "/info.json") else { return nil }
+        return try? JSONDecoder().decode(SnapshotInfo.self, from: Data(bytes))
+    }
+
+    func require(_ key: String) throws -> SnapshotInfo {
+        guard let info = info(key) else { throw SnapshotError.notFound(key) }
+        return info
+    }
+
+    func list() -> [SnapshotInfo] {
+        ((try? FileIO.listDirectory(root)) ?? []).compactMap { name in
+            guard name.utf8.count == 64, let bytes = try? FileIO.read(root + "/" + name + "/info.json") else { return nil }
+            return try? JSONDecoder().decode(SnapshotInfo.self, from: Data(bytes))
+        }
+    }
+
+    /// Parents from nearest to base.
+    func chain(_ key: String?) throws -> [String] {
+        var out: [String] = []
+        var next = key
+        while let k = next {
+            let info = try require(k)
+            out.append(k)
+            next = info.parent
+        }
+        return out
+    }
+
+    /// Builds a new snapshot in a staging directory (`populate` fills it), then renames it into
+    /// place: a crash leaves either nothing or a complete snapshot, plus staging that `sweep` clears.
+    func create(_ info: SnapshotInfo, populate: (String) throws -> Void) throws {
+        if self.info(info.key) != nil { throw SnapshotError.exists(info.key) }
+        if let parent = info.parent {
+            let p = try require(parent)
+            guard p.kind == .committed else { throw SnapshotError.notFound(parent) }
+        }
+        let staging = try FileIO.makeTemporaryDirectory(in: root, prefix: "staging-")
+        do {
+            try populate(staging)
+            try write(info, in: staging)
+            try sys("rename", path(info.key)) { rename(staging, path(info.key)) }
+        } catch {
+            try? FileIO.removeTree(staging)
+            throw error
+        }
+    }
+
+    func write(_ info: SnapshotInfo, in directory: String) throws {
+        try AtomicFile.write(directory + "/info.json", Array(try JSONEncoder().encode(info)), mode: 0o600)
+    }
+
+    /// Commit: the active directory is renamed to the committed key's and its info rewritten.
+    func commit(key: String, as name: String, finish: (String) throws -> Void) throws {
+        var info = try require(key)
+        guard info.kind == .active else { throw SnapshotError.notActive(key) }
+        if self.info(name) != nil { throw SnapshotError.exists(name) }
+        info.key = name
+        info.kind = .committed
+        try finish(path(key))
+        try write(info, in: path(key))
+        try sys("rename", path(name)) { rename(path(key), path(name)) }
+        AtomicFile.syncDirectory(root)
+    }
+
+    func remove(_ key: String, beforeDelete: (String) throws -> Void = { _ in }) throws {
+        _ = try require(key)
+        if list().contains(where: { $0.parent == key }) { throw SnapshotError.hasChildren(key) }
+        let dir = path(key)
+        try beforeDelete(dir)
+        // Rename first so a crash mid-delete never leaves a half snapshot under a live name.
+        let doomed = root + "/removing-" + Self.id(key)
+        try sys("rename", dir) { rename(dir, doomed) }
+        try FileIO.removeTree(doomed)
+    }
+
+    /// Clears what a crash left: staging and half-removed directories.
+    func sweep() {
+        for name in (try? FileIO.listDirectory(root)) ?? [] where name.hasPrefix("staging-") || name.hasPrefix("removing-") {
+            try? FileIO.removeTree(root + "/" + name)
+        }
+    }
+
+    /// du of one directory tree (allocated blocks, hardlinks counted once).
+    static func usage(_ path: String) -> Int64 {
+        var seen = Set<UInt64>()
+        func walk(_ p: String) -> Int64 {
+            var st = stat()
+            guard lstat(p, &st) == 0 else { return 0 }
+            if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return 0 }
+            var total = Int64(st.st_blocks) * 512
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                for name in (try? FileIO.listDirectory(p)) ?? [] { total += walk(p + "/" + name) }
+            }
+            return total
+        }
+        return walk(path)
+    }
+}
+
+/// The parts of a driver that are only bookkeeping, shared by every driver kept in a SnapshotDirectory.
+protocol StoredSnapshotter: Snapshotter {
+    var store: SnapshotDirectory { get }
+}
+
+extension StoredSnapshotter {
+    public func view(key: String, parent: String) throws -> MountPlan {
+        try store.create(SnapshotInfo(key: key, parent: parent, kind: .view)) { _ in }
+        return try mounts(key: key)
+    }
+
+    public func info(key: String) -> SnapshotInfo? { store.info(key) }
+    public func list() -> [SnapshotInfo] { store.list() }
+
+    func requireActive(_ key: String) throws -> SnapshotInfo {
+        let info = try store.require(key)
+        guard info.kind == .active else { throw SnapshotError.notActive(key) }
+        return info
+    }
+}

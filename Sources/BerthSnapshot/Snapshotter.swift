@@ -1,0 +1,45 @@
+import BerthArchive
+
+/// containerd's snapshot model: a committed snapshot is an immutable layer keyed by its chainID;
+/// an active snapshot is a writable layer on top of a parent chain (a container, or a layer being
+/// unpacked); a view is a read-only mount of a chain. Drivers differ only in how they store and
+/// mount these; one conformance suite runs against every driver.
+public protocol Snapshotter: Sendable {
+    var driver: String { get }
+    /// A new writable snapshot on `parent` (nil: empty).
+    func prepare(key: String, parent: String?) throws -> MountPlan
+    /// A read-only snapshot of `parent`.
+    func view(key: String, parent: String) throws -> MountPlan
+    /// How to mount an existing active snapshot or view.
+    func mounts(key: String) throws -> MountPlan
+    /// Freezes active snapshot `key` into committed snapshot `name`; `key` is gone afterwards.
+    func commit(key: String, as name: String) throws
+    /// Removes a snapshot that has no children.
+    func remove(key: String) throws
+    func info(key: String) -> SnapshotInfo?
+    func list() -> [SnapshotInfo]
+    /// Where a layer is extracted into an active snapshot, and the whiteout form the driver needs.
+    func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts)
+    /// Writes the active snapshot's changes against its parent as a layer tar (OCI whiteouts).
+    func diff(key: String, to writer: TarWriter) throws
+    /// Bytes the snapshot's own directory uses (its layer, not its parents').
+    func usage(key: String) -> Int64
+}
+
+public enum SnapshotError: Error, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case exists(String)
+    case notActive(String)
+    case hasChildren(String)
+    case tooManyLayers(Int)
+
+    public var description: String {
+        switch self {
+        case .notFound(let k): return "snapshot \(k) does not exist"
+        case .exists(let k): return "snapshot \(k) already exists"
+        case .notActive(let k): return "snapshot \(k) is not active"
+        case .hasChildren(let k): return "snapshot \(k) is in use by other snapshots"
+        case .tooManyLayers(let n): return "cannot mount \(n) layers: the overlay options exceed one page on this kernel (needs 6.8+ for more)"
+        }
+    }
+}
