@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo
+APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo \
+	golang-github-opencontainers-image-spec-dev
 RELEASE_FLAGS := -c release -Xswiftc -static-executable
 DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
@@ -16,8 +17,8 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c 'import pytest' 2>/dev/null || { dpkg -s python3-pytest >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest >/dev/null); }
+	@$(PYTHON) -c 'import pytest, jsonschema' 2>/dev/null || $(PYTHON) -m pip install -q pytest jsonschema 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-jsonschema >/dev/null; }
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)

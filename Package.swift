@@ -23,13 +23,16 @@ let package = Package(
 
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
+        .target(name: "BerthImage", dependencies: ["BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),
         .target(name: "BerthSnapshot", dependencies: ["BerthArchive", "BerthContent", "BerthSystem", "CBerthLinux"]),
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
-        .testTarget(name: "BerthArchiveTests", dependencies: ["BerthArchive", "BerthContent", "BerthSystem"]),
-        .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthSnapshot", "BerthArchive", "BerthSystem"]),
+        .testTarget(name: "BerthArchiveTests", dependencies: ["BerthTestSupport", "BerthArchive", "BerthContent", "BerthSystem"]),
+        .target(name: "BerthTestSupport", dependencies: ["BerthArchive", "BerthSystem"], path: "Tests/BerthTestSupport"),
+        .testTarget(name: "BerthImageTests", dependencies: ["BerthTestSupport", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),
+        .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthTestSupport", "BerthSnapshot", "BerthArchive", "BerthSystem"]),
         .testTarget(name: "BerthContentTests", dependencies: ["BerthContent", "BerthOCI", "BerthSystem"]),
         .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI"]),
     ]

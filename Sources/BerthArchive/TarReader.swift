@@ -85,27 +85,34 @@ public final class TarReader {
         stream.failure ?? ArchiveError.malformed(DecompressedStream.message(archive))
     }
 
-    /// Copies the current entry's data to `fd` (sparse holes stay holes); returns bytes written.
-    @discardableResult
-    public func copyData(to fd: Int32, path: String) throws -> Int64 {
+    /// Calls `body` with each block of the current entry's data and its offset in the file.
+    public func forEachBlock(_ body: (Int64, UnsafeRawBufferPointer) throws -> Void) throws {
         var buffer: UnsafeRawPointer?
         var size = 0
         var offset: Int64 = 0
-        var end: Int64 = 0
         while true {
             let rc = archive_read_data_block(archive, &buffer, &size, &offset)
-            if rc == ARCHIVE_EOF { break }
+            if rc == ARCHIVE_EOF { return }
             guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN else { throw failure() }
+            try body(offset, UnsafeRawBufferPointer(start: buffer, count: size))
+        }
+    }
+
+    /// Copies the current entry's data to `fd` (sparse holes stay holes); returns its end offset.
+    @discardableResult
+    public func copyData(to fd: Int32, path: String) throws -> Int64 {
+        var end: Int64 = 0
+        try forEachBlock { offset, block in
             var written = 0
-            while written < size {
-                let n = pwrite(fd, buffer! + written, size - written, off_t(offset) + written)
+            while written < block.count {
+                let n = pwrite(fd, block.baseAddress! + written, block.count - written, off_t(offset) + written)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw ArchiveError.malformed("write \(path): \(String(cString: strerror(errno)))")
                 }
                 written += n
             }
-            end = offset + Int64(size)
+            end = offset + Int64(block.count)
         }
         return end
     }
@@ -113,16 +120,11 @@ public final class TarReader {
     /// The current entry's data in memory (for small files such as manifest.json).
     public func readData(limit: Int = 64 << 20) throws -> [UInt8] {
         var out: [UInt8] = []
-        var buffer: UnsafeRawPointer?
-        var size = 0
-        var offset: Int64 = 0
-        while true {
-            let rc = archive_read_data_block(archive, &buffer, &size, &offset)
-            if rc == ARCHIVE_EOF { return out }
-            guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN else { throw failure() }
+        try forEachBlock { offset, block in
             if Int(offset) > out.count { out += [UInt8](repeating: 0, count: Int(offset) - out.count) }
-            out += UnsafeRawBufferPointer(start: buffer, count: size)
+            out += block
             if out.count > limit { throw ArchiveError.malformed("entry larger than \(limit) bytes") }
         }
+        return out
     }
 }

@@ -28,7 +28,7 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible, C
 
     public init(sha256 hex: String) throws { try self.init(parsing: "sha256:" + hex) }
 
-    static func isLowerHex(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 97 && c <= 102) }
+    public static func isLowerHex(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 97 && c <= 102) }
 
     public var description: String { algorithm + ":" + hex }
     /// Docker's 12-character short ID.

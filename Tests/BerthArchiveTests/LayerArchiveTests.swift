@@ -1,4 +1,5 @@
 import BerthSystem
+import BerthTestSupport
 import CBerthLinux
 import Glibc
 import Testing
@@ -7,31 +8,13 @@ import BerthContent
 
 /// Round trips and hostile input. Runs as root (chown, mknod and trusted.* xattrs need it).
 @Suite(.serialized) struct LayerArchiveTests {
-    struct Item {
-        var entry: TarEntry
-        var data: [UInt8] = []
-    }
+    typealias Item = TarFixture.Item
+    static func file(_ path: String, _ text: String, mode: UInt32 = 0o644) -> Item { TarFixture.file(path, text, mode: mode) }
+    static func dir(_ path: String, mode: UInt32 = 0o755) -> Item { TarFixture.dir(path, mode: mode) }
+    static func link(_ path: String, to target: String, hard: Bool = false) -> Item { TarFixture.link(path, to: target, hard: hard) }
 
-    static func file(_ path: String, _ text: String, mode: UInt32 = 0o644) -> Item {
-        Item(entry: TarEntry(path: path, kind: .file, mode: mode, size: Int64(text.utf8.count)), data: Array(text.utf8))
-    }
-    static func dir(_ path: String, mode: UInt32 = 0o755) -> Item { Item(entry: TarEntry(path: path, kind: .directory, mode: mode)) }
-    static func link(_ path: String, to target: String, hard: Bool = false) -> Item {
-        Item(entry: TarEntry(path: path, kind: hard ? .hardlink : .symlink, mode: 0o777, linkTarget: target))
-    }
-
-    /// Writes `items` to a tar file in `dir` and returns its path.
     func tar(_ items: [Item], in dir: String, compression: TarWriter.Compression = .none) throws -> String {
-        let path = dir + "/layer.tar"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer { close(fd) }
-        let writer = try TarWriter(fd: fd, compression: compression)
-        for item in items {
-            try writer.add(item.entry)
-            try writer.write(item.data)
-        }
-        _ = try writer.finish()
-        return path
+        try TarFixture.write(items, to: dir + "/layer.tar", compression: compression)
     }
 
     func extract(_ tarPath: String, into root: String, whiteouts: LayerExtractor.Whiteouts = .overlay) throws {
@@ -48,12 +31,7 @@ import BerthContent
         try TreeArchiver(mode: mode).archive(root, to: writer)
         _ = try writer.finish()
         close(fd)
-        let rfd = open(path, O_RDONLY | O_CLOEXEC)
-        defer { close(rfd) }
-        let reader = try TarReader(fd: rfd)
-        var entries: [TarEntry] = []
-        while let e = try reader.next() { entries.append(e) }
-        return entries
+        return try TarFixture.entries(path)
     }
 
     func withDirs(_ body: (_ work: String, _ root: String) throws -> Void) throws {

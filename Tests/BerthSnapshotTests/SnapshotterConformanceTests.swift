@@ -1,5 +1,6 @@
 import BerthArchive
 import BerthSystem
+import BerthTestSupport
 import Glibc
 import Testing
 @testable import BerthSnapshot
@@ -23,15 +24,7 @@ import Testing
         func layer(_ key: String, parent: String?, files: [(String, String)]) throws {
             _ = try snapshotter.prepare(key: "extract-" + key, parent: parent)
             let (dir, whiteouts) = try snapshotter.applyTarget(key: "extract-" + key)
-            let tarPath = work + "/layer.tar"
-            let fd = open(tarPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            let writer = try TarWriter(fd: fd)
-            for (path, text) in files {
-                try writer.add(TarEntry(path: path, kind: .file, mode: 0o644, size: Int64(text.utf8.count)))
-                try writer.write(Array(text.utf8))
-            }
-            _ = try writer.finish()
-            close(fd)
+            let tarPath = try TarFixture.write(files.map { TarFixture.file($0.0, $0.1) }, to: work + "/layer.tar")
             let rfd = open(tarPath, O_RDONLY | O_CLOEXEC)
             defer { close(rfd) }
             try LayerExtractor(root: dir, whiteouts: whiteouts).extract(try TarReader(fd: rfd))
@@ -79,11 +72,7 @@ import Testing
             try f.snapshotter.diff(key: "container", to: writer)
             _ = try writer.finish()
             close(fd)
-            let rfd = open(diffPath, O_RDONLY | O_CLOEXEC)
-            defer { close(rfd) }
-            let reader = try TarReader(fd: rfd)
-            var names: [String] = []
-            while let e = try reader.next() { names.append(e.path) }
+            let names = try TarFixture.entries(diffPath).map(\.path)
             #expect(names.contains("bin/.wh.tool"))
             #expect(names.contains("new"))
             #expect(!names.contains("etc/os"))  // unchanged files are not in the diff

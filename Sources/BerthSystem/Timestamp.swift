@@ -1,8 +1,8 @@
 import Glibc
 
 /// RFC 3339 with nanoseconds in UTC, the `created` format runc and docker print.
-enum Timestamp {
-    static func now() -> String {
+public enum Timestamp {
+    public static func now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = tm()

@@ -1,0 +1,90 @@
+import BerthArchive
+import BerthContent
+import BerthOCI
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// `docker save`'s file: an OCI image layout (`oci-layout`, `index.json`, `blobs/`) plus Docker's
+/// `manifest.json` and `repositories`, as Docker 25+ writes it, so docker, podman and skopeo
+/// all read it.
+public struct ImageSaver {
+    public let store: ImageStore
+
+    public init(store: ImageStore) { self.store = store }
+
+    /// Writes the images named by `names` (references or IDs) with all their tags to `fd`.
+    public func save(_ names: [String], to fd: Int32) async throws {
+        var images: [(ImageRecord, [Reference])] = []
+        for name in names {
+            let record = try await store.resolve(name)
+            // A name that is a tag saves that tag; an ID saves every tag of the image.
+            var tags = await store.tags(of: record.id)
+            if let reference = try? Reference(parsing: name), reference.digest == nil,
+               tags.contains(where: { $0.nameAndTag == reference.withDefaultTag.nameAndTag }) {
+                tags = [reference.withDefaultTag]
+            }
+            if let i = images.firstIndex(where: { $0.0.id == record.id }) {
+                images[i].1 = Array(Set(images[i].1 + tags)).sorted { $0.description < $1.description }
+            } else {
+                images.append((record, tags))
+            }
+        }
+        let content = store.content
+        let writer = try TarWriter(fd: fd)
+        var written = Set<Digest>()
+        var indexEntries: [Descriptor] = []
+        var manifestItems: [LegacyManifestItem] = []
+        var repositories: [String: [String: String]] = [:]
+        try addDirectory("blobs", writer)
+        try addDirectory("blobs/sha256", writer)
+        for (record, tags) in images {
+            let manifest = try await store.manifest(record)
+            for digest in [record.manifest, manifest.config.digest] + manifest.layers.map(\.digest) where written.insert(digest).inserted {
+                try addBlob(digest, content: content, writer: writer)
+            }
+            let manifestDescriptor = Descriptor(mediaType: manifest.mediaType ?? MediaType.ociManifest, digest: record.manifest,
+                                                size: content.size(record.manifest) ?? 0)
+            if tags.isEmpty { indexEntries.append(manifestDescriptor) }
+            for tag in tags {
+                var entry = manifestDescriptor
+                entry.annotations = ["io.containerd.image.name": tag.description, "org.opencontainers.image.ref.name": tag.tag ?? "latest"]
+                indexEntries.append(entry)
+                repositories[tag.familiarName, default: [:]][tag.tag ?? "latest"] = manifest.layers.last?.digest.hex ?? ""
+            }
+            manifestItems.append(LegacyManifestItem(config: "blobs/sha256/" + manifest.config.digest.hex,
+                                                    repoTags: tags.isEmpty ? nil : tags.map(\.familiarString),
+                                                    layers: manifest.layers.map { "blobs/sha256/" + $0.digest.hex }))
+        }
+        let index = Index(mediaType: MediaType.ociIndex, manifests: indexEntries)
+        try addFile("index.json", try ImageImporter.canonicalJSON(index), writer)
+        try addFile("manifest.json", try ImageImporter.canonicalJSON(manifestItems), writer)
+        try addFile("oci-layout", Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), writer)
+        if !repositories.isEmpty { try addFile("repositories", try ImageImporter.canonicalJSON(repositories), writer) }
+        _ = try writer.finish()
+    }
+
+    func addDirectory(_ path: String, _ writer: TarWriter) throws {
+        try writer.add(TarEntry(path: path, kind: .directory, mode: 0o755))
+    }
+
+    func addFile(_ path: String, _ data: Data, _ writer: TarWriter) throws {
+        try writer.add(TarEntry(path: path, kind: .file, mode: 0o644, size: Int64(data.count)))
+        try data.withUnsafeBytes { try writer.write($0) }
+    }
+
+    func addBlob(_ digest: Digest, content: ContentStore, writer: TarWriter) throws {
+        let fd = try content.open(digest)
+        defer { close(fd) }
+        let size = content.size(digest) ?? 0
+        try writer.add(TarEntry(path: "blobs/sha256/" + digest.hex, kind: .file, mode: 0o644, size: size), source: fd)
+    }
+}
+
+/// One element of Docker's `manifest.json`.
+struct LegacyManifestItem: Codable {
+    var config: String
+    var repoTags: [String]?
+    var layers: [String]
+    enum CodingKeys: String, CodingKey { case config = "Config", repoTags = "RepoTags", layers = "Layers" }
+}

@@ -1,0 +1,317 @@
+import BerthArchive
+import BerthContent
+import BerthOCI
+import BerthSnapshot
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// Names, image records, and the blobs and snapshots behind them.
+///
+/// Metadata is one JSON document replaced atomically, so a crash leaves the old or the new set
+/// of names, never a mix. Order makes crashes harmless: blobs and snapshots are written before
+/// the record that refers to them, and records are dropped before what they refer to, so a crash
+/// can only leave unreferenced data, which `repair()` clears at start-up.
+public actor ImageStore {
+    nonisolated public let content: ContentStore
+    nonisolated public let snapshotter: any Snapshotter
+    let databasePath: String
+    var database: Database
+
+    struct Database: Codable {
+        var images: [String: ImageRecord] = [:]
+        /// Normalized `name:tag` → image ID.
+        var tags: [String: Digest] = [:]
+    }
+
+    public init(root: String, snapshotter: any Snapshotter) throws {
+        try FileIO.makeDirectories(root + "/image", mode: 0o700)
+        content = try ContentStore(root: root + "/content")
+        self.snapshotter = snapshotter
+        databasePath = root + "/image/db.json"
+        if let bytes = try? FileIO.read(databasePath) {
+            do {
+                database = try JSONDecoder().decode(Database.self, from: Data(bytes))
+            } catch {
+                throw ImageError.invalid("image database \(databasePath) is corrupt: \(error)")
+            }
+        } else {
+            database = Database()
+        }
+    }
+
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(databasePath, Array(try encoder.encode(database)), mode: 0o600)
+    }
+
+    // MARK: lookup
+
+    /// An image by reference (`busybox`, `busybox:1`, `name@sha256:…`), full ID, or unique ID prefix.
+    public func resolve(_ text: String) throws -> ImageRecord {
+        if let record = lookup(text) { return record }
+        let hex = text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
+        if !hex.isEmpty, hex.utf8.allSatisfy(Digest.isLowerHex), hex.utf8.count < 64 {
+            let matches = database.images.values.filter { $0.id.hex.hasPrefix(hex) }
+            if matches.count == 1 { return matches[0] }
+            if matches.count > 1 { throw ImageError.ambiguous(hex) }
+        }
+        throw ImageError.notFound(text)
+    }
+
+    func lookup(_ text: String) -> ImageRecord? {
+        let hex = text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
+        if let digest = try? Digest(sha256: hex), let record = database.images[digest.description] { return record }
+        if let reference = try? Reference(parsing: text) {
+            if let digest = reference.digest {
+                let wanted = reference.name + "@" + digest.description
+                if let record = database.images.values.first(where: { $0.repoDigests.contains(wanted) }) { return record }
+                if reference.tag == nil { return nil }
+            }
+            if let id = database.tags[reference.withDefaultTag.nameAndTag], let record = database.images[id.description] { return record }
+        }
+        return nil
+    }
+
+    public func records() -> [ImageRecord] { Array(database.images.values) }
+
+    /// Tags pointing at `id`, as normalized `name:tag` strings, sorted.
+    public func tags(of id: Digest) -> [Reference] {
+        database.tags.filter { $0.value == id }.keys.sorted().compactMap { try? Reference(parsing: $0) }
+    }
+
+    public func config(_ record: ImageRecord) throws -> ImageConfig {
+        try decode(ImageConfig.self, record.id)
+    }
+
+    public func manifest(_ record: ImageRecord) throws -> Manifest {
+        try decode(Manifest.self, record.manifest)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ digest: Digest) throws -> T {
+        let bytes = try content.read(digest)
+        do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
+            throw ImageError.invalid("blob \(digest) is not a valid \(T.self): \(error)")
+        }
+    }
+
+    /// The snapshot key a container of this image starts from (nil for an image with no layers).
+    public func topChain(_ record: ImageRecord) throws -> String? {
+        ChainID.of(try config(record).rootfs.diffIDs).last?.description
+    }
+
+    // MARK: adding
+
+    /// Records an image whose manifest, config and layer blobs are in the content store: unpacks
+    /// each layer into a snapshot (verifying it against the config's diffID), then names it.
+    @discardableResult
+    public func add(manifestDigest: Digest, tags: [Reference], repoDigests: [String] = [],
+                    progress: @Sendable (String, Int64) -> Void = { _, _ in }) throws -> ImageRecord {
+        let manifest = try decode(Manifest.self, manifestDigest)
+        let config = try decode(ImageConfig.self, manifest.config.digest)
+        let diffIDs = config.rootfs.diffIDs
+        guard diffIDs.count == manifest.layers.count else {
+            throw ImageError.invalid("manifest has \(manifest.layers.count) layers but the config lists \(diffIDs.count) diff_ids")
+        }
+        var sizes: [Int64] = []
+        let chains = ChainID.of(diffIDs)
+        for (index, layer) in manifest.layers.enumerated() {
+            sizes.append(try unpack(layer, diffID: diffIDs[index], chain: chains[index], parent: index == 0 ? nil : chains[index - 1], progress: progress))
+        }
+        var record = database.images[manifest.config.digest.description]
+            ?? ImageRecord(id: manifest.config.digest, manifest: manifestDigest, layerSizes: sizes, added: Timestamp.now())
+        record.repoDigests = Array(Set(record.repoDigests + repoDigests)).sorted()
+        database.images[record.id.description] = record
+        for tag in tags { database.tags[tag.withDefaultTag.nameAndTag] = record.id }
+        try save()
+        return record
+    }
+
+    /// Extracts one layer blob into snapshot `chain` unless it exists; returns the files' size.
+    func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, parent: Digest?, progress: @Sendable (String, Int64) -> Void) throws -> Int64 {
+        if snapshotter.info(key: chain.description) != nil {
+            return snapshotter.usage(key: chain.description)
+        }
+        let key = "extract-\(getpid())-\(chain.hex)"
+        try? snapshotter.remove(key: key)
+        _ = try snapshotter.prepare(key: key, parent: parent?.description)
+        do {
+            let (directory, whiteouts) = try snapshotter.applyTarget(key: key)
+            let fd = try content.open(layer.digest)
+            defer { close(fd) }
+            let reader = try TarReader(fd: fd)
+            let bytes = try LayerExtractor(root: directory, whiteouts: whiteouts).extract(reader)
+            let actual = try reader.stream.finish()
+            guard actual == diffID else {
+                throw ImageError.invalid("layer \(layer.digest): uncompressed digest \(actual) does not match diff_id \(diffID)")
+            }
+            try snapshotter.commit(key: key, as: chain.description)
+            progress(layer.digest.description, bytes)
+            return bytes
+        } catch {
+            try? snapshotter.remove(key: key)
+            throw error
+        }
+    }
+
+    // MARK: names
+
+    /// `docker tag SOURCE TARGET`.
+    public func tag(_ source: String, as target: String) throws {
+        let record = try resolve(source)
+        let reference = try Reference(parsing: target)
+        guard reference.digest == nil else { throw ImageError.invalid("refusing to create a tag with a digest reference") }
+        database.tags[reference.withDefaultTag.nameAndTag] = record.id
+        try save()
+    }
+
+    // MARK: removal
+
+    /// One line of `docker rmi` output.
+    public enum RemoveAction: Equatable, Sendable, CustomStringConvertible {
+        case untagged(String)
+        case deleted(Digest)
+        public var description: String {
+            switch self {
+            case .untagged(let r): return "Untagged: \(r)"
+            case .deleted(let d): return "Deleted: \(d)"
+            }
+        }
+    }
+
+    /// A container using an image, as `rmi` needs to know it.
+    public struct User: Sendable {
+        public var containerID: String
+        public var running: Bool
+        public init(containerID: String, running: Bool) { self.containerID = containerID; self.running = running }
+    }
+
+    /// `docker rmi`: by name untags (deleting the image with its last name); by ID deletes.
+    public func remove(_ text: String, force: Bool, users: [User]) throws -> [RemoveAction] {
+        let record = try resolve(text)
+        let names = tags(of: record.id)
+        var actions: [RemoveAction] = []
+        let byName = (try? Reference(parsing: text)).map { ref in names.contains { $0.nameAndTag == ref.withDefaultTag.nameAndTag } } ?? false
+        if byName, let reference = try? Reference(parsing: text).withDefaultTag {
+            if names.count > 1 {
+                database.tags[reference.nameAndTag] = nil
+                try save()
+                return [.untagged(reference.familiarString)]
+            }
+            if let user = users.first, !force {
+                throw ImageError.conflict("conflict: unable to remove repository reference \"\(text)\" (must force) - container \(String(user.containerID.prefix(12))) is using its referenced image \(record.id.shortID)")
+            }
+        } else {
+            if let running = users.first(where: \.running) {
+                throw ImageError.conflict("conflict: unable to delete \(record.id.shortID) (cannot be forced) - image is being used by running container \(String(running.containerID.prefix(12)))")
+            }
+            if let stopped = users.first, !force {
+                throw ImageError.conflict("conflict: unable to delete \(record.id.shortID) (must be forced) - image is being used by stopped container \(String(stopped.containerID.prefix(12)))")
+            }
+            if names.count > 1 && !force {
+                throw ImageError.conflict("conflict: unable to delete \(record.id.shortID) (must be forced) - image is referenced in multiple repositories")
+            }
+        }
+        for name in names {
+            database.tags[name.nameAndTag] = nil
+            actions.append(.untagged(name.familiarString))
+        }
+        for digest in record.repoDigests {
+            actions.append(.untagged((try? Reference(parsing: digest))?.familiarString ?? digest))
+        }
+        if users.isEmpty {
+            database.images[record.id.description] = nil
+            try save()
+            actions.append(.deleted(record.id))
+            actions += try collect()
+        } else {
+            try save()  // forced while in use: the names go, the image stays for its containers
+        }
+        return actions
+    }
+
+    /// `docker image prune`: dangling images (no tags), or with `all` every image no container uses.
+    public func prune(all: Bool, inUse: Set<Digest>) throws -> (deleted: [RemoveAction], reclaimed: Int64) {
+        let tagged = Set(database.tags.values)
+        var actions: [RemoveAction] = []
+        var reclaimed: Int64 = 0
+        for record in database.images.values.sorted(by: { $0.id < $1.id }) where !inUse.contains(record.id) {
+            guard all || !tagged.contains(record.id) else { continue }
+            for name in tags(of: record.id) {
+                database.tags[name.nameAndTag] = nil
+                actions.append(.untagged(name.familiarString))
+            }
+            database.images[record.id.description] = nil
+            actions.append(.deleted(record.id))
+        }
+        guard !actions.isEmpty else { return ([], 0) }
+        try save()
+        let before = content.list().reduce(Int64(0)) { $0 + (content.size($1) ?? 0) }
+        let sizeBefore = snapshotUsage()
+        actions += try collect()
+        reclaimed = before - content.list().reduce(Int64(0)) { $0 + (content.size($1) ?? 0) } + sizeBefore - snapshotUsage()
+        return (actions, reclaimed)
+    }
+
+    func snapshotUsage() -> Int64 {
+        snapshotter.list().filter { $0.kind == .committed }.reduce(0) { $0 + snapshotter.usage(key: $1.key) }
+    }
+
+    /// Removes layer snapshots and blobs no image refers to; returns the deleted layers.
+    /// Snapshots with children (containers, other images) stay: the snapshotter refuses them.
+    func collect() throws -> [RemoveAction] {
+        var keepChains = Set<String>()
+        var keepBlobs = Set<Digest>()
+        for record in database.images.values {
+            keepBlobs.insert(record.id)
+            keepBlobs.insert(record.manifest)
+            if let manifest = try? decode(Manifest.self, record.manifest) { manifest.layers.forEach { keepBlobs.insert($0.digest) } }
+            if let config = try? config(record) { ChainID.of(config.rootfs.diffIDs).forEach { keepChains.insert($0.description) } }
+        }
+        var deleted: [RemoveAction] = []
+        var progress = true
+        while progress {  // children first: each pass frees the parents of what it removed
+            progress = false
+            for info in snapshotter.list() where info.kind == .committed && !keepChains.contains(info.key) {
+                if (try? snapshotter.remove(key: info.key)) != nil {
+                    progress = true
+                    if let digest = try? Digest(parsing: info.key) { deleted.append(.deleted(digest)) }
+                }
+            }
+        }
+        try content.garbageCollect(keep: keepBlobs)
+        return deleted
+    }
+
+    /// Start-up check: drops records whose blobs are gone, then clears unreferenced data and
+    /// half-unpacked layers a crash left. Returns what it repaired, for the daemon's log.
+    public func repair() throws -> [String] {
+        var notes: [String] = []
+        for record in database.images.values {
+            let intact = content.exists(record.id) && content.exists(record.manifest)
+            if !intact {
+                database.images[record.id.description] = nil
+                notes.append("dropped image \(record.id.shortID): its manifest or config blob is missing")
+            }
+        }
+        let known = Set(database.images.keys)
+        for (name, id) in database.tags where !known.contains(id.description) {
+            database.tags[name] = nil
+            notes.append("dropped tag \(name): its image is gone")
+        }
+        if !notes.isEmpty { try save() }
+        for info in snapshotter.list() where info.kind == .active && info.key.hasPrefix("extract-") {
+            try? snapshotter.remove(key: info.key)
+            notes.append("removed interrupted unpack \(info.key)")
+        }
+        let removed = try collect()
+        if !removed.isEmpty { notes.append("removed \(removed.count) unreferenced layers") }
+        return notes
+    }
+}
+
+extension Reference {
+    /// `docker.io/library/busybox:latest`: the key tags are stored under.
+    public var nameAndTag: String { name + ":" + (tag ?? "latest") }
+}
