@@ -6,6 +6,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
+        .executable(name: "berth-shim", targets: ["berth-shim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Syscall wrappers Swift's Glibc lacks; the only C in the package.
@@ -20,6 +24,10 @@ let package = Package(
         .target(name: "BerthRuntimeCore", dependencies: ["BerthSystem", "BerthOCI", "BerthCgroups", "CSeccomp", "CBerthLinux"]),
         .target(name: "BerthRuntimeCLI", dependencies: ["BerthRuntimeCore", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI"]),
+
+        .target(name: "BerthShimProtocol", dependencies: ["BerthOCI"]),
+        .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux"]),
+        .executableTarget(name: "berth-shim", dependencies: ["BerthShimCore", "BerthShimProtocol", "BerthSystem", "CBerthLinux"]),
 
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),

@@ -61,7 +61,7 @@ struct ForegroundWaiter {
                 var st: Int32 = 0
                 let reaped = waitpid(-1, &st, WNOHANG)
                 if reaped <= 0 { break }
-                if reaped == pid { result = ExitStatus.code(st) }
+                if reaped == pid { result = ProcessStatus.exitCode(waitStatus: st) }
             }
             return result
         case SIGWINCH:

@@ -54,7 +54,7 @@ enum Hooks {
         var status: Int32 = 0
         while true {
             let rc = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
-            if rc == pid { return ExitStatus.code(status) }
+            if rc == pid { return ProcessStatus.exitCode(waitStatus: status) }
             if rc < 0 && errno != EINTR { throw SystemError("waitpid", String(pid)) }
             if let deadline, Monotonic.now() > deadline {
                 kill(pid, SIGKILL)
@@ -67,17 +67,3 @@ enum Hooks {
 }
 
 /// Exit status as a shell reports it: the code, or 128+signal.
-enum ExitStatus {
-    static func code(_ status: Int32) -> Int32 {
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    }
-}
-
-enum Monotonic {
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-}

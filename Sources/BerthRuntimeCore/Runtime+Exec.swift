@@ -23,6 +23,23 @@ extension Runtime {
 
     /// Runs `process` inside container `id`; returns its exit status (0 when detached).
     public func exec(id: String, process: Spec.Process, options: ExecOptions) throws -> Int32 {
+        if !options.detach { ForegroundWaiter.blockSignals() }
+        let spawned = try spawnExec(id: id, process: process, consoleSocket: options.consoleSocket, keepMaster: !options.detach)
+        defer { if let master = spawned.master { close(master) } }
+        if let pidFile = options.pidFile { try AtomicFile.write(pidFile, Array(String(spawned.pid).utf8)) }
+        if options.detach { return 0 }
+        return try ForegroundWaiter.wait(for: spawned.pid, master: spawned.master)
+    }
+
+    /// An exec'd process, our child: its pid and, for a terminal, the pty master (the caller closes it).
+    public struct Spawned {
+        public let pid: Int32
+        public let master: Int32?
+    }
+
+    /// Starts `process` inside container `id` and returns once it has exec'd. A terminal goes to
+    /// `consoleSocket` if given, else its master is returned when `keepMaster`.
+    public func spawnExec(id: String, process: Spec.Process, consoleSocket: String?, keepMaster: Bool) throws -> Spawned {
         let (record, status) = try load(id)
         switch status {
         case .running: break
@@ -36,9 +53,9 @@ extension Runtime {
 
         var console: (parent: Int32?, child: Int32)?
         if process.terminal == true {
-            if let path = options.consoleSocket {
-                console = (nil, try Terminal.connectUnix(path))
-            } else if !options.detach {
+            if let path = consoleSocket {
+                console = (nil, try UnixSocket.connect(path))
+            } else if keepMaster {
                 var fds: [Int32] = [0, 0]
                 try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
                 console = (fds[0], fds[1])
@@ -53,7 +70,6 @@ extension Runtime {
         let plan = LaunchPlan(kind: .exec, spec: spec, process: process, bundle: record.bundle, rootfs: record.rootfs,
                               created: [], joins: joins.filter { $0.0 != .pid }, unshareCgroup: false, seccomp: seccomp,
                               console: console?.child, execFifo: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified())
-        if !options.detach { ForegroundWaiter.blockSignals() }
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }
         let pid = try Self.clone(flags: 0, pidNamespace: joins.first { $0.0 == .pid }?.1) {
@@ -74,11 +90,7 @@ extension Runtime {
             waitpid(pid, &st, 0)
             throw error
         }
-        let master = try console?.parent.map(Terminal.receiveFD)
-        defer { if let master { close(master) } }
-        if let pidFile = options.pidFile { try AtomicFile.write(pidFile, Array(String(pid).utf8)) }
-        if options.detach { return 0 }
-        return try ForegroundWaiter.wait(for: pid, master: master)
+        return Spawned(pid: pid, master: try console?.parent.map(Terminal.receiveFD))
     }
 
     /// The container init's namespaces that differ from ours, in join order (joining one's own

@@ -21,10 +21,11 @@ public struct Runtime {
         }
     }
 
-    /// A created container whose init is our child (for `run`, which waits on it).
-    struct Launched {
-        let record: ContainerRecord
-        let master: Int32?
+    /// A created container whose init is our child (for `run` and the shim, which wait on it).
+    public struct Launched {
+        public let record: ContainerRecord
+        /// The pty master when the process has a terminal and no console socket was given.
+        public let master: Int32?
     }
 
     public func create(id: String, options: CreateOptions) throws {
@@ -49,7 +50,9 @@ public struct Runtime {
         return code
     }
 
-    func launch(id: String, options: CreateOptions, foregroundTerminal: Bool) throws -> Launched {
+    /// `create`, keeping the init as the caller's child; with `foregroundTerminal` a terminal's
+    /// master comes back to the caller instead of going to a console socket.
+    public func launch(id: String, options: CreateOptions, foregroundTerminal: Bool) throws -> Launched {
         let dir = try StateDirectory(root: root, id: id)
         let bundle = try Self.absolute(options.bundle)
         let spec = try Self.loadSpec(bundle: bundle)
@@ -85,7 +88,7 @@ public struct Runtime {
         var console: (parent: Int32?, child: Int32)?
         if terminal {
             if let socketPath = options.consoleSocket {
-                console = (nil, try Terminal.connectUnix(socketPath))
+                console = (nil, try UnixSocket.connect(socketPath))
             } else if foregroundTerminal {
                 var fds: [Int32] = [0, 0]
                 try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }

@@ -3,6 +3,12 @@ import Glibc
 /// Facts about a host process read from /proc, used to tell a live container init from a
 /// recycled PID (the start time in clock ticks is stable for a process's whole life).
 public enum ProcessStatus {
+    /// A waitpid status as a shell reports it: the exit code, or 128 + the killing signal.
+    public static func exitCode(waitStatus status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
     /// Field 22 of /proc/PID/stat, or nil when the process is gone.
     public static func startTime(_ pid: Int32) -> UInt64? {
         guard let text = try? FileIO.readString("/proc/\(pid)/stat"),

@@ -26,31 +26,6 @@ public enum Terminal {
         return try sys("recvmsg", "console socket") { berth_recv_fd(socket, &name, name.count) }
     }
 
-    /// Connects a SOCK_STREAM unix socket to `path`.
-    public static func connectUnix(_ path: String) throws -> Int32 {
-        let fd = try sys("socket", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            close(fd)
-            throw SystemError("connect", path, errno: ENAMETOOLONG)
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-        }
-        let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
-        let rc = withUnsafePointer(to: &addr) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) }
-        }
-        if rc != 0 {
-            let error = SystemError("connect", path)
-            close(fd)
-            throw error
-        }
-        return fd
-    }
-
     /// Puts `fd` in raw mode; returns the saved settings for `restore`.
     public static func makeRaw(_ fd: Int32) -> [UInt8]? {
         var saved = [UInt8](repeating: 0, count: berth_termios_size())

@@ -14,3 +14,12 @@ public enum Timestamp {
         return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "." + String(repeating: "0", count: 9 - nanos.count) + nanos + "Z"
     }
 }
+
+/// Seconds on the monotonic clock, for timeouts that must not jump with the wall clock.
+public enum Monotonic {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -87,3 +87,9 @@ int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char
 
 /// copy_file_range(2) from the current offsets (reflinks or in-kernel copy where the fs can).
 long berth_copy_file_range(int in_fd, int out_fd, unsigned long length);
+
+/// pipe2(fds, O_CLOEXEC) and accept4(..., SOCK_CLOEXEC), which Swift's Glibc does not export.
+int berth_pipe_cloexec(int fds[2]);
+int berth_accept_cloexec(int fd);
+/// Marks the caller a child subreaper: orphaned descendants are reparented to it.
+int berth_set_subreaper(void);

@@ -1,0 +1,62 @@
+import BerthOCI
+import BerthSystem
+import Glibc
+
+/// Docker's json-file log driver: one `{"log":…,"stream":…,"time":…}` object per line of output,
+/// rotated to `<path>.1`, `<path>.2`… at `maxSize` bytes.
+final class JSONFileLogger {
+    let path: String
+    let maxSize: Int64
+    let maxFiles: Int
+    var fd: Int32
+    var size: Int64
+    /// Output not yet ending in a newline, per stream (Docker also cuts lines at 16 KiB).
+    var partial: [String: [UInt8]] = [:]
+    static let maxLine = 16 * 1024
+
+    init(path: String, maxSize: Int64, maxFiles: Int) throws {
+        self.path = path
+        self.maxSize = maxSize
+        self.maxFiles = maxFiles
+        fd = try sys("open", path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) }
+        var st = stat()
+        fstat(fd, &st)
+        size = Int64(st.st_size)
+    }
+
+    func write(_ bytes: ArraySlice<UInt8>, stream: String) {
+        var pending = partial[stream, default: []] + bytes
+        var start = 0
+        for i in pending.indices where pending[i] == 10 || i - start + 1 >= Self.maxLine {
+            emit(pending[start...i], stream: stream)
+            start = i + 1
+        }
+        pending.removeFirst(start)
+        partial[stream] = pending
+    }
+
+    /// Writes what is left of unterminated lines (at exit).
+    func flush() {
+        for (stream, pending) in partial where !pending.isEmpty { emit(pending[...], stream: stream) }
+        partial = [:]
+    }
+
+    func emit(_ line: ArraySlice<UInt8>, stream: String) {
+        let text = String(decoding: line, as: UTF8.self)
+        let entry = Array("{\"log\":\(JSONText.quote(text)),\"stream\":\"\(stream)\",\"time\":\"\(Timestamp.now())\"}\n".utf8)
+        if maxSize > 0 && size + Int64(entry.count) > maxSize && size > 0 { rotate() }
+        try? FileIO.writeAll(fd, entry, path: path)
+        size += Int64(entry.count)
+    }
+
+    func rotate() {
+        close(fd)
+        if maxFiles > 1 {
+            for n in stride(from: maxFiles - 1, to: 0, by: -1) {
+                rename(n == 1 ? path : "\(path).\(n - 1)", "\(path).\(n)")
+            }
+        }
+        fd = (try? sys("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640) }) ?? -1
+        size = 0
+    }
+}

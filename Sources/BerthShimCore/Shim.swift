@@ -1,0 +1,411 @@
+import BerthCgroups
+import BerthOCI
+import BerthRuntimeCore
+import BerthShimProtocol
+import BerthSystem
+import CBerthLinux
+import FoundationEssentials
+import Glibc
+
+/// The per-container process: parent and reaper of the container's init, owner of its stdio and
+/// log, and the daemon's only handle on it. One poll loop, no threads (it forks through the runtime),
+/// and nothing in it depends on berthd being alive.
+public final class Shim {
+    let config: ShimConfig
+    let runtime: Runtime
+    let logger: JSONFileLogger
+    var initPid: Int32 = 0
+    /// Output descriptors of the init (pipes, or the pty master) and the stream each feeds.
+    var outputs: [Int32: UInt8] = [:]
+    var stdin: StdinSink?
+    var master: Int32?
+    var listener: Int32 = -1
+    var signals: Int32 = -1
+    var clients: [Int32: Client] = [:]
+    var execs: [Int32: ExecSession] = [:]
+    var exit: ExitStatus?
+    var exitDeadline: Double = 0
+
+    /// A connection from berthd.
+    final class Client {
+        let fd: Int32
+        var buffer: [UInt8] = []
+        var request: ShimRequest?
+        var execPid: Int32?
+        init(fd: Int32) { self.fd = fd }
+        var wantsOutput: Bool { request?.op == .attach }
+    }
+
+    /// Bytes queued for a process's stdin, written as it accepts them.
+    final class StdinSink {
+        let fd: Int32
+        var pending: [UInt8] = []
+        var closeWhenDrained = false
+        init(fd: Int32) {
+            self.fd = fd
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+    }
+
+    final class ExecSession {
+        let execID: String
+        let pid: Int32
+        let client: Int32
+        var outputs: [Int32: UInt8]
+        var stdin: StdinSink?
+        let master: Int32?
+        var exitCode: Int32?
+        init(execID: String, pid: Int32, client: Int32, outputs: [Int32: UInt8], stdin: StdinSink?, master: Int32?) {
+            self.execID = execID; self.pid = pid; self.client = client; self.outputs = outputs; self.stdin = stdin; self.master = master
+        }
+    }
+
+    public init(config: ShimConfig) throws {
+        self.config = config
+        runtime = Runtime(root: config.runtimeRoot)
+        logger = try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles)
+    }
+
+    // MARK: start-up
+
+    /// Creates the container (its init waits for `start`) and opens the socket.
+    public func create() throws {
+        _ = berth_set_subreaper()
+        signal(SIGPIPE, SIG_IGN)
+        let mask: UInt64 = 1 << UInt64(SIGCHLD)
+        _ = berth_block_signals(mask)
+        signals = try sys("signalfd") { berth_signalfd(mask) }
+
+        var childEnds: [Int32] = []
+        defer { childEnds.forEach { close($0) } }
+        if config.tty {
+            let launched = try launch(stdio: nil)
+            master = launched.master
+            if let master {
+                outputs[master] = Frame.stdout
+                stdin = StdinSink(fd: try sys("dup") { dup(master) })
+            }
+        } else {
+            let out = try Self.pipe(), err = try Self.pipe()
+            var input: (read: Int32, write: Int32)?
+            if config.openStdin { input = try Self.pipe() }
+            let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            childEnds = [out.write, err.write, input?.read ?? devNull]
+            _ = try launch(stdio: (input?.read ?? devNull, out.write, err.write))
+            outputs[out.read] = Frame.stdout
+            outputs[err.read] = Frame.stderr
+            if let input { stdin = StdinSink(fd: input.write) }
+        }
+        listener = try UnixSocket.listen(config.socket, mode: 0o600)
+    }
+
+    /// Runs the runtime's create with `stdio` as the init's fds 0-2 (the runtime passes its own on).
+    func launch(stdio: (Int32, Int32, Int32)?) throws -> Runtime.Launched {
+        var saved: [Int32] = []
+        if let stdio {
+            saved = (0...2).map { dup($0) }
+            dup2(stdio.0, 0); dup2(stdio.1, 1); dup2(stdio.2, 2)
+        }
+        defer {
+            for (fd, copy) in saved.enumerated() { dup2(copy, Int32(fd)); close(copy) }
+        }
+        let launched = try runtime.launch(id: config.id, options: .init(bundle: config.bundle), foregroundTerminal: config.tty)
+        initPid = launched.record.pid
+        cgroupPath = launched.record.cgroupPath
+        return launched
+    }
+
+    static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try sys("pipe2") { berth_pipe_cloexec(&fds) }
+        return (fds[0], fds[1])
+    }
+
+    // MARK: the loop
+
+    /// Serves until the container has exited and its output is drained; returns its exit status.
+    public func run() -> ExitStatus {
+        while true {
+            if let exit, outputs.isEmpty || Monotonic.now() > exitDeadline {
+                return finish(exit)
+            }
+            var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0), pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+            for fd in outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for session in execs.values { for fd in session.outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
+            for sink in [stdin].compactMap({ $0 }) + execs.values.compactMap(\.stdin) where !sink.pending.isEmpty {
+                fds.append(pollfd(fd: sink.fd, events: Int16(POLLOUT), revents: 0))
+            }
+            let rc = poll(&fds, nfds_t(fds.count), exit == nil ? -1 : 100)
+            if rc < 0 && errno == EINTR { continue }
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == signals { reap() }
+                else if entry.fd == listener { accept() }
+                else if let stream = outputs[entry.fd] { readOutput(entry.fd, stream: stream) }
+                else if clients[entry.fd] != nil { readClient(entry.fd) }
+                else if let session = execs.values.first(where: { $0.outputs[entry.fd] != nil }) { readExecOutput(session, entry.fd) }
+                else if entry.revents & Int16(POLLOUT) != 0 { flushStdin(entry.fd) }
+            }
+        }
+    }
+
+    func reap() {
+        var sender: Int32 = 0, status: Int32 = 0
+        _ = berth_read_signalfd(signals, &sender, &status)
+        while true {
+            var st: Int32 = 0
+            let pid = waitpid(-1, &st, WNOHANG)
+            if pid <= 0 { break }
+            let code = ProcessStatus.exitCode(waitStatus: st)
+            if pid == initPid {
+                let oom = ((try? Cgroups.manager(path: cgroupPath))?.oomKillCount() ?? 0) > 0
+                exit = ExitStatus(exitCode: code, oomKilled: oom, finishedAt: Timestamp.now())
+                exitDeadline = Monotonic.now() + 2  // then stop waiting for stray writers of the pipes
+            } else if let session = execs[pid] {
+                session.exitCode = code
+                if session.outputs.isEmpty { endExec(session) }
+            }
+        }
+    }
+
+    /// Read at create: the OOM count must be taken before the runtime removes the cgroup.
+    var cgroupPath = ""
+
+    func accept() {
+        let fd = berth_accept_cloexec(listener)
+        if fd >= 0 { clients[fd] = Client(fd: fd) }
+    }
+
+    /// Reads output; false at EOF (and the descriptor is retired).
+    func readChunk(_ fd: Int32) -> ArraySlice<UInt8>? {
+        var buffer = [UInt8](repeating: 0, count: 32768)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && (errno == EINTR || errno == EAGAIN) { return [] }
+        if n <= 0 { return nil }
+        return buffer[0..<n]
+    }
+
+    func readOutput(_ fd: Int32, stream: UInt8) {
+        guard let chunk = readChunk(fd) else {
+            outputs[fd] = nil
+            if fd != master { close(fd) }
+            return
+        }
+        if !chunk.isEmpty { readOutputChunk(chunk, stream: stream) }
+    }
+
+    func send(_ fd: Int32, frame stream: UInt8, _ payload: ArraySlice<UInt8>) {
+        let bytes = Frame.header(stream: stream, length: payload.count) + payload
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { drop(fd); return }
+            offset += n
+        }
+    }
+
+    func reply(_ fd: Int32, _ reply: ShimReply) {
+        let line = Array((try? JSONEncoder().encode(reply)) ?? Data()) + [10]
+        _ = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    func drop(_ fd: Int32) {
+        guard let client = clients.removeValue(forKey: fd) else { return }
+        close(fd)
+        if let pid = client.execPid, let session = execs[pid] { session.stdin?.closeWhenDrained = true; flushStdin(session.stdin?.fd ?? -1) }
+    }
+
+    func readClient(_ fd: Int32) {
+        guard let client = clients[fd] else { return }
+        guard let chunk = readChunk(fd) else { return clientEOF(client) }
+        if client.request == nil {
+            client.buffer += chunk
+            guard let newline = client.buffer.firstIndex(of: 10) else { return }
+            let line = Array(client.buffer[..<newline])
+            let rest = Array(client.buffer[(newline + 1)...])
+            client.buffer = []
+            guard let request = try? JSONDecoder().decode(ShimRequest.self, from: Data(line)) else {
+                reply(fd, ShimReply(error: "invalid request"))
+                return drop(fd)
+            }
+            client.request = request
+            handle(client, request)
+            if !rest.isEmpty { input(client, rest[...]) }
+        } else {
+            input(client, chunk)
+        }
+    }
+
+    /// Stdin bytes from an attached client or an exec's client.
+    func input(_ client: Client, _ bytes: ArraySlice<UInt8>) {
+        let sink = client.execPid.flatMap { execs[$0]?.stdin } ?? (client.request?.op == .attach && client.request?.stdin == true ? stdin : nil)
+        guard let sink, !sink.closeWhenDrained else { return }
+        sink.pending += bytes
+        flushStdin(sink.fd)
+    }
+
+    func clientEOF(_ client: Client) {
+        if client.request?.op == .attach, client.request?.stdin == true, config.stdinOnce, let sink = stdin {
+            sink.closeWhenDrained = true
+            flushStdin(sink.fd)
+        }
+        if let pid = client.execPid, let sink = execs[pid]?.stdin {
+            sink.closeWhenDrained = true
+            flushStdin(sink.fd)
+            // Keep the connection: the exec's output and exit status still go out on it.
+            shutdown(client.fd, Int32(SHUT_RD))
+            clients[client.fd] = nil
+            orphanedExecClients.insert(client.fd)
+            return
+        }
+        drop(client.fd)
+    }
+
+    /// Exec connections whose stdin has closed: no longer read, still written.
+    var orphanedExecClients = Set<Int32>()
+
+    func flushStdin(_ fd: Int32) {
+        guard let sink = [stdin].compactMap({ $0 }).first(where: { $0.fd == fd }) ?? execs.values.compactMap(\.stdin).first(where: { $0.fd == fd }) else { return }
+        while !sink.pending.isEmpty {
+            let n = sink.pending.withUnsafeBytes { write(sink.fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                if errno == EAGAIN { return }
+                sink.pending = []
+                break
+            }
+            sink.pending.removeFirst(n)
+        }
+        if sink.closeWhenDrained && sink.fd != master {
+            close(sink.fd)
+            if stdin === sink { stdin = nil }
+            for session in execs.values where session.stdin === sink { session.stdin = nil }
+        }
+    }
+
+    // MARK: requests
+
+    func handle(_ client: Client, _ request: ShimRequest) {
+        switch request.op {
+        case .start:
+            do {
+                try runtime.start(id: config.id)
+                reply(client.fd, ShimReply(pid: initPid))
+            } catch {
+                reply(client.fd, ShimReply(error: "\(error)"))
+            }
+            drop(client.fd)
+        case .state:
+            reply(client.fd, ShimReply(pid: initPid, exit: exit))
+            drop(client.fd)
+        case .kill:
+            do {
+                try runtime.kill(id: config.id, signal: request.signal ?? SIGKILL, all: request.all ?? false)
+                reply(client.fd, ShimReply(pid: initPid))
+            } catch {
+                reply(client.fd, ShimReply(error: "\(error)"))
+            }
+            drop(client.fd)
+        case .resize:
+            let target = request.execID.map { id in execs.values.first { $0.execID == id }?.master } ?? master
+            if let target { _ = berth_set_winsize(target, request.height ?? 24, request.width ?? 80) }
+            reply(client.fd, ShimReply())
+            drop(client.fd)
+        case .attach:
+            break  // output now flows to this client; its bytes feed stdin
+        case .wait:
+            break  // answered in finish()
+        case .exec:
+            startExec(client, request)
+        }
+    }
+
+    func startExec(_ client: Client, _ request: ShimRequest) {
+        guard var process = request.process else {
+            reply(client.fd, ShimReply(error: "exec without a process"))
+            return drop(client.fd)
+        }
+        do {
+            let tty = process.terminal == true
+            var outputs: [Int32: UInt8] = [:]
+            var sink: StdinSink?
+            var spawned: Runtime.Spawned
+            if tty {
+                spawned = try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: true)
+                if let m = spawned.master {
+                    outputs[m] = Frame.stdout
+                    if request.stdin == true { sink = StdinSink(fd: try sys("dup") { dup(m) }) }
+                }
+            } else {
+                process.terminal = false
+                let out = try Self.pipe(), err = try Self.pipe()
+                let input = request.stdin == true ? try Self.pipe() : nil
+                let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                let saved = (0...2).map { dup($0) }
+                dup2(input?.read ?? devNull, 0); dup2(out.write, 1); dup2(err.write, 2)
+                defer {
+                    for (fd, copy) in saved.enumerated() { dup2(copy, Int32(fd)); close(copy) }
+                    [out.write, err.write, input?.read ?? -1, devNull].forEach { if $0 >= 0 { close($0) } }
+                }
+                spawned = try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: false)
+                outputs[out.read] = Frame.stdout
+                outputs[err.read] = Frame.stderr
+                if let input { sink = StdinSink(fd: input.write) }
+            }
+            client.execPid = spawned.pid
+            execs[spawned.pid] = ExecSession(execID: request.execID ?? "", pid: spawned.pid, client: client.fd, outputs: outputs, stdin: sink, master: spawned.master)
+            reply(client.fd, ShimReply(pid: spawned.pid))
+        } catch {
+            reply(client.fd, ShimReply(error: "\(error)"))
+            drop(client.fd)
+        }
+    }
+
+    func readExecOutput(_ session: ExecSession, _ fd: Int32) {
+        guard let chunk = readChunk(fd) else {
+            session.outputs[fd] = nil
+            close(fd)
+            if session.outputs.isEmpty && session.exitCode != nil { endExec(session) }
+            return
+        }
+        if !chunk.isEmpty { send(session.client, frame: session.outputs[fd] ?? Frame.stdout, chunk) }
+    }
+
+    func endExec(_ session: ExecSession) {
+        let status = ExitStatus(exitCode: session.exitCode ?? -1, oomKilled: false, finishedAt: Timestamp.now())
+        send(session.client, frame: Frame.exit, ((try? JSONEncoder().encode(status)).map(Array.init) ?? [])[...])
+        if let sink = session.stdin, sink.fd != session.master { close(sink.fd) }
+        session.outputs.keys.forEach { close($0) }
+        execs[session.pid] = nil
+        orphanedExecClients.remove(session.client)
+        clients[session.client] = nil
+        close(session.client)
+    }
+
+    // MARK: the end
+
+    /// Logs what is left, records the exit, removes the runtime's container, and tells waiters.
+    func finish(_ exit: ExitStatus) -> ExitStatus {
+        for fd in Array(outputs.keys) { while let chunk = readChunk(fd), !chunk.isEmpty { readOutputChunk(chunk, stream: outputs[fd]!) } }
+        logger.flush()
+        try? runtime.delete(id: config.id, force: true)
+        if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes)) }
+        for client in clients.values {
+            if client.request?.op == .wait { reply(client.fd, ShimReply(pid: initPid, exit: exit)) }
+            close(client.fd)
+        }
+        clients = [:]
+        unlink(config.socket)
+        return exit
+    }
+
+    /// Logs a chunk of the container's output and passes it to every attached client that wants it.
+    func readOutputChunk(_ chunk: ArraySlice<UInt8>, stream: UInt8) {
+        logger.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
+        for client in clients.values where client.wantsOutput {
+            let wanted = stream == Frame.stderr ? client.request?.stderr ?? true : client.request?.stdout ?? true
+            if wanted { send(client.fd, frame: stream, chunk) }
+        }
+    }
+}

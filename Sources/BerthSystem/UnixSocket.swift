@@ -1,0 +1,50 @@
+import Glibc
+
+/// Unix stream sockets: the console socket, the shim's socket, berthd's API socket.
+public enum UnixSocket {
+    /// Connects a SOCK_STREAM unix socket to `path`.
+    public static func connect(_ path: String) throws -> Int32 {
+        let fd = try sys("socket", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let rc: Int32
+        do {
+            rc = try withAddress(path) { Glibc.connect(fd, $0, $1) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        if rc != 0 {
+            let error = SystemError("connect", path)
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Binds and listens on `path` (replacing a stale socket file) with `mode`.
+    public static func listen(_ path: String, mode: mode_t = 0o600, backlog: Int32 = 64) throws -> Int32 {
+        let fd = try sys("socket", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        unlink(path)
+        do {
+            let rc = try withAddress(path) { bind(fd, $0, $1) }
+            if rc != 0 { throw SystemError("bind", path) }
+            try sys("chmod", path) { chmod(path, mode) }
+            try sys("listen", path) { Glibc.listen(fd, backlog) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Int32) throws -> Int32 {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError("socket", path, errno: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
+        return try withUnsafePointer(to: &addr) { ptr in
+            try ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, len) }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import BerthShimCore
+import BerthShimProtocol
+import BerthSystem
+import CBerthLinux
+import FoundationEssentials
+import Glibc
+
+/// berth-shim CONFIG.json
+///
+/// Started by berthd. The first process waits until the shim is ready (container created, socket
+/// listening) and exits 0, or prints the error and exits 1; the shim itself carries on in a new
+/// session so it outlives berthd, and exits when its container has.
+guard CommandLine.arguments.count == 2, let bytes = try? FileIO.read(CommandLine.arguments[1]),
+      let config = try? JSONDecoder().decode(ShimConfig.self, from: Data(bytes)) else {
+    FileIO.stderr("usage: berth-shim CONFIG.json (written by berthd)\n")
+    exit(2)
+}
+var ready: [Int32] = [0, 0]
+// Close-on-exec, so the container's processes do not hold the write end open.
+guard berth_pipe_cloexec(&ready) == 0 else { exit(1) }
+let child = fork()
+if child > 0 {
+    close(ready[1])
+    var message = [UInt8](repeating: 0, count: 4096)
+    var received: [UInt8] = []
+    // "ok" ends the wait; the container's init (not yet exec'd) also holds the pipe, so EOF
+    // only comes on failure.
+    while received != Array("ok".utf8) {
+        let n = read(ready[0], &message, message.count)
+        if n <= 0 { break }
+        received += message[0..<n]
+    }
+    if received == Array("ok".utf8) { exit(0) }
+    FileIO.stderr(received.isEmpty ? "shim exited before the container was created\n" : String(decoding: received, as: UTF8.self) + "\n")
+    exit(1)
+}
+close(ready[0])
+setsid()
+let devNull = open("/dev/null", O_RDWR)
+dup2(devNull, 0); dup2(devNull, 1); dup2(devNull, 2)
+do {
+    let shim = try Shim(config: config)
+    try shim.create()
+    _ = write(ready[1], "ok", 2)
+    close(ready[1])
+    _ = shim.run()
+    exit(0)
+} catch {
+    let text = Array("\(error)".utf8)
+    _ = write(ready[1], text, text.count)
+    exit(1)
+}
