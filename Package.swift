@@ -29,6 +29,9 @@ let package = Package(
         .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux"]),
         .executableTarget(name: "berth-shim", dependencies: ["BerthShimCore", "BerthShimProtocol", "BerthSystem", "CBerthLinux"]),
 
+        .target(name: "BerthAPI"),
+        .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
+                                                    "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem"]),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
         .target(name: "BerthImage", dependencies: ["BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),

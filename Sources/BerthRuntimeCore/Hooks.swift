@@ -26,21 +26,14 @@ enum Hooks {
     static func runOne(_ hook: Spec.Hook, input: [UInt8]) throws {
         var fds: [Int32] = [0, 0]
         try sys("pipe") { pipe(&fds) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-        posix_spawn_file_actions_addclose(&actions, fds[1])
-        let args = (hook.args ?? [hook.path]).map { strdup($0) } + [nil]
-        let env = (hook.env ?? []).map { strdup($0) } + [nil]
-        defer { (args + env).forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, hook.path, &actions, nil, args, env)
-        close(fds[0])
-        guard rc == 0 else {
-            close(fds[1])
-            throw SystemError("fork/exec", hook.path, errno: rc)
+        let pid: pid_t
+        do {
+            pid = try Subprocess.spawn(hook.path, hook.args ?? [hook.path], env: hook.env ?? [], stdin: fds[0], closing: [fds[1]])
+        } catch {
+            close(fds[0]); close(fds[1])
+            throw error
         }
+        close(fds[0])
         signal(SIGPIPE, SIG_IGN)
         try? FileIO.writeAll(fds[1], input)
         close(fds[1])

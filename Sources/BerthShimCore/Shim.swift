@@ -313,7 +313,7 @@ public final class Shim {
             reply(client.fd, ShimReply())
             drop(client.fd)
         case .attach:
-            break  // output now flows to this client; its bytes feed stdin
+            reply(client.fd, ShimReply(pid: initPid))  // acknowledged: output now flows to this client, its bytes feed stdin
         case .wait:
             break  // answered in finish()
         case .exec:

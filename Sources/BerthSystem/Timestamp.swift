@@ -13,6 +13,54 @@ public enum Timestamp {
         let nanos = String(ts.tv_nsec)
         return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "." + String(repeating: "0", count: 9 - nanos.count) + nanos + "Z"
     }
+
+    /// Seconds since the epoch of an RFC 3339 UTC time (`2026-01-02T03:04:05.123Z`), or nil.
+    public static func parse(_ text: String) -> Double? {
+        let b = Array(text.utf8)
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= b.count else { return nil }
+            var n = 0
+            for c in b[from..<(from + count)] { guard c >= 48 && c <= 57 else { return nil }; n = n * 10 + Int(c - 48) }
+            return n
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+              let minute = number(14, 2), let second = number(17, 2) else { return nil }
+        var t = tm()
+        t.tm_year = Int32(year - 1900); t.tm_mon = Int32(month - 1); t.tm_mday = Int32(day)
+        t.tm_hour = Int32(hour); t.tm_min = Int32(minute); t.tm_sec = Int32(second)
+        var fraction = 0.0
+        if b.count > 19 && b[19] == 46 {
+            var scale = 0.1
+            var i = 20
+            while i < b.count, b[i] >= 48 && b[i] <= 57 { fraction += Double(b[i] - 48) * scale; scale /= 10; i += 1 }
+        }
+        return Double(timegm(&t)) + fraction
+    }
+
+    /// Now, as seconds since the epoch.
+    public static func epochNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Docker's human duration (go-units `HumanDuration`): "Less than a second", "About a minute", "3 hours".
+    public static func humanDuration(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s < 1 { return "Less than a second" }
+        if s == 1 { return "1 second" }
+        if s < 60 { return "\(s) seconds" }
+        let minutes = Int(seconds / 60)
+        if minutes == 1 { return "About a minute" }
+        if minutes < 60 { return "\(minutes) minutes" }
+        let hours = Int(seconds / 3600 + 0.5)
+        if hours == 1 { return "About an hour" }
+        if hours < 48 { return "\(hours) hours" }
+        if hours < 24 * 7 * 2 { return "\(hours / 24) days" }
+        if hours < 24 * 30 * 2 { return "\(hours / 24 / 7) weeks" }
+        if hours < 24 * 365 * 2 { return "\(hours / 24 / 30) months" }
+        return "\(hours / 24 / 365) years"
+    }
 }
 
 /// Seconds on the monotonic clock, for timeouts that must not jump with the wall clock.

@@ -1,0 +1,333 @@
+/// Engine API wire models (moby `api/swagger.yaml`). Property names are the JSON keys, in
+/// Docker's PascalCase, so one Codable type is the whole contract with no key tables to drift.
+/// Every request field is optional: clients send subsets, and an absent field means Docker's default.
+
+public struct ContainerConfig: Codable, Sendable, Equatable {
+    public var Hostname: String?
+    public var Domainname: String?
+    public var User: String?
+    public var AttachStdin: Bool?
+    public var AttachStdout: Bool?
+    public var AttachStderr: Bool?
+    public var ExposedPorts: [String: EmptyJSON]?
+    public var Tty: Bool?
+    public var OpenStdin: Bool?
+    public var StdinOnce: Bool?
+    public var Env: [String]?
+    public var Cmd: [String]?
+    public var Healthcheck: HealthConfig?
+    public var ArgsEscaped: Bool?
+    public var Image: String?
+    public var Volumes: [String: EmptyJSON]?
+    public var WorkingDir: String?
+    public var Entrypoint: [String]?
+    public var NetworkDisabled: Bool?
+    public var OnBuild: [String]?
+    public var Labels: [String: String]?
+    public var StopSignal: String?
+    public var StopTimeout: Int?
+    public var Shell: [String]?
+    public init() {}
+}
+
+public struct HealthConfig: Codable, Sendable, Equatable {
+    public var Test: [String]?
+    public var Interval: Int64?
+    public var Timeout: Int64?
+    public var StartPeriod: Int64?
+    public var Retries: Int?
+    public init() {}
+}
+
+/// `{}`: the value in Docker's string sets (ExposedPorts, Volumes).
+public struct EmptyJSON: Codable, Sendable, Equatable, Hashable {
+    public init() {}
+}
+
+/// The create body's non-Config parts.
+public struct ContainerCreateExtras: Codable, Sendable {
+    public var HostConfig: HostConfig?
+    public init() {}
+}
+
+public struct HostConfig: Codable, Sendable, Equatable {
+    public var Binds: [String]?
+    public var NetworkMode: String?
+    public var PortBindings: [String: [PortBinding]?]?
+    public var RestartPolicy: RestartPolicy?
+    public var AutoRemove: Bool?
+    public var CapAdd: [String]?
+    public var CapDrop: [String]?
+    public var Dns: [String]?
+    public var ExtraHosts: [String]?
+    public var Privileged: Bool?
+    public var ReadonlyRootfs: Bool?
+    public var Init: Bool?
+    public var Memory: Int64?
+    public var MemoryReservation: Int64?
+    public var MemorySwap: Int64?
+    public var OomKillDisable: Bool?
+    public var NanoCpus: Int64?
+    public var CpuShares: Int64?
+    public var CpuQuota: Int64?
+    public var CpuPeriod: Int64?
+    public var CpusetCpus: String?
+    public var CpusetMems: String?
+    public var BlkioWeight: Int?
+    public var PidsLimit: Int64?
+    public var Ulimits: [Ulimit]?
+    public var LogConfig: LogConfig?
+    public var ShmSize: Int64?
+    public var Sysctls: [String: String]?
+    public var Tmpfs: [String: String]?
+    public var SecurityOpt: [String]?
+    public var OomScoreAdj: Int?
+    public var PidMode: String?
+    public var IpcMode: String?
+    public var UTSMode: String?
+    public var GroupAdd: [String]?
+    public var Devices: [DeviceMapping]?
+    public init() {}
+}
+
+public struct PortBinding: Codable, Sendable, Equatable {
+    public var HostIp: String?
+    public var HostPort: String?
+    public init() {}
+}
+
+public struct RestartPolicy: Codable, Sendable, Equatable {
+    public var Name: String?
+    public var MaximumRetryCount: Int?
+    public init(Name: String? = nil, MaximumRetryCount: Int? = nil) { self.Name = Name; self.MaximumRetryCount = MaximumRetryCount }
+    public init() {}
+}
+
+public struct Ulimit: Codable, Sendable, Equatable {
+    public var Name: String = ""
+    public var Soft: Int64 = 0
+    public var Hard: Int64 = 0
+    public init() {}
+}
+
+public struct LogConfig: Codable, Sendable, Equatable {
+    public var `Type`: String?
+    public var Config: [String: String]?
+    public init() {}
+}
+
+public struct DeviceMapping: Codable, Sendable, Equatable {
+    public var PathOnHost: String?
+    public var PathInContainer: String?
+    public var CgroupPermissions: String?
+    public init() {}
+}
+
+public struct ContainerCreateResponse: Codable, Sendable {
+    public var Id: String = ""
+    public var Warnings: [String] = []
+    public init(Id: String, Warnings: [String]) { self.Id = Id; self.Warnings = Warnings }
+    public init() {}
+}
+
+public struct ContainerState: Codable, Sendable, Equatable {
+    public var Status: String = ""
+    public var Running: Bool = false
+    public var Paused: Bool = false
+    public var Restarting: Bool = false
+    public var OOMKilled: Bool = false
+    public var Dead: Bool = false
+    public var Pid: Int32 = 0
+    public var ExitCode: Int32 = 0
+    public var Error: String = ""
+    public var StartedAt: String = ""
+    public var FinishedAt: String = ""
+    public init() {}
+}
+
+public struct GraphDriver: Codable, Sendable {
+    public var Name: String = ""
+    public var Data: [String: String] = [:]
+    public init() {}
+}
+
+public struct NetworkSettings: Codable, Sendable {
+    public var Bridge: String = ""
+    public var SandboxID: String = ""
+    public var Ports: [String: [PortBinding]?] = [:]
+    public var SandboxKey: String = ""
+    public var IPAddress: String = ""
+    public var IPPrefixLen: Int = 0
+    public var Gateway: String = ""
+    public var MacAddress: String = ""
+    public var Networks: [String: EndpointSettings] = [:]
+    public init() {}
+}
+
+public struct EndpointSettings: Codable, Sendable {
+    public var NetworkID: String = ""
+    public var EndpointID: String = ""
+    public var Gateway: String = ""
+    public var IPAddress: String = ""
+    public var IPPrefixLen: Int = 0
+    public var MacAddress: String = ""
+    public init() {}
+}
+
+public struct MountPoint: Codable, Sendable {
+    public var `Type`: String = ""
+    public var Name: String?
+    public var Source: String = ""
+    public var Destination: String = ""
+    public var Driver: String?
+    public var Mode: String = ""
+    public var RW: Bool = false
+    public var Propagation: String = ""
+    public init() {}
+}
+
+/// `GET /containers/{id}/json`.
+public struct ContainerInspect: Codable, Sendable {
+    public var Id: String = ""
+    public var Created: String = ""
+    public var Path: String = ""
+    public var Args: [String] = []
+    public var State: ContainerState = .init()
+    public var Image: String = ""
+    public var ResolvConfPath: String = ""
+    public var HostnamePath: String = ""
+    public var HostsPath: String = ""
+    public var LogPath: String = ""
+    public var Name: String = ""
+    public var RestartCount: Int = 0
+    public var Driver: String = ""
+    public var Platform: String = ""
+    public var MountLabel: String = ""
+    public var ProcessLabel: String = ""
+    public var AppArmorProfile: String = ""
+    public var ExecIDs: [String]?
+    public var HostConfig: HostConfig = .init()
+    public var GraphDriver: GraphDriver = .init()
+    public var SizeRw: Int64?
+    public var SizeRootFs: Int64?
+    public var Mounts: [MountPoint] = []
+    public var Config: ContainerConfig = .init()
+    public var NetworkSettings: NetworkSettings = .init()
+    public init() {}
+}
+
+/// One row of `GET /containers/json`.
+public struct ContainerSummary: Codable, Sendable {
+    public var Id: String = ""
+    public var Names: [String] = []
+    public var Image: String = ""
+    public var ImageID: String = ""
+    public var Command: String = ""
+    public var Created: Int64 = 0
+    public var Ports: [PortSummary] = []
+    public var SizeRw: Int64?
+    public var SizeRootFs: Int64?
+    public var Labels: [String: String] = [:]
+    public var State: String = ""
+    public var Status: String = ""
+    public var HostConfig: [String: String] = [:]
+    public var NetworkSettings: [String: [String: EndpointSettings]] = [:]
+    public var Mounts: [MountPoint] = []
+    public init() {}
+}
+
+public struct PortSummary: Codable, Sendable {
+    public var IP: String?
+    public var PrivatePort: Int = 0
+    public var PublicPort: Int?
+    public var `Type`: String = ""
+    public init() {}
+}
+
+public struct WaitResponse: Codable, Sendable {
+    public struct WaitError: Codable, Sendable { public var Message: String = ""; public init(_ v: String = "") { Message = v } }
+    public var StatusCode: Int32 = 0
+    public var Error: WaitError?
+    public init(StatusCode: Int32, Error: WaitError? = nil) { self.StatusCode = StatusCode; self.Error = Error }
+}
+
+public struct ExecConfig: Codable, Sendable {
+    public var AttachStdin: Bool?
+    public var AttachStdout: Bool?
+    public var AttachStderr: Bool?
+    public var DetachKeys: String?
+    public var Tty: Bool?
+    public var Env: [String]?
+    public var Cmd: [String]?
+    public var Privileged: Bool?
+    public var User: String?
+    public var WorkingDir: String?
+    public var ConsoleSize: [Int]?
+    public init() {}
+}
+
+public struct ExecStartConfig: Codable, Sendable {
+    public var Detach: Bool?
+    public var Tty: Bool?
+    public var ConsoleSize: [Int]?
+    public init() {}
+}
+
+public struct IDResponse: Codable, Sendable {
+    public var Id: String = ""
+    public init(Id: String) { self.Id = Id }
+    public init() {}
+}
+
+public struct ExecInspect: Codable, Sendable {
+    public struct ProcessConfig: Codable, Sendable {
+        public var tty: Bool = false
+        public var entrypoint: String = ""
+        public var arguments: [String] = []
+        public var privileged: Bool = false
+        public var user: String = ""
+        public init() {}
+    }
+    public var CanRemove: Bool = false
+    public var ContainerID: String = ""
+    public var DetachKeys: String = ""
+    public var ExitCode: Int32?
+    public var ID: String = ""
+    public var OpenStderr: Bool = false
+    public var OpenStdin: Bool = false
+    public var OpenStdout: Bool = false
+    public var ProcessConfig: ProcessConfig = .init()
+    public var Running: Bool = false
+    public var Pid: Int32 = 0
+    public init() {}
+}
+
+public struct ContainerTop: Codable, Sendable {
+    public var Titles: [String] = []
+    public var Processes: [[String]] = []
+    public init() {}
+}
+
+public struct PruneReport: Codable, Sendable {
+    public var ContainersDeleted: [String]?
+    public var ImagesDeleted: [ImageDeleteItem]?
+    public var SpaceReclaimed: Int64 = 0
+    public init(ContainersDeleted: [String]? = nil, ImagesDeleted: [ImageDeleteItem]? = nil, SpaceReclaimed: Int64) {
+        self.ContainersDeleted = ContainersDeleted; self.ImagesDeleted = ImagesDeleted; self.SpaceReclaimed = SpaceReclaimed
+    }
+    public init() {}
+}
+
+public struct ImageDeleteItem: Codable, Sendable, Equatable {
+    public var Untagged: String?
+    public var Deleted: String?
+    public init(Untagged: String? = nil, Deleted: String? = nil) { self.Untagged = Untagged; self.Deleted = Deleted }
+    public init() {}
+}
+
+/// Docker's error body.
+public struct ErrorResponse: Codable, Sendable {
+    public var message: String = ""
+    public init(message: String) { self.message = message }
+    public init() {}
+}

@@ -1,0 +1,105 @@
+/// `GET /version`.
+public struct VersionResponse: Codable, Sendable {
+    public struct Component: Codable, Sendable {
+        public var Name: String = ""
+        public var Version: String = ""
+        public var Details: [String: String]?
+        public init() {}
+    }
+    public struct PlatformName: Codable, Sendable { public var Name: String = ""; public init(_ v: String = "") { Name = v } }
+    public var Platform: PlatformName = .init()
+    public var Components: [Component] = []
+    public var Version: String = ""
+    public var ApiVersion: String = ""
+    public var MinAPIVersion: String = ""
+    public var GitCommit: String = ""
+    public var GoVersion: String = ""
+    public var Os: String = ""
+    public var Arch: String = ""
+    public var KernelVersion: String = ""
+    public var BuildTime: String = ""
+}
+
+/// `GET /info` (the fields the docker CLI prints).
+public struct InfoResponse: Codable, Sendable {
+    public struct Plugins: Codable, Sendable {
+        public var Volume: [String] = []
+        public var Network: [String] = []
+        public var Authorization: [String]?
+        public var Log: [String] = []
+        public init() {}
+    }
+    public struct Runtime: Codable, Sendable { public var path: String = ""; public init(_ v: String = "") { path = v } }
+    public struct Swarm: Codable, Sendable {
+        public var LocalNodeState: String = ""
+        public var ControlAvailable: Bool = false
+        public var NodeID: String = ""
+        public var NodeAddr: String = ""
+        public init() {}
+    }
+    public struct RegistryConfig: Codable, Sendable {
+        public var IndexConfigs: [String: IndexInfo] = [:]
+        public var InsecureRegistryCIDRs: [String] = []
+        public var Mirrors: [String] = []
+        public init() {}
+    }
+    public struct IndexInfo: Codable, Sendable {
+        public var Name: String = ""
+        public var Mirrors: [String] = []
+        public var Secure: Bool = false
+        public var Official: Bool = false
+        public init() {}
+    }
+    public var ID: String = ""
+    public var Containers: Int = 0
+    public var ContainersRunning: Int = 0
+    public var ContainersPaused: Int = 0
+    public var ContainersStopped: Int = 0
+    public var Images: Int = 0
+    public var Driver: String = ""
+    public var DriverStatus: [[String]] = []
+    public var Plugins: Plugins = .init()
+    public var MemoryLimit: Bool = false
+    public var SwapLimit: Bool = false
+    public var KernelMemoryTCP: Bool = false
+    public var CpuCfsPeriod: Bool = false
+    public var CpuCfsQuota: Bool = false
+    public var CPUShares: Bool = false
+    public var CPUSet: Bool = false
+    public var PidsLimit: Bool = false
+    public var IPv4Forwarding: Bool = false
+    public var Debug: Bool = false
+    public var NFd: Int = 0
+    public var OomKillDisable: Bool = false
+    public var NGoroutines: Int = 0
+    public var SystemTime: String = ""
+    public var LoggingDriver: String = ""
+    public var CgroupDriver: String = ""
+    public var CgroupVersion: String = ""
+    public var NEventsListener: Int = 0
+    public var KernelVersion: String = ""
+    public var OperatingSystem: String = ""
+    public var OSVersion: String = ""
+    public var OSType: String = ""
+    public var Architecture: String = ""
+    public var NCPU: Int = 0
+    public var MemTotal: Int64 = 0
+    public var IndexServerAddress: String = ""
+    public var RegistryConfig: RegistryConfig = .init()
+    public var DockerRootDir: String = ""
+    public var HttpProxy: String = ""
+    public var HttpsProxy: String = ""
+    public var NoProxy: String = ""
+    public var Name: String = ""
+    public var Labels: [String] = []
+    public var ExperimentalBuild: Bool = false
+    public var ServerVersion: String = ""
+    public var Runtimes: [String: Runtime] = [:]
+    public var DefaultRuntime: String = ""
+    public var Swarm: Swarm = .init()
+    public var LiveRestoreEnabled: Bool = false
+    public var Isolation: String = ""
+    public var InitBinary: String = ""
+    public var SecurityOptions: [String] = []
+    public var Warnings: [String] = []
+}

@@ -1,0 +1,32 @@
+import BerthAPI
+
+/// Everything berthd keeps about a container, in `<data-root>/containers/<id>/config.v2.json`.
+struct ContainerRecord: Codable, Sendable {
+    var id: String
+    var name: String
+    var created: String
+    var imageID: String
+    /// The image as the user named it (`busybox`), shown by `ps`.
+    var imageName: String
+    var path: String
+    var args: [String]
+    var config: ContainerConfig
+    var hostConfig: HostConfig
+    var state: ContainerState
+    var restartCount: Int = 0
+    /// Set by `stop`/`kill` from the user, so `unless-stopped` and `always` know not to restart on boot.
+    var stoppedByUser: Bool = false
+    var execIDs: [String] = []
+
+    var shortID: String { String(id.prefix(12)) }
+
+    static func initialState() -> ContainerState {
+        var state = ContainerState()
+        state.Status = "created"
+        state.StartedAt = zeroTime
+        state.FinishedAt = zeroTime
+        return state
+    }
+
+    static let zeroTime = "0001-01-01T00:00:00Z"
+}

@@ -1,0 +1,107 @@
+import BerthAPI
+import BerthOCI
+import BerthRuntimeCore
+import BerthShimProtocol
+import BerthSystem
+import Glibc
+
+/// An exec instance (`docker exec`): created, then started once over a hijacked connection.
+struct ExecRecord: Sendable {
+    var id: String
+    var containerID: String
+    var config: ExecConfig
+    var running = false
+    var pid: Int32 = 0
+    var exitCode: Int32?
+}
+
+extension ContainerService {
+    public func createExec(_ ref: String, _ exec: ExecConfig) throws -> IDResponse {
+        var record = try find(ref)
+        guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
+        guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is paused, unpause the container before exec") }
+        guard let cmd = exec.Cmd, !cmd.isEmpty else { throw EngineError.invalid("No exec command specified") }
+        _ = cmd
+        let id = Self.randomID()
+        execs[id] = ExecRecord(id: id, containerID: record.id, config: exec)
+        record.execIDs.append(id)
+        containers[record.id] = record
+        return IDResponse(Id: id)
+    }
+
+    /// What starting an exec needs: the shim to ask, and the request that makes the process.
+    public struct ExecLaunch: Sendable {
+        public var socket: String
+        public var request: ShimRequest
+        public var tty: Bool
+    }
+
+    public func prepareExecStart(_ execID: String, tty requestedTTY: Bool?) throws -> ExecLaunch {
+        guard var exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
+        guard !exec.running, exec.exitCode == nil else { throw EngineError.conflict("Exec command \(execID) has already run") }
+        guard let record = containers[exec.containerID], record.state.Running else {
+            throw EngineError.conflict("Container \(exec.containerID) is not running")
+        }
+        let base = try Runtime(root: config.runtimeRoot).baseProcess(id: record.id)
+        var process = base
+        let tty = requestedTTY ?? exec.config.Tty ?? false
+        process.terminal = tty
+        process.args = exec.config.Cmd
+        process.env = Self.mergeEnv(base.env ?? [], exec.config.Env ?? [])
+        if let dir = exec.config.WorkingDir, !dir.isEmpty { process.cwd = dir }
+        if let user = exec.config.User, !user.isEmpty {
+            process.user = try UserResolver.resolve(user, rootfs: bundlePath(record.id) + "/rootfs", groupAdd: [])
+        }
+        if exec.config.Privileged == true {
+            let all = Capability.names.map { "CAP_" + $0 }
+            process.capabilities = Spec.Capabilities(bounding: all, effective: all, permitted: all)
+        }
+        var request = ShimRequest(op: .exec)
+        request.execID = execID
+        request.process = process
+        request.stdin = exec.config.AttachStdin == true
+        exec.running = true
+        execs[execID] = exec
+        return ExecLaunch(socket: socketPath(record.id), request: request, tty: tty)
+    }
+
+    public func execStarted(_ execID: String, pid: Int32) {
+        execs[execID]?.pid = pid
+    }
+
+    public func execExited(_ execID: String, code: Int32) {
+        execs[execID]?.running = false
+        execs[execID]?.exitCode = code
+    }
+
+    public func inspectExec(_ execID: String) throws -> ExecInspect {
+        guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
+        var out = ExecInspect()
+        out.ID = exec.id
+        out.ContainerID = exec.containerID
+        out.Running = exec.running
+        out.ExitCode = exec.exitCode
+        out.Pid = exec.pid
+        out.OpenStdin = exec.config.AttachStdin == true
+        out.OpenStdout = exec.config.AttachStdout ?? true
+        out.OpenStderr = exec.config.AttachStderr ?? true
+        out.DetachKeys = exec.config.DetachKeys ?? ""
+        var pc = ExecInspect.ProcessConfig()
+        pc.tty = exec.config.Tty == true
+        pc.entrypoint = exec.config.Cmd?.first ?? ""
+        pc.arguments = Array((exec.config.Cmd ?? []).dropFirst())
+        pc.privileged = exec.config.Privileged == true
+        pc.user = exec.config.User ?? ""
+        out.ProcessConfig = pc
+        return out
+    }
+
+    public func resizeExec(_ execID: String, height: UInt16, width: UInt16) throws {
+        guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
+        var request = ShimRequest(op: .resize)
+        request.execID = execID
+        request.height = height
+        request.width = width
+        _ = try ShimClient.request(socketPath(exec.containerID), request)
+    }
+}

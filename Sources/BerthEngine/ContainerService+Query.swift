@@ -1,0 +1,149 @@
+import BerthAPI
+import BerthArchive
+import BerthOCI
+import BerthRuntimeCore
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+extension ContainerService {
+    /// `docker ps`'s Status column, worded by the daemon as Docker's is.
+    static func statusText(_ s: BerthAPI.ContainerState) -> String {
+        let now = Timestamp.epochNow()
+        if s.Running {
+            let up = "Up " + Timestamp.humanDuration(now - (Timestamp.parse(s.StartedAt) ?? now))
+            return s.Paused ? up + " (Paused)" : up
+        }
+        if s.Restarting {
+            return "Restarting (\(s.ExitCode)) \(Timestamp.humanDuration(now - (Timestamp.parse(s.FinishedAt) ?? now))) ago"
+        }
+        if s.Status == "created" { return "Created" }
+        return "Exited (\(s.ExitCode)) \(Timestamp.humanDuration(now - (Timestamp.parse(s.FinishedAt) ?? now))) ago"
+    }
+
+    /// Docker's `filters` query value: `{"key":["v"]}` or the old `{"key":{"v":true}}`.
+    public static func parseFilters(_ text: String?) throws -> [String: [String]] {
+        guard let text, !text.isEmpty else { return [:] }
+        if let modern = try? JSONDecoder().decode([String: [String]].self, from: Data(text.utf8)) { return modern }
+        if let legacy = try? JSONDecoder().decode([String: [String: Bool]].self, from: Data(text.utf8)) {
+            return legacy.mapValues { Array($0.keys) }
+        }
+        throw EngineError.invalid("invalid filter '\(text)'")
+    }
+
+    public func list(all: Bool, limit: Int?, filters: [String: [String]]) async throws -> [ContainerSummary] {
+        let known: Set = ["status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "publish", "expose", "is-task"]
+        for key in filters.keys where !known.contains(key) { throw EngineError.invalid("invalid filter '\(key)'") }
+        for status in filters["status"] ?? [] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(status) {
+            throw EngineError.invalid("invalid filter 'status=\(status)'")
+        }
+        var records = containers.values.sorted { $0.created > $1.created }
+        let showAll = all || filters["status"] != nil || filters["exited"] != nil || limit.map { $0 > 0 } == true
+        if !showAll { records = records.filter { $0.state.Running } }
+        if let before = filters["before"]?.first, let pivot = try? find(before) {
+            records = records.filter { $0.created < pivot.created }
+        }
+        if let since = filters["since"]?.first, let pivot = try? find(since) {
+            records = records.filter { $0.created > pivot.created }
+        }
+        var ancestorIDs = Set<String>()
+        for ancestor in filters["ancestor"] ?? [] {
+            if let image = try? await images.resolve(ancestor) { ancestorIDs.insert(image.id.description) }
+        }
+        records = records.filter { r in
+            if let statuses = filters["status"], !statuses.contains(Self.statusWord(r.state)) { return false }
+            if let names = filters["name"], !names.contains(where: { r.name.contains($0.hasPrefix("/") ? String($0.dropFirst()) : $0) }) { return false }
+            if let ids = filters["id"], !ids.contains(where: { r.id.hasPrefix($0) }) { return false }
+            if let codes = filters["exited"], !(r.state.Status == "exited" && codes.contains(String(r.state.ExitCode))) { return false }
+            if filters["ancestor"] != nil, !ancestorIDs.contains(r.imageID) { return false }
+            for label in filters["label"] ?? [] {
+                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+                guard let value = r.config.Labels?[parts[0]] else { return false }
+                if parts.count == 2 && value != parts[1] { return false }
+            }
+            return true
+        }
+        if let limit, limit > 0 { records = Array(records.prefix(limit)) }
+        return records.map(summary)
+    }
+
+    static func statusWord(_ s: BerthAPI.ContainerState) -> String {
+        if s.Paused { return "paused" }
+        if s.Restarting { return "restarting" }
+        return s.Running ? "running" : s.Status
+    }
+
+    func summary(_ r: ContainerRecord) -> ContainerSummary {
+        var s = ContainerSummary()
+        s.Id = r.id
+        s.Names = ["/" + r.name]
+        s.Image = r.imageName
+        s.ImageID = r.imageID
+        s.Command = ([r.path] + r.args).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+        s.Created = Int64(Timestamp.parse(r.created) ?? 0)
+        s.Labels = r.config.Labels ?? [:]
+        s.State = Self.statusWord(r.state)
+        s.Status = Self.statusText(r.state)
+        s.HostConfig = ["NetworkMode": r.hostConfig.NetworkMode ?? "default"]
+        s.NetworkSettings = ["Networks": [:]]
+        return s
+    }
+
+    public func inspect(_ ref: String, size: Bool = false) throws -> ContainerInspect {
+        let r = try find(ref)
+        var out = ContainerInspect()
+        out.Id = r.id
+        out.Created = r.created
+        out.Path = r.path
+        out.Args = r.args
+        out.State = r.state
+        out.Image = r.imageID
+        out.ResolvConfPath = containerDir(r.id) + "/resolv.conf"
+        out.HostnamePath = containerDir(r.id) + "/hostname"
+        out.HostsPath = containerDir(r.id) + "/hosts"
+        out.LogPath = logPath(r.id)
+        out.Name = "/" + r.name
+        out.RestartCount = r.restartCount
+        out.Driver = images.snapshotter.driver
+        out.Platform = "linux"
+        out.ExecIDs = r.execIDs.isEmpty ? nil : r.execIDs
+        out.HostConfig = r.hostConfig
+        out.GraphDriver = GraphDriver()
+        out.GraphDriver.Name = images.snapshotter.driver
+        out.GraphDriver.Data = ["MergedDir": bundlePath(r.id) + "/rootfs"]
+        if size { out.SizeRw = images.snapshotter.usage(key: r.id) }
+        out.Config = r.config
+        out.NetworkSettings = NetworkSettings()
+        return out
+    }
+
+    /// Processes in the container, as `ps -ef` columns.
+    public func top(_ ref: String) throws -> ContainerTop {
+        let r = try find(ref)
+        guard r.state.Running else { throw EngineError.conflict("Container \(r.id) is not running") }
+        let pids = try Runtime(root: config.runtimeRoot).processes(id: r.id)
+        var top = ContainerTop()
+        top.Titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+        top.Processes = pids.sorted().map { pid in
+            let statLine = (try? FileIO.readString("/proc/\(pid)/stat")) ?? ""
+            let fields = statLine.split(separator: ")").last.map { $0.split(separator: " ") } ?? []
+            let ppid = fields.count > 1 ? String(fields[1]) : "0"
+            let cmdline = ((try? FileIO.read("/proc/\(pid)/cmdline")) ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            var st = stat()
+            let uid = stat("/proc/\(pid)", &st) == 0 ? String(st.st_uid) : "0"
+            return [uid == "0" ? "root" : uid, String(pid), ppid, "0", "", "?", "00:00:00", cmdline.joined(separator: " ")]
+        }
+        return top
+    }
+
+    /// `docker export`: the container's whole filesystem as one tar, written to `fd`.
+    public func export(_ ref: String, to fd: Int32) throws {
+        let r = try find(ref)
+        let target = try FileIO.makeTemporaryDirectory(in: config.execRoot, prefix: "export-")
+        defer { try? Mounter.unmount(target, detach: true); rmdir(target) }
+        try images.snapshotter.mounts(key: r.id).mount(at: target)
+        let writer = try TarWriter(fd: fd)
+        try TreeArchiver(mode: .plain).archive(target, to: writer)
+        _ = try writer.finish()
+    }
+}

@@ -1,0 +1,574 @@
+import BerthAPI
+import BerthImage
+import BerthOCI
+import BerthRuntimeCore
+import BerthShimProtocol
+import BerthSnapshot
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// Every container's record and lifecycle. One actor: each operation is short (the long waits,
+/// for exits and for `stop` timeouts, are continuations resumed by the exit monitor).
+public actor ContainerService {
+    let config: EngineConfig
+    public let images: ImageStore
+    var containers: [String: ContainerRecord] = [:]
+    var exitWaiters: [String: [Waiter]] = [:]
+    var removeWaiters: [String: [Waiter]] = [:]
+    var pendingAttaches: [String: [PendingAttach]] = [:]
+    var execs: [String: ExecRecord] = [:]
+    nonisolated(unsafe) var monitor: ExitMonitor!
+
+    /// An attach that arrived before its container started; connected at start, before the
+    /// container runs, so no output is missed.
+    public struct PendingAttach: Sendable {
+        public var stdin: Bool, stdout: Bool, stderr: Bool
+        public var connected: @Sendable (Result<Int32, Error>) -> Void
+        public init(stdin: Bool, stdout: Bool, stderr: Bool, connected: @escaping @Sendable (Result<Int32, Error>) -> Void) {
+            self.stdin = stdin; self.stdout = stdout; self.stderr = stderr; self.connected = connected
+        }
+    }
+
+    public init(config: EngineConfig, images: ImageStore) throws {
+        self.config = config
+        self.images = images
+        for dir in [config.containersRoot, config.bundlesRoot, config.runtimeRoot] { try FileIO.makeDirectories(dir, mode: 0o711) }
+        var loaded: [String: ContainerRecord] = [:]
+        for id in (try? FileIO.listDirectory(config.containersRoot)) ?? [] {
+            guard let bytes = try? FileIO.read(config.containersRoot + "/" + id + "/config.v2.json"),
+                  let record = try? JSONDecoder().decode(ContainerRecord.self, from: Data(bytes)) else { continue }
+            loaded[id] = record
+        }
+        containers = loaded
+    }
+
+    /// Starts exit monitoring, reconnects to the shims of containers that ran before berthd
+    /// (re)started, marks the others exited, and applies restart policies.
+    public func restore() async {
+        monitor = ExitMonitor { [weak self] id, status in
+            Task { await self?.exited(id, status) }
+        }
+        for (id, record) in containers where record.state.Running {
+            if (try? ShimClient.request(socketPath(id), ShimRequest(op: .state))) != nil, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
+                continue
+            }
+            let status = (try? FileIO.read(bundlePath(id) + "/exit.json")).flatMap { try? JSONDecoder().decode(ExitStatus.self, from: Data($0)) }
+            await exited(id, status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now()), boot: true)
+        }
+        for (id, record) in containers where !record.state.Running && !record.stoppedByUser {
+            let policy = record.hostConfig.RestartPolicy?.Name ?? "no"
+            if policy == "always" || policy == "unless-stopped" { try? await start(id) }
+        }
+    }
+
+    // MARK: paths and lookup
+
+    nonisolated func containerDir(_ id: String) -> String { config.containersRoot + "/" + id }
+    nonisolated func recordPath(_ id: String) -> String { containerDir(id) + "/config.v2.json" }
+    nonisolated func bundlePath(_ id: String) -> String { config.bundlesRoot + "/" + id }
+    nonisolated func socketPath(_ id: String) -> String { bundlePath(id) + "/shim.sock" }
+    nonisolated func logPath(_ id: String) -> String { containerDir(id) + "/" + id + "-json.log" }
+
+    func save(_ record: ContainerRecord) throws {
+        containers[record.id] = record
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600)
+    }
+
+    /// By full ID, name (with or without `/`), or unique ID prefix, as Docker resolves them.
+    func find(_ ref: String) throws -> ContainerRecord {
+        if let r = containers[ref] { return r }
+        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
+        if let r = containers.values.first(where: { $0.name == name }) { return r }
+        let matches = containers.values.filter { $0.id.hasPrefix(ref) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 { throw EngineError.notFound("multiple IDs found with provided prefix: \(ref)") }
+        throw EngineError.noSuchContainer(ref)
+    }
+
+    // MARK: create
+
+    public func create(name requested: String?, config body: ContainerConfig, host: HostConfig) async throws -> ContainerCreateResponse {
+        guard let imageRef = body.Image, !imageRef.isEmpty else { throw EngineError.invalid("config cannot be empty in order to create a container") }
+        let image: ImageRecord
+        do { image = try await images.resolve(imageRef) } catch ImageError.notFound {
+            throw EngineError.notFound("No such image: \(imageRef)")
+        }
+        let imageConfig = try await images.config(image)
+        try Self.validate(host)
+        let name = try reserveName(requested)
+        var id = ""
+        repeat { id = Self.randomID() } while containers[id] != nil
+
+        var merged = body
+        let ic = imageConfig.config
+        merged.Env = Self.mergeEnv(ic?.env ?? [], body.Env ?? [])
+        if body.Entrypoint == nil {
+            merged.Entrypoint = ic?.entrypoint
+            merged.Cmd = body.Cmd ?? ic?.cmd
+        }
+        merged.WorkingDir = body.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? ic?.workingDir ?? ""
+        merged.User = body.User.flatMap { $0.isEmpty ? nil : $0 } ?? ic?.user ?? ""
+        merged.StopSignal = body.StopSignal ?? ic?.stopSignal
+        merged.Labels = (ic?.labels ?? [:]).merging(body.Labels ?? [:]) { $1 }
+        merged.ExposedPorts = (ic?.exposedPorts ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.ExposedPorts ?? [:]) { $1 }
+        merged.Volumes = (ic?.volumes ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.Volumes ?? [:]) { $1 }
+        merged.Hostname = body.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
+        merged.Image = imageRef
+        let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
+        guard let path = command.first else { throw EngineError.invalid("no command specified") }
+
+        var host = host
+        if host.NetworkMode == nil || host.NetworkMode == "" { host.NetworkMode = "default" }
+        if host.LogConfig == nil { host.LogConfig = LogConfig() }
+        if host.LogConfig?.Type == nil { host.LogConfig?.Type = "json-file" }
+        if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
+
+        let record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
+                                     path: path, args: Array(command.dropFirst()), config: merged, hostConfig: host,
+                                     state: ContainerRecord.initialState())
+        try FileIO.makeDirectories(containerDir(id), mode: 0o710)
+        do {
+            _ = try images.snapshotter.prepare(key: id, parent: try await images.topChain(image))
+            try save(record)
+        } catch {
+            try? images.snapshotter.remove(key: id)
+            try? FileIO.removeTree(containerDir(id))
+            containers[id] = nil
+            throw error
+        }
+        return ContainerCreateResponse(Id: id, Warnings: [])
+    }
+
+    static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return bytes.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
+    }
+
+    func reserveName(_ requested: String?) throws -> String {
+        guard let requested, !requested.isEmpty else {
+            for attempt in 0..<10 {
+                let name = NameGenerator.generate(retry: attempt)
+                if !containers.values.contains(where: { $0.name == name }) { return name }
+            }
+            return NameGenerator.generate(retry: 1) + String(Int.random(in: 0..<1000))
+        }
+        let name = requested.hasPrefix("/") ? String(requested.dropFirst()) : requested
+        let valid = name.utf8.count >= 2 && name.utf8.enumerated().allSatisfy { i, c in
+            let alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+            return i == 0 ? alnum : alnum || c == 95 || c == 46 || c == 45
+        }
+        guard valid else { throw EngineError.invalid("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+        if let other = containers.values.first(where: { $0.name == name }) {
+            throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+        }
+        return name
+    }
+
+    /// Docker's checks on resource flags, with its messages.
+    static func validate(_ host: HostConfig) throws {
+        let memory = host.Memory ?? 0
+        if memory > 0 && memory < 6 * 1024 * 1024 { throw EngineError.invalid("Minimum memory limit allowed is 6MB") }
+        if let swap = host.MemorySwap, swap > 0 {
+            if memory == 0 { throw EngineError.invalid("You should always set the Memory limit when using Memoryswap limit, see usage") }
+            if swap < memory { throw EngineError.invalid("Minimum memoryswap limit should be larger than memory limit, see usage") }
+        }
+        if let r = host.MemoryReservation, r > 0, memory > 0, r > memory {
+            throw EngineError.invalid("Minimum memory limit can not be less than memory reservation limit, see usage")
+        }
+        if let nano = host.NanoCpus, nano > 0, (host.CpuQuota ?? 0) > 0 || (host.CpuPeriod ?? 0) > 0 {
+            throw EngineError.invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+        }
+        if let nano = host.NanoCpus, nano < 0 || nano > Int64(sysconf(Int32(_SC_NPROCESSORS_ONLN))) * 1_000_000_000 {
+            throw EngineError.invalid("Range of CPUs is from 0.01 to \(sysconf(Int32(_SC_NPROCESSORS_ONLN))).00, as there are only \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs available")
+        }
+        let policy = host.RestartPolicy?.Name ?? ""
+        guard ["", "no", "always", "unless-stopped", "on-failure"].contains(policy) else {
+            throw EngineError.invalid("invalid restart policy: unknown policy '\(policy)'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")
+        }
+        if host.AutoRemove == true && !["", "no"].contains(policy) {
+            throw EngineError.invalid("conflicting options: cannot specify both --restart and --rm")
+        }
+    }
+
+    static func mergeEnv(_ base: [String], _ overrides: [String]) -> [String] {
+        var out = base
+        for entry in overrides {
+            let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            if let i = out.firstIndex(where: { $0 == key || $0.hasPrefix(key + "=") }) { out[i] = entry } else { out.append(entry) }
+        }
+        return out
+    }
+
+    // MARK: start
+
+    public func start(_ ref: String) async throws {
+        var record = try find(ref)
+        if record.state.Running { throw EngineError.notModified }
+        let id = record.id
+        let bundle = bundlePath(id)
+        try FileIO.makeDirectories(bundle + "/rootfs", mode: 0o711)
+        let rootfs = bundle + "/rootfs"
+        if !isMounted(rootfs) { try images.snapshotter.mounts(key: id).mount(at: rootfs) }
+        do {
+            try writeEtcFiles(record)
+            let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), defaultUlimits: config.defaultUlimits)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
+            let shimConfig = ShimConfig(id: id, bundle: bundle, runtimeRoot: config.runtimeRoot, socket: socketPath(id), logPath: logPath(id),
+                                        logMaxSize: Int64(record.hostConfig.LogConfig?.Config?["max-size"].flatMap(Self.parseSize) ?? config.logMaxSize),
+                                        logMaxFiles: Int(record.hostConfig.LogConfig?.Config?["max-file"] ?? "") ?? config.logMaxFiles,
+                                        exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
+                                        openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true)
+            try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
+            unlink(bundle + "/exit.json")
+            try? Runtime(root: config.runtimeRoot).delete(id: id, force: true)  // what a killed shim left
+            let (status, output) = try Subprocess.run(config.shimPath, [bundle + "/shim.json"])
+            guard status == 0 else { throw Self.startError(output.trimmed) }
+            for pending in pendingAttaches.removeValue(forKey: id) ?? [] {
+                do {
+                    var request = ShimRequest(op: .attach)
+                    request.stdin = pending.stdin; request.stdout = pending.stdout; request.stderr = pending.stderr
+                    let fd = try ShimClient.open(socketPath(id), request)
+                    _ = try ShimClient.readReply(fd, socket: socketPath(id))
+                    pending.connected(.success(fd))
+                } catch {
+                    pending.connected(.failure(error))
+                }
+            }
+            try monitor.watch(id: id, socket: socketPath(id))
+            let reply = try ShimClient.request(socketPath(id), ShimRequest(op: .start))
+            record.state.Status = "running"
+            record.state.Running = true
+            record.state.Paused = false
+            record.state.Restarting = false
+            record.state.OOMKilled = false
+            record.state.Pid = reply.pid ?? 0
+            record.state.ExitCode = 0
+            record.state.Error = ""
+            record.state.StartedAt = Timestamp.now()
+            record.state.FinishedAt = ContainerRecord.zeroTime
+            record.stoppedByUser = false
+            try save(record)
+        } catch {
+            if let socket = Optional(socketPath(id)), FileIO.exists(socket) {
+                _ = try? ShimClient.request(socket, { var r = ShimRequest(op: .kill); r.signal = SIGKILL; return r }())
+            }
+            try? Mounter.unmount(rootfs, detach: true)
+            record.state.Error = "\(error)"
+            record.state.ExitCode = (error as? EngineError).map { _ in 128 } ?? 128
+            try? save(record)
+            throw error
+        }
+    }
+
+    /// The runtime's message for a failed start, as Docker words it (`exec: "x": executable file not found`).
+    static func startError(_ output: String) -> EngineError {
+        .invalid("failed to create task for container: failed to create shim task: OCI runtime create failed: \(output): unknown")
+    }
+
+    static func parseSize(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        let lower = text.lowercased()
+        if let unit = lower.last, let mult = units[unit], let n = Int64(lower.dropLast()) { return n * mult }
+        return Int64(lower)
+    }
+
+    func isMounted(_ path: String) -> Bool { Mounter.mountPoints(under: path).contains(path) }
+
+    /// /etc/hostname, /etc/hosts and /etc/resolv.conf, bound into the container.
+    func writeEtcFiles(_ record: ContainerRecord) throws {
+        let dir = containerDir(record.id)
+        let hostname = record.config.Hostname ?? record.shortID
+        try AtomicFile.write(dir + "/hostname", Array((hostname + "\n").utf8))
+        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
+        hosts += "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        for extra in record.hostConfig.ExtraHosts ?? [] {
+            let parts = extra.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { hosts += "\(parts[1])\t\(parts[0])\n" }
+        }
+        try AtomicFile.write(dir + "/hosts", Array(hosts.utf8))
+        var resolv = (try? FileIO.readString("/etc/resolv.conf")) ?? ""
+        if let dns = record.hostConfig.Dns, !dns.isEmpty { resolv = dns.map { "nameserver \($0)\n" }.joined() }
+        try AtomicFile.write(dir + "/resolv.conf", Array(resolv.utf8))
+    }
+
+    // MARK: exit
+
+    func exited(_ id: String, _ status: ExitStatus?, boot: Bool = false) async {
+        guard var record = containers[id] else { return }
+        let status = status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now())
+        record.state.Status = "exited"
+        record.state.Running = false
+        record.state.Paused = false
+        record.state.Pid = 0
+        record.state.ExitCode = status.exitCode
+        record.state.OOMKilled = status.oomKilled
+        record.state.FinishedAt = status.finishedAt
+        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
+        try? save(record)
+        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        if record.hostConfig.AutoRemove == true {
+            try? await remove(id, force: true)
+            return
+        }
+        if shouldRestart(record) {
+            record.restartCount += 1
+            record.state.Restarting = true
+            try? save(record)
+            let delay = UInt64(min(100 << min(record.restartCount, 10), 60_000))
+            Task {
+                try? await Task.sleep(nanoseconds: delay * 1_000_000)
+                try? await self.restartAfterExit(id)
+            }
+        }
+    }
+
+    func restartAfterExit(_ id: String) async throws {
+        guard let record = containers[id], record.state.Restarting, !record.stoppedByUser else { return }
+        try await start(id)
+    }
+
+    func shouldRestart(_ record: ContainerRecord) -> Bool {
+        guard !record.stoppedByUser else { return false }
+        switch record.hostConfig.RestartPolicy?.Name ?? "no" {
+        case "always", "unless-stopped": return true
+        case "on-failure":
+            let max = record.hostConfig.RestartPolicy?.MaximumRetryCount ?? 0
+            return record.state.ExitCode != 0 && (max == 0 || record.restartCount < max)
+        default: return false
+        }
+    }
+
+    // MARK: stop, kill, wait, pause
+
+    public func stop(_ ref: String, timeout: Int?, signal: String?) async throws {
+        var record = try find(ref)
+        guard record.state.Running else {
+            if record.state.Restarting { record.stoppedByUser = true; record.state.Restarting = false; try save(record) }
+            throw EngineError.notModified
+        }
+        record.stoppedByUser = true
+        try save(record)
+        let id = record.id
+        let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
+        let grace = timeout ?? record.config.StopTimeout ?? 10
+        try? sendKill(id, sig)
+        if grace > 0 {
+            let exitedInTime = await waitForExit(id, seconds: Double(grace))
+            if exitedInTime { return }
+        }
+        try? sendKill(id, SIGKILL)
+        _ = await waitForExit(id, seconds: 30)
+    }
+
+    public func restart(_ ref: String, timeout: Int?, signal: String?) async throws {
+        let record = try find(ref)
+        do { try await stop(record.id, timeout: timeout, signal: signal) } catch EngineError.notModified {}
+        try await start(record.id)
+    }
+
+    public func kill(_ ref: String, signal: String?) throws {
+        var record = try find(ref)
+        guard record.state.Running else {
+            throw EngineError.conflict("Cannot kill container: \(ref): Container \(record.id) is not running")
+        }
+        let sig: Int32
+        do { sig = try Signal.parse(signal.flatMap { $0.isEmpty ? nil : $0 } ?? "SIGKILL") } catch {
+            throw EngineError.invalid("Invalid signal: \(signal ?? "")")
+        }
+        if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true; try save(record) }
+        try sendKill(record.id, sig)
+    }
+
+    func sendKill(_ id: String, _ signal: Int32) throws {
+        var request = ShimRequest(op: .kill)
+        request.signal = signal
+        _ = try ShimClient.request(socketPath(id), request)
+    }
+
+    /// True if the container exited within `seconds`.
+    func waitForExit(_ id: String, seconds: Double) async -> Bool {
+        guard containers[id]?.state.Running == true else { return true }
+        let waiter = Waiter()
+        let timeout = Task {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            self.fire(waiter)
+        }
+        exitWaiters[id, default: []].append(waiter)
+        await waiter.wait()
+        timeout.cancel()
+        return containers[id]?.state.Running != true
+    }
+
+    func fire(_ waiter: Waiter) { waiter.resume() }
+
+    /// Suspends until the waiter registered with `register` is resumed (by an exit, a removal or a timeout).
+    func suspend(_ register: (Waiter) -> Void) async {
+        let waiter = Waiter()
+        register(waiter)
+        await waiter.wait()
+    }
+
+    public func wait(_ ref: String, condition: String?) async throws -> WaitResponse {
+        let record = try find(ref)
+        let id = record.id
+        switch condition ?? "not-running" {
+        case "removed":
+            if containers[id] != nil { await suspend { removeWaiters[id, default: []].append($0) } }
+        case "next-exit":
+            await suspend { exitWaiters[id, default: []].append($0) }
+        default:
+            if record.state.Running { await suspend { exitWaiters[id, default: []].append($0) } }
+        }
+        let final = containers[id] ?? record
+        return WaitResponse(StatusCode: final.state.ExitCode)
+    }
+
+    public func pause(_ ref: String) throws {
+        var record = try find(ref)
+        guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
+        guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is already paused") }
+        try Runtime(root: config.runtimeRoot).pause(id: record.id)
+        record.state.Paused = true
+        record.state.Status = "paused"
+        try save(record)
+    }
+
+    public func unpause(_ ref: String) throws {
+        var record = try find(ref)
+        guard record.state.Paused else { throw EngineError.conflict("Container \(record.id) is not paused") }
+        try Runtime(root: config.runtimeRoot).resume(id: record.id)
+        record.state.Paused = false
+        record.state.Status = "running"
+        try save(record)
+    }
+
+    // MARK: remove
+
+    public func remove(_ ref: String, force: Bool) async throws {
+        let record = try find(ref)
+        let id = record.id
+        if record.state.Running {
+            guard force else {
+                throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is running: stop the container before removing or force remove")
+            }
+            var r = record
+            r.stoppedByUser = true
+            try save(r)
+            if r.state.Paused { try? Runtime(root: config.runtimeRoot).resume(id: id) }
+            try? sendKill(id, SIGKILL)
+            _ = await waitForExit(id, seconds: 30)
+        }
+        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
+        try? images.snapshotter.remove(key: id)
+        try? FileIO.removeTree(bundlePath(id))
+        try FileIO.removeTree(containerDir(id))
+        containers[id] = nil
+        for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
+        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+    }
+
+    public func prune() async -> PruneReport {
+        var deleted: [String] = []
+        var reclaimed: Int64 = 0
+        for record in containers.values where !record.state.Running {
+            reclaimed += images.snapshotter.usage(key: record.id)
+            if (try? await remove(record.id, force: false)) != nil { deleted.append(record.id) }
+        }
+        return PruneReport(ContainersDeleted: deleted, SpaceReclaimed: reclaimed)
+    }
+
+    public func rename(_ ref: String, to newName: String) throws {
+        var record = try find(ref)
+        let name = try reserveName(newName)
+        record.name = name
+        try save(record)
+    }
+
+    // MARK: attach and logs
+
+    /// Connects an attach (now, or at start if the container has not started); the callback gets
+    /// the shim connection after its acknowledgement line.
+    public func attach(_ ref: String, _ pending: PendingAttach) throws -> (id: String, tty: Bool) {
+        let record = try find(ref)
+        if record.state.Running {
+            var request = ShimRequest(op: .attach)
+            request.stdin = pending.stdin; request.stdout = pending.stdout; request.stderr = pending.stderr
+            let fd = try ShimClient.open(socketPath(record.id), request)
+            do { _ = try ShimClient.readReply(fd, socket: socketPath(record.id)) } catch { close(fd); throw error }
+            pending.connected(.success(fd))
+        } else if record.state.Status == "created" || record.state.Restarting || record.state.Status == "exited" {
+            pendingAttaches[record.id, default: []].append(pending)
+        }
+        return (record.id, record.config.Tty == true)
+    }
+
+    public struct LogSource: Sendable {
+        public var paths: [String]
+        public var running: Bool
+        public var id: String
+        public var tty: Bool
+    }
+
+    /// The json-file logs, oldest rotation first.
+    public func logSource(_ ref: String) throws -> LogSource {
+        let record = try find(ref)
+        let base = logPath(record.id)
+        var paths: [String] = []
+        var n = 9
+        while n > 0 { if FileIO.exists("\(base).\(n)") { paths.append("\(base).\(n)") }; n -= 1 }
+        paths.append(base)
+        return LogSource(paths: paths, running: record.state.Running, id: record.id, tty: record.config.Tty == true)
+    }
+
+    public func isRunning(_ id: String) -> Bool { containers[id]?.state.Running == true }
+
+    /// Suspends until container `id` exits (now, if it is not running).
+    public func exitEvent(_ id: String) async {
+        guard containers[id]?.state.Running == true else { return }
+        await suspend { exitWaiters[id, default: []].append($0) }
+    }
+
+    public func resize(_ ref: String, height: UInt16, width: UInt16) throws {
+        let record = try find(ref)
+        guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
+        var request = ShimRequest(op: .resize)
+        request.height = height; request.width = width
+        _ = try ShimClient.request(socketPath(record.id), request)
+    }
+}
+
+/// A one-shot wake-up, resumed at most once whoever gets there first (exit, removal, timeout);
+/// a resume that comes before the wait is kept.
+final class Waiter: @unchecked Sendable {
+    private let lock = NSLockLike()
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var done = false
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = lock.locked { () -> Bool in
+                if done { return true }
+                continuation = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    func resume() {
+        let c = lock.locked { () -> CheckedContinuation<Void, Never>? in
+            guard !done else { return nil }
+            done = true
+            defer { continuation = nil }
+            return continuation
+        }
+        c?.resume()
+    }
+}

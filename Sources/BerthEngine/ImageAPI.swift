@@ -1,0 +1,115 @@
+import BerthAPI
+import BerthImage
+import BerthOCI
+import BerthSystem
+
+/// Image store answers in the Engine API's shapes.
+public enum ImageAPI {
+    public static func list(_ store: ImageStore, all: Bool, filters: [String: [String]], containersUsing: [String: Int]) async throws -> [ImageSummary] {
+        let records = await store.records()
+        var out: [ImageSummary] = []
+        var chains: [Digest: [String]] = [:]
+        for record in records {
+            let config = try await store.config(record)
+            chains[record.id] = ChainID.of(config.rootfs.diffIDs).map(\.description)
+        }
+        var chainCount: [String: Int] = [:]
+        for list in chains.values { for c in list { chainCount[c, default: 0] += 1 } }
+        for record in records {
+            let config = try await store.config(record)
+            let tags = await store.tags(of: record.id).map(\.familiarString)
+            if let dangling = filters["dangling"]?.first {
+                if (dangling == "true") != tags.isEmpty { continue }
+            }
+            if let refs = filters["reference"], !refs.contains(where: { pattern in tags.contains { Self.matches($0, pattern) } }) { continue }
+            var labelMiss = false
+            for label in filters["label"] ?? [] {
+                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+                guard let v = config.config?.labels?[parts[0]], parts.count == 1 || v == parts[1] else { labelMiss = true; break }
+            }
+            if labelMiss { continue }
+            let shared = zip(chains[record.id] ?? [], record.layerSizes).filter { (chainCount[$0.0] ?? 0) > 1 }.map(\.1).reduce(0, +)
+            out.append(ImageSummary(Id: record.id.description, ParentId: "", RepoTags: tags, RepoDigests: record.repoDigests,
+                                    Created: Int64(config.created.flatMap(Timestamp.parse) ?? 0), Size: record.size, SharedSize: shared,
+                                    Labels: config.config?.labels ?? [:], Containers: containersUsing[record.id.description] ?? 0))
+        }
+        return out.sorted { $0.Created > $1.Created }
+    }
+
+    /// `reference` filter: `name`, `name:tag`, with `*` globs on either side.
+    static func matches(_ tag: String, _ pattern: String) -> Bool {
+        func glob(_ s: Substring, _ p: Substring) -> Bool {
+            guard let first = p.first else { return s.isEmpty }
+            if first == "*" { return glob(s, p.dropFirst()) || (!s.isEmpty && glob(s.dropFirst(), p)) }
+            guard let c = s.first, c == first else { return false }
+            return glob(s.dropFirst(), p.dropFirst())
+        }
+        let name = tag.split(separator: ":").first.map(String.init) ?? tag
+        return glob(Substring(tag), Substring(pattern)) || glob(Substring(name), Substring(pattern))
+    }
+
+    public static func inspect(_ store: ImageStore, _ name: String) async throws -> ImageInspect {
+        let record = try await store.resolve(name)
+        let config = try await store.config(record)
+        var out = ImageInspect()
+        out.Id = record.id.description
+        out.RepoTags = await store.tags(of: record.id).map(\.familiarString)
+        out.RepoDigests = record.repoDigests
+        out.Created = config.created ?? ""
+        out.Author = config.author ?? ""
+        out.Comment = config.history?.last?.comment ?? ""
+        out.Config = containerConfig(config.config)
+        out.Architecture = config.architecture
+        out.Variant = config.variant
+        out.Os = config.os
+        out.Size = record.size
+        out.VirtualSize = record.size
+        out.GraphDriver = GraphDriver()
+        out.GraphDriver.Name = store.snapshotter.driver
+        out.RootFS = ImageInspect.RootFS()
+        out.RootFS.Type = "layers"
+        out.RootFS.Layers = config.rootfs.diffIDs.map(\.description)
+        out.Metadata = ImageInspect.Metadata()
+        out.Metadata.LastTagTime = record.added
+        return out
+    }
+
+    static func containerConfig(_ c: ImageConfig.ContainerConfig?) -> ContainerConfig {
+        var out = ContainerConfig()
+        guard let c else { return out }
+        out.User = c.user ?? ""
+        out.Env = c.env
+        out.Cmd = c.cmd
+        out.Entrypoint = c.entrypoint
+        out.WorkingDir = c.workingDir ?? ""
+        out.Labels = c.labels
+        out.StopSignal = c.stopSignal
+        out.ExposedPorts = c.exposedPorts?.mapValues { _ in EmptyJSON() }
+        out.Volumes = c.volumes?.mapValues { _ in EmptyJSON() }
+        out.OnBuild = c.onBuild
+        return out
+    }
+
+    /// `docker history`: newest first; layers get the diff's size, empty layers `<missing>` IDs.
+    public static func history(_ store: ImageStore, _ name: String) async throws -> [HistoryItem] {
+        let record = try await store.resolve(name)
+        let config = try await store.config(record)
+        var sizes = record.layerSizes.makeIterator()
+        var items: [HistoryItem] = []
+        for entry in config.history ?? [] {
+            var item = HistoryItem()
+            item.Id = "<missing>"
+            item.Created = Int64(entry.created.flatMap(Timestamp.parse) ?? 0)
+            item.CreatedBy = entry.createdBy ?? ""
+            item.Comment = entry.comment ?? ""
+            item.Size = entry.emptyLayer == true ? 0 : (sizes.next() ?? 0)
+            items.append(item)
+        }
+        items.reverse()
+        if !items.isEmpty {
+            items[0].Id = record.id.description
+            items[0].Tags = await store.tags(of: record.id).map(\.familiarString)
+        }
+        return items
+    }
+}

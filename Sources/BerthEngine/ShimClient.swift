@@ -1,0 +1,116 @@
+import BerthShimProtocol
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// Short request/reply exchanges with a shim over its socket (blocking: the shim answers at once).
+enum ShimClient {
+    static func request(_ socket: String, _ request: ShimRequest) throws -> ShimReply {
+        let fd = try open(socket, request)
+        defer { close(fd) }
+        return try readReply(fd, socket: socket)
+    }
+
+    /// Connects and sends the request line; the caller owns the descriptor.
+    static func open(_ socket: String, _ request: ShimRequest) throws -> Int32 {
+        let fd = try UnixSocket.connect(socket)
+        let line = Array(try JSONEncoder().encode(request)) + [10]
+        do {
+            try FileIO.writeAll(fd, line, path: socket)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    static func readReply(_ fd: Int32, socket: String) throws -> ShimReply {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(fd, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { throw EngineError.internalError("shim \(socket) closed the connection") }
+            if byte == 10 { break }
+            line.append(byte)
+        }
+        let reply = try JSONDecoder().decode(ShimReply.self, from: Data(line))
+        if let error = reply.error { throw EngineError.internalError(error) }
+        return reply
+    }
+}
+
+/// One thread that waits on every running container's shim at once (a `wait` connection each)
+/// and reports exits; the actors never block on a container.
+final class ExitMonitor: @unchecked Sendable {
+    private let lock = NSLockLike()
+    private var watched: [Int32: String] = [:]
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let onExit: @Sendable (String, ExitStatus?) -> Void
+
+    init(onExit: @escaping @Sendable (String, ExitStatus?) -> Void) {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        self.onExit = onExit
+        let thread = PThread { [self] in self.loop() }
+        thread.start()
+    }
+
+    /// Watches container `id` through a `wait` connection to its shim.
+    func watch(id: String, socket: String) throws {
+        let fd = try ShimClient.open(socket, ShimRequest(op: .wait))
+        lock.locked { watched[fd] = id }
+        _ = write(wakeWrite, "w", 1)
+    }
+
+    private func loop() {
+        while true {
+            let current = lock.locked { watched }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            fds += current.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == wakeRead {
+                    var drain = [UInt8](repeating: 0, count: 64)
+                    _ = read(wakeRead, &drain, drain.count)
+                    continue
+                }
+                guard let id = current[entry.fd] else { continue }
+                let reply = try? ShimClient.readReply(entry.fd, socket: id)
+                lock.locked { watched[entry.fd] = nil }
+                close(entry.fd)
+                onExit(id, reply?.exit)
+            }
+        }
+    }
+}
+
+/// A pthread mutex (Foundation's NSLock is not in FoundationEssentials).
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}
+
+/// A detached pthread running a closure.
+final class PThread {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+    func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<PThread>.fromOpaque(raw!).takeRetainedValue()
+            me.body()
+            return nil
+        }, box)
+        pthread_detach(thread)
+    }
+}

@@ -1,0 +1,143 @@
+import BerthAPI
+import BerthCgroups
+import BerthOCI
+import BerthSystem
+import Glibc
+
+/// A container's OCI bundle config, from its Docker config and host config, the way dockerd
+/// (through containerd's defaults) builds it: Docker's capability set, mounts, masked paths and
+/// the cgroup resources its flags map to.
+enum SpecBuilder {
+    static let defaultCapabilities = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    ]
+    static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    static func build(_ record: ContainerRecord, rootfs: String, containerDir: String,
+                      defaultUlimits: [String: (soft: Int64, hard: Int64)]) throws -> Spec {
+        let config = record.config, host = record.hostConfig
+        let privileged = host.Privileged == true
+        var env = config.Env ?? []
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert(defaultPath, at: 0) }
+        env.insert("HOSTNAME=" + (config.Hostname ?? record.shortID), at: 1)
+        if config.Tty == true && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
+        let user = try UserResolver.resolve(config.User ?? "", rootfs: rootfs, groupAdd: host.GroupAdd ?? [])
+        let caps = privileged ? Capability.names.map { "CAP_" + $0 } : try capabilities(add: host.CapAdd ?? [], drop: host.CapDrop ?? [])
+
+        var ulimits: [String: (Int64, Int64)] = ["nofile": (1_048_576, 1_048_576)]
+        for (name, value) in defaultUlimits { ulimits[name] = value }
+        for u in host.Ulimits ?? [] { ulimits[u.Name] = (u.Soft, u.Hard) }
+        let rlimits = ulimits.sorted { $0.key < $1.key }.map {
+            Spec.Rlimit(type: "RLIMIT_" + $0.key.uppercased(), hard: UInt64(bitPattern: $0.value.1), soft: UInt64(bitPattern: $0.value.0))
+        }
+
+        var process = Spec.Process(terminal: config.Tty == true, user: user, args: [record.path] + record.args, env: env,
+                                   cwd: config.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
+        process.capabilities = Spec.Capabilities(bounding: caps, effective: caps, permitted: caps)
+        process.rlimits = rlimits
+        process.noNewPrivileges = (host.SecurityOpt ?? []).contains { $0 == "no-new-privileges" || $0 == "no-new-privileges:true" }
+        process.oomScoreAdj = host.OomScoreAdj
+
+        let shmSize = host.ShmSize.flatMap { $0 > 0 ? $0 : nil } ?? 64 << 20
+        var mounts: [Spec.Mount] = [
+            .init(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
+            .init(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            .init(destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+            .init(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", privileged ? "rw" : "ro"]),
+            .init(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"]),
+            .init(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
+            .init(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=\(shmSize)"]),
+        ]
+        for file in ["resolv.conf", "hostname", "hosts"] {
+            mounts.append(.init(destination: "/etc/" + file, type: "bind", source: containerDir + "/" + file, options: ["rbind", "rprivate"]))
+        }
+        for bind in host.Binds ?? [] { mounts.append(try bindMount(bind)) }
+        for (path, options) in (host.Tmpfs ?? [:]).sorted(by: { $0.key < $1.key }) {
+            mounts.append(.init(destination: path, type: "tmpfs", source: "tmpfs",
+                                options: ["nosuid", "nodev", "noexec"] + options.split(separator: ",").map(String.init)))
+        }
+
+        var linux = Spec.Linux(
+            namespaces: ["pid", "ipc", "uts", "mount", "network"].map { Spec.LinuxNamespace(type: $0) },
+            cgroupsPath: "/berth/" + record.id,
+            resources: try resources(host),
+            maskedPaths: privileged ? [] : ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                                            "/sys/devices/virtual/powercap"],
+            readonlyPaths: privileged ? [] : ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
+        if Cgroups.isUnified() { linux.namespaces?.append(.init(type: "cgroup")) }
+        linux.sysctl = host.Sysctls
+        if privileged {
+            linux.resources?.devices = [.init(allow: true, access: "rwm")]
+        }
+        return Spec(ociVersion: Spec.version, process: process, root: .init(path: rootfs, readonly: host.ReadonlyRootfs == true),
+                    hostname: config.Hostname ?? record.shortID, domainname: config.Domainname, mounts: mounts,
+                    annotations: nil, linux: linux)
+    }
+
+    /// `--cap-add`/`--cap-drop` on Docker's default set (`ALL` works on either side).
+    static func capabilities(add: [String], drop: [String]) throws -> [String] {
+        func normalize(_ name: String) throws -> String {
+            let upper = name.uppercased()
+            let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
+            guard full == "CAP_ALL" || Capability.names.contains(String(full.dropFirst(4))) else {
+                throw EngineError.invalid("invalid capability: \(name)")
+            }
+            return full
+        }
+        let added = try add.map(normalize), dropped = try drop.map(normalize)
+        var caps = dropped.contains("CAP_ALL") ? [] : defaultCapabilities
+        caps.removeAll { dropped.contains($0) }
+        if added.contains("CAP_ALL") { caps = Capability.names.map { "CAP_" + $0 } }
+        for cap in added where cap != "CAP_ALL" && !caps.contains(cap) { caps.append(cap) }
+        return caps
+    }
+
+    /// `-v /host:/container[:ro|rw][,…]`.
+    static func bindMount(_ spec: String) throws -> Spec.Mount {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
+            throw EngineError.invalid("invalid volume specification: '\(spec)'")
+        }
+        let modes = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
+        var options = ["rbind", modes.contains("ro") ? "ro" : "rw"]
+        if let propagation = modes.first(where: { ["private", "rprivate", "shared", "rshared", "slave", "rslave"].contains($0) }) {
+            options.append(propagation)
+        } else {
+            options.append("rprivate")
+        }
+        guard FileIO.exists(parts[0]) else { throw EngineError.invalid("invalid mount config for type \"bind\": bind source path does not exist: \(parts[0])") }
+        return .init(destination: parts[1], type: "bind", source: parts[0], options: options)
+    }
+
+    static func resources(_ host: HostConfig) throws -> Spec.Resources {
+        var r = Spec.Resources(devices: [.init(allow: false, access: "rwm")])
+        let memory = host.Memory ?? 0
+        if memory > 0 || (host.MemoryReservation ?? 0) > 0 || host.OomKillDisable == true {
+            var m = Spec.Memory()
+            if memory > 0 {
+                m.limit = memory
+                let swap = host.MemorySwap ?? 0
+                m.swap = swap == 0 ? memory * 2 : swap  // unset: as much swap as memory; -1: unlimited
+            }
+            if let v = host.MemoryReservation, v > 0 { m.reservation = v }
+            if host.OomKillDisable == true { m.disableOOMKiller = true }
+            r.memory = m
+        }
+        var cpu = Spec.CPU()
+        if let nano = host.NanoCpus, nano > 0 {
+            cpu.period = 100_000
+            cpu.quota = nano * 100_000 / 1_000_000_000
+        }
+        if let q = host.CpuQuota, q > 0 { cpu.quota = q }
+        if let p = host.CpuPeriod, p > 0 { cpu.period = UInt64(p) }
+        if let s = host.CpuShares, s > 0 { cpu.shares = UInt64(s) }
+        if let c = host.CpusetCpus, !c.isEmpty { cpu.cpus = c }
+        if let m = host.CpusetMems, !m.isEmpty { cpu.mems = m }
+        if cpu != Spec.CPU() { r.cpu = cpu }
+        if let p = host.PidsLimit, p != 0 { r.pids = .init(limit: p < 0 ? -1 : p) }
+        if let w = host.BlkioWeight, w > 0 { r.blockIO = .init(weight: UInt16(w)) }
+        return r
+    }
+}

@@ -1,0 +1,46 @@
+import Glibc
+
+/// Starting programs with posix_spawn: safe in a multi-threaded process (berthd), unlike a
+/// Swift-level fork, and cheap (vfork semantics) in a single-threaded one.
+public enum Subprocess {
+    /// Spawns `path` with `args` (argv[0] included) and `env`; `stdin`/`output` become fds 0 and
+    /// 1+2 in the child (nil: inherited). Returns the pid.
+    public static func spawn(_ path: String, _ args: [String], env: [String], stdin: Int32? = nil, output: Int32? = nil,
+                             closing: [Int32] = []) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
+        if let output {
+            posix_spawn_file_actions_adddup2(&actions, output, 1)
+            posix_spawn_file_actions_adddup2(&actions, output, 2)
+        }
+        for fd in closing { posix_spawn_file_actions_addclose(&actions, fd) }
+        let argv = args.map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else { throw SystemError("fork/exec", path, errno: rc) }
+        return pid
+    }
+
+    /// Runs to completion; returns the exit code and what it wrote to stdout and stderr.
+    public static func run(_ path: String, _ args: [String], env: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) throws -> (status: Int32, output: String) {
+        var fds: [Int32] = [0, 0]
+        try sys("pipe") { pipe(&fds) }
+        let pid: pid_t
+        do {
+            pid = try spawn(path, [path] + args, env: env, output: fds[1], closing: [fds[0]])
+        } catch {
+            close(fds[0]); close(fds[1])
+            throw error
+        }
+        close(fds[1])
+        defer { close(fds[0]) }
+        let output = (try? FileIO.readAll(fds[0])) ?? []
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (ProcessStatus.exitCode(waitStatus: status), String(decoding: output, as: UTF8.self))
+    }
+}
