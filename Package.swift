@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
         .executable(name: "berth-shim", targets: ["berth-shim"]),
+        .executable(name: "berthd", targets: ["berthd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -32,6 +33,13 @@ let package = Package(
         .target(name: "BerthAPI"),
         .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
                                                     "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem"]),
+        .target(name: "BerthServer", dependencies: ["BerthEngine", "BerthAPI", "BerthImage", "BerthShimProtocol", "BerthCgroups",
+                                                    "BerthSystem", "BerthOCI",
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOPosix", package: "swift-nio"),
+                                                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthEngine", "BerthImage", "BerthSnapshot", "BerthSystem"]),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
         .target(name: "BerthImage", dependencies: ["BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),

@@ -18,6 +18,7 @@ public struct VersionResponse: Codable, Sendable {
     public var Arch: String = ""
     public var KernelVersion: String = ""
     public var BuildTime: String = ""
+    public init() {}
 }
 
 /// `GET /info` (the fields the docker CLI prints).
@@ -102,4 +103,5 @@ public struct InfoResponse: Codable, Sendable {
     public var InitBinary: String = ""
     public var SecurityOptions: [String] = []
     public var Warnings: [String] = []
+    public init() {}
 }

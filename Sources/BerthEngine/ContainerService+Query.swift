@@ -1,5 +1,6 @@
 import BerthAPI
 import BerthArchive
+import BerthImage
 import BerthOCI
 import BerthRuntimeCore
 import BerthSystem
@@ -145,5 +146,28 @@ extension ContainerService {
         let writer = try TarWriter(fd: fd)
         try TreeArchiver(mode: .plain).archive(target, to: writer)
         _ = try writer.finish()
+    }
+}
+
+extension ContainerService {
+    /// Containers per image ID (for `docker images` and `rmi`).
+    public func imageUsage() -> [String: Int] {
+        var out: [String: Int] = [:]
+        for r in containers.values { out[r.imageID, default: 0] += 1 }
+        return out
+    }
+
+    public func users(ofImage id: String) -> [ImageStore.User] {
+        containers.values.filter { $0.imageID == id }.map { ImageStore.User(containerID: $0.id, running: $0.state.Running) }
+    }
+
+    public func imagesInUse() -> Set<Digest> {
+        Set(containers.values.compactMap { try? Digest(parsing: $0.imageID) })
+    }
+
+    public func counts() -> (total: Int, running: Int, paused: Int, stopped: Int) {
+        let running = containers.values.filter { $0.state.Running && !$0.state.Paused }.count
+        let paused = containers.values.filter { $0.state.Paused }.count
+        return (containers.count, running, paused, containers.count - running - paused)
     }
 }

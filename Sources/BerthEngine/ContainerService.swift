@@ -17,6 +17,8 @@ public actor ContainerService {
     var exitWaiters: [String: [Waiter]] = [:]
     var removeWaiters: [String: [Waiter]] = [:]
     var pendingAttaches: [String: [PendingAttach]] = [:]
+    /// Exit codes of containers removed right after exiting (`--rm`), for `wait` to report.
+    var removedExitCodes: [String: Int32] = [:]
     var execs: [String: ExecRecord] = [:]
     nonisolated(unsafe) var monitor: ExitMonitor!
 
@@ -255,13 +257,15 @@ public actor ContainerService {
             record.stoppedByUser = false
             try save(record)
         } catch {
+            for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
             if let socket = Optional(socketPath(id)), FileIO.exists(socket) {
                 _ = try? ShimClient.request(socket, { var r = ShimRequest(op: .kill); r.signal = SIGKILL; return r }())
             }
             try? Mounter.unmount(rootfs, detach: true)
             record.state.Error = "\(error)"
-            record.state.ExitCode = (error as? EngineError).map { _ in 128 } ?? 128
+            record.state.ExitCode = Self.startFailureCode("\(error)")
             try? save(record)
+            if record.hostConfig.AutoRemove == true { try? await remove(id, force: true) }
             throw error
         }
     }
@@ -269,6 +273,14 @@ public actor ContainerService {
     /// The runtime's message for a failed start, as Docker words it (`exec: "x": executable file not found`).
     static func startError(_ output: String) -> EngineError {
         .invalid("failed to create task for container: failed to create shim task: OCI runtime create failed: \(output): unknown")
+    }
+
+    /// The exit code Docker records for a process that never started: 127 when the command is
+    /// missing, 126 when it cannot be executed, 128 otherwise (the CLI exits with it).
+    static func startFailureCode(_ message: String) -> Int32 {
+        if message.contains("executable file not found") || message.contains("no such file or directory") { return 127 }
+        if message.contains("permission denied") { return 126 }
+        return 128
     }
 
     static func parseSize(_ text: String) -> Int64? {
@@ -425,8 +437,8 @@ public actor ContainerService {
         default:
             if record.state.Running { await suspend { exitWaiters[id, default: []].append($0) } }
         }
-        let final = containers[id] ?? record
-        return WaitResponse(StatusCode: final.state.ExitCode)
+        if let code = containers[id]?.state.ExitCode { return WaitResponse(StatusCode: code) }
+        return WaitResponse(StatusCode: removedExitCodes.removeValue(forKey: id) ?? record.state.ExitCode)
     }
 
     public func pause(_ ref: String) throws {
@@ -468,7 +480,9 @@ public actor ContainerService {
         try? images.snapshotter.remove(key: id)
         try? FileIO.removeTree(bundlePath(id))
         try FileIO.removeTree(containerDir(id))
+        let final = containers[id] ?? record
         containers[id] = nil
+        if !removeWaiters[id, default: []].isEmpty { removedExitCodes[id] = final.state.ExitCode }
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
         for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }

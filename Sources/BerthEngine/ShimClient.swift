@@ -4,15 +4,15 @@ import FoundationEssentials
 import Glibc
 
 /// Short request/reply exchanges with a shim over its socket (blocking: the shim answers at once).
-enum ShimClient {
-    static func request(_ socket: String, _ request: ShimRequest) throws -> ShimReply {
+public enum ShimClient {
+    public static func request(_ socket: String, _ request: ShimRequest) throws -> ShimReply {
         let fd = try open(socket, request)
         defer { close(fd) }
         return try readReply(fd, socket: socket)
     }
 
     /// Connects and sends the request line; the caller owns the descriptor.
-    static func open(_ socket: String, _ request: ShimRequest) throws -> Int32 {
+    public static func open(_ socket: String, _ request: ShimRequest) throws -> Int32 {
         let fd = try UnixSocket.connect(socket)
         let line = Array(try JSONEncoder().encode(request)) + [10]
         do {
@@ -24,7 +24,7 @@ enum ShimClient {
         return fd
     }
 
-    static func readReply(_ fd: Int32, socket: String) throws -> ShimReply {
+    public static func readReply(_ fd: Int32, socket: String) throws -> ShimReply {
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while true {

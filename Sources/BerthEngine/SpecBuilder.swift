@@ -25,7 +25,12 @@ enum SpecBuilder {
         let user = try UserResolver.resolve(config.User ?? "", rootfs: rootfs, groupAdd: host.GroupAdd ?? [])
         let caps = privileged ? Capability.names.map { "CAP_" + $0 } : try capabilities(add: host.CapAdd ?? [], drop: host.CapDrop ?? [])
 
-        var ulimits: [String: (Int64, Int64)] = ["nofile": (1_048_576, 1_048_576)]
+        // containerd's default, capped at what berthd itself may grant (raising a hard limit
+        // needs CAP_SYS_RESOURCE, which a confined daemon may lack).
+        var own = rlimit()
+        getrlimit(__rlimit_resource_t(UInt32(RLIMIT_NOFILE.rawValue)), &own)
+        let nofile = Int64(min(1_048_576, own.rlim_max))
+        var ulimits: [String: (Int64, Int64)] = ["nofile": (nofile, nofile)]
         for (name, value) in defaultUlimits { ulimits[name] = value }
         for u in host.Ulimits ?? [] { ulimits[u.Name] = (u.Soft, u.Hard) }
         let rlimits = ulimits.sorted { $0.key < $1.key }.map {

@@ -32,6 +32,8 @@ public final class Shim {
         var buffer: [UInt8] = []
         var request: ShimRequest?
         var execPid: Int32?
+        /// False once the peer has closed its sending side: still written to, no longer read.
+        var readable = true
         init(fd: Int32) { self.fd = fd }
         var wantsOutput: Bool { request?.op == .attach }
     }
@@ -131,7 +133,7 @@ public final class Shim {
             }
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0), pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             for fd in outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for client in clients.values where client.readable { fds.append(pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)) }
             for session in execs.values { for fd in session.outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
             for sink in [stdin].compactMap({ $0 }) + execs.values.compactMap(\.stdin) where !sink.pending.isEmpty {
                 fds.append(pollfd(fd: sink.fd, events: Int16(POLLOUT), revents: 0))
@@ -245,7 +247,11 @@ public final class Shim {
         flushStdin(sink.fd)
     }
 
+    /// The peer closed its sending side. Attach and exec clients keep receiving output (the docker
+    /// CLI half-closes at once when it has no stdin to send); anything else is done.
     func clientEOF(_ client: Client) {
+        guard client.request?.op == .attach || client.execPid != nil else { return drop(client.fd) }
+        client.readable = false
         if client.request?.op == .attach, client.request?.stdin == true, config.stdinOnce, let sink = stdin {
             sink.closeWhenDrained = true
             flushStdin(sink.fd)
@@ -253,17 +259,8 @@ public final class Shim {
         if let pid = client.execPid, let sink = execs[pid]?.stdin {
             sink.closeWhenDrained = true
             flushStdin(sink.fd)
-            // Keep the connection: the exec's output and exit status still go out on it.
-            shutdown(client.fd, Int32(SHUT_RD))
-            clients[client.fd] = nil
-            orphanedExecClients.insert(client.fd)
-            return
         }
-        drop(client.fd)
     }
-
-    /// Exec connections whose stdin has closed: no longer read, still written.
-    var orphanedExecClients = Set<Int32>()
 
     func flushStdin(_ fd: Int32) {
         guard let sink = [stdin].compactMap({ $0 }).first(where: { $0.fd == fd }) ?? execs.values.compactMap(\.stdin).first(where: { $0.fd == fd }) else { return }
@@ -378,9 +375,7 @@ public final class Shim {
         if let sink = session.stdin, sink.fd != session.master { close(sink.fd) }
         session.outputs.keys.forEach { close($0) }
         execs[session.pid] = nil
-        orphanedExecClients.remove(session.client)
-        clients[session.client] = nil
-        close(session.client)
+        if clients.removeValue(forKey: session.client) != nil { close(session.client) }
     }
 
     // MARK: the end

@@ -1,3 +1,4 @@
+import CBerthLinux
 import Glibc
 
 /// Starting programs with posix_spawn: safe in a multi-threaded process (berthd), unlike a
@@ -28,7 +29,8 @@ public enum Subprocess {
     /// Runs to completion; returns the exit code and what it wrote to stdout and stderr.
     public static func run(_ path: String, _ args: [String], env: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) throws -> (status: Int32, output: String) {
         var fds: [Int32] = [0, 0]
-        try sys("pipe") { pipe(&fds) }
+        // Close-on-exec: only the child's fds 1 and 2 may hold the write end, or EOF never comes.
+        try sys("pipe") { berth_pipe_cloexec(&fds) }
         let pid: pid_t
         do {
             pid = try spawn(path, [path] + args, env: env, output: fds[1], closing: [fds[0]])

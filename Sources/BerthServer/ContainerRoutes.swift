@@ -1,0 +1,137 @@
+import BerthAPI
+import BerthEngine
+import BerthShimProtocol
+import BerthSystem
+import FoundationEssentials
+import Glibc
+import NIOCore
+import NIOHTTP1
+
+/// /containers/… and /exec/…
+struct ContainerRoutes {
+    let service: ContainerService
+
+    var table: [(HTTPMethod, String, Router.Handler)] {
+        let s = service
+        return [
+            (.POST, "/containers/create", { req, _, r in
+                let decoder = JSONDecoder()
+                let body = req.body.isEmpty ? Array("{}".utf8) : req.body
+                let config = try decoder.decode(ContainerConfig.self, from: Data(body))
+                let extras = try decoder.decode(ContainerCreateExtras.self, from: Data(body))
+                r.json(try await s.create(name: req.query("name"), config: config, host: extras.HostConfig ?? HostConfig()), status: .created)
+            }),
+            (.GET, "/containers/json", { req, _, r in
+                r.json(try await s.list(all: req.flag("all"), limit: req.int("limit"), filters: try ContainerService.parseFilters(req.query("filters"))))
+            }),
+            (.POST, "/containers/prune", { _, _, r in r.json(await s.prune()) }),
+            (.GET, "/containers/{id}/json", { req, p, r in r.json(try await s.inspect(p[0], size: req.flag("size"))) }),
+            (.POST, "/containers/{id}/start", { _, p, r in try await s.start(p[0]); r.status(.noContent) }),
+            (.POST, "/containers/{id}/stop", { req, p, r in
+                try await s.stop(p[0], timeout: req.int("t"), signal: req.query("signal")); r.status(.noContent)
+            }),
+            (.POST, "/containers/{id}/restart", { req, p, r in
+                try await s.restart(p[0], timeout: req.int("t"), signal: req.query("signal")); r.status(.noContent)
+            }),
+            (.POST, "/containers/{id}/kill", { req, p, r in try await s.kill(p[0], signal: req.query("signal")); r.status(.noContent) }),
+            (.POST, "/containers/{id}/pause", { _, p, r in try await s.pause(p[0]); r.status(.noContent) }),
+            (.POST, "/containers/{id}/unpause", { _, p, r in try await s.unpause(p[0]); r.status(.noContent) }),
+            (.POST, "/containers/{id}/rename", { req, p, r in try await s.rename(p[0], to: req.query("name") ?? ""); r.status(.noContent) }),
+            (.POST, "/containers/{id}/resize", { req, p, r in
+                try await s.resize(p[0], height: UInt16(req.int("h") ?? 24), width: UInt16(req.int("w") ?? 80)); r.status(.ok)
+            }),
+            (.GET, "/containers/{id}/top", { _, p, r in r.json(try await s.top(p[0])) }),
+            (.DELETE, "/containers/{id}", { req, p, r in try await s.remove(p[0], force: req.flag("force")); r.status(.noContent) }),
+            (.POST, "/containers/{id}/wait", { req, p, r in
+                _ = try await s.inspect(p[0])  // 404 before the 200 head goes out
+                r.beginStream(contentType: "application/json")
+                let result = try await s.wait(p[0], condition: req.query("condition"))
+                try await r.writeJSONLine(result)
+                r.end()
+            }),
+            (.GET, "/containers/{id}/logs", { req, p, r in try await LogStreamer(service: s).stream(req, p[0], r) }),
+            (.POST, "/containers/{id}/attach", { req, p, r in try await attach(req, p[0], r) }),
+            (.GET, "/containers/{id}/export", { _, p, r in
+                let spool = try FileIO.makeTemporaryDirectory(in: "/var/tmp", prefix: "berth-export-")
+                defer { try? FileIO.removeTree(spool) }
+                let fd = try sys("open", spool) { open(spool + "/out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+                do { try await s.export(p[0], to: fd) } catch { close(fd); throw error }
+                close(fd)
+                try await FileStreamer.send(spool + "/out.tar", r, contentType: "application/x-tar")
+            }),
+            (.POST, "/containers/{id}/exec", { req, p, r in
+                r.json(try await s.createExec(p[0], try JSONDecoder().decode(ExecConfig.self, from: Data(req.body))), status: .created)
+            }),
+            (.POST, "/exec/{id}/start", { req, p, r in try await execStart(req, p[0], r) }),
+            (.POST, "/exec/{id}/resize", { req, p, r in
+                try await s.resizeExec(p[0], height: UInt16(req.int("h") ?? 24), width: UInt16(req.int("w") ?? 80)); r.status(.ok)
+            }),
+            (.GET, "/exec/{id}/json", { _, p, r in r.json(try await s.inspectExec(p[0])) }),
+        ]
+    }
+
+    static func contentType(tty: Bool) -> String {
+        tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream"
+    }
+
+    func attach(_ req: APIRequest, _ ref: String, _ r: Responder) async throws {
+        let inspect = try await service.inspect(ref)
+        guard inspect.State.Running || inspect.State.Status == "created" || inspect.State.Restarting else {
+            throw EngineError.conflict("You cannot attach to a stopped container, start it first")
+        }
+        let tty = inspect.Config.Tty == true
+        let keys: [UInt8]? = req.flag("stdin") && tty ? Self.detachKeys(req.query("detachKeys")) : nil
+        let bridge = ShimBridge(tty: tty, detachKeys: keys, onExit: nil)
+        let loop = r.channel.eventLoop
+        let wants = (stdin: req.flag("stdin"), stdout: req.flag("stdout") || req.query("stdout") == nil,
+                     stderr: req.flag("stderr") || req.query("stderr") == nil)
+        // Registered before the 101 goes out: a client may start the container the moment it sees it.
+        _ = try await service.attach(ref, .init(stdin: wants.stdin, stdout: wants.stdout, stderr: wants.stderr) { result in
+            switch result {
+            case .success(let fd): bridge.connectShim(fd: fd, on: loop)
+            case .failure: bridge.shimClosed()
+            }
+        })
+        let channel = try await r.hijack(contentType: Self.contentType(tty: tty)) { bridge.fromClient($0) }
+        bridge.attachClient(channel)
+    }
+
+    /// `--detach-keys`: `ctrl-p,ctrl-q` (default), `ctrl-a`, letters.
+    static func detachKeys(_ spec: String?) -> [UInt8] {
+        let text = spec.flatMap { $0.isEmpty ? nil : $0 } ?? "ctrl-p,ctrl-q"
+        return text.split(separator: ",").compactMap { key in
+            let k = key.lowercased()
+            if k.hasPrefix("ctrl-"), let c = k.dropFirst(5).utf8.first { return c == 64 ? 0 : (c >= 97 && c <= 122 ? c - 96 : c & 0x1f) }
+            return k.utf8.first
+        }
+    }
+
+    func execStart(_ req: APIRequest, _ execID: String, _ r: Responder) async throws {
+        let start = req.body.isEmpty ? ExecStartConfig() : try JSONDecoder().decode(ExecStartConfig.self, from: Data(req.body))
+        let launch = try await service.prepareExecStart(execID, tty: start.Tty)
+        let fd: Int32
+        let pid: Int32
+        do {
+            fd = try ShimClient.open(launch.socket, launch.request)
+            do { pid = try ShimClient.readReply(fd, socket: launch.socket).pid ?? 0 } catch { close(fd); throw error }
+        } catch {
+            await service.execExited(execID, code: 126)
+            throw EngineError.invalid("\(error)")
+        }
+        await service.execStarted(execID, pid: pid)
+        let service = self.service
+        let bridge = ShimBridge(tty: launch.tty, detachKeys: nil) { status in
+            Task { await service.execExited(execID, code: status.exitCode) }
+        }
+        if start.Detach == true {
+            // Nobody listens: the shim's stream is drained so the exit code is still recorded.
+            let group = r.channel.eventLoop
+            bridge.connectShim(fd: fd, on: group)
+            r.status(.ok)
+            return
+        }
+        let channel = try await r.hijack(contentType: Self.contentType(tty: launch.tty)) { bridge.fromClient($0) }
+        bridge.attachClient(channel)
+        bridge.connectShim(fd: fd, on: channel.eventLoop)
+    }
+}

@@ -1,0 +1,86 @@
+import BerthSystem
+import Glibc
+import NIOCore
+import NIOHTTP1
+
+/// One API request, fully received (bodies of uploads are spooled to a file, not held in memory).
+public struct APIRequest: Sendable {
+    public var method: HTTPMethod
+    /// Path without the `/v1.xx` prefix.
+    public var path: String
+    public var query: [String: [String]]
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    /// An upload's spool file (load, import, archive); the route removes it.
+    public var bodyFile: String?
+    public var apiVersion: String?
+
+    public func query(_ name: String) -> String? { query[name]?.last }
+    public func flag(_ name: String) -> Bool {
+        guard let v = query(name)?.lowercased() else { return false }
+        return v == "1" || v == "true" || v == "yes"
+    }
+    public func int(_ name: String) -> Int? { query(name).flatMap { Int($0) } }
+}
+
+/// Reads HTTP/1.1 requests and hands each to the router; keeps the connection for the next one.
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let router: Router
+    let spoolDirectory: String
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+    var spool: (fd: Int32, path: String)?
+
+    init(router: Router, spoolDirectory: String) {
+        self.router = router
+        self.spoolDirectory = spoolDirectory
+    }
+
+    /// Routes whose bodies are image or file tars: spooled to disk as they arrive.
+    static func isUpload(_ method: HTTPMethod, _ path: String) -> Bool {
+        method == .POST && (path.hasSuffix("/images/load") || path.hasSuffix("/images/create") || path.hasSuffix("/build"))
+            || method == .PUT && path.hasSuffix("/archive")
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = []
+            let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
+            if Self.isUpload(h.method, path), let file = try? FileIO.makeTemporaryDirectory(in: spoolDirectory, prefix: "upload-") {
+                let p = file + "/body"
+                spool = (open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600), p)
+            }
+        case .body(var buffer):
+            if let spool {
+                buffer.withUnsafeReadableBytes { try? FileIO.writeAll(spool.fd, $0, path: spool.path) }
+            } else if body.count < 64 << 20 {
+                body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let bodyFile = spool.map { s -> String in close(s.fd); return s.path }
+            spool = nil
+            let request = Router.parse(head, body: body, bodyFile: bodyFile)
+            body = []
+            let channel = context.channel
+            let keepAlive = head.isKeepAlive
+            let router = self.router
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            Task {
+                let responder = Responder(channel: channel, keepAlive: keepAlive, head: head)
+                await router.handle(request, responder)
+                if !responder.hijacked { _ = channel.setOption(ChannelOptions.autoRead, value: true) }
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,57 @@
+import BerthEngine
+import BerthImage
+import BerthSystem
+import Glibc
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The Engine API over HTTP/1.1 on unix sockets and loopback TCP.
+public final class HTTPServer: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let router: Router
+    let spool: String
+
+    public init(containers: ContainerService, images: ImageStore, dataRoot: String, spool: String) {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        self.spool = spool
+        let table = SystemRoutes(containers: containers, store: images, dataRoot: dataRoot).table
+            + ContainerRoutes(service: containers).table
+            + ImageRoutes(store: images, containers: containers, spool: spool).table
+        router = Router(table)
+    }
+
+    func bootstrap() -> ServerBootstrap {
+        let router = self.router, spool = self.spool
+        return ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(HTTPResponseEncoder(), name: "encoder")
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
+                    try sync.addHandler(HTTPHandler(router: router, spoolDirectory: spool), name: "api")
+                }
+            }
+    }
+
+    /// Listens on `unix:///path` (mode 0660) or `tcp://127.0.0.1:port` addresses.
+    public func listen(_ addresses: [String]) async throws {
+        for address in addresses {
+            if address.hasPrefix("unix://") {
+                let path = String(address.dropFirst(7))
+                try FileIO.makeDirectories(AtomicFile.parentDirectory(of: path), mode: 0o755)
+                _ = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                chmod(path, 0o660)
+            } else if address.hasPrefix("tcp://") {
+                let hostPort = address.dropFirst(6).split(separator: ":")
+                guard hostPort.count == 2, let port = Int(hostPort[1]) else { throw EngineError.invalid("invalid listen address \(address)") }
+                _ = try await bootstrap().bind(host: String(hostPort[0]), port: port).get()
+            } else {
+                throw EngineError.invalid("invalid listen address \(address): use unix:///path or tcp://host:port")
+            }
+        }
+    }
+}

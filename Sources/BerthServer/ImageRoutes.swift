@@ -1,0 +1,107 @@
+import BerthAPI
+import BerthEngine
+import BerthImage
+import BerthOCI
+import BerthSystem
+import FoundationEssentials
+import Glibc
+import NIOHTTP1
+
+/// /images/…
+struct ImageRoutes {
+    let store: ImageStore
+    let containers: ContainerService
+    let spool: String
+
+    struct Status: Encodable { let status: String }
+    struct StreamLine: Encodable { let stream: String }
+    struct ErrorLine: Encodable {
+        struct Detail: Encodable { let message: String }
+        let errorDetail: Detail
+        let error: String
+    }
+
+    var table: [(HTTPMethod, String, Router.Handler)] {
+        let store = self.store, containers = self.containers, spool = self.spool
+        return [
+            (.GET, "/images/json", { req, _, r in
+                let usage = await containers.imageUsage()
+                r.json(try await ImageAPI.list(store, all: req.flag("all"), filters: try ContainerService.parseFilters(req.query("filters")),
+                                               containersUsing: usage))
+            }),
+            (.POST, "/images/load", { req, _, r in
+                guard let file = req.bodyFile else { throw EngineError.invalid("no image archive in the request body") }
+                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
+                defer { close(fd) }
+                r.beginStream(contentType: "application/json")
+                do {
+                    for line in try await ImageLoader(store: store).load(fd: fd) { try await r.writeJSONLine(StreamLine(stream: line.description + "\n")) }
+                } catch {
+                    let message = Responder.describe(error).1
+                    try await r.writeJSONLine(ErrorLine(errorDetail: .init(message: message), error: message))
+                }
+                r.end()
+            }),
+            (.GET, "/images/get", { req, _, r in try await save(req.query["names"] ?? [], r) }),
+            (.POST, "/images/create", { req, _, r in
+                guard req.query("fromSrc") != nil else {
+                    throw EngineError.notFound("pull access denied for \(req.query("fromImage") ?? ""): registry pulls are not available in this Berth build yet")
+                }
+                guard let file = req.bodyFile else { throw EngineError.invalid("import from a URL is not supported; pipe the tar in (-)") }
+                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                var reference: Reference?
+                if let repo = req.query("repo"), !repo.isEmpty {
+                    var ref = try Reference(parsing: repo)
+                    if let tag = req.query("tag"), !tag.isEmpty { ref.tag = tag }
+                    reference = ref
+                }
+                let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
+                defer { close(fd) }
+                let record = try await ImageImporter(store: store).importTar(fd: fd, source: "-", reference: reference,
+                                                                            changes: req.query["changes"] ?? [], message: req.query("message"))
+                r.beginStream(contentType: "application/json")
+                try await r.writeJSONLine(Status(status: record.id.description))
+                r.end()
+            }),
+            (.POST, "/images/prune", { req, _, r in
+                let filters = try ContainerService.parseFilters(req.query("filters"))
+                let all = filters["dangling"]?.first == "false"
+                let (actions, reclaimed) = try await store.prune(all: all, inUse: await containers.imagesInUse())
+                r.json(PruneReport(ImagesDeleted: actions.map(Self.item), SpaceReclaimed: reclaimed))
+            }),
+            (.GET, "/images/{name...}/json", { _, p, r in r.json(try await ImageAPI.inspect(store, p[0])) }),
+            (.GET, "/images/{name...}/history", { _, p, r in r.json(try await ImageAPI.history(store, p[0])) }),
+            (.GET, "/images/{name...}/get", { _, p, r in try await save([p[0]], r) }),
+            (.POST, "/images/{name...}/tag", { req, p, r in
+                guard let repo = req.query("repo"), !repo.isEmpty else { throw EngineError.invalid("repository name must have at least one component") }
+                let tag = req.query("tag").flatMap { $0.isEmpty ? nil : $0 }
+                try await store.tag(p[0], as: tag.map { repo + ":" + $0 } ?? repo)
+                r.status(.created)
+            }),
+            (.DELETE, "/images/{name...}", { req, p, r in
+                let users = await containers.users(ofImage: try await store.resolve(p[0]).id.description)
+                let actions = try await store.remove(p[0], force: req.flag("force"), users: users)
+                r.json(actions.map(Self.item))
+            }),
+        ]
+    }
+
+    static func item(_ action: ImageStore.RemoveAction) -> ImageDeleteItem {
+        switch action {
+        case .untagged(let ref): return ImageDeleteItem(Untagged: ref)
+        case .deleted(let digest): return ImageDeleteItem(Deleted: digest.description)
+        }
+    }
+
+    /// `docker save`: written to a spool file first (the saver is synchronous), then streamed.
+    func save(_ names: [String], _ r: Responder) async throws {
+        guard !names.isEmpty else { throw EngineError.invalid("no images named") }
+        let dir = try FileIO.makeTemporaryDirectory(in: spool, prefix: "save-")
+        defer { try? FileIO.removeTree(dir) }
+        let fd = try sys("open", dir) { open(dir + "/out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        do { try await ImageSaver(store: store).save(names, to: fd) } catch { close(fd); throw error }
+        close(fd)
+        try await FileStreamer.send(dir + "/out.tar", r, contentType: "application/x-tar")
+    }
+}

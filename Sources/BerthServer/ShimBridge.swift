@@ -1,0 +1,140 @@
+import BerthShimProtocol
+import FoundationEssentials
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Joins a hijacked client connection to a shim stream (attach or exec): the shim's frames go
+/// out as Docker's multiplexed stream (or raw bytes for a tty), the client's bytes go in as
+/// stdin, and either side closing ends the other.
+final class ShimBridge: @unchecked Sendable {
+    let tty: Bool
+    let onExit: (@Sendable (ExitStatus) -> Void)?
+    /// ctrl-p ctrl-q (Docker's default detach keys) end an attach without stopping the container.
+    let detachKeys: [UInt8]?
+    private let lock = NIOLock()
+    private var client: Channel?
+    private var shim: Channel?
+    private var pendingInput: [ByteBuffer] = []
+    /// Output that arrived before the client's connection was handed over.
+    private var pendingOutput: [[UInt8]] = []
+    private var clientClosedInput = false
+    private var keyMatch = 0
+
+    init(tty: Bool, detachKeys: [UInt8]?, onExit: (@Sendable (ExitStatus) -> Void)?) {
+        self.tty = tty
+        self.detachKeys = detachKeys
+        self.onExit = onExit
+    }
+
+    /// Bytes from the client (nil: it closed its sending side or went away).
+    func fromClient(_ buffer: ByteBuffer?) {
+        let (target, ended): (Channel?, Bool) = lock.withLock {
+            guard let buffer else {
+                clientClosedInput = true
+                return (shim, true)
+            }
+            if shim == nil { pendingInput.append(buffer) }
+            return (shim, false)
+        }
+        guard let target else { return }
+        if ended {
+            target.close(mode: .output, promise: nil)
+            if client?.isActive != true { target.close(promise: nil) }
+            return
+        }
+        guard let buffer else { return }
+        if let keys = detachKeys, detach(buffer, keys) {
+            client?.close(promise: nil)
+            target.close(promise: nil)
+            return
+        }
+        target.writeAndFlush(buffer, promise: nil)
+    }
+
+    func detach(_ buffer: ByteBuffer, _ keys: [UInt8]) -> Bool {
+        for byte in buffer.readableBytesView {
+            keyMatch = byte == keys[keyMatch] ? keyMatch + 1 : (byte == keys[0] ? 1 : 0)
+            if keyMatch == keys.count { return true }
+        }
+        return false
+    }
+
+    func attachClient(_ channel: Channel) {
+        let (early, shimGone) = lock.withLock { () -> ([[UInt8]], Bool) in
+            client = channel
+            defer { pendingOutput = [] }
+            return (pendingOutput, shimDone)
+        }
+        for bytes in early { channel.write(channel.allocator.buffer(bytes: bytes), promise: nil) }
+        channel.flush()
+        if shimGone { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { [self] _ in lock.withLock { shim }?.close(promise: nil) }
+    }
+
+    /// Wraps the connected shim socket and starts moving bytes.
+    func connectShim(fd: Int32, on loop: EventLoop) {
+        let bootstrap = ClientBootstrap(group: loop)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ShimFrameHandler(bridge: self)) }
+            }
+        bootstrap.withConnectedSocket(descriptor: fd).whenSuccess { [self] channel in
+            let (input, closed) = lock.withLock { () -> ([ByteBuffer], Bool) in
+                shim = channel
+                defer { pendingInput = [] }
+                return (pendingInput, clientClosedInput)
+            }
+            for buffer in input { channel.write(buffer, promise: nil) }
+            channel.flush()
+            if closed { channel.close(mode: .output, promise: nil) }
+        }
+    }
+
+    /// Shim output for the client.
+    func toClient(_ stream: UInt8, _ payload: [UInt8]) {
+        if stream == Frame.exit {
+            if let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload)) { onExit?(status) }
+            return
+        }
+        let bytes = (tty ? [] : Frame.header(stream: stream, length: payload.count)) + payload
+        let target = lock.withLock { () -> Channel? in
+            if client == nil { pendingOutput.append(bytes) }
+            return client
+        }
+        guard let target else { return }
+        target.writeAndFlush(target.allocator.buffer(bytes: bytes), promise: nil)
+    }
+
+    private var shimDone = false
+
+    /// The shim stream ended, or never came (the container failed to start: Docker just closes
+    /// the attach; the error reaches the client through the start request).
+    func shimClosed() {
+        let target = lock.withLock { () -> Channel? in
+            shimDone = true
+            return client
+        }
+        target?.close(promise: nil)
+    }
+}
+
+/// Splits the shim's byte stream into frames.
+final class ShimFrameHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let bridge: ShimBridge
+    var pending: [UInt8] = []
+    init(bridge: ShimBridge) { self.bridge = bridge }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        pending += buffer.readBytes(length: buffer.readableBytes) ?? []
+        for (stream, payload) in Frame.parse(&pending) { bridge.toClient(stream, payload) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) { bridge.shimClosed() }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { context.close(promise: nil) }
+    }
+}

@@ -1,0 +1,142 @@
+import BerthAPI
+import BerthCgroups
+import BerthEngine
+import BerthImage
+import BerthSystem
+import Glibc
+import NIOHTTP1
+
+/// /_ping, /version, /info, /events, /system/df.
+struct SystemRoutes {
+    let containers: ContainerService
+    let store: ImageStore
+    let dataRoot: String
+    static let engineVersion = "28.0.0-berth"
+
+    var table: [(HTTPMethod, String, Router.Handler)] {
+        let containers = self.containers, store = self.store, dataRoot = self.dataRoot
+        return [
+            (.GET, "/_ping", { _, _, r in r.text("OK") }),
+            (.GET, "/version", { _, _, r in r.json(Self.version()) }),
+            (.GET, "/info", { _, _, r in r.json(await Self.info(containers, store, dataRoot)) }),
+            (.GET, "/events", { _, _, r in
+                // Events arrive with their issue; until then the stream stays open and quiet,
+                // as Docker's does when nothing happens.
+                r.beginStream(contentType: "application/json")
+                while r.isActive { try await Task.sleep(nanoseconds: 200_000_000) }
+            }),
+            (.GET, "/system/df", { _, _, r in
+                let usage = await containers.imageUsage()
+                let images = try await ImageAPI.list(store, all: true, filters: [:], containersUsing: usage)
+                let list = try await containers.list(all: true, limit: nil, filters: [:])
+                r.json(DiskUsage(LayersSize: images.reduce(0) { $0 + $1.Size }, Images: images, Containers: list))
+            }),
+        ]
+    }
+
+    struct DiskUsage: Encodable {
+        var LayersSize: Int64
+        var Images: [ImageSummary]
+        var Containers: [ContainerSummary]
+        var Volumes: [String] = []
+        var BuildCache: [String] = []
+    }
+
+    static func uname() -> (release: String, machine: String) {
+        var u = utsname()
+        Glibc.uname(&u)
+        func field<T>(_ value: T) -> String {
+            withUnsafeBytes(of: value) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        }
+        return (field(u.release), field(u.machine))
+    }
+
+    static func arch(_ machine: String) -> String { machine == "x86_64" ? "amd64" : machine == "aarch64" ? "arm64" : machine }
+
+    static func version() -> VersionResponse {
+        var v = VersionResponse()
+        let (release, machine) = uname()
+        v.Platform = .init("Berth Engine")
+        v.Version = engineVersion
+        v.ApiVersion = Responder.apiVersion
+        v.MinAPIVersion = "1.24"
+        v.GitCommit = "berth"
+        v.GoVersion = "swift6.3"
+        v.Os = "linux"
+        v.Arch = arch(machine)
+        v.KernelVersion = release
+        v.BuildTime = ""
+        var engine = VersionResponse.Component()
+        engine.Name = "Engine"
+        engine.Version = engineVersion
+        engine.Details = ["ApiVersion": Responder.apiVersion, "Arch": arch(machine), "KernelVersion": release, "MinAPIVersion": "1.24", "Os": "linux"]
+        var runtime = VersionResponse.Component()
+        runtime.Name = "berth-runtime"
+        runtime.Version = "0.1.0"
+        v.Components = [engine, runtime]
+        return v
+    }
+
+    static func info(_ containers: ContainerService, _ store: ImageStore, _ dataRoot: String) async -> InfoResponse {
+        var i = InfoResponse()
+        let counts = await containers.counts()
+        let (release, machine) = uname()
+        i.ID = "berth"
+        i.Containers = counts.total
+        i.ContainersRunning = counts.running
+        i.ContainersPaused = counts.paused
+        i.ContainersStopped = counts.stopped
+        i.Images = await store.records().count
+        i.Driver = store.snapshotter.driver
+        i.DriverStatus = [["Backing Filesystem", "extfs"]]
+        i.Plugins = .init()
+        i.Plugins.Volume = ["local"]
+        i.Plugins.Network = ["bridge", "host", "none"]
+        i.Plugins.Log = ["json-file"]
+        i.MemoryLimit = true; i.SwapLimit = true; i.CpuCfsPeriod = true; i.CpuCfsQuota = true
+        i.CPUShares = true; i.CPUSet = true; i.PidsLimit = true; i.OomKillDisable = !Cgroups.isUnified()
+        i.IPv4Forwarding = ((try? FileIO.readString("/proc/sys/net/ipv4/ip_forward"))?.trimmed ?? "0") == "1"
+        i.SystemTime = Timestamp.now()
+        i.LoggingDriver = "json-file"
+        i.CgroupDriver = "cgroupfs"
+        i.CgroupVersion = Cgroups.isUnified() ? "2" : "1"
+        i.KernelVersion = release
+        i.OperatingSystem = Self.osName()
+        i.OSVersion = ""
+        i.OSType = "linux"
+        i.Architecture = machine
+        i.NCPU = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        i.MemTotal = Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE)))
+        i.IndexServerAddress = "https://index.docker.io/v1/"
+        i.RegistryConfig = .init()
+        i.DockerRootDir = dataRoot
+        i.Name = Self.hostname()
+        i.ServerVersion = engineVersion
+        i.Runtimes = ["berth-runtime": .init("berth-runtime")]
+        i.DefaultRuntime = "berth-runtime"
+        i.Swarm = .init()
+        i.Swarm.LocalNodeState = "inactive"
+        i.LiveRestoreEnabled = true
+        i.Isolation = ""
+        i.SecurityOptions = ["name=cgroupns"]
+        return i
+    }
+
+    static func osName() -> String {
+        let text = (try? FileIO.readString("/etc/os-release")) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix("PRETTY_NAME=") {
+            return String(line.dropFirst(12)).trimmingQuotes
+        }
+        return "Linux"
+    }
+
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, 255)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension String {
+    var trimmingQuotes: String { hasPrefix("\"") && hasSuffix("\"") && count >= 2 ? String(dropFirst().dropLast()) : self }
+}

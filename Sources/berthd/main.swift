@@ -1,0 +1,93 @@
+import BerthEngine
+import BerthImage
+import BerthServer
+import BerthSnapshot
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
+///        [--config-file /etc/berth/daemon.json]
+struct DaemonJSON: Decodable {
+    var dataRoot: String?
+    var execRoot: String?
+    var storageDriver: String?
+    var hosts: [String]?
+    var logLevel: String?
+    var liveRestore: Bool?
+    var logOpts: [String: String]?
+    enum CodingKeys: String, CodingKey {
+        case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
+        case liveRestore = "live-restore", logOpts = "log-opts"
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileIO.stderr("berthd: \(message)\n")
+    exit(1)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var hosts: [String] = []
+var configFile = "/etc/berth/daemon.json"
+var overrides: [String: String] = [:]
+while !args.isEmpty {
+    let arg = args.removeFirst()
+    func value() -> String {
+        if let eq = arg.firstIndex(of: "=") { return String(arg[arg.index(after: eq)...]) }
+        guard !args.isEmpty else { fail("flag needs an argument: \(arg)") }
+        return args.removeFirst()
+    }
+    switch arg.split(separator: "=").first.map(String.init) ?? arg {
+    case "-H", "--host": hosts.append(value())
+    case "--data-root": overrides["data-root"] = value()
+    case "--exec-root": overrides["exec-root"] = value()
+    case "--storage-driver", "-s": overrides["storage-driver"] = value()
+    case "--config-file": configFile = value()
+    case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
+    default: fail("unknown flag: \(arg)")
+    }
+}
+var file = DaemonJSON()
+if let bytes = try? FileIO.read(configFile) {
+    do { file = try JSONDecoder().decode(DaemonJSON.self, from: Data(bytes)) } catch { fail("invalid \(configFile): \(error)") }
+}
+let dataRoot = overrides["data-root"] ?? file.dataRoot ?? "/var/lib/berth"
+let execRoot = overrides["exec-root"] ?? file.execRoot ?? "/run/berth"
+let driverName = overrides["storage-driver"] ?? file.storageDriver
+if hosts.isEmpty { hosts = file.hosts ?? ["unix://" + execRoot + "/berth.sock"] }
+let own = CommandLine.arguments[0]
+let binDir = own.contains("/") ? AtomicFile.parentDirectory(of: own) : "/usr/local/bin"
+signal(SIGPIPE, SIG_IGN)
+
+do {
+    try FileIO.makeDirectories(dataRoot, mode: 0o711)
+    try FileIO.makeDirectories(execRoot, mode: 0o711)
+    let snapshotter: any Snapshotter
+    let overlayRoot = dataRoot + "/overlay2"
+    switch driverName {
+    case "vfs": snapshotter = try VFSSnapshotter(root: dataRoot + "/vfs")
+    case "overlay2", "overlay":
+        guard OverlaySnapshotter.isSupported(root: dataRoot) else { fail("storage driver overlay2 is not supported on this file system") }
+        snapshotter = try OverlaySnapshotter(root: overlayRoot)
+    case nil:
+        snapshotter = OverlaySnapshotter.isSupported(root: dataRoot) ? try OverlaySnapshotter(root: overlayRoot) : try VFSSnapshotter(root: dataRoot + "/vfs")
+    default: fail("unknown storage driver \(driverName!): use overlay2 or vfs")
+    }
+    let images = try ImageStore(root: dataRoot, snapshotter: snapshotter)
+    for note in try await images.repair() { FileIO.stderr("berthd: repair: \(note)\n") }
+    let config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, storageDriver: snapshotter.driver, shimPath: binDir + "/berth-shim",
+                              logMaxSize: file.logOpts?["max-size"].flatMap { Int64($0) } ?? 0,
+                              logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1)
+    let containers = try ContainerService(config: config, images: images)
+    await containers.restore()
+    let spool = execRoot + "/spool"
+    try? FileIO.removeTree(spool)
+    try FileIO.makeDirectories(spool, mode: 0o700)
+    let server = HTTPServer(containers: containers, images: images, dataRoot: dataRoot, spool: spool)
+    try await server.listen(hosts)
+    FileIO.stderr("berthd: API listening on \(hosts.joined(separator: ", ")) (storage: \(snapshotter.driver))\n")
+    while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+} catch {
+    fail("\(error)")
+}
