@@ -331,3 +331,23 @@ public struct ErrorResponse: Codable, Sendable {
     public init(message: String) { self.message = message }
     public init() {}
 }
+
+/// One entry of `GET /containers/{id}/changes`: Kind 0 modified, 1 added, 2 deleted.
+public struct ChangeItem: Codable, Sendable, Equatable {
+    public var Path: String
+    public var Kind: Int
+    public init(Path: String, Kind: Int) { self.Path = Path; self.Kind = Kind }
+}
+
+/// The `X-Docker-Container-Path-Stat` header of the archive endpoints (base64 JSON); `mode` is
+/// Go's `os.FileMode`, whose type bits the docker CLI tests.
+public struct PathStat: Codable, Sendable, Equatable {
+    public var name: String
+    public var size: Int64
+    public var mode: UInt32
+    public var mtime: String
+    public var linkTarget: String
+    public init(name: String, size: Int64, mode: UInt32, mtime: String, linkTarget: String) {
+        self.name = name; self.size = size; self.mode = mode; self.mtime = mtime; self.linkTarget = linkTarget
+    }
+}

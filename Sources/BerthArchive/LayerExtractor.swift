@@ -15,10 +15,14 @@ public struct LayerExtractor {
         case overlay
         /// Applied to a flattened tree (vfs): the whited-out path is deleted.
         case apply
+        /// Not a layer (`docker cp`): `.wh.` names are ordinary files.
+        case none
     }
 
     public let root: String
     public let whiteouts: Whiteouts
+    /// `docker cp`'s guard: a directory is never replaced by a non-directory, nor the reverse.
+    public var noOverwriteDirNonDir = false
 
     public init(root: String, whiteouts: Whiteouts) {
         self.root = root
@@ -29,6 +33,7 @@ public struct LayerExtractor {
     @discardableResult
     public func extract(_ reader: TarReader) throws -> Int64 {
         var session = try Session(root: try RootedPath(root: root), whiteouts: whiteouts)
+        session.noOverwriteDirNonDir = noOverwriteDirNonDir
         defer { session.close() }
         while let entry = try reader.next() {
             try session.apply(entry) { fd, path in try reader.copyData(to: fd, path: path) }
@@ -70,6 +75,7 @@ public struct LayerExtractor {
     struct Session {
         let root: RootedPath
         let whiteouts: Whiteouts
+        var noOverwriteDirNonDir = false
         var bytes: Int64 = 0
         /// Paths this layer created: an opaque whiteout (apply mode) keeps them.
         var created = Set<String>()
@@ -103,8 +109,8 @@ public struct LayerExtractor {
             let (parentPath, name) = RootedPath.split("/" + entry.path)
             let dir = try parent(parentPath)
 
-            if name == TarEntry.opaqueWhiteout { return try opaque(parentPath, dir) }
-            if name.hasPrefix(TarEntry.whiteoutPrefix) {
+            if whiteouts != .none && name == TarEntry.opaqueWhiteout { return try opaque(parentPath, dir) }
+            if whiteouts != .none && name.hasPrefix(TarEntry.whiteoutPrefix) {
                 let target = String(name.dropFirst(TarEntry.whiteoutPrefix.count))
                 guard !target.isEmpty, target != ".", target != ".." else { throw ArchiveError.escapes(raw.path) }
                 return try whiteout(target, in: dir)
@@ -168,6 +174,10 @@ public struct LayerExtractor {
             guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
             let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
             if isDirectory && keepDirectory { return }
+            if noOverwriteDirNonDir && isDirectory != keepDirectory {
+                throw ArchiveError.malformed(isDirectory ? "cannot overwrite directory \"\(name)\" with non-directory"
+                                                         : "cannot overwrite non-directory \"\(name)\" with directory")
+            }
             if isDirectory { close() }  // the cached parent may live under it
             try FileIO.removeTree(at: dir, name)
         }
@@ -184,6 +194,8 @@ public struct LayerExtractor {
             case .overlay:
                 let rc = "y".withCString { berth_setxattr(RootedPath.procPath(dir), "trusted.overlay.opaque", $0, 1) }
                 if rc != 0 { throw fail("setxattr trusted.overlay.opaque", path) }
+            case .none:
+                return
             case .apply:
                 let prefix = path == "/" ? "" : String(path.dropFirst()) + "/"
                 let fd = try root.open(path, flags: O_RDONLY | O_DIRECTORY)

@@ -14,28 +14,33 @@ public final class TarWriter: TreeSink {
     private var box: Unmanaged<Sink>
     private var closed = false
 
-    /// Where libarchive's output goes: the descriptor, a hasher and a byte count.
+    /// Where libarchive's output goes: the output, a hasher and a byte count.
     final class Sink {
-        let fd: Int32
+        let output: (UnsafeRawBufferPointer) throws -> Void
         let hasher = SHA256()
         var count: Int64 = 0
         var error: Int32 = 0
-        init(fd: Int32) { self.fd = fd }
+        init(output: @escaping (UnsafeRawBufferPointer) throws -> Void) { self.output = output }
     }
 
-    public init(fd: Int32, compression: Compression = .none) throws {
+    public convenience init(fd: Int32, compression: Compression = .none) throws {
+        try self.init(compression: compression) { try FileIO.writeAll(fd, $0) }
+    }
+
+    /// Writes through `output` (a content-store ingest, for a layer that is hashed as it is made).
+    public init(compression: Compression = .none, output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         archive = archive_write_new()
         archive_write_set_format_pax_restricted(archive)
         archive_write_set_bytes_per_block(archive, 10240)
         archive_write_set_bytes_in_last_block(archive, 1)
         if compression == .gzip { archive_write_add_filter_gzip(archive) }
-        sink = Sink(fd: fd)
+        sink = Sink(output: output)
         box = Unmanaged.passRetained(sink)
         let write: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeRawPointer?, Int) -> Int = { a, client, buffer, length in
             let sink = Unmanaged<Sink>.fromOpaque(client!).takeUnretainedValue()
             let raw = UnsafeRawBufferPointer(start: buffer, count: length)
             do {
-                try FileIO.writeAll(sink.fd, raw)
+                try sink.output(raw)
             } catch {
                 sink.error = errno
                 return -1

@@ -27,6 +27,37 @@ public struct TreeArchiver {
         try walk(fd, prefix: "", path: directory, writer: writer, links: &links)
     }
 
+    /// One entry of `dirfd` (a file, or a directory with its contents), named `newName` in the
+    /// tar: `docker cp`'s source, whose top entry takes the name the user asked for.
+    public func archive(item name: String, in dirfd: Int32, path: String, as newName: String, to writer: TreeSink) throws {
+        var st = stat()
+        try sys("lstat", path) { fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) }
+        let renamed = RenamingSink(from: name, to: newName, writer: writer)
+        var links: [UInt64: String] = [:]
+        try emit(dirfd, name, st, prefix: "", path: path, writer: renamed, links: &links) { child, childPath, links in
+            try walk(child, prefix: name + "/", path: childPath, writer: renamed, links: &links)
+        }
+    }
+
+    /// Swaps the first path component (of names and hardlink targets).
+    final class RenamingSink: TreeSink {
+        let from: String, to: String, writer: TreeSink
+        init(from: String, to: String, writer: TreeSink) { self.from = from; self.to = to; self.writer = writer }
+
+        func rename(_ path: String) -> String {
+            if path == from { return to }
+            if path.hasPrefix(from + "/") { return to + path.dropFirst(from.count) }
+            return path
+        }
+
+        func add(_ entry: TarEntry, source: Int32?) throws {
+            var e = entry
+            e.path = rename(e.path)
+            if e.kind == .hardlink, let target = e.linkTarget { e.linkTarget = rename(target) }
+            try writer.add(e, source: source)
+        }
+    }
+
     func walk(_ dirfd: Int32, prefix: String, path: String, writer: TreeSink, links: inout [UInt64: String]) throws {
         for name in try FileIO.listDirectory(fd: dirfd, path: path) {
             var st = stat()

@@ -15,6 +15,8 @@ public protocol CgroupManager {
     func freeze() throws
     func thaw() throws
     var isFrozen: Bool { get }
+    /// Usage counters for `docker stats`.
+    func stats() -> CgroupStats
     /// How many times the kernel's OOM killer fired inside this cgroup.
     func oomKillCount() -> Int
     /// Removes the cgroup and any empty ancestors it created.

@@ -21,11 +21,11 @@ extension ContainerService {
         guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
         guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is paused, unpause the container before exec") }
         guard let cmd = exec.Cmd, !cmd.isEmpty else { throw EngineError.invalid("No exec command specified") }
-        _ = cmd
         let id = Self.randomID()
         execs[id] = ExecRecord(id: id, containerID: record.id, config: exec)
         record.execIDs.append(id)
         containers[record.id] = record
+        emit(record, "exec_create: " + cmd.joined(separator: " "), ["execID": id])
         return IDResponse(Id: id)
     }
 
@@ -67,11 +67,17 @@ extension ContainerService {
 
     public func execStarted(_ execID: String, pid: Int32) {
         execs[execID]?.pid = pid
+        if let exec = execs[execID], let record = containers[exec.containerID] {
+            emit(record, "exec_start: " + (exec.config.Cmd ?? []).joined(separator: " "), ["execID": execID])
+        }
     }
 
     public func execExited(_ execID: String, code: Int32) {
         execs[execID]?.running = false
         execs[execID]?.exitCode = code
+        if let exec = execs[execID], let record = containers[exec.containerID] {
+            emit(record, "exec_die", ["execID": execID, "exitCode": String(code)])
+        }
     }
 
     public func inspectExec(_ execID: String) throws -> ExecInspect {

@@ -136,17 +136,6 @@ extension ContainerService {
         }
         return top
     }
-
-    /// `docker export`: the container's whole filesystem as one tar, written to `fd`.
-    public func export(_ ref: String, to fd: Int32) throws {
-        let r = try find(ref)
-        let target = try FileIO.makeTemporaryDirectory(in: config.execRoot, prefix: "export-")
-        defer { try? Mounter.unmount(target, detach: true); rmdir(target) }
-        try images.snapshotter.mounts(key: r.id).mount(at: target)
-        let writer = try TarWriter(fd: fd)
-        try TreeArchiver(mode: .plain).archive(target, to: writer)
-        _ = try writer.finish()
-    }
 }
 
 extension ContainerService {

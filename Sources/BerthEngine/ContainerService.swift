@@ -13,6 +13,7 @@ import Glibc
 public actor ContainerService {
     let config: EngineConfig
     public let images: ImageStore
+    nonisolated public let events: EventLog
     var containers: [String: ContainerRecord] = [:]
     var exitWaiters: [String: [Waiter]] = [:]
     var removeWaiters: [String: [Waiter]] = [:]
@@ -20,6 +21,8 @@ public actor ContainerService {
     /// Exit codes of containers removed right after exiting (`--rm`), for `wait` to report.
     var removedExitCodes: [String: Int32] = [:]
     var execs: [String: ExecRecord] = [:]
+    /// Operations (export, cp) using a container's rootfs mount; it stays while any does.
+    var rootfsUsers: [String: Int] = [:]
     nonisolated(unsafe) var monitor: ExitMonitor!
 
     /// An attach that arrived before its container started; connected at start, before the
@@ -32,9 +35,10 @@ public actor ContainerService {
         }
     }
 
-    public init(config: EngineConfig, images: ImageStore) throws {
+    public init(config: EngineConfig, images: ImageStore, events: EventLog) throws {
         self.config = config
         self.images = images
+        self.events = events
         for dir in [config.containersRoot, config.bundlesRoot, config.runtimeRoot] { try FileIO.makeDirectories(dir, mode: 0o711) }
         var loaded: [String: ContainerRecord] = [:]
         for id in (try? FileIO.listDirectory(config.containersRoot)) ?? [] {
@@ -71,6 +75,15 @@ public actor ContainerService {
     nonisolated func bundlePath(_ id: String) -> String { config.bundlesRoot + "/" + id }
     nonisolated func socketPath(_ id: String) -> String { bundlePath(id) + "/shim.sock" }
     nonisolated func logPath(_ id: String) -> String { containerDir(id) + "/" + id + "-json.log" }
+
+    /// A container event with Docker's attributes: image, name and the container's labels.
+    func emit(_ record: ContainerRecord, _ action: String, _ extra: [String: String] = [:]) {
+        var attributes = record.config.Labels ?? [:]
+        attributes["image"] = record.imageName
+        attributes["name"] = record.name
+        attributes.merge(extra) { $1 }
+        events.publish("container", action, id: record.id, attributes: attributes)
+    }
 
     func save(_ record: ContainerRecord) throws {
         containers[record.id] = record
@@ -133,15 +146,40 @@ public actor ContainerService {
                                      state: ContainerRecord.initialState())
         try FileIO.makeDirectories(containerDir(id), mode: 0o710)
         do {
-            _ = try images.snapshotter.prepare(key: id, parent: try await images.topChain(image))
+            try prepareLayers(id, image: try await images.topChain(image))
             try save(record)
+            emit(record, "create")
         } catch {
             try? images.snapshotter.remove(key: id)
+            try? images.snapshotter.remove(key: Self.initKey(id))
+            try? FileIO.removeTree(bundlePath(id))
             try? FileIO.removeTree(containerDir(id))
             containers[id] = nil
             throw error
         }
         return ContainerCreateResponse(Id: id, Warnings: [])
+    }
+
+    static func initKey(_ id: String) -> String { id + "-init" }
+
+    /// The container's writable layer on its init layer, on the image.
+    func prepareLayers(_ id: String, image top: String?) throws {
+        let snapshotter = images.snapshotter
+        let initKey = Self.initKey(id)
+        let mountPoint = bundlePath(id) + "/rootfs"
+        try FileIO.makeDirectories(mountPoint, mode: 0o711)
+        let building = initKey + "-active"
+        try snapshotter.prepare(key: building, parent: top).mount(at: mountPoint)
+        do {
+            try InitLayer.populate(mountPoint)
+            try Mounter.unmount(mountPoint, detach: false)
+            try snapshotter.commit(key: building, as: initKey)
+        } catch {
+            try? Mounter.unmount(mountPoint, detach: true)
+            try? snapshotter.remove(key: building)
+            throw error
+        }
+        _ = try snapshotter.prepare(key: id, parent: initKey)
     }
 
     static func randomID() -> String {
@@ -256,12 +294,14 @@ public actor ContainerService {
             record.state.FinishedAt = ContainerRecord.zeroTime
             record.stoppedByUser = false
             try save(record)
+            emit(record, "start")
         } catch {
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
             if let socket = Optional(socketPath(id)), FileIO.exists(socket) {
                 _ = try? ShimClient.request(socket, { var r = ShimRequest(op: .kill); r.signal = SIGKILL; return r }())
             }
-            try? Mounter.unmount(rootfs, detach: true)
+            containers[id] = record
+            unmountIdle(id)
             record.state.Error = "\(error)"
             record.state.ExitCode = Self.startFailureCode("\(error)")
             try? save(record)
@@ -321,8 +361,10 @@ public actor ContainerService {
         record.state.ExitCode = status.exitCode
         record.state.OOMKilled = status.oomKilled
         record.state.FinishedAt = status.finishedAt
-        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
         try? save(record)
+        unmountIdle(id)
+        if status.oomKilled { emit(record, "oom") }
+        emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
         if record.hostConfig.AutoRemove == true {
             try? await remove(id, force: true)
@@ -370,18 +412,22 @@ public actor ContainerService {
         let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
         let grace = timeout ?? record.config.StopTimeout ?? 10
         try? sendKill(id, sig)
-        if grace > 0 {
-            let exitedInTime = await waitForExit(id, seconds: Double(grace))
-            if exitedInTime { return }
+        emit(record, "kill", ["signal": String(sig)])
+        if grace > 0, await waitForExit(id, seconds: Double(grace)) {
+            emit(record, "stop")
+            return
         }
         try? sendKill(id, SIGKILL)
+        emit(record, "kill", ["signal": String(SIGKILL)])
         _ = await waitForExit(id, seconds: 30)
+        emit(record, "stop")
     }
 
     public func restart(_ ref: String, timeout: Int?, signal: String?) async throws {
         let record = try find(ref)
         do { try await stop(record.id, timeout: timeout, signal: signal) } catch EngineError.notModified {}
         try await start(record.id)
+        emit(record, "restart")
     }
 
     public func kill(_ ref: String, signal: String?) throws {
@@ -395,6 +441,7 @@ public actor ContainerService {
         }
         if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true; try save(record) }
         try sendKill(record.id, sig)
+        emit(record, "kill", ["signal": String(sig)])
     }
 
     func sendKill(_ id: String, _ signal: Int32) throws {
@@ -449,6 +496,7 @@ public actor ContainerService {
         record.state.Paused = true
         record.state.Status = "paused"
         try save(record)
+        emit(record, "pause")
     }
 
     public func unpause(_ ref: String) throws {
@@ -458,6 +506,7 @@ public actor ContainerService {
         record.state.Paused = false
         record.state.Status = "running"
         try save(record)
+        emit(record, "unpause")
     }
 
     // MARK: remove
@@ -478,12 +527,14 @@ public actor ContainerService {
         }
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
         try? images.snapshotter.remove(key: id)
+        try? images.snapshotter.remove(key: Self.initKey(id))
         try? FileIO.removeTree(bundlePath(id))
         try FileIO.removeTree(containerDir(id))
         let final = containers[id] ?? record
         containers[id] = nil
         if !removeWaiters[id, default: []].isEmpty { removedExitCodes[id] = final.state.ExitCode }
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
+        emit(final, "destroy")
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
         for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
     }
@@ -501,8 +552,10 @@ public actor ContainerService {
     public func rename(_ ref: String, to newName: String) throws {
         var record = try find(ref)
         let name = try reserveName(newName)
+        let old = record.name
         record.name = name
         try save(record)
+        emit(record, "rename", ["oldName": "/" + old])
     }
 
     // MARK: attach and logs

@@ -90,6 +90,22 @@ public enum ImageAPI {
         return out
     }
 
+    /// The reverse of `containerConfig`: what `commit` stores from a container's config.
+    static func imageConfig(_ c: ContainerConfig) -> ImageConfig.ContainerConfig {
+        var out = ImageConfig.ContainerConfig()
+        out.user = c.User.flatMap { $0.isEmpty ? nil : $0 }
+        out.env = c.Env
+        out.cmd = c.Cmd
+        out.entrypoint = c.Entrypoint
+        out.workingDir = c.WorkingDir.flatMap { $0.isEmpty ? nil : $0 }
+        out.labels = c.Labels.flatMap { $0.isEmpty ? nil : $0 }
+        out.stopSignal = c.StopSignal
+        out.exposedPorts = c.ExposedPorts.flatMap { $0.isEmpty ? nil : $0.mapValues { _ in EmptyObject() } }
+        out.volumes = c.Volumes.flatMap { $0.isEmpty ? nil : $0.mapValues { _ in EmptyObject() } }
+        out.onBuild = c.OnBuild
+        return out
+    }
+
     /// `docker history`: newest first; layers get the diff's size, empty layers `<missing>` IDs.
     public static func history(_ store: ImageStore, _ name: String) async throws -> [HistoryItem] {
         let record = try await store.resolve(name)

@@ -1,5 +1,6 @@
 import BerthAPI
 import BerthEngine
+import BerthOCI
 import BerthShimProtocol
 import BerthSystem
 import FoundationEssentials
@@ -10,9 +11,10 @@ import NIOHTTP1
 /// /containers/… and /exec/…
 struct ContainerRoutes {
     let service: ContainerService
+    let spool: String
 
     var table: [(HTTPMethod, String, Router.Handler)] {
-        let s = service
+        let s = service, spool = self.spool
         return [
             (.POST, "/containers/create", { req, _, r in
                 let decoder = JSONDecoder()
@@ -52,12 +54,56 @@ struct ContainerRoutes {
             (.GET, "/containers/{id}/logs", { req, p, r in try await LogStreamer(service: s).stream(req, p[0], r) }),
             (.POST, "/containers/{id}/attach", { req, p, r in try await attach(req, p[0], r) }),
             (.GET, "/containers/{id}/export", { _, p, r in
-                let spool = try FileIO.makeTemporaryDirectory(in: "/var/tmp", prefix: "berth-export-")
-                defer { try? FileIO.removeTree(spool) }
-                let fd = try sys("open", spool) { open(spool + "/out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-                do { try await s.export(p[0], to: fd) } catch { close(fd); throw error }
-                close(fd)
-                try await FileStreamer.send(spool + "/out.tar", r, contentType: "application/x-tar")
+                try await FileStreamer.spooled(r, in: spool, contentType: "application/x-tar") { fd in try await s.export(p[0], to: fd) }
+            }),
+            (.GET, "/containers/{id}/stats", { req, p, r in
+                let stream = req.query("stream").map { $0 != "0" && $0 != "false" } ?? true
+                var sample = try await s.stats(p[0], previous: nil)
+                if !stream && req.flag("one-shot") { return r.json(sample) }
+                r.beginStream(contentType: "application/json")
+                if stream { try await r.writeJSONLine(sample) }
+                repeat {
+                    try await Task.sleep(nanoseconds: 1_000_000_000)
+                    guard r.isActive, let next = try? await s.stats(p[0], previous: sample) else { break }
+                    sample = next
+                    try await r.writeJSONLine(sample)
+                } while stream
+                r.end()
+            }),
+            (.GET, "/containers/{id}/changes", { _, p, r in r.json(try await s.changes(p[0])) }),
+            (.GET, "/containers/{id}/archive", { req, p, r in
+                guard let path = req.query("path"), !path.isEmpty else { throw EngineError.invalid("path is required") }
+                if req.method == .HEAD {
+                    r.extraHeaders.append(Self.statHeader(try await s.statPath(p[0], path: path)))
+                    return r.status(.ok)
+                }
+                try await FileStreamer.spooled(r, in: spool, contentType: "application/x-tar") { fd in
+                    r.extraHeaders.append(Self.statHeader(try await s.archive(p[0], path: path, to: fd)))
+                }
+            }),
+            (.PUT, "/containers/{id}/archive", { req, p, r in
+                guard let path = req.query("path"), !path.isEmpty else { throw EngineError.invalid("path is required") }
+                guard let file = req.bodyFile else { throw EngineError.invalid("no tar in the request body") }
+                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
+                defer { close(fd) }
+                try await s.extract(p[0], path: path, from: fd, noOverwriteDirNonDir: req.flag("noOverwriteDirNonDir"))
+                r.status(.ok)
+            }),
+            (.POST, "/commit", { req, _, r in
+                guard let container = req.query("container") else { throw EngineError.invalid("container is required") }
+                var options = ContainerService.CommitOptions()
+                if let repo = req.query("repo"), !repo.isEmpty {
+                    var ref = try Reference(parsing: repo)
+                    if let tag = req.query("tag"), !tag.isEmpty { ref.tag = tag }
+                    options.reference = ref
+                }
+                options.comment = req.query("comment")
+                options.author = req.query("author")
+                options.changes = req.query["changes"] ?? []
+                options.pause = req.query("pause").map { $0 != "0" && $0 != "false" } ?? true
+                if !req.body.isEmpty { options.config = try JSONDecoder().decode(ContainerConfig.self, from: Data(req.body)) }
+                r.json(IDResponse(Id: try await s.commit(container, options)), status: .created)
             }),
             (.POST, "/containers/{id}/exec", { req, p, r in
                 r.json(try await s.createExec(p[0], try JSONDecoder().decode(ExecConfig.self, from: Data(req.body))), status: .created)
@@ -68,6 +114,10 @@ struct ContainerRoutes {
             }),
             (.GET, "/exec/{id}/json", { _, p, r in r.json(try await s.inspectExec(p[0])) }),
         ]
+    }
+
+    static func statHeader(_ stat: PathStat) -> (String, String) {
+        ("X-Docker-Container-Path-Stat", ((try? JSONEncoder().encode(stat)) ?? Data()).base64EncodedString())
     }
 
     static func contentType(tty: Bool) -> String {
@@ -121,7 +171,7 @@ struct ContainerRoutes {
         await service.execStarted(execID, pid: pid)
         let service = self.service
         let bridge = ShimBridge(tty: launch.tty, detachKeys: nil) { status in
-            Task { await service.execExited(execID, code: status.exitCode) }
+            await service.execExited(execID, code: status.exitCode)
         }
         if start.Detach == true {
             // Nobody listens: the shim's stream is drained so the exit code is still recorded.

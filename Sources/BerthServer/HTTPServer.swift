@@ -16,7 +16,7 @@ public final class HTTPServer: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         self.spool = spool
         let table = SystemRoutes(containers: containers, store: images, dataRoot: dataRoot).table
-            + ContainerRoutes(service: containers).table
+            + ContainerRoutes(service: containers, spool: spool).table
             + ImageRoutes(store: images, containers: containers, spool: spool).table
         router = Router(table)
     }

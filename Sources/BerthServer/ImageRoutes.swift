@@ -23,6 +23,7 @@ struct ImageRoutes {
 
     var table: [(HTTPMethod, String, Router.Handler)] {
         let store = self.store, containers = self.containers, spool = self.spool
+        let events = containers.events
         return [
             (.GET, "/images/json", { req, _, r in
                 let usage = await containers.imageUsage()
@@ -36,7 +37,10 @@ struct ImageRoutes {
                 defer { close(fd) }
                 r.beginStream(contentType: "application/json")
                 do {
-                    for line in try await ImageLoader(store: store).load(fd: fd) { try await r.writeJSONLine(StreamLine(stream: line.description + "\n")) }
+                    for line in try await ImageLoader(store: store).load(fd: fd) {
+                        events.publish("image", "load", id: line.description)
+                        try await r.writeJSONLine(StreamLine(stream: line.description + "\n"))
+                    }
                 } catch {
                     let message = Responder.describe(error).1
                     try await r.writeJSONLine(ErrorLine(errorDetail: .init(message: message), error: message))
@@ -60,6 +64,7 @@ struct ImageRoutes {
                 defer { close(fd) }
                 let record = try await ImageImporter(store: store).importTar(fd: fd, source: "-", reference: reference,
                                                                             changes: req.query["changes"] ?? [], message: req.query("message"))
+                events.publish("image", "import", id: record.id.description, attributes: ["name": reference?.familiarString ?? ""])
                 r.beginStream(contentType: "application/json")
                 try await r.writeJSONLine(Status(status: record.id.description))
                 r.end()
@@ -76,12 +81,20 @@ struct ImageRoutes {
             (.POST, "/images/{name...}/tag", { req, p, r in
                 guard let repo = req.query("repo"), !repo.isEmpty else { throw EngineError.invalid("repository name must have at least one component") }
                 let tag = req.query("tag").flatMap { $0.isEmpty ? nil : $0 }
-                try await store.tag(p[0], as: tag.map { repo + ":" + $0 } ?? repo)
+                let target = tag.map { repo + ":" + $0 } ?? repo
+                try await store.tag(p[0], as: target)
+                events.publish("image", "tag", id: try await store.resolve(target).id.description, attributes: ["name": target])
                 r.status(.created)
             }),
             (.DELETE, "/images/{name...}", { req, p, r in
                 let users = await containers.users(ofImage: try await store.resolve(p[0]).id.description)
                 let actions = try await store.remove(p[0], force: req.flag("force"), users: users)
+                for action in actions {
+                    switch action {
+                    case .untagged(let name): events.publish("image", "untag", id: name, attributes: ["name": name])
+                    case .deleted(let digest): events.publish("image", "delete", id: digest.description)
+                    }
+                }
                 r.json(actions.map(Self.item))
             }),
         ]
@@ -97,11 +110,7 @@ struct ImageRoutes {
     /// `docker save`: written to a spool file first (the saver is synchronous), then streamed.
     func save(_ names: [String], _ r: Responder) async throws {
         guard !names.isEmpty else { throw EngineError.invalid("no images named") }
-        let dir = try FileIO.makeTemporaryDirectory(in: spool, prefix: "save-")
-        defer { try? FileIO.removeTree(dir) }
-        let fd = try sys("open", dir) { open(dir + "/out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-        do { try await ImageSaver(store: store).save(names, to: fd) } catch { close(fd); throw error }
-        close(fd)
-        try await FileStreamer.send(dir + "/out.tar", r, contentType: "application/x-tar")
+        let store = self.store
+        try await FileStreamer.spooled(r, in: spool, contentType: "application/x-tar") { fd in try await ImageSaver(store: store).save(names, to: fd) }
     }
 }

@@ -85,6 +85,17 @@ struct LogStreamer {
 
 /// Streams a file as a chunked response body.
 enum FileStreamer {
+    /// Runs `produce` into a spool file, then streams it: the response starts only once the
+    /// content is complete, so a failure still gets a proper error status.
+    static func spooled(_ r: Responder, in directory: String, contentType: String, _ produce: (Int32) async throws -> Void) async throws {
+        let spool = try FileIO.makeTemporaryDirectory(in: directory, prefix: "out-")
+        defer { try? FileIO.removeTree(spool) }
+        let fd = try sys("open", spool) { open(spool + "/out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        do { try await produce(fd) } catch { close(fd); throw error }
+        close(fd)
+        try await send(spool + "/out", r, contentType: contentType)
+    }
+
     static func send(_ path: String, _ r: Responder, contentType: String) async throws {
         let fd = try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }

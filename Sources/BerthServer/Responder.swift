@@ -13,6 +13,8 @@ public final class Responder: @unchecked Sendable {
     let keepAlive: Bool
     let head: HTTPRequestHead
     private(set) var hijacked = false
+    /// Sent with the response head (e.g. the archive endpoints' path stat).
+    var extraHeaders: [(String, String)] = []
     static let apiVersion = "1.50"
 
     init(channel: Channel, keepAlive: Bool, head: HTTPRequestHead) {
@@ -30,6 +32,7 @@ public final class Responder: @unchecked Sendable {
         if let contentType { h.add(name: "Content-Type", value: contentType) }
         if let length { h.add(name: "Content-Length", value: String(length)) }
         if !keepAlive { h.add(name: "Connection", value: "close") }
+        for (name, value) in extraHeaders { h.add(name: name, value: value) }
         return h
     }
 

@@ -9,7 +9,10 @@ import NIOPosix
 /// stdin, and either side closing ends the other.
 final class ShimBridge: @unchecked Sendable {
     let tty: Bool
-    let onExit: (@Sendable (ExitStatus) -> Void)?
+    let onExit: (@Sendable (ExitStatus) async -> Void)?
+    /// Records the exit before the client's connection closes: a client inspects the exec as
+    /// soon as its stream ends and must find the exit code there.
+    private var exitRecorded: Task<Void, Never>?
     /// ctrl-p ctrl-q (Docker's default detach keys) end an attach without stopping the container.
     let detachKeys: [UInt8]?
     private let lock = NIOLock()
@@ -21,7 +24,7 @@ final class ShimBridge: @unchecked Sendable {
     private var clientClosedInput = false
     private var keyMatch = 0
 
-    init(tty: Bool, detachKeys: [UInt8]?, onExit: (@Sendable (ExitStatus) -> Void)?) {
+    init(tty: Bool, detachKeys: [UInt8]?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
         self.tty = tty
         self.detachKeys = detachKeys
         self.onExit = onExit
@@ -68,7 +71,7 @@ final class ShimBridge: @unchecked Sendable {
         }
         for bytes in early { channel.write(channel.allocator.buffer(bytes: bytes), promise: nil) }
         channel.flush()
-        if shimGone { channel.close(promise: nil) }
+        if shimGone { closeClient(channel) }
         channel.closeFuture.whenComplete { [self] _ in lock.withLock { shim }?.close(promise: nil) }
     }
 
@@ -94,7 +97,9 @@ final class ShimBridge: @unchecked Sendable {
     /// Shim output for the client.
     func toClient(_ stream: UInt8, _ payload: [UInt8]) {
         if stream == Frame.exit {
-            if let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload)) { onExit?(status) }
+            if let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload)), let onExit {
+                lock.withLock { exitRecorded = Task { await onExit(status) } }
+            }
             return
         }
         let bytes = (tty ? [] : Frame.header(stream: stream, length: payload.count)) + payload
@@ -115,7 +120,15 @@ final class ShimBridge: @unchecked Sendable {
             shimDone = true
             return client
         }
-        target?.close(promise: nil)
+        if let target { closeClient(target) }
+    }
+
+    private func closeClient(_ channel: Channel) {
+        guard let recording = lock.withLock({ exitRecorded }) else { return channel.close(promise: nil) }
+        Task {
+            await recording.value
+            try? await channel.close()
+        }
     }
 }
 

@@ -19,11 +19,32 @@ struct SystemRoutes {
             (.GET, "/_ping", { _, _, r in r.text("OK") }),
             (.GET, "/version", { _, _, r in r.json(Self.version()) }),
             (.GET, "/info", { _, _, r in r.json(await Self.info(containers, store, dataRoot)) }),
-            (.GET, "/events", { _, _, r in
-                // Events arrive with their issue; until then the stream stays open and quiet,
-                // as Docker's does when nothing happens.
+            (.GET, "/events", { req, _, r in
+                let filters = try ContainerService.parseFilters(req.query("filters"))
+                let since = try req.query("since").map(Self.eventTime)
+                let until = try req.query("until").map(Self.eventTime)
+                let (past, live, token) = containers.events.subscribe(since: since ?? until.map { _ in 0 })
+                defer { containers.events.unsubscribe(token) }
                 r.beginStream(contentType: "application/json")
-                while r.isActive { try await Task.sleep(nanoseconds: 200_000_000) }
+                for event in past where EventLog.matches(event, filters) {
+                    if let until, event.timeNano > until { break }
+                    try await r.writeJSONLine(event)
+                }
+                if let until, until <= Self.nowNanos() { return r.end() }
+                // The stream ends when the client goes away or `until` passes.
+                let closer = Task { [channel = r.channel] in
+                    while channel.isActive {
+                        if let until, Self.nowNanos() >= until { break }
+                        try? await Task.sleep(nanoseconds: 100_000_000)
+                    }
+                    containers.events.unsubscribe(token)
+                }
+                defer { closer.cancel() }
+                for await event in live where EventLog.matches(event, filters) {
+                    if let until, event.timeNano > until { break }
+                    try await r.writeJSONLine(event)
+                }
+                r.end()
             }),
             (.GET, "/system/df", { _, _, r in
                 let usage = await containers.imageUsage()
@@ -52,6 +73,15 @@ struct SystemRoutes {
     }
 
     static func arch(_ machine: String) -> String { machine == "x86_64" ? "amd64" : machine == "aarch64" ? "arm64" : machine }
+
+    static func nowNanos() -> Int64 { Int64(Timestamp.epochNow() * 1e9) }
+
+    /// `since`/`until`: Unix seconds with optional fraction (what the CLI sends) or RFC 3339.
+    static func eventTime(_ text: String) throws -> Int64 {
+        if let seconds = Double(text) { return Int64(seconds * 1e9) }
+        if let seconds = Timestamp.parse(text) { return Int64(seconds * 1e9) }
+        throw EngineError.invalid("invalid timestamp \(text)")
+    }
 
     static func version() -> VersionResponse {
         var v = VersionResponse()

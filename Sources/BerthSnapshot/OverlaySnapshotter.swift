@@ -77,9 +77,20 @@ public struct OverlaySnapshotter: StoredSnapshotter {
         return (store.path(key) + "/diff", .overlay)
     }
 
-    public func diff(key: String, to writer: TarWriter) throws {
+    public func diff(key: String, to writer: TreeSink) throws {
         _ = try requireActive(key)
         try TreeArchiver(mode: .overlayDiff).archive(store.path(key) + "/diff", to: writer)
+    }
+
+    /// The topmost layer holding the name decides; a 0/0 character device there is a whiteout.
+    public func parentContains(key: String, path: String) -> Bool {
+        guard let parent = store.info(key)?.parent, let chain = try? store.chain(parent) else { return false }
+        for layer in chain {
+            var st = stat()
+            guard lstat(store.path(layer) + "/diff/" + path, &st) == 0 else { continue }
+            return !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0)
+        }
+        return false
     }
 
     public func usage(key: String) -> Int64 { SnapshotDirectory.usage(store.path(key) + "/diff") }

@@ -20,8 +20,10 @@ public protocol Snapshotter: Sendable {
     func list() -> [SnapshotInfo]
     /// Where a layer is extracted into an active snapshot, and the whiteout form the driver needs.
     func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts)
-    /// Writes the active snapshot's changes against its parent as a layer tar (OCI whiteouts).
-    func diff(key: String, to writer: TarWriter) throws
+    /// Sends the active snapshot's changes against its parent as layer entries (OCI whiteouts).
+    func diff(key: String, to writer: TreeSink) throws
+    /// Whether `path` exists in the parent chain of `key` (tells an added file from a modified one).
+    func parentContains(key: String, path: String) -> Bool
     /// Bytes the snapshot's own directory uses (its layer, not its parents').
     func usage(key: String) -> Int64
 }

@@ -43,7 +43,13 @@ public struct VFSSnapshotter: StoredSnapshotter {
         return (files(key), .apply)
     }
 
-    public func diff(key: String, to writer: TarWriter) throws {
+    public func parentContains(key: String, path: String) -> Bool {
+        guard let parent = store.info(key)?.parent else { return false }
+        var st = stat()
+        return lstat(files(parent) + "/" + path, &st) == 0
+    }
+
+    public func diff(key: String, to writer: TreeSink) throws {
         let info = try requireActive(key)
         guard let parent = info.parent else { return try TreeArchiver(mode: .plain).archive(files(key), to: writer) }
         try TreeArchiver(mode: .plain).archiveChanges(from: files(parent), to: files(key), writer: writer)

@@ -5,6 +5,10 @@ public enum Timestamp {
     public static func now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
+        return format(ts)
+    }
+
+    public static func format(_ ts: timespec) -> String {
         var t = tm()
         var seconds = ts.tv_sec
         gmtime_r(&seconds, &t)

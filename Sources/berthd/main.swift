@@ -79,9 +79,10 @@ do {
     let config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, storageDriver: snapshotter.driver, shimPath: binDir + "/berth-shim",
                               logMaxSize: file.logOpts?["max-size"].flatMap { Int64($0) } ?? 0,
                               logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1)
-    let containers = try ContainerService(config: config, images: images)
+    let containers = try ContainerService(config: config, images: images, events: EventLog())
     await containers.restore()
-    let spool = execRoot + "/spool"
+    // On disk next to the layers, not in /run's tmpfs: uploads and saves can be gigabytes.
+    let spool = dataRoot + "/tmp"
     try? FileIO.removeTree(spool)
     try FileIO.makeDirectories(spool, mode: 0o700)
     let server = HTTPServer(containers: containers, images: images, dataRoot: dataRoot, spool: spool)

@@ -1,0 +1,239 @@
+import BerthAPI
+import BerthArchive
+import BerthImage
+import BerthOCI
+import BerthRuntimeCore
+import BerthSnapshot
+import BerthSystem
+import Glibc
+
+/// What reads or writes a container's files: export, diff, cp and commit. The long file work runs
+/// off the actor (nonisolated), so one big export does not hold up every other request.
+extension ContainerService {
+    // MARK: the rootfs mount
+
+    /// The container's file system mounted at its bundle's rootfs, as it is while the container
+    /// runs; each user releases it with `releaseRootfs`.
+    func acquireRootfs(_ id: String) throws -> String {
+        let rootfs = bundlePath(id) + "/rootfs"
+        if !isMounted(rootfs) {
+            try FileIO.makeDirectories(rootfs, mode: 0o711)
+            try images.snapshotter.mounts(key: id).mount(at: rootfs)
+        }
+        rootfsUsers[id, default: 0] += 1
+        return rootfs
+    }
+
+    func releaseRootfs(_ id: String) {
+        rootfsUsers[id, default: 1] -= 1
+        if rootfsUsers[id] == 0 { rootfsUsers[id] = nil }
+        unmountIdle(id)
+    }
+
+    /// Unmounts the rootfs unless the container runs or an operation still uses it.
+    func unmountIdle(_ id: String) {
+        guard rootfsUsers[id] == nil, containers[id]?.state.Running != true else { return }
+        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
+    }
+
+    /// Runs `body` with the mounted rootfs, away from the actor.
+    func withRootfs<T: Sendable>(_ ref: String, _ body: @Sendable (String, ContainerRecord) throws -> T) async throws -> T {
+        let record = try find(ref)
+        let root = try acquireRootfs(record.id)
+        defer { releaseRootfs(record.id) }
+        return try await Self.detached { try body(root, record) }
+    }
+
+    nonisolated static func detached<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T { try body() }
+
+    // MARK: export and diff
+
+    /// `docker export`: the container's whole filesystem as one tar, written to `fd`.
+    public func export(_ ref: String, to fd: Int32) async throws {
+        try await withRootfs(ref) { root, _ in
+            let writer = try TarWriter(fd: fd)
+            try TreeArchiver(mode: .plain).archive(root, to: writer)
+            _ = try writer.finish()
+        }
+    }
+
+    /// `docker diff`: the writable layer against the image (and its init layer).
+    public func changes(_ ref: String) async throws -> [ChangeItem] {
+        let id = try find(ref).id
+        let snapshotter = images.snapshotter
+        return try await Self.detached {
+            let collector = ChangeCollector(snapshotter: snapshotter, key: id)
+            try snapshotter.diff(key: id, to: collector)
+            return collector.items
+        }
+    }
+
+    // MARK: cp
+
+    /// `HEAD /containers/{id}/archive`.
+    public func statPath(_ ref: String, path: String) async throws -> PathStat {
+        try await withRootfs(ref) { root, record in
+            let item = try ArchiveItem(root: root, path: path, container: record.name)
+            defer { close(item.directory) }
+            return item.stat
+        }
+    }
+
+    /// `GET /containers/{id}/archive`: the resource as a tar whose top entry is named as the path's
+    /// last component, as `docker cp` expects.
+    public func archive(_ ref: String, path: String, to fd: Int32) async throws -> PathStat {
+        try await withRootfs(ref) { root, record in
+            let item = try ArchiveItem(root: root, path: path, container: record.name)
+            defer { close(item.directory) }
+            let writer = try TarWriter(fd: fd)
+            try TreeArchiver(mode: .plain).archive(item: item.entryName, in: item.directory, path: RootedPath.procPath(item.directory),
+                                                   as: item.stat.name, to: writer)
+            _ = try writer.finish()
+            return item.stat
+        }
+    }
+
+    /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container, every
+    /// entry confined to that directory.
+    public func extract(_ ref: String, path: String, from fd: Int32, noOverwriteDirNonDir: Bool) async throws {
+        if try find(ref).hostConfig.ReadonlyRootfs == true {
+            throw EngineError.forbidden("container rootfs is marked read-only")
+        }
+        try await withRootfs(ref) { root, record in
+            let rooted = try RootedPath(root: root)
+            let dir: Int32
+            do { dir = try rooted.open(path, flags: O_PATH | O_DIRECTORY) } catch let error as SystemError where error.errno == ENOTDIR {
+                throw EngineError.invalid("extraction point is not a directory")
+            } catch {
+                throw EngineError.notFound("Could not find the file \(path) in container \(record.name)")
+            }
+            defer { close(dir) }
+            let reader = try TarReader(fd: fd)
+            var extractor = LayerExtractor(root: RootedPath.procPath(dir), whiteouts: .none)
+            extractor.noOverwriteDirNonDir = noOverwriteDirNonDir
+            try extractor.extract(reader)
+        }
+    }
+
+    // MARK: commit
+
+    public struct CommitOptions: Sendable {
+        public var reference: Reference?
+        public var comment: String?
+        public var author: String?
+        public var changes: [String] = []
+        public var pause = true
+        public var config: ContainerConfig?
+        public init() {}
+    }
+
+    /// `docker commit`: the writable layer becomes a new image on the container's image; the
+    /// container is frozen meanwhile (as Docker's `--pause`) so the layer is consistent.
+    public func commit(_ ref: String, _ options: CommitOptions) async throws -> String {
+        let record = try find(ref)
+        let image = try await images.resolve(record.imageID)
+        var config = record.config
+        if let override = options.config {
+            if override.Cmd != nil { config.Cmd = override.Cmd }
+            if override.Entrypoint != nil { config.Entrypoint = override.Entrypoint }
+            if let env = override.Env { config.Env = Self.mergeEnv(config.Env ?? [], env) }
+            if let labels = override.Labels { config.Labels = (config.Labels ?? [:]).merging(labels) { $1 } }
+        }
+        var imageConfig = ImageAPI.imageConfig(config)
+        do { try ConfigChange.apply(options.changes, to: &imageConfig) } catch { throw EngineError.invalid("\(error)") }
+        let freeze = options.pause && record.state.Running && !record.state.Paused
+        let runtime = Runtime(root: self.config.runtimeRoot)
+        if freeze { try runtime.pause(id: record.id) }
+        defer { if freeze { try? runtime.resume(id: record.id) } }
+        let snapshotter = images.snapshotter
+        let details = ImageCommitter.Details(config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
+                                             author: options.author, comment: options.comment)
+        let committed = try await ImageCommitter(store: images).commit(parent: image, details: details,
+                                                                      tags: options.reference.map { [$0] } ?? []) { sink in
+            try snapshotter.diff(key: record.id, to: sink)
+        }
+        emit(record, "commit", ["comment": options.comment ?? ""])
+        if let reference = options.reference {
+            events.publish("image", "tag", id: committed.id.description, attributes: ["name": reference.familiarString])
+        }
+        return committed.id.description
+    }
+}
+
+/// Turns a layer's entries into `docker diff` lines.
+final class ChangeCollector: TreeSink {
+    let snapshotter: Snapshotter
+    let key: String
+    var items: [ChangeItem] = []
+
+    init(snapshotter: Snapshotter, key: String) {
+        self.snapshotter = snapshotter
+        self.key = key
+    }
+
+    func add(_ entry: TarEntry, source: Int32?) throws {
+        let path = "/" + (try TarEntry.clean(entry.path))
+        let (dir, name) = RootedPath.split(path)
+        if name == TarEntry.opaqueWhiteout { return }
+        if name.hasPrefix(TarEntry.whiteoutPrefix) {
+            let removed = String(name.dropFirst(TarEntry.whiteoutPrefix.count))
+            items.append(ChangeItem(Path: (dir == "/" ? "" : dir) + "/" + removed, Kind: 2))
+            return
+        }
+        items.append(ChangeItem(Path: path, Kind: snapshotter.parentContains(key: key, path: path) ? 0 : 1))
+    }
+}
+
+/// A `docker cp` source: the parent directory (resolved inside the root), the entry in it, and
+/// its stat as the CLI reads it. A path ending in `/` or `/.` follows a final symlink and, for
+/// `/.`, means the directory's contents.
+struct ArchiveItem {
+    let directory: Int32
+    let entryName: String
+    let stat: PathStat
+
+    init(root: String, path: String, container: String) throws {
+        let rooted = try RootedPath(root: root)
+        let follow = path.hasSuffix("/") || path.hasSuffix("/.")
+        let (parent, base) = RootedPath.split(path)
+        do {
+            directory = try rooted.open(follow ? path : parent, flags: O_PATH | O_DIRECTORY)
+        } catch {
+            throw EngineError.notFound("Could not find the file \(path) in container \(container)")
+        }
+        entryName = follow ? "." : base
+        var st = Glibc.stat()
+        guard fstatat(directory, entryName, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            close(directory)
+            throw EngineError.notFound("Could not find the file \(path) in container \(container)")
+        }
+        var link = ""
+        if (st.st_mode & S_IFMT) == S_IFLNK {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlinkat(directory, entryName, &buffer, buffer.count - 1)
+            let target = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            link = target.hasPrefix("/") ? target : (parent == "/" ? "" : parent) + "/" + target
+        }
+        let name = path.hasSuffix("/.") ? "." : (base.isEmpty ? "/" : base)
+        stat = PathStat(name: name, size: Int64(st.st_size), mode: Self.goFileMode(st.st_mode),
+                        mtime: Timestamp.format(st.st_mtim), linkTarget: link)
+    }
+
+    /// Go's `os.FileMode`: permission bits plus its own type bits.
+    static func goFileMode(_ mode: mode_t) -> UInt32 {
+        var out = UInt32(mode & 0o777)
+        switch mode & S_IFMT {
+        case S_IFDIR: out |= 1 << 31
+        case S_IFLNK: out |= 1 << 27
+        case S_IFBLK: out |= 1 << 26
+        case S_IFCHR: out |= 1 << 26 | 1 << 21
+        case S_IFIFO: out |= 1 << 25
+        case S_IFSOCK: out |= 1 << 24
+        default: break
+        }
+        if mode & S_ISUID != 0 { out |= 1 << 23 }
+        if mode & S_ISGID != 0 { out |= 1 << 22 }
+        if mode & S_ISVTX != 0 { out |= 1 << 20 }
+        return out
+    }
+}
