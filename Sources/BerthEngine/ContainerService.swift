@@ -373,8 +373,11 @@ public actor ContainerService {
         if shouldRestart(record) {
             record.restartCount += 1
             record.state.Restarting = true
+            record.state.Status = "restarting"
             try? save(record)
-            let delay = UInt64(min(100 << min(record.restartCount, 10), 60_000))
+            // Docker's back-off: 100 ms doubling per restart, back to 100 ms after a 10 s run.
+            let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
+            let delay = ran >= 10 ? 100 : UInt64(min(100 << min(record.restartCount - 1, 10), 60_000))
             Task {
                 try? await Task.sleep(nanoseconds: delay * 1_000_000)
                 try? await self.restartAfterExit(id)

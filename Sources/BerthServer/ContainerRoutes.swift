@@ -70,6 +70,11 @@ struct ContainerRoutes {
                 } while stream
                 r.end()
             }),
+            (.POST, "/containers/{id}/update", { req, p, r in
+                let body = req.body.isEmpty ? Array("{}".utf8) : req.body
+                struct Reply: Encodable { let Warnings: [String] }
+                r.json(Reply(Warnings: try await s.update(p[0], try JSONDecoder().decode(HostConfig.self, from: Data(body)))))
+            }),
             (.GET, "/containers/{id}/changes", { _, p, r in r.json(try await s.changes(p[0])) }),
             (.GET, "/containers/{id}/archive", { req, p, r in
                 guard let path = req.query("path"), !path.isEmpty else { throw EngineError.invalid("path is required") }

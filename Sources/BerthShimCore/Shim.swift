@@ -101,6 +101,16 @@ public final class Shim {
         listener = try UnixSocket.listen(config.socket, mode: 0o600)
     }
 
+    /// Undoes a create that failed half-way: the waiting init is killed and its state removed.
+    public func abandon() {
+        if initPid > 0 {
+            kill(initPid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(initPid, &status, 0)
+        }
+        try? runtime.delete(id: config.id, force: true)
+    }
+
     /// Runs the runtime's create with `stdio` as the init's fds 0-2 (the runtime passes its own on).
     func launch(stdio: (Int32, Int32, Int32)?) throws -> Runtime.Launched {
         var saved: [Int32] = []

@@ -39,7 +39,14 @@ public enum UnixSocket {
     static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Int32) throws -> Int32 {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
+        var bytes = Array(path.utf8)
+        // sun_path holds 107 bytes; a deeper path is reached through its directory's descriptor.
+        var directory: Int32 = -1
+        defer { if directory >= 0 { close(directory) } }
+        if bytes.count >= MemoryLayout.size(ofValue: addr.sun_path), let slash = path.lastIndex(of: "/") {
+            directory = try sys("open", path) { open(String(path[..<slash]), O_PATH | O_DIRECTORY | O_CLOEXEC) }
+            bytes = Array("/proc/self/fd/\(directory)/\(path[path.index(after: slash)...])".utf8)
+        }
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError("socket", path, errno: ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
         let len = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)

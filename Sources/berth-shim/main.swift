@@ -38,15 +38,21 @@ close(ready[0])
 setsid()
 let devNull = open("/dev/null", O_RDWR)
 dup2(devNull, 0); dup2(devNull, 1); dup2(devNull, 2)
-do {
-    let shim = try Shim(config: config)
-    try shim.create()
-    _ = write(ready[1], "ok", 2)
-    close(ready[1])
-    _ = shim.run()
-    exit(0)
-} catch {
+let readyWrite = ready[1]
+func failed(_ error: Error) -> Never {
     let text = Array("\(error)".utf8)
-    _ = write(ready[1], text, text.count)
+    _ = write(readyWrite, text, text.count)
     exit(1)
 }
+let shim: Shim
+do { shim = try Shim(config: config) } catch { failed(error) }
+do {
+    try shim.create()
+} catch {
+    shim.abandon()  // an init created before the failure holds the ready pipe: it must go
+    failed(error)
+}
+_ = write(readyWrite, "ok", 2)
+close(readyWrite)
+_ = shim.run()
+exit(0)

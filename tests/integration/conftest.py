@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -93,12 +94,12 @@ class Bundle:
             self.cmd("delete", "--force", cid)
 
 
-def run_captured(argv, cwd=None, input=None, timeout=TIMEOUT, check=False, stdin=None):
+def run_captured(argv, cwd=None, input=None, timeout=TIMEOUT, check=False, stdin=None, env=None):
     """subprocess.run with stdout/stderr captured through temporary files (see Bundle.cmd)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         if input is not None:
             stdin = subprocess.PIPE
-        with subprocess.Popen(argv, cwd=cwd, stdin=stdin, stdout=out, stderr=err, text=True) as p:
+        with subprocess.Popen(argv, cwd=cwd, stdin=stdin or subprocess.DEVNULL, stdout=out, stderr=err, text=True, env=env) as p:
             try:
                 p.communicate(input, timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -160,3 +161,98 @@ def cgroup_v1():
 def peer(name):
     """Path of a peer runtime (runc, crun) or None."""
     return shutil.which(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# berthd: a daemon per test session on private roots, driven by the official docker CLI and the
+# Python docker SDK exactly as a user would (DOCKER_HOST pointing at its socket).
+
+BERTHD = os.path.join(BIN, "berthd")
+DOCKER = shutil.which("docker")
+
+
+class Daemon:
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="berth-engine-", dir="/var/tmp")
+        self.data = os.path.join(self.base, "data")
+        self.exec_root = tempfile.mkdtemp(prefix="berth-exec-", dir="/run")
+        os.chmod(self.exec_root, 0o711)
+        os.chmod(self.base, 0o711)
+        self.socket = os.path.join(self.exec_root, "berth.sock")
+        self.host = "unix://" + self.socket
+        self.log = os.path.join(self.base, "berthd.log")
+        self.proc = None
+
+    def start(self):
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.exec_root, "-H", self.host,
+                                          "--config-file", "/nonexistent"],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("berthd exited: " + open(self.log).read()[-2000:])
+            if self.docker("version", "--format", "{{.Server.Version}}", timeout=5).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("berthd did not come up: " + open(self.log).read()[-2000:])
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=TIMEOUT)
+
+    def env(self):
+        return dict(os.environ, DOCKER_HOST=self.host, DOCKER_CONFIG=os.path.join(self.base, "cli"))
+
+    def docker(self, *args, input=None, timeout=60, check=False):
+        return run_captured([DOCKER, *args], input=input, timeout=timeout, check=check, env=self.env())
+
+    def ok(self, *args, **kw):
+        r = self.docker(*args, **kw)
+        assert r.returncode == 0, f"docker {' '.join(args)}: rc={r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    def stop(self):
+        """Removes every container, stops the daemon, and sweeps shims, mounts and cgroups."""
+        if self.proc and self.proc.poll() is None:
+            ids = self.docker("ps", "-aq", timeout=20).stdout.split()
+            if ids:
+                self.docker("rm", "-f", *ids, timeout=60)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        subprocess.run(["pkill", "-9", "-f", "berth-shim " + self.exec_root], timeout=TIMEOUT)
+        for root in (self.exec_root, self.base):
+            mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(root)]
+            for m in sorted(mounts, key=len, reverse=True):
+                subprocess.run(["umount", "-l", m], timeout=TIMEOUT)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def daemon(rootfs_template):
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    d = Daemon()
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
+        p = subprocess.run([DOCKER, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], input=tar, env=d.env(),
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def docker(daemon):
+    """The daemon, with every container a test made removed afterwards."""
+    before = set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
+    yield daemon
+    after = set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
+    if after - before:
+        daemon.docker("rm", "-f", *(after - before))

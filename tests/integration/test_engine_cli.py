@@ -1,0 +1,267 @@
+"""berthd through the official docker CLI: the container lifecycle as a Docker user drives it."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import cgroup_v1, run_captured
+
+
+def wait_for(predicate, timeout=15, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def inspect(docker, name, fmt):
+    return docker.ok("inspect", "-f", fmt, name).strip()
+
+
+def script(docker, command, input=None, timeout=30):
+    """Runs a docker command under a pseudo-terminal (`script`), for -t flows."""
+    return run_captured(["script", "-qec", command, "/dev/null"], input=input, timeout=timeout, env=docker.env())
+
+
+def test_version_and_info(docker):
+    assert docker.ok("version", "--format", "{{.Server.APIVersion}}").strip() == "1.50"
+    info = json.loads(docker.ok("info", "--format", "{{json .}}"))
+    assert info["Driver"] in ("overlay2", "vfs")
+    assert info["Images"] >= 1
+
+
+def test_run_foreground_output_and_exit_codes(docker):
+    assert docker.ok("run", "--rm", "busybox", "echo", "hello from berth") == "hello from berth\n"
+    r = docker.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    r = docker.docker("run", "--rm", "busybox", "nonexistent-command")
+    assert r.returncode == 127 and "executable file not found" in r.stderr
+    r = docker.docker("run", "--rm", "busybox", "/etc/passwd")
+    assert r.returncode == 126 and "permission denied" in r.stderr
+    assert docker.docker("run", "--rm", "no-such-image-here").returncode == 125
+    assert docker.ok("ps", "-aq") == ""  # --rm removed them all, even the failed starts
+
+
+def test_run_with_stdin_env_workdir_user_hostname(docker):
+    assert docker.ok("run", "--rm", "-i", "busybox", "cat", input="piped in\n") == "piped in\n"
+    out = docker.ok("run", "--rm", "-e", "A=1", "-w", "/tmp", "-u", "1000", "-h", "myhost", "busybox",
+                    "sh", "-c", 'echo "$A $(pwd) $(id -u) $(hostname)"')
+    assert out == "1 /tmp 1000 myhost\n"
+    cid = docker.ok("create", "busybox", "hostname").strip()
+    assert docker.ok("start", "-a", cid) == cid[:12] + "\n"
+    assert len(cid) == 64
+
+
+def test_detached_logs_and_follow(docker):
+    docker.ok("run", "-d", "--name", "logger", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; echo err$i >&2; done; sleep 1; echo last")
+    r = run_captured(["docker", "logs", "-f", "logger"], env=docker.env(), timeout=20)
+    assert r.stdout == "line1\nline2\nline3\nlast\n" and r.stderr == "err1\nerr2\nerr3\n"
+    assert docker.ok("logs", "--tail", "1", "logger") == "last\n"
+    stamped = docker.ok("logs", "-t", "logger").splitlines()
+    assert stamped[0].endswith(" line1") and stamped[0][:4].isdigit()
+    assert inspect(docker, "logger", "{{.State.Status}} {{.State.ExitCode}}") == "exited 0"
+
+
+def test_exec_stdin_tty_and_exit_code(docker):
+    docker.ok("run", "-d", "--name", "ex", "busybox", "sleep", "300")
+    assert docker.ok("exec", "ex", "sh", "-c", "echo $((6*7))") == "42\n"
+    assert docker.ok("exec", "-i", "ex", "cat", input="to exec\n") == "to exec\n"
+    assert docker.docker("exec", "ex", "sh", "-c", "exit 7").returncode == 7
+    assert docker.ok("exec", "-u", "1000", "-w", "/tmp", "-e", "X=y", "ex", "sh", "-c", "echo $(id -u) $(pwd) $X") == "1000 /tmp y\n"
+    r = script(docker, "docker exec -it ex sh -c 'tty; exit 4'")
+    assert r.returncode == 4 and "/dev/pts/" in r.stdout
+
+
+def test_attach_and_detach_keys(docker):
+    docker.ok("run", "-d", "--name", "att", "busybox", "sh", "-c", "sleep 1; echo attached-output; sleep 300")
+    p = subprocess.Popen(["docker", "attach", "--no-stdin", "att"], env=docker.env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert p.stdout.readline() == "attached-output\n"
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+    docker.ok("run", "-dit", "--name", "ttyc", "busybox", "sh")
+    # The keys go in once the CLI has put the terminal in raw mode (before that, ^Q is XON).
+    r = run_captured(["bash", "-c", "(sleep 1.5; printf '\\x10\\x11') | script -qec 'docker attach ttyc' /dev/null"],
+                     env=docker.env(), timeout=30)
+    assert "read escape sequence" in r.stdout + r.stderr  # the docker CLI's words on detaching
+    assert inspect(docker, "ttyc", "{{.State.Running}}") == "true"
+
+
+def test_stop_kill_restart_pause(docker):
+    docker.ok("run", "-d", "--name", "life", "busybox", "sleep", "300")
+    docker.ok("pause", "life")
+    assert inspect(docker, "life", "{{.State.Status}} {{.State.Paused}}") == "paused true"
+    assert "Paused" in docker.ok("ps", "--filter", "name=life", "--format", "{{.Status}}")
+    docker.ok("unpause", "life")
+    t0 = time.time()
+    docker.ok("stop", "-t", "1", "life")  # sleep as PID 1 ignores SIGTERM: SIGKILL after 1 s
+    assert time.time() - t0 < 8
+    assert inspect(docker, "life", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
+    assert "Exited (137)" in docker.ok("ps", "-a", "--filter", "name=life", "--format", "{{.Status}}")
+    docker.ok("start", "life")
+    pid1 = inspect(docker, "life", "{{.State.Pid}}")
+    docker.ok("restart", "-t", "0", "life")
+    assert inspect(docker, "life", "{{.State.Running}}") == "true"
+    assert inspect(docker, "life", "{{.State.Pid}}") != pid1
+    docker.ok("kill", "life")
+    assert wait_for(lambda: inspect(docker, "life", "{{.State.Status}}") == "exited")
+    assert inspect(docker, "life", "{{.State.ExitCode}}") == "137"
+    docker.ok("run", "-d", "--name", "termed", "busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")
+    docker.ok("stop", "termed")
+    assert inspect(docker, "termed", "{{.State.ExitCode}}") == "0"
+
+
+def test_rm_prune_and_errors(docker):
+    docker.ok("run", "-d", "--name", "busy", "busybox", "sleep", "300")
+    r = docker.docker("rm", "busy")
+    assert r.returncode == 1 and "container is running: stop the container before removing or force remove" in r.stderr
+    r = docker.docker("run", "-d", "--name", "busy", "busybox", "true")
+    assert r.returncode == 125 and 'The container name "/busy" is already in use' in r.stderr
+    docker.ok("rm", "-f", "busy")
+    r = docker.docker("inspect", "busy")
+    assert r.returncode == 1 and "No such object: busy" in r.stderr
+    r = docker.docker("stop", "nonexistent")
+    assert "No such container: nonexistent" in r.stderr
+    docker.ok("run", "--name", "done1", "busybox", "true")
+    out = docker.ok("container", "prune", "-f")
+    assert "Deleted Containers:" in out
+    assert docker.ok("ps", "-aq", "--filter", "name=done1") == ""
+
+
+def test_ps_filters_and_formats(docker):
+    docker.ok("run", "-d", "--name", "psrun", "-l", "tier=web", "busybox", "sleep", "300")
+    docker.docker("run", "--name", "psexit", "busybox", "sh", "-c", "exit 2")
+    assert docker.ok("ps", "--format", "{{.Names}}").split() == ["psrun"]
+    assert docker.ok("ps", "-a", "--filter", "exited=2", "--format", "{{.Names}}").split() == ["psexit"]
+    assert docker.ok("ps", "-a", "--filter", "label=tier=web", "--format", "{{.Names}}").split() == ["psrun"]
+    assert docker.ok("ps", "-a", "--filter", "status=exited", "--filter", "name=ps", "--format", "{{.Names}}").split() == ["psexit"]
+    assert docker.ok("ps", "-lq") == docker.ok("ps", "-aq", "--filter", "name=psexit")
+    header = docker.ok("ps").splitlines()[0].split()
+    assert header[:3] == ["CONTAINER", "ID", "IMAGE"]
+    full = docker.ok("ps", "--no-trunc", "-q").split()
+    assert all(len(c) == 64 for c in full)
+
+
+def test_resource_limits_in_cgroup_and_oom(docker):
+    cid = docker.ok("run", "-d", "-m", "32m", "--cpus", "0.5", "--pids-limit", "50", "--cpu-shares", "512",
+                    "busybox", "sleep", "300").strip()
+    if cgroup_v1():
+        base = "/sys/fs/cgroup/{}/berth/" + cid
+        assert open(base.format("memory") + "/memory.limit_in_bytes").read().strip() == str(32 << 20)
+        assert open(base.format("memory") + "/memory.memsw.limit_in_bytes").read().strip() == str(64 << 20) \
+            if os.path.exists(base.format("memory") + "/memory.memsw.limit_in_bytes") else True
+        assert open(base.format("cpu") + "/cpu.cfs_quota_us").read().strip() == "50000"
+        assert open(base.format("cpu") + "/cpu.shares").read().strip() == "512"
+        assert open(base.format("pids") + "/pids.max").read().strip() == "50"
+    else:
+        base = "/sys/fs/cgroup/berth/" + cid
+        assert open(base + "/memory.max").read().strip() == str(32 << 20)
+        assert open(base + "/cpu.max").read().strip() == "50000 100000"
+    assert inspect(docker, cid, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}") == f"{32 << 20} 500000000"
+    r = docker.docker("run", "--rm", "-m", "1m", "busybox", "true")
+    assert r.returncode == 125 and "Minimum memory limit allowed is 6MB" in r.stderr
+    # Allocate well past the limit: the kernel's OOM killer ends it and the state says so.
+    docker.docker("run", "--name", "oom", "-m", "16m", "--memory-swap", "16m", "busybox",
+                  "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", timeout=60)
+    assert inspect(docker, "oom", "{{.State.OOMKilled}} {{.State.ExitCode}}") == "true 137"
+
+
+def test_export_import_save_load(docker, tmp_path):
+    docker.ok("run", "--name", "exp", "busybox", "sh", "-c", "echo exported > /marker")
+    docker.ok("export", "-o", str(tmp_path / "fs.tar"), "exp")
+    names = subprocess.run(["tar", "-tf", str(tmp_path / "fs.tar")], capture_output=True, text=True, timeout=30).stdout.split()
+    assert "marker" in names or "./marker" in names
+    image_id = docker.ok("import", str(tmp_path / "fs.tar"), "imported:1").strip()
+    assert image_id.startswith("sha256:")
+    assert docker.ok("run", "--rm", "imported:1", "cat", "/marker") == "exported\n"
+    docker.ok("save", "-o", str(tmp_path / "img.tar"), "imported:1")
+    docker.ok("rmi", "imported:1")
+    assert "Loaded image: imported:1" in docker.ok("load", "-i", str(tmp_path / "img.tar"))
+    assert docker.ok("images", "-q", "imported:1").strip() == image_id[7:19]
+    docker.ok("rmi", "imported:1")
+
+
+def test_cp_both_ways_and_diff_commit(docker, tmp_path):
+    docker.ok("run", "-d", "--name", "cpc", "busybox", "sleep", "300")
+    (tmp_path / "in.txt").write_text("copied in\n")
+    docker.ok("cp", str(tmp_path / "in.txt"), "cpc:/tmp/")
+    assert docker.ok("exec", "cpc", "cat", "/tmp/in.txt") == "copied in\n"
+    docker.ok("exec", "cpc", "sh", "-c", "mkdir -p /data/sub && echo deep > /data/sub/f && rm /bin/vi")
+    docker.ok("cp", "cpc:/data", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "sub" / "f").read_text() == "deep\n"
+    r = docker.docker("cp", "cpc:/nope", str(tmp_path / "x"))
+    assert r.returncode != 0 and "Could not find the file /nope in container cpc" in r.stderr
+    changes = docker.ok("diff", "cpc").splitlines()
+    assert "A /data" in changes and "A /data/sub/f" in changes and "D /bin/vi" in changes and "C /tmp" in changes
+    assert not any(c.endswith("/etc/hostname") for c in changes)  # the init layer is not a change
+    docker.ok("commit", "-c", "CMD [\"cat\", \"/data/sub/f\"]", "-m", "a note", "cpc", "committed:1")
+    assert docker.ok("run", "--rm", "committed:1") == "deep\n"
+    assert "a note" in docker.ok("history", "committed:1")
+    docker.ok("rmi", "committed:1")
+
+
+def test_cp_cannot_escape_container(docker, tmp_path):
+    docker.ok("run", "-d", "--name", "esc", "busybox", "sh", "-c", "ln -s / /hostroot; ln -s ../../../../tmp /up; sleep 300")
+    assert wait_for(lambda: docker.docker("exec", "esc", "test", "-L", "/up").returncode == 0)
+    (tmp_path / "evil.txt").write_text("x")
+    docker.ok("cp", str(tmp_path / "evil.txt"), "esc:/up/")
+    assert not os.path.exists("/tmp/evil.txt")
+    assert docker.ok("exec", "esc", "cat", "/tmp/evil.txt") == "x"
+
+
+def test_stats_top_rename_update_wait(docker):
+    docker.ok("run", "-d", "--name", "st", "-m", "64m", "busybox", "sleep", "300")
+    line = docker.ok("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "st")
+    assert line.startswith("st ") and "64MiB" in line
+    assert "sleep 300" in docker.ok("top", "st")
+    docker.ok("rename", "st", "st2")
+    assert inspect(docker, "st2", "{{.Name}}") == "/st2"
+    docker.ok("update", "-m", "128m", "st2")
+    assert inspect(docker, "st2", "{{.HostConfig.Memory}}") == str(128 << 20)
+    docker.ok("run", "-d", "--name", "waiter", "busybox", "sh", "-c", "sleep 1; exit 9")
+    assert docker.ok("wait", "waiter").strip() == "9"
+
+
+def test_events_stream(docker):
+    since = str(time.time() - 1)
+    docker.ok("run", "--rm", "--name", "evc", "busybox", "true")
+    out = docker.ok("events", "--since", since, "--until", str(time.time() + 0.5), "--filter", "container=evc",
+                    "--format", "{{.Action}}")
+    actions = out.split()
+    assert actions[:4] == ["create", "start", "die", "destroy"], actions
+
+
+def test_restart_policy_on_failure(docker):
+    docker.ok("run", "-d", "--name", "rp", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
+    assert wait_for(lambda: inspect(docker, "rp", "{{.RestartCount}} {{.State.Status}}") == "2 exited", timeout=20)
+    assert docker.ok("logs", "rp") == "run\nrun\nrun\n"
+    r = docker.docker("run", "--rm", "--restart", "always", "busybox", "true")
+    assert r.returncode == 125 and "conflicting options: cannot specify both --restart and --rm" in r.stderr
+
+
+def test_live_restore_after_kill9(daemon):
+    docker = daemon
+    docker.ok("run", "-d", "--name", "survivor", "busybox", "sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done")
+    docker.ok("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1")
+    assert wait_for(lambda: "tick3" in docker.ok("logs", "survivor"))
+    pid = inspect(docker, "survivor", "{{.State.Pid}}")
+    docker.kill9()
+    time.sleep(1.5)  # the container keeps running (and logging) while berthd is gone
+    try:
+        os.kill(int(pid), 0)
+    finally:
+        docker.start()
+    assert inspect(docker, "survivor", "{{.State.Running}} {{.State.Pid}}") == f"true {pid}"
+    logs = docker.ok("logs", "survivor").split()
+    assert logs[:4] == ["tick0", "tick1", "tick2", "tick3"] and len(logs) >= 8
+    assert wait_for(lambda: len(docker.ok("logs", "survivor").split()) > len(logs))
+    assert wait_for(lambda: inspect(docker, "always", "{{.State.Running}}") == "true", timeout=20)
+    docker.ok("rm", "-f", "survivor", "always")
