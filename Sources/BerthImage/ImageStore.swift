@@ -57,6 +57,7 @@ public actor ImageStore {
             if matches.count == 1 { return matches[0] }
             if matches.count > 1 { throw ImageError.ambiguous(hex) }
         }
+        _ = try Reference(parsing: text)  // malformed names get Docker's parse error, not "not found"
         throw ImageError.notFound(text)
     }
 

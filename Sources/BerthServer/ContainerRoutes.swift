@@ -57,7 +57,7 @@ struct ContainerRoutes {
                 try await FileStreamer.spooled(r, in: spool, contentType: "application/x-tar") { fd in try await s.export(p[0], to: fd) }
             }),
             (.GET, "/containers/{id}/stats", { req, p, r in
-                let stream = req.query("stream").map { $0 != "0" && $0 != "false" } ?? true
+                let stream = req.flag("stream", default: true)
                 var sample = try await s.stats(p[0], previous: nil)
                 if !stream && req.flag("one-shot") { return r.json(sample) }
                 r.beginStream(contentType: "application/json")
@@ -106,7 +106,7 @@ struct ContainerRoutes {
                 options.comment = req.query("comment")
                 options.author = req.query("author")
                 options.changes = req.query["changes"] ?? []
-                options.pause = req.query("pause").map { $0 != "0" && $0 != "false" } ?? true
+                options.pause = req.flag("pause", default: true)
                 if !req.body.isEmpty { options.config = try JSONDecoder().decode(ContainerConfig.self, from: Data(req.body)) }
                 r.json(IDResponse(Id: try await s.commit(container, options)), status: .created)
             }),

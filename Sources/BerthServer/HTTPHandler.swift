@@ -16,9 +16,10 @@ public struct APIRequest: Sendable {
     public var apiVersion: String?
 
     public func query(_ name: String) -> String? { query[name]?.last }
-    public func flag(_ name: String) -> Bool {
-        guard let v = query(name)?.lowercased() else { return false }
-        return v == "1" || v == "true" || v == "yes"
+    /// A boolean parameter as Go's strconv.ParseBool reads it (the SDK sends `False`).
+    public func flag(_ name: String, default value: Bool = false) -> Bool {
+        guard let v = query(name)?.lowercased(), !v.isEmpty else { return value }
+        return v == "1" || v == "true" || v == "t" || v == "yes"
     }
     public func int(_ name: String) -> Int? { query(name).flatMap { Int($0) } }
 }

@@ -1,0 +1,111 @@
+"""berthd through the Python docker SDK (pip `docker`), unchanged, plus raw API error handling."""
+import http.client
+import io
+import json
+import socket
+import tarfile
+import time
+
+import pytest
+
+docker_sdk = pytest.importorskip("docker")
+
+
+@pytest.fixture
+def client(docker):
+    c = docker_sdk.DockerClient(base_url=docker.host, timeout=60)
+    yield c
+    c.close()
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(self.path)
+
+
+def api(daemon, method, path, body=None, headers=None):
+    conn = UnixHTTP(daemon.socket)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def test_sdk_run_logs_exec_stop_remove(client):
+    assert client.ping()
+    assert client.containers.run("busybox", ["echo", "sdk says hi"], remove=True) == b"sdk says hi\n"
+    c = client.containers.run("busybox", ["sh", "-c", "echo started; sleep 300"], detach=True, name="sdk1",
+                              environment={"K": "v"}, labels={"suite": "sdk"})
+    try:
+        for _ in range(50):
+            if c.logs() == b"started\n":
+                break
+            time.sleep(0.1)
+        assert c.logs() == b"started\n"
+        code, out = c.exec_run(["sh", "-c", "echo $K; exit 3"])
+        assert (code, out) == (3, b"v\n")
+        c.reload()
+        assert c.status == "running" and c.labels["suite"] == "sdk"
+        assert [x.name for x in client.containers.list(filters={"label": "suite=sdk"})] == ["sdk1"]
+        stats = c.stats(stream=False)
+        assert stats["memory_stats"]["usage"] > 0 and stats["pids_stats"]["current"] >= 1
+        c.pause()
+        c.reload()
+        assert c.status == "paused"
+        c.unpause()
+        c.stop(timeout=1)
+        c.reload()
+        assert c.status == "exited" and c.attrs["State"]["ExitCode"] == 137
+        assert c.wait()["StatusCode"] == 137
+    finally:
+        c.remove(force=True)
+    with pytest.raises(docker_sdk.errors.NotFound):
+        client.containers.get("sdk1")
+
+
+def test_sdk_archive_and_images(client):
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    try:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as t:
+            payload = b"through put_archive\n"
+            info = tarfile.TarInfo("put.txt")
+            info.size = len(payload)
+            t.addfile(info, io.BytesIO(payload))
+        assert c.put_archive("/tmp", data.getvalue())
+        stream, stat = c.get_archive("/tmp/put.txt")
+        assert stat["name"] == "put.txt" and stat["size"] == len(payload)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as t:
+            assert t.extractfile("put.txt").read() == payload
+        image = c.commit(repository="sdk-commit", tag="v1")
+        assert "sdk-commit:v1" in image.tags
+        assert any("sdk-commit:v1" in i.tags for i in client.images.list())
+        assert client.images.get("sdk-commit:v1").id == image.id
+        client.images.remove("sdk-commit:v1")
+    finally:
+        c.remove(force=True)
+
+
+def test_api_errors_keep_the_daemon_up(docker):
+    status, _, body = api(docker, "POST", "/v1.50/containers/create", body=b"{not json", headers={"Content-Type": "application/json"})
+    assert status == 400 and "message" in json.loads(body)
+    status, _, body = api(docker, "GET", "/v1.50/containers/doesnotexist/json")
+    assert status == 404 and json.loads(body)["message"] == "No such container: doesnotexist"
+    status, _, body = api(docker, "POST", "/v1.50/containers/create", body=b'{"Image": "Bad Name"}',
+                          headers={"Content-Type": "application/json"})
+    assert status == 400 and "invalid reference format" in json.loads(body)["message"]
+    status, headers, _ = api(docker, "HEAD", "/_ping")
+    assert status == 200 and headers.get("Api-Version") == "1.50"
+    status, _, _ = api(docker, "GET", "/v1.24/version")
+    assert status == 200
+    status, _, _ = api(docker, "GET", "/v1.50/no/such/endpoint")
+    assert status == 404
+    assert docker.ok("version", "--format", "{{.Server.Version}}")
