@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "berth-runtime", targets: ["berth-runtime"]),
         .executable(name: "berth-shim", targets: ["berth-shim"]),
         .executable(name: "berthd", targets: ["berthd"]),
+        .executable(name: "berth", targets: ["berth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -40,12 +41,15 @@ let package = Package(
                                                     .product(name: "NIOHTTP1", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthEngine", "BerthImage", "BerthSnapshot", "BerthSystem"]),
+        .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthOCI", "BerthSystem"]),
+        .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
         .target(name: "BerthImage", dependencies: ["BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),
         .target(name: "BerthSnapshot", dependencies: ["BerthArchive", "BerthContent", "BerthSystem", "CBerthLinux"]),
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthArchiveTests", dependencies: ["BerthTestSupport", "BerthArchive", "BerthContent", "BerthSystem"]),

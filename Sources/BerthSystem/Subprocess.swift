@@ -7,7 +7,7 @@ public enum Subprocess {
     /// Spawns `path` with `args` (argv[0] included) and `env`; `stdin`/`output` become fds 0 and
     /// 1+2 in the child (nil: inherited). Returns the pid.
     public static func spawn(_ path: String, _ args: [String], env: [String], stdin: Int32? = nil, output: Int32? = nil,
-                             closing: [Int32] = []) throws -> pid_t {
+                             closing: [Int32] = [], stdout: Int32? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -16,6 +16,7 @@ public enum Subprocess {
             posix_spawn_file_actions_adddup2(&actions, output, 1)
             posix_spawn_file_actions_adddup2(&actions, output, 2)
         }
+        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
         for fd in closing { posix_spawn_file_actions_addclose(&actions, fd) }
         let argv = args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
@@ -53,8 +54,33 @@ public enum Subprocess {
         close(fds[1])
         defer { close(fds[0]) }
         let output = (try? FileIO.readAll(fds[0])) ?? []
+        return (wait(pid), String(decoding: output, as: UTF8.self))
+    }
+
+    /// Starts `args` (argv[0] a path) with a pipe as its stdin (`feeding`) or its stdout;
+    /// returns the pid and our end of the pipe. The child keeps this process's environment.
+    public static func spawnPiped(_ args: [String], feeding: Bool) throws -> (pid: pid_t, fd: Int32) {
+        var fds: [Int32] = [0, 0]
+        try sys("pipe") { berth_pipe_cloexec(&fds) }
+        let (childEnd, ourEnd) = feeding ? (fds[0], fds[1]) : (fds[1], fds[0])
+        var env: [String] = []
+        var p = environ
+        while let entry = p.pointee { env.append(String(cString: entry)); p += 1 }
+        do {
+            let pid = try spawn(args[0], args, env: env, stdin: feeding ? childEnd : nil, output: nil, closing: [],
+                                stdout: feeding ? nil : childEnd)
+            close(childEnd)
+            return (pid, ourEnd)
+        } catch {
+            close(fds[0]); close(fds[1])
+            throw error
+        }
+    }
+
+    /// Waits for `pid`; returns its exit code.
+    public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (ProcessStatus.exitCode(waitStatus: status), String(decoding: output, as: UTF8.self))
+        return ProcessStatus.exitCode(waitStatus: status)
     }
 }

@@ -168,6 +168,7 @@ def peer(name):
 # Python docker SDK exactly as a user would (DOCKER_HOST pointing at its socket).
 
 BERTHD = os.path.join(BIN, "berthd")
+BERTH = os.path.join(BIN, "berth")
 DOCKER = shutil.which("docker")
 
 
@@ -182,6 +183,7 @@ class Daemon:
         self.host = "unix://" + self.socket
         self.log = os.path.join(self.base, "berthd.log")
         self.proc = None
+        self.binary = DOCKER  # the client under test: docker's CLI or ours
 
     def start(self):
         with open(self.log, "a") as log:
@@ -205,7 +207,7 @@ class Daemon:
         return dict(os.environ, DOCKER_HOST=self.host, DOCKER_CONFIG=os.path.join(self.base, "cli"))
 
     def docker(self, *args, input=None, timeout=60, check=False):
-        return run_captured([DOCKER, *args], input=input, timeout=timeout, check=check, env=self.env())
+        return run_captured([self.binary, *args], input=input, timeout=timeout, check=check, env=self.env())
 
     def ok(self, *args, **kw):
         r = self.docker(*args, **kw)
@@ -248,11 +250,16 @@ def daemon(rootfs_template):
         d.stop()
 
 
-@pytest.fixture
-def docker(daemon):
-    """The daemon, with every container a test made removed afterwards."""
+@pytest.fixture(params=["docker", "berth"])
+def docker(daemon, request):
+    """The daemon driven by the official docker CLI, then by `berth`, with every container a test
+    made removed afterwards."""
+    daemon.binary = DOCKER if request.param == "docker" else BERTH
     before = set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-    yield daemon
-    after = set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-    if after - before:
-        daemon.docker("rm", "-f", *(after - before))
+    try:
+        yield daemon
+    finally:
+        after = set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
+        if after - before:
+            daemon.docker("rm", "-f", *(after - before))
+        daemon.binary = DOCKER

@@ -1,4 +1,5 @@
-"""berthd through the official docker CLI: the container lifecycle as a Docker user drives it."""
+"""berthd through the official docker CLI and through `berth`: the container lifecycle as a Docker
+user drives it (every test runs once per client)."""
 import json
 import os
 import shutil
@@ -60,7 +61,7 @@ def test_run_with_stdin_env_workdir_user_hostname(docker):
 
 def test_detached_logs_and_follow(docker):
     docker.ok("run", "-d", "--name", "logger", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; echo err$i >&2; done; sleep 1; echo last")
-    r = run_captured(["docker", "logs", "-f", "logger"], env=docker.env(), timeout=20)
+    r = run_captured([docker.binary, "logs", "-f", "logger"], env=docker.env(), timeout=20)
     assert r.stdout == "line1\nline2\nline3\nlast\n" and r.stderr == "err1\nerr2\nerr3\n"
     assert docker.ok("logs", "--tail", "1", "logger") == "last\n"
     stamped = docker.ok("logs", "-t", "logger").splitlines()
@@ -74,13 +75,13 @@ def test_exec_stdin_tty_and_exit_code(docker):
     assert docker.ok("exec", "-i", "ex", "cat", input="to exec\n") == "to exec\n"
     assert docker.docker("exec", "ex", "sh", "-c", "exit 7").returncode == 7
     assert docker.ok("exec", "-u", "1000", "-w", "/tmp", "-e", "X=y", "ex", "sh", "-c", "echo $(id -u) $(pwd) $X") == "1000 /tmp y\n"
-    r = script(docker, "docker exec -it ex sh -c 'tty; exit 4'")
+    r = script(docker, f"{docker.binary} exec -it ex sh -c 'tty; exit 4'")
     assert r.returncode == 4 and "/dev/pts/" in r.stdout
 
 
 def test_attach_and_detach_keys(docker):
     docker.ok("run", "-d", "--name", "att", "busybox", "sh", "-c", "sleep 1; echo attached-output; sleep 300")
-    p = subprocess.Popen(["docker", "attach", "--no-stdin", "att"], env=docker.env(), stdout=subprocess.PIPE,
+    p = subprocess.Popen([docker.binary, "attach", "--no-stdin", "att"], env=docker.env(), stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
     try:
         assert p.stdout.readline() == "attached-output\n"
@@ -89,7 +90,7 @@ def test_attach_and_detach_keys(docker):
         p.wait(timeout=10)
     docker.ok("run", "-dit", "--name", "ttyc", "busybox", "sh")
     # The keys go in once the CLI has put the terminal in raw mode (before that, ^Q is XON).
-    r = run_captured(["bash", "-c", "(sleep 1.5; printf '\\x10\\x11') | script -qec 'docker attach ttyc' /dev/null"],
+    r = run_captured(["bash", "-c", f"(sleep 1.5; printf '\\x10\\x11') | script -qec '{docker.binary} attach ttyc' /dev/null"],
                      env=docker.env(), timeout=30)
     assert "read escape sequence" in r.stdout + r.stderr  # the docker CLI's words on detaching
     assert inspect(docker, "ttyc", "{{.State.Running}}") == "true"

@@ -1,0 +1,211 @@
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// The Engine API over a unix socket, one connection per request: HTTP/1.1 by hand (the CLI is
+/// a short-lived single-threaded process; an event loop would only cost start-up time).
+public struct APIClient: Sendable {
+    public let socket: String
+    static let version = "/v1.50"
+
+    public init(socket: String) { self.socket = socket }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let status: Int
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// A response whose body is read as it arrives (logs, events, stats, pulls).
+    public final class Response {
+        public let status: Int
+        public let headers: [String: String]
+        let reader: Reader
+        var remaining: Int?
+        let chunked: Bool
+        var done = false
+
+        init(status: Int, headers: [String: String], reader: Reader) {
+            self.status = status
+            self.headers = headers
+            self.reader = reader
+            chunked = headers["transfer-encoding"]?.lowercased() == "chunked"
+            remaining = headers["content-length"].flatMap { Int($0) }
+        }
+
+        deinit { close(reader.fd) }
+
+        /// The next piece of the body, nil at its end.
+        public func next() throws -> [UInt8]? {
+            if done { return nil }
+            if chunked {
+                guard let line = try reader.line(), let size = Int(line.split(separator: ";").first ?? "", radix: 16) else {
+                    done = true
+                    return nil
+                }
+                if size == 0 { done = true; _ = try reader.line(); return nil }
+                let data = try reader.exactly(size)
+                _ = try reader.line()
+                return data
+            }
+            if let left = remaining {
+                if left == 0 { done = true; return nil }
+                let data = try reader.some(max: left)
+                if data.isEmpty { done = true; return nil }
+                remaining = left - data.count
+                return data
+            }
+            let data = try reader.some(max: 1 << 16)
+            if data.isEmpty { done = true; return nil }
+            return data
+        }
+
+        public func body() throws -> [UInt8] {
+            var all: [UInt8] = []
+            while let piece = try next() { all += piece }
+            return all
+        }
+
+        /// Newline-separated JSON messages (events, stats, progress).
+        public func lines(_ body: (String) throws -> Bool) throws {
+            var pending: [UInt8] = []
+            while let piece = try next() {
+                pending += piece
+                while let nl = pending.firstIndex(of: 0x0a) {
+                    let line = String(decoding: pending[..<nl], as: UTF8.self)
+                    pending.removeSubrange(...nl)
+                    if !line.isEmpty, try !body(line) { return }
+                }
+            }
+            if !pending.isEmpty { _ = try body(String(decoding: pending, as: UTF8.self)) }
+        }
+    }
+
+    /// Buffered reads from the connection.
+    final class Reader {
+        let fd: Int32
+        var buffer: [UInt8] = []
+        init(fd: Int32) { self.fd = fd }
+
+        func fill() throws -> Bool {
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = read(fd, &chunk, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw SystemError("read", "daemon connection") }
+                if n == 0 { return false }
+                buffer += chunk[0..<n]
+                return true
+            }
+        }
+
+        func line() throws -> String? {
+            while true {
+                if let nl = buffer.firstIndex(of: 0x0a) {
+                    var line = Array(buffer[..<nl])
+                    buffer.removeSubrange(...nl)
+                    if line.last == 0x0d { line.removeLast() }
+                    return String(decoding: line, as: UTF8.self)
+                }
+                if try !fill() { return nil }
+            }
+        }
+
+        func exactly(_ count: Int) throws -> [UInt8] {
+            while buffer.count < count { if try !fill() { break } }
+            let n = min(count, buffer.count)
+            defer { buffer.removeFirst(n) }
+            return Array(buffer[..<n])
+        }
+
+        func some(max: Int) throws -> [UInt8] {
+            if buffer.isEmpty { _ = try fill() }
+            let n = min(max, buffer.count)
+            defer { buffer.removeFirst(n) }
+            return Array(buffer[..<n])
+        }
+    }
+
+    public static func path(_ path: String, _ query: [(String, String)]) -> String {
+        guard !query.isEmpty else { return version + path }
+        return version + path + "?" + query.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            let safe = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || "-_.~".utf8.contains(b)
+            out += safe ? String(UnicodeScalar(b)) : "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+        }
+        return out
+    }
+
+    /// Sends a request and reads the response head; the body is left to the caller.
+    public func open(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
+                     contentType: String = "application/json", upgrade: Bool = false, bodyFD: Int32? = nil) throws -> Response {
+        let fd: Int32
+        do { fd = try UnixSocket.connect(socket) } catch {
+            throw Failure(status: 0, message: "Cannot connect to the Berth daemon at unix://\(socket). Is the berth daemon running?")
+        }
+        var head = "\(method) \(Self.path(path, query)) HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli\r\n"
+        if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
+        if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
+        if bodyFD != nil { head += "Content-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n" }
+        head += "\r\n"
+        do {
+            try FileIO.writeAll(fd, Array(head.utf8) + (body ?? []))
+            if let bodyFD { try Self.sendChunked(from: bodyFD, to: fd) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        let reader = Reader(fd: fd)
+        guard let statusLine = try reader.line() else {
+            close(fd)
+            throw Failure(status: 0, message: "the daemon closed the connection")
+        }
+        let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var headers: [String: String] = [:]
+        while let line = try reader.line(), !line.isEmpty {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = String(line[line.index(after: colon)...]).trimmingSpaces
+        }
+        let response = Response(status: status, headers: headers, reader: reader)
+        if status == 204 || status == 304 || method == "HEAD" { response.done = true }
+        if status >= 400 {
+            let bytes = try response.body()
+            let message = (try? JSONValue.parse(bytes))?["message"]?.string ?? String(decoding: bytes, as: UTF8.self)
+            throw Failure(status: status, message: message)
+        }
+        return response
+    }
+
+    static func sendChunked(from source: Int32, to fd: Int32) throws {
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(source, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SystemError("read", "input") }
+            if n == 0 { break }
+            try FileIO.writeAll(fd, Array((String(n, radix: 16) + "\r\n").utf8) + chunk[0..<n] + [0x0d, 0x0a])
+        }
+        try FileIO.writeAll(fd, Array("0\r\n\r\n".utf8))
+    }
+
+    /// A whole request: the body parsed as JSON (null when empty).
+    @discardableResult
+    public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil) throws -> JSONValue {
+        let bytes = try open(method, path, query: query, body: body).body()
+        return bytes.isEmpty ? .null : try JSONValue.parse(bytes)
+    }
+
+    public func call<T: Encodable>(_ method: String, _ path: String, query: [(String, String)] = [], json: T) throws -> JSONValue {
+        try call(method, path, query: query, body: Array(try JSONEncoder().encode(json)))
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
+    }
+}

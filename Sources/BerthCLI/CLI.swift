@@ -1,0 +1,142 @@
+import BerthSystem
+import Glibc
+
+/// `berth`: docker's command tree against berthd. Each command returns its exit code; errors
+/// print as docker prints them (`Error response from daemon: …`).
+public struct CLI: Sendable {
+    public let client: APIClient
+    let name = "berth"
+
+    public init(client: APIClient) { self.client = client }
+
+    public typealias Command = @Sendable (CLI, [String]) throws -> Int32
+
+    /// docker's top-level and management-command names for every command Berth serves.
+    static let commands: [String: Command] = [
+        "run": { try $0.run($1, detachDefault: false, startAfter: true) },
+        "create": { try $0.run($1, detachDefault: true, startAfter: false) },
+        "start": { try $0.start($1) }, "stop": { try $0.stop($1) }, "restart": { try $0.restart($1) },
+        "kill": { try $0.kill($1) }, "pause": { try $0.simple($1, "pause") }, "unpause": { try $0.simple($1, "unpause") },
+        "rm": { try $0.rm($1) }, "ps": { try $0.ps($1) }, "logs": { try $0.logs($1) }, "exec": { try $0.exec($1) },
+        "attach": { try $0.attach($1) }, "inspect": { try $0.inspect($1, kind: nil) }, "top": { try $0.top($1) },
+        "stats": { try $0.stats($1) }, "port": { try $0.port($1) }, "rename": { try $0.rename($1) }, "wait": { try $0.wait($1) },
+        "cp": { try $0.cp($1) }, "diff": { try $0.diff($1) }, "export": { try $0.export($1) }, "update": { try $0.update($1) },
+        "images": { try $0.images($1) }, "rmi": { try $0.rmi($1) }, "tag": { try $0.tag($1) }, "history": { try $0.history($1) },
+        "save": { try $0.save($1) }, "load": { try $0.load($1) }, "import": { try $0.importImage($1) }, "commit": { try $0.commit($1) },
+        "info": { try $0.info($1) }, "version": { try $0.version($1) }, "events": { try $0.events($1) },
+    ]
+
+    static let groups: [String: [String: Command]] = [
+        "container": commands.merging([
+            "ls": { try $0.ps($1) }, "list": { try $0.ps($1) }, "prune": { try $0.prune($1, "containers") },
+            "inspect": { try $0.inspect($1, kind: "container") },
+        ]) { $1 },
+        "image": [
+            "ls": { try $0.images($1) }, "list": { try $0.images($1) }, "rm": { try $0.rmi($1) }, "prune": { try $0.prune($1, "images") },
+            "tag": { try $0.tag($1) }, "history": { try $0.history($1) }, "inspect": { try $0.inspect($1, kind: "image") },
+            "save": { try $0.save($1) }, "load": { try $0.load($1) }, "import": { try $0.importImage($1) },
+        ],
+        "system": ["df": { try $0.df($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
+    ]
+
+    /// Runs argv (without the program name).
+    public func main(_ argv: [String]) -> Int32 {
+        guard let first = argv.first, first != "--help", first != "-h", first != "help" else {
+            print(usage)
+            return 0
+        }
+        var command = first
+        var args = Array(argv.dropFirst())
+        var handler = Self.commands[first]
+        if let group = Self.groups[first] {
+            guard let sub = args.first, let h = group[sub] else {
+                FileIO.stderr("\(name) \(first): unknown command \(args.first ?? "")\nSee '\(name) \(first) --help'.\n")
+                return 1
+            }
+            command = first + " " + sub
+            args.removeFirst()
+            handler = h
+        }
+        guard let handler else {
+            FileIO.stderr("\(name): '\(first)' is not a \(name) command.\nSee '\(name) --help'\n")
+            return 1
+        }
+        do {
+            return try handler(self, args)
+        } catch let e as Flags.UsageError {
+            FileIO.stderr("\(e.description)\nSee '\(name) \(command) --help'.\n")
+            return 125
+        } catch let e as APIClient.Failure {
+            FileIO.stderr((e.status == 0 ? "" : "Error response from daemon: ") + e.message + "\n")
+            return 1
+        } catch let e as Template.TemplateError {
+            FileIO.stderr(e.description + "\n")
+            return 1
+        } catch {
+            FileIO.stderr("\(error)\n")
+            return 1
+        }
+    }
+
+    let usage = """
+    Usage:  berth [OPTIONS] COMMAND
+
+    Berth: a Docker-compatible container engine (berthd serves the Docker Engine API).
+
+    Common Commands:
+      run         Create and run a new container from an image
+      exec        Execute a command in a running container
+      ps          List containers
+      images      List images
+      import      Import the contents of a tarball to create a filesystem image
+      info        Display system-wide information
+      version     Show the Berth version information
+
+    Management Commands:
+      container   Manage containers
+      image       Manage images
+      system      Manage Berth
+
+    Commands:
+      attach commit cp create diff events export history inspect kill load logs pause port
+      rename restart rm rmi save start stats stop tag top unpause update wait
+
+    Global Options:
+      -H, --host string   Daemon socket to connect to (or BERTH_HOST / DOCKER_HOST)
+    """
+
+    // MARK: shared helpers
+
+    func out(_ text: String) { _ = try? FileIO.writeAll(1, Array(text.utf8)) }
+
+    /// Runs `body` for each name; errors print and make the exit code 1, the rest carry on (as docker).
+    func each(_ names: [String], _ body: (String) throws -> Void) -> Int32 {
+        var code: Int32 = 0
+        for n in names {
+            do { try body(n) } catch {
+                FileIO.stderr((error is APIClient.Failure ? "Error response from daemon: " : "") + "\(error)\n")
+                code = 1
+            }
+        }
+        return code
+    }
+
+    func requireArgs(_ flags: Flags, _ min: Int, _ usage: String) throws {
+        guard flags.positionals.count >= min else {
+            throw Flags.UsageError(description: "\"\(usage)\" requires at least \(min) argument\(min == 1 ? "" : "s").")
+        }
+    }
+
+    /// Prints rows through `--format` (a template, `table …`, or `json`) or docker's default table.
+    func printRows(_ rows: [JSONValue], format: String?, defaultFormat: String, titles: [String: String]) throws {
+        let spec = format.flatMap { $0.isEmpty ? nil : $0 } ?? defaultFormat
+        if spec == "json" {
+            for row in rows { out(row.compact + "\n") }
+            return
+        }
+        let template = try Template(spec)
+        var lines: [String] = template.isTable ? [template.header(titles)] : []
+        for row in rows { lines.append(try template.render(row)) }
+        if template.isTable { out(Table.fromTemplate(lines)) } else { out(lines.map { $0 + "\n" }.joined()) }
+    }
+}

@@ -1,0 +1,587 @@
+import BerthAPI
+import BerthOCI
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+extension CLI {
+    static let runFlags: [Flags.Spec] = [
+        .init("d", "detach"), .init("i", "interactive"), .init("t", "tty"), .init(nil, "rm"), .init(nil, "name", value: true),
+        .init("e", "env", value: true), .init(nil, "env-file", value: true), .init("w", "workdir", value: true),
+        .init("u", "user", value: true), .init(nil, "entrypoint", value: true), .init("h", "hostname", value: true),
+        .init(nil, "restart", value: true), .init("l", "label", value: true), .init("m", "memory", value: true),
+        .init(nil, "memory-reservation", value: true), .init(nil, "memory-swap", value: true), .init(nil, "oom-kill-disable"),
+        .init(nil, "cpus", value: true), .init("c", "cpu-shares", value: true), .init(nil, "cpuset-cpus", value: true),
+        .init(nil, "cpuset-mems", value: true), .init(nil, "cpu-quota", value: true), .init(nil, "cpu-period", value: true),
+        .init(nil, "pids-limit", value: true), .init(nil, "ulimit", value: true), .init(nil, "cap-add", value: true),
+        .init(nil, "cap-drop", value: true), .init(nil, "privileged"), .init(nil, "read-only"), .init(nil, "init"),
+        .init(nil, "stop-signal", value: true), .init(nil, "stop-timeout", value: true), .init("v", "volume", value: true),
+        .init(nil, "network", value: true), .init(nil, "net", value: true), .init("p", "publish", value: true),
+        .init(nil, "add-host", value: true), .init(nil, "dns", value: true), .init(nil, "log-driver", value: true),
+        .init(nil, "log-opt", value: true), .init("a", "attach", value: true), .init(nil, "detach-keys", value: true),
+        .init(nil, "group-add", value: true), .init(nil, "shm-size", value: true), .init(nil, "tmpfs", value: true),
+        .init(nil, "sysctl", value: true), .init(nil, "security-opt", value: true), .init(nil, "platform", value: true),
+        .init(nil, "pull", value: true), .init("q", "quiet"), .init(nil, "sig-proxy"), .init(nil, "blkio-weight", value: true),
+    ]
+
+    /// The create request's body: the container config with `HostConfig` inside it.
+    struct CreateBody: Encodable {
+        var config: ContainerConfig
+        var host: HostConfig
+        enum Keys: String, CodingKey { case HostConfig }
+        func encode(to encoder: Encoder) throws {
+            try config.encode(to: encoder)
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(host, forKey: .HostConfig)
+        }
+    }
+
+    static func createBody(_ f: Flags, image: String, command: [String]) throws -> CreateBody {
+        var config = ContainerConfig()
+        var host = HostConfig()
+        config.Image = image
+        if !command.isEmpty { config.Cmd = command }
+        if let e = f.string("entrypoint") { config.Entrypoint = e.isEmpty ? [] : [e] }
+        var env: [String] = []
+        for file in f.all("env-file") {
+            guard let text = try? FileIO.readString(file) else { throw Flags.UsageError(description: "open \(file): no such file or directory") }
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") && !String(line).trimmingSpaces.isEmpty { env.append(Self.envEntry(String(line))) }
+        }
+        env += f.all("env").map(Self.envEntry)
+        if !env.isEmpty { config.Env = env }
+        config.WorkingDir = f.string("workdir")
+        config.User = f.string("user")
+        config.Hostname = f.string("hostname")
+        config.Tty = f.bool("tty")
+        config.OpenStdin = f.bool("interactive")
+        config.StdinOnce = f.bool("interactive") && !f.bool("detach")
+        config.AttachStdin = f.bool("interactive") && !f.bool("detach")
+        config.AttachStdout = !f.bool("detach")
+        config.AttachStderr = !f.bool("detach")
+        var labels: [String: String] = [:]
+        for l in f.all("label") {
+            let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
+            labels[kv[0]] = kv.count > 1 ? kv[1] : ""
+        }
+        if !labels.isEmpty { config.Labels = labels }
+        config.StopSignal = f.string("stop-signal")
+        config.StopTimeout = f.int("stop-timeout")
+        for p in f.all("publish") { config.ExposedPorts = (config.ExposedPorts ?? [:]).merging([Self.portKey(p): EmptyJSON()]) { $1 } }
+
+        func bytes(_ flag: String) throws -> Int64? {
+            guard let v = f.string(flag) else { return nil }
+            if v == "-1" { return -1 }
+            guard let n = Size.parse(v) else { throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: invalid size: '\(v)'") }
+            return n
+        }
+        host.Memory = try bytes("memory")
+        host.MemorySwap = try bytes("memory-swap")
+        host.MemoryReservation = try bytes("memory-reservation")
+        host.ShmSize = try bytes("shm-size")
+        if f.bool("oom-kill-disable") { host.OomKillDisable = true }
+        if let cpus = f.string("cpus") {
+            guard let v = Double(cpus) else { throw Flags.UsageError(description: "invalid argument \"\(cpus)\" for \"--cpus\" flag: failed to parse \(cpus) as a rational number") }
+            host.NanoCpus = Int64(v * 1e9)
+        }
+        host.CpuShares = f.int("cpu-shares").map(Int64.init)
+        host.CpuQuota = f.int("cpu-quota").map(Int64.init)
+        host.CpuPeriod = f.int("cpu-period").map(Int64.init)
+        host.CpusetCpus = f.string("cpuset-cpus")
+        host.CpusetMems = f.string("cpuset-mems")
+        host.PidsLimit = f.int("pids-limit").map(Int64.init)
+        host.BlkioWeight = f.int("blkio-weight")
+        let ulimits = try f.all("ulimit").map(Self.ulimit)
+        if !ulimits.isEmpty { host.Ulimits = ulimits }
+        if f.has("cap-add") { host.CapAdd = f.all("cap-add") }
+        if f.has("cap-drop") { host.CapDrop = f.all("cap-drop") }
+        if f.bool("privileged") { host.Privileged = true }
+        if f.bool("read-only") { host.ReadonlyRootfs = true }
+        if f.bool("init") { host.Init = true }
+        if f.bool("rm") { host.AutoRemove = true }
+        if f.has("volume") { host.Binds = f.all("volume") }
+        if let net = f.string("network") ?? f.string("net") { host.NetworkMode = net }
+        if f.has("add-host") { host.ExtraHosts = f.all("add-host").map { $0.replacingFirst("=", with: ":") } }
+        if f.has("dns") { host.Dns = f.all("dns") }
+        if f.has("group-add") { host.GroupAdd = f.all("group-add") }
+        if f.has("security-opt") { host.SecurityOpt = f.all("security-opt") }
+        if f.has("sysctl") {
+            host.Sysctls = Dictionary(f.all("sysctl").map { s in
+                let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+                return (kv[0], kv.count > 1 ? kv[1] : "")
+            }, uniquingKeysWith: { $1 })
+        }
+        if f.has("tmpfs") {
+            host.Tmpfs = Dictionary(f.all("tmpfs").map { s in
+                let kv = s.split(separator: ":", maxSplits: 1).map(String.init)
+                return (kv[0], kv.count > 1 ? kv[1] : "")
+            }, uniquingKeysWith: { $1 })
+        }
+        if f.has("log-driver") || f.has("log-opt") {
+            var log = LogConfig()
+            log.Type = f.string("log-driver") ?? "json-file"
+            log.Config = Dictionary(f.all("log-opt").map { s in
+                let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+                return (kv[0], kv.count > 1 ? kv[1] : "")
+            }, uniquingKeysWith: { $1 })
+            host.LogConfig = log
+        }
+        if let restart = f.string("restart") {
+            let parts = restart.split(separator: ":", maxSplits: 1).map(String.init)
+            host.RestartPolicy = RestartPolicy(Name: parts[0], MaximumRetryCount: parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
+        }
+        return CreateBody(config: config, host: host)
+    }
+
+    /// `-e KEY` takes the value from this environment, as docker does.
+    static func envEntry(_ entry: String) -> String {
+        if entry.contains("=") { return entry }
+        return getenv(entry).map { entry + "=" + String(cString: $0) } ?? entry
+    }
+
+    static func portKey(_ publish: String) -> String {
+        let container = publish.split(separator: ":").last.map(String.init) ?? publish
+        return container.contains("/") ? container : container + "/tcp"
+    }
+
+    static func ulimit(_ spec: String) throws -> Ulimit {
+        let kv = spec.split(separator: "=", maxSplits: 1).map(String.init)
+        let limits = kv.count > 1 ? kv[1].split(separator: ":").compactMap { Int64($0) } : []
+        guard kv.count == 2, !limits.isEmpty else { throw Flags.UsageError(description: "invalid argument \"\(spec)\" for \"--ulimit\" flag: invalid ulimit argument: \(spec)") }
+        var u = Ulimit()
+        u.Name = kv[0]
+        u.Soft = limits[0]
+        u.Hard = limits.count > 1 ? limits[1] : limits[0]
+        return u
+    }
+
+    // MARK: run, create, start
+
+    func run(_ args: [String], detachDefault: Bool, startAfter: Bool) throws -> Int32 {
+        let command = startAfter ? "run" : "create"
+        let f = try Flags(args, specs: Self.runFlags, stopAtPositional: true)
+        try requireArgs(f, 1, "\(name) \(command)")
+        let image = f.positionals[0]
+        let body = try Self.createBody(f, image: image, command: Array(f.positionals.dropFirst()))
+        var query: [(String, String)] = []
+        if let n = f.string("name") { query.append(("name", n)) }
+        let created: JSONValue
+        do {
+            created = try client.call("POST", "/containers/create", query: query, json: body)
+        } catch let e as APIClient.Failure where e.status == 404 && e.message.hasPrefix("No such image") {
+            FileIO.stderr("Unable to find image '\(image)' locally\n")
+            do { _ = try client.open("POST", "/images/create", query: [("fromImage", image)]).body() } catch let pull as APIClient.Failure {
+                FileIO.stderr("\(name): Error response from daemon: \(pull.message)\n\nRun '\(name) \(command) --help' for more information\n")
+                return 125
+            }
+            created = try client.call("POST", "/containers/create", query: query, json: body)
+        } catch let e as APIClient.Failure {
+            FileIO.stderr("\(name): Error response from daemon: \(e.message)\n\nRun '\(name) \(command) --help' for more information\n")
+            return 125
+        }
+        let id = created["Id"]?.string ?? ""
+        for w in created["Warnings"]?.array ?? [] { FileIO.stderr("WARNING: \(w.string ?? "")\n") }
+        guard startAfter else { out(id + "\n"); return 0 }
+        let detach = f.bool("detach")
+        let tty = f.bool("tty"), interactive = f.bool("interactive")
+        var stream: (fd: Int32, early: [UInt8])?
+        if !detach {
+            stream = try Streams.hijack(client, "/containers/\(id)/attach", query: [
+                ("stream", "1"), ("stdin", interactive ? "1" : "0"), ("stdout", "1"), ("stderr", "1"),
+            ] + (f.string("detach-keys").map { [("detachKeys", $0)] } ?? []))
+        }
+        let waiter = detach ? nil : try client.open("POST", "/containers/\(id)/wait", query: [("condition", f.bool("rm") ? "removed" : "next-exit")])
+        do {
+            _ = try client.open("POST", "/containers/\(id)/start").body()
+        } catch let e as APIClient.Failure {
+            if let stream { close(stream.fd) }
+            FileIO.stderr("\(name): Error response from daemon: \(e.message)\n\nRun '\(name) \(command) --help' for more information\n")
+            if e.message.contains("executable file not found") || e.message.contains("no such file or directory") { return 127 }
+            if e.message.contains("permission denied") { return 126 }
+            return 125
+        }
+        guard let stream, let waiter else { out(id + "\n"); return 0 }
+        if tty, let size = Streams.terminalSize() {
+            _ = try? client.open("POST", "/containers/\(id)/resize", query: [("h", String(size.0)), ("w", String(size.1))]).body()
+        }
+        let restore = tty && interactive ? Streams.rawTerminal() : {}
+        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: interactive)
+        restore()
+        let result = (try? JSONValue.parse(try waiter.body())) ?? .null
+        return Int32(truncatingIfNeeded: result["StatusCode"]?.int ?? 125)
+    }
+
+    func start(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("a", "attach"), .init("i", "interactive"), .init(nil, "detach-keys", value: true)])
+        try requireArgs(f, 1, "\(name) start")
+        guard f.bool("attach") || f.bool("interactive") else {
+            return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/start").body(); out(n + "\n") }
+        }
+        let ref = f.positionals[0]
+        let info = try client.call("GET", "/containers/\(ref)/json")
+        let id = info["Id"]?.string ?? ref
+        let tty = info["Config"]?["Tty"] == .bool(true)
+        let stream = try Streams.hijack(client, "/containers/\(id)/attach", query: [
+            ("stream", "1"), ("stdin", f.bool("interactive") ? "1" : "0"), ("stdout", "1"), ("stderr", "1"),
+        ])
+        let waiter = try client.open("POST", "/containers/\(id)/wait", query: [("condition", "next-exit")])
+        _ = try client.open("POST", "/containers/\(id)/start").body()
+        let restore = tty && f.bool("interactive") ? Streams.rawTerminal() : {}
+        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: f.bool("interactive"))
+        restore()
+        return Int32(truncatingIfNeeded: ((try? JSONValue.parse(try waiter.body())) ?? .null)["StatusCode"]?.int ?? 0)
+    }
+
+    func stop(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("t", "time", value: true), .init("t", "timeout", value: true), .init("s", "signal", value: true)])
+        try requireArgs(f, 1, "\(name) stop")
+        var q: [(String, String)] = []
+        if let t = f.string("time") ?? f.string("timeout") { q.append(("t", t)) }
+        if let s = f.string("signal") { q.append(("signal", s)) }
+        return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/stop", query: q).body(); out(n + "\n") }
+    }
+
+    func restart(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("t", "time", value: true), .init(nil, "timeout", value: true), .init("s", "signal", value: true)])
+        try requireArgs(f, 1, "\(name) restart")
+        var q: [(String, String)] = []
+        if let t = f.string("time") ?? f.string("timeout") { q.append(("t", t)) }
+        return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/restart", query: q).body(); out(n + "\n") }
+    }
+
+    func kill(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("s", "signal", value: true)])
+        try requireArgs(f, 1, "\(name) kill")
+        let q = f.string("signal").map { [("signal", $0)] } ?? []
+        return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/kill", query: q).body(); out(n + "\n") }
+    }
+
+    func simple(_ args: [String], _ action: String) throws -> Int32 {
+        let f = try Flags(args, specs: [])
+        try requireArgs(f, 1, "\(name) \(action)")
+        return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/\(action)").body(); out(n + "\n") }
+    }
+
+    func rm(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "force"), .init("v", "volumes"), .init("l", "link")])
+        try requireArgs(f, 1, "\(name) rm")
+        let q = [("force", f.bool("force") ? "1" : "0"), ("v", f.bool("volumes") ? "1" : "0")]
+        return each(f.positionals) { n in _ = try client.open("DELETE", "/containers/\(n)", query: q).body(); out(n + "\n") }
+    }
+
+    // MARK: ps
+
+    static let psTitles = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+                           "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+                           "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS"]
+
+    func ps(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("a", "all"), .init("q", "quiet"), .init("n", "last", value: true), .init("l", "latest"),
+                                        .init("s", "size"), .init("f", "filter", value: true), .init(nil, "format", value: true),
+                                        .init(nil, "no-trunc")])
+        var q: [(String, String)] = [("all", f.bool("all") || f.has("last") || f.bool("latest") ? "1" : "0")]
+        if let n = f.int("last") { q.append(("limit", String(n))) }
+        if f.bool("latest") { q.append(("limit", "1")) }
+        if f.bool("size") { q.append(("size", "1")) }
+        if f.has("filter") { q.append(("filters", Self.filtersJSON(f.all("filter")))) }
+        let list = try client.call("GET", "/containers/json", query: q).array
+        let trunc = !f.bool("no-trunc")
+        let rows = list.map { Self.psRow($0, trunc: trunc) }
+        if f.bool("quiet") {
+            for r in rows { out((r["ID"]?.string ?? "") + "\n") }
+            return 0
+        }
+        var format = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+        if f.bool("size") { format = format.replacingFirst("{{.Names}}", with: "{{.Names}}\t{{.Size}}") }
+        try printRows(rows, format: f.string("format"), defaultFormat: format, titles: Self.psTitles)
+        return 0
+    }
+
+    static func filtersJSON(_ filters: [String]) -> String {
+        var map: [(String, [String])] = []
+        for filter in filters {
+            let kv = filter.split(separator: "=", maxSplits: 1).map(String.init)
+            let value = kv.count > 1 ? kv[1] : ""
+            if let i = map.firstIndex(where: { $0.0 == kv[0] }) { map[i].1.append(value) } else { map.append((kv[0], [value])) }
+        }
+        return JSONValue.object(map.map { ($0.0, .object($0.1.map { ($0, .bool(true)) })) }).compact
+    }
+
+    static func psRow(_ c: JSONValue, trunc: Bool) -> JSONValue {
+        let id = c["Id"]?.string ?? ""
+        var command = c["Command"]?.string ?? ""
+        if trunc && command.count > 20 { command = String(command.prefix(19)) + "…" }
+        let created = Double(c["Created"]?.int ?? 0)
+        let names = c["Names"]?.array.compactMap { $0.string.map { String($0.dropFirst()) } } ?? []
+        let labels = (c["Labels"].map { v -> [(String, JSONValue)] in if case .object(let o) = v { return o } else { return [] } } ?? [])
+            .map { "\($0.0)=\($0.1.string ?? "")" }.sorted().joined(separator: ",")
+        var size = ""
+        if let rw = c["SizeRw"]?.int {
+            size = Size.human(rw) + " (virtual " + Size.human(c["SizeRootFs"]?.int ?? 0) + ")"
+        }
+        return .object([
+            ("ID", .string(trunc ? String(id.prefix(12)) : id)), ("Image", .string(c["Image"]?.string ?? "")),
+            ("Command", .string(JSONText.quote(command))), ("CreatedAt", .string(Self.localTime(created))),
+            ("RunningFor", .string(Timestamp.humanDuration(Timestamp.epochNow() - created) + " ago")),
+            ("Ports", .string("")), ("State", .string(c["State"]?.string ?? "")), ("Status", .string(c["Status"]?.string ?? "")),
+            ("Size", .string(size)), ("Names", .string(names.joined(separator: ","))), ("Labels", .string(labels)),
+            ("Mounts", .string("")), ("Networks", .string(c["HostConfig"]?["NetworkMode"]?.string ?? "")),
+        ])
+    }
+
+    /// Go's default time format for CreatedAt columns: `2026-11-22 10:04:05 +0000 UTC`.
+    static func localTime(_ epoch: Double) -> String {
+        var t = tm()
+        var seconds = time_t(epoch)
+        gmtime_r(&seconds, &t)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S +0000 UTC", &t)
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: logs, exec, attach
+
+    func logs(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "follow"), .init("t", "timestamps"), .init("n", "tail", value: true),
+                                        .init(nil, "since", value: true), .init(nil, "until", value: true), .init(nil, "details")])
+        try requireArgs(f, 1, "\(name) logs")
+        let ref = f.positionals[0]
+        let tty = try client.call("GET", "/containers/\(ref)/json")["Config"]?["Tty"] == .bool(true)
+        var q = [("stdout", "1"), ("stderr", "1"), ("follow", f.bool("follow") ? "1" : "0"), ("timestamps", f.bool("timestamps") ? "1" : "0")]
+        if let t = f.string("tail") { q.append(("tail", t)) }
+        if let s = f.string("since") { q.append(("since", Self.timeArgument(s))) }
+        if let u = f.string("until") { q.append(("until", Self.timeArgument(u))) }
+        let response = try client.open("GET", "/containers/\(ref)/logs", query: q)
+        var demux = Streams.Demux(tty: tty)
+        while let piece = try response.next() { demux.feed(piece) }
+        return 0
+    }
+
+    /// `10m`, `2h`, RFC 3339 or Unix seconds → Unix seconds (docker converts on the client).
+    static func timeArgument(_ text: String) -> String {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        if let u = text.last, let mult = units[u], let n = Double(text.dropLast()) {
+            return String(Int64(Timestamp.epochNow() - n * mult))
+        }
+        if let t = Timestamp.parse(text) { return String(Int64(t)) }
+        return text
+    }
+
+    func exec(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("d", "detach"), .init("i", "interactive"), .init("t", "tty"), .init("e", "env", value: true),
+                                        .init("u", "user", value: true), .init("w", "workdir", value: true), .init(nil, "privileged"),
+                                        .init(nil, "env-file", value: true), .init(nil, "detach-keys", value: true)],
+                          stopAtPositional: true)
+        try requireArgs(f, 2, "\(name) exec")
+        let ref = f.positionals[0]
+        var config = ExecConfig()
+        config.Cmd = Array(f.positionals.dropFirst())
+        config.Tty = f.bool("tty")
+        config.AttachStdin = f.bool("interactive") && !f.bool("detach")
+        config.AttachStdout = !f.bool("detach")
+        config.AttachStderr = !f.bool("detach")
+        if f.has("env") { config.Env = f.all("env").map(Self.envEntry) }
+        config.User = f.string("user")
+        config.WorkingDir = f.string("workdir")
+        if f.bool("privileged") { config.Privileged = true }
+        let execID = try client.call("POST", "/containers/\(ref)/exec", json: config)["Id"]?.string ?? ""
+        var start = ExecStartConfig()
+        start.Detach = f.bool("detach")
+        start.Tty = f.bool("tty")
+        let body = Array(try JSONEncoder().encode(start))
+        if f.bool("detach") {
+            _ = try client.open("POST", "/exec/\(execID)/start", body: body).body()
+            return 0
+        }
+        let stream = try Streams.hijack(client, "/exec/\(execID)/start", body: body)
+        if f.bool("tty"), let size = Streams.terminalSize() {
+            _ = try? client.open("POST", "/exec/\(execID)/resize", query: [("h", String(size.0)), ("w", String(size.1))]).body()
+        }
+        let restore = f.bool("tty") && f.bool("interactive") ? Streams.rawTerminal() : {}
+        Streams.pump(fd: stream.fd, early: stream.early, tty: f.bool("tty"), stdin: f.bool("interactive"))
+        restore()
+        return Int32(truncatingIfNeeded: try client.call("GET", "/exec/\(execID)/json")["ExitCode"]?.int ?? 126)
+    }
+
+    func attach(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init(nil, "no-stdin"), .init(nil, "sig-proxy"), .init(nil, "detach-keys", value: true)])
+        try requireArgs(f, 1, "\(name) attach")
+        let info = try client.call("GET", "/containers/\(f.positionals[0])/json")
+        let id = info["Id"]?.string ?? ""
+        guard info["State"]?["Running"] == .bool(true) else {
+            throw APIClient.Failure(status: 409, message: "You cannot attach to a stopped container, start it first")
+        }
+        let tty = info["Config"]?["Tty"] == .bool(true)
+        let stdin = !f.bool("no-stdin") && info["Config"]?["OpenStdin"] == .bool(true)
+        var q = [("stream", "1"), ("stdin", stdin ? "1" : "0"), ("stdout", "1"), ("stderr", "1")]
+        if let k = f.string("detach-keys") { q.append(("detachKeys", k)) }
+        let stream = try Streams.hijack(client, "/containers/\(id)/attach", query: q)
+        let restore = tty && stdin ? Streams.rawTerminal() : {}
+        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: stdin)
+        restore()
+        let after = try client.call("GET", "/containers/\(id)/json")
+        if after["State"]?["Running"] == .bool(true) {
+            // Still running: the detach keys ended the stream (docker's words and status).
+            if stdin { FileIO.stderr("read escape sequence\n"); return 1 }
+            return 0
+        }
+        return Int32(truncatingIfNeeded: after["State"]?["ExitCode"]?.int ?? 0)
+    }
+
+    // MARK: inspect and friends
+
+    func inspect(_ args: [String], kind: String?) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "format", value: true), .init("s", "size"), .init(nil, "type", value: true)])
+        try requireArgs(f, 1, "\(name) inspect")
+        let type = kind ?? f.string("type")
+        var results: [JSONValue] = []
+        var code: Int32 = 0
+        for n in f.positionals {
+            var found: JSONValue?
+            if type != "image" { found = try? client.call("GET", "/containers/\(n)/json", query: f.bool("size") ? [("size", "1")] : []) }
+            if found == nil && type != "container" { found = try? client.call("GET", "/images/\(n)/json") }
+            guard let value = found else {
+                FileIO.stderr("Error: No such \(type ?? "object"): \(n)\n")
+                code = 1
+                continue
+            }
+            results.append(value)
+        }
+        if let format = f.string("format") {
+            let template = try Template(format)
+            for r in results { out(try template.render(r) + "\n") }
+        } else {
+            out(JSONValue.array(results).indented() + "\n")
+        }
+        return code
+    }
+
+    func top(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [], stopAtPositional: true)
+        try requireArgs(f, 1, "\(name) top")
+        let top = try client.call("GET", "/containers/\(f.positionals[0])/top")
+        let titles = top["Titles"]?.array.compactMap(\.string) ?? []
+        let rows = top["Processes"]?.array.map { $0.array.compactMap(\.string) } ?? []
+        out(Table.render([titles] + rows))
+        return 0
+    }
+
+    func stats(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("a", "all"), .init(nil, "no-stream"), .init(nil, "format", value: true), .init(nil, "no-trunc")])
+        var names = f.positionals
+        if names.isEmpty {
+            names = try client.call("GET", "/containers/json", query: [("all", f.bool("all") ? "1" : "0")]).array.compactMap { $0["Id"]?.string }
+        }
+        let titles = ["Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+                      "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"]
+        let format = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+        repeat {
+            var rows: [JSONValue] = []
+            for n in names {
+                let s = try client.call("GET", "/containers/\(n)/stats", query: [("stream", "0")])
+                rows.append(Self.statsRow(s, name: n))
+            }
+            if !f.bool("no-stream") { out("\u{1b}[2J\u{1b}[H") }
+            try printRows(rows, format: f.string("format"), defaultFormat: format, titles: titles)
+        } while !f.bool("no-stream")
+        return 0
+    }
+
+    static func statsRow(_ s: JSONValue, name: String) -> JSONValue {
+        let cpu = Double(s["cpu_stats"]?["cpu_usage"]?["total_usage"]?.int ?? 0) - Double(s["precpu_stats"]?["cpu_usage"]?["total_usage"]?.int ?? 0)
+        let system = Double(s["cpu_stats"]?["system_cpu_usage"]?.int ?? 0) - Double(s["precpu_stats"]?["system_cpu_usage"]?.int ?? 0)
+        let cpus = Double(s["cpu_stats"]?["online_cpus"]?.int ?? 1)
+        let cpuPercent = system > 0 && cpu > 0 ? cpu / system * cpus * 100 : 0
+        let memStats = s["memory_stats"]?["stats"]
+        let cache = memStats?["total_inactive_file"]?.int ?? memStats?["inactive_file"]?.int ?? 0
+        let used = Double(max((s["memory_stats"]?["usage"]?.int ?? 0) - cache, 0))
+        let limit = Double(s["memory_stats"]?["limit"]?.int ?? 0)
+        var read: Int64 = 0, written: Int64 = 0
+        for e in s["blkio_stats"]?["io_service_bytes_recursive"]?.array ?? [] {
+            if e["op"]?.string?.lowercased() == "read" { read += e["value"]?.int ?? 0 }
+            if e["op"]?.string?.lowercased() == "write" { written += e["value"]?.int ?? 0 }
+        }
+        let id = s["id"]?.string ?? ""
+        return .object([
+            ("Container", .string(name)), ("ID", .string(String(id.prefix(12)))),
+            ("Name", .string(String((s["name"]?.string ?? "").dropFirst()))),
+            ("CPUPerc", .string(Size.fixed(cpuPercent) + "%")),
+            ("MemUsage", .string(Size.binary(used) + " / " + Size.binary(limit))),
+            ("MemPerc", .string(Size.fixed(limit > 0 ? used / limit * 100 : 0) + "%")),
+            ("NetIO", .string("0B / 0B")), ("BlockIO", .string(Size.human(read) + " / " + Size.human(written))),
+            ("PIDs", .string(String(s["pids_stats"]?["current"]?.int ?? 0))),
+        ])
+    }
+
+    func port(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [])
+        try requireArgs(f, 1, "\(name) port")
+        let info = try client.call("GET", "/containers/\(f.positionals[0])/json")
+        if case .object(let ports)? = info["NetworkSettings"]?["Ports"] {
+            for (port, bindings) in ports {
+                for b in bindings.array { out("\(port) -> \(b["HostIp"]?.string ?? ""):\(b["HostPort"]?.string ?? "")\n") }
+            }
+        }
+        return 0
+    }
+
+    func rename(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [])
+        try requireArgs(f, 2, "\(name) rename")
+        _ = try client.open("POST", "/containers/\(f.positionals[0])/rename", query: [("name", f.positionals[1])]).body()
+        return 0
+    }
+
+    func wait(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [])
+        try requireArgs(f, 1, "\(name) wait")
+        return each(f.positionals) { n in out(String(try client.call("POST", "/containers/\(n)/wait")["StatusCode"]?.int ?? 0) + "\n") }
+    }
+
+    func diff(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [])
+        try requireArgs(f, 1, "\(name) diff")
+        for c in try client.call("GET", "/containers/\(f.positionals[0])/changes").array {
+            out(["C", "A", "D"][Int(c["Kind"]?.int ?? 0) % 3] + " " + (c["Path"]?.string ?? "") + "\n")
+        }
+        return 0
+    }
+
+    func update(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: Self.runFlags)
+        try requireArgs(f, 1, "\(name) update")
+        let body = try Self.createBody(f, image: "", command: []).host
+        return each(f.positionals) { n in _ = try client.call("POST", "/containers/\(n)/update", json: body); out(n + "\n") }
+    }
+
+    func prune(_ args: [String], _ what: String) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "force"), .init("a", "all"), .init(nil, "filter", value: true)])
+        var q: [(String, String)] = []
+        var filters = f.all("filter")
+        if what == "images" && f.bool("all") { filters.append("dangling=false") }
+        if !filters.isEmpty { q.append(("filters", Self.filtersJSON(filters))) }
+        let report = try client.call("POST", "/\(what)/prune", query: q)
+        if what == "containers" {
+            let deleted = report["ContainersDeleted"]?.array.compactMap(\.string) ?? []
+            if !deleted.isEmpty { out("Deleted Containers:\n" + deleted.map { $0 + "\n" }.joined() + "\n") }
+        } else {
+            let items = report["ImagesDeleted"]?.array ?? []
+            if !items.isEmpty {
+                out("Deleted Images:\n")
+                for i in items {
+                    if let u = i["Untagged"]?.string { out("untagged: \(u)\n") }
+                    if let d = i["Deleted"]?.string { out("deleted: \(d)\n") }
+                }
+                out("\n")
+            }
+        }
+        out("Total reclaimed space: \(Size.human(report["SpaceReclaimed"]?.int ?? 0))\n")
+        return 0
+    }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let r = firstRange(of: target) else { return self }
+        return String(self[..<r.lowerBound]) + replacement + String(self[r.upperBound...])
+    }
+}

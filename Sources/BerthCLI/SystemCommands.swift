@@ -1,0 +1,128 @@
+import BerthSystem
+import Glibc
+
+extension CLI {
+    func version(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "format", value: true)])
+        let server = try client.call("GET", "/version")
+        if let format = f.string("format") {
+            // The field names of docker's own version structs, which templates are written against.
+            func field(_ k: String) -> JSONValue { server[k] ?? .string("") }
+            let serverFields: JSONValue = .object([
+                ("Version", field("Version")), ("APIVersion", field("ApiVersion")), ("MinAPIVersion", field("MinAPIVersion")),
+                ("GitCommit", field("GitCommit")), ("GoVersion", field("GoVersion")), ("Os", field("Os")), ("Arch", field("Arch")),
+                ("KernelVersion", field("KernelVersion")), ("BuildTime", field("BuildTime")),
+            ])
+            let data = JSONValue.object([("Client", .object([("Version", .string(Self.clientVersion)), ("APIVersion", .string("1.50"))])),
+                                         ("Server", serverFields)])
+            out(try Template(format).render(data) + "\n")
+            return 0
+        }
+        out("""
+        Client: Berth
+         Version:           \(Self.clientVersion)
+         API version:       1.50
+         OS/Arch:           linux/\(server["Arch"]?.string ?? "")
+
+        Server: Berth Engine
+         Engine:
+          Version:          \(server["Version"]?.string ?? "")
+          API version:      \(server["ApiVersion"]?.string ?? "") (minimum version \(server["MinAPIVersion"]?.string ?? ""))
+          OS/Arch:          \(server["Os"]?.string ?? "")/\(server["Arch"]?.string ?? "")
+          Kernel Version:   \(server["KernelVersion"]?.string ?? "")
+
+        """)
+        return 0
+    }
+
+    static let clientVersion = "28.0.0-berth"
+
+    func info(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "format", value: true)])
+        let info = try client.call("GET", "/info")
+        if let format = f.string("format") {
+            out(try Template(format).render(info) + "\n")
+            return 0
+        }
+        func s(_ k: String) -> String { info[k].map(Template.goText) ?? "" }
+        out("""
+        Server:
+         Containers: \(s("Containers"))
+          Running: \(s("ContainersRunning"))
+          Paused: \(s("ContainersPaused"))
+          Stopped: \(s("ContainersStopped"))
+         Images: \(s("Images"))
+         Server Version: \(s("ServerVersion"))
+         Storage Driver: \(s("Driver"))
+         Logging Driver: \(s("LoggingDriver"))
+         Cgroup Driver: \(s("CgroupDriver"))
+         Cgroup Version: \(s("CgroupVersion"))
+         Kernel Version: \(s("KernelVersion"))
+         Operating System: \(s("OperatingSystem"))
+         OSType: \(s("OSType"))
+         Architecture: \(s("Architecture"))
+         CPUs: \(s("NCPU"))
+         Total Memory: \(Size.binary(Double(info["MemTotal"]?.int ?? 0)))
+         Name: \(s("Name"))
+         Docker Root Dir: \(s("DockerRootDir"))
+
+        """)
+        return 0
+    }
+
+    func df(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("v", "verbose"), .init(nil, "format", value: true)])
+        let df = try client.call("GET", "/system/df")
+        let images = df["Images"]?.array ?? [], containers = df["Containers"]?.array ?? []
+        let imageSize = images.reduce(Int64(0)) { $0 + ($1["Size"]?.int ?? 0) }
+        let activeImages = images.filter { ($0["Containers"]?.int ?? 0) > 0 }.count
+        let containerSize = containers.reduce(Int64(0)) { $0 + ($1["SizeRw"]?.int ?? 0) }
+        let running = containers.filter { $0["State"]?.string == "running" }.count
+        let rows: [JSONValue] = [
+            .object([("Type", .string("Images")), ("TotalCount", .string(String(images.count))), ("Active", .string(String(activeImages))),
+                     ("Size", .string(Size.human(imageSize))), ("Reclaimable", .string(Size.human(0)))]),
+            .object([("Type", .string("Containers")), ("TotalCount", .string(String(containers.count))), ("Active", .string(String(running))),
+                     ("Size", .string(Size.human(containerSize))), ("Reclaimable", .string(Size.human(0)))]),
+            .object([("Type", .string("Local Volumes")), ("TotalCount", .string("0")), ("Active", .string("0")),
+                     ("Size", .string("0B")), ("Reclaimable", .string("0B"))]),
+            .object([("Type", .string("Build Cache")), ("TotalCount", .string("0")), ("Active", .string("0")),
+                     ("Size", .string("0B")), ("Reclaimable", .string("0B"))]),
+        ]
+        try printRows(rows, format: f.string("format"), defaultFormat: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+                      titles: ["Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"])
+        return 0
+    }
+
+    func events(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "filter", value: true), .init(nil, "format", value: true),
+                                        .init(nil, "since", value: true), .init(nil, "until", value: true)])
+        var q: [(String, String)] = []
+        if let s = f.string("since") { q.append(("since", Self.timeArgument(s))) }
+        if let u = f.string("until") { q.append(("until", Self.timeArgument(u))) }
+        if f.has("filter") { q.append(("filters", Self.filtersJSON(f.all("filter")))) }
+        let template = try f.string("format").map { try Template($0) }
+        try client.open("GET", "/events", query: q).lines { line in
+            let event = try JSONValue.parse(line)
+            if let template {
+                out(try template.render(event) + "\n")
+            } else {
+                let nanos = event["timeNano"]?.int ?? 0
+                var attributes: [String] = []
+                if case .object(let attrs)? = event["Actor"]?["Attributes"] { attributes = attrs.sorted { $0.0 < $1.0 }.map { "\($0.0)=\($0.1.string ?? "")" } }
+                let stamp = Self.eventTime(nanos)
+                out("\(stamp) \(event["Type"]?.string ?? "") \(event["Action"]?.string ?? "") \(event["Actor"]?["ID"]?.string ?? "") (\(attributes.joined(separator: ", ")))\n")
+            }
+            return true
+        }
+        return 0
+    }
+
+    /// docker's event time: RFC 3339 with nanoseconds, local zone (UTC here).
+    static func eventTime(_ nanos: Int64) -> String {
+        var ts = timespec()
+        ts.tv_sec = Int(nanos / 1_000_000_000)
+        ts.tv_nsec = Int(nanos % 1_000_000_000)
+        let text = Timestamp.format(ts)
+        return String(text.dropLast()) + "+00:00"
+    }
+}

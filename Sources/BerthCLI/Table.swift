@@ -1,0 +1,73 @@
+import Glibc
+
+/// Column alignment as docker's tabwriter (`minwidth 10, padding 3`): every cell but the last of
+/// a row is padded to its column's widest cell plus three spaces.
+public enum Table {
+    public static func render(_ rows: [[String]]) -> String {
+        var widths: [Int] = []
+        for row in rows {
+            for (i, cell) in row.enumerated().dropLast() {
+                let w = max(cell.count + 3, 10)
+                if i < widths.count { widths[i] = max(widths[i], w) } else { widths.append(w) }
+            }
+        }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+            }.joined()
+        }.map { $0 + "\n" }.joined()
+    }
+
+    /// Rows from a rendered template (tab-separated cells), header first for `table` formats.
+    public static func fromTemplate(_ lines: [String]) -> String {
+        render(lines.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) })
+    }
+}
+
+/// go-units' sizes, as docker prints them.
+public enum Size {
+    /// Decimal, three significant digits: `1.98MB`, `72.8MB`, `0B`.
+    public static func human(_ bytes: Int64) -> String {
+        format(Double(bytes), base: 1000, units: ["B", "kB", "MB", "GB", "TB", "PB"], digits: 3)
+    }
+
+    /// Binary, four significant digits: `1.684MiB`, `23.54GiB`.
+    public static func binary(_ bytes: Double) -> String {
+        format(bytes, base: 1024, units: ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], digits: 4)
+    }
+
+    static func format(_ value: Double, base: Double, units: [String], digits: Int) -> String {
+        var v = value
+        var i = 0
+        while v >= base && i < units.count - 1 {
+            v /= base
+            i += 1
+        }
+        return significant(v, digits) + units[i]
+    }
+
+    /// `%.Ng` without Foundation: N significant digits, trailing zeros dropped.
+    static func significant(_ v: Double, _ digits: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([digits, v]) { vsnprintf(&buffer, buffer.count, "%.*g", $0) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Two decimals (`%.2f`), for percentages.
+    public static func fixed(_ v: Double) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([v]) { vsnprintf(&buffer, buffer.count, "%.2f", $0) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `-m 512m`, `1g`, `100000` (bytes) into bytes, as docker's RAMInBytes.
+    public static func parse(_ text: String) -> Int64? {
+        let lower = text.lowercased().hasSuffix("b") ? String(text.lowercased().dropLast()) : text.lowercased()
+        let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
+        if let unit = lower.last, let mult = units[unit] {
+            guard let n = Double(lower.dropLast()), n >= 0 else { return nil }
+            return Int64(n * Double(mult))
+        }
+        return Int64(lower)
+    }
+}

@@ -1,0 +1,59 @@
+import Testing
+@testable import BerthCLI
+
+/// Expected strings are what the docker 28 CLI prints for the same inputs.
+@Suite struct CLIFormattingTests {
+    @Test(arguments: [(Int64(0), "0B"), (123, "123B"), (1500, "1.5kB"), (1_980_000, "1.98MB"), (72_800_000, "72.8MB"),
+                      (4_100_000_000, "4.1GB")])
+    func decimalSizes(bytes: Int64, text: String) {
+        #expect(Size.human(bytes) == text)
+    }
+
+    @Test func binarySizesAndParsing() {
+        #expect(Size.binary(1_765_000) == "1.683MiB")
+        #expect(Size.binary(64 * 1024 * 1024) == "64MiB")
+        #expect(Size.parse("512m") == 512 << 20)
+        #expect(Size.parse("1g") == 1 << 30)
+        #expect(Size.parse("100000") == 100_000)
+        #expect(Size.parse("1.5k") == 1536)
+        #expect(Size.parse("lots") == nil)
+    }
+
+    @Test func tableColumnsAsTabwriter() {
+        let text = Table.render([["CONTAINER ID", "IMAGE", "NAMES"], ["abc", "busybox", "x"]])
+        #expect(text == "CONTAINER ID   IMAGE     NAMES\nabc            busybox   x\n")
+    }
+
+    @Test func flagsGroupedShortsValuesAndStop() throws {
+        let f = try Flags(["-dit", "--name=web", "-e", "A=1", "-eB=2", "-m512m", "busybox", "sh", "-c", "echo -x"],
+                          specs: CLI.runFlags, stopAtPositional: true)
+        #expect(f.bool("detach") && f.bool("interactive") && f.bool("tty"))
+        #expect(f.string("name") == "web")
+        #expect(f.all("env") == ["A=1", "B=2"])
+        #expect(f.string("memory") == "512m")
+        #expect(f.positionals == ["busybox", "sh", "-c", "echo -x"])
+        #expect(throws: Flags.UsageError.self) { try Flags(["--nope"], specs: CLI.runFlags) }
+    }
+
+    @Test func templatesOverJSON() throws {
+        let data = try JSONValue.parse(#"{"State":{"Status":"running","Pid":42,"Running":true},"Names":["a","b"],"Labels":{"k":"v"},"Nil":null}"#)
+        #expect(try Template("{{.State.Status}} {{.State.Pid}} {{.State.Running}}").render(data) == "running 42 true")
+        #expect(try Template("{{json .State}}").render(data) == #"{"Status":"running","Pid":42,"Running":true}"#)
+        #expect(try Template(#"{{index .Labels "k"}} {{join .Names ","}}"#).render(data) == "v a,b")
+        #expect(try Template("{{.Names}} {{.Labels}} {{.Nil}}").render(data) == "[a b] map[k:v] <no value>")
+        #expect(throws: Template.TemplateError.self) { try Template("{{.Missing}}").render(data) }
+        let table = try Template("table {{.ID}}\\t{{.Names}}")
+        #expect(table.isTable && table.header(["ID": "CONTAINER ID"]) == "CONTAINER ID\tNAMES")
+    }
+
+    @Test func jsonKeepsKeyOrderAndEscapes() throws {
+        let text = #"{"z":1,"a":[true,null,"x\"\u00e9\ud83d\ude00"],"m":{}}"#
+        let value = try JSONValue.parse(text)
+        #expect(value.compact == #"{"z":1,"a":[true,null,"x\"é😀"],"m":{}}"#)
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("{\"a\":") }
+    }
+
+    @Test func filtersAsTheAPIWantsThem() {
+        #expect(CLI.filtersJSON(["status=exited", "name=a", "name=b"]) == #"{"status":{"exited":true},"name":{"a":true,"b":true}}"#)
+    }
+}
