@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo \
+APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo tar util-linux \
 	golang-github-opencontainers-image-spec-dev
 RELEASE_FLAGS := -c release -Xswiftc -static-executable
 DEBUG_BIN := .build/debug
@@ -17,8 +17,8 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c 'import pytest, jsonschema' 2>/dev/null || $(PYTHON) -m pip install -q pytest jsonschema 2>/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-jsonschema >/dev/null; }
+	@$(PYTHON) -c 'import pytest, jsonschema, docker' 2>/dev/null || $(PYTHON) -m pip install -q pytest jsonschema docker 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-jsonschema python3-docker >/dev/null; }
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
@@ -26,9 +26,11 @@ build: deps
 build-debug: deps
 	$(SWIFT) build
 
-## The main job: build, make a busybox bundle, run isolated containers with berth-runtime.
+## The main job: build; berth-runtime runs an isolated busybox bundle; berthd starts, imports a
+## busybox image and runs containers through `berth` (run, run -d, logs, exec, stop, rm).
 demo: build
 	@scripts/demo.sh $(RELEASE_BIN)/berth-runtime
+	@scripts/demo-engine.sh $(RELEASE_BIN)
 
 ## The whole test suite: Swift unit tests, then root integration tests against the real kernel.
 test: build-debug unit integration
@@ -41,6 +43,7 @@ integration:
 
 bench: build
 	@bench/runtime.sh $(RELEASE_BIN)/berth-runtime
+	@bench/engine.sh $(RELEASE_BIN)
 
 clean:
 	rm -rf .build

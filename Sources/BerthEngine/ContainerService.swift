@@ -323,7 +323,7 @@ public actor ContainerService {
         return 128
     }
 
-    static func parseSize(_ text: String) -> Int64? {
+    public static func parseSize(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
         let lower = text.lowercased()
         if let unit = lower.last, let mult = units[unit], let n = Int64(lower.dropLast()) { return n * mult }

@@ -16,9 +16,15 @@ struct DaemonJSON: Decodable {
     var logLevel: String?
     var liveRestore: Bool?
     var logOpts: [String: String]?
+    var registryMirrors: [String]?
+    var insecureRegistries: [String]?
+    var defaultUlimits: [String: UlimitJSON]?
+    var bip: String?
+    struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
-        case liveRestore = "live-restore", logOpts = "log-opts"
+        case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
+        case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip
     }
 }
 
@@ -77,8 +83,10 @@ do {
     let images = try ImageStore(root: dataRoot, snapshotter: snapshotter)
     for note in try await images.repair() { FileIO.stderr("berthd: repair: \(note)\n") }
     let config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, storageDriver: snapshotter.driver, shimPath: binDir + "/berth-shim",
-                              logMaxSize: file.logOpts?["max-size"].flatMap { Int64($0) } ?? 0,
-                              logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1)
+                              logMaxSize: file.logOpts?["max-size"].flatMap(ContainerService.parseSize) ?? 0,
+                              logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1,
+                              defaultUlimits: (file.defaultUlimits ?? [:]).mapValues { (soft: $0.Soft, hard: $0.Hard) },
+                              liveRestore: file.liveRestore ?? true)
     let containers = try ContainerService(config: config, images: images, events: EventLog())
     await containers.restore()
     // On disk next to the layers, not in /run's tmpfs: uploads and saves can be gigabytes.
