@@ -2,9 +2,13 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo tar util-linux \
+APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 procps skopeo tar util-linux tini \
 	golang-github-opencontainers-image-spec-dev
-RELEASE_FLAGS := -c release -Xswiftc -static-executable
+# berth-runtime and berth-shim start once per container: fully static (no dynamic loader, 2 ms less
+# per run). berthd and berth link Debian's libarchive, which has no complete static build: they
+# carry a static Swift runtime only.
+RELEASE_FLAGS := -c release --static-swift-stdlib
+STATIC_FLAGS := -c release -Xswiftc -static-executable --scratch-path .build-static
 DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 
@@ -22,6 +26,9 @@ deps:
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(STATIC_FLAGS) --product berth-runtime
+	$(SWIFT) build $(STATIC_FLAGS) --product berth-shim
+	cp .build-static/release/berth-runtime .build-static/release/berth-shim $(RELEASE_BIN)/
 
 build-debug: deps
 	$(SWIFT) build

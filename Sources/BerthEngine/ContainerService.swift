@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthCgroups
 import BerthImage
 import BerthOCI
 import BerthRuntimeCore
@@ -157,7 +158,7 @@ public actor ContainerService {
             containers[id] = nil
             throw error
         }
-        return ContainerCreateResponse(Id: id, Warnings: [])
+        return ContainerCreateResponse(Id: id, Warnings: Self.warnings(host))
     }
 
     static func initKey(_ id: String) -> String { id + "-init" }
@@ -232,6 +233,19 @@ public actor ContainerService {
         if host.AutoRemove == true && !["", "no"].contains(policy) {
             throw EngineError.invalid("conflicting options: cannot specify both --restart and --rm")
         }
+    }
+
+    /// Docker's create-time warnings for settings that will not do what they say.
+    static func warnings(_ host: HostConfig) -> [String] {
+        var out: [String] = []
+        if host.OomKillDisable == true {
+            if Cgroups.isUnified() {
+                out.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+            } else if (host.Memory ?? 0) == 0 {
+                out.append("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.")
+            }
+        }
+        return out
     }
 
     static func mergeEnv(_ base: [String], _ overrides: [String]) -> [String] {

@@ -13,6 +13,8 @@ enum SpecBuilder {
         "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
     ]
     static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// Where `--init` finds a static init (Debian's tini package ships tini-static).
+    static let initBinaries = ["/usr/local/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/docker-init"]
 
     static func build(_ record: ContainerRecord, rootfs: String, containerDir: String,
                       defaultUlimits: [String: (soft: Int64, hard: Int64)]) throws -> Spec {
@@ -37,7 +39,18 @@ enum SpecBuilder {
             Spec.Rlimit(type: "RLIMIT_" + $0.key.uppercased(), hard: UInt64(bitPattern: $0.value.1), soft: UInt64(bitPattern: $0.value.0))
         }
 
-        var process = Spec.Process(terminal: config.Tty == true, user: user, args: [record.path] + record.args, env: env,
+        var args = [record.path] + record.args
+        var initMount: Spec.Mount?
+        if host.Init == true {
+            // `--init`, as Docker: a static tini bound read-only at /sbin/docker-init runs as PID 1,
+            // reaps zombies and forwards signals to the command.
+            guard let tini = initBinaries.first(where: FileIO.exists) else {
+                throw EngineError.invalid("exec: \"docker-init\": executable file not found in $PATH (install tini)")
+            }
+            initMount = .init(destination: "/sbin/docker-init", type: "bind", source: tini, options: ["rbind", "ro"])
+            args = ["/sbin/docker-init", "--"] + args
+        }
+        var process = Spec.Process(terminal: config.Tty == true, user: user, args: args, env: env,
                                    cwd: config.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
         process.capabilities = Spec.Capabilities(bounding: caps, effective: caps, permitted: caps)
         process.rlimits = rlimits
@@ -57,6 +70,7 @@ enum SpecBuilder {
         for file in ["resolv.conf", "hostname", "hosts"] {
             mounts.append(.init(destination: "/etc/" + file, type: "bind", source: containerDir + "/" + file, options: ["rbind", "rprivate"]))
         }
+        if let initMount { mounts.append(initMount) }
         for bind in host.Binds ?? [] { mounts.append(try bindMount(bind)) }
         for (path, options) in (host.Tmpfs ?? [:]).sorted(by: { $0.key < $1.key }) {
             mounts.append(.init(destination: path, type: "tmpfs", source: "tmpfs",

@@ -266,3 +266,12 @@ def test_live_restore_after_kill9(daemon):
     assert wait_for(lambda: len(docker.ok("logs", "survivor").split()) > len(logs))
     assert wait_for(lambda: inspect(docker, "always", "{{.State.Running}}") == "true", timeout=20)
     docker.ok("rm", "-f", "survivor", "always")
+
+
+def test_init_and_oom_warning(docker):
+    out = docker.ok("run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/comm; echo $$")
+    assert out.split() == ["docker-init", "7"] or out.split()[0] == "docker-init"
+    r = docker.docker("create", "--oom-kill-disable", "busybox", "true")
+    assert r.returncode == 0
+    if cgroup_v1():
+        assert "OOM killer is disabled for the container, but no memory limit is set" in r.stderr
