@@ -180,7 +180,7 @@ final class ChangeCollector: TreeSink {
             items.append(ChangeItem(Path: (dir == "/" ? "" : dir) + "/" + removed, Kind: 2))
             return
         }
-        items.append(ChangeItem(Path: path, Kind: snapshotter.parentContains(key: key, path: path) ? 0 : 1))
+        items.append(ChangeItem(Path: path, Kind: snapshotter.parentEntryType(key: key, path: path) != nil ? 0 : 1))
     }
 }
 

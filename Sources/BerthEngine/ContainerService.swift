@@ -167,16 +167,12 @@ public actor ContainerService {
     func prepareLayers(_ id: String, image top: String?) throws {
         let snapshotter = images.snapshotter
         let initKey = Self.initKey(id)
-        let mountPoint = bundlePath(id) + "/rootfs"
-        try FileIO.makeDirectories(mountPoint, mode: 0o711)
         let building = initKey + "-active"
-        try snapshotter.prepare(key: building, parent: top).mount(at: mountPoint)
+        _ = try snapshotter.prepare(key: building, parent: top)
         do {
-            try InitLayer.populate(mountPoint)
-            try Mounter.unmount(mountPoint, detach: false)
+            try InitLayer.populate(snapshotter, key: building)
             try snapshotter.commit(key: building, as: initKey)
         } catch {
-            try? Mounter.unmount(mountPoint, detach: true)
             try? snapshotter.remove(key: building)
             throw error
         }

@@ -131,7 +131,8 @@ struct ContainerRoutes {
 
     func attach(_ req: APIRequest, _ ref: String, _ r: Responder) async throws {
         let inspect = try await service.inspect(ref)
-        guard inspect.State.Running || inspect.State.Status == "created" || inspect.State.Restarting else {
+        let live = inspect.State.Running || inspect.State.Status == "created" || inspect.State.Restarting
+        guard live || !req.flag("stream", default: true) else {
             throw EngineError.conflict("You cannot attach to a stopped container, start it first")
         }
         let tty = inspect.Config.Tty == true
@@ -140,6 +141,15 @@ struct ContainerRoutes {
         let loop = r.channel.eventLoop
         let wants = (stdin: req.flag("stdin"), stdout: req.flag("stdout") || req.query("stdout") == nil,
                      stderr: req.flag("stderr") || req.query("stderr") == nil)
+        if req.flag("logs") {
+            let source = try await service.logSource(ref)
+            for (stream, bytes) in LogStreamer.replay(source, stdout: wants.stdout, stderr: wants.stderr) { bridge.toClient(stream, bytes) }
+        }
+        guard req.flag("stream", default: true) else {
+            let channel = try await r.hijack(contentType: Self.contentType(tty: tty)) { _ in }
+            bridge.attachClient(channel)
+            return bridge.shimClosed()
+        }
         // Registered before the 101 goes out: a client may start the container the moment it sees it.
         _ = try await service.attach(ref, .init(stdin: wants.stdin, stdout: wants.stdout, stderr: wants.stderr) { result in
             switch result {

@@ -38,11 +38,7 @@ struct LogStreamer {
             try await r.write(header + payload)
         }
 
-        var lines: [Substring] = []
-        for path in source.paths {
-            let text = (try? FileIO.readString(path)) ?? ""
-            lines += text.split(separator: "\n")
-        }
+        var lines = Self.lines(source)
         if let tail { lines = Array(lines.suffix(max(tail, 0))) }
         for line in lines { try await emit(line) }
 
@@ -67,6 +63,21 @@ struct LogStreamer {
             }
         }
         r.end()
+    }
+
+    /// Every logged line (one json-file entry each), oldest rotation first.
+    static func lines(_ source: ContainerService.LogSource) -> [Substring] {
+        source.paths.flatMap { ((try? FileIO.readString($0)) ?? "").split(separator: "\n") }
+    }
+
+    /// What attach with `logs=1` replays before the live stream: (stream, bytes) pairs.
+    static func replay(_ source: ContainerService.LogSource, stdout: Bool, stderr: Bool) -> [(UInt8, [UInt8])] {
+        lines(source).compactMap { line in
+            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else { return nil }
+            let isErr = entry.stream == "stderr"
+            guard isErr ? stderr : stdout else { return nil }
+            return (isErr ? Frame.stderr : Frame.stdout, Array(entry.log.utf8))
+        }
     }
 
     /// New bytes past `offset` (a rotation starts the file over).

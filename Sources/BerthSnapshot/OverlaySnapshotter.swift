@@ -83,14 +83,15 @@ public struct OverlaySnapshotter: StoredSnapshotter {
     }
 
     /// The topmost layer holding the name decides; a 0/0 character device there is a whiteout.
-    public func parentContains(key: String, path: String) -> Bool {
-        guard let parent = store.info(key)?.parent, let chain = try? store.chain(parent) else { return false }
+    public func parentEntryType(key: String, path: String) -> mode_t? {
+        guard let parent = store.info(key)?.parent, let chain = try? store.chain(parent) else { return nil }
         for layer in chain {
             var st = stat()
             guard lstat(store.path(layer) + "/diff/" + path, &st) == 0 else { continue }
-            return !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0)
+            let type = st.st_mode & S_IFMT
+            return type == S_IFCHR && st.st_rdev == 0 ? nil : type
         }
-        return false
+        return nil
     }
 
     public func usage(key: String) -> Int64 { SnapshotDirectory.usage(store.path(key) + "/diff") }

@@ -1,4 +1,5 @@
 import BerthArchive
+import Glibc
 
 /// containerd's snapshot model: a committed snapshot is an immutable layer keyed by its chainID;
 /// an active snapshot is a writable layer on top of a parent chain (a container, or a layer being
@@ -22,8 +23,10 @@ public protocol Snapshotter: Sendable {
     func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts)
     /// Sends the active snapshot's changes against its parent as layer entries (OCI whiteouts).
     func diff(key: String, to writer: TreeSink) throws
-    /// Whether `path` exists in the parent chain of `key` (tells an added file from a modified one).
-    func parentContains(key: String, path: String) -> Bool
+    /// The file type (`S_IFDIR`, `S_IFLNK`…) of `path` as the parent chain of `key` shows it, nil
+    /// when absent: tells an added file from a modified one, and lets a layer be filled without
+    /// mounting its parents.
+    func parentEntryType(key: String, path: String) -> mode_t?
     /// Bytes the snapshot's own directory uses (its layer, not its parents').
     func usage(key: String) -> Int64
 }

@@ -43,10 +43,10 @@ public struct VFSSnapshotter: StoredSnapshotter {
         return (files(key), .apply)
     }
 
-    public func parentContains(key: String, path: String) -> Bool {
-        guard let parent = store.info(key)?.parent else { return false }
+    public func parentEntryType(key: String, path: String) -> mode_t? {
+        guard let parent = store.info(key)?.parent else { return nil }
         var st = stat()
-        return lstat(files(parent) + "/" + path, &st) == 0
+        return lstat(files(parent) + "/" + path, &st) == 0 ? st.st_mode & S_IFMT : nil
     }
 
     public func diff(key: String, to writer: TreeSink) throws {

@@ -50,6 +50,7 @@ def test_sdk_run_logs_exec_stop_remove(client):
                 break
             time.sleep(0.1)
         assert c.logs() == b"started\n"
+        assert c.attach(stdout=True, stderr=True, logs=True, stream=False) == b"started\n"
         code, out = c.exec_run(["sh", "-c", "echo $K; exit 3"])
         assert (code, out) == (3, b"v\n")
         c.reload()

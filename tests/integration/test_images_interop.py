@@ -3,6 +3,7 @@ berthd killed with -9 in the middle of a load comes back with a consistent store
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -69,3 +70,45 @@ def test_kill9_during_load_leaves_a_consistent_store(daemon, tmp_path):
         assert docker.ok("run", "--rm", "busybox", "echo", "still fine") == "still fine\n"
     finally:
         docker.docker("rmi", "-f", "bulky:v1")
+
+
+DOCKERD = shutil.which("dockerd")
+
+
+@pytest.mark.skipif(DOCKERD is None, reason="dockerd (docker.io) is not installed")
+def test_real_docker_loads_our_save(daemon, tmp_path):
+    """dockerd itself (Debian's docker.io, on private roots, no networking set-up) loads our save."""
+    docker = daemon
+    docker.ok("save", "-o", str(tmp_path / "ours.tar"), "busybox")
+    image_id = docker.ok("inspect", "-f", "{{.Id}}", "busybox").strip()
+    root = tempfile.mkdtemp(prefix="berth-dockerd-", dir="/var/tmp")
+    run_dir = tempfile.mkdtemp(prefix="berth-dockerd-", dir="/run")
+    sock = f"unix://{run_dir}/docker.sock"
+    log = open(os.path.join(root, "dockerd.log"), "w")
+    proc = subprocess.Popen([DOCKERD, "--data-root", root + "/data", "--exec-root", run_dir + "/exec", "-H", sock,
+                             "--pidfile", run_dir + "/dockerd.pid", "--iptables=false", "--bridge=none",
+                             "--containerd-namespace", "berth-test", "--containerd-plugins-namespace", "berth-test-plugins"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    env = dict(os.environ, DOCKER_HOST=sock)
+    try:
+        deadline = time.time() + 60
+        while run_captured(["docker", "version"], env=env, timeout=10).returncode != 0:
+            assert time.time() < deadline and proc.poll() is None, open(root + "/dockerd.log").read()[-2000:]
+            time.sleep(0.2)
+        r = run_captured(["docker", "load", "-i", str(tmp_path / "ours.tar")], env=env, timeout=120)
+        assert r.returncode == 0 and "Loaded image: busybox:latest" in r.stdout, r.stdout + r.stderr
+        r = run_captured(["docker", "inspect", "-f", "{{.Id}}", "busybox:latest"], env=env, timeout=30)
+        assert r.stdout.strip() == image_id
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        subprocess.run(["pkill", "-f", "containerd --config " + run_dir], timeout=30)
+        for base in (run_dir, root):
+            mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(base)]
+            for m in sorted(mounts, key=len, reverse=True):
+                subprocess.run(["umount", "-l", m], timeout=30)
+            shutil.rmtree(base, ignore_errors=True)
