@@ -51,6 +51,7 @@ integration:
 bench: build
 	@bench/runtime.sh $(RELEASE_BIN)/berth-runtime
 	@bench/engine.sh $(RELEASE_BIN)
+	@bench/extract.sh $(RELEASE_BIN)
 
 clean:
 	rm -rf .build

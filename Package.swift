@@ -43,6 +43,7 @@ let package = Package(
         .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthEngine", "BerthImage", "BerthSnapshot", "BerthSystem"]),
         .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),
+        .executableTarget(name: "berth-bench-extract", dependencies: ["BerthArchive", "BerthSystem"], path: "bench/extract"),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
         .target(name: "BerthImage", dependencies: ["BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),

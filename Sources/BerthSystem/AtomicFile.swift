@@ -6,9 +6,11 @@ import Glibc
 /// On tmpfs (runtime state under /run) a power cut loses the file anyway, so the fsyncs, which
 /// cost more than the rest of the write, are skipped there.
 public enum AtomicFile {
-    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    /// `regenerated`: a file rebuilt from other state whenever it is needed (a container's
+    /// /etc/hosts at every start) keeps the atomic replace but skips the fsyncs.
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, regenerated: Bool = false) throws {
         let directory = parentDirectory(of: path)
-        let durable = !isVolatile(directory)
+        let durable = !regenerated && !isVolatile(directory)
         let temp = "\(path).tmp-\(getpid())"
         let fd = try sys("open", temp) { open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         do {
