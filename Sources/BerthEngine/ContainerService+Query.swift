@@ -32,7 +32,7 @@ extension ContainerService {
         throw EngineError.invalid("invalid filter '\(text)'")
     }
 
-    public func list(all: Bool, limit: Int?, filters: [String: [String]]) async throws -> [ContainerSummary] {
+    public func list(all: Bool, limit: Int?, filters: [String: [String]], size: Bool = false) async throws -> [ContainerSummary] {
         let known: Set = ["status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "publish", "expose", "is-task"]
         for key in filters.keys where !known.contains(key) { throw EngineError.invalid("invalid filter '\(key)'") }
         for status in filters["status"] ?? [] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(status) {
@@ -65,7 +65,17 @@ extension ContainerService {
             return true
         }
         if let limit, limit > 0 { records = Array(records.prefix(limit)) }
-        return records.map(summary)
+        var out = records.map(summary)
+        if size {
+            // Only when asked (`ps -s`): it walks each writable layer.
+            let imageSizes = Dictionary(await images.records().map { ($0.id.description, $0.size) }) { a, _ in a }
+            for i in out.indices {
+                let rw = images.snapshotter.usage(key: out[i].Id)
+                out[i].SizeRw = rw
+                out[i].SizeRootFs = rw + (imageSizes[out[i].ImageID] ?? 0)
+            }
+        }
+        return out
     }
 
     static func statusWord(_ s: BerthAPI.ContainerState) -> String {

@@ -24,7 +24,8 @@ struct ContainerRoutes {
                 r.json(try await s.create(name: req.query("name"), config: config, host: extras.HostConfig ?? HostConfig()), status: .created)
             }),
             (.GET, "/containers/json", { req, _, r in
-                r.json(try await s.list(all: req.flag("all"), limit: req.int("limit"), filters: try ContainerService.parseFilters(req.query("filters"))))
+                r.json(try await s.list(all: req.flag("all"), limit: req.int("limit"), filters: try ContainerService.parseFilters(req.query("filters")),
+                                       size: req.flag("size")))
             }),
             (.POST, "/containers/prune", { _, _, r in r.json(await s.prune()) }),
             (.GET, "/containers/{id}/json", { req, p, r in r.json(try await s.inspect(p[0], size: req.flag("size"))) }),
