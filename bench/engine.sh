@@ -13,11 +13,11 @@ bsock=/run/berth-bench/berth.sock
 dsock=/run/berth-bench-docker/docker.sock
 berth="$bin/berth -H unix://$bsock"
 dock="docker -H unix://$dsock"
-# runc: crun refuses this hybrid cgroup layout; --ulimit host: podman's default limits can exceed
-# what root may raise. Images are always named in full so nothing is ever pulled.
-podman="podman --runtime runc"
+# runc: crun refuses this hybrid cgroup layout. A private containers.conf without podman's
+# default ulimits (they exceed what root may raise here, and runc fails with EPERM). Images are
+# always named in full so nothing is ever pulled.
+podman="env CONTAINERS_CONF=$work/containers.conf podman --runtime runc"
 pimage=localhost/berth-bench-busybox
-pflags="--ulimit host"
 have_docker=$(command -v dockerd >/dev/null && echo 1 || echo 0)
 have_podman=$(command -v podman >/dev/null && echo 1 || echo 0)
 
@@ -30,7 +30,7 @@ cleanup() {
         [ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
     fi
     if [ "$have_podman" = 1 ]; then
-        $podman rm -af >/dev/null 2>&1; podman rmi -f "$pimage" >/dev/null 2>&1
+        $podman rm -af >/dev/null 2>&1; $podman rmi -f "$pimage" >/dev/null 2>&1
     fi
     sleep 2
     for d in /run/berth-bench /var/lib/berth-bench /run/berth-bench-docker /var/lib/berth-bench-docker; do
@@ -46,6 +46,7 @@ sum_rss() { local t=0; for p in "$@"; do t=$((t + $(rss_kb "$p"))); done; echo "
 avg_rss() { [ $# -eq 0 ] && { echo 0; return; }; echo $(( $(sum_rss "$@") / $# )); }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
+printf '[containers]\ndefault_ulimits = []\n' >"$work/containers.conf"
 "$here/../scripts/make-rootfs.sh" "$work/rootfs" >/dev/null
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 
@@ -66,8 +67,8 @@ if [ "$have_docker" = 1 ]; then
     [ "$have_docker" = 1 ] && $dock import -c 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 fi
 if [ "$have_podman" = 1 ]; then
-    podman import -c 'CMD ["sh"]' "$work/busybox.tar" "$pimage" >/dev/null 2>&1
-    if ! $podman run --rm --network none $pflags "$pimage" true >"$work/podman.err" 2>&1; then
+    $podman import -c 'CMD ["sh"]' "$work/busybox.tar" "$pimage" >/dev/null 2>&1
+    if ! $podman run --rm --network none "$pimage" true >"$work/podman.err" 2>&1; then
         echo "podman cannot run a container on this machine, left out: $(tail -1 "$work/podman.err")" >&2
         have_podman=0
     fi
@@ -84,13 +85,13 @@ echo "timing run --rm true ($runs runs each)" >&2
 cmds=(-n "berth" "$berth run --rm --network none busybox true"
       -n "docker CLI → berthd" "DOCKER_HOST=unix://$bsock docker run --rm --network none busybox true")
 [ "$have_docker" = 1 ] && cmds+=(-n "docker → dockerd" "$dock run --rm --network none busybox true")
-[ "$have_podman" = 1 ] && cmds+=(-n "podman" "$podman run --rm --network none $pflags $pimage true")
+[ "$have_podman" = 1 ] && cmds+=(-n "podman" "$podman run --rm --network none $pimage true")
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/run.json" --style basic "${cmds[@]}" >&2
 
 start_50() {  # name, command prefix, image
     local t0 t1
     t0=$(now_ms)
-    for i in $(seq 50); do $2 run -d --network none ${4:-} "$3" sleep 600 >/dev/null; done
+    for i in $(seq 50); do $2 run -d --network none "$3" sleep 600 >/dev/null; done
     t1=$(now_ms)
     echo $((t1 - t0))
 }
@@ -108,7 +109,7 @@ if [ "$have_docker" = 1 ]; then
     ps_cmds+=(-n "docker" "$dock ps -a")
 fi
 if [ "$have_podman" = 1 ]; then
-    podman50=$(start_50 podman "$podman" "$pimage" "$pflags")
+    podman50=$(start_50 podman "$podman" "$pimage")
     sleep 1
     conmon=$(avg_rss $(pgrep -x conmon || true))
     ps_cmds+=(-n "podman" "$podman ps -a")
@@ -150,7 +151,8 @@ for name, r in ps.items():
 if $dockerd_idle:
     lines.append(f"| daemon idle RSS | {$berthd_idle/1024:.1f} MiB | dockerd+containerd | {$dockerd_idle/1024:.1f} MiB | {$dockerd_idle/$berthd_idle:.1f}× smaller |")
 for name, v in (("containerd-shim-runc-v2", $docker_shim), ("conmon", $conmon)):
-    if v: lines.append(f"| RSS per container shim | {$berth_shim/1024:.2f} MiB | {name} | {v/1024:.2f} MiB | {v/$berth_shim:.2f}× smaller |")
+    if v: lines.append(f"| RSS per container shim | {$berth_shim/1024:.2f} MiB | {name} | {v/1024:.2f} MiB | "
+                       + (f"{v/$berth_shim:.2f}× smaller |" if v >= $berth_shim else f"{$berth_shim/v:.2f}× larger |"))
 text = "\n".join(lines) + "\n"
 open(out + ".md", "w").write(text)
 print(text)
