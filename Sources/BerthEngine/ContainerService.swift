@@ -346,17 +346,17 @@ public actor ContainerService {
     func writeEtcFiles(_ record: ContainerRecord) throws {
         let dir = containerDir(record.id)
         let hostname = record.config.Hostname ?? record.shortID
-        try AtomicFile.write(dir + "/hostname", Array((hostname + "\n").utf8), regenerated: true)
+        try AtomicFile.write(dir + "/hostname", Array((hostname + "\n").utf8), durable: false)
         var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
         hosts += "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
         for extra in record.hostConfig.ExtraHosts ?? [] {
             let parts = extra.split(separator: ":", maxSplits: 1)
             if parts.count == 2 { hosts += "\(parts[1])\t\(parts[0])\n" }
         }
-        try AtomicFile.write(dir + "/hosts", Array(hosts.utf8), regenerated: true)
+        try AtomicFile.write(dir + "/hosts", Array(hosts.utf8), durable: false)
         var resolv = (try? FileIO.readString("/etc/resolv.conf")) ?? ""
         if let dns = record.hostConfig.Dns, !dns.isEmpty { resolv = dns.map { "nameserver \($0)\n" }.joined() }
-        try AtomicFile.write(dir + "/resolv.conf", Array(resolv.utf8), regenerated: true)
+        try AtomicFile.write(dir + "/resolv.conf", Array(resolv.utf8), durable: false)
     }
 
     // MARK: exit

@@ -73,8 +73,11 @@ struct SnapshotDirectory: Sendable {
         }
     }
 
+    /// Only committed snapshots (image layers) are synced: an active one is a container's
+    /// writable layer or an unpack that a crash restarts.
     func write(_ info: SnapshotInfo, in directory: String) throws {
-        try AtomicFile.write(directory + "/info.json", Array(try JSONEncoder().encode(info)), mode: 0o600)
+        try AtomicFile.write(directory + "/info.json", Array(try JSONEncoder().encode(info)), mode: 0o600,
+                             durable: info.kind == .committed)
     }
 
     /// Commit: the active directory is renamed to the committed key's and its info rewritten.

@@ -6,11 +6,12 @@ import Glibc
 /// On tmpfs (runtime state under /run) a power cut loses the file anyway, so the fsyncs, which
 /// cost more than the rest of the write, are skipped there.
 public enum AtomicFile {
-    /// `regenerated`: a file rebuilt from other state whenever it is needed (a container's
-    /// /etc/hosts at every start) keeps the atomic replace but skips the fsyncs.
-    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, regenerated: Bool = false) throws {
+    /// `durable: false` keeps the atomic replace but skips the fsyncs, for files a power cut may
+    /// lose: rebuilt at every start (a container's /etc/hosts), or a container's writable layer,
+    /// which does not survive a power cut intact anyway (Docker does not sync it either).
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable requested: Bool = true) throws {
         let directory = parentDirectory(of: path)
-        let durable = !regenerated && !isVolatile(directory)
+        let durable = requested && !isVolatile(directory)
         let temp = "\(path).tmp-\(getpid())"
         let fd = try sys("open", temp) { open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         do {
