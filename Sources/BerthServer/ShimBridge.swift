@@ -40,6 +40,9 @@ final class ShimBridge: @unchecked Sendable {
             if shim == nil { pendingInput.append(buffer) }
             return (shim, false)
         }
+        if ended, lock.withLock({ shimDone }) {
+            client?.close(promise: nil)  // both directions are over
+        }
         guard let target else { return }
         if ended {
             target.close(mode: .output, promise: nil)
@@ -123,11 +126,18 @@ final class ShimBridge: @unchecked Sendable {
         if let target { closeClient(target) }
     }
 
+    /// Ends the client's stream with a FIN, not a close: closing a socket that still holds unread
+    /// client bytes (a tty's late keystrokes) sends a reset, which the docker CLI reports as an
+    /// error instead of the exit code. The client closes its side on EOF; a timer makes sure.
     private func closeClient(_ channel: Channel) {
-        guard let recording = lock.withLock({ exitRecorded }) else { return channel.close(promise: nil) }
+        let finish: @Sendable () -> Void = {
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+        }
+        guard let recording = lock.withLock({ exitRecorded }) else { return finish() }
         Task {
             await recording.value
-            try? await channel.close()
+            finish()
         }
     }
 }
