@@ -44,6 +44,13 @@ trap cleanup EXIT
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 sum_rss() { local t=0; for p in "$@"; do t=$((t + $(rss_kb "$p"))); done; echo "$t"; }
 avg_rss() { [ $# -eq 0 ] && { echo 0; return; }; echo $(( $(sum_rss "$@") / $# )); }
+# PSS: the shared pages (a binary's text, mapped by every shim) divided among their users, i.e.
+# what one more container really costs.
+avg_pss() {
+    [ $# -eq 0 ] && { echo 0; return; }
+    local t=0; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done
+    echo $((t / $#))
+}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 printf '[containers]\ndefault_ulimits = []\n' >"$work/containers.conf"
@@ -99,19 +106,22 @@ echo "starting 50 detached containers per engine" >&2
 berth50=$(start_50 berth "$berth" busybox)
 sleep 1
 berth_shim=$(avg_rss $(pgrep -f "berth-shim /run/berth-bench/" || true))
+berth_shim_pss=$(avg_pss $(pgrep -f "berth-shim /run/berth-bench/" || true))
 berthd_50=$(rss_kb "$(cat "$work/berthd.pid")")
 ps_cmds=(-n "berth" "$berth ps -a")
-docker50=""; docker_shim=0; podman50=""; conmon=0
+docker50=""; docker_shim=0; podman50=""; conmon=0; docker_shim_pss=0; conmon_pss=0
 if [ "$have_docker" = 1 ]; then
     docker50=$(start_50 docker "$dock" busybox)
     sleep 1
     docker_shim=$(avg_rss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
+    docker_shim_pss=$(avg_pss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     ps_cmds+=(-n "docker" "$dock ps -a")
 fi
 if [ "$have_podman" = 1 ]; then
     podman50=$(start_50 podman "$podman" "$pimage")
     sleep 1
     conmon=$(avg_rss $(pgrep -x conmon || true))
+    conmon_pss=$(avg_pss $(pgrep -x conmon || true))
     ps_cmds+=(-n "podman" "$podman ps -a")
 fi
 hyperfine --warmup 2 --runs 15 --export-json "$work/ps.json" --style basic "${ps_cmds[@]}" >&2
@@ -131,6 +141,7 @@ figures = {
     "daemon_idle_rss_kb": {"berthd": $berthd_idle, "dockerd+containerd": $dockerd_idle},
     "berthd_rss_with_50_kb": $berthd_50,
     "shim_rss_kb": {"berth-shim": $berth_shim, "containerd-shim-runc-v2": $docker_shim, "conmon": $conmon},
+    "shim_pss_kb_with_50": {"berth-shim": $berth_shim_pss, "containerd-shim-runc-v2": $docker_shim_pss, "conmon": $conmon_pss},
     "machine": f"{os.cpu_count()} cores, {platform.platform()}",
 }
 json.dump(figures, open(out + ".json", "w"), indent=1)
@@ -150,9 +161,12 @@ for name, r in ps.items():
     lines.append(f"| ps -a with 50 containers (median) | {ms(ps['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(ps['berth']), ms(r))} |")
 if $dockerd_idle:
     lines.append(f"| daemon idle RSS | {$berthd_idle/1024:.1f} MiB | dockerd+containerd | {$dockerd_idle/1024:.1f} MiB | {$dockerd_idle/$berthd_idle:.1f}× smaller |")
-for name, v in (("containerd-shim-runc-v2", $docker_shim), ("conmon", $conmon)):
-    if v: lines.append(f"| RSS per container shim | {$berth_shim/1024:.2f} MiB | {name} | {v/1024:.2f} MiB | "
-                       + (f"{v/$berth_shim:.2f}× smaller |" if v >= $berth_shim else f"{$berth_shim/v:.2f}× larger |"))
+def memory(label, ours, theirs, name):
+    if theirs: lines.append(f"| {label} | {ours/1024:.2f} MiB | {name} | {theirs/1024:.2f} MiB | "
+                            + (f"{theirs/ours:.2f}× smaller |" if theirs >= ours else f"{ours/theirs:.2f}× larger |"))
+for name, rss, pss in (("containerd-shim-runc-v2", $docker_shim, $docker_shim_pss), ("conmon", $conmon, $conmon_pss)):
+    memory("RSS per container shim", $berth_shim, rss, name)
+    memory("PSS per container shim (50 running)", $berth_shim_pss, pss, name)
 text = "\n".join(lines) + "\n"
 open(out + ".md", "w").write(text)
 print(text)
