@@ -73,7 +73,7 @@ extension ContainerService {
     /// `HEAD /containers/{id}/archive`.
     public func statPath(_ ref: String, path: String) async throws -> PathStat {
         try await withRootfs(ref) { root, record in
-            let item = try ArchiveItem(root: root, path: path, container: record.name)
+            let item = try self.archiveItem(root, record, path)
             defer { close(item.directory) }
             return item.stat
         }
@@ -83,7 +83,7 @@ extension ContainerService {
     /// last component, as `docker cp` expects.
     public func archive(_ ref: String, path: String, to fd: Int32) async throws -> PathStat {
         try await withRootfs(ref) { root, record in
-            let item = try ArchiveItem(root: root, path: path, container: record.name)
+            let item = try self.archiveItem(root, record, path)
             defer { close(item.directory) }
             let writer = try TarWriter(fd: fd)
             try TreeArchiver(mode: .plain).archive(item: item.entryName, in: item.directory, path: RootedPath.procPath(item.directory),
@@ -91,6 +91,16 @@ extension ContainerService {
             _ = try writer.finish()
             return item.stat
         }
+    }
+
+    /// A `cp` source. The files berthd binds over /etc are read where they live, as Docker reads
+    /// them through its bind mounts (the rootfs holds only the init layer's empty mount points).
+    nonisolated func archiveItem(_ root: String, _ record: ContainerRecord, _ path: String) throws -> ArchiveItem {
+        let clean = "/" + path.split(separator: "/").joined(separator: "/")
+        if ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(clean) {
+            return try ArchiveItem(root: containerDir(record.id), path: String(clean.dropFirst(4)), container: record.name)
+        }
+        return try ArchiveItem(root: root, path: path, container: record.name)
     }
 
     /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container, every

@@ -198,6 +198,8 @@ def test_cp_both_ways_and_diff_commit(docker, tmp_path):
     docker.ok("exec", "cpc", "sh", "-c", "mkdir -p /data/sub && echo deep > /data/sub/f && rm /bin/vi")
     docker.ok("cp", "cpc:/data", str(tmp_path / "out"))
     assert (tmp_path / "out" / "sub" / "f").read_text() == "deep\n"
+    docker.ok("cp", "cpc:/etc/hostname", str(tmp_path / "hostname"))
+    assert (tmp_path / "hostname").read_text() == docker.ok("exec", "cpc", "cat", "/etc/hostname")
     r = docker.docker("cp", "cpc:/nope", str(tmp_path / "x"))
     assert r.returncode != 0 and "Could not find the file /nope in container cpc" in r.stderr
     changes = docker.ok("diff", "cpc").splitlines()
