@@ -95,15 +95,15 @@ cmds=(-n "berth" "$berth run --rm --network none busybox true"
 [ "$have_podman" = 1 ] && cmds+=(-n "podman" "$podman run --rm --network none $pimage true")
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/run.json" --style basic "${cmds[@]}" >&2
 
-start_50() {  # name, command prefix, image
+start_50() {  # command prefix, image
     local t0 t1
     t0=$(now_ms)
-    for i in $(seq 50); do $2 run -d --network none "$3" sleep 600 >/dev/null; done
+    for i in $(seq 50); do $1 run -d --network none "$2" sleep 600 >/dev/null; done
     t1=$(now_ms)
     echo $((t1 - t0))
 }
 echo "starting 50 detached containers per engine" >&2
-berth50=$(start_50 berth "$berth" busybox)
+berth50=$(start_50 "$berth" busybox)
 sleep 1
 berth_shim=$(avg_rss $(pgrep -f "berth-shim /run/berth-bench/" || true))
 berth_shim_pss=$(avg_pss $(pgrep -f "berth-shim /run/berth-bench/" || true))
@@ -111,14 +111,14 @@ berthd_50=$(rss_kb "$(cat "$work/berthd.pid")")
 ps_cmds=(-n "berth" "$berth ps -a")
 docker50=""; docker_shim=0; podman50=""; conmon=0; docker_shim_pss=0; conmon_pss=0
 if [ "$have_docker" = 1 ]; then
-    docker50=$(start_50 docker "$dock" busybox)
+    docker50=$(start_50 "$dock" busybox)
     sleep 1
     docker_shim=$(avg_rss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     docker_shim_pss=$(avg_pss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     ps_cmds+=(-n "docker" "$dock ps -a")
 fi
 if [ "$have_podman" = 1 ]; then
-    podman50=$(start_50 podman "$podman" "$pimage")
+    podman50=$(start_50 "$podman" "$pimage")
     sleep 1
     conmon=$(avg_rss $(pgrep -x conmon || true))
     conmon_pss=$(avg_pss $(pgrep -x conmon || true))

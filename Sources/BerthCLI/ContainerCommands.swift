@@ -181,30 +181,42 @@ extension CLI {
         let id = created["Id"]?.string ?? ""
         for w in created["Warnings"]?.array ?? [] { FileIO.stderr("WARNING: \(w.string ?? "")\n") }
         guard startAfter else { out(id + "\n"); return 0 }
-        let detach = f.bool("detach")
-        let tty = f.bool("tty"), interactive = f.bool("interactive")
-        var stream: (fd: Int32, early: [UInt8])?
-        if !detach {
-            stream = try Streams.hijack(client, "/containers/\(id)/attach", query: [
-                ("stream", "1"), ("stdin", interactive ? "1" : "0"), ("stdout", "1"), ("stderr", "1"),
-            ] + (f.string("detach-keys").map { [("detachKeys", $0)] } ?? []))
-        }
-        let waiter = detach ? nil : try client.open("POST", "/containers/\(id)/wait", query: [("condition", f.bool("rm") ? "removed" : "next-exit")])
-        do {
-            _ = try client.open("POST", "/containers/\(id)/start").body()
-        } catch let e as APIClient.Failure {
-            if let stream { close(stream.fd) }
+        /// Docker's report of a start that failed, and the exit code the message implies.
+        func startFailed(_ e: APIClient.Failure) -> Int32 {
             FileIO.stderr("\(name): Error response from daemon: \(e.message)\n\nRun '\(name) \(command) --help' for more information\n")
             if e.message.contains("executable file not found") || e.message.contains("no such file or directory") { return 127 }
             if e.message.contains("permission denied") { return 126 }
             return 125
         }
-        guard let stream, let waiter else { out(id + "\n"); return 0 }
+        guard !f.bool("detach") else {
+            do { _ = try client.open("POST", "/containers/\(id)/start").body() } catch let e as APIClient.Failure { return startFailed(e) }
+            out(id + "\n")
+            return 0
+        }
+        return try attachStartWait(id, tty: f.bool("tty"), stdin: f.bool("interactive"), detachKeys: f.string("detach-keys"),
+                                   condition: f.bool("rm") ? "removed" : "next-exit", startFailed: startFailed)
+    }
+
+    /// Attaches (before the start, so no output is missed), starts, relays the streams until the
+    /// container ends them, and returns its exit status: `run` in the foreground and `start -a`.
+    func attachStartWait(_ id: String, tty: Bool, stdin: Bool, detachKeys: String?, condition: String,
+                         startFailed: ((APIClient.Failure) -> Int32)? = nil) throws -> Int32 {
+        let stream = try Streams.hijack(client, "/containers/\(id)/attach", query: [
+            ("stream", "1"), ("stdin", stdin ? "1" : "0"), ("stdout", "1"), ("stderr", "1"),
+        ] + (detachKeys.map { [("detachKeys", $0)] } ?? []))
+        let waiter = try client.open("POST", "/containers/\(id)/wait", query: [("condition", condition)])
+        do {
+            _ = try client.open("POST", "/containers/\(id)/start").body()
+        } catch let e as APIClient.Failure {
+            close(stream.fd)
+            guard let startFailed else { throw e }
+            return startFailed(e)
+        }
         if tty, let size = Streams.terminalSize() {
             _ = try? client.open("POST", "/containers/\(id)/resize", query: [("h", String(size.0)), ("w", String(size.1))]).body()
         }
-        let restore = tty && interactive ? Streams.rawTerminal() : {}
-        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: interactive)
+        let restore = tty && stdin ? Streams.rawTerminal() : {}
+        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: stdin)
         restore()
         let result = (try? JSONValue.parse(try waiter.body())) ?? .null
         return Int32(truncatingIfNeeded: result["StatusCode"]?.int ?? 125)
@@ -216,23 +228,13 @@ extension CLI {
         guard f.bool("attach") || f.bool("interactive") else {
             return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/start").body(); out(n + "\n") }
         }
-        let ref = f.positionals[0]
-        let info = try client.call("GET", "/containers/\(ref)/json")
-        let id = info["Id"]?.string ?? ref
-        let tty = info["Config"]?["Tty"] == .bool(true)
-        let stream = try Streams.hijack(client, "/containers/\(id)/attach", query: [
-            ("stream", "1"), ("stdin", f.bool("interactive") ? "1" : "0"), ("stdout", "1"), ("stderr", "1"),
-        ])
-        let waiter = try client.open("POST", "/containers/\(id)/wait", query: [("condition", "next-exit")])
-        _ = try client.open("POST", "/containers/\(id)/start").body()
-        let restore = tty && f.bool("interactive") ? Streams.rawTerminal() : {}
-        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: f.bool("interactive"))
-        restore()
-        return Int32(truncatingIfNeeded: ((try? JSONValue.parse(try waiter.body())) ?? .null)["StatusCode"]?.int ?? 0)
+        let info = try client.call("GET", "/containers/\(f.positionals[0])/json")
+        return try attachStartWait(info["Id"]?.string ?? f.positionals[0], tty: info["Config"]?["Tty"] == .bool(true),
+                                   stdin: f.bool("interactive"), detachKeys: f.string("detach-keys"), condition: "next-exit")
     }
 
     func stop(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("t", "time", value: true), .init("t", "timeout", value: true), .init("s", "signal", value: true)])
+        let f = try Flags(args, specs: [.init("t", "time", value: true), .init(nil, "timeout", value: true), .init("s", "signal", value: true)])
         try requireArgs(f, 1, "\(name) stop")
         var q: [(String, String)] = []
         if let t = f.string("time") ?? f.string("timeout") { q.append(("t", t)) }

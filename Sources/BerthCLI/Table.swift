@@ -47,16 +47,14 @@ public enum Size {
     }
 
     /// `%.Ng` without Foundation: N significant digits, trailing zeros dropped.
-    static func significant(_ v: Double, _ digits: Int) -> String {
-        var buffer = [CChar](repeating: 0, count: 64)
-        _ = withVaList([digits, v]) { vsnprintf(&buffer, buffer.count, "%.*g", $0) }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    static func significant(_ v: Double, _ digits: Int) -> String { printf("%.*g", [digits, v]) }
 
     /// Two decimals (`%.2f`), for percentages.
-    public static func fixed(_ v: Double) -> String {
+    public static func fixed(_ v: Double) -> String { printf("%.2f", [v]) }
+
+    static func printf(_ format: String, _ args: [CVarArg]) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
-        _ = withVaList([v]) { vsnprintf(&buffer, buffer.count, "%.2f", $0) }
+        _ = withVaList(args) { vsnprintf(&buffer, buffer.count, format, $0) }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 

@@ -62,7 +62,7 @@ extension ContainerService {
         let id = try find(ref).id
         let snapshotter = images.snapshotter
         return try await Self.detached {
-            let collector = ChangeCollector(snapshotter: snapshotter, key: id)
+            let collector = ChangeCollector(parent: snapshotter.parentView(key: id))
             try snapshotter.diff(key: id, to: collector)
             return collector.items
         }
@@ -172,14 +172,10 @@ extension ContainerService {
 
 /// Turns a layer's entries into `docker diff` lines.
 final class ChangeCollector: TreeSink {
-    let snapshotter: Snapshotter
-    let key: String
+    let parent: ParentView
     var items: [ChangeItem] = []
 
-    init(snapshotter: Snapshotter, key: String) {
-        self.snapshotter = snapshotter
-        self.key = key
-    }
+    init(parent: ParentView) { self.parent = parent }
 
     func add(_ entry: TarEntry, source: Int32?) throws {
         let path = "/" + (try TarEntry.clean(entry.path))
@@ -190,7 +186,7 @@ final class ChangeCollector: TreeSink {
             items.append(ChangeItem(Path: (dir == "/" ? "" : dir) + "/" + removed, Kind: 2))
             return
         }
-        items.append(ChangeItem(Path: path, Kind: snapshotter.parentEntryType(key: key, path: path) != nil ? 0 : 1))
+        items.append(ChangeItem(Path: path, Kind: parent.type(of: path) != nil ? 0 : 1))
     }
 }
 

@@ -307,9 +307,7 @@ public actor ContainerService {
             emit(record, "start")
         } catch {
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
-            if let socket = Optional(socketPath(id)), FileIO.exists(socket) {
-                _ = try? ShimClient.request(socket, { var r = ShimRequest(op: .kill); r.signal = SIGKILL; return r }())
-            }
+            if FileIO.exists(socketPath(id)) { try? sendKill(id, SIGKILL) }
             containers[id] = record
             unmountIdle(id)
             record.state.Error = "\(error)"

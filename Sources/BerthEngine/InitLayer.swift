@@ -16,13 +16,14 @@ enum InitLayer {
     static func populate(_ snapshotter: Snapshotter, key: String) throws {
         let (directory, _) = try snapshotter.applyTarget(key: key)
         let layer = try RootedPath(root: directory)
+        let parent = snapshotter.parentView(key: key)
         /// A path is made only where the image has real directories (or nothing) on the way, and
         /// no non-directory at a directory's place: an image whose /etc is a symlink keeps it.
         func usable(_ path: String, directory: Bool) -> Bool {
             var walked = ""
             for component in path.split(separator: "/") {
                 walked += "/" + component
-                guard let type = snapshotter.parentEntryType(key: key, path: walked) else { return true }
+                guard let type = parent.type(of: walked) else { return true }
                 if (walked != path || directory) && type != S_IFDIR { return false }
             }
             return true
@@ -31,7 +32,7 @@ enum InitLayer {
         for file in files where usable(file, directory: false) {
             close(try layer.makeFile(file, mode: file == "/dev/console" ? 0o755 : 0o644))
         }
-        if snapshotter.parentEntryType(key: key, path: "/etc/mtab") == nil && usable("/etc", directory: true) {
+        if parent.type(of: "/etc/mtab") == nil && usable("/etc", directory: true) {
             let etc = try layer.open("/etc", flags: O_PATH | O_DIRECTORY)
             defer { close(etc) }
             var st = stat()

@@ -32,26 +32,20 @@ final class ShimBridge: @unchecked Sendable {
 
     /// Bytes from the client (nil: it closed its sending side or went away).
     func fromClient(_ buffer: ByteBuffer?) {
-        let (target, ended): (Channel?, Bool) = lock.withLock {
-            guard let buffer else {
-                clientClosedInput = true
-                return (shim, true)
-            }
-            if shim == nil { pendingInput.append(buffer) }
-            return (shim, false)
+        let (target, peer, shimGone) = lock.withLock { () -> (Channel?, Channel?, Bool) in
+            if let buffer, shim == nil { pendingInput.append(buffer) }
+            if buffer == nil { clientClosedInput = true }
+            return (shim, client, shimDone)
         }
-        if ended, lock.withLock({ shimDone }) {
-            client?.close(promise: nil)  // both directions are over
-        }
-        guard let target else { return }
-        if ended {
-            target.close(mode: .output, promise: nil)
-            if client?.isActive != true { target.close(promise: nil) }
+        guard let buffer else {
+            if shimGone { peer?.close(promise: nil) }  // both directions are over
+            target?.close(mode: .output, promise: nil)
+            if peer?.isActive != true { target?.close(promise: nil) }
             return
         }
-        guard let buffer else { return }
+        guard let target else { return }
         if let keys = detachKeys, detach(buffer, keys) {
-            client?.close(promise: nil)
+            peer?.close(promise: nil)
             target.close(promise: nil)
             return
         }

@@ -82,16 +82,9 @@ public struct OverlaySnapshotter: StoredSnapshotter {
         try TreeArchiver(mode: .overlayDiff).archive(store.path(key) + "/diff", to: writer)
     }
 
-    /// The topmost layer holding the name decides; a 0/0 character device there is a whiteout.
-    public func parentEntryType(key: String, path: String) -> mode_t? {
-        guard let parent = store.info(key)?.parent, let chain = try? store.chain(parent) else { return nil }
-        for layer in chain {
-            var st = stat()
-            guard lstat(store.path(layer) + "/diff/" + path, &st) == 0 else { continue }
-            let type = st.st_mode & S_IFMT
-            return type == S_IFCHR && st.st_rdev == 0 ? nil : type
-        }
-        return nil
+    public func parentView(key: String) -> ParentView {
+        let chain = store.info(key)?.parent.flatMap { try? store.chain($0) } ?? []
+        return ParentView(layers: chain.map { store.path($0) + "/diff" }, overlayWhiteouts: true)
     }
 
     public func usage(key: String) -> Int64 { SnapshotDirectory.usage(store.path(key) + "/diff") }

@@ -23,10 +23,9 @@ public protocol Snapshotter: Sendable {
     func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts)
     /// Sends the active snapshot's changes against its parent as layer entries (OCI whiteouts).
     func diff(key: String, to writer: TreeSink) throws
-    /// The file type (`S_IFDIR`, `S_IFLNK`…) of `path` as the parent chain of `key` shows it, nil
-    /// when absent: tells an added file from a modified one, and lets a layer be filled without
-    /// mounting its parents.
-    func parentEntryType(key: String, path: String) -> mode_t?
+    /// The parent chain of `key` as a lookup, resolved once: tells an added file from a modified
+    /// one, and lets a layer be filled without mounting its parents.
+    func parentView(key: String) -> ParentView
     /// Bytes the snapshot's own directory uses (its layer, not its parents').
     func usage(key: String) -> Int64
 }
@@ -46,5 +45,24 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .hasChildren(let k): return "snapshot \(k) is in use by other snapshots"
         case .tooManyLayers(let n): return "cannot mount \(n) layers: the overlay options exceed one page on this kernel (needs 6.8+ for more)"
         }
+    }
+}
+
+/// What a snapshot's parents show at a path, without mounting them: the topmost layer directory
+/// holding the name decides (for overlay, a 0/0 character device there is a whiteout).
+public struct ParentView: Sendable {
+    /// Layer directories, topmost first.
+    let layers: [String]
+    let overlayWhiteouts: Bool
+
+    /// The file type (`S_IFDIR`, `S_IFLNK`…) at `path`, nil when absent.
+    public func type(of path: String) -> mode_t? {
+        for layer in layers {
+            var st = stat()
+            guard lstat(layer + "/" + path, &st) == 0 else { continue }
+            let type = st.st_mode & S_IFMT
+            return overlayWhiteouts && type == S_IFCHR && st.st_rdev == 0 ? nil : type
+        }
+        return nil
     }
 }

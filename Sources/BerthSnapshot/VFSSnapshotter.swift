@@ -43,10 +43,9 @@ public struct VFSSnapshotter: StoredSnapshotter {
         return (files(key), .apply)
     }
 
-    public func parentEntryType(key: String, path: String) -> mode_t? {
-        guard let parent = store.info(key)?.parent else { return nil }
-        var st = stat()
-        return lstat(files(parent) + "/" + path, &st) == 0 ? st.st_mode & S_IFMT : nil
+    /// A vfs parent is a full copy: its own directory is the whole view.
+    public func parentView(key: String) -> ParentView {
+        ParentView(layers: store.info(key)?.parent.map { [files($0)] } ?? [], overlayWhiteouts: false)
     }
 
     public func diff(key: String, to writer: TreeSink) throws {

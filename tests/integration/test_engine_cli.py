@@ -271,8 +271,7 @@ def test_live_restore_after_kill9(daemon):
 
 
 def test_init_and_oom_warning(docker):
-    out = docker.ok("run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/comm; echo $$")
-    assert out.split() == ["docker-init", "7"] or out.split()[0] == "docker-init"
+    assert docker.ok("run", "--rm", "--init", "busybox", "cat", "/proc/1/comm") == "docker-init\n"
     r = docker.docker("create", "--oom-kill-disable", "busybox", "true")
     assert r.returncode == 0
     if cgroup_v1():
