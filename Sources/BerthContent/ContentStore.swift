@@ -141,6 +141,9 @@ public final class ContentWriter {
 
     deinit { if !finished { close(fd) } }
 
+    /// The ingest's bytes so far (a resumed transfer replays them to its extractor).
+    public var dataPath: String { directory + "/data" }
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         hasher.update(bytes)
         try FileIO.writeAll(fd, bytes, path: directory + "/data")

@@ -625,7 +625,7 @@ public actor ContainerService {
 /// A one-shot wake-up, resumed at most once whoever gets there first (exit, removal, timeout);
 /// a resume that comes before the wait is kept.
 final class Waiter: @unchecked Sendable {
-    private let lock = NSLockLike()
+    private let lock = Lock()
     private var continuation: CheckedContinuation<Void, Never>?
     private var done = false
 

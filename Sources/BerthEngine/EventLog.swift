@@ -5,7 +5,7 @@ import Glibc
 /// The daemon's event stream: recent events kept for `--since`, and live subscribers. A lock,
 /// not an actor, so the container and image code publish without suspending.
 public final class EventLog: @unchecked Sendable {
-    private let lock = NSLockLike()
+    private let lock = Lock()
     private var recent: [EventMessage] = []
     private var subscribers: [Int: AsyncStream<EventMessage>.Continuation] = [:]
     private var nextToken = 0

@@ -43,7 +43,7 @@ public enum ShimClient {
 /// One thread that waits on every running container's shim at once (a `wait` connection each)
 /// and reports exits; the actors never block on a container.
 final class ExitMonitor: @unchecked Sendable {
-    private let lock = NSLockLike()
+    private let lock = Lock()
     private var watched: [Int32: String] = [:]
     private let wakeRead: Int32
     private let wakeWrite: Int32
@@ -55,8 +55,7 @@ final class ExitMonitor: @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         self.onExit = onExit
-        let thread = PThread { [self] in self.loop() }
-        thread.start()
+        Threads.detach { [self] in self.loop() }
     }
 
     /// Watches container `id` through a `wait` connection to its shim.
@@ -85,32 +84,5 @@ final class ExitMonitor: @unchecked Sendable {
                 onExit(id, reply?.exit)
             }
         }
-    }
-}
-
-/// A pthread mutex (Foundation's NSLock is not in FoundationEssentials).
-final class NSLockLike: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-}
-
-/// A detached pthread running a closure.
-final class PThread {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
-    func start() {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<PThread>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box)
-        pthread_detach(thread)
     }
 }

@@ -74,3 +74,30 @@ extension Platform {
         return Platform(architecture: arch, os: "linux")
     }
 }
+
+extension Platform {
+    /// `os/arch[/variant]`, as `--platform` takes it.
+    public init(parsing text: String) throws {
+        let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...3).contains(parts.count), !parts.contains(where: \.isEmpty) else {
+            throw ImageError.invalid("invalid platform \"\(text)\": use os/arch[/variant]")
+        }
+        if parts.count == 1 {  // an architecture alone, as containerd accepts
+            self.init(architecture: parts[0], os: "linux")
+        } else {
+            self.init(architecture: parts[1], os: parts[0])
+            variant = parts.count == 3 ? parts[2] : nil
+        }
+    }
+}
+
+extension Index {
+    /// The entry for `platform` (the variant must match when one is asked for); an entry without
+    /// a platform when none matches.
+    public func manifest(for platform: Platform) -> Descriptor? {
+        manifests.first(where: { entry in
+            guard let p = entry.platform else { return false }
+            return p.os == platform.os && p.architecture == platform.architecture && (platform.variant == nil || p.variant == platform.variant)
+        }) ?? manifests.first(where: { $0.platform == nil })
+    }
+}

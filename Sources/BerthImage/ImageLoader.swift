@@ -116,9 +116,8 @@ public struct ImageLoader {
         let bytes = try store.content.read(descriptor.digest)
         let index = try JSONDecoder().decode(Index.self, from: Data(bytes))
         let current = Platform.current
-        guard let match = index.manifests.first(where: { $0.platform?.architecture == current.architecture && $0.platform?.os == current.os })
-            ?? index.manifests.first(where: { $0.platform == nil }) else {
-            throw ImageError.invalid("no image for \(current.os)/\(current.architecture) in the archive")
+        guard let match = index.manifest(for: current) else {
+            throw ImageError.invalid("no image for \(current) in the archive")
         }
         return try platformManifest(match, staged: staged)
     }

@@ -17,6 +17,10 @@ public actor ImageStore {
     nonisolated public let snapshotter: any Snapshotter
     let databasePath: String
     var database: Database
+    /// Blobs and snapshots an operation in progress has written but not yet named (a pull's
+    /// layers): garbage collection keeps them, as containerd's leases do.
+    var leases: [UInt64: (blobs: Set<Digest>, chains: Set<String>)] = [:]
+    var nextLease: UInt64 = 0
 
     struct Database: Codable {
         var images: [String: ImageRecord] = [:]
@@ -104,6 +108,14 @@ public actor ImageStore {
 
     // MARK: adding
 
+    public func lease(blobs: Set<Digest>, chains: Set<String>) -> UInt64 {
+        nextLease += 1
+        leases[nextLease] = (blobs, chains)
+        return nextLease
+    }
+
+    public func release(lease: UInt64) { leases[lease] = nil }
+
     /// Records an image whose manifest, config and layer blobs are in the content store: unpacks
     /// each layer into a snapshot (verifying it against the config's diffID), then names it.
     @discardableResult
@@ -134,29 +146,24 @@ public actor ImageStore {
         if snapshotter.info(key: chain.description) != nil {
             return snapshotter.usage(key: chain.description)
         }
-        let key = "extract-\(getpid())-\(chain.hex)"
-        try? snapshotter.remove(key: key)
-        _ = try snapshotter.prepare(key: key, parent: parent?.description)
-        do {
-            let (directory, whiteouts) = try snapshotter.applyTarget(key: key)
-            let fd = try content.open(layer.digest)
-            defer { close(fd) }
-            let reader = try TarReader(fd: fd)
-            let bytes = try LayerExtractor(root: directory, whiteouts: whiteouts).extract(reader)
-            let actual = try reader.stream.finish()
-            guard actual == diffID else {
-                throw ImageError.invalid("layer \(layer.digest): uncompressed digest \(actual) does not match diff_id \(diffID)")
-            }
-            try snapshotter.commit(key: key, as: chain.description)
-            progress(layer.digest.description, bytes)
-            return bytes
-        } catch {
-            try? snapshotter.remove(key: key)
-            throw error
-        }
+        let fd = try content.open(layer.digest)
+        defer { close(fd) }
+        let unpacker = LayerUnpacker(snapshotter: snapshotter)
+        let (key, bytes) = try unpacker.extract(fd: fd, diffID: diffID, chain: chain, parent: parent)
+        try unpacker.commit(key: key, chain: chain, parent: parent)
+        progress(layer.digest.description, bytes)
+        return bytes
     }
 
     // MARK: names
+
+    /// Records where an image now lives in a registry (after a push).
+    public func addRepoDigest(_ id: Digest, _ repoDigest: String) throws {
+        guard var record = database.images[id.description], !record.repoDigests.contains(repoDigest) else { return }
+        record.repoDigests = (record.repoDigests + [repoDigest]).sorted()
+        database.images[id.description] = record
+        try save()
+    }
 
     /// `docker tag SOURCE TARGET`.
     public func tag(_ source: String, as target: String) throws {
@@ -264,6 +271,10 @@ public actor ImageStore {
     func collect() throws -> [RemoveAction] {
         var keepChains = Set<String>()
         var keepBlobs = Set<Digest>()
+        for lease in leases.values {
+            keepChains.formUnion(lease.chains)
+            keepBlobs.formUnion(lease.blobs)
+        }
         for record in database.images.values {
             keepBlobs.insert(record.id)
             keepBlobs.insert(record.manifest)

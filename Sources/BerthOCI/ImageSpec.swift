@@ -14,13 +14,15 @@ public struct Descriptor: Codable, Hashable, Sendable {
     }
 }
 
-public struct Platform: Codable, Hashable, Sendable {
+public struct Platform: Codable, Hashable, Sendable, CustomStringConvertible {
     public var architecture: String
     public var os: String
     public var variant: String?
     public init(architecture: String, os: String, variant: String? = nil) {
         self.architecture = architecture; self.os = os; self.variant = variant
     }
+    /// `os/arch[/variant]`, as `--platform` spells it.
+    public var description: String { os + "/" + architecture + (variant.map { "/" + $0 } ?? "") }
 }
 
 /// image-manifest; also Docker's manifest v2 schema 2 (same fields, different media types).

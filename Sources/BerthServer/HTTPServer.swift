@@ -1,5 +1,6 @@
 import BerthEngine
 import BerthImage
+import BerthRegistry
 import BerthSystem
 import Glibc
 import NIOCore
@@ -12,12 +13,16 @@ public final class HTTPServer: Sendable {
     let router: Router
     let spool: String
 
-    public init(containers: ContainerService, images: ImageStore, dataRoot: String, spool: String) {
+    public init(containers: ContainerService, images: ImageStore, registry: Registry, dataRoot: String, spool: String,
+                maxConcurrentDownloads: Int = 3, maxConcurrentUploads: Int = 5) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         self.spool = spool
+        let registryRoutes = RegistryRoutes(store: images, registry: registry, events: containers.events,
+                                            maxConcurrentDownloads: maxConcurrentDownloads, maxConcurrentUploads: maxConcurrentUploads)
         let table = SystemRoutes(containers: containers, store: images, dataRoot: dataRoot).table
             + ContainerRoutes(service: containers, spool: spool).table
-            + ImageRoutes(store: images, containers: containers, spool: spool).table
+            + ImageRoutes(store: images, containers: containers, spool: spool, registry: registryRoutes).table
+            + registryRoutes.table
         router = Router(table)
     }
 

@@ -12,6 +12,7 @@ struct ImageRoutes {
     let store: ImageStore
     let containers: ContainerService
     let spool: String
+    let registry: RegistryRoutes
 
     struct Status: Encodable { let status: String }
     struct StreamLine: Encodable { let stream: String }
@@ -22,7 +23,7 @@ struct ImageRoutes {
     }
 
     var table: [(HTTPMethod, String, Router.Handler)] {
-        let store = self.store, containers = self.containers, spool = self.spool
+        let store = self.store, containers = self.containers, spool = self.spool, registry = self.registry
         let events = containers.events
         return [
             (.GET, "/images/json", { req, _, r in
@@ -49,9 +50,7 @@ struct ImageRoutes {
             }),
             (.GET, "/images/get", { req, _, r in try await save(req.query["names"] ?? [], r) }),
             (.POST, "/images/create", { req, _, r in
-                guard req.query("fromSrc") != nil else {
-                    throw EngineError.notFound("pull access denied for \(req.query("fromImage") ?? ""): registry pulls are not available in this Berth build yet")
-                }
+                guard req.query("fromSrc") != nil else { return try await registry.pull(req, r) }
                 guard let file = req.bodyFile else { throw EngineError.invalid("import from a URL is not supported; pipe the tar in (-)") }
                 defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
                 var reference: Reference?

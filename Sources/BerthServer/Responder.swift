@@ -2,6 +2,7 @@ import BerthAPI
 import BerthEngine
 import BerthImage
 import BerthOCI
+import BerthRegistry
 import FoundationEssentials
 import NIOConcurrencyHelpers
 import NIOCore
@@ -74,6 +75,7 @@ public final class Responder: @unchecked Sendable {
             case .invalid: return (400, e.description)
             }
         case let e as Reference.ParseError: return (400, e.description)
+        case let e as RegistryError: return (e.status, e.description)
         case let e as DecodingError: return (400, "invalid JSON: \(Self.decodingText(e))")
         default: return (500, "\(error)")
         }
@@ -103,6 +105,12 @@ public final class Responder: @unchecked Sendable {
 
     public func writeJSONLine<T: Encodable>(_ value: T) async throws {
         try await write(Array((try? JSONEncoder().encode(value)) ?? Data()) + [10])
+    }
+
+    /// Queues one JSON line without waiting (progress reported from transfer threads).
+    public func post<T: Encodable>(_ value: T) {
+        let bytes = Array((try? JSONEncoder().encode(value)) ?? Data()) + [10]
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(channel.allocator.buffer(bytes: bytes))), promise: nil)
     }
 
     public func end() {

@@ -6,6 +6,7 @@ import Glibc
 /// every image and container on it; short links in `l/` keep mount options small.
 public struct OverlaySnapshotter: StoredSnapshotter {
     public var driver: String { "overlay2" }
+    public var extractsIndependently: Bool { true }
     let store: SnapshotDirectory
 
     public init(root: String) throws {

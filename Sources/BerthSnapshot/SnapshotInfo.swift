@@ -142,6 +142,15 @@ extension StoredSnapshotter {
     public func info(key: String) -> SnapshotInfo? { store.info(key) }
     public func list() -> [SnapshotInfo] { store.list() }
 
+    public func rebase(key: String, onto parent: String?) throws {
+        var info = try requireActive(key)
+        if let parent {
+            guard store.info(parent)?.kind == .committed else { throw SnapshotError.notFound(parent) }
+        }
+        info.parent = parent
+        try store.write(info, in: store.path(key))
+    }
+
     func requireActive(_ key: String) throws -> SnapshotInfo {
         let info = try store.require(key)
         guard info.kind == .active else { throw SnapshotError.notActive(key) }

@@ -28,6 +28,12 @@ public protocol Snapshotter: Sendable {
     func parentView(key: String) -> ParentView
     /// Bytes the snapshot's own directory uses (its layer, not its parents').
     func usage(key: String) -> Int64
+    /// Whether a layer can be extracted without its parents in place (overlay keeps whiteouts
+    /// as marks; vfs applies them to a copy of the parent). When true, a pull extracts layers in
+    /// parallel and `rebase`s each onto its parent before committing.
+    var extractsIndependently: Bool { get }
+    /// Gives active snapshot `key` a new parent (which must be committed).
+    func rebase(key: String, onto parent: String?) throws
 }
 
 public enum SnapshotError: Error, CustomStringConvertible, Equatable {

@@ -6,6 +6,7 @@ import Glibc
 /// kernel or file system, so it is the fallback where overlay cannot run (nested, odd fs).
 public struct VFSSnapshotter: StoredSnapshotter {
     public var driver: String { "vfs" }
+    public var extractsIndependently: Bool { false }
     let store: SnapshotDirectory
 
     public init(root: String) throws {

@@ -1,5 +1,6 @@
 import BerthEngine
 import BerthImage
+import BerthRegistry
 import BerthServer
 import BerthSnapshot
 import BerthSystem
@@ -7,6 +8,7 @@ import FoundationEssentials
 import Glibc
 
 /// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
+///        [--registry-mirror URL]… [--insecure-registry HOST]… [--max-concurrent-downloads N]
 ///        [--config-file /etc/berth/daemon.json]
 struct DaemonJSON: Decodable {
     var dataRoot: String?
@@ -20,11 +22,14 @@ struct DaemonJSON: Decodable {
     var insecureRegistries: [String]?
     var defaultUlimits: [String: UlimitJSON]?
     var bip: String?
+    var maxConcurrentDownloads: Int?
+    var maxConcurrentUploads: Int?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
         case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
         case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip
+        case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
     }
 }
 
@@ -50,6 +55,9 @@ while !args.isEmpty {
     case "--exec-root": overrides["exec-root"] = value()
     case "--storage-driver", "-s": overrides["storage-driver"] = value()
     case "--config-file": configFile = value()
+    case "--registry-mirror": overrides["registry-mirror", default: ""] += value() + " "
+    case "--insecure-registry": overrides["insecure-registry", default: ""] += value() + " "
+    case "--max-concurrent-downloads": overrides["max-concurrent-downloads"] = value()
     case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
     default: fail("unknown flag: \(arg)")
     }
@@ -93,7 +101,13 @@ do {
     let spool = dataRoot + "/tmp"
     try? FileIO.removeTree(spool)
     try FileIO.makeDirectories(spool, mode: 0o700)
-    let server = HTTPServer(containers: containers, images: images, dataRoot: dataRoot, spool: spool)
+    func words(_ key: String) -> [String] { overrides[key].map { $0.split(separator: " ").map(String.init) } ?? [] }
+    let hostsConfig = try RegistryHosts(mirrors: (file.registryMirrors ?? []) + words("registry-mirror"),
+                                        insecure: (file.insecureRegistries ?? []) + words("insecure-registry"))
+    let registry = Registry(hosts: hostsConfig) { FileIO.stderr("berthd: registry: \($0)\n") }
+    let downloads = overrides["max-concurrent-downloads"].flatMap { Int($0) } ?? file.maxConcurrentDownloads ?? 3
+    let server = HTTPServer(containers: containers, images: images, registry: registry, dataRoot: dataRoot, spool: spool,
+                            maxConcurrentDownloads: max(1, downloads), maxConcurrentUploads: max(1, file.maxConcurrentUploads ?? 5))
     try await server.listen(hosts)
     FileIO.stderr("berthd: API listening on \(hosts.joined(separator: ", ")) (storage: \(snapshotter.driver))\n")
     while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }

@@ -1,0 +1,88 @@
+/// One line of the JSON message stream that `/images/create`, `/images/{name}/push`, `/build`
+/// and `/images/load` send; the docker CLI draws its progress bars from `progressDetail`.
+public struct ProgressMessage: Codable, Sendable, Equatable {
+    public struct Detail: Codable, Sendable, Equatable {
+        public var current: Int64?
+        public var total: Int64?
+        public init(current: Int64? = nil, total: Int64? = nil) { self.current = current; self.total = total }
+    }
+    public struct ErrorDetail: Codable, Sendable, Equatable {
+        public var message: String
+        public init(message: String) { self.message = message }
+    }
+    /// Push's closing record.
+    public struct PushResult: Codable, Sendable, Equatable {
+        public var Tag: String
+        public var Digest: String
+        public var Size: Int
+        public init(Tag: String, Digest: String, Size: Int) { self.Tag = Tag; self.Digest = Digest; self.Size = Size }
+    }
+
+    public var status: String?
+    public var id: String?
+    public var progressDetail: Detail?
+    public var progress: String?
+    public var stream: String?
+    public var errorDetail: ErrorDetail?
+    public var error: String?
+    public var aux: PushResult?
+
+    public init(status: String? = nil, id: String? = nil, progressDetail: Detail? = nil, progress: String? = nil, stream: String? = nil,
+                aux: PushResult? = nil) {
+        self.status = status; self.id = id; self.progressDetail = progressDetail; self.progress = progress; self.stream = stream; self.aux = aux
+    }
+
+    public static func failure(_ message: String) -> ProgressMessage {
+        var m = ProgressMessage()
+        m.errorDetail = ErrorDetail(message: message)
+        m.error = message
+        return m
+    }
+
+    /// A layer's status line (`Pulling fs layer`, `Pull complete`…), with the empty
+    /// `progressDetail` Docker sends so the CLI keeps one line per layer.
+    public static func layer(_ id: String, _ status: String, current: Int64? = nil, total: Int64? = nil) -> ProgressMessage {
+        ProgressMessage(status: status, id: id, progressDetail: Detail(current: current, total: total),
+                        progress: current.map { bar(current: $0, total: total) })
+    }
+
+    /// Docker's text bar: `[=====>      ]  1.2MB/3.4MB`.
+    public static func bar(current: Int64, total: Int64?) -> String {
+        guard let total, total > 0 else { return humanSize(current) }
+        let width = 50
+        let filled = Int(min(Double(current) / Double(total), 1) * Double(width))
+        let arrow = filled >= width ? String(repeating: "=", count: width)
+            : String(repeating: "=", count: filled) + ">" + String(repeating: " ", count: width - filled - 1)
+        return "[\(arrow)] \(humanSize(current))/\(humanSize(total))"
+    }
+
+    /// go-units' HumanSize (decimal, 3 significant digits: `%.4g` trimmed), as in Docker's bars.
+    public static func humanSize(_ n: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+        var value = Double(n)
+        var unit = 0
+        while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
+        let scale: Double = value >= 100 ? 1 : value >= 10 ? 10 : 100
+        var text = String((value * scale).rounded() / scale)
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text + units[unit]
+    }
+}
+
+/// The credentials the docker CLI sends in `X-Registry-Auth` (base64url JSON) and in `POST /auth`.
+public struct RegistryAuth: Codable, Sendable, Equatable {
+    public var username: String?
+    public var password: String?
+    public var auth: String?
+    public var email: String?
+    public var serveraddress: String?
+    public var identitytoken: String?
+    public var registrytoken: String?
+
+    public init(username: String? = nil, password: String? = nil, serveraddress: String? = nil) {
+        self.username = username; self.password = password; self.serveraddress = serveraddress
+    }
+}

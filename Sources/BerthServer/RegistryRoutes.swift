@@ -1,0 +1,102 @@
+import BerthAPI
+import BerthEngine
+import BerthImage
+import BerthOCI
+import BerthRegistry
+import BerthSystem
+import FoundationEssentials
+import NIOHTTP1
+
+/// Pull, push, login and search: the routes that reach registries.
+struct RegistryRoutes {
+    let store: ImageStore
+    let registry: Registry
+    let events: EventLog
+    let maxConcurrentDownloads: Int
+    let maxConcurrentUploads: Int
+
+    var table: [(HTTPMethod, String, Router.Handler)] {
+        let registry = registry, routes = self
+        return [
+            (.POST, "/images/{name...}/push", { req, p, r in try await routes.push(p[0], req, r) }),
+            (.POST, "/auth", { req, _, r in
+                let auth = try JSONDecoder().decode(RegistryAuth.self, from: Data(req.body))
+                let server = auth.serveraddress ?? ""
+                try await Threads.run { try registry.login(server: server, credentials: Self.credentials(auth) ?? RegistryCredentials()) }
+                struct Reply: Encodable { let Status: String; let IdentityToken: String }
+                r.json(Reply(Status: "Login Succeeded", IdentityToken: ""))
+            }),
+            (.GET, "/images/search", { req, _, r in
+                guard let term = req.query("term"), !term.isEmpty else { throw EngineError.invalid("a search term is required") }
+                let limit = min(max(req.int("limit") ?? 25, 1), 100)
+                let filters = try ContainerService.parseFilters(req.query("filters"))
+                let credentials = Self.credentials(req)
+                var results = try await Threads.run { try registry.search(term, limit: limit, credentials: credentials) }
+                if let stars = filters["stars"]?.compactMap({ Int($0) }).max() { results = results.filter { $0.star_count >= stars } }
+                if let official = filters["is-official"]?.first { results = results.filter { $0.is_official == (official == "true") } }
+                r.json(results)
+            }),
+        ]
+    }
+
+    /// `POST /images/create?fromImage=…`: the registry is asked first, so a missing image is an
+    /// HTTP error; then progress streams as JSON lines.
+    func pull(_ req: APIRequest, _ r: Responder) async throws {
+        let puller = ImagePuller(store: store, registry: registry, maxConcurrentDownloads: maxConcurrentDownloads)
+        var ref = try Reference(parsing: req.query("fromImage") ?? "")
+        if let tag = req.query("tag"), !tag.isEmpty {
+            if tag.hasPrefix("sha256:") { ref.digest = try Digest(parsing: tag); ref.tag = nil } else { ref.tag = tag }
+        }
+        let platform = try req.query("platform").flatMap { $0.isEmpty ? nil : try Platform(parsing: $0) }
+        let credentials = Self.credentials(req)
+        let wanted = ref
+        let resolved = try await Threads.run { try puller.resolve(wanted, platform: platform, credentials: credentials) }
+        r.beginStream(contentType: "application/json")
+        do {
+            _ = try await puller.fetch(resolved) { r.post($0) }
+            events.publish("image", "pull", id: resolved.reference.familiarString, attributes: ["name": resolved.reference.familiarString])
+        } catch {
+            r.post(ProgressMessage.failure(Responder.describe(error).1))
+        }
+        r.end()
+    }
+
+    /// `POST /images/{name}/push?tag=…`.
+    func push(_ name: String, _ req: APIRequest, _ r: Responder) async throws {
+        let pusher = ImagePusher(store: store, registry: registry, maxConcurrentUploads: maxConcurrentUploads)
+        let ref = try Reference(parsing: name)
+        let tags = try await pusher.tags(ref, tag: req.query("tag") ?? ref.tag)
+        let credentials = Self.credentials(req)
+        r.beginStream(contentType: "application/json")
+        r.post(ProgressMessage(status: "The push refers to repository [\(ref.name.hasPrefix("docker.io/") ? ref.name : ref.familiarName)]"))
+        do {
+            for tag in tags {
+                try await pusher.push(tag, credentials: credentials) { r.post($0) }
+                events.publish("image", "push", id: tag.familiarString, attributes: ["name": tag.familiarString])
+            }
+        } catch {
+            r.post(ProgressMessage.failure(Responder.describe(error).1))
+        }
+        r.end()
+    }
+
+    /// The credentials in `X-Registry-Auth` (base64url JSON; some clients send standard base64).
+    static func credentials(_ req: APIRequest) -> RegistryCredentials? {
+        guard let header = req.headers["X-Registry-Auth"].first, !header.isEmpty else { return nil }
+        var text = String(header.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text), let auth = try? JSONDecoder().decode(RegistryAuth.self, from: data) else { return nil }
+        return credentials(auth)
+    }
+
+    static func credentials(_ auth: RegistryAuth) -> RegistryCredentials? {
+        var username = auth.username ?? "", password = auth.password ?? ""
+        if username.isEmpty, let encoded = auth.auth, let data = Data(base64Encoded: encoded) {
+            let pair = String(decoding: data, as: UTF8.self)
+            if let colon = pair.firstIndex(of: ":") { username = String(pair[..<colon]); password = String(pair[pair.index(after: colon)...]) }
+        }
+        let credentials = RegistryCredentials(username: username, password: password, identityToken: auth.identitytoken ?? "",
+                                              registryToken: auth.registrytoken ?? "")
+        return credentials == RegistryCredentials() ? nil : credentials
+    }
+}
