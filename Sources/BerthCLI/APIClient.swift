@@ -142,13 +142,15 @@ public struct APIClient: Sendable {
 
     /// Sends a request and reads the response head; the body is left to the caller.
     public func open(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
-                     contentType: String = "application/json", upgrade: Bool = false, bodyFD: Int32? = nil) throws -> Response {
+                     contentType: String = "application/json", upgrade: Bool = false, bodyFD: Int32? = nil,
+                     headers extra: [(String, String)] = []) throws -> Response {
         let fd: Int32
         do { fd = try UnixSocket.connect(socket) } catch {
             throw Failure(status: 0, message: "Cannot connect to the Berth daemon at unix://\(socket). Is the berth daemon running?")
         }
         var head = "\(method) \(Self.path(path, query)) HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli\r\n"
         if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
+        for (name, value) in extra { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
         if bodyFD != nil { head += "Content-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n" }
         head += "\r\n"

@@ -169,7 +169,13 @@ extension CLI {
             created = try client.call("POST", "/containers/create", query: query, json: body)
         } catch let e as APIClient.Failure where e.status == 404 && e.message.hasPrefix("No such image") {
             FileIO.stderr("Unable to find image '\(image)' locally\n")
-            do { _ = try client.open("POST", "/images/create", query: [("fromImage", image)]).body() } catch let pull as APIClient.Failure {
+            do {
+                // Progress goes to stderr, as docker's does here: stdout carries the container's output.
+                let saved = dup(1)
+                dup2(2, 1)
+                defer { dup2(saved, 1); close(saved) }
+                if try pullImage(image, platform: f.string("platform"), quiet: f.bool("quiet"), printReference: false) != 0 { return 125 }
+            } catch let pull as APIClient.Failure {
                 FileIO.stderr("\(name): Error response from daemon: \(pull.message)\n\nRun '\(name) \(command) --help' for more information\n")
                 return 125
             }

@@ -148,19 +148,39 @@ extension CLI {
         return try progress(response)
     }
 
-    /// Prints a JSON-lines progress stream (`stream`, `status`), failing on its `error`.
-    func progress(_ response: APIClient.Response) throws -> Int32 {
+    /// Prints a JSON-lines progress stream as docker's jsonmessage does: on a terminal, one line
+    /// per layer id redrawn in place with its bar; otherwise status lines only (bars skipped).
+    /// Fails on the stream's `error`.
+    func progress(_ response: APIClient.Response, quiet: Bool = false) throws -> Int32 {
         var code: Int32 = 0
+        let tty = isatty(1) == 1
+        var ids: [String: Int] = [:]
         try response.lines { line in
             let message = (try? JSONValue.parse(line)) ?? .null
             if let error = message["error"]?.string {
                 FileIO.stderr(error + "\n")
                 code = 1
-            } else if let text = message["stream"]?.string {
-                out(text)
-            } else if let status = message["status"]?.string {
-                out(status + "\n")
+                return true
             }
+            guard !quiet else { return true }
+            if let text = message["stream"]?.string { out(text); return true }
+            guard let status = message["status"]?.string else { return true }
+            let id = message["id"]?.string ?? ""
+            let bar = message["progress"]?.string ?? ""
+            guard tty else {
+                if bar.isEmpty { out((id.isEmpty ? "" : id + ": ") + status + "\n") }
+                return true
+            }
+            var up = 0
+            if !id.isEmpty, message["progressDetail"] != nil {
+                if ids[id] == nil { ids[id] = ids.count; out("\n") }
+                up = ids.count - ids[id]!
+                out("\u{1b}[\(up)A")
+            } else {
+                ids = [:]
+            }
+            out("\u{1b}[2K\r" + (id.isEmpty ? "" : id + ": ") + status + (bar.isEmpty ? "" : " " + bar) + (up > 0 ? "\r" : "\n"))
+            if up > 0 { out("\u{1b}[\(up)B") }
             return true
         }
         return code

@@ -316,6 +316,7 @@ final class LayerJob: @unchecked Sendable {
                 let offset = writer.offset
                 let response = try resolved.client.blob(layer.digest, from: offset)
                 var skip = response.status == 206 ? 0 : offset
+                if offset > 0 { puller.registry.log("\(layer.digest): resumed at byte \(offset) (HTTP \(response.status))") }
                 try response.read { block in
                     var bytes = block
                     if skip > 0 {

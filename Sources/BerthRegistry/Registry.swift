@@ -45,7 +45,9 @@ public final class Registry: @unchecked Sendable {
                 }
                 if endpoint.isMirror { log("mirror \(endpoint.base) failed, trying the next: \(error)") }
                 guard transport || endpoint.isMirror, index < endpoints.count - 1 else {
-                    throw Self.unreachable(firstError ?? error, endpoint: endpoint)
+                    // A plain-HTTP retry of a TLS-only registry answers 400: the HTTPS error says more.
+                    if case .registry(400, _, _) = error, let firstError { throw Self.unreachable(firstError, endpoint: endpoints[0]) }
+                    throw transport ? Self.unreachable(firstError ?? error, endpoint: endpoints[0]) : error
                 }
                 if firstError == nil && !endpoint.isMirror { firstError = error }
             }

@@ -35,11 +35,11 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    /// The Engine API status a client sees.
+    /// The Engine API status a client sees. A pull or push refused for credentials is a 500, as
+    /// dockerd's: the docker CLI answers a 401 with an interactive login prompt.
     public var status: Int {
         switch self {
         case .manifestNotFound, .repositoryNotFound, .accessDenied, .noMatchingPlatform: return 404
-        case .unauthorized: return 401
         case .invalidURL: return 400
         default: return 500
         }

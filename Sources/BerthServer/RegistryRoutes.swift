@@ -22,7 +22,12 @@ struct RegistryRoutes {
             (.POST, "/auth", { req, _, r in
                 let auth = try JSONDecoder().decode(RegistryAuth.self, from: Data(req.body))
                 let server = auth.serveraddress ?? ""
-                try await Threads.run { try registry.login(server: server, credentials: Self.credentials(auth) ?? RegistryCredentials()) }
+                do {
+                    try await Threads.run { try registry.login(server: server, credentials: Self.credentials(auth) ?? RegistryCredentials()) }
+                } catch let error as RegistryError {
+                    guard case .unauthorized = error else { throw error }
+                    return r.json(ErrorResponse(message: error.description), status: .unauthorized)
+                }
                 struct Reply: Encodable { let Status: String; let IdentityToken: String }
                 r.json(Reply(Status: "Login Succeeded", IdentityToken: ""))
             }),

@@ -173,7 +173,8 @@ DOCKER = shutil.which("docker")
 
 
 class Daemon:
-    def __init__(self):
+    def __init__(self, extra_args=()):
+        self.extra_args = list(extra_args)
         self.base = tempfile.mkdtemp(prefix="berth-engine-", dir="/var/tmp")
         self.data = os.path.join(self.base, "data")
         self.exec_root = tempfile.mkdtemp(prefix="berth-exec-", dir="/run")
@@ -188,7 +189,7 @@ class Daemon:
     def start(self):
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.exec_root, "-H", self.host,
-                                          "--config-file", "/nonexistent"],
+                                          "--config-file", "/nonexistent", *self.extra_args],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.time() + 20
         while time.time() < deadline:

@@ -9,16 +9,23 @@ public struct TLSOptions: Sendable, Hashable {
     public var caFiles: [String]
     /// Client certificate and key (`certs.d/<host>/*.cert` and the matching `.key`).
     public var clientCertificate: (cert: String, key: String)?
+    /// Inode and modification time of each file: a replaced certificate gets a new context.
+    let versions: [Int]
 
     public init(verify: Bool = true, caFiles: [String] = [], clientCertificate: (cert: String, key: String)? = nil) {
         self.verify = verify
         self.caFiles = caFiles
         self.clientCertificate = clientCertificate
+        versions = (caFiles + [clientCertificate?.cert, clientCertificate?.key].compactMap { $0 }).flatMap { path -> [Int] in
+            var st = stat()
+            guard stat(path, &st) == 0 else { return [0] }
+            return [Int(st.st_ino), st.st_mtim.tv_sec, st.st_mtim.tv_nsec]
+        }
     }
 
     public static func == (a: TLSOptions, b: TLSOptions) -> Bool {
         a.verify == b.verify && a.caFiles == b.caFiles && a.clientCertificate?.cert == b.clientCertificate?.cert
-            && a.clientCertificate?.key == b.clientCertificate?.key
+            && a.clientCertificate?.key == b.clientCertificate?.key && a.versions == b.versions
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -26,6 +33,7 @@ public struct TLSOptions: Sendable, Hashable {
         hasher.combine(caFiles)
         hasher.combine(clientCertificate?.cert)
         hasher.combine(clientCertificate?.key)
+        hasher.combine(versions)
     }
 }
 

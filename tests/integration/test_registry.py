@@ -1,0 +1,279 @@
+"""Pull, push, login, search and mirrors against a real Distribution registry (Debian's
+docker-registry) on 127.0.0.1, driven by the official docker CLI and by `berth`. Images are seeded
+and read back with skopeo."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from conftest import BERTH, DOCKER, Daemon, run_captured
+from registry_support import REGISTRY, SKOPEO, Registry, ThrottledProxy, make_ca
+
+pytestmark = pytest.mark.skipif(REGISTRY is None or SKOPEO is None, reason="docker-registry and skopeo are needed")
+
+
+def commit(daemon, base, script, tag):
+    name = "mk-" + os.urandom(4).hex()
+    daemon.ok("run", "--name", name, base, "sh", "-c", script)
+    daemon.ok("commit", name, tag)
+    daemon.ok("rm", name)
+
+
+@pytest.fixture(scope="module")
+def archives(daemon):
+    """docker-archive tars: busybox; a three-layer image (a file added, then one more and a
+    deletion); and one with a 24 MB incompressible layer. The committed images are removed again."""
+    d = tempfile.mkdtemp(prefix="berth-archives-", dir="/var/tmp")
+    commit(daemon, "busybox:latest", "mkdir /data && echo one > /data/one", "mk/two:1")
+    commit(daemon, "mk/two:1", "echo two > /data/two && rm /bin/ls", "mk/three:1")
+    commit(daemon, "busybox:latest", "dd if=/dev/urandom of=/big bs=1M count=24 2>/dev/null", "mk/big:1")
+    out = {}
+    for key, image in (("busybox", "busybox:latest"), ("three", "mk/three:1"), ("big", "mk/big:1")):
+        out[key] = os.path.join(d, key + ".tar")
+        daemon.ok("save", "-o", out[key], image)
+    daemon.ok("rmi", "mk/three:1", "mk/two:1", "mk/big:1")
+    yield out
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def registry():
+    r = Registry()
+    yield r
+    r.stop()
+
+
+def rmi_quiet(daemon, *names):
+    daemon.docker("rmi", "-f", *names)
+
+
+def test_pull_run_push_roundtrip(docker, registry, archives):
+    registry.seed(archives["three"], "seed/three:1")
+    ref = f"{registry.host}/seed/three:1"
+    out = docker.ok("pull", ref)
+    assert "1: Pulling from seed/three" in out
+    assert "Pull complete" in out and "Already exists" in out  # busybox's layer is shared with the local image
+    assert f"Status: Downloaded newer image for {ref}" in out
+    digest = [line.split()[-1] for line in out.splitlines() if line.startswith("Digest: ")][0]
+    assert docker.ok("run", "--rm", ref, "sh", "-c", "cat /data/one /data/two; test -e /bin/ls || echo gone") == "one\ntwo\ngone\n"
+    assert "Image is up to date" in docker.ok("pull", ref)
+    repo_digests = json.loads(docker.ok("image", "inspect", ref))[0]["RepoDigests"]
+    assert f"{registry.host}/seed/three@{digest}" in repo_digests
+
+    pushed = f"{registry.host}/pushed/three:v2"
+    docker.ok("tag", ref, pushed)
+    out = docker.ok("push", pushed)
+    assert f"The push refers to repository [{registry.host}/pushed/three]" in out
+    assert "Mounted from seed/three" in out  # same registry: no bytes uploaded again
+    assert f"v2: digest: {digest} size:" in out
+    assert len(registry.inspect("pushed/three:v2")["layers"]) == 3
+
+    rmi_quiet(docker, ref, pushed)
+    out = docker.ok("pull", f"{registry.host}/pushed/three@{digest}")
+    assert "Downloaded newer image" in out
+    rmi_quiet(docker, f"{registry.host}/pushed/three@{digest}")
+
+
+def test_push_uploads_new_blobs_and_skopeo_reads_them(daemon, registry):
+    daemon.ok("tag", "busybox:latest", f"{registry.host}/fresh/busybox:1")
+    out = daemon.ok("push", f"{registry.host}/fresh/busybox:1")
+    assert "Pushed" in out
+    assert "Layer already exists" in daemon.ok("push", f"{registry.host}/fresh/busybox:1")
+    d = tempfile.mkdtemp(dir="/var/tmp")
+    try:
+        subprocess.run([SKOPEO, "copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/fresh/busybox:1", "dir:" + d],
+                       check=True, capture_output=True, timeout=60)
+        assert os.path.exists(os.path.join(d, "manifest.json"))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        rmi_quiet(daemon, f"{registry.host}/fresh/busybox:1")
+
+
+def test_missing_repository_and_tag(docker, registry, archives):
+    registry.seed(archives["busybox"], "seed/busybox:1")
+    r = docker.docker("pull", f"{registry.host}/nope/nothing:1")
+    assert r.returncode == 1
+    assert f"{registry.host}/nope/nothing:1 not found" in r.stderr  # Distribution 2.8 answers MANIFEST_UNKNOWN here
+    r = docker.docker("pull", f"{registry.host}/seed/busybox:missing")
+    assert r.returncode == 1
+    assert f"manifest for {registry.host}/seed/busybox:missing not found: manifest unknown" in r.stderr
+    r = docker.docker("pull", "127.0.0.1:1/nothing:1")
+    assert r.returncode == 1 and "connection refused" in r.stderr
+
+
+def test_run_pulls_a_missing_image(docker, registry, archives):
+    registry.seed(archives["three"], "seed/three:run")
+    ref = f"{registry.host}/seed/three:run"
+    r = docker.docker("run", "--rm", ref, "cat", "/data/two")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "two\n"
+    assert f"Unable to find image '{ref}' locally" in r.stderr
+    rmi_quiet(docker, ref)
+
+
+def test_corrupted_blob_is_refused_and_nothing_is_kept(daemon, registry, archives):
+    registry.seed(archives["big"], "seed/big:1")
+    manifest = registry.inspect("seed/big:1")
+    layer = max(manifest["layers"], key=lambda l: l["size"])["digest"]
+    with open(registry.blob_path(layer), "r+b") as f:
+        f.seek(manifest["layers"][-1]["size"] // 2)
+        f.write(os.urandom(4096))
+    r = daemon.docker("pull", f"{registry.host}/seed/big:1")
+    assert r.returncode == 1
+    assert f"filesystem layer verification failed for digest {layer}" in r.stderr
+    data = daemon.data
+    assert not os.path.exists(os.path.join(data, "content/blobs/sha256", layer.split(":")[1]))
+    assert not glob.glob(os.path.join(data, "content/ingest/*" + layer.split(":")[1][:16] + "*"))
+    assert f"{registry.host}/seed/big" not in daemon.ok("images")
+    staged = [i for i in glob.glob(os.path.join(data, "overlay2/*/info.json")) if '"extract-' in open(i).read()]
+    assert staged == []
+
+
+def test_manifest_list_picks_the_host_platform(daemon, registry, archives):
+    registry.seed(archives["busybox"], "seed/multi:single")
+    manifest = registry.inspect("seed/multi:single")
+    raw = json.dumps(manifest).encode()
+    req = urllib.request.Request(f"http://{registry.host}/v2/seed/multi/manifests/single", method="HEAD",
+                                 headers={"Accept": manifest["mediaType"]})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        digest = resp.headers["Docker-Content-Digest"]
+    entry = {"mediaType": manifest["mediaType"], "digest": digest, "size": int(resp.headers["Content-Length"])}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": [
+        dict(entry, platform={"architecture": "arm64", "os": "linux", "variant": "v8"}),
+        dict(entry, platform={"architecture": "amd64", "os": "linux"}),
+    ]}
+    body = json.dumps(index).encode()
+    req = urllib.request.Request(f"http://{registry.host}/v2/seed/multi/manifests/list", data=body, method="PUT",
+                                 headers={"Content-Type": index["mediaType"]})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        list_digest = resp.headers["Docker-Content-Digest"]
+    assert len(raw) > 0
+    out = daemon.ok("pull", f"{registry.host}/seed/multi:list")
+    assert f"Digest: {list_digest}" in out
+    assert f"{registry.host}/seed/multi@{list_digest}" in daemon.ok("image", "inspect", "--format", "{{json .RepoDigests}}", f"{registry.host}/seed/multi:list")
+    r = daemon.docker("pull", "--platform", "linux/s390x", f"{registry.host}/seed/multi:list")
+    assert r.returncode == 1 and "no matching manifest for linux/s390x" in r.stderr
+    rmi_quiet(daemon, f"{registry.host}/seed/multi:list")
+
+
+def test_registry_killed_mid_pull_resumes_with_range(daemon, registry, archives):
+    registry.seed(archives["big"], "seed/big:resume")
+    big = max(registry.inspect("seed/big:resume")["layers"], key=lambda l: l["size"])["digest"].split(":")[1]
+    proxy = ThrottledProxy(registry.port, rate=6 << 20)
+    try:
+        ref = f"127.0.0.1:{proxy.port}/seed/big:resume"
+        pull = subprocess.Popen([DOCKER, "pull", ref], env=daemon.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ingest = os.path.join(daemon.data, "content/ingest")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(ingest, "*", "data"))]
+            if sizes and max(sizes) > 4 << 20:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the pull never got going")
+        registry.kill()
+        time.sleep(0.3)
+        registry.start()
+        out, err = pull.communicate(timeout=60)
+        assert pull.returncode == 0, err
+        assert "Downloaded newer image" in out
+        log = open(daemon.log).read()
+        assert f"sha256:{big}: resumed at byte" in log and "(HTTP 206)" in log
+        assert daemon.ok("run", "--rm", ref, "sh", "-c", "wc -c < /big").strip() == str(24 << 20)
+        rmi_quiet(daemon, ref)
+    finally:
+        proxy.stop()
+
+
+def test_basic_auth_login_pull_push(docker, archives):
+    reg = Registry(auth="htpasswd")
+    try:
+        reg.seed(archives["busybox"], "private/busybox:1")
+        ref = f"{reg.host}/private/busybox:1"
+        r = docker.docker("pull", ref)
+        assert r.returncode == 1 and "unauthorized" in r.stderr
+        r = docker.docker("login", "-u", "berth", "--password-stdin", reg.host, input="wrong\n")
+        assert r.returncode == 1 and "unauthorized" in r.stderr
+        r = docker.docker("login", "-u", "berth", "--password-stdin", reg.host, input="s3cret\n")
+        assert r.returncode == 0, r.stderr
+        assert "Login Succeeded" in r.stdout
+        config = json.load(open(os.path.join(docker.env()["DOCKER_CONFIG"], "config.json")))
+        assert reg.host in config["auths"]
+        docker.ok("pull", ref)
+        docker.ok("tag", ref, f"{reg.host}/private/copy:1")
+        assert "digest: sha256:" in docker.ok("push", f"{reg.host}/private/copy:1")
+        assert reg.inspect("private/copy:1") is not None
+        assert f"Removing login credentials for {reg.host}" in docker.ok("logout", reg.host)
+        rmi_quiet(docker, ref, f"{reg.host}/private/copy:1")
+    finally:
+        docker.docker("logout", reg.host)
+        reg.stop()
+
+
+def test_token_auth(daemon, archives):
+    reg = Registry(auth="token")
+    try:
+        reg.seed(archives["busybox"], "team/busybox:1")
+        ref = f"{reg.host}/team/busybox:1"
+        r = daemon.docker("login", "-u", "berth", "--password-stdin", reg.host, input="nope\n")
+        assert r.returncode == 1 and "unauthorized" in r.stderr
+        daemon.ok("login", "-u", "berth", "--password-stdin", reg.host, input="s3cret\n")
+        daemon.ok("pull", ref)
+        daemon.ok("tag", ref, f"{reg.host}/team/pushed:1")
+        assert "digest: sha256:" in daemon.ok("push", f"{reg.host}/team/pushed:1")
+        assert reg.inspect("team/pushed:1") is not None
+        # the token server saw the user and the push scope
+        assert any(user == "berth" and any("team/pushed:pull,push" in s for s in scopes) for user, scopes in reg.token.requests)
+        rmi_quiet(daemon, ref, f"{reg.host}/team/pushed:1")
+    finally:
+        daemon.docker("logout", reg.host)
+        reg.stop()
+
+
+def test_tls_registry_verified_with_certs_d(daemon, archives):
+    reg = Registry(tls=True)
+    certs = f"/etc/berth/certs.d/{reg.host}"
+    try:
+        reg.seed(archives["busybox"], "secure/busybox:1")
+        os.makedirs(certs, exist_ok=True)
+        wrong_key, wrong_crt = make_ca(reg.dir, "other-ca")
+        shutil.copy(wrong_crt, os.path.join(certs, "ca.crt"))
+        r = daemon.docker("pull", f"{reg.host}/secure/busybox:1")
+        assert r.returncode == 1 and "x509" in r.stderr
+        shutil.copy(reg.ca, os.path.join(certs, "ca.crt"))
+        daemon.ok("pull", f"{reg.host}/secure/busybox:1")
+        rmi_quiet(daemon, f"{reg.host}/secure/busybox:1")
+    finally:
+        shutil.rmtree(certs, ignore_errors=True)
+        reg.stop()
+
+
+def test_search_lists_catalog_matches(docker, registry, archives):
+    registry.seed(archives["busybox"], "seed/busybox:1")
+    registry.seed(archives["busybox"], "other/thing:1")
+    out = docker.ok("search", f"{registry.host}/busy")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert any(l.startswith(f"{registry.host}/seed/busybox") for l in lines[1:])
+    assert not any("other/thing" in l for l in lines)
+
+
+def test_mirror_serves_docker_hub_names(rootfs_template, registry, archives):
+    """berthd with a mirror: `busybox:mirrored` (docker.io/library/busybox) comes from the mirror.
+    The mirror holds the image, so the origin is never asked."""
+    registry.seed(archives["busybox"], "library/busybox:mirrored")
+    d = Daemon(extra_args=["--registry-mirror", f"http://{registry.host}"])
+    try:
+        d.start()
+        out = d.ok("pull", "busybox:mirrored")
+        assert "Status: Downloaded newer image for busybox:mirrored" in out
+        assert d.ok("run", "--rm", "busybox:mirrored", "echo", "ok") == "ok\n"
+    finally:
+        d.stop()
