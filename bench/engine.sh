@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Engine figures, side by side in one run on one machine: `run --rm busybox true` end to end
 # (berth → berthd, docker CLI → berthd, docker → dockerd, podman), 50 detached starts, `ps -a`
-# with 50 containers, and resident memory of the daemons and of the per-container shims.
-# Starts its own berthd and dockerd on private roots and removes everything it made.
+# and `images` with 50 containers, resident memory of the daemons and of the per-container shims;
+# then image transport: a cold pull of a ~150 MB five-layer image from a local docker-registry
+# (skopeo's plain copy as the floor), save, load, export and import.
+# Starts its own berthd, dockerd and registry on private roots and loopback, and removes
+# everything it made.
 # Usage: bench/engine.sh BIN_DIR [RUNS]
 set -euo pipefail
 bin=$(realpath "$1")
@@ -37,6 +40,7 @@ cleanup() {
         grep -o " $d[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
         rm -rf "$d"
     done
+    [ -f "$work/registry.pid" ] && kill "$(cat "$work/registry.pid")" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -109,6 +113,7 @@ berth_shim=$(avg_rss $(pgrep -f "berth-shim /run/berth-bench/" || true))
 berth_shim_pss=$(avg_pss $(pgrep -f "berth-shim /run/berth-bench/" || true))
 berthd_50=$(rss_kb "$(cat "$work/berthd.pid")")
 ps_cmds=(-n "berth" "$berth ps -a")
+images_cmds=(-n "berth" "$berth images")
 docker50=""; docker_shim=0; podman50=""; conmon=0; docker_shim_pss=0; conmon_pss=0
 if [ "$have_docker" = 1 ]; then
     docker50=$(start_50 "$dock" busybox)
@@ -116,6 +121,7 @@ if [ "$have_docker" = 1 ]; then
     docker_shim=$(avg_rss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     docker_shim_pss=$(avg_pss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     ps_cmds+=(-n "docker" "$dock ps -a")
+    images_cmds+=(-n "docker" "$dock images")
 fi
 if [ "$have_podman" = 1 ]; then
     podman50=$(start_50 "$podman" "$pimage")
@@ -123,8 +129,66 @@ if [ "$have_podman" = 1 ]; then
     conmon=$(avg_rss $(pgrep -x conmon || true))
     conmon_pss=$(avg_pss $(pgrep -x conmon || true))
     ps_cmds+=(-n "podman" "$podman ps -a")
+    images_cmds+=(-n "podman" "$podman images")
 fi
 hyperfine --warmup 2 --runs 15 --export-json "$work/ps.json" --style basic "${ps_cmds[@]}" >&2
+hyperfine --warmup 2 --runs 15 --export-json "$work/images.json" --style basic "${images_cmds[@]}" >&2
+ids=$($berth ps -aq); [ -n "$ids" ] && $berth rm -f $ids >/dev/null
+[ "$have_docker" = 1 ] && { ids=$($dock ps -aq); [ -n "$ids" ] && $dock rm -f $ids >/dev/null; }
+[ "$have_podman" = 1 ] && $podman rm -af >/dev/null 2>&1
+
+echo "building a five-layer image of about 150 MB and serving it from a local registry" >&2
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$work/registry" "$port" >"$work/registry.yml"
+setsid docker-registry serve "$work/registry.yml" </dev/null >"$work/registry.log" 2>&1 & echo $! >"$work/registry.pid"
+prev=busybox
+for i in 1 2 3 4 5; do  # each layer: 12 MB random (incompressible) + text that compresses as source trees do
+    $berth run --name "layer$i" --network none "$prev" sh -c \
+        "mkdir -p /data$i && dd if=/dev/urandom of=/data$i/blob bs=1M count=12 2>/dev/null && seq 1 2500000 > /data$i/text && cp -r /bin /data$i/bin" >/dev/null
+    $berth commit "layer$i" "bench/layered:$i" >/dev/null
+    $berth rm "layer$i" >/dev/null
+    prev="bench/layered:$i"
+done
+$berth save -o "$work/layered.tar" bench/layered:5
+image="127.0.0.1:$port/bench/layered:5"
+skopeo copy -q --dest-tls-verify=false "docker-archive:$work/layered.tar" "docker://$image"
+$berth rmi bench/layered:5 bench/layered:4 bench/layered:3 bench/layered:2 bench/layered:1 >/dev/null
+pull_cmds=(--prepare "$berth rmi $image >/dev/null 2>&1 || true" -n "berth" "$berth pull -q $image"
+           --prepare "rm -rf $work/skopeo-dir" -n "skopeo copy (no unpack)" "skopeo copy -q --src-tls-verify=false docker://$image dir:$work/skopeo-dir")
+[ "$have_docker" = 1 ] && pull_cmds+=(--prepare "$dock rmi $image >/dev/null 2>&1 || true" -n "docker" "$dock pull -q $image")
+[ "$have_podman" = 1 ] && pull_cmds+=(--prepare "$podman rmi $image >/dev/null 2>&1 || true" -n "podman" "$podman pull -q --tls-verify=false $image")
+echo "timing cold pulls" >&2
+hyperfine --runs 5 --export-json "$work/pull.json" --style basic "${pull_cmds[@]}" >&2
+
+echo "timing save, load, export, import" >&2
+$berth create --name exp "$image" true >/dev/null
+transfer=(-n "berth save" "$berth save -o $work/b.tar $image"
+          --prepare "$berth rmi $image >/dev/null 2>&1; true" -n "berth load" "$berth load -q -i $work/b.tar"
+          -n "berth export" "$berth export -o $work/be.tar exp"
+          -n "berth import" "$berth import $work/be.tar bench/imported")
+if [ "$have_docker" = 1 ]; then
+    $dock pull -q "$image" >/dev/null; $dock create --name exp "$image" true >/dev/null
+    transfer+=(-n "docker save" "$dock save -o $work/d.tar $image"
+               --prepare "$dock rmi $image >/dev/null 2>&1; true" -n "docker load" "$dock load -q -i $work/d.tar"
+               -n "docker export" "$dock export -o $work/de.tar exp"
+               -n "docker import" "$dock import $work/de.tar bench/imported")
+fi
+if [ "$have_podman" = 1 ]; then
+    $podman pull -q --tls-verify=false "$image" >/dev/null
+    transfer+=(-n "podman save" "rm -f $work/p.tar; $podman save -o $work/p.tar $image"
+               --prepare "$podman rmi $image >/dev/null 2>&1; true" -n "podman load" "$podman load -q -i $work/p.tar")
+fi
+# --prepare applies to the commands after it until the next one: give the others a no-op.
+args=(); prep="true"
+for ((i = 0; i < ${#transfer[@]}; i++)); do
+    case "${transfer[$i]}" in
+        --prepare) prep="${transfer[$((i + 1))]}"; i=$((i + 1)) ;;
+        -n) args+=(--prepare "$prep" -n "${transfer[$((i + 1))]}" "${transfer[$((i + 2))]}"); prep="true"; i=$((i + 2)) ;;
+    esac
+done
+hyperfine --runs 5 --export-json "$work/transfer.json" --style basic "${args[@]}" >&2
+$berth rm -f exp >/dev/null; [ "$have_docker" = 1 ] && $dock rm -f exp >/dev/null
 
 mkdir -p "$here/results"
 day=$(date -u +%Y-%m-%d)
@@ -133,10 +197,16 @@ import json, sys, platform, os
 work, out = sys.argv[1], sys.argv[2]
 run = {r["command"]: r for r in json.load(open(f"{work}/run.json"))["results"]}
 ps = {r["command"]: r for r in json.load(open(f"{work}/ps.json"))["results"]}
+images = {r["command"]: r for r in json.load(open(f"{work}/images.json"))["results"]}
+pull = {r["command"]: r for r in json.load(open(f"{work}/pull.json"))["results"]}
+transfer = {r["command"]: r for r in json.load(open(f"{work}/transfer.json"))["results"]}
 ms = lambda r: r["median"] * 1000
 figures = {
     "run": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in run.items()},
     "ps_a_with_50": {k: {"median_ms": ms(v)} for k, v in ps.items()},
+    "images_with_50": {k: {"median_ms": ms(v)} for k, v in images.items()},
+    "cold_pull_150mb": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in pull.items()},
+    "save_load_export_import": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in transfer.items()},
     "start_50_ms": {"berth": $berth50, "docker": "$docker50" or None, "podman": "$podman50" or None},
     "daemon_idle_rss_kb": {"berthd": $berthd_idle, "dockerd+containerd": $dockerd_idle},
     "berthd_rss_with_50_kb": $berthd_50,
@@ -159,6 +229,18 @@ for name in ("docker", "podman"):
 for name, r in ps.items():
     if name == "berth": continue
     lines.append(f"| ps -a with 50 containers (median) | {ms(ps['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(ps['berth']), ms(r))} |")
+for name, r in images.items():
+    if name == "berth": continue
+    lines.append(f"| images with 50 containers (median) | {ms(images['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(images['berth']), ms(r))} |")
+for name, r in pull.items():
+    if name == "berth": continue
+    lines.append(f"| cold pull, 5 layers, 150 MB (median of 5) | {ms(pull['berth']):.0f} ms | {name} | {ms(r):.0f} ms | {ratio(ms(pull['berth']), ms(r))} |")
+for op in ("save", "load", "export", "import"):
+    ours = transfer.get("berth " + op)
+    for peer in ("docker", "podman"):
+        theirs = transfer.get(f"{peer} {op}")
+        if ours and theirs:
+            lines.append(f"| {op} of the 150 MB image (median of 5) | {ms(ours):.0f} ms | {peer} | {ms(theirs):.0f} ms | {ratio(ms(ours), ms(theirs))} |")
 if $dockerd_idle:
     lines.append(f"| daemon idle RSS | {$berthd_idle/1024:.1f} MiB | dockerd+containerd | {$dockerd_idle/1024:.1f} MiB | {$dockerd_idle/$berthd_idle:.1f}× smaller |")
 def memory(label, ours, theirs, name):

@@ -55,7 +55,7 @@ public struct ImageImporter {
     }
 
     /// Sorted keys, no escaped slashes: the same document always hashes the same.
-    static func canonicalJSON<T: Encodable>(_ value: T) throws -> Data {
+    public static func canonicalJSON<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value)

@@ -93,7 +93,7 @@ public struct ImagePuller: Sendable {
         struct Probe: Decodable { var schemaVersion: Int?; var mediaType: String?; var manifests: [EmptyObject]? }
         let probe = try? JSONDecoder().decode(Probe.self, from: Data(bytes))
         let type = probe?.mediaType ?? contentType
-        if probe?.schemaVersion == 1 || type.contains("manifest.v1+") {
+        if probe?.schemaVersion == 1 || type.hasPrefix("application/vnd.docker.distribution.manifest.v1") {
             throw RegistryError.unsupported("Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of the image to upgrade it to the OCI Format or Docker Image manifest v2, schema 2.")
         }
         if MediaType.isIndex(type) || probe?.manifests != nil { return .index }

@@ -228,7 +228,7 @@ public final class RegistryClient: @unchecked Sendable {
 
     /// Uploads a blob from a file: one PUT when it is small, PATCH chunks and a closing PUT when
     /// large (what registries and proxies with body limits accept).
-    public func upload(_ digest: Digest, fd: Int32, size: Int64, chunkSize: Int64 = 32 << 20,
+    public func upload(_ digest: Digest, fd: Int32, size: Int64, chunkSize: Int64 = 16 << 20,
                        progress: (Int64) -> Void = { _ in }) throws {
         let start = try send("POST", "/v2/\(repository)/blobs/uploads/")
         let startBody = try start.bytes(limit: 1 << 20)
