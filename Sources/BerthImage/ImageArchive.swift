@@ -39,12 +39,12 @@ public struct ImageSaver {
         try addDirectory("blobs", writer)
         try addDirectory("blobs/sha256", writer)
         for (record, tags) in images {
-            let manifest = try await store.manifest(record)
-            for digest in [record.manifest, manifest.config.digest] + manifest.layers.map(\.digest) where written.insert(digest).inserted {
+            let (manifest, manifestBytes, manifestDigest) = try await store.completeManifest(record)
+            for digest in [manifestDigest, manifest.config.digest] + manifest.layers.map(\.digest) where written.insert(digest).inserted {
                 try addBlob(digest, content: content, writer: writer)
             }
-            let manifestDescriptor = Descriptor(mediaType: manifest.mediaType ?? MediaType.ociManifest, digest: record.manifest,
-                                                size: content.size(record.manifest) ?? 0)
+            let manifestDescriptor = Descriptor(mediaType: manifest.mediaType ?? MediaType.ociManifest, digest: manifestDigest,
+                                                size: Int64(manifestBytes.count))
             if tags.isEmpty { indexEntries.append(manifestDescriptor) }
             for tag in tags {
                 var entry = manifestDescriptor

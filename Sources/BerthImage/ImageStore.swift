@@ -94,6 +94,36 @@ public actor ImageStore {
         try decode(Manifest.self, record.manifest)
     }
 
+    /// The manifest to hand out (save, push) with every layer blob present: a layer that "Already
+    /// existed" when the image was pulled was never downloaded, so another image's stored copy of
+    /// the same diffID stands in, and the manifest (its digest too) changes, as Docker's does.
+    public func completeManifest(_ record: ImageRecord) throws -> (manifest: Manifest, bytes: [UInt8], digest: Digest) {
+        var manifest = try manifest(record)
+        let diffIDs = try config(record).rootfs.diffIDs
+        var changed = false
+        for (i, layer) in manifest.layers.enumerated() where !content.exists(layer.digest) {
+            guard i < diffIDs.count, let stored = storedLayer(diffID: diffIDs[i]) else {
+                throw ImageError.invalid("layer \(i < diffIDs.count ? diffIDs[i].description : layer.digest.description) of image \(record.id.shortID) has no stored blob")
+            }
+            manifest.layers[i] = stored
+            changed = true
+        }
+        guard changed else { return (manifest, try content.read(record.manifest), record.manifest) }
+        manifest.mediaType = MediaType.ociManifest
+        let bytes = Array(try ImageImporter.canonicalJSON(manifest))
+        return (manifest, bytes, try content.put(bytes).digest)
+    }
+
+    func storedLayer(diffID: Digest) -> Descriptor? {
+        for record in database.images.values {
+            guard let manifest = try? manifest(record), let config = try? config(record) else { continue }
+            for (layer, id) in zip(manifest.layers, config.rootfs.diffIDs) where id == diffID && content.exists(layer.digest) {
+                return layer
+            }
+        }
+        return nil
+    }
+
     func decode<T: Decodable>(_ type: T.Type, _ digest: Digest) throws -> T {
         let bytes = try content.read(digest)
         do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {

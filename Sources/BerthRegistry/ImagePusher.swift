@@ -41,24 +41,8 @@ public struct ImagePusher: Sendable {
 
     public func push(_ ref: Reference, credentials: RegistryCredentials?, progress: @escaping @Sendable (ProgressMessage) -> Void) async throws {
         let record = try await store.resolve(ref.description)
-        var manifestBytes = try store.content.read(record.manifest)
-        var manifest = try await store.manifest(record)
+        let (pushedManifest, pushedBytes, _) = try await store.completeManifest(record)
         let config = try await store.config(record)
-        // A layer that "Already exists" at pull time was never downloaded: push the copy another
-        // image holds of the same diffID (so the manifest, and its digest, change, as Docker's do).
-        var substitutes = false
-        for (i, layer) in manifest.layers.enumerated() where !store.content.exists(layer.digest) {
-            guard let stored = await storedLayer(diffID: config.rootfs.diffIDs[i]) else {
-                throw ImageError.invalid("layer \(config.rootfs.diffIDs[i]) of \(ref.familiarString) is not stored as a blob here; pull the image into a store without its base to push it")
-            }
-            manifest.layers[i] = stored
-            substitutes = true
-        }
-        if substitutes {
-            manifest.mediaType = MediaType.ociManifest
-            manifestBytes = Array(try ImageImporter.canonicalJSON(manifest))
-        }
-        let (pushedManifest, pushedBytes) = (manifest, manifestBytes)
         let sources = await mountSources(domain: ref.domain, except: ref.path)
         let registry = self.registry
         let content = store.content
@@ -81,19 +65,8 @@ public struct ImagePusher: Sendable {
             return try client.putManifest(ref.tag ?? "latest", bytes: pushedBytes, mediaType: mediaType)
         }
         try await store.addRepoDigest(record.id, "\(ref.name)@\(digest)")
-        progress(ProgressMessage(status: "\(ref.tag ?? "latest"): digest: \(digest) size: \(manifestBytes.count)"))
-        progress(ProgressMessage(progressDetail: .init(), aux: .init(Tag: ref.tag ?? "latest", Digest: digest.description, Size: manifestBytes.count)))
-    }
-
-    /// A stored blob of the layer with `diffID`, from any image that has one.
-    func storedLayer(diffID: Digest) async -> Descriptor? {
-        for record in await store.records() {
-            guard let manifest = try? await store.manifest(record), let config = try? await store.config(record) else { continue }
-            for (layer, id) in zip(manifest.layers, config.rootfs.diffIDs) where id == diffID && store.content.exists(layer.digest) {
-                return layer
-            }
-        }
-        return nil
+        progress(ProgressMessage(status: "\(ref.tag ?? "latest"): digest: \(digest) size: \(pushedBytes.count)"))
+        progress(ProgressMessage(progressDetail: .init(), aux: .init(Tag: ref.tag ?? "latest", Digest: digest.description, Size: pushedBytes.count)))
     }
 
     /// Repositories on `domain` known to hold each blob: those our images were pulled from or
