@@ -48,27 +48,12 @@ public struct ProgressMessage: Codable, Sendable, Equatable {
 
     /// Docker's text bar: `[=====>      ]  1.2MB/3.4MB`.
     public static func bar(current: Int64, total: Int64?) -> String {
-        guard let total, total > 0 else { return humanSize(current) }
+        guard let total, total > 0 else { return Size.human(current) }
         let width = 50
         let filled = Int(min(Double(current) / Double(total), 1) * Double(width))
         let arrow = filled >= width ? String(repeating: "=", count: width)
             : String(repeating: "=", count: filled) + ">" + String(repeating: " ", count: width - filled - 1)
-        return "[\(arrow)] \(humanSize(current))/\(humanSize(total))"
-    }
-
-    /// go-units' HumanSize (decimal, 3 significant digits: `%.4g` trimmed), as in Docker's bars.
-    public static func humanSize(_ n: Int64) -> String {
-        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
-        var value = Double(n)
-        var unit = 0
-        while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
-        let scale: Double = value >= 100 ? 1 : value >= 10 ? 10 : 100
-        var text = String((value * scale).rounded() / scale)
-        if text.contains(".") {
-            while text.hasSuffix("0") { text.removeLast() }
-            if text.hasSuffix(".") { text.removeLast() }
-        }
-        return text + units[unit]
+        return "[\(arrow)] \(Size.human(current))/\(Size.human(total))"
     }
 }
 

@@ -18,13 +18,7 @@ struct DockerConfigFile {
     }
 
     /// `https://host:5000/v2/` → `host:5000`; Docker Hub's names → its key.
-    static func key(forServer server: String) -> String {
-        var text = server
-        if let scheme = text.firstRange(of: "://") { text = String(text[scheme.upperBound...]) }
-        text = String(text.split(separator: "/").first ?? "")
-        if text.isEmpty || ["index.docker.io", "docker.io", "registry-1.docker.io"].contains(text) { return key(forDomain: Reference.defaultDomain) }
-        return text
-    }
+    static func key(forServer server: String) -> String { key(forDomain: Reference.domain(ofServer: server)) }
 
     static func read() -> JSONValue {
         guard let bytes = try? FileIO.read(path), let value = try? JSONValue.parse(bytes), case .object = value else { return .object([]) }

@@ -158,3 +158,15 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         return hex.utf8.count >= 32 && hex.utf8.allSatisfy { Digest.isLowerHex($0) || ($0 >= 65 && $0 <= 70) }
     }
 }
+
+extension Reference {
+    /// The registry a login address names: `https://index.docker.io/v1/`, `docker.io` and empty
+    /// mean Docker Hub; otherwise the address's `host[:port]` (scheme and path dropped).
+    public static func domain(ofServer address: String) -> String {
+        var text = address
+        if let scheme = text.firstRange(of: "://") { text = String(text[scheme.upperBound...]) }
+        text = String(text.split(separator: "/", maxSplits: 1).first ?? "")
+        if text.isEmpty || ["index.docker.io", "docker.io", "registry-1.docker.io"].contains(text) { return defaultDomain }
+        return text
+    }
+}

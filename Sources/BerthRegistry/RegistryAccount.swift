@@ -3,19 +3,9 @@ import FoundationEssentials
 
 /// `docker login` and `docker search`, which talk to a registry without naming an image.
 extension Registry {
-    /// The registry domain a login or search address names: `https://index.docker.io/v1/`,
-    /// `docker.io` and empty mean Docker Hub; otherwise the address's `host[:port]`.
-    public static func domain(ofServer address: String) -> String {
-        var text = address
-        if let scheme = text.firstRange(of: "://") { text = String(text[scheme.upperBound...]) }
-        text = String(text.split(separator: "/", maxSplits: 1).first ?? "")
-        if text.isEmpty || ["index.docker.io", "docker.io", "registry-1.docker.io"].contains(text) { return Reference.defaultDomain }
-        return text
-    }
-
     /// Checks credentials against the registry (`/v2/` with basic auth, or a token request).
     public func login(server: String, credentials: RegistryCredentials) throws {
-        _ = try open(domain: Self.domain(ofServer: server), repository: "", credentials: credentials) { _ in () }
+        _ = try open(domain: Reference.domain(ofServer: server), repository: "", credentials: credentials) { _ in () }
     }
 
     /// One search hit, as `GET /images/search` returns it.

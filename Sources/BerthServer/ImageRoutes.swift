@@ -14,14 +14,6 @@ struct ImageRoutes {
     let spool: String
     let registry: RegistryRoutes
 
-    struct Status: Encodable { let status: String }
-    struct StreamLine: Encodable { let stream: String }
-    struct ErrorLine: Encodable {
-        struct Detail: Encodable { let message: String }
-        let errorDetail: Detail
-        let error: String
-    }
-
     var table: [(HTTPMethod, String, Router.Handler)] {
         let store = self.store, containers = self.containers, spool = self.spool, registry = self.registry
         let events = containers.events
@@ -40,11 +32,11 @@ struct ImageRoutes {
                 do {
                     for line in try await ImageLoader(store: store).load(fd: fd) {
                         events.publish("image", "load", id: line.description)
-                        try await r.writeJSONLine(StreamLine(stream: line.description + "\n"))
+                        try await r.writeJSONLine(ProgressMessage(stream: line.description + "\n"))
                     }
                 } catch {
                     let message = Responder.describe(error).1
-                    try await r.writeJSONLine(ErrorLine(errorDetail: .init(message: message), error: message))
+                    try await r.writeJSONLine(ProgressMessage.failure(message))
                 }
                 r.end()
             }),
@@ -65,7 +57,7 @@ struct ImageRoutes {
                                                                             changes: req.query["changes"] ?? [], message: req.query("message"))
                 events.publish("image", "import", id: record.id.description, attributes: ["name": reference?.familiarString ?? ""])
                 r.beginStream(contentType: "application/json")
-                try await r.writeJSONLine(Status(status: record.id.description))
+                try await r.writeJSONLine(ProgressMessage(status: record.id.description))
                 r.end()
             }),
             (.POST, "/images/prune", { req, _, r in

@@ -1,4 +1,5 @@
 import Testing
+@testable import BerthAPI
 @testable import BerthCLI
 
 /// Expected strings are what the docker 28 CLI prints for the same inputs.

@@ -1,5 +1,6 @@
 import Testing
 @testable import BerthAPI
+import BerthOCI
 @testable import BerthRegistry
 
 @Suite struct AuthChallengeTests {
@@ -69,10 +70,10 @@ import Testing
     }
 
     @Test func serverAddressesNameTheirRegistry() {
-        #expect(Registry.domain(ofServer: "") == "docker.io")
-        #expect(Registry.domain(ofServer: "https://index.docker.io/v1/") == "docker.io")
-        #expect(Registry.domain(ofServer: "http://127.0.0.1:5000/v2/") == "127.0.0.1:5000")
-        #expect(Registry.domain(ofServer: "reg.example") == "reg.example")
+        #expect(Reference.domain(ofServer: "") == "docker.io")
+        #expect(Reference.domain(ofServer: "https://index.docker.io/v1/") == "docker.io")
+        #expect(Reference.domain(ofServer: "http://127.0.0.1:5000/v2/") == "127.0.0.1:5000")
+        #expect(Reference.domain(ofServer: "reg.example") == "reg.example")
     }
 }
 
@@ -87,7 +88,7 @@ import Testing
 
 @Suite struct ProgressTests {
     @Test(arguments: [(Int64(0), "0B"), (999, "999B"), (1000, "1kB"), (1234, "1.23kB"), (12_345_678, "12.3MB"), (150_000_000, "150MB")])
-    func humanSizes(_ n: Int64, _ text: String) { #expect(ProgressMessage.humanSize(n) == text) }
+    func humanSizes(_ n: Int64, _ text: String) { #expect(Size.human(n) == text) }
 
     @Test func barHasDockersShape() {
         let bar = ProgressMessage.bar(current: 50, total: 100)
