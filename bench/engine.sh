@@ -3,7 +3,8 @@
 # (berth → berthd, docker CLI → berthd, docker → dockerd, podman), 50 detached starts, `ps -a`
 # and `images` with 50 containers, resident memory of the daemons and of the per-container shims;
 # then image transport: a cold pull of a ~150 MB five-layer image from a local docker-registry
-# (skopeo's plain copy as the floor), save, load, export and import.
+# (skopeo's plain copy as the floor), save, load, export and import; and `run --rm` on each
+# engine's default bridge network against `--network none`, so networking's share shows.
 # Starts its own berthd, dockerd and registry on private roots and loopback, and removes
 # everything it made.
 # Usage: bench/engine.sh BIN_DIR [RUNS]
@@ -23,6 +24,25 @@ podman="env CONTAINERS_CONF=$work/containers.conf podman --runtime runc"
 pimage=localhost/berth-bench-busybox
 have_docker=$(command -v dockerd >/dev/null && echo 1 || echo 0)
 have_podman=$(command -v podman >/dev/null && echo 1 || echo 0)
+# Bridges of their own (never the host's berth0/docker0), on fixed private ranges.
+berth_bridge=bb0
+forward_policy=$(iptables -S FORWARD | awk '/^-P FORWARD/ {print $3}')
+# berthd's netfilter chains for this exec root (Netfilter.prefix: FNV-1a of the path).
+berth_chains=$(python3 -c 'import sys
+h = 2166136261
+for b in b"/run/berth-bench": h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+print("BERTH-" + format(h, "x")[-6:])')
+
+# Deletes every jump to chains named PREFIX* and those chains (table by table).
+remove_chains() {
+    for table in nat filter; do
+        iptables -t "$table" -S | awk -v p="$1" '$1 == "-A" && index($2, p) != 1 { for (i = 1; i <= NF; i++) if ($i == "-j" && index($(i+1), p) == 1) { $1 = "-D"; print; next } }' \
+            | while read -r rule; do eval iptables -t "$table" "$rule"; done
+        for chain in $(iptables -t "$table" -S | awk -v p="$1" '$1 == "-N" && index($2, p) == 1 {print $2}'); do
+            iptables -t "$table" -F "$chain"; iptables -t "$table" -X "$chain"
+        done
+    done
+}
 
 cleanup() {
     set +e
@@ -41,6 +61,9 @@ cleanup() {
         rm -rf "$d"
     done
     [ -f "$work/registry.pid" ] && kill "$(cat "$work/registry.pid")" 2>/dev/null
+    ip link del "$berth_bridge" 2>/dev/null; ip link del docker0 2>/dev/null
+    remove_chains "$berth_chains"; remove_chains DOCKER
+    iptables -P FORWARD "${forward_policy:-ACCEPT}"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,14 +86,15 @@ tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 
 echo "starting berthd" >&2
 setsid "$bin/berthd" --data-root /var/lib/berth-bench --exec-root /run/berth-bench --config-file /nonexistent \
+    --bridge "$berth_bridge" --bip 10.212.0.1/24 \
     </dev/null >"$work/berthd.log" 2>&1 & echo $! >"$work/berthd.pid"
 for _ in $(seq 100); do $berth version >/dev/null 2>&1 && break; sleep 0.1; done
 $berth import -c 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 if [ "$have_docker" = 1 ]; then
-    echo "starting dockerd (its own containerd, no iptables, no bridge)" >&2
+    echo "starting dockerd (its own containerd; docker0 on 10.213.0.1/24)" >&2
     mkdir -p /run/berth-bench-docker
     setsid dockerd --data-root /var/lib/berth-bench-docker --exec-root /run/berth-bench-docker/exec -H "unix://$dsock" \
-        --pidfile /run/berth-bench-docker/dockerd.pid --iptables=false --bridge=none \
+        --pidfile /run/berth-bench-docker/dockerd.pid --bip 10.213.0.1/24 --userland-proxy=false \
         --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \
         </dev/null >"$work/dockerd.log" 2>&1 & echo $! >"$work/dockerd.pid"
     for _ in $(seq 300); do $dock version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -98,6 +122,14 @@ cmds=(-n "berth" "$berth run --rm --network none busybox true"
 [ "$have_docker" = 1 ] && cmds+=(-n "docker → dockerd" "$dock run --rm --network none busybox true")
 [ "$have_podman" = 1 ] && cmds+=(-n "podman" "$podman run --rm --network none $pimage true")
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/run.json" --style basic "${cmds[@]}" >&2
+
+echo "timing run --rm true on the default bridge network ($runs runs each)" >&2
+cmds=(-n "berth" "$berth run --rm busybox true")
+[ "$have_docker" = 1 ] && cmds+=(-n "docker → dockerd" "$dock run --rm busybox true")
+if [ "$have_podman" = 1 ] && $podman run --rm "$pimage" true >/dev/null 2>&1; then
+    cmds+=(-n "podman" "$podman run --rm $pimage true")
+fi
+hyperfine --warmup 3 --runs "$runs" --export-json "$work/run-bridge.json" --style basic "${cmds[@]}" >&2
 
 start_50() {  # command prefix, image
     local t0 t1
@@ -196,6 +228,7 @@ python3 - "$work" "$here/results/engine-$day" <<PY
 import json, sys, platform, os
 work, out = sys.argv[1], sys.argv[2]
 run = {r["command"]: r for r in json.load(open(f"{work}/run.json"))["results"]}
+bridged = {r["command"]: r for r in json.load(open(f"{work}/run-bridge.json"))["results"]}
 ps = {r["command"]: r for r in json.load(open(f"{work}/ps.json"))["results"]}
 images = {r["command"]: r for r in json.load(open(f"{work}/images.json"))["results"]}
 pull = {r["command"]: r for r in json.load(open(f"{work}/pull.json"))["results"]}
@@ -203,6 +236,7 @@ transfer = {r["command"]: r for r in json.load(open(f"{work}/transfer.json"))["r
 ms = lambda r: r["median"] * 1000
 figures = {
     "run": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in run.items()},
+    "run_default_bridge": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in bridged.items()},
     "ps_a_with_50": {k: {"median_ms": ms(v)} for k, v in ps.items()},
     "images_with_50": {k: {"median_ms": ms(v)} for k, v in images.items()},
     "cold_pull_150mb": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in pull.items()},
@@ -223,6 +257,13 @@ lines = ["| figure | berth | peer | peer value | berth vs peer |", "|---|---:|--
 for name, r in run.items():
     if name == "berth": continue
     lines.append(f"| run --rm true (median, {len(b['times'])} runs) | {ms(b):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(b), ms(r))} |")
+for name, r in bridged.items():
+    if name == "berth": continue
+    lines.append(f"| run --rm true, default bridge network (median) | {ms(bridged['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(bridged['berth']), ms(r))} |")
+extra = ms(bridged["berth"]) - ms(run["berth"])
+for name, r in bridged.items():
+    if name != "berth" and name in run:
+        lines.append(f"| default bridge's extra time per run (vs --network none) | {extra:+.1f} ms | {name} | {ms(r) - ms(run[name]):+.1f} ms | |")
 for name in ("docker", "podman"):
     v = figures["start_50_ms"][name]
     if v: lines.append(f"| 50 detached starts (total) | {$berth50} ms | {name} | {v} ms | {ratio($berth50, int(v))} |")

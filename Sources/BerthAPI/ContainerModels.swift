@@ -47,6 +47,7 @@ public struct EmptyJSON: Codable, Sendable, Equatable, Hashable {
 /// The create body's non-Config parts.
 public struct ContainerCreateExtras: Codable, Sendable {
     public var HostConfig: HostConfig?
+    public var NetworkingConfig: NetworkingConfig?
     public init() {}
 }
 
@@ -59,7 +60,13 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var CapAdd: [String]?
     public var CapDrop: [String]?
     public var Dns: [String]?
+    public var DnsOptions: [String]?
+    public var DnsSearch: [String]?
     public var ExtraHosts: [String]?
+    public var PublishAllPorts: Bool?
+    public var VolumesFrom: [String]?
+    public var VolumeDriver: String?
+    public var Mounts: [MountSpec]?
     public var Privileged: Bool?
     public var ReadonlyRootfs: Bool?
     public var Init: Bool?
@@ -154,23 +161,22 @@ public struct GraphDriver: Codable, Sendable {
 public struct NetworkSettings: Codable, Sendable {
     public var Bridge: String = ""
     public var SandboxID: String = ""
+    public var HairpinMode: Bool = false
+    public var LinkLocalIPv6Address: String = ""
+    public var LinkLocalIPv6PrefixLen: Int = 0
     public var Ports: [String: [PortBinding]?] = [:]
     public var SandboxKey: String = ""
-    public var IPAddress: String = ""
-    public var IPPrefixLen: Int = 0
-    public var Gateway: String = ""
-    public var MacAddress: String = ""
-    public var Networks: [String: EndpointSettings] = [:]
-    public init() {}
-}
-
-public struct EndpointSettings: Codable, Sendable {
-    public var NetworkID: String = ""
+    public var SecondaryIPAddresses: [String]? = nil
+    public var SecondaryIPv6Addresses: [String]? = nil
     public var EndpointID: String = ""
     public var Gateway: String = ""
+    public var GlobalIPv6Address: String = ""
+    public var GlobalIPv6PrefixLen: Int = 0
     public var IPAddress: String = ""
     public var IPPrefixLen: Int = 0
+    public var IPv6Gateway: String = ""
     public var MacAddress: String = ""
+    public var Networks: [String: EndpointSettings] = [:]
     public init() {}
 }
 

@@ -40,6 +40,17 @@ public struct CLI: Sendable {
             "pull": { try $0.pull($1) }, "push": { try $0.push($1) },
         ],
         "system": ["df": { try $0.df($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
+        "network": [
+            "create": { try $0.networkCreate($1) }, "ls": { try $0.networkList($1) }, "list": { try $0.networkList($1) },
+            "rm": { try $0.networkRemove($1) }, "remove": { try $0.networkRemove($1) }, "inspect": { try $0.inspect($1, kind: "network") },
+            "connect": { try $0.networkConnect($1, connect: true) }, "disconnect": { try $0.networkConnect($1, connect: false) },
+            "prune": { try $0.networkPrune($1) },
+        ],
+        "volume": [
+            "create": { try $0.volumeCreate($1) }, "ls": { try $0.volumeList($1) }, "list": { try $0.volumeList($1) },
+            "rm": { try $0.volumeRemove($1) }, "remove": { try $0.volumeRemove($1) }, "inspect": { try $0.inspect($1, kind: "volume") },
+            "prune": { try $0.volumePrune($1) },
+        ],
     ]
 
     /// Runs argv (without the program name).
@@ -98,7 +109,9 @@ public struct CLI: Sendable {
     Management Commands:
       container   Manage containers
       image       Manage images
+      network     Manage networks
       system      Manage Berth
+      volume      Manage volumes
 
     Commands:
       attach commit cp create diff events export history inspect kill load logs pause port

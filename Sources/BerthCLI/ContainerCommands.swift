@@ -22,17 +22,22 @@ extension CLI {
         .init(nil, "group-add", value: true), .init(nil, "shm-size", value: true), .init(nil, "tmpfs", value: true),
         .init(nil, "sysctl", value: true), .init(nil, "security-opt", value: true), .init(nil, "platform", value: true),
         .init(nil, "pull", value: true), .init("q", "quiet"), .init(nil, "sig-proxy"), .init(nil, "blkio-weight", value: true),
+        .init("P", "publish-all"), .init(nil, "expose", value: true), .init(nil, "mount", value: true), .init(nil, "volumes-from", value: true),
+        .init(nil, "network-alias", value: true), .init(nil, "ip", value: true), .init(nil, "dns-search", value: true),
+        .init(nil, "dns-option", value: true),
     ]
 
     /// The create request's body: the container config with `HostConfig` inside it.
     struct CreateBody: Encodable {
         var config: ContainerConfig
         var host: HostConfig
-        enum Keys: String, CodingKey { case HostConfig }
+        var networking: NetworkingConfig?
+        enum Keys: String, CodingKey { case HostConfig, NetworkingConfig }
         func encode(to encoder: Encoder) throws {
             try config.encode(to: encoder)
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(host, forKey: .HostConfig)
+            try c.encodeIfPresent(networking, forKey: .NetworkingConfig)
         }
     }
 
@@ -58,15 +63,21 @@ extension CLI {
         config.AttachStdin = f.bool("interactive") && !f.bool("detach")
         config.AttachStdout = !f.bool("detach")
         config.AttachStderr = !f.bool("detach")
-        var labels: [String: String] = [:]
-        for l in f.all("label") {
-            let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
-            labels[kv[0]] = kv.count > 1 ? kv[1] : ""
-        }
-        if !labels.isEmpty { config.Labels = labels }
+        if f.has("label") { config.Labels = Self.keyValues(f.all("label")) }
         config.StopSignal = f.string("stop-signal")
         config.StopTimeout = f.int("stop-timeout")
-        for p in f.all("publish") { config.ExposedPorts = (config.ExposedPorts ?? [:]).merging([Self.portKey(p): EmptyJSON()]) { $1 } }
+        var bindings: [String: [PortBinding]?] = [:]
+        for p in f.all("publish") {
+            for (key, binding) in try Self.portBindings(p) {
+                config.ExposedPorts = (config.ExposedPorts ?? [:]).merging([key: EmptyJSON()]) { $1 }
+                bindings[key] = ((bindings[key] ?? nil) ?? []) + [binding]
+            }
+        }
+        for e in f.all("expose") {
+            for key in try Self.portKeys(e) { config.ExposedPorts = (config.ExposedPorts ?? [:]).merging([key: EmptyJSON()]) { $1 } }
+        }
+        if !bindings.isEmpty { host.PortBindings = bindings }
+        if f.bool("publish-all") { host.PublishAllPorts = true }
 
         func bytes(_ flag: String) throws -> Int64? {
             guard let v = f.string(flag) else { return nil }
@@ -98,18 +109,30 @@ extension CLI {
         if f.bool("read-only") { host.ReadonlyRootfs = true }
         if f.bool("init") { host.Init = true }
         if f.bool("rm") { host.AutoRemove = true }
-        if f.has("volume") { host.Binds = f.all("volume") }
-        if let net = f.string("network") ?? f.string("net") { host.NetworkMode = net }
+        // `-v /path` is an anonymous volume (Config.Volumes); `-v src:dst` a bind or named volume.
+        for v in f.all("volume") {
+            if v.contains(":") { host.Binds = (host.Binds ?? []) + [v] } else { config.Volumes = (config.Volumes ?? [:]).merging([v: EmptyJSON()]) { $1 } }
+        }
+        if f.has("mount") { host.Mounts = try f.all("mount").map(Self.mountSpec) }
+        if f.has("volumes-from") { host.VolumesFrom = f.all("volumes-from") }
+        var networking: NetworkingConfig?
+        if let net = f.string("network") ?? f.string("net") {
+            host.NetworkMode = net
+            if f.has("network-alias") || f.has("ip") {
+                var endpoint = EndpointSettings()
+                if f.has("network-alias") { endpoint.Aliases = f.all("network-alias") }
+                if let ip = f.string("ip") { endpoint.IPAMConfig = EndpointIPAMConfig(); endpoint.IPAMConfig?.IPv4Address = ip }
+                networking = NetworkingConfig()
+                networking?.EndpointsConfig = [net: endpoint]
+            }
+        }
+        if f.has("dns-search") { host.DnsSearch = f.all("dns-search") }
+        if f.has("dns-option") { host.DnsOptions = f.all("dns-option") }
         if f.has("add-host") { host.ExtraHosts = f.all("add-host").map { $0.replacingFirst("=", with: ":") } }
         if f.has("dns") { host.Dns = f.all("dns") }
         if f.has("group-add") { host.GroupAdd = f.all("group-add") }
         if f.has("security-opt") { host.SecurityOpt = f.all("security-opt") }
-        if f.has("sysctl") {
-            host.Sysctls = Dictionary(f.all("sysctl").map { s in
-                let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
-                return (kv[0], kv.count > 1 ? kv[1] : "")
-            }, uniquingKeysWith: { $1 })
-        }
+        if f.has("sysctl") { host.Sysctls = Self.keyValues(f.all("sysctl")) }
         if f.has("tmpfs") {
             host.Tmpfs = Dictionary(f.all("tmpfs").map { s in
                 let kv = s.split(separator: ":", maxSplits: 1).map(String.init)
@@ -119,28 +142,105 @@ extension CLI {
         if f.has("log-driver") || f.has("log-opt") {
             var log = LogConfig()
             log.Type = f.string("log-driver") ?? "json-file"
-            log.Config = Dictionary(f.all("log-opt").map { s in
-                let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
-                return (kv[0], kv.count > 1 ? kv[1] : "")
-            }, uniquingKeysWith: { $1 })
+            log.Config = Self.keyValues(f.all("log-opt"))
             host.LogConfig = log
         }
         if let restart = f.string("restart") {
             let parts = restart.split(separator: ":", maxSplits: 1).map(String.init)
             host.RestartPolicy = RestartPolicy(Name: parts[0], MaximumRetryCount: parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
         }
-        return CreateBody(config: config, host: host)
+        return CreateBody(config: config, host: host, networking: networking)
+    }
+
+    /// `-p [ip:][hostPort[-end]:]containerPort[-end][/proto]`, ranges expanded pairwise (or one
+    /// host range for one container port, which the daemon picks from).
+    static func portBindings(_ spec: String) throws -> [(String, PortBinding)] {
+        var rest = spec
+        var proto = "tcp"
+        if let slash = rest.lastIndex(of: "/") { proto = String(rest[rest.index(after: slash)...]); rest = String(rest[..<slash]) }
+        var parts = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count > 3, rest.hasPrefix("[") { parts = [parts.dropLast(2).joined(separator: ":")] + parts.suffix(2) }
+        let containerPart = parts.last ?? ""
+        let hostPart = parts.count >= 2 ? parts[parts.count - 2] : ""
+        let ip = parts.count == 3 ? String(parts[0].filter { $0 != "[" && $0 != "]" }) : ""
+        func range(_ s: String) throws -> [Int] {
+            let r = s.split(separator: "-").map { Int($0) }
+            guard !r.isEmpty, r.count <= 2, r.allSatisfy({ $0 != nil && (1...65535).contains($0!) }), r.count == 1 || r[0]! <= r[1]! else {
+                throw Flags.UsageError(description: "invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid containerPort: \(s)")
+            }
+            return Array(r[0]!...r.last!!)
+        }
+        guard ["tcp", "udp", "sctp"].contains(proto) else {
+            throw Flags.UsageError(description: "invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid proto: \(proto)")
+        }
+        let containerPorts = try range(containerPart)
+        let hostPorts = hostPart.isEmpty ? [] : try range(hostPart)
+        if !hostPorts.isEmpty && hostPorts.count != containerPorts.count && containerPorts.count != 1 {
+            throw Flags.UsageError(description: "invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid ranges specified for container and host Ports: \(containerPart) and \(hostPart)")
+        }
+        return containerPorts.enumerated().map { i, port in
+            var b = PortBinding()
+            b.HostIp = ip
+            if containerPorts.count == 1 && hostPorts.count > 1 { b.HostPort = hostPart } else { b.HostPort = hostPorts.isEmpty ? "" : String(hostPorts[i]) }
+            return ("\(port)/\(proto)", b)
+        }
+    }
+
+    /// `--expose 80[-90][/proto]`.
+    static func portKeys(_ spec: String) throws -> [String] {
+        try portBindings(spec).map(\.0)
+    }
+
+    /// `--mount type=…,source=…,target=…,readonly,…`.
+    static func mountSpec(_ text: String) throws -> MountSpec {
+        var m = MountSpec()
+        m.Type = "volume"
+        var bind: MountSpec.BindOptions?, volume: MountSpec.VolumeOptions?, tmpfs: MountSpec.TmpfsOptions?
+        var labels: [String: String] = [:], options: [String: String] = [:]
+        for field in text.split(separator: ",").map(String.init) {
+            let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = kv[0].lowercased(), value = kv.count > 1 ? kv[1] : nil
+            let flag = value.map { ["1", "true"].contains($0.lowercased()) } ?? true
+            func invalid(_ what: String) -> Flags.UsageError {
+                Flags.UsageError(description: "invalid argument \"\(text)\" for \"--mount\" flag: \(what)")
+            }
+            switch key {
+            case "type": m.Type = value
+            case "source", "src": m.Source = value
+            case "target", "destination", "dst": m.Target = value
+            case "readonly", "ro": m.ReadOnly = flag
+            case "bind-propagation": bind = bind ?? .init(); bind?.Propagation = value
+            case "bind-create-mountpoint": bind = bind ?? .init(); bind?.CreateMountpoint = flag
+            case "volume-nocopy": volume = volume ?? .init(); volume?.NoCopy = flag
+            case "volume-label": labels.merge(keyValues([value ?? ""])) { $1 }
+            case "volume-opt": options.merge(keyValues([value ?? ""])) { $1 }
+            case "tmpfs-size":
+                guard let n = Size.parse(value ?? "") else { throw invalid("invalid value for tmpfs-size: \(value ?? "")") }
+                tmpfs = tmpfs ?? .init(); tmpfs?.SizeBytes = n
+            case "tmpfs-mode":
+                guard let n = UInt32(value ?? "", radix: 8) else { throw invalid("invalid value for tmpfs-mode: \(value ?? "")") }
+                tmpfs = tmpfs ?? .init(); tmpfs?.Mode = n
+            case "consistency": m.Consistency = value
+            default: throw invalid("unexpected key '\(kv[0])' in '\(field)'")
+            }
+        }
+        if !labels.isEmpty { volume = volume ?? .init(); volume?.Labels = labels }
+        if !options.isEmpty {
+            volume = volume ?? .init()
+            var driver = MountSpec.DriverConfig()
+            driver.Options = options
+            volume?.DriverConfig = driver
+        }
+        m.BindOptions = bind
+        m.VolumeOptions = volume
+        m.TmpfsOptions = tmpfs
+        return m
     }
 
     /// `-e KEY` takes the value from this environment, as docker does.
     static func envEntry(_ entry: String) -> String {
         if entry.contains("=") { return entry }
         return getenv(entry).map { entry + "=" + String(cString: $0) } ?? entry
-    }
-
-    static func portKey(_ publish: String) -> String {
-        let container = publish.split(separator: ":").last.map(String.init) ?? publish
-        return container.contains("/") ? container : container + "/tcp"
     }
 
     static func ulimit(_ spec: String) throws -> Ulimit {
@@ -330,7 +430,7 @@ extension CLI {
             ("ID", .string(trunc ? String(id.prefix(12)) : id)), ("Image", .string(c["Image"]?.string ?? "")),
             ("Command", .string(JSONText.quote(command))), ("CreatedAt", .string(Self.localTime(created))),
             ("RunningFor", .string(Timestamp.humanDuration(Timestamp.epochNow() - created) + " ago")),
-            ("Ports", .string("")), ("State", .string(c["State"]?.string ?? "")), ("Status", .string(c["Status"]?.string ?? "")),
+            ("Ports", .string(Self.portsText(c["Ports"]?.array ?? []))), ("State", .string(c["State"]?.string ?? "")), ("Status", .string(c["Status"]?.string ?? "")),
             ("Size", .string(size)), ("Names", .string(names.joined(separator: ","))), ("Labels", .string(labels)),
             ("Mounts", .string("")), ("Networks", .string(c["HostConfig"]?["NetworkMode"]?.string ?? "")),
         ])
@@ -444,9 +544,13 @@ extension CLI {
         var results: [JSONValue] = []
         var code: Int32 = 0
         for n in f.positionals {
+            let paths = ["container": "/containers/\(n)/json", "image": "/images/\(n)/json", "network": "/networks/\(n)", "volume": "/volumes/\(n)"]
+            let order = type.map { [$0] } ?? ["container", "image", "network", "volume"]
             var found: JSONValue?
-            if type != "image" { found = try? client.call("GET", "/containers/\(n)/json", query: f.bool("size") ? [("size", "1")] : []) }
-            if found == nil && type != "container" { found = try? client.call("GET", "/images/\(n)/json") }
+            for kind in order {
+                guard let path = paths[kind] else { throw Flags.UsageError(description: "\"\(kind)\" is not a valid value for --type") }
+                if let v = try? client.call("GET", path, query: kind == "container" && f.bool("size") ? [("size", "1")] : []) { found = v; break }
+            }
             guard let value = found else {
                 FileIO.stderr("Error: No such \(type ?? "object"): \(n)\n")
                 code = 1
@@ -524,12 +628,30 @@ extension CLI {
         let f = try Flags(args, specs: [])
         try requireArgs(f, 1, "\(name) port")
         let info = try client.call("GET", "/containers/\(f.positionals[0])/json")
-        if case .object(let ports)? = info["NetworkSettings"]?["Ports"] {
-            for (port, bindings) in ports {
-                for b in bindings.array { out("\(port) -> \(b["HostIp"]?.string ?? ""):\(b["HostPort"]?.string ?? "")\n") }
+        guard case .object(let ports)? = info["NetworkSettings"]?["Ports"] else { return 0 }
+        if f.positionals.count > 1 {
+            let asked = f.positionals[1].contains("/") ? f.positionals[1] : f.positionals[1] + "/tcp"
+            let bindings = ports.first { $0.0 == asked }?.1.array ?? []
+            guard !bindings.isEmpty else {
+                FileIO.stderr("Error: No public port '\(asked)' published for \(f.positionals[0])\n")
+                return 1
             }
+            for b in bindings { out("\(b["HostIp"]?.string ?? ""):\(b["HostPort"]?.string ?? "")\n") }
+            return 0
+        }
+        for (port, bindings) in ports.sorted(by: { $0.0 < $1.0 }) {
+            for b in bindings.array { out("\(port) -> \(b["HostIp"]?.string ?? ""):\(b["HostPort"]?.string ?? "")\n") }
         }
         return 0
+    }
+
+    /// `ps`' PORTS: `0.0.0.0:8080->80/tcp, 443/tcp`, as docker's formatter writes them.
+    static func portsText(_ ports: [JSONValue]) -> String {
+        ports.map { p -> (Int64, String) in
+            let priv = p["PrivatePort"]?.int ?? 0, type = p["Type"]?.string ?? "tcp"
+            if let pub = p["PublicPort"]?.int { return (priv, "\(p["IP"]?.string ?? "0.0.0.0"):\(pub)->\(priv)/\(type)") }
+            return (priv, "\(priv)/\(type)")
+        }.sorted { $0.0 < $1.0 }.map(\.1).joined(separator: ", ")
     }
 
     func rename(_ args: [String]) throws -> Int32 {

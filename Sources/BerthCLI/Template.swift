@@ -36,20 +36,25 @@ public struct Template {
         self.pieces = pieces
     }
 
-    /// Splits an action into words; quoted strings stay one word (quotes kept, to tell them apart).
+    /// Splits an action into words; quoted strings and parenthesized pipelines (`(index .A "k").B`)
+    /// stay one word (quotes and parentheses kept, to tell them apart).
     static func words(_ text: String) throws -> [String] {
         var out: [String] = []
         var current = ""
         var quoted = false
+        var depth = 0
         for c in text {
             if c == "\"" { quoted.toggle(); current.append(c); continue }
-            if c == " " && !quoted {
+            if !quoted && c == "(" { depth += 1 }
+            if !quoted && c == ")" { depth -= 1 }
+            if c == " " && !quoted && depth == 0 {
                 if !current.isEmpty { out.append(current); current = "" }
                 continue
             }
             current.append(c)
         }
         if quoted { throw TemplateError(description: "template: unterminated quoted string") }
+        if depth != 0 { throw TemplateError(description: "template: unbalanced parentheses") }
         if !current.isEmpty { out.append(current) }
         return out
     }
@@ -88,8 +93,11 @@ public struct Template {
             guard i < words.count else { throw TemplateError(description: "template: \(first): missing argument") }
             let word = words[i]
             if word.hasPrefix("\"") { return .string(String(word.dropFirst().dropLast())) }
+            if word.hasPrefix("(") { return try group(word, data) }
+            if !word.isEmpty && word.allSatisfy(\.isNumber) { return .number(word) }
             return try lookup(word, data)
         }
+        if first.hasPrefix("(") { return .json(try group(first, data)) }
         switch first {
         case "json": return .text(try argument(1).compact)
         case "index":
@@ -107,6 +115,20 @@ public struct Template {
             guard first.hasPrefix(".") else { throw TemplateError(description: "template: function \"\(first)\" not defined") }
             return .json(try lookup(first, data))
         }
+    }
+
+    /// `(pipeline).Field…`: the pipeline's value, then the fields after it.
+    func group(_ word: String, _ data: JSONValue) throws -> JSONValue {
+        guard let close = word.lastIndex(of: ")") else { throw TemplateError(description: "template: unbalanced parentheses") }
+        let inner = String(word[word.index(after: word.startIndex)..<close])
+        var value: JSONValue
+        switch try evaluate(try Self.words(inner), data) {
+        case .json(let j): value = j
+        case .text(let t): value = .string(t)
+        }
+        let rest = word[word.index(after: close)...]
+        if !rest.isEmpty { value = try lookup(String(rest), value) }
+        return value
     }
 
     func lookup(_ path: String, _ data: JSONValue) throws -> JSONValue {

@@ -17,6 +17,14 @@ struct ContainerRecord: Codable, Sendable {
     /// Set by `stop`/`kill` from the user, so `unless-stopped` and `always` know not to restart on boot.
     var stoppedByUser: Bool = false
     var execIDs: [String] = []
+    /// Per network name: the endpoint asked for (aliases, `--ip`) and, while running, what it got.
+    var endpoints: [String: EndpointSettings]? = nil
+    /// Published ports while running, Docker's `NetworkSettings.Ports`.
+    var ports: [String: [PortBinding]?]? = nil
+    /// Binds, volumes and tmpfs mounts, resolved at create.
+    var mounts: [MountRecord]? = nil
+    /// The namespace a running container's network lives in (`SandboxKey`).
+    var sandboxKey: String? = nil
 
     var shortID: String { String(id.prefix(12)) }
 

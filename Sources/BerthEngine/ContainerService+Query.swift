@@ -57,12 +57,13 @@ extension ContainerService {
             if let ids = filters["id"], !ids.contains(where: { r.id.hasPrefix($0) }) { return false }
             if let codes = filters["exited"], !(r.state.Status == "exited" && codes.contains(String(r.state.ExitCode))) { return false }
             if filters["ancestor"] != nil, !ancestorIDs.contains(r.imageID) { return false }
-            for label in filters["label"] ?? [] {
-                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-                guard let value = r.config.Labels?[parts[0]] else { return false }
-                if parts.count == 2 && value != parts[1] { return false }
+            if let nets = filters["network"], !(r.endpoints ?? [:]).contains(where: { name, e in nets.contains { $0 == name || e.NetworkID.hasPrefix($0) } }) {
+                return false
             }
-            return true
+            if let vols = filters["volume"], !(r.mounts ?? []).contains(where: { m in vols.contains { $0 == m.source || $0 == m.destination } }) {
+                return false
+            }
+            return LabelFilter.matches(filters["label"], r.config.Labels)
         }
         if let limit, limit > 0 { records = Array(records.prefix(limit)) }
         var out = records.map(summary)
@@ -96,7 +97,9 @@ extension ContainerService {
         s.State = Self.statusWord(r.state)
         s.Status = Self.statusText(r.state)
         s.HostConfig = ["NetworkMode": r.hostConfig.NetworkMode ?? "default"]
-        s.NetworkSettings = ["Networks": [:]]
+        s.NetworkSettings = ["Networks": r.endpoints ?? [:]]
+        s.Ports = portSummaries(r)
+        s.Mounts = mountPoints(r)
         return s
     }
 
@@ -124,7 +127,8 @@ extension ContainerService {
         out.GraphDriver.Data = ["MergedDir": bundlePath(r.id) + "/rootfs"]
         if size { out.SizeRw = images.snapshotter.usage(key: r.id) }
         out.Config = r.config
-        out.NetworkSettings = NetworkSettings()
+        out.NetworkSettings = networkSettings(r)
+        out.Mounts = mountPoints(r)
         return out
     }
 

@@ -6,6 +6,7 @@ import BerthRuntimeCore
 import BerthShimProtocol
 import BerthSnapshot
 import BerthSystem
+import BerthVolume
 import FoundationEssentials
 import Glibc
 
@@ -14,6 +15,8 @@ import Glibc
 public actor ContainerService {
     let config: EngineConfig
     public let images: ImageStore
+    nonisolated public let networks: NetworkService
+    nonisolated public let volumes: VolumeStore
     nonisolated public let events: EventLog
     var containers: [String: ContainerRecord] = [:]
     var exitWaiters: [String: [Waiter]] = [:]
@@ -36,9 +39,11 @@ public actor ContainerService {
         }
     }
 
-    public init(config: EngineConfig, images: ImageStore, events: EventLog) throws {
+    public init(config: EngineConfig, images: ImageStore, networks: NetworkService, volumes: VolumeStore, events: EventLog) throws {
         self.config = config
+        self.volumes = volumes
         self.images = images
+        self.networks = networks
         self.events = events
         for dir in [config.containersRoot, config.bundlesRoot, config.runtimeRoot] { try FileIO.makeDirectories(dir, mode: 0o711) }
         var loaded: [String: ContainerRecord] = [:]
@@ -63,6 +68,7 @@ public actor ContainerService {
             let status = (try? FileIO.read(bundlePath(id) + "/exit.json")).flatMap { try? JSONDecoder().decode(ExitStatus.self, from: Data($0)) }
             await exited(id, status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now()), boot: true)
         }
+        await restoreNetworks()
         for (id, record) in containers where !record.state.Running && !record.stoppedByUser {
             let policy = record.hostConfig.RestartPolicy?.Name ?? "no"
             if policy == "always" || policy == "unless-stopped" { try? await start(id) }
@@ -106,7 +112,8 @@ public actor ContainerService {
 
     // MARK: create
 
-    public func create(name requested: String?, config body: ContainerConfig, host: HostConfig) async throws -> ContainerCreateResponse {
+    public func create(name requested: String?, config body: ContainerConfig, host: HostConfig,
+                       networking: NetworkingConfig? = nil) async throws -> ContainerCreateResponse {
         guard let imageRef = body.Image, !imageRef.isEmpty else { throw EngineError.invalid("config cannot be empty in order to create a container") }
         let image: ImageRecord
         do { image = try await images.resolve(imageRef) } catch ImageError.notFound {
@@ -131,7 +138,7 @@ public actor ContainerService {
         merged.Labels = (ic?.labels ?? [:]).merging(body.Labels ?? [:]) { $1 }
         merged.ExposedPorts = (ic?.exposedPorts ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.ExposedPorts ?? [:]) { $1 }
         merged.Volumes = (ic?.volumes ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.Volumes ?? [:]) { $1 }
-        merged.Hostname = body.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))
+        merged.Hostname = body.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? (host.NetworkMode == "host" ? Self.hostName() : String(id.prefix(12)))
         merged.Image = imageRef
         let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
         guard let path = command.first else { throw EngineError.invalid("no command specified") }
@@ -142,15 +149,18 @@ public actor ContainerService {
         if host.LogConfig?.Type == nil { host.LogConfig?.Type = "json-file" }
         if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
 
-        let record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
+        var record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
                                      path: path, args: Array(command.dropFirst()), config: merged, hostConfig: host,
                                      state: ContainerRecord.initialState())
+        record.endpoints = try await endpointsForCreate(host, networking)
         try FileIO.makeDirectories(containerDir(id), mode: 0o710)
         do {
+            record.mounts = try resolveMounts(merged, host)
             try prepareLayers(id, image: try await images.topChain(image))
             try save(record)
             emit(record, "create")
         } catch {
+            for m in record.mounts ?? [] where m.anonymous { try? volumes.remove(m.source, force: true) }
             try? images.snapshotter.remove(key: id)
             try? images.snapshotter.remove(key: Self.initKey(id))
             try? FileIO.removeTree(bundlePath(id))
@@ -162,6 +172,12 @@ public actor ContainerService {
     }
 
     static func initKey(_ id: String) -> String { id + "-init" }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        return String(cString: buffer)
+    }
 
     /// The container's writable layer on its init layer, on the image.
     func prepareLayers(_ id: String, image top: String?) throws {
@@ -263,9 +279,14 @@ public actor ContainerService {
         try FileIO.makeDirectories(bundle + "/rootfs", mode: 0o711)
         let rootfs = bundle + "/rootfs"
         if !isMounted(rootfs) { try images.snapshotter.mounts(key: id).mount(at: rootfs) }
+        var mountsHeld = false
         do {
-            try writeEtcFiles(record)
-            let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), defaultUlimits: config.defaultUlimits)
+            let mounts = try prepareMounts(record, rootfs: rootfs)
+            mountsHeld = true
+            let network = try await setUpNetwork(&record)
+            try writeEtcFiles(record, network)
+            let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
+                                             mounts: mounts, defaultUlimits: config.defaultUlimits)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
@@ -308,6 +329,8 @@ public actor ContainerService {
         } catch {
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
             if FileIO.exists(socketPath(id)) { try? sendKill(id, SIGKILL) }
+            await tearDownNetwork(&record)
+            if mountsHeld { releaseMounts(record) }
             containers[id] = record
             unmountIdle(id)
             record.state.Error = "\(error)"
@@ -340,23 +363,6 @@ public actor ContainerService {
 
     func isMounted(_ path: String) -> Bool { Mounter.mountPoints(under: path).contains(path) }
 
-    /// /etc/hostname, /etc/hosts and /etc/resolv.conf, bound into the container.
-    func writeEtcFiles(_ record: ContainerRecord) throws {
-        let dir = containerDir(record.id)
-        let hostname = record.config.Hostname ?? record.shortID
-        try AtomicFile.write(dir + "/hostname", Array((hostname + "\n").utf8), durable: false)
-        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
-        hosts += "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        for extra in record.hostConfig.ExtraHosts ?? [] {
-            let parts = extra.split(separator: ":", maxSplits: 1)
-            if parts.count == 2 { hosts += "\(parts[1])\t\(parts[0])\n" }
-        }
-        try AtomicFile.write(dir + "/hosts", Array(hosts.utf8), durable: false)
-        var resolv = (try? FileIO.readString("/etc/resolv.conf")) ?? ""
-        if let dns = record.hostConfig.Dns, !dns.isEmpty { resolv = dns.map { "nameserver \($0)\n" }.joined() }
-        try AtomicFile.write(dir + "/resolv.conf", Array(resolv.utf8), durable: false)
-    }
-
     // MARK: exit
 
     func exited(_ id: String, _ status: ExitStatus?, boot: Bool = false) async {
@@ -369,6 +375,8 @@ public actor ContainerService {
         record.state.ExitCode = status.exitCode
         record.state.OOMKilled = status.oomKilled
         record.state.FinishedAt = status.finishedAt
+        await tearDownNetwork(&record)
+        releaseMounts(record)
         try? save(record)
         unmountIdle(id)
         if status.oomKilled { emit(record, "oom") }
@@ -522,7 +530,8 @@ public actor ContainerService {
 
     // MARK: remove
 
-    public func remove(_ ref: String, force: Bool) async throws {
+    /// `volumes` (`rm -v`) also removes the container's anonymous volumes.
+    public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
         let record = try find(ref)
         let id = record.id
         if record.state.Running {
@@ -536,6 +545,7 @@ public actor ContainerService {
             try? sendKill(id, SIGKILL)
             _ = await waitForExit(id, seconds: 30)
         }
+        await networks.tearDown(container: id)
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
         try? images.snapshotter.remove(key: id)
         try? images.snapshotter.remove(key: Self.initKey(id))
@@ -546,6 +556,10 @@ public actor ContainerService {
         if !removeWaiters[id, default: []].isEmpty { removedExitCodes[id] = final.state.ExitCode }
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
         emit(final, "destroy")
+        if removeVolumes {
+            let users = volumeUsers()
+            for m in final.mounts ?? [] where m.anonymous && users[m.source] == nil { try? removeVolume(m.source, force: true) }
+        }
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
         for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
     }

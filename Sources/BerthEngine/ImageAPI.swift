@@ -22,12 +22,7 @@ public enum ImageAPI {
                 if (dangling == "true") != tags.isEmpty { continue }
             }
             if let refs = filters["reference"], !refs.contains(where: { pattern in tags.contains { Self.matches($0, pattern) } }) { continue }
-            var labelMiss = false
-            for label in filters["label"] ?? [] {
-                let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-                guard let v = config.config?.labels?[parts[0]], parts.count == 1 || v == parts[1] else { labelMiss = true; break }
-            }
-            if labelMiss { continue }
+            if !LabelFilter.matches(filters["label"], config.config?.labels) { continue }
             let shared = zip(chains[record.id] ?? [], record.layerSizes).filter { (chainCount[$0.0] ?? 0) > 1 }.map(\.1).reduce(0, +)
             out.append(ImageSummary(Id: record.id.description, ParentId: "", RepoTags: tags, RepoDigests: record.repoDigests,
                                     Created: Int64(config.created.flatMap(Timestamp.parse) ?? 0), Size: record.size, SharedSize: shared,

@@ -16,7 +16,8 @@ enum SpecBuilder {
     /// Where `--init` finds a static init (Debian's tini package ships tini-static).
     static let initBinaries = ["/usr/local/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/docker-init"]
 
-    static func build(_ record: ContainerRecord, rootfs: String, containerDir: String,
+    /// `network`: the namespace to join; nil shares the host's.
+    static func build(_ record: ContainerRecord, rootfs: String, containerDir: String, network: String?, mounts extra: [Spec.Mount],
                       defaultUlimits: [String: (soft: Int64, hard: Int64)]) throws -> Spec {
         let config = record.config, host = record.hostConfig
         let privileged = host.Privileged == true
@@ -71,14 +72,15 @@ enum SpecBuilder {
             mounts.append(.init(destination: "/etc/" + file, type: "bind", source: containerDir + "/" + file, options: ["rbind", "rprivate"]))
         }
         if let initMount { mounts.append(initMount) }
-        for bind in host.Binds ?? [] { mounts.append(try bindMount(bind)) }
+        mounts += extra
         for (path, options) in (host.Tmpfs ?? [:]).sorted(by: { $0.key < $1.key }) {
             mounts.append(.init(destination: path, type: "tmpfs", source: "tmpfs",
                                 options: ["nosuid", "nodev", "noexec"] + options.split(separator: ",").map(String.init)))
         }
 
         var linux = Spec.Linux(
-            namespaces: ["pid", "ipc", "uts", "mount", "network"].map { Spec.LinuxNamespace(type: $0) },
+            namespaces: ["pid", "ipc", "uts", "mount"].map { Spec.LinuxNamespace(type: $0) }
+                + (network.map { [Spec.LinuxNamespace(type: "network", path: $0)] } ?? []),
             cgroupsPath: "/berth/" + record.id,
             resources: try resources(host),
             maskedPaths: privileged ? [] : ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -111,23 +113,6 @@ enum SpecBuilder {
         if added.contains("CAP_ALL") { caps = Capability.names.map { "CAP_" + $0 } }
         for cap in added where cap != "CAP_ALL" && !caps.contains(cap) { caps.append(cap) }
         return caps
-    }
-
-    /// `-v /host:/container[:ro|rw][,…]`.
-    static func bindMount(_ spec: String) throws -> Spec.Mount {
-        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count >= 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
-            throw EngineError.invalid("invalid volume specification: '\(spec)'")
-        }
-        let modes = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
-        var options = ["rbind", modes.contains("ro") ? "ro" : "rw"]
-        if let propagation = modes.first(where: { ["private", "rprivate", "shared", "rshared", "slave", "rslave"].contains($0) }) {
-            options.append(propagation)
-        } else {
-            options.append("rprivate")
-        }
-        guard FileIO.exists(parts[0]) else { throw EngineError.invalid("invalid mount config for type \"bind\": bind source path does not exist: \(parts[0])") }
-        return .init(destination: parts[1], type: "bind", source: parts[0], options: options)
     }
 
     static func resources(_ host: HostConfig) throws -> Spec.Resources {

@@ -21,7 +21,8 @@ struct ContainerRoutes {
                 let body = req.body.isEmpty ? Array("{}".utf8) : req.body
                 let config = try decoder.decode(ContainerConfig.self, from: Data(body))
                 let extras = try decoder.decode(ContainerCreateExtras.self, from: Data(body))
-                r.json(try await s.create(name: req.query("name"), config: config, host: extras.HostConfig ?? HostConfig()), status: .created)
+                r.json(try await s.create(name: req.query("name"), config: config, host: extras.HostConfig ?? HostConfig(),
+                                          networking: extras.NetworkingConfig), status: .created)
             }),
             (.GET, "/containers/json", { req, _, r in
                 r.json(try await s.list(all: req.flag("all"), limit: req.int("limit"), filters: try ContainerService.parseFilters(req.query("filters")),
@@ -44,7 +45,7 @@ struct ContainerRoutes {
                 try await s.resize(p[0], height: UInt16(req.int("h") ?? 24), width: UInt16(req.int("w") ?? 80)); r.status(.ok)
             }),
             (.GET, "/containers/{id}/top", { _, p, r in r.json(try await s.top(p[0])) }),
-            (.DELETE, "/containers/{id}", { req, p, r in try await s.remove(p[0], force: req.flag("force")); r.status(.noContent) }),
+            (.DELETE, "/containers/{id}", { req, p, r in try await s.remove(p[0], force: req.flag("force"), volumes: req.flag("v")); r.status(.noContent) }),
             (.POST, "/containers/{id}/wait", { req, p, r in
                 _ = try await s.inspect(p[0])  // 404 before the 200 head goes out
                 r.beginStream(contentType: "application/json")

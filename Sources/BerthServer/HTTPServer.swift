@@ -23,6 +23,8 @@ public final class HTTPServer: Sendable {
             + ContainerRoutes(service: containers, spool: spool).table
             + ImageRoutes(store: images, containers: containers, spool: spool, registry: registryRoutes).table
             + registryRoutes.table
+            + NetworkRoutes(containers: containers).table
+            + VolumeRoutes(containers: containers).table
         router = Router(table)
     }
 

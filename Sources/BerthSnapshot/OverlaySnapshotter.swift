@@ -88,5 +88,5 @@ public struct OverlaySnapshotter: StoredSnapshotter {
         return ParentView(layers: chain.map { store.path($0) + "/diff" }, overlayWhiteouts: true)
     }
 
-    public func usage(key: String) -> Int64 { SnapshotDirectory.usage(store.path(key) + "/diff") }
+    public func usage(key: String) -> Int64 { FileIO.diskUsage(store.path(key) + "/diff") }
 }

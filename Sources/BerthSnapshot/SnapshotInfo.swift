@@ -110,22 +110,6 @@ struct SnapshotDirectory: Sendable {
             try? FileIO.removeTree(root + "/" + name)
         }
     }
-
-    /// du of one directory tree (allocated blocks, hardlinks counted once).
-    static func usage(_ path: String) -> Int64 {
-        var seen = Set<UInt64>()
-        func walk(_ p: String) -> Int64 {
-            var st = stat()
-            guard lstat(p, &st) == 0 else { return 0 }
-            if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return 0 }
-            var total = Int64(st.st_blocks) * 512
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                for name in (try? FileIO.listDirectory(p)) ?? [] { total += walk(p + "/" + name) }
-            }
-            return total
-        }
-        return walk(path)
-    }
 }
 
 /// The parts of a driver that are only bookkeeping, shared by every driver kept in a SnapshotDirectory.

@@ -55,5 +55,5 @@ public struct VFSSnapshotter: StoredSnapshotter {
         try TreeArchiver(mode: .plain).archiveChanges(from: files(parent), to: files(key), writer: writer)
     }
 
-    public func usage(key: String) -> Int64 { SnapshotDirectory.usage(files(key)) }
+    public func usage(key: String) -> Int64 { FileIO.diskUsage(files(key)) }
 }

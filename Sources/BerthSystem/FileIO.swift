@@ -131,4 +131,20 @@ extension FileIO {
     public static func stderr(_ text: String) {
         try? writeAll(2, Array(text.utf8))
     }
+
+    /// du of one directory tree (allocated blocks, hardlinks counted once).
+    public static func diskUsage(_ path: String) -> Int64 {
+        var seen = Set<UInt64>()
+        func walk(_ p: String) -> Int64 {
+            var st = stat()
+            guard lstat(p, &st) == 0 else { return 0 }
+            if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return 0 }
+            var total = Int64(st.st_blocks) * 512
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                for name in (try? listDirectory(p)) ?? [] { total += walk(p + "/" + name) }
+            }
+            return total
+        }
+        return walk(path)
+    }
 }

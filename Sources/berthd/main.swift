@@ -4,12 +4,13 @@ import BerthRegistry
 import BerthServer
 import BerthSnapshot
 import BerthSystem
+import BerthVolume
 import FoundationEssentials
 import Glibc
 
 /// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
 ///        [--registry-mirror URL]… [--insecure-registry HOST]… [--max-concurrent-downloads N]
-///        [--config-file /etc/berth/daemon.json]
+///        [--bridge NAME|none] [--bip CIDR] [--iptables=false] [--mtu N] [--config-file /etc/berth/daemon.json]
 struct DaemonJSON: Decodable {
     var dataRoot: String?
     var execRoot: String?
@@ -22,13 +23,16 @@ struct DaemonJSON: Decodable {
     var insecureRegistries: [String]?
     var defaultUlimits: [String: UlimitJSON]?
     var bip: String?
+    var bridge: String?
+    var iptables: Bool?
+    var mtu: Int?
     var maxConcurrentDownloads: Int?
     var maxConcurrentUploads: Int?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
         case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
-        case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip
+        case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip, bridge, iptables, mtu
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
     }
 }
@@ -58,6 +62,10 @@ while !args.isEmpty {
     case "--registry-mirror": overrides["registry-mirror", default: ""] += value() + " "
     case "--insecure-registry": overrides["insecure-registry", default: ""] += value() + " "
     case "--max-concurrent-downloads": overrides["max-concurrent-downloads"] = value()
+    case "-b", "--bridge": overrides["bridge"] = value()
+    case "--bip": overrides["bip"] = value()
+    case "--mtu": overrides["mtu"] = value()
+    case "--iptables": overrides["iptables"] = arg.contains("=") ? value() : "true" 
     case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
     default: fail("unknown flag: \(arg)")
     }
@@ -95,7 +103,13 @@ do {
                               logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1,
                               defaultUlimits: (file.defaultUlimits ?? [:]).mapValues { (soft: $0.Soft, hard: $0.Hard) },
                               liveRestore: file.liveRestore ?? true)
-    let containers = try ContainerService(config: config, images: images, events: EventLog())
+    let bridge = overrides["bridge"] ?? file.bridge ?? "berth0"
+    let networks = try NetworkService(config: NetworkConfig(defaultBridge: bridge == "none" ? nil : bridge, bip: overrides["bip"] ?? file.bip,
+                                                            iptables: overrides["iptables"].map { $0 != "false" } ?? file.iptables ?? true,
+                                                            mtu: overrides["mtu"].flatMap { Int($0) } ?? file.mtu ?? 1500),
+                                      dataRoot: dataRoot, execRoot: execRoot)
+    let containers = try ContainerService(config: config, images: images, networks: networks,
+                                          volumes: try VolumeStore(root: dataRoot + "/volumes"), events: EventLog())
     await containers.restore()
     // On disk next to the layers, not in /run's tmpfs: uploads and saves can be gigabytes.
     let spool = dataRoot + "/tmp"

@@ -41,6 +41,9 @@ import Testing
         #expect(try Template("{{.State.Status}} {{.State.Pid}} {{.State.Running}}").render(data) == "running 42 true")
         #expect(try Template("{{json .State}}").render(data) == #"{"Status":"running","Pid":42,"Running":true}"#)
         #expect(try Template(#"{{index .Labels "k"}} {{join .Names ","}}"#).render(data) == "v a,b")
+        #expect(try Template(#"{{(index .Nets "n 1").IP}} {{json (index .Nets "n 1")}}"#).render(JSONValue.parse(#"{"Nets":{"n 1":{"IP":"10.0.0.2"}}}"#))
+                == #"10.0.0.2 {"IP":"10.0.0.2"}"#)
+        #expect(throws: Template.TemplateError.self) { try Template("{{(index .Labels}}").render(data) }
         #expect(try Template("{{.Names}} {{.Labels}} {{.Nil}}").render(data) == "[a b] map[k:v] <no value>")
         #expect(throws: Template.TemplateError.self) { try Template("{{.Missing}}").render(data) }
         let table = try Template("table {{.ID}}\\t{{.Names}}")

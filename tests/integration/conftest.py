@@ -172,9 +172,35 @@ BERTH = os.path.join(BIN, "berth")
 DOCKER = shutil.which("docker")
 
 
+def chain_prefix(exec_root):
+    """berthd's netfilter chain prefix for an exec root (FNV-1a, as Netfilter.prefix)."""
+    h = 2166136261
+    for b in exec_root.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return "BERTH-" + format(h, "x")[-6:]
+
+
+def remove_chains(prefix):
+    """Deletes the jumps to a daemon's chains and the chains themselves."""
+    for table in ("nat", "filter"):
+        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True, timeout=TIMEOUT).stdout.splitlines()
+        for rule in rules:
+            parts = rule.split()
+            if parts[:1] == ["-A"] and "-j" in parts and parts[parts.index("-j") + 1].startswith(prefix) and not parts[1].startswith(prefix):
+                subprocess.run(["iptables", "-t", table, "-D", *parts[1:]], timeout=TIMEOUT)
+        for rule in rules:
+            parts = rule.split()
+            if parts[:1] == ["-N"] and parts[1].startswith(prefix):
+                subprocess.run(["iptables", "-t", table, "-F", parts[1]], timeout=TIMEOUT)
+                subprocess.run(["iptables", "-t", table, "-X", parts[1]], timeout=TIMEOUT)
+
+
 class Daemon:
     def __init__(self, extra_args=()):
-        self.extra_args = list(extra_args)
+        # A bridge and netfilter chains of its own: never the host's berth0/BERTH, never another
+        # test daemon's.
+        self.bridge = "bt" + uuid.uuid4().hex[:8]
+        self.extra_args = ["--bridge", self.bridge, *extra_args]
         self.base = tempfile.mkdtemp(prefix="berth-engine-", dir="/var/tmp")
         self.data = os.path.join(self.base, "data")
         self.exec_root = tempfile.mkdtemp(prefix="berth-exec-", dir="/run")
@@ -231,6 +257,8 @@ class Daemon:
             mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(root)]
             for m in sorted(mounts, key=len, reverse=True):
                 subprocess.run(["umount", "-l", m], timeout=TIMEOUT)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=TIMEOUT)
+        remove_chains(chain_prefix(self.exec_root))
         shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.base, ignore_errors=True)
 

@@ -72,6 +72,36 @@ def test_sdk_run_logs_exec_stop_remove(client):
         client.containers.get("sdk1")
 
 
+def test_sdk_networks_ports_and_volumes(client):
+    net = client.networks.create("sdknet", labels={"suite": "sdk"})
+    vol = client.volumes.create("sdkvol", labels={"suite": "sdk"})
+    c = None
+    try:
+        assert client.networks.get("sdknet").attrs["Labels"] == {"suite": "sdk"}
+        c = client.containers.run("busybox", ["httpd", "-f", "-p", "80", "-h", "/etc"], detach=True, name="sdkweb",
+                                  network="sdknet", ports={"80/tcp": ("127.0.0.1", None)},
+                                  volumes={"sdkvol": {"bind": "/data", "mode": "rw"}})
+        c.reload()
+        port = int(c.ports["80/tcp"][0]["HostPort"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /hostname HTTP/1.0\r\n\r\n")
+            assert b"200 OK" in s.recv(4096)
+        assert c.attrs["NetworkSettings"]["Networks"]["sdknet"]["IPAddress"]
+        assert [m["Name"] for m in c.attrs["Mounts"]] == ["sdkvol"]
+        net.reload()
+        assert list(net.containers)[0].name == "sdkweb"
+        out = client.containers.run("busybox", ["nslookup", "sdkweb"], network="sdknet", remove=True)
+        assert c.attrs["NetworkSettings"]["Networks"]["sdknet"]["IPAddress"].encode() in out
+        assert vol.name in [v.name for v in client.volumes.list(filters={"label": "suite=sdk"})]
+    finally:
+        if c:
+            c.remove(force=True)
+        net.remove()
+        vol.remove()
+    with pytest.raises(docker_sdk.errors.NotFound):
+        client.networks.get("sdknet")
+
+
 def test_sdk_archive_and_images(client):
     c = client.containers.run("busybox", ["sleep", "300"], detach=True)
     try:

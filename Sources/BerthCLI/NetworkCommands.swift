@@ -1,0 +1,159 @@
+import BerthAPI
+import BerthSystem
+import FoundationEssentials
+
+/// `berth network …` and `berth volume …`, with docker's flags, tables and messages.
+extension CLI {
+    static func keyValues(_ items: [String]) -> [String: String] {
+        Dictionary(items.map { s in
+            let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+            return (kv[0], kv.count > 1 ? kv[1] : "")
+        }, uniquingKeysWith: { $1 })
+    }
+
+    func filterQuery(_ f: Flags) -> [(String, String)] {
+        f.has("filter") ? [("filters", Self.filtersJSON(f.all("filter")))] : []
+    }
+
+    // MARK: network
+
+    func networkCreate(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("d", "driver", value: true), .init(nil, "subnet", value: true), .init(nil, "gateway", value: true),
+                                        .init(nil, "ip-range", value: true), .init(nil, "internal"), .init(nil, "attachable"),
+                                        .init(nil, "label", value: true), .init("o", "opt", value: true), .init(nil, "ipv6")])
+        guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) network create\" requires exactly 1 argument.") }
+        var request = NetworkCreateRequest()
+        request.Name = f.positionals[0]
+        request.Driver = f.string("driver") ?? "bridge"
+        request.Internal = f.bool("internal")
+        request.Attachable = f.bool("attachable")
+        if f.bool("ipv6") { request.EnableIPv6 = true }
+        request.Labels = Self.keyValues(f.all("label"))
+        request.Options = Self.keyValues(f.all("opt"))
+        if f.has("subnet") || f.has("gateway") || f.has("ip-range") {
+            guard f.has("subnet") else { throw Flags.UsageError(description: "every ip-range or gateway must have a corresponding subnet") }
+            var pool = IPAMPoolConfig()
+            pool.Subnet = f.string("subnet")
+            pool.Gateway = f.string("gateway")
+            pool.IPRange = f.string("ip-range")
+            var ipam = IPAM()
+            ipam.Config = [pool]
+            request.IPAM = ipam
+        }
+        let created = try client.call("POST", "/networks/create", json: request)
+        out((created["Id"]?.string ?? "") + "\n")
+        return 0
+    }
+
+    func networkList(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("q", "quiet"), .init("f", "filter", value: true), .init(nil, "format", value: true), .init(nil, "no-trunc")])
+        let list = try client.call("GET", "/networks", query: filterQuery(f)).array
+        let trunc = !f.bool("no-trunc")
+        if f.bool("quiet") {
+            for n in list { out(String((n["Id"]?.string ?? "").prefix(trunc ? 12 : 64)) + "\n") }
+            return 0
+        }
+        let rows: [JSONValue] = list.map { n in
+            let labels = (n["Labels"].map { v -> [(String, JSONValue)] in if case .object(let o) = v { return o } else { return [] } } ?? [])
+            return .object([("ID", .string(String((n["Id"]?.string ?? "").prefix(trunc ? 12 : 64)))), ("Name", .string(n["Name"]?.string ?? "")),
+                            ("Driver", .string(n["Driver"]?.string ?? "")), ("Scope", .string(n["Scope"]?.string ?? "")),
+                            ("IPv6", .string(n["EnableIPv6"] == .bool(true) ? "true" : "false")), ("Internal", .string(n["Internal"] == .bool(true) ? "true" : "false")),
+                            ("Labels", .string(labels.map { "\($0.0)=\($0.1.string ?? "")" }.sorted().joined(separator: ","))),
+                            ("CreatedAt", .string(n["Created"]?.string ?? ""))])
+        }
+        try printRows(rows, format: f.string("format"), defaultFormat: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+                      titles: ["ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6", "Internal": "INTERNAL",
+                               "Labels": "LABELS", "CreatedAt": "CREATED AT"])
+        return 0
+    }
+
+    func networkRemove(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "force")])
+        try requireArgs(f, 1, "\(name) network rm")
+        return each(f.positionals) { n in
+            do {
+                _ = try client.open("DELETE", "/networks/\(n)").body()
+            } catch let e as APIClient.Failure where e.status == 404 && f.bool("force") { return }
+            out(n + "\n")
+        }
+    }
+
+    func networkConnect(_ args: [String], connect: Bool) throws -> Int32 {
+        let f = try Flags(args, specs: connect ? [.init(nil, "alias", value: true), .init(nil, "ip", value: true), .init(nil, "link", value: true)]
+                                              : [.init("f", "force")])
+        guard f.positionals.count == 2 else {
+            throw Flags.UsageError(description: "\"\(name) network \(connect ? "connect" : "disconnect")\" requires exactly 2 arguments.")
+        }
+        var body = NetworkConnectRequest()
+        body.Container = f.positionals[1]
+        if connect {
+            var e = EndpointSettings()
+            if f.has("alias") { e.Aliases = f.all("alias") }
+            if let ip = f.string("ip") { e.IPAMConfig = EndpointIPAMConfig(); e.IPAMConfig?.IPv4Address = ip }
+            body.EndpointConfig = e
+        } else {
+            body.Force = f.bool("force")
+        }
+        _ = try client.call("POST", "/networks/\(f.positionals[0])/\(connect ? "connect" : "disconnect")", json: body)
+        return 0
+    }
+
+    func networkPrune(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "force"), .init(nil, "filter", value: true)])
+        let report = try client.call("POST", "/networks/prune", query: filterQuery(f))
+        let deleted = report["NetworksDeleted"]?.array.compactMap(\.string) ?? []
+        if !deleted.isEmpty { out("Deleted Networks:\n" + deleted.map { $0 + "\n" }.joined()) }
+        return 0
+    }
+
+    // MARK: volume
+
+    func volumeCreate(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("d", "driver", value: true), .init(nil, "label", value: true), .init("o", "opt", value: true),
+                                        .init(nil, "name", value: true)])
+        guard f.positionals.count <= 1 else { throw Flags.UsageError(description: "\"\(name) volume create\" requires at most 1 argument.") }
+        var request = VolumeCreateRequest()
+        request.Name = f.positionals.first ?? f.string("name")
+        request.Driver = f.string("driver") ?? "local"
+        request.Labels = Self.keyValues(f.all("label"))
+        request.DriverOpts = Self.keyValues(f.all("opt"))
+        out((try client.call("POST", "/volumes/create", json: request)["Name"]?.string ?? "") + "\n")
+        return 0
+    }
+
+    func volumeList(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("q", "quiet"), .init("f", "filter", value: true), .init(nil, "format", value: true)])
+        let list = try client.call("GET", "/volumes", query: filterQuery(f))["Volumes"]?.array ?? []
+        if f.bool("quiet") {
+            for v in list { out((v["Name"]?.string ?? "") + "\n") }
+            return 0
+        }
+        let rows: [JSONValue] = list.map { v in
+            .object([("Driver", .string(v["Driver"]?.string ?? "")), ("Name", .string(v["Name"]?.string ?? "")),
+                     ("Mountpoint", .string(v["Mountpoint"]?.string ?? "")), ("Scope", .string(v["Scope"]?.string ?? ""))])
+        }
+        try printRows(rows, format: f.string("format"), defaultFormat: "table {{.Driver}}\t{{.Name}}",
+                      titles: ["Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE"])
+        return 0
+    }
+
+    func volumeRemove(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "force")])
+        try requireArgs(f, 1, "\(name) volume rm")
+        return each(f.positionals) { n in
+            _ = try client.open("DELETE", "/volumes/\(n)", query: f.bool("force") ? [("force", "1")] : []).body()
+            out(n + "\n")
+        }
+    }
+
+    func volumePrune(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("f", "force"), .init("a", "all"), .init(nil, "filter", value: true)])
+        var filters = f.all("filter")
+        if f.bool("all") { filters.append("all=true") }
+        let report = try client.call("POST", "/volumes/prune", query: filters.isEmpty ? [] : [("filters", Self.filtersJSON(filters))])
+        let deleted = report["VolumesDeleted"]?.array.compactMap(\.string) ?? []
+        if !deleted.isEmpty { out("Deleted Volumes:\n" + deleted.map { $0 + "\n" }.joined() + "\n") }
+        out("Total reclaimed space: \(Size.human(report["SpaceReclaimed"]?.int ?? 0))\n")
+        return 0
+    }
+}

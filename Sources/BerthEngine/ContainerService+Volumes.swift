@@ -1,0 +1,283 @@
+import BerthAPI
+import BerthOCI
+import BerthSystem
+import BerthVolume
+import Glibc
+
+/// One mount of a container, resolved at create from `-v`, `--mount`, `--volumes-from` and the
+/// image's VOLUMEs.
+struct MountRecord: Codable, Sendable, Equatable {
+    /// `bind`, `volume` or `tmpfs`.
+    var type: String
+    /// The host path of a bind, the name of a volume.
+    var source: String
+    var destination: String
+    var readOnly: Bool
+    /// The `-v` mode field as given (`ro`, `z`, `nocopy`…), shown by inspect.
+    var mode: String
+    var propagation: String
+    var noCopy: Bool
+    var anonymous: Bool
+    /// tmpfs `size=`/`mode=` options.
+    var tmpfsOptions: [String]
+}
+
+extension ContainerService {
+    static func volumeError(_ error: Error) -> Error {
+        switch error as? VolumeError {
+        case .notFound(let m)?: return EngineError.notFound(m)
+        case .invalid(let m)?: return EngineError.invalid(m)
+        case .inUse(let m)?: return EngineError.conflict(m)
+        case .system(let m)?: return EngineError.internalError(m)
+        case nil: return error
+        }
+    }
+
+    /// Every mount of a new container; named and anonymous volumes are created now, as Docker's.
+    func resolveMounts(_ config: ContainerConfig, _ host: HostConfig) throws -> [MountRecord] {
+        var out: [MountRecord] = []
+        func add(_ m: MountRecord) throws {
+            let dest = Self.cleanPath(m.destination)
+            guard dest.hasPrefix("/") else { throw EngineError.invalid("invalid mount config: mount path must be absolute: \(m.destination)") }
+            guard dest != "/" else { throw EngineError.invalid("invalid specification: destination can't be '/'") }
+            if out.contains(where: { $0.destination == dest }) { throw EngineError.invalid("Duplicate mount point: \(dest)") }
+            var m = m
+            m.destination = dest
+            out.append(m)
+        }
+        for spec in host.Binds ?? [] { try add(try bindSpec(spec)) }
+        for spec in host.Mounts ?? [] { try add(try mountSpec(spec)) }
+        for from in host.VolumesFrom ?? [] {
+            let parts = from.split(separator: ":").map(String.init)
+            let source = try find(parts[0])
+            let mode = parts.count > 1 ? parts[1] : ""
+            guard ["", "ro", "rw"].contains(mode) else { throw EngineError.invalid("invalid mode for volumes-from: \(mode)") }
+            for var m in source.mounts ?? [] where !out.contains(where: { $0.destination == m.destination }) && m.type != "tmpfs" {
+                if !mode.isEmpty { m.readOnly = mode == "ro" }
+                m.anonymous = false  // the other container owns it
+                out.append(m)
+            }
+        }
+        let tmpfs = Set((host.Tmpfs ?? [:]).keys.map(Self.cleanPath))
+        for path in (config.Volumes ?? [:]).keys.sorted() where !out.contains(where: { $0.destination == Self.cleanPath(path) }) && !tmpfs.contains(Self.cleanPath(path)) {
+            let v = try createVolume(nil, anonymous: true)
+            try add(MountRecord(type: "volume", source: v.name, destination: path, readOnly: false, mode: "", propagation: "",
+                                noCopy: false, anonymous: true, tmpfsOptions: []))
+        }
+        return out
+    }
+
+    static func cleanPath(_ p: String) -> String {
+        var parts: [Substring] = []
+        for c in p.split(separator: "/") where c != "." { if c == ".." { _ = parts.popLast() } else { parts.append(c) } }
+        return p.hasPrefix("/") ? "/" + parts.joined(separator: "/") : parts.joined(separator: "/")
+    }
+
+    func createVolume(_ name: String?, anonymous: Bool, options: [String: String] = [:], labels: [String: String] = [:]) throws -> VolumeInfo {
+        do {
+            let existed = name.map { (try? volumes.get($0)) != nil } ?? false
+            let v = try volumes.create(name: name, options: options, labels: labels, anonymous: anonymous)
+            if !existed { events.publish("volume", "create", id: v.name, attributes: ["driver": "local"]) }
+            return v
+        } catch { throw Self.volumeError(error) }
+    }
+
+    /// `-v SRC:DST[:MODE]`: an absolute SRC is a bind (made when missing, as Docker's `-v` does),
+    /// any other a named volume.
+    func bindSpec(_ spec: String) throws -> MountRecord {
+        let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, parts.count <= 3, !parts[0].isEmpty, parts[1].hasPrefix("/") else {
+            throw EngineError.invalid("invalid volume specification: '\(spec)'")
+        }
+        let modes = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
+        let known: Set = ["ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave", "rslave", "consistent", "cached", "delegated"]
+        for m in modes where !known.contains(m) { throw EngineError.invalid("invalid mode: \(m)") }
+        let propagation = modes.first { ["private", "rprivate", "shared", "rshared", "slave", "rslave"].contains($0) } ?? ""
+        if parts[0].hasPrefix("/") {
+            if !FileIO.exists(parts[0]) {
+                do { try FileIO.makeDirectories(parts[0], mode: 0o755) } catch {
+                    throw EngineError.invalid("error while creating mount source path '\(parts[0])': \(error)")
+                }
+            }
+            return MountRecord(type: "bind", source: parts[0], destination: parts[1], readOnly: modes.contains("ro"),
+                               mode: parts.count > 2 ? parts[2] : "", propagation: propagation.isEmpty ? "rprivate" : propagation,
+                               noCopy: false, anonymous: false, tmpfsOptions: [])
+        }
+        let v = try createVolume(parts[0], anonymous: false)
+        return MountRecord(type: "volume", source: v.name, destination: parts[1], readOnly: modes.contains("ro"),
+                           mode: parts.count > 2 ? parts[2] : "z", propagation: "", noCopy: modes.contains("nocopy"), anonymous: false, tmpfsOptions: [])
+    }
+
+    /// `--mount type=bind|volume|tmpfs,…` (the CLI sends it parsed).
+    func mountSpec(_ m: MountSpec) throws -> MountRecord {
+        let target = m.Target ?? ""
+        guard !target.isEmpty else { throw EngineError.invalid("invalid mount config for type \"\(m.Type ?? "")\": field Target must not be empty") }
+        switch m.Type ?? "" {
+        case "bind":
+            guard let source = m.Source, !source.isEmpty else { throw EngineError.invalid("invalid mount config for type \"bind\": field Source must not be empty") }
+            if !FileIO.exists(source) {
+                guard m.BindOptions?.CreateMountpoint == true else {
+                    throw EngineError.invalid("invalid mount config for type \"bind\": bind source path does not exist: \(source)")
+                }
+                do { try FileIO.makeDirectories(source) } catch { throw EngineError.invalid("\(error)") }
+            }
+            return MountRecord(type: "bind", source: source, destination: target, readOnly: m.ReadOnly == true, mode: "",
+                               propagation: m.BindOptions?.Propagation ?? "rprivate", noCopy: false, anonymous: false, tmpfsOptions: [])
+        case "volume":
+            if m.BindOptions != nil { throw EngineError.invalid("invalid mount config for type \"volume\": BindOptions must not be specified") }
+            let name = m.Source.flatMap { $0.isEmpty ? nil : $0 }
+            let v = try createVolume(name, anonymous: name == nil, options: m.VolumeOptions?.DriverConfig?.Options ?? [:],
+                                     labels: m.VolumeOptions?.Labels ?? [:])
+            return MountRecord(type: "volume", source: v.name, destination: target, readOnly: m.ReadOnly == true, mode: "",
+                               propagation: "", noCopy: m.VolumeOptions?.NoCopy == true, anonymous: name == nil, tmpfsOptions: [])
+        case "tmpfs":
+            if let s = m.Source, !s.isEmpty { throw EngineError.invalid("invalid mount config for type \"tmpfs\": field Source must not be specified") }
+            var options: [String] = []
+            if let size = m.TmpfsOptions?.SizeBytes, size > 0 { options.append("size=\(size)") }
+            if let mode = m.TmpfsOptions?.Mode { options.append("mode=" + String(mode, radix: 8)) }
+            return MountRecord(type: "tmpfs", source: "", destination: target, readOnly: m.ReadOnly == true, mode: "",
+                               propagation: "", noCopy: false, anonymous: false, tmpfsOptions: options)
+        default:
+            throw EngineError.invalid("invalid mount config: unsupported mount type '\(m.Type ?? "")'")
+        }
+    }
+
+    /// Mounts volumes (filling an empty new one from the image, unless `nocopy`) and returns
+    /// the spec's mounts, parents before children.
+    func prepareMounts(_ record: ContainerRecord, rootfs: String) throws -> [Spec.Mount] {
+        var out: [Spec.Mount] = []
+        var acquired: [String] = []
+        do {
+            for m in (record.mounts ?? []).sorted(by: { $0.destination.split(separator: "/").count < $1.destination.split(separator: "/").count }) {
+                var options = ["rbind", m.readOnly ? "ro" : "rw"]
+                switch m.type {
+                case "volume":
+                    let path: String
+                    do { path = try volumes.acquire(m.source) } catch { throw Self.volumeError(error) }
+                    acquired.append(m.source)
+                    if !m.noCopy && volumes.isEmpty(m.source) { try copyImageContent(rootfs: rootfs, path: m.destination, into: path) }
+                    out.append(.init(destination: m.destination, type: "bind", source: path, options: options + ["rprivate"]))
+                case "tmpfs":
+                    options = ["nosuid", "nodev", "noexec"] + (m.readOnly ? ["ro"] : []) + m.tmpfsOptions
+                    out.append(.init(destination: m.destination, type: "tmpfs", source: "tmpfs", options: options))
+                default:
+                    guard FileIO.exists(m.source) else {
+                        throw EngineError.invalid("invalid mount config for type \"bind\": bind source path does not exist: \(m.source)")
+                    }
+                    out.append(.init(destination: m.destination, type: "bind", source: m.source, options: options + [m.propagation.isEmpty ? "rprivate" : m.propagation]))
+                }
+            }
+        } catch {
+            for name in acquired { volumes.release(name) }
+            throw error
+        }
+        return out
+    }
+
+    func releaseMounts(_ record: ContainerRecord) {
+        for m in record.mounts ?? [] where m.type == "volume" { volumes.release(m.source) }
+    }
+
+    /// Docker's copy-up: what the image holds at a volume's path seeds the empty volume. The
+    /// path is resolved inside the rootfs by the kernel, so an image symlink cannot point the
+    /// copy at the host.
+    func copyImageContent(rootfs: String, path: String, into target: String) throws {
+        let root = try RootedPath(root: rootfs)
+        guard let fd = try? root.open(path, flags: O_PATH | O_DIRECTORY) else { return }
+        defer { close(fd) }
+        let (status, output) = try Subprocess.run("/bin/cp", ["-a", "--", "/proc/\(getpid())/fd/\(fd)/.", target + "/"])
+        guard status == 0 else { throw EngineError.internalError("copying the image's \(path) into its volume: \(output.trimmed)") }
+    }
+
+    /// Inspect's `Mounts`.
+    func mountPoints(_ r: ContainerRecord) -> [MountPoint] {
+        (r.mounts ?? []).map { m in
+            var p = MountPoint()
+            p.Type = m.type
+            p.Destination = m.destination
+            p.Mode = m.mode
+            p.RW = !m.readOnly
+            p.Propagation = m.type == "bind" ? m.propagation : ""
+            if m.type == "volume" {
+                p.Name = m.source
+                p.Source = volumes.dataPath(m.source)
+                p.Driver = "local"
+            } else {
+                p.Source = m.source
+            }
+            return p
+        }
+    }
+
+    // MARK: volume API
+
+    func volumeUsers() -> [String: [String]] {
+        var users: [String: [String]] = [:]
+        for r in containers.values { for m in r.mounts ?? [] where m.type == "volume" { users[m.source, default: []].append(r.id) } }
+        return users
+    }
+
+    func view(_ v: VolumeInfo, users: Int? = nil, size: Bool = false) -> Volume {
+        var out = Volume()
+        out.Name = v.name
+        out.CreatedAt = v.createdAt
+        out.Labels = v.labels
+        out.Options = v.options
+        out.Mountpoint = volumes.dataPath(v.name)
+        if size { out.UsageData = .init(Size: volumes.usage(v.name), RefCount: Int64(users ?? 0)) }
+        return out
+    }
+
+    public func createVolume(_ request: VolumeCreateRequest) throws -> Volume {
+        if let d = request.Driver, !d.isEmpty, d != "local" { throw EngineError.notFound("plugin \"\(d)\" not found") }
+        return view(try createVolume(request.Name, anonymous: false, options: request.DriverOpts ?? [:], labels: request.Labels ?? [:]))
+    }
+
+    public func inspectVolume(_ name: String) throws -> Volume {
+        do { return view(try volumes.get(name)) } catch { throw Self.volumeError(error) }
+    }
+
+    public func listVolumes(filters: [String: [String]]) throws -> VolumeListResponse {
+        for key in filters.keys where !["dangling", "name", "label", "driver"].contains(key) { throw EngineError.invalid("invalid filter '\(key)'") }
+        let users = volumeUsers()
+        let list = volumes.list().filter { v in
+            if let d = filters["dangling"]?.first {
+                let dangling = ["1", "true"].contains(d)
+                if dangling != (users[v.name] == nil) { return false }
+            }
+            if let names = filters["name"], !names.contains(where: { v.name.contains($0) }) { return false }
+            if let drivers = filters["driver"], !drivers.contains("local") { return false }
+            return LabelFilter.matches(filters["label"], v.labels)
+        }
+        return VolumeListResponse(Volumes: list.map { view($0) })
+    }
+
+    public func removeVolume(_ name: String, force: Bool) throws {
+        if let users = volumeUsers()[name] {
+            throw EngineError.conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
+        }
+        do { try volumes.remove(name, force: force) } catch { throw Self.volumeError(error) }
+        events.publish("volume", "destroy", id: name, attributes: ["driver": "local"])
+    }
+
+    /// Unused volumes: anonymous ones, or all with `all=true` (Docker 23+), minus label filters.
+    public func pruneVolumes(filters: [String: [String]]) throws -> VolumePruneReport {
+        let users = volumeUsers()
+        let all = filters["all"]?.contains { ["1", "true"].contains($0) } == true
+        var deleted: [String] = []
+        var reclaimed: Int64 = 0
+        for v in volumes.list() where users[v.name] == nil && (all || v.anonymous) {
+            guard LabelFilter.matches(filters["label"], v.labels),
+                  !(filters["label!"] ?? []).contains(where: { LabelFilter.matches([$0], v.labels) }) else { continue }
+            let size = volumes.usage(v.name)
+            if (try? removeVolume(v.name, force: false)) != nil { deleted.append(v.name); reclaimed += size }
+        }
+        return VolumePruneReport(VolumesDeleted: deleted, SpaceReclaimed: reclaimed)
+    }
+
+    /// `system df`'s volumes.
+    public func volumeUsage() -> [Volume] {
+        let users = volumeUsers()
+        return volumes.list().map { view($0, users: users[$0.name]?.count ?? 0, size: true) }
+    }
+}

@@ -1,0 +1,659 @@
+import BerthAPI
+import BerthNetwork
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// One network as berthd keeps it, in `<data-root>/network/networks.json`.
+struct NetworkRecord: Codable, Sendable {
+    var id: String
+    var name: String
+    /// `bridge`, `host` or `null` (Docker's names for the drivers of `bridge`, `host`, `none`).
+    var driver: String
+    var created: String
+    var subnet: String?
+    var gateway: String?
+    var ipRange: String?
+    var isInternal = false
+    var attachable = false
+    var labels: [String: String] = [:]
+    var options: [String: String] = [:]
+    /// The Linux bridge: `berth0` for the default network, `br-<id12>` for the others.
+    var bridge = ""
+    /// The IPAM config shown by inspect: as given, or the subnet chosen for it.
+    var ipam = IPAM()
+
+    var isPredefined: Bool { ["bridge", "host", "none"].contains(name) }
+    var isDefaultBridge: Bool { name == "bridge" }
+}
+
+/// How the daemon sets up networking (flags and daemon.json).
+public struct NetworkConfig: Sendable {
+    /// The default network's bridge; nil (`--bridge none`) runs without a default bridge.
+    public var defaultBridge: String?
+    /// `bip`: the default bridge's gateway address and prefix, e.g. 172.20.0.1/16.
+    public var bip: String?
+    /// Whether berthd writes netfilter rules (`--iptables=false` leaves NAT and ports to the user).
+    public var iptables: Bool
+    public var mtu: Int
+    public init(defaultBridge: String? = "berth0", bip: String? = nil, iptables: Bool = true, mtu: Int = 1500) {
+        self.defaultBridge = defaultBridge; self.bip = bip; self.iptables = iptables; self.mtu = mtu
+    }
+}
+
+/// What a started container got from its networks.
+struct NetworkSetup: Sendable {
+    /// The namespace to join; nil for `--network host`.
+    var namespace: String?
+    var endpoints: [String: EndpointSettings]
+    var ports: [String: [PortBinding]?]
+    /// Its own addresses, for /etc/hosts.
+    var addresses: [String]
+    /// Whether its resolv.conf names the embedded DNS server.
+    var embeddedDNS: Bool
+}
+
+/// Networks, their address pools, and the endpoints of running containers. Kernel state
+/// (bridges, veths, namespaces, netfilter) is derived from this and reconciled at boot.
+public actor NetworkService {
+    let config: NetworkConfig
+    let recordsPath: String
+    let namespaceRoot: String
+    let spool: String
+    var networks: [String: NetworkRecord] = [:]
+    var pools: [String: AddressPool] = [:]
+    var attached: [String: Attachment] = [:]
+    var hostLink: Netlink?
+    let dns: DNSServer
+    let netfilter: Netfilter
+
+    struct Endpoint: Sendable {
+        var id: String
+        var ip: IPv4
+        var veth: String
+        var names: [String]
+    }
+
+    struct Attachment: Sendable {
+        var name: String
+        var namespace: String
+        var endpoints: [String: Endpoint]
+        var ports: [PortMapping]
+    }
+
+    public init(config: NetworkConfig, dataRoot: String, execRoot: String) throws {
+        self.config = config
+        recordsPath = dataRoot + "/network/networks.json"
+        namespaceRoot = execRoot + "/netns"
+        spool = execRoot + "/network"
+        dns = DNSServer()
+        netfilter = Netfilter(prefix: Netfilter.prefix(execRoot: execRoot))
+        try FileIO.makeDirectories(dataRoot + "/network", mode: 0o700)
+        try FileIO.makeDirectories(namespaceRoot, mode: 0o711)
+        try FileIO.makeDirectories(spool, mode: 0o700)
+        if let bytes = try? FileIO.read(recordsPath), let list = try? JSONDecoder().decode([NetworkRecord].self, from: Data(bytes)) {
+            networks = Dictionary(list.map { ($0.id, $0) }) { a, _ in a }
+        }
+    }
+
+    func persist() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(recordsPath, Array(try encoder.encode(networks.values.sorted { $0.created < $1.created })), mode: 0o600)
+    }
+
+    func host() throws -> Netlink {
+        if let hostLink { return hostLink }
+        do { hostLink = try Netlink() } catch { throw EngineError.internalError("\(error)") }
+        return hostLink!
+    }
+
+    // MARK: boot
+
+    /// A container that was running when berthd (re)started, with the endpoints it holds.
+    struct Running: Sendable {
+        var id: String
+        var name: String
+        var endpoints: [String: EndpointSettings]
+        var ports: [String: [PortBinding]?]
+    }
+
+    /// Makes the predefined networks, re-claims the addresses of running containers, and sweeps
+    /// what a crash left: stray veths, namespaces of containers that no longer run, rules.
+    func boot(running: [Running]) throws {
+        try ensurePredefined()
+        for r in running {
+            var endpoints: [String: Endpoint] = [:]
+            var mappings: [PortMapping] = []
+            for (name, settings) in r.endpoints {
+                guard let net = networks[settings.NetworkID] ?? lookup(name), net.driver == "bridge", let ip = IPv4(settings.IPAddress) else { continue }
+                try? modifyPool(net.id) { try $0.claim(ip) }
+                endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, veth: Self.vethName(settings.EndpointID), names: dnsNames(r, settings))
+            }
+            for (key, bindings) in r.ports {
+                let (port, proto) = Self.splitPort(key)
+                for b in bindings ?? [] {
+                    guard let hp = Int(b.HostPort ?? ""), let ip = endpoints.values.first?.ip else { continue }
+                    mappings.append(PortMapping(proto: proto, hostIP: b.HostIp ?? "", hostPort: hp, containerIP: ip.description, containerPort: port))
+                }
+            }
+            attached[r.id] = Attachment(name: r.name, namespace: namespacePath(r.id), endpoints: endpoints, ports: mappings)
+        }
+        let keep = Set(running.map(\.id))
+        for entry in (try? FileIO.listDirectory(namespaceRoot)) ?? [] where !keep.contains(entry) {
+            NetworkNamespace.remove(at: namespaceRoot + "/" + entry)
+        }
+        let bridges = networks.values.filter { $0.driver == "bridge" }
+        for net in bridges where net.isDefaultBridge || attached.values.contains(where: { $0.endpoints[net.id] != nil }) {
+            try ensureBridge(net)
+        }
+        let veths = Set(attached.values.flatMap { $0.endpoints.values.map(\.veth) })
+        if let link = try? host(), let stray = try? BridgeDriver(host: link).strayVeths(on: bridges.map(\.bridge), keep: veths) {
+            for name in stray { try? link.delete(named: name) }
+        }
+        if !bridges.isEmpty { try applyRules() }
+        for (id, a) in attached {
+            let user = a.endpoints.keys.compactMap { networks[$0] }.filter { !$0.isPredefined }
+            if !user.isEmpty { try? dns.serve(container: id, namespace: a.namespace, networks: user.map(\.id)) }
+        }
+        for net in networks.values { publishNames(net.id) }
+    }
+
+    func ensurePredefined() throws {
+        var changed = false
+        for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] where lookup(name) == nil {
+            if name == "bridge" && config.defaultBridge == nil { continue }
+            var r = NetworkRecord(id: ContainerService.randomID(), name: name, driver: driver, created: Timestamp.now())
+            if name == "bridge" {
+                r.bridge = config.defaultBridge!
+                r.options = ["com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
+                             "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                             "com.docker.network.bridge.name": config.defaultBridge!, "com.docker.network.driver.mtu": String(config.mtu)]
+                try assignSubnet(&r, subnet: nil, gateway: nil, range: nil, bip: config.bip)
+            }
+            networks[r.id] = r
+            changed = true
+        }
+        if let bip = config.bip, var r = lookup("bridge"), r.gateway.map({ "\($0)/\(r.subnet?.split(separator: "/").last ?? "")" }) != bip {
+            try assignSubnet(&r, subnet: nil, gateway: nil, range: nil, bip: bip)
+            networks[r.id] = r
+            pools[r.id] = nil
+            changed = true
+        }
+        if changed { try persist() }
+    }
+
+    // MARK: lookup
+
+    func lookup(_ ref: String) -> NetworkRecord? {
+        if let r = networks[ref] { return r }
+        if let r = networks.values.first(where: { $0.name == ref }) { return r }
+        let matches = networks.values.filter { $0.id.hasPrefix(ref) }
+        return matches.count == 1 ? matches[0] : nil
+    }
+
+    func find(_ ref: String) throws -> NetworkRecord {
+        guard let r = lookup(ref) else { throw EngineError.notFound("network \(ref) not found") }
+        return r
+    }
+
+    func namespacePath(_ container: String) -> String { namespaceRoot + "/" + container }
+
+    static func vethName(_ endpointID: String) -> String { "veth" + endpointID.prefix(7) }
+
+    func pool(_ net: NetworkRecord) throws -> AddressPool {
+        if let p = pools[net.id] { return p }
+        guard let s = net.subnet, let subnet = try? Subnet(parsing: s), let gw = net.gateway.flatMap(IPv4.init) else {
+            throw EngineError.internalError("network \(net.name) has no IPv4 pool")
+        }
+        let p = AddressPool(subnet: subnet, range: net.ipRange.flatMap { try? Subnet(parsing: $0) }, gateway: gw)
+        pools[net.id] = p
+        return p
+    }
+
+    func modifyPool<T>(_ id: String, _ body: (inout AddressPool) throws -> T) throws -> T {
+        guard let net = networks[id] else { throw EngineError.notFound("network \(id) not found") }
+        var p = try pool(net)
+        defer { pools[id] = p }
+        do { return try body(&p) } catch let e as NetworkError { throw Self.engineError(e) }
+    }
+
+    static func engineError(_ e: NetworkError) -> EngineError {
+        switch e {
+        case .invalid(let m): return .invalid(m)
+        case .conflict(let m): return .conflict(m)
+        case .notFound(let m): return .notFound(m)
+        case .exhausted(let m), .system(let m): return .internalError(m)
+        }
+    }
+
+    /// Subnets that a new network must not overlap: other networks' and the host's routes
+    /// (minus our own bridges').
+    func takenSubnets(except: String? = nil) -> [Subnet] {
+        let ours = networks.values.filter { $0.id != except }.compactMap { $0.subnet.flatMap { try? Subnet(parsing: $0) } }
+        let ownBridges = Set(networks.values.map(\.subnet))
+        let routed = ((try? host().routedSubnets()) ?? []).filter { !ownBridges.contains($0.description) }
+        return ours + routed
+    }
+
+    func assignSubnet(_ r: inout NetworkRecord, subnet: String?, gateway: String?, range: String?, bip: String?) throws {
+        var chosen: Subnet
+        var gw: IPv4
+        do {
+            if let bip {
+                let parts = bip.split(separator: "/")
+                guard parts.count == 2, let ip = IPv4(String(parts[0])), let prefix = Int(parts[1]) else { throw EngineError.invalid("invalid bip: \(bip)") }
+                chosen = Subnet(network: ip, prefix: prefix)
+                gw = ip
+            } else if let subnet {
+                chosen = try Subnet(parsing: subnet)
+                if let clash = networks.values.first(where: { $0.id != r.id && $0.subnet.flatMap { try? Subnet(parsing: $0) }.map { $0.overlaps(chosen) } == true }) {
+                    throw EngineError.forbidden("Pool overlaps with other one on this address space (\(clash.name))")
+                }
+                if let gateway {
+                    guard let g = IPv4(gateway), chosen.contains(g) else { throw EngineError.invalid("no matching subnet for gateway \(gateway)") }
+                    gw = g
+                } else { gw = chosen.firstHost }
+            } else {
+                guard let free = DefaultPools.firstFree(avoiding: takenSubnets(except: r.id)) else {
+                    throw EngineError.forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+                }
+                chosen = free
+                gw = free.firstHost
+            }
+            if let range {
+                let rs = try Subnet(parsing: range)
+                guard chosen.contains(rs.network), rs.prefix >= chosen.prefix else { throw EngineError.invalid("no matching subnet for range \(range)") }
+            }
+        } catch let e as NetworkError { throw Self.engineError(e) }
+        r.subnet = chosen.description
+        r.gateway = gw.description
+        r.ipRange = range
+        var pool = IPAMPoolConfig()
+        pool.Subnet = chosen.description
+        pool.Gateway = gw.description
+        pool.IPRange = range
+        r.ipam.Config = [pool]
+    }
+
+    // MARK: API
+
+    public func create(_ request: NetworkCreateRequest) throws -> NetworkCreateResponse {
+        let name = request.Name
+        guard !name.isEmpty else { throw EngineError.invalid("network name must not be empty") }
+        if lookup(name)?.name == name { throw EngineError.conflict("network with name \(name) already exists") }
+        let driver = request.Driver.flatMap { $0.isEmpty ? nil : $0 } ?? "bridge"
+        guard driver == "bridge" else {
+            if ["host", "null"].contains(driver) { throw EngineError.forbidden("only one instance of \"\(driver)\" network is allowed") }
+            throw EngineError.notFound("plugin \"\(driver)\" not found")
+        }
+        if request.EnableIPv6 == true { throw EngineError.invalid("IPv6 networks are not supported by berthd yet") }
+        var r = NetworkRecord(id: ContainerService.randomID(), name: name, driver: driver, created: Timestamp.now())
+        r.isInternal = request.Internal == true
+        r.attachable = request.Attachable == true
+        r.labels = request.Labels ?? [:]
+        r.options = request.Options ?? [:]
+        r.bridge = r.options["com.docker.network.bridge.name"] ?? "br-" + r.id.prefix(12)
+        guard r.bridge.count <= 15 else { throw EngineError.invalid("bridge name \(r.bridge) is longer than 15 characters") }
+        let pools = request.IPAM?.Config ?? []
+        guard pools.count <= 1 else { throw EngineError.invalid("berthd supports one IPv4 pool per network") }
+        try assignSubnet(&r, subnet: pools.first?.Subnet, gateway: pools.first?.Gateway, range: pools.first?.IPRange, bip: nil)
+        if pools.first?.Subnet == nil { r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.IPRange = nil; return c } } }
+        r.ipam.Options = request.IPAM?.Options
+        networks[r.id] = r
+        try persist()
+        return NetworkCreateResponse(Id: r.id)
+    }
+
+    public func inspect(_ ref: String) throws -> Network {
+        view(try find(ref))
+    }
+
+    public func list(filters: [String: [String]]) throws -> [Network] {
+        let known: Set = ["name", "id", "driver", "label", "type", "scope", "dangling"]
+        for key in filters.keys where !known.contains(key) { throw EngineError.invalid("invalid filter '\(key)'") }
+        return networks.values.sorted { $0.created < $1.created }.filter { r in
+            if let names = filters["name"], !names.contains(where: { r.name.contains($0) }) { return false }
+            if let ids = filters["id"], !ids.contains(where: { r.id.hasPrefix($0) }) { return false }
+            if let drivers = filters["driver"], !drivers.contains(r.driver) { return false }
+            if let types = filters["type"], !types.contains(r.isPredefined ? "builtin" : "custom") { return false }
+            return LabelFilter.matches(filters["label"], r.labels)
+        }.map(view)
+    }
+
+    func view(_ r: NetworkRecord) -> Network {
+        var n = Network()
+        n.Name = r.name
+        n.Id = r.id
+        n.Created = r.created
+        n.Driver = r.driver
+        n.IPAM = r.ipam
+        n.Internal = r.isInternal
+        n.Attachable = r.attachable
+        n.Options = r.options
+        n.Labels = r.labels
+        for (cid, a) in attached {
+            guard let e = a.endpoints[r.id] else { continue }
+            var c = NetworkContainer()
+            c.Name = a.name
+            c.EndpointID = e.id
+            c.MacAddress = formatMAC(e.ip.dockerMAC)
+            c.IPv4Address = "\(e.ip)/\(networks[r.id]?.subnet?.split(separator: "/").last ?? "")"
+            n.Containers[cid] = c
+        }
+        return n
+    }
+
+    public func remove(_ ref: String) throws {
+        let r = try find(ref)
+        if r.isPredefined { throw EngineError.forbidden("\(r.name) is a pre-defined network and cannot be removed") }
+        if attached.values.contains(where: { $0.endpoints[r.id] != nil }) {
+            throw EngineError.forbidden("error while removing network: network \(r.name) id \(r.id) has active endpoints")
+        }
+        networks[r.id] = nil
+        pools[r.id] = nil
+        try persist()
+        if let link = try? host() { BridgeDriver(host: link).removeBridge(r.bridge) }
+        readyBridges.remove(r.bridge)
+        dns.setNames(network: r.id, [:])
+        try applyRules()
+    }
+
+    public func prune(filters: [String: [String]], inUse: Set<String>) throws -> [String] {
+        var deleted: [String] = []
+        for r in networks.values.sorted(by: { $0.name < $1.name }) where !r.isPredefined && !inUse.contains(r.id) {
+            if let until = filters["until"]?.first, let t = Timestamp.parse(until) ?? Double(until), (Timestamp.parse(r.created) ?? 0) >= t { continue }
+            if (try? remove(r.id)) != nil { deleted.append(r.name) }
+        }
+        return deleted
+    }
+
+    // MARK: containers
+
+    /// Resolves a container's network mode to the networks it will join: `default`/`bridge`,
+    /// a user network, `none`, `host`, `container:<id>`.
+    func resolve(mode: String?) throws -> NetworkRecord? {
+        let m = mode.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        if m.hasPrefix("container:") { return nil }
+        let name = m == "default" ? "bridge" : m
+        guard let r = lookup(name) else {
+            if name == "bridge" { throw EngineError.notFound("network bridge not found: berthd runs without a default bridge (--bridge none)") }
+            throw EngineError.notFound("network \(name) not found")
+        }
+        return r
+    }
+
+    /// Creates the namespace (unless `--network host`), plugs in every endpoint, publishes
+    /// ports, and starts the embedded DNS for user networks. On failure nothing is left.
+    func setUp(container id: String, name: String, hostname: String, mode: String?, endpoints requested: [String: EndpointSettings],
+               bindings: [String: [PortBinding]?], publishAll: Bool, exposed: [String]) throws -> NetworkSetup {
+        guard let primary = try resolve(mode: mode) else { throw EngineError.internalError("container network modes are resolved by the caller") }
+        if primary.driver == "host" {
+            return NetworkSetup(namespace: nil, endpoints: ["host": settingsShell(primary, requested["host"])], ports: [:], addresses: [], embeddedDNS: false)
+        }
+        tearDown(container: id)
+        let path = namespacePath(id)
+        do { try NetworkNamespace.create(at: path) } catch { throw Self.engineError(error) }
+        var attachment = Attachment(name: name, namespace: path, endpoints: [:], ports: [])
+        attached[id] = attachment
+        do {
+            var out: [String: EndpointSettings] = [:]
+            if primary.driver == "null" {
+                out[primary.name] = settingsShell(primary, requested[primary.name])
+                return NetworkSetup(namespace: path, endpoints: out, ports: [:], addresses: [], embeddedDNS: false)
+            }
+            // The primary network first (eth0, default route), then the others.
+            var order = [primary.name] + requested.keys.filter { $0 != primary.name && !(primary.isDefaultBridge && $0 == "default") }.sorted()
+            order = order.filter { lookup($0)?.driver == "bridge" || $0 == primary.name }
+            for (i, netName) in order.enumerated() {
+                let net = try find(netName)
+                var settings = requested[netName] ?? requested[net.id] ?? EndpointSettings()
+                let endpoint = try connect(id, name: name, hostname: hostname, net, &settings, interface: "eth\(i)", defaultRoute: i == 0)
+                attachment.endpoints[net.id] = endpoint
+                attached[id] = attachment
+                out[net.name] = settings
+            }
+            let (ports, mappings) = try publish(bindings: bindings, publishAll: publishAll, exposed: exposed,
+                                                containerIP: attachment.endpoints[primary.id]!.ip)
+            attachment.ports = mappings
+            attached[id] = attachment
+            if !mappings.isEmpty { try applyRules() }
+            let user = order.compactMap(lookup).filter { !$0.isPredefined }
+            if !user.isEmpty {
+                do { try dns.serve(container: id, namespace: path, networks: user.map(\.id)) } catch { throw Self.engineError(error) }
+            }
+            return NetworkSetup(namespace: path, endpoints: out, ports: ports, addresses: attachment.endpoints.values.map(\.ip.description),
+                                embeddedDNS: !user.isEmpty)
+        } catch {
+            tearDown(container: id)
+            throw error
+        }
+    }
+
+    /// The settings of an endpoint that has no address (`none`, `host`, a stopped container).
+    func settingsShell(_ net: NetworkRecord, _ requested: EndpointSettings?) -> EndpointSettings {
+        var s = requested ?? EndpointSettings()
+        s.NetworkID = net.id
+        return s
+    }
+
+    /// One veth into `net`, with the requested (`--ip`) or next address.
+    func connect(_ id: String, name: String, hostname: String, _ net: NetworkRecord, _ settings: inout EndpointSettings,
+                 interface: String, defaultRoute: Bool) throws -> Endpoint {
+        try ensureBridge(net)
+        let ip: IPv4
+        if let wanted = settings.IPAMConfig?.IPv4Address, !wanted.isEmpty {
+            guard net.ipam.Config?.first?.Subnet != nil, !net.isDefaultBridge else {
+                throw EngineError.invalid("user specified IP address is supported only when connecting to networks with user configured subnets")
+            }
+            guard let w = IPv4(wanted) else { throw EngineError.invalid("invalid IPv4 address: \(wanted)") }
+            try modifyPool(net.id) { try $0.claim(w) }
+            ip = w
+        } else {
+            ip = try modifyPool(net.id) { try $0.allocate() }
+        }
+        let endpointID = ContainerService.randomID()
+        let subnet = try pool(net).subnet
+        let gateway = try pool(net).gateway
+        let link = try host()
+        do {
+            try BridgeDriver(host: link).connect(bridge: net.bridge, hostVeth: Self.vethName(endpointID), namespace: namespacePath(id),
+                                                        interface: interface, ip: ip, prefix: subnet.prefix,
+                                                        gateway: defaultRoute && !net.isInternal ? gateway : nil, mtu: config.mtu)
+        } catch {
+            try? modifyPool(net.id) { $0.release(ip) }
+            throw Self.engineError(error)
+        }
+        settings.NetworkID = net.id
+        settings.EndpointID = endpointID
+        settings.Gateway = net.isInternal ? "" : gateway.description
+        settings.IPAddress = ip.description
+        settings.IPPrefixLen = subnet.prefix
+        settings.MacAddress = formatMAC(ip.dockerMAC)
+        let running = Running(id: id, name: name, endpoints: [:], ports: [:])
+        let names = net.isPredefined ? [] : dnsNames(running, settings)
+        settings.DNSNames = net.isPredefined ? nil : names
+        if !net.isPredefined, settings.Aliases == nil { settings.Aliases = nil }
+        defer { publishNames(net.id) }
+        return Endpoint(id: endpointID, ip: ip, veth: Self.vethName(endpointID), names: names)
+    }
+
+    func dnsNames(_ c: Running, _ settings: EndpointSettings) -> [String] {
+        [c.name] + (settings.Aliases ?? []) + [String(c.id.prefix(12))]
+    }
+
+    func publishNames(_ network: String) {
+        var table: [String: IPv4] = [:]
+        for a in attached.values { if let e = a.endpoints[network] { for n in e.names { table[n] = e.ip } } }
+        dns.setNames(network: network, table)
+    }
+
+    /// Joins a running container to one more network (`network connect`).
+    func connectRunning(container id: String, name: String, hostname: String, network: NetworkRecord, settings: EndpointSettings) throws -> EndpointSettings {
+        guard var a = attached[id], FileIO.exists(a.namespace) else {
+            throw EngineError.invalid("container \(name) has no network namespace of its own to connect")
+        }
+        if a.endpoints[network.id] != nil {
+            throw EngineError.forbidden("endpoint with name \(name) already exists in network \(network.name)")
+        }
+        var s = settings
+        let e = try connect(id, name: name, hostname: hostname, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: a.endpoints.isEmpty)
+        a.endpoints[network.id] = e
+        attached[id] = a
+        let user = a.endpoints.keys.compactMap { networks[$0] }.filter { !$0.isPredefined }
+        if !user.isEmpty {
+            do { try dns.serve(container: id, namespace: a.namespace, networks: user.map(\.id)) } catch { throw Self.engineError(error) }
+        }
+        return s
+    }
+
+    func disconnectRunning(container id: String, network: NetworkRecord) throws {
+        guard var a = attached[id], let e = a.endpoints.removeValue(forKey: network.id) else { return }
+        if let link = try? host() { BridgeDriver(host: link).disconnect(hostVeth: e.veth) }
+        try? modifyPool(network.id) { $0.release(e.ip) }
+        let before = a.ports.count
+        a.ports.removeAll { $0.containerIP == e.ip.description }
+        attached[id] = a
+        publishNames(network.id)
+        dns.update(container: id, networks: a.endpoints.keys.filter { networks[$0]?.isPredefined == false })
+        if a.ports.count != before { try applyRules() }
+    }
+
+    /// Releases everything a container held: veths, addresses, ports, DNS, its namespace.
+    func tearDown(container id: String) {
+        guard let a = attached.removeValue(forKey: id) else {
+            if FileIO.exists(namespacePath(id)) { NetworkNamespace.remove(at: namespacePath(id)) }
+            return
+        }
+        dns.stop(container: id)
+        for (net, e) in a.endpoints {
+            try? modifyPool(net) { $0.release(e.ip) }
+            publishNames(net)
+        }
+        NetworkNamespace.remove(at: a.namespace)
+        // Deleting a veth waits for RCU grace periods (about 25 ms each here): done off the
+        // actor, so `run --rm` and `rm` do not wait for it. The namespace is already unpinned,
+        // so the kernel would take the pair down with it anyway.
+        let veths = a.endpoints.values.map(\.veth)
+        if !veths.isEmpty {
+            Threads.detach { if let link = try? Netlink() { for v in veths { BridgeDriver(host: link).disconnect(hostVeth: v) } } }
+        }
+        if !a.ports.isEmpty { try? applyRules() }
+    }
+
+    /// Whether any running container is attached to `network`.
+    func isInUse(_ network: String) -> Bool { attached.values.contains { $0.endpoints[network] != nil } }
+
+    // MARK: kernel state
+
+    /// Bridges known to be up with their gateway since this daemon started (each start would
+    /// otherwise re-check them with three netlink round trips).
+    func ensureBridge(_ net: NetworkRecord) throws {
+        if readyBridges.contains(net.bridge) { return }
+        guard net.driver == "bridge", let gw = net.gateway.flatMap(IPv4.init), let subnet = net.subnet.flatMap({ try? Subnet(parsing: $0) }) else { return }
+        do { try BridgeDriver(host: try host()).ensureBridge(net.bridge, gateway: gw, prefix: subnet.prefix, mtu: config.mtu) } catch let e as NetworkError {
+            throw Self.engineError(e)
+        }
+        if config.iptables && !rulesInstalledFor.contains(net.id) { try applyRules() }
+        readyBridges.insert(net.bridge)
+    }
+
+    var rulesInstalledFor: Set<String> = []
+    var readyBridges: Set<String> = []
+
+    /// Rewrites Berth's netfilter chains from the live networks and published ports.
+    func applyRules() throws {
+        guard config.iptables else { return }
+        let bridges = networks.values.filter { $0.driver == "bridge" && $0.subnet != nil }
+        let rules = bridges.compactMap { net -> BridgeRules? in
+            guard let subnet = try? Subnet(parsing: net.subnet!) else { return nil }
+            let ports = attached.values.flatMap { a in a.endpoints[net.id].map { e in a.ports.filter { $0.containerIP == e.ip.description } } ?? [] }
+            return BridgeRules(bridge: net.bridge, subnet: subnet, isInternal: net.isInternal, ports: ports)
+        }
+        do { try netfilter.apply(rules, spool: spool) } catch { throw Self.engineError(error) }
+        rulesInstalledFor = Set(bridges.map(\.id))
+    }
+
+    // MARK: ports
+
+    static func splitPort(_ key: String) -> (Int, String) {
+        let parts = key.split(separator: "/")
+        return (Int(parts.first ?? "") ?? 0, parts.count > 1 ? String(parts[1]) : "tcp")
+    }
+
+    /// Host ports for `-p`/`-P`: a given port must be free, a range gives its first free port,
+    /// an empty one an ephemeral port; Docker's `Ports` map (exposed-only ports as null).
+    func publish(bindings: [String: [PortBinding]?], publishAll: Bool, exposed: [String], containerIP: IPv4) throws
+        -> ([String: [PortBinding]?], [PortMapping]) {
+        var ports: [String: [PortBinding]?] = [:]
+        var mappings: [PortMapping] = []
+        let taken = Set(attached.values.flatMap(\.ports).map { "\($0.hostPort)/\($0.proto)" })
+        var mine = Set<String>()
+        for key in Set(exposed).union(bindings.keys).sorted() {
+            let (port, proto) = Self.splitPort(key)
+            guard port > 0, ["tcp", "udp", "sctp"].contains(proto) else { throw EngineError.invalid("invalid port specification: \"\(key)\"") }
+            var asked = (bindings[key] ?? nil) ?? []
+            if asked.isEmpty && publishAll { asked = [PortBinding()] }
+            if asked.isEmpty { ports[key] = .some(nil); continue }
+            var out: [PortBinding] = []
+            for b in asked {
+                let hostIP = b.HostIp.flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
+                guard IPv4(hostIP) != nil else { throw EngineError.invalid("berthd publishes IPv4 addresses only: \(hostIP)") }
+                let spec = b.HostPort ?? ""
+                var candidates: [Int]
+                if spec.isEmpty {
+                    candidates = Self.ephemeralPorts()
+                } else if let dash = spec.firstIndex(of: "-"), let lo = Int(spec[..<dash]), let hi = Int(spec[spec.index(after: dash)...]), lo <= hi {
+                    candidates = Array(lo...hi)
+                } else if let p = Int(spec), (1...65535).contains(p) {
+                    candidates = [p]
+                } else {
+                    throw EngineError.invalid("invalid port specification: \"\(spec)\"")
+                }
+                guard let chosen = candidates.first(where: { !taken.contains("\($0)/\(proto)") && !mine.contains("\($0)/\(proto)") && Self.isFree($0, proto: proto, ip: hostIP) }) else {
+                    if candidates.count == 1 {
+                        throw EngineError.internalError("driver failed programming external connectivity on endpoint: Bind for \(hostIP):\(spec) failed: port is already allocated")
+                    }
+                    throw EngineError.internalError("no free host port in \(spec.isEmpty ? "the ephemeral range" : spec)")
+                }
+                mine.insert("\(chosen)/\(proto)")
+                var pb = PortBinding()
+                pb.HostIp = hostIP
+                pb.HostPort = String(chosen)
+                out.append(pb)
+                mappings.append(PortMapping(proto: proto, hostIP: hostIP, hostPort: chosen, containerIP: containerIP.description, containerPort: port))
+            }
+            ports[key] = out
+        }
+        return (ports, mappings)
+    }
+
+    /// The kernel's ephemeral range from a random point, as Docker's port allocator uses it.
+    static func ephemeralPorts() -> [Int] {
+        let range = ((try? FileIO.readString("/proc/sys/net/ipv4/ip_local_port_range")) ?? "32768 60999").split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        let lo = range.first ?? 32768, hi = range.count > 1 ? range[1] : 60999
+        let start = Int.random(in: lo...hi)
+        return Array(start...hi) + Array(lo..<start)
+    }
+
+    /// Whether a host process holds the port (bind test on the host's namespace).
+    static func isFree(_ port: Int, proto: String, ip: String) -> Bool {
+        let s = socket(AF_INET, Int32(proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else { return true }
+        defer { close(s) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = (IPv4(ip)?.value ?? 0).bigEndian
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// Port mappings of a running container, for `docker port`.
+    func mappings(of id: String) -> [PortMapping] { attached[id]?.ports ?? [] }
+
+    /// The namespace path of a running container with its own network stack, for
+    /// `--network container:<id>`.
+    func namespace(of id: String) -> String? { attached[id].map(\.namespace) }
+}

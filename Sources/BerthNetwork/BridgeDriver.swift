@@ -1,0 +1,64 @@
+import Glibc
+
+/// Linux bridges and the veth pairs that plug containers into them.
+public struct BridgeDriver {
+    let host: Netlink
+
+    public init(host: Netlink) { self.host = host }
+
+    /// The bridge with its gateway address, up; made when missing (an existing one, as after a
+    /// daemon restart, is reused with what it holds).
+    public func ensureBridge(_ name: String, gateway: IPv4, prefix: Int, mtu: Int) throws(NetworkError) {
+        if try host.index(of: name) == nil {
+            do { try host.createBridge(name, mtu: mtu) } catch {
+                throw .system("failed to create bridge \(name): \(error)")
+            }
+        }
+        guard let index = try host.index(of: name) else { throw .system("bridge \(name) vanished") }
+        do { try host.addAddress(index, gateway, prefix: prefix) } catch .system(let m) where m == String(cString: strerror(EEXIST)) {}
+        try host.setUp(index)
+        Netfilter.allowLocalnet(bridge: name)
+    }
+
+    public func removeBridge(_ name: String) {
+        try? host.delete(named: name)
+    }
+
+    /// One endpoint: a veth from the bridge into the namespace pinned at `namespace`, named
+    /// `interface` there, with the address, Docker's MAC for it, and (`defaultRoute`) the route
+    /// out through the gateway.
+    public func connect(bridge: String, hostVeth: String, namespace: String, interface: String, ip: IPv4, prefix: Int,
+                        gateway: IPv4?, mtu: Int) throws(NetworkError) {
+        guard let master = try host.index(of: bridge) else { throw .notFound("bridge \(bridge) not found") }
+        let nsfd = open(namespace, O_RDONLY | O_CLOEXEC)
+        guard nsfd >= 0 else { throw .system("open \(namespace): \(String(cString: strerror(errno)))") }
+        defer { close(nsfd) }
+        try? host.delete(named: hostVeth)  // left by a crash between this step and the record
+        do {
+            try host.createVeth(host: hostVeth, master: master, mtu: mtu, peerName: interface, peerNamespace: nsfd, peerMAC: ip.dockerMAC)
+        } catch { throw .system("failed to add the host (\(hostVeth)) <=> sandbox (\(interface)) pair interfaces: \(error)") }
+        do {
+            try NetworkNamespace.within(namespace) { () throws(NetworkError) in
+                let inside = try Netlink()
+                guard let index = try inside.index(of: interface) else { throw .system("\(interface) missing in the container's namespace") }
+                try inside.addAddress(index, ip, prefix: prefix)
+                try inside.setUp(index)
+                if let gateway { try inside.addDefaultRoute(via: gateway, device: index) }
+            }
+        } catch {
+            try? host.delete(named: hostVeth)
+            throw error
+        }
+    }
+
+    public func disconnect(hostVeth: String) {
+        try? host.delete(named: hostVeth)
+    }
+
+    /// Host ends of veths on `bridges` that are not in `keep`: what a crash left behind.
+    public func strayVeths(on bridges: [String], keep: Set<String>) throws(NetworkError) -> [String] {
+        let links = try host.links()
+        let masters = Set(links.filter { bridges.contains($0.name) }.map(\.index))
+        return links.filter { masters.contains($0.master) && !keep.contains($0.name) }.map(\.name)
+    }
+}

@@ -1,0 +1,72 @@
+import BerthSystem
+import CBerthLinux
+import Glibc
+
+/// A container's network namespace, kept alive by a bind mount at `path` (as `ip netns` does) so
+/// it outlives berthd and can be configured before the container's first process exists.
+///
+/// berthd is multi-threaded and must not move its own threads between namespaces: every step
+/// that needs to be "inside" runs on a fresh thread that enters the namespace and then ends.
+/// What it leaves behind is a socket opened there, which stays bound to that namespace.
+public enum NetworkNamespace {
+    /// Makes a new namespace pinned at `path` (an empty file is created) with `lo` up.
+    public static func create(at path: String) throws(NetworkError) {
+        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw .system("create \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        do {
+            try onThread { () throws(NetworkError) in
+                guard berth_unshare(0x4000_0000 /* CLONE_NEWNET */) == 0 else { throw .system("unshare(CLONE_NEWNET): \(String(cString: strerror(errno)))") }
+                guard berth_mount("/proc/thread-self/ns/net", path, nil, MountFlag.bind, nil) == 0 else {
+                    throw .system("bind network namespace at \(path): \(String(cString: strerror(errno)))")
+                }
+                try Netlink().setUp(1)  // lo is always index 1 in a new namespace
+            }
+        } catch {
+            remove(at: path)
+            throw error
+        }
+    }
+
+    /// Runs `body` on a fresh thread inside the namespace pinned at `path` (a socket it opens
+    /// stays in that namespace).
+    public static func within<T>(_ path: String, _ body: @escaping () throws(NetworkError) -> T) throws(NetworkError) -> T {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .system("open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        return try onThread { () throws(NetworkError) -> T in
+            guard berth_setns(fd, 0x4000_0000) == 0 else { throw .system("setns \(path): \(String(cString: strerror(errno)))") }
+            return try body()
+        }
+    }
+
+    /// Unpins a namespace: once its last process is gone the kernel frees it, with its veth ends.
+    public static func remove(at path: String) {
+        try? Mounter.unmount(path, detach: true)
+        unlink(path)
+    }
+
+    /// Runs `body` on a new thread and waits for it: the thread's namespace changes die with it.
+    static func onThread<T>(_ body: @escaping () throws(NetworkError) -> T) throws(NetworkError) -> T {
+        nonisolated(unsafe) var result: Result<T, NetworkError>?
+        let box = ThreadBox { result = Result(catching: body) }
+        var thread = pthread_t()
+        let raw = Unmanaged.passRetained(box).toOpaque()
+        let rc = pthread_create(&thread, nil, { raw in
+            Unmanaged<ThreadBox>.fromOpaque(raw!).takeRetainedValue().work()
+            return nil
+        }, raw)
+        guard rc == 0 else {
+            Unmanaged<ThreadBox>.fromOpaque(raw).release()
+            throw .system("pthread_create: \(String(cString: strerror(rc)))")
+        }
+        pthread_join(thread, nil)
+        return try result!.get()
+    }
+}
+
+/// A thread's work, handed over through `pthread_create`'s argument.
+final class ThreadBox: @unchecked Sendable {
+    let work: () -> Void
+    init(_ work: @escaping () -> Void) { self.work = work }
+}

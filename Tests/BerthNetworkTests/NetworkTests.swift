@@ -1,0 +1,65 @@
+import Testing
+@testable import BerthNetwork
+
+@Suite struct AddressTests {
+    @Test func parsesAndFormats() throws {
+        #expect(IPv4("172.17.0.2")?.description == "172.17.0.2")
+        #expect(IPv4("256.1.1.1") == nil)
+        #expect(IPv4("1.2.3") == nil)
+        #expect(IPv4("1.2.3.") == nil)
+        #expect(formatMAC(IPv4("172.17.0.2")!.dockerMAC) == "02:42:ac:11:00:02")
+        let s = try Subnet(parsing: "172.18.0.0/16")
+        #expect(s.contains(IPv4("172.18.255.1")!))
+        #expect(!s.contains(IPv4("172.19.0.1")!))
+        #expect(s.firstHost.description == "172.18.0.1")
+        #expect(throws: NetworkError.invalid("invalid subnet 172.18.0.1/16 : it should be 172.18.0.0/16")) { try Subnet(parsing: "172.18.0.1/16") }
+        #expect(throws: NetworkError.self) { try Subnet(parsing: "172.18.0.0") }
+    }
+
+    @Test func poolSkipsGatewayAndDoesNotReuseAtOnce() throws {
+        let subnet = try Subnet(parsing: "10.5.0.0/29")
+        var pool = AddressPool(subnet: subnet, gateway: subnet.firstHost)
+        let a = try pool.allocate(), b = try pool.allocate()
+        #expect([a, b].map(\.description) == ["10.5.0.2", "10.5.0.3"])
+        pool.release(a)
+        #expect(try pool.allocate().description == "10.5.0.4")
+        _ = try pool.allocate(); _ = try pool.allocate()  // .5, .6
+        #expect(try pool.allocate().description == "10.5.0.2")  // wrapped around to the free one
+        #expect(throws: NetworkError.self) { try pool.allocate() }
+        #expect(throws: NetworkError.conflict("Address already in use")) { try pool.claim(IPv4("10.5.0.3")!) }
+    }
+
+    @Test func ipRangeLimitsDynamicAddresses() throws {
+        let subnet = try Subnet(parsing: "10.6.0.0/16")
+        var pool = AddressPool(subnet: subnet, range: try Subnet(parsing: "10.6.5.0/24"), gateway: subnet.firstHost)
+        #expect(try pool.allocate().description == "10.6.5.1")
+        try pool.claim(IPv4("10.6.0.9")!)  // a static address may sit outside the range
+    }
+
+    @Test func defaultPoolsAvoidTakenRanges() throws {
+        #expect(DefaultPools.firstFree(avoiding: [])?.description == "172.17.0.0/16")
+        #expect(DefaultPools.firstFree(avoiding: [try Subnet(parsing: "172.17.0.0/16"), try Subnet(parsing: "172.18.3.0/24")])?.description == "172.19.0.0/16")
+    }
+
+    @Test func rulesetIsWholeChains() throws {
+        let text = Netfilter().ruleset([BridgeRules(bridge: "berth0", subnet: try Subnet(parsing: "172.17.0.0/16"), isInternal: false,
+                                                  ports: [PortMapping(proto: "tcp", hostIP: "", hostPort: 8080, containerIP: "172.17.0.2", containerPort: 80)])])
+        #expect(text.hasPrefix("*nat\n:BERTH - [0:0]\n:BERTH-POSTROUTING - [0:0]\n"))
+        #expect(text.contains("-A BERTH -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80\n"))
+        #expect(text.contains("-A BERTH-POSTROUTING -s 172.17.0.0/16 ! -o berth0 -j MASQUERADE\n"))
+        #expect(text.hasSuffix("COMMIT\n"))
+        #expect(Netfilter.prefix(execRoot: "/run/berth") == "BERTH")
+        #expect(Netfilter.prefix(execRoot: "/run/other").count == 12)
+    }
+
+    @Test func dnsQuestionAndReply() {
+        // id 0x1234, RD, one question: "web" A IN
+        let query: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3] + Array("web".utf8) + [0, 0, 1, 0, 1]
+        let q = DNSMessage.question(query)
+        #expect(q?.name == "web" && q?.type == 1)
+        let reply = DNSMessage.reply(query, question: q!, answer: IPv4("10.0.0.7"))
+        #expect(reply[0] == 0x12 && reply[2] & 0x80 != 0 && reply[7] == 1)
+        #expect(Array(reply.suffix(4)) == [10, 0, 0, 7])
+        #expect(DNSMessage.question([0, 1, 0]) == nil)
+    }
+}
