@@ -55,6 +55,7 @@ bench: build
 	@bench/runtime.sh $(RELEASE_BIN)/berth-runtime
 	@bench/engine.sh $(RELEASE_BIN)
 	@bench/extract.sh $(RELEASE_BIN)
+	@bench/report.py
 
 clean:
 	rm -rf .build

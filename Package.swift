@@ -33,8 +33,9 @@ let package = Package(
 
         .target(name: "BerthAPI"),
         .target(name: "BerthNetwork", dependencies: ["BerthSystem", "CBerthLinux"]),
+        .target(name: "BerthBuild"),
         .target(name: "BerthVolume", dependencies: ["BerthSystem"]),
-        .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthNetwork", "BerthVolume", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
+        .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthBuild", "BerthContent", "BerthNetwork", "BerthVolume", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
                                                     "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem"]),
         .target(name: "BerthServer", dependencies: ["BerthEngine", "BerthNetwork", "BerthRegistry", "BerthAPI", "BerthImage", "BerthShimProtocol", "BerthCgroups",
                                                     "BerthSystem", "BerthOCI",
@@ -43,7 +44,7 @@ let package = Package(
                                                     .product(name: "NIOHTTP1", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem"]),
-        .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthOCI", "BerthSystem"]),
+        .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthBuild", "BerthArchive", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),
         .executableTarget(name: "berth-bench-extract", dependencies: ["BerthArchive", "BerthSystem"], path: "bench/extract"),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux"]),
@@ -54,6 +55,7 @@ let package = Package(
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthNetworkTests", dependencies: ["BerthNetwork"]),
+        .testTarget(name: "BerthBuildTests", dependencies: ["BerthBuild"]),
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthAPI", "BerthOCI"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),

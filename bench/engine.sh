@@ -53,7 +53,7 @@ cleanup() {
         [ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
     fi
     if [ "$have_podman" = 1 ]; then
-        $podman rm -af >/dev/null 2>&1; $podman rmi -f "$pimage" >/dev/null 2>&1
+        $podman rm -af >/dev/null 2>&1; $podman rmi -f "$pimage" localhost/bench-build >/dev/null 2>&1; $podman image prune -f >/dev/null 2>&1
     fi
     sleep 2
     for d in /run/berth-bench /var/lib/berth-bench /run/berth-bench-docker /var/lib/berth-bench-docker; do
@@ -62,7 +62,7 @@ cleanup() {
     done
     [ -f "$work/registry.pid" ] && kill "$(cat "$work/registry.pid")" 2>/dev/null
     ip link del "$berth_bridge" 2>/dev/null; ip link del docker0 2>/dev/null
-    remove_chains "$berth_chains"; remove_chains DOCKER
+    remove_chains "$berth_chains"; remove_chains DOCKER; remove_chains NETAVARK; ip link del podman0 2>/dev/null
     iptables -P FORWARD "${forward_policy:-ACCEPT}"
     rm -rf "$work"
 }
@@ -222,6 +222,23 @@ done
 hyperfine --runs 5 --export-json "$work/transfer.json" --style basic "${args[@]}" >&2
 $berth rm -f exp >/dev/null; [ "$have_docker" = 1 ] && $dock rm -f exp >/dev/null
 
+echo "timing build of a small Dockerfile, cold and fully cached" >&2
+mkdir -p "$work/ctx"
+head -c 1048576 /dev/urandom >"$work/ctx/file"
+printf 'ARG BASE=busybox\nFROM $BASE\nRUN echo built > /b\nCOPY file /file\nRUN cat /file /b > /copy\nENV A=1\nWORKDIR /srv\nCMD ["sh"]\n' >"$work/ctx/Dockerfile"
+build_cold=(-n "berth" "$berth build -q --no-cache -t bench/build $work/ctx")
+build_cached=(-n "berth" "$berth build -q -t bench/build $work/ctx")
+if [ "$have_docker" = 1 ]; then
+    build_cold+=(-n "docker (classic builder)" "DOCKER_BUILDKIT=0 $dock build -q --no-cache -t bench/build $work/ctx")
+    build_cached+=(-n "docker (classic builder)" "DOCKER_BUILDKIT=0 $dock build -q -t bench/build $work/ctx")
+fi
+if [ "$have_podman" = 1 ]; then
+    build_cold+=(-n "podman" "$podman build -q --no-cache --build-arg BASE=$pimage -t localhost/bench-build $work/ctx")
+    build_cached+=(-n "podman" "$podman build -q --build-arg BASE=$pimage -t localhost/bench-build $work/ctx")
+fi
+hyperfine --warmup 1 --runs 5 --export-json "$work/build-cold.json" --style basic "${build_cold[@]}" >&2
+hyperfine --warmup 1 --runs 10 --export-json "$work/build-cached.json" --style basic "${build_cached[@]}" >&2
+
 mkdir -p "$here/results"
 day=$(date -u +%Y-%m-%d)
 python3 - "$work" "$here/results/engine-$day" <<PY
@@ -233,6 +250,8 @@ ps = {r["command"]: r for r in json.load(open(f"{work}/ps.json"))["results"]}
 images = {r["command"]: r for r in json.load(open(f"{work}/images.json"))["results"]}
 pull = {r["command"]: r for r in json.load(open(f"{work}/pull.json"))["results"]}
 transfer = {r["command"]: r for r in json.load(open(f"{work}/transfer.json"))["results"]}
+build_cold = {r["command"]: r for r in json.load(open(f"{work}/build-cold.json"))["results"]}
+build_cached = {r["command"]: r for r in json.load(open(f"{work}/build-cached.json"))["results"]}
 ms = lambda r: r["median"] * 1000
 figures = {
     "run": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in run.items()},
@@ -241,6 +260,8 @@ figures = {
     "images_with_50": {k: {"median_ms": ms(v)} for k, v in images.items()},
     "cold_pull_150mb": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in pull.items()},
     "save_load_export_import": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in transfer.items()},
+    "build_cold": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in build_cold.items()},
+    "build_cached": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in build_cached.items()},
     "start_50_ms": {"berth": $berth50, "docker": "$docker50" or None, "podman": "$podman50" or None},
     "daemon_idle_rss_kb": {"berthd": $berthd_idle, "dockerd+containerd": $dockerd_idle},
     "berthd_rss_with_50_kb": $berthd_50,
@@ -282,6 +303,10 @@ for op in ("save", "load", "export", "import"):
         theirs = transfer.get(f"{peer} {op}")
         if ours and theirs:
             lines.append(f"| {op} of the 150 MB image (median of 5) | {ms(ours):.0f} ms | {peer} | {ms(theirs):.0f} ms | {ratio(ms(ours), ms(theirs))} |")
+for label, results in (("build, 7 steps, cold (--no-cache)", build_cold), ("build, 7 steps, fully cached", build_cached)):
+    for name, r in results.items():
+        if name == "berth": continue
+        lines.append(f"| {label} (median) | {ms(results['berth']):.0f} ms | {name} | {ms(r):.0f} ms | {ratio(ms(results['berth']), ms(r))} |")
 if $dockerd_idle:
     lines.append(f"| daemon idle RSS | {$berthd_idle/1024:.1f} MiB | dockerd+containerd | {$dockerd_idle/1024:.1f} MiB | {$dockerd_idle/$berthd_idle:.1f}× smaller |")
 def memory(label, ours, theirs, name):

@@ -28,13 +28,15 @@ hyperfine --warmup 1 --runs "$runs" --export-json "$work/x.json" --style basic \
     -n berth "$bin/berth-bench-extract $work/layer.tar $work/out" \
     -n "GNU tar" "mkdir -p $work/out && tar -C $work/out -xf $work/layer.tar" >&2
 mkdir -p "$here/results"
-python3 - "$work/x.json" "$size" "$here/results/extract-$(date -u +%Y-%m-%d).md" <<'PY'
+python3 - "$work/x.json" "$size" "$here/results/extract-$(date -u +%Y-%m-%d)" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 b, t = r["berth"]["median"] * 1000, r["GNU tar"]["median"] * 1000
 ratio = f"{t / b:.2f}× faster" if t >= b else f"{b / t:.2f}× slower"
 text = ("| figure | berth | GNU tar | berth vs GNU tar |\n|---|---:|---:|---:|\n"
         f"| extract a {sys.argv[2]} MB layer (median) | {b:.0f} ms | {t:.0f} ms | {ratio} |\n")
-open(sys.argv[3], "w").write(text)
+open(sys.argv[3] + ".md", "w").write(text)
+json.dump({k: {"median_ms": v["median"] * 1000, "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in r.items()},
+          open(sys.argv[3] + ".json", "w"), indent=1)
 print(text)
 PY

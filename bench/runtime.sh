@@ -39,16 +39,20 @@ for peer in crun runc; do
 done
 hyperfine --warmup 10 --runs "$runs" --export-json "$work/result.json" --style basic "${cmds[@]}" >&2
 
-python3 - "$work/result.json" <<'PY'
-import json, platform, sys
+mkdir -p "$here/results"
+python3 - "$work/result.json" "$here/results/runtime-$(date -u +%Y-%m-%d)" <<'PY'
+import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 base = results["berth-runtime"]["median"]
-print(f"`run` of busybox `true`, {len(next(iter(results.values()))['times'])} runs each, "
-      f"{platform.node()} ({platform.release()}):\n")
-print("| runtime | median | mean ± σ | min | median vs berth-runtime |")
-print("|---|---:|---:|---:|---:|")
+lines = [f"`run` of busybox `true`, {len(next(iter(results.values()))['times'])} runs each, same bundle:\n",
+         "| runtime | median | mean ± σ | min | max | median vs berth-runtime |", "|---|---:|---:|---:|---:|---:|"]
 for name, r in results.items():
     m = r["median"]
     ratio = "1.00×" if name == "berth-runtime" else f"{m / base:.2f}× slower" if m >= base else f"{base / m:.2f}× faster"
-    print(f"| {name} | {m*1000:.2f} ms | {r['mean']*1000:.2f} ± {r['stddev']*1000:.2f} ms | {r['min']*1000:.2f} ms | {ratio} |")
+    lines.append(f"| {name} | {m*1000:.2f} ms | {r['mean']*1000:.2f} ± {r['stddev']*1000:.2f} ms | {r['min']*1000:.2f} ms | {r['max']*1000:.2f} ms | {ratio} |")
+text = "\n".join(lines) + "\n"
+open(sys.argv[2] + ".md", "w").write(text)
+json.dump({k: {"median_ms": v["median"] * 1000, "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in results.items()},
+          open(sys.argv[2] + ".json", "w"), indent=1)
+print(text)
 PY

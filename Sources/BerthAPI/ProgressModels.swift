@@ -7,15 +7,20 @@ public struct ProgressMessage: Codable, Sendable, Equatable {
         public init(current: Int64? = nil, total: Int64? = nil) { self.current = current; self.total = total }
     }
     public struct ErrorDetail: Codable, Sendable, Equatable {
+        /// A failed build step's exit code.
+        public var code: Int?
         public var message: String
-        public init(message: String) { self.message = message }
+        public init(code: Int? = nil, message: String) { self.code = code; self.message = message }
     }
-    /// Push's closing record.
-    public struct PushResult: Codable, Sendable, Equatable {
-        public var Tag: String
-        public var Digest: String
-        public var Size: Int
-        public init(Tag: String, Digest: String, Size: Int) { self.Tag = Tag; self.Digest = Digest; self.Size = Size }
+    /// The closing record of a push (tag, digest, size) or a build (the image ID).
+    public struct Aux: Codable, Sendable, Equatable {
+        public var Tag: String?
+        public var Digest: String?
+        public var Size: Int?
+        public var ID: String?
+        public init(Tag: String? = nil, Digest: String? = nil, Size: Int? = nil, ID: String? = nil) {
+            self.Tag = Tag; self.Digest = Digest; self.Size = Size; self.ID = ID
+        }
     }
 
     public var status: String?
@@ -25,16 +30,16 @@ public struct ProgressMessage: Codable, Sendable, Equatable {
     public var stream: String?
     public var errorDetail: ErrorDetail?
     public var error: String?
-    public var aux: PushResult?
+    public var aux: Aux?
 
     public init(status: String? = nil, id: String? = nil, progressDetail: Detail? = nil, progress: String? = nil, stream: String? = nil,
-                aux: PushResult? = nil) {
+                aux: Aux? = nil) {
         self.status = status; self.id = id; self.progressDetail = progressDetail; self.progress = progress; self.stream = stream; self.aux = aux
     }
 
-    public static func failure(_ message: String) -> ProgressMessage {
+    public static func failure(_ message: String, code: Int? = nil) -> ProgressMessage {
         var m = ProgressMessage()
-        m.errorDetail = ErrorDetail(message: message)
+        m.errorDetail = ErrorDetail(code: code, message: message)
         m.error = message
         return m
     }

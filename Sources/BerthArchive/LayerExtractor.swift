@@ -46,9 +46,15 @@ public struct LayerExtractor {
     /// tar (the vfs driver's way to start a snapshot from its parent).
     @discardableResult
     public func copy(tree source: String) throws -> Int64 {
+        try receive { try TreeArchiver(mode: .plain).archive(source, to: $0) }
+    }
+
+    /// Applies whatever `produce` sends to the sink it is given (a build's COPY, a tree copy).
+    @discardableResult
+    public func receive(_ produce: (TreeSink) throws -> Void) throws -> Int64 {
         let sink = try CopySink(session: Session(root: try RootedPath(root: root), whiteouts: whiteouts))
         defer { sink.session.close() }
-        try TreeArchiver(mode: .plain).archive(source, to: sink)
+        try produce(sink)
         try sink.session.finish()
         return sink.session.bytes
     }
@@ -57,6 +63,19 @@ public struct LayerExtractor {
         var session: Session
         init(session: Session) { self.session = session }
 
+        static func readWrite(_ source: Int32, _ fd: Int32, _ path: String) throws -> Int64 {
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            var total: Int64 = 0
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw SystemError("read", path) }
+                if n == 0 { return total }
+                try FileIO.writeAll(fd, Array(buffer[0..<n]), path: path)
+                total += Int64(n)
+            }
+        }
+
         func add(_ entry: TarEntry, source: Int32?) throws {
             try session.apply(entry) { fd, path in
                 guard let source else { return 0 }
@@ -64,6 +83,9 @@ public struct LayerExtractor {
                 while true {
                     let n = berth_copy_file_range(source, fd, 1 << 30)
                     if n < 0 && errno == EINTR { continue }
+                    // Across file systems (a build context into an overlay) the kernel may
+                    // refuse: plain reads and writes then.
+                    if n < 0 && [EXDEV, EOPNOTSUPP, EINVAL, ENOSYS].contains(errno) { return total + (try Self.readWrite(source, fd, path)) }
                     if n < 0 { throw SystemError("copy_file_range", path) }
                     if n == 0 { return total }
                     total += Int64(n)

@@ -25,7 +25,7 @@ public struct CLI: Sendable {
         "save": { try $0.save($1) }, "load": { try $0.load($1) }, "import": { try $0.importImage($1) }, "commit": { try $0.commit($1) },
         "info": { try $0.info($1) }, "version": { try $0.version($1) }, "events": { try $0.events($1) },
         "pull": { try $0.pull($1) }, "push": { try $0.push($1) }, "login": { try $0.login($1) }, "logout": { try $0.logout($1) },
-        "search": { try $0.search($1) },
+        "search": { try $0.search($1) }, "build": { try $0.build($1) },
     ]
 
     static let groups: [String: [String: Command]] = [
@@ -37,8 +37,9 @@ public struct CLI: Sendable {
             "ls": { try $0.images($1) }, "list": { try $0.images($1) }, "rm": { try $0.rmi($1) }, "prune": { try $0.prune($1, "images") },
             "tag": { try $0.tag($1) }, "history": { try $0.history($1) }, "inspect": { try $0.inspect($1, kind: "image") },
             "save": { try $0.save($1) }, "load": { try $0.load($1) }, "import": { try $0.importImage($1) },
-            "pull": { try $0.pull($1) }, "push": { try $0.push($1) },
+            "pull": { try $0.pull($1) }, "push": { try $0.push($1) }, "build": { try $0.build($1) },
         ],
+        "builder": ["prune": { try $0.builderPrune($1) }, "build": { try $0.build($1) }],
         "system": ["df": { try $0.df($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
         "network": [
             "create": { try $0.networkCreate($1) }, "ls": { try $0.networkList($1) }, "list": { try $0.networkList($1) },
@@ -99,6 +100,7 @@ public struct CLI: Sendable {
 
     Common Commands:
       run         Create and run a new container from an image
+      build       Build an image from a Dockerfile
       exec        Execute a command in a running container
       ps          List containers
       images      List images

@@ -5,6 +5,7 @@ import BerthOCI
 import BerthRuntimeCore
 import BerthSnapshot
 import BerthSystem
+import FoundationEssentials
 import Glibc
 
 /// What reads or writes a container's files: export, diff, cp and commit. The long file work runs
@@ -155,18 +156,36 @@ extension ContainerService {
         let runtime = Runtime(root: self.config.runtimeRoot)
         if freeze { try runtime.pause(id: record.id) }
         defer { if freeze { try? runtime.resume(id: record.id) } }
-        let snapshotter = images.snapshotter
-        let details = ImageCommitter.Details(config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
-                                             author: options.author, comment: options.comment)
-        let committed = try await ImageCommitter(store: images).commit(parent: image, details: details,
-                                                                      tags: options.reference.map { [$0] } ?? []) { sink in
-            try snapshotter.diff(key: record.id, to: sink)
-        }
+        let committed = try await commitLayer(record.id, config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
+                                              author: options.author, comment: options.comment, tags: options.reference.map { [$0] } ?? [])
         emit(record, "commit", ["comment": options.comment ?? ""])
         if let reference = options.reference {
             events.publish("image", "tag", id: committed.id.description, attributes: ["name": reference.familiarString])
         }
         return committed.id.description
+    }
+}
+
+extension ContainerService {
+    /// The container's writable layer as a new image on its image, with `config`: what
+    /// `commit` and each build step that changes files produce.
+    func commitLayer(_ id: String, config: ImageConfig.ContainerConfig, createdBy: String, author: String? = nil,
+                     comment: String? = nil, tags: [Reference] = []) async throws -> ImageRecord {
+        let record = try find(id)
+        let image = try await images.resolve(record.imageID)
+        let snapshotter = images.snapshotter
+        let details = ImageCommitter.Details(config: config, createdBy: createdBy, author: author, comment: comment)
+        return try await ImageCommitter(store: images).commit(parent: image, details: details, tags: tags) { sink in
+            try snapshotter.diff(key: record.id, to: sink)
+        }
+    }
+
+    /// What a build step's container printed, line by line, from its json-file log.
+    func buildOutput(_ id: String) -> [String] {
+        guard let text = try? FileIO.readString(logPath(id)) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            (try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)))?["log"]
+        }
     }
 }
 

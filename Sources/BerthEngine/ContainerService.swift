@@ -14,7 +14,7 @@ import Glibc
 /// for exits and for `stop` timeouts, are continuations resumed by the exit monitor).
 public actor ContainerService {
     let config: EngineConfig
-    public let images: ImageStore
+    nonisolated public let images: ImageStore
     nonisolated public let networks: NetworkService
     nonisolated public let volumes: VolumeStore
     nonisolated public let events: EventLog

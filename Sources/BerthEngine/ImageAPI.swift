@@ -13,18 +13,20 @@ public enum ImageAPI {
             let config = try await store.config(record)
             chains[record.id] = ChainID.of(config.rootfs.diffIDs).map(\.description)
         }
+        let parents = Set(records.compactMap(\.parent))
         var chainCount: [String: Int] = [:]
         for list in chains.values { for c in list { chainCount[c, default: 0] += 1 } }
         for record in records {
             let config = try await store.config(record)
             let tags = await store.tags(of: record.id).map(\.familiarString)
+            if !all && tags.isEmpty && parents.contains(record.id) { continue }  // a build's intermediate
             if let dangling = filters["dangling"]?.first {
                 if (dangling == "true") != tags.isEmpty { continue }
             }
             if let refs = filters["reference"], !refs.contains(where: { pattern in tags.contains { Self.matches($0, pattern) } }) { continue }
             if !LabelFilter.matches(filters["label"], config.config?.labels) { continue }
             let shared = zip(chains[record.id] ?? [], record.layerSizes).filter { (chainCount[$0.0] ?? 0) > 1 }.map(\.1).reduce(0, +)
-            out.append(ImageSummary(Id: record.id.description, ParentId: "", RepoTags: tags, RepoDigests: record.repoDigests,
+            out.append(ImageSummary(Id: record.id.description, ParentId: record.parent?.description ?? "", RepoTags: tags, RepoDigests: record.repoDigests,
                                     Created: Int64(config.created.flatMap(Timestamp.parse) ?? 0), Size: record.size, SharedSize: shared,
                                     Labels: config.config?.labels ?? [:], Containers: containersUsing[record.id.description] ?? 0))
         }
@@ -82,6 +84,12 @@ public enum ImageAPI {
         out.ExposedPorts = c.exposedPorts?.mapValues { _ in EmptyJSON() }
         out.Volumes = c.volumes?.mapValues { _ in EmptyJSON() }
         out.OnBuild = c.onBuild
+        out.Shell = c.shell
+        out.Healthcheck = c.healthcheck.map { h in
+            var o = HealthConfig()
+            o.Test = h.test; o.Interval = h.interval; o.Timeout = h.timeout; o.StartPeriod = h.startPeriod; o.Retries = h.retries
+            return o
+        }
         return out
     }
 
@@ -98,6 +106,12 @@ public enum ImageAPI {
         out.exposedPorts = c.ExposedPorts.flatMap { $0.isEmpty ? nil : $0.mapValues { _ in EmptyObject() } }
         out.volumes = c.Volumes.flatMap { $0.isEmpty ? nil : $0.mapValues { _ in EmptyObject() } }
         out.onBuild = c.OnBuild
+        out.shell = c.Shell
+        out.healthcheck = c.Healthcheck.map { h in
+            var o = ImageConfig.Healthcheck()
+            o.test = h.Test; o.interval = h.Interval; o.timeout = h.Timeout; o.startPeriod = h.StartPeriod; o.retries = h.Retries
+            return o
+        }
         return out
     }
 

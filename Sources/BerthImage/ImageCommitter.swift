@@ -65,6 +65,6 @@ public struct ImageCommitter {
         config.variant = base?.variant
         let manifestDigest = try ImageImporter.storeManifest(configBytes: Array(try ImageImporter.canonicalJSON(config)),
                                                              layers: layers, in: content)
-        return try await store.add(manifestDigest: manifestDigest, tags: tags)
+        return try await store.add(manifestDigest: manifestDigest, tags: tags, parent: parent?.id)
     }
 }

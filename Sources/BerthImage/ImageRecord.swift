@@ -13,6 +13,9 @@ public struct ImageRecord: Codable, Equatable, Sendable {
     public var repoDigests: [String]
     /// When the image was stored, RFC 3339.
     public var added: String
+    /// The image this one was committed on (build steps, commit): an untagged image with a child
+    /// is an intermediate, hidden by `images` as Docker hides it.
+    public var parent: Digest?
 
     public init(id: Digest, manifest: Digest, layerSizes: [Int64], repoDigests: [String] = [], added: String) {
         self.id = id; self.manifest = manifest; self.layerSizes = layerSizes; self.repoDigests = repoDigests; self.added = added

@@ -149,7 +149,7 @@ public actor ImageStore {
     /// Records an image whose manifest, config and layer blobs are in the content store: unpacks
     /// each layer into a snapshot (verifying it against the config's diffID), then names it.
     @discardableResult
-    public func add(manifestDigest: Digest, tags: [Reference], repoDigests: [String] = [],
+    public func add(manifestDigest: Digest, tags: [Reference], repoDigests: [String] = [], parent: Digest? = nil,
                     progress: @Sendable (String, Int64) -> Void = { _, _ in }) throws -> ImageRecord {
         let manifest = try decode(Manifest.self, manifestDigest)
         let config = try decode(ImageConfig.self, manifest.config.digest)
@@ -165,6 +165,7 @@ public actor ImageStore {
         var record = database.images[manifest.config.digest.description]
             ?? ImageRecord(id: manifest.config.digest, manifest: manifestDigest, layerSizes: sizes, added: Timestamp.now())
         record.repoDigests = Array(Set(record.repoDigests + repoDigests)).sorted()
+        if record.parent == nil { record.parent = parent }
         database.images[record.id.description] = record
         for tag in tags { database.tags[tag.withDefaultTag.nameAndTag] = record.id }
         try save()

@@ -127,5 +127,6 @@ public struct ImageConfig: Codable, Equatable, Sendable {
         enum CodingKeys: String, CodingKey {
             case test = "Test", interval = "Interval", timeout = "Timeout", startPeriod = "StartPeriod", retries = "Retries"
         }
+        public init() {}
     }
 }

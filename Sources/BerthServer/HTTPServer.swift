@@ -13,7 +13,7 @@ public final class HTTPServer: Sendable {
     let router: Router
     let spool: String
 
-    public init(containers: ContainerService, images: ImageStore, registry: Registry, dataRoot: String, spool: String,
+    public init(containers: ContainerService, images: ImageStore, registry: Registry, buildCache: BuildCache, dataRoot: String, spool: String,
                 maxConcurrentDownloads: Int = 3, maxConcurrentUploads: Int = 5) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         self.spool = spool
@@ -25,6 +25,8 @@ public final class HTTPServer: Sendable {
             + registryRoutes.table
             + NetworkRoutes(containers: containers).table
             + VolumeRoutes(containers: containers).table
+            + BuildRoutes(containers: containers, registry: registry, cache: buildCache, spool: spool,
+                          maxConcurrentDownloads: maxConcurrentDownloads).table
         router = Router(table)
     }
 

@@ -120,7 +120,8 @@ do {
                                         insecure: (file.insecureRegistries ?? []) + words("insecure-registry"))
     let registry = Registry(hosts: hostsConfig) { FileIO.stderr("berthd: registry: \($0)\n") }
     let downloads = overrides["max-concurrent-downloads"].flatMap { Int($0) } ?? file.maxConcurrentDownloads ?? 3
-    let server = HTTPServer(containers: containers, images: images, registry: registry, dataRoot: dataRoot, spool: spool,
+    let server = HTTPServer(containers: containers, images: images, registry: registry,
+                            buildCache: try BuildCache(root: dataRoot + "/build"), dataRoot: dataRoot, spool: spool,
                             maxConcurrentDownloads: max(1, downloads), maxConcurrentUploads: max(1, file.maxConcurrentUploads ?? 5))
     try await server.listen(hosts)
     FileIO.stderr("berthd: API listening on \(hosts.joined(separator: ", ")) (storage: \(snapshotter.driver))\n")

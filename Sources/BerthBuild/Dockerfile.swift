@@ -1,0 +1,144 @@
+import FoundationEssentials
+
+/// A Dockerfile error with the file and line, as the classic builder reports it.
+public struct DockerfileError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One instruction: its keyword, its flags (`--from=x`), and its arguments, either the exec
+/// (JSON) form or the raw text of the shell form (substitution happens when it is run, with the
+/// variables of that moment).
+public struct Instruction: Equatable, Sendable {
+    public var keyword: String
+    public var flags: [String: String]
+    public var json: [String]?
+    public var text: String
+    public var line: Int
+    /// The instruction as written (continuations joined), for `Step n/m :` and history.
+    public var original: String
+}
+
+/// The classic builder's Dockerfile syntax: parser directives (`escape`, `syntax`), comments,
+/// line continuations, JSON and shell forms. BuildKit-only syntax (heredocs, `RUN --mount`…)
+/// is refused with a clear error rather than built wrong.
+public struct Dockerfile: Sendable {
+    public var instructions: [Instruction]
+    public var escape: Character
+
+    static let known: Set = ["FROM", "RUN", "CMD", "ENTRYPOINT", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "EXPOSE", "VOLUME",
+                             "LABEL", "SHELL", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER"]
+    /// Flags each instruction accepts here; BuildKit's others get "not supported".
+    static let allowedFlags: [String: Set<String>] = [
+        "FROM": ["platform"], "COPY": ["from", "chown", "chmod"], "ADD": ["chown", "chmod"],
+        "HEALTHCHECK": ["interval", "timeout", "start-period", "start-interval", "retries"],
+    ]
+
+    public init(parsing text: String, name: String = "Dockerfile") throws {
+        var escape: Character = "\\"
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
+        if let first = lines.first, first.hasPrefix("\u{FEFF}") { lines[0] = String(first.dropFirst()) }
+        // Parser directives: `# key=value` lines at the very top.
+        var index = 0
+        var seen = Set<String>()
+        while index < lines.count {
+            let t = lines[index].trimmingSpaces
+            guard t.hasPrefix("#"), let eq = t.firstIndex(of: "=") else { break }
+            let key = t.dropFirst()[..<eq].trimmingSpaces.lowercased()
+            guard ["escape", "syntax", "check"].contains(key), !key.contains(" ") else { break }
+            guard seen.insert(key).inserted else { throw DockerfileError("\(name):\(index + 1): only one \(key) parser directive can be used") }
+            let value = t[t.index(after: eq)...].trimmingSpaces
+            if key == "escape" {
+                guard value == "\\" || value == "`" else { throw DockerfileError("\(name):\(index + 1): invalid escape token '\(value)' does not match ` or \\") }
+                escape = value.first!
+            }
+            index += 1
+        }
+        self.escape = escape
+        var out: [Instruction] = []
+        while index < lines.count {
+            let start = index
+            var current = lines[index]
+            index += 1
+            let trimmed = current.trimmingSpaces
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            // Continuations: a line ending in the escape character joins the next; comment and
+            // blank lines inside are skipped, as Docker does.
+            var logical = ""
+            while true {
+                let t = current.trimmingTrailingSpaces
+                if t.last == escape {
+                    logical += String(t.dropLast())
+                    while index < lines.count, lines[index].trimmingSpaces.hasPrefix("#") || lines[index].trimmingSpaces.isEmpty { index += 1 }
+                    guard index < lines.count else { break }
+                    current = lines[index]
+                    index += 1
+                } else {
+                    logical += current
+                    break
+                }
+            }
+            out.append(try Self.instruction(logical, line: start + 1, name: name))
+        }
+        instructions = out
+        guard let first = out.first(where: { $0.keyword != "ARG" }) else {
+            throw DockerfileError("\(name): the Dockerfile cannot be empty")
+        }
+        guard first.keyword == "FROM" else {
+            throw DockerfileError("\(name):\(first.line): no build stage in current context: the first instruction must be FROM")
+        }
+    }
+
+    static func instruction(_ text: String, line: Int, name: String) throws -> Instruction {
+        let body = text.trimmingSpaces
+        let keyword = String(body.prefix { !$0.isWhitespace }).uppercased()
+        var rest = String(body.dropFirst(keyword.count)).trimmingSpaces
+        guard known.contains(keyword) else { throw DockerfileError("\(name):\(line): unknown instruction: \(keyword)") }
+        var flags: [String: String] = [:]
+        while rest.hasPrefix("--") {
+            let word = String(rest.prefix { !$0.isWhitespace })
+            rest = String(rest.dropFirst(word.count)).trimmingSpaces
+            let kv = word.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init)
+            let flag = kv.first ?? ""
+            guard allowedFlags[keyword]?.contains(flag) == true else {
+                throw DockerfileError("\(name):\(line): \(keyword) --\(flag) is not supported by the classic builder (it needs BuildKit)")
+            }
+            flags[flag] = kv.count > 1 ? kv[1] : "true"
+        }
+        if ["RUN", "COPY", "ADD"].contains(keyword), Self.hasHeredoc(rest) {
+            throw DockerfileError("\(name):\(line): heredocs in \(keyword) are not supported by the classic builder (they need BuildKit)")
+        }
+        var json: [String]?
+        if rest.hasPrefix("["), let parsed = try? JSONDecoder().decode([String].self, from: Data(rest.utf8)) { json = parsed }
+        let needsArgs = !["HEALTHCHECK"].contains(keyword)
+        if needsArgs && rest.isEmpty && json == nil {
+            throw DockerfileError("\(name):\(line): \(keyword) requires at least one argument")
+        }
+        return Instruction(keyword: keyword, flags: flags, json: json, text: rest, line: line,
+                           original: keyword + " " + String(body.dropFirst(keyword.count)).trimmingSpaces)
+    }
+
+    static func hasHeredoc(_ s: String) -> Bool {
+        guard let r = s.firstRange(of: "<<") else { return false }
+        var rest = s[r.upperBound...]
+        if rest.first == "-" { rest = rest.dropFirst() }
+        if rest.first == "\"" || rest.first == "'" { rest = rest.dropFirst() }
+        return rest.first.map { $0.isLetter || $0 == "_" } ?? false
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s = s.dropFirst() }
+        while let c = s.last, c.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+
+    var trimmingTrailingSpaces: String {
+        var s = Substring(self)
+        while let c = s.last, c.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

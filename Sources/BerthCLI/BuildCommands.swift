@@ -1,0 +1,120 @@
+import BerthAPI
+import BerthArchive
+import BerthBuild
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// `berth build`: sends the context (a directory minus `.dockerignore`, or `-` on stdin: a tar
+/// or a lone Dockerfile) to `POST /build` and shows the builder's stream, as docker's classic
+/// builder client does.
+extension CLI {
+    func build(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init("t", "tag", value: true), .init("f", "file", value: true), .init(nil, "build-arg", value: true),
+                                        .init(nil, "target", value: true), .init(nil, "no-cache"), .init(nil, "pull"), .init(nil, "label", value: true),
+                                        .init("q", "quiet"), .init(nil, "rm"), .init(nil, "force-rm"), .init(nil, "network", value: true),
+                                        .init(nil, "platform", value: true)])
+        guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) build\" requires exactly 1 argument.") }
+        let spool = try FileIO.makeTemporaryDirectory(prefix: "berth-build-")
+        defer { try? FileIO.removeTree(spool) }
+        let tarPath = spool + "/context.tar"
+        var dockerfile = f.string("file") ?? "Dockerfile"
+        let source = f.positionals[0]
+        if source == "-" {
+            let input = try FileIO.readAll(0)
+            if Self.looksLikeTar(input) {
+                try AtomicFile.write(tarPath, input, durable: false)
+            } else {
+                try Self.writeContext(tarPath) { tar in try Self.addFile(tar, name: "Dockerfile", bytes: input) }
+                dockerfile = "Dockerfile"
+            }
+        } else {
+            guard FileIO.isDirectory(source) else { throw APIClient.Failure(status: 0, message: "unable to prepare context: path \"\(source)\" not found") }
+            let ignore = IgnoreRules((try? FileIO.readString(source + "/.dockerignore")) ?? "")
+            // A Dockerfile outside the context travels inside it under a private name.
+            var outside: [UInt8]?
+            if let file = f.string("file"), file != "-", !FileIO.exists(source + "/" + file) || file.hasPrefix("/") {
+                guard let bytes = try? FileIO.read(file) else { throw APIClient.Failure(status: 0, message: "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat \(file): no such file or directory") }
+                outside = bytes
+                dockerfile = ".dockerfile.\(UInt32.random(in: 0...UInt32.max))"
+            }
+            try Self.writeContext(tarPath) { tar in
+                let filter = IgnoreFilter(rules: ignore, keep: [dockerfile, ".dockerignore"], output: tar)
+                try TreeArchiver(mode: .plain).archive(source, to: filter)
+                if let outside { try Self.addFile(tar, name: dockerfile, bytes: outside) }
+            }
+        }
+        var st = stat()
+        stat(tarPath, &st)
+        if !f.bool("quiet") { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
+        var query: [(String, String)] = [("dockerfile", dockerfile)]
+        for t in f.all("tag") { query.append(("t", t)) }
+        if f.has("build-arg") {
+            let args = f.all("build-arg").map { a -> (String, JSONValue) in
+                let kv = a.split(separator: "=", maxSplits: 1).map(String.init)
+                return (kv[0], kv.count > 1 ? .string(kv[1]) : getenv(kv[0]).map { .string(String(cString: $0)) } ?? .null)
+            }
+            query.append(("buildargs", JSONValue.object(args).compact))
+        }
+        if f.has("label") { query.append(("labels", JSONValue.object(Self.keyValues(f.all("label")).sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).compact)) }
+        if let target = f.string("target") { query.append(("target", target)) }
+        if f.bool("no-cache") { query.append(("nocache", "1")) }
+        if f.bool("pull") { query.append(("pull", "1")) }
+        if f.bool("quiet") { query.append(("q", "1")) }
+        if f.has("rm") && !f.bool("rm") { query.append(("rm", "0")) }
+        if f.bool("force-rm") { query.append(("forcerm", "1")) }
+        let fd = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd)
+        var code: Int32 = 0
+        try response.lines { line in
+            let message = (try? JSONValue.parse(line)) ?? .null
+            if let error = message["error"]?.string {
+                FileIO.stderr(error + "\n")
+                code = Int32(message["errorDetail"]?["code"]?.int ?? 1)
+                if code == 0 { code = 1 }
+                return true
+            }
+            if let text = message["stream"]?.string { out(text) }
+            return true
+        }
+        return code
+    }
+
+    func builderPrune(_ args: [String]) throws -> Int32 {
+        _ = try Flags(args, specs: [.init("f", "force"), .init("a", "all"), .init(nil, "filter", value: true)])
+        let report = try client.call("POST", "/build/prune")
+        let deleted = report["CachesDeleted"]?.array.compactMap(\.string) ?? []
+        if !deleted.isEmpty { out("Deleted build cache objects:\n" + deleted.map { $0 + "\n" }.joined() + "\n") }
+        out("Total reclaimed space: \(Size.human(report["SpaceReclaimed"]?.int ?? 0))\n")
+        return 0
+    }
+
+    static func looksLikeTar(_ bytes: [UInt8]) -> Bool {
+        if bytes.count > 262, Array(bytes[257..<262]) == Array("ustar".utf8) { return true }
+        return bytes.starts(with: [0x1f, 0x8b]) || bytes.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || bytes.starts(with: [0x28, 0xb5, 0x2f, 0xfd])
+    }
+
+    static func writeContext(_ path: String, _ body: (TarWriter) throws -> Void) throws {
+        let fd = try sys("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        defer { close(fd) }
+        let tar = try TarWriter(fd: fd)
+        try body(tar)
+        _ = try tar.finish()
+    }
+
+    static func addFile(_ tar: TarWriter, name: String, bytes: [UInt8]) throws {
+        try tar.add(TarEntry(path: name, kind: .file, mode: 0o644, size: Int64(bytes.count)))
+        try tar.write(bytes)
+    }
+
+    /// Leaves `.dockerignore`d paths out of the context (never the Dockerfile or the ignore file).
+    final class IgnoreFilter: TreeSink {
+        let rules: IgnoreRules, keep: Set<String>, output: TreeSink
+        init(rules: IgnoreRules, keep: Set<String>, output: TreeSink) { self.rules = rules; self.keep = keep; self.output = output }
+        func add(_ entry: TarEntry, source: Int32?) throws {
+            if !keep.contains(entry.path), rules.excludes(entry.path) { return }
+            try output.add(entry, source: source)
+        }
+    }
+}

@@ -1,0 +1,566 @@
+import BerthAPI
+import BerthArchive
+import BerthBuild
+import BerthContent
+import BerthImage
+import BerthOCI
+import BerthSystem
+import FoundationEssentials
+import Glibc
+
+/// `POST /build`'s options, as the query names them.
+public struct BuildOptions: Sendable {
+    public var dockerfile = "Dockerfile"
+    public var tags: [Reference] = []
+    public var buildArgs: [String: String] = [:]
+    public var target: String?
+    public var noCache = false
+    public var pull = false
+    public var labels: [String: String] = [:]
+    public var quiet = false
+    public var remove = true
+    public var forceRemove = false
+    public init() {}
+}
+
+/// A failed build: Docker's message, and the failing RUN's exit code.
+public struct BuildError: Error, CustomStringConvertible {
+    public var message: String
+    public var code: Int?
+    public var description: String { message }
+}
+
+/// The classic builder: each step runs (or creates) a container on the previous step's image and
+/// commits it, or commits a config change; a step whose key is cached reuses its image.
+public final class ImageBuilder: @unchecked Sendable {
+    let containers: ContainerService
+    let images: ImageStore
+    let cache: BuildCache
+    let context: String
+    let ignore: IgnoreRules
+    let options: BuildOptions
+    let emit: @Sendable (ProgressMessage) async -> Void
+    let pull: @Sendable (String) async throws -> Void
+    var lexer = ShellLexer()
+    var usedArgs = Set<String>()
+
+    struct Stage {
+        var name: String?
+        var image: ImageRecord?
+        var config = ImageConfig.ContainerConfig()
+        var args: [String: String] = [:]
+        /// Whether this stage set CMD itself (a later ENTRYPOINT then keeps it).
+        var setCmd = false
+    }
+
+    public init(containers: ContainerService, context: String, options: BuildOptions, cache: BuildCache,
+                emit: @escaping @Sendable (ProgressMessage) async -> Void, pull: @escaping @Sendable (String) async throws -> Void) {
+        self.containers = containers
+        self.images = containers.images
+        self.cache = cache
+        self.context = context
+        self.options = options
+        self.emit = emit
+        self.pull = pull
+        ignore = IgnoreRules((try? FileIO.readString(context + "/.dockerignore")) ?? "")
+    }
+
+    func say(_ text: String) async {
+        if !options.quiet { await emit(ProgressMessage(stream: text)) }
+    }
+
+    static func short(_ id: Digest) -> String { String(id.hex.prefix(12)) }
+
+    /// Builds the Dockerfile in the context; returns the image, tagged.
+    public func build() async throws -> ImageRecord {
+        let text: String
+        do {
+            let root = try RootedPath(root: context)
+            let fd = try root.open(options.dockerfile, flags: O_RDONLY)
+            defer { close(fd) }
+            text = String(decoding: try FileIO.readAll(fd), as: UTF8.self)
+        } catch {
+            throw BuildError(message: "Cannot locate specified Dockerfile: \(options.dockerfile)")
+        }
+        let name = options.dockerfile.split(separator: "/").last.map(String.init) ?? "Dockerfile"
+        let dockerfile: Dockerfile
+        do { dockerfile = try Dockerfile(parsing: text, name: name) } catch { throw BuildError(message: "dockerfile parse error on \(error)") }
+        lexer = ShellLexer(escape: dockerfile.escape)
+        var instructions = dockerfile.instructions
+        if let target = options.target {
+            let names = instructions.filter { $0.keyword == "FROM" }.map { Self.stageName($0) }
+            guard let index = names.firstIndex(of: target.lowercased()) else {
+                throw BuildError(message: "failed to reach build target \(target) in Dockerfile")
+            }
+            var fromCount = 0
+            instructions = instructions.prefix { ins in
+                if ins.keyword == "FROM" { fromCount += 1 }
+                return fromCount <= index + 1
+            }
+        }
+        var meta: [String: String] = [:]
+        var stages: [Stage] = []
+        var current: Stage?
+        for (i, ins) in instructions.enumerated() {
+            await say("Step \(i + 1)/\(instructions.count) : \(ins.original)\n")
+            do {
+                if ins.keyword == "FROM" {
+                    if let done = current { stages.append(done) }
+                    current = try await from(ins, meta: meta, stages: stages)
+                    for trigger in current?.config.onBuild ?? [] {
+                        await say("# Executing build trigger: \(trigger)\n")
+                        let parsed = try Dockerfile(parsing: "FROM scratch\n" + trigger).instructions[1]
+                        current!.config.onBuild = nil
+                        try await step(parsed, &current!, stages: stages, meta: meta)
+                    }
+                    current!.config.onBuild = nil
+                    continue
+                }
+                guard current != nil else {
+                    guard ins.keyword == "ARG" else { throw BuildError(message: "no build stage in current context") }
+                    for (k, v) in try lexer.pairs(ins.text, [:], legacy: false) { meta[k] = options.buildArgs[k] ?? v ?? "" }
+                    continue
+                }
+                try await step(ins, &current!, stages: stages, meta: meta)
+            } catch let e as BuildError {
+                throw e
+            } catch let e as DockerfileError {
+                throw BuildError(message: "Dockerfile:\(ins.line): \(e.message)")
+            } catch {
+                throw BuildError(message: "\(error)")
+            }
+        }
+        guard var final = current else { throw BuildError(message: "no build stage in Dockerfile") }
+        if !options.labels.isEmpty {
+            final.config.labels = (final.config.labels ?? [:]).merging(options.labels) { $1 }
+            final.image = try await commitConfig(final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
+        guard let image = final.image else { throw BuildError(message: "No image was generated. Is your Dockerfile empty?") }
+        let unused = Set(options.buildArgs.keys).subtracting(usedArgs).subtracting(meta.keys).sorted()
+        if !unused.isEmpty { await say("[Warning] One or more build-args [\(unused.joined(separator: " "))] were not consumed\n") }
+        for tag in options.tags { try await images.tag(image.id.description, as: tag.description) }
+        await emit(ProgressMessage(aux: .init(ID: image.id.description)))
+        if options.quiet {
+            await emit(ProgressMessage(stream: image.id.description + "\n"))
+        } else {
+            await say("Successfully built \(Self.short(image.id))\n")
+            for tag in options.tags { await say("Successfully tagged \(tag.familiarString)\n") }
+        }
+        return image
+    }
+
+    static func stageName(_ ins: Instruction) -> String? {
+        let words = ins.text.split(whereSeparator: \.isWhitespace)
+        return words.count == 3 && words[1].lowercased() == "as" ? words[2].lowercased() : nil
+    }
+
+    // MARK: FROM
+
+    func from(_ ins: Instruction, meta: [String: String], stages: [Stage]) async throws -> Stage {
+        let words = try lexer.words(ins.text, meta)
+        guard words.count == 1 || (words.count == 3 && words[1].lowercased() == "as") else {
+            throw BuildError(message: "Dockerfile:\(ins.line): FROM requires either one or three arguments")
+        }
+        var stage = Stage()
+        stage.name = words.count == 3 ? words[2].lowercased() : nil
+        let base = words[0]
+        if let earlier = stages.last(where: { $0.name == base.lowercased() }) {
+            stage.image = earlier.image
+            stage.config = earlier.config
+        } else if base.lowercased() != "scratch" {
+            var record = try? await images.resolve(base)
+            if record == nil || options.pull {
+                try await pull(base)
+                record = try await images.resolve(base)
+            }
+            stage.image = record
+            stage.config = try await images.config(record!).config ?? .init()
+        }
+        await say(" ---> \(stage.image.map { Self.short($0.id) } ?? "scratch")\n")
+        return stage
+    }
+
+    // MARK: steps
+
+    /// The variables a step sees: the stage's ARGs, overridden by its ENV.
+    func variables(_ stage: Stage) -> [String: String] {
+        var vars = stage.args
+        for entry in stage.config.env ?? [] {
+            let kv = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            vars[kv[0]] = kv.count > 1 ? kv[1] : ""
+        }
+        return vars
+    }
+
+    func step(_ ins: Instruction, _ stage: inout Stage, stages: [Stage], meta: [String: String]) async throws {
+        let vars = variables(stage)
+        var config = stage.config
+        switch ins.keyword {
+        case "RUN":
+            let command = ins.json ?? (config.shell ?? ["/bin/sh", "-c"]) + [ins.text]
+            let argsText = stage.args.isEmpty ? "" : "|\(stage.args.count) " + stage.args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
+            let key = cacheKey(stage, "RUN " + argsText + command.joined(separator: " "))
+            if try await cached(key, &stage) { return }
+            stage.image = try await runStep(stage, command: command, createdBy: argsText + command.joined(separator: " "))
+            await cache.store(key, stage.image!.id.description)
+            return
+        case "COPY", "ADD":
+            try await copy(ins, &stage, vars: vars, stages: stages)
+            return
+        case "WORKDIR":
+            var dir = try lexer.process(ins.text, vars)
+            if !dir.hasPrefix("/") { dir = (config.workingDir ?? "/") + "/" + dir }
+            config.workingDir = ContainerService.cleanPath(dir)
+            let key = cacheKey(stage, "WORKDIR " + config.workingDir!)
+            if try await cached(key, &stage) { stage.config = config; return }
+            stage.config = config
+            let workdir = config.workingDir!
+            stage.image = try await changeRootfs(stage, createdBy: "WORKDIR \(workdir)") { root in
+                close(try RootedPath(root: root).makeDirectories(workdir))
+            }
+            await cache.store(key, stage.image!.id.description)
+            return
+        case "ARG":
+            for (k, v) in try lexer.pairs(ins.text, [:], legacy: false) {
+                stage.args[k] = options.buildArgs[k] ?? v ?? meta[k] ?? ""
+                if options.buildArgs[k] != nil { usedArgs.insert(k) }
+            }
+            let key = cacheKey(stage, "ARG " + ins.text)
+            if try await cached(key, &stage) { return }
+            stage.image = try await commitConfig(stage, createdBy: "ARG \(ins.text)")
+            await cache.store(key, stage.image!.id.description)
+            return
+        case "ENV":
+            for (k, v) in try lexer.pairs(ins.text, vars, legacy: true) {
+                guard let v else { throw BuildError(message: "Dockerfile:\(ins.line): ENV names can not be blank") }
+                config.env = ContainerService.mergeEnv(config.env ?? [], [k + "=" + v])
+            }
+        case "LABEL":
+            for (k, v) in try lexer.pairs(ins.text, vars, legacy: true) { config.labels = (config.labels ?? [:]).merging([k: v ?? ""]) { $1 } }
+        case "USER": config.user = try lexer.process(ins.text, vars)
+        case "EXPOSE":
+            for p in try lexer.words(ins.text, vars) {
+                config.exposedPorts = (config.exposedPorts ?? [:]).merging([p.contains("/") ? p.lowercased() : p + "/tcp": EmptyObject()]) { $1 }
+            }
+        case "VOLUME":
+            for v in try ins.json ?? lexer.words(ins.text, vars) {
+                guard !v.isEmpty else { throw BuildError(message: "Dockerfile:\(ins.line): VOLUME specified can not be an empty string") }
+                config.volumes = (config.volumes ?? [:]).merging([v: EmptyObject()]) { $1 }
+            }
+        case "CMD": config.cmd = ins.json ?? (config.shell ?? ["/bin/sh", "-c"]) + [ins.text]
+        case "ENTRYPOINT":
+            config.entrypoint = ins.json ?? (config.shell ?? ["/bin/sh", "-c"]) + [ins.text]
+            // A new entrypoint drops the CMD inherited from the base, as Docker does.
+            if !stage.setCmd { config.cmd = nil }
+        case "SHELL":
+            guard let json = ins.json, !json.isEmpty else { throw BuildError(message: "Dockerfile:\(ins.line): SHELL requires the arguments to be in JSON form") }
+            config.shell = json
+        case "STOPSIGNAL": config.stopSignal = try lexer.process(ins.text, vars)
+        case "MAINTAINER": break
+        case "ONBUILD":
+            let trigger = ins.text.trimmed
+            let keyword = trigger.split(separator: " ").first.map { $0.uppercased() } ?? ""
+            guard !["ONBUILD", "FROM", "MAINTAINER"].contains(keyword) else {
+                throw BuildError(message: "Dockerfile:\(ins.line): \(keyword) isn't allowed as an ONBUILD trigger")
+            }
+            config.onBuild = (config.onBuild ?? []) + [trigger]
+        case "HEALTHCHECK":
+            config.healthcheck = try healthcheck(ins)
+        default:
+            throw BuildError(message: "Dockerfile:\(ins.line): unknown instruction: \(ins.keyword)")
+        }
+        if ins.keyword == "CMD" { stage.setCmd = true }
+        stage.config = config
+        let key = cacheKey(stage, ins.original)
+        if try await cached(key, &stage) { return }
+        stage.image = try await commitConfig(stage, createdBy: ins.original)
+        await cache.store(key, stage.image!.id.description)
+    }
+
+    func healthcheck(_ ins: Instruction) throws -> ImageConfig.Healthcheck {
+        var h = ImageConfig.Healthcheck()
+        let rest = ins.text.trimmed
+        if rest.uppercased() == "NONE" { h.test = ["NONE"]; return h }
+        guard rest.uppercased().hasPrefix("CMD") else { throw BuildError(message: "Dockerfile:\(ins.line): HEALTHCHECK requires CMD or NONE") }
+        let command = String(rest.dropFirst(3)).trimmed
+        if command.hasPrefix("["), let json = try? JSONDecoder().decode([String].self, from: Data(command.utf8)) {
+            h.test = ["CMD"] + json
+        } else {
+            h.test = ["CMD-SHELL", command]
+        }
+        func duration(_ flag: String) throws -> Int64? {
+            guard let v = ins.flags[flag] else { return nil }
+            guard let d = Self.goDuration(v) else { throw BuildError(message: "Dockerfile:\(ins.line): invalid duration \(v) for --\(flag)") }
+            return Int64(d * 1e9)
+        }
+        h.interval = try duration("interval")
+        h.timeout = try duration("timeout")
+        h.startPeriod = try duration("start-period")
+        h.retries = ins.flags["retries"].flatMap { Int($0) }
+        return h
+    }
+
+    /// Go's duration syntax (`30s`, `1m30s`, `500ms`), in seconds.
+    static func goDuration(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
+        var rest = Substring(text), total = 0.0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let unit = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else { return nil }
+            total += value * unit.1
+            rest = rest.dropFirst(unit.0.count)
+        }
+        return total
+    }
+
+    // MARK: cache
+
+    func cacheKey(_ stage: Stage, _ text: String, content: String = "") -> String {
+        let parent = stage.image?.id.description ?? "scratch"
+        let config = (try? ImageImporter.canonicalJSON(stage.config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return SHA256.digest(Array("\(parent)\n\(config)\n\(text)\n\(content)".utf8)).description
+    }
+
+    /// On a hit, moves the stage to the cached image and says so.
+    func cached(_ key: String, _ stage: inout Stage) async throws -> Bool {
+        guard !options.noCache, let id = await cache.lookup(key), let record = try? await images.resolve(id) else { return false }
+        stage.image = record
+        stage.config = try await images.config(record).config ?? .init()
+        await say(" ---> Using cache\n ---> \(Self.short(record.id))\n")
+        return true
+    }
+
+    // MARK: commits
+
+    func commitConfig(_ stage: Stage, createdBy: String) async throws -> ImageRecord {
+        let details = ImageCommitter.Details(config: stage.config, createdBy: "/bin/sh -c #(nop) " + createdBy, emptyLayer: true)
+        let record = try await ImageCommitter(store: images).commit(parent: stage.image, details: details, tags: []) { _ in }
+        await say(" ---> \(Self.short(record.id))\n")
+        return record
+    }
+
+    /// A container on the stage's image (not started), changed by `body` on its mounted rootfs,
+    /// committed as one layer.
+    func changeRootfs(_ stage: Stage, createdBy: String, _ body: @escaping @Sendable (String) throws -> Void) async throws -> ImageRecord {
+        let id = try await createContainer(stage, command: ["/bin/sh"])
+        do {
+            let root = try await containers.acquireRootfs(id)
+            defer { Task { await containers.releaseRootfs(id) } }
+            try body(root)
+            let record = try await containers.commitLayer(id, config: stage.config, createdBy: "/bin/sh -c #(nop) " + createdBy)
+            try? await containers.remove(id, force: true)
+            await say(" ---> \(Self.short(record.id))\n")
+            return record
+        } catch {
+            try? await containers.remove(id, force: true)
+            throw error
+        }
+    }
+
+    func createContainer(_ stage: Stage, command: [String]) async throws -> String {
+        var config = ContainerConfig()
+        config.Image = stage.image?.id.description
+        config.Cmd = command
+        config.Entrypoint = []
+        config.User = stage.config.user
+        config.WorkingDir = stage.config.workingDir
+        var env = stage.config.env ?? []
+        for (k, v) in stage.args.sorted(by: { $0.key < $1.key }) where !env.contains(where: { $0.hasPrefix(k + "=") }) { env.append(k + "=" + v) }
+        config.Env = env
+        config.Labels = ["com.berth.build": "intermediate"]
+        guard stage.image != nil else { throw BuildError(message: "a RUN, COPY or WORKDIR step needs a base image; FROM scratch has no shell to run") }
+        return try await containers.create(name: nil, config: config, host: HostConfig()).Id
+    }
+
+    func runStep(_ stage: Stage, command: [String], createdBy: String) async throws -> ImageRecord {
+        let id = try await createContainer(stage, command: command)
+        await say(" ---> Running in \(id.prefix(12))\n")
+        var keep = false
+        defer {
+            if !keep || options.forceRemove { Task { [containers] in try? await containers.remove(id, force: true) } }
+        }
+        try await containers.start(id)
+        let status = try await containers.wait(id, condition: nil).StatusCode
+        for line in await containers.buildOutput(id) { await say(line) }
+        guard status == 0 else {
+            keep = !options.remove && !options.forceRemove
+            throw BuildError(message: "The command '\(command.joined(separator: " "))' returned a non-zero code: \(status)", code: Int(status))
+        }
+        let record = try await containers.commitLayer(id, config: stage.config, createdBy: createdBy)
+        if options.remove { await say("Removing intermediate container \(id.prefix(12))\n") } else { keep = true }
+        await say(" ---> \(Self.short(record.id))\n")
+        return record
+    }
+
+    // MARK: COPY and ADD
+
+    func copy(_ ins: Instruction, _ stage: inout Stage, vars: [String: String], stages: [Stage]) async throws {
+        let words = try ins.json ?? lexer.words(ins.text, vars)
+        guard words.count >= 2 else { throw BuildError(message: "Dockerfile:\(ins.line): \(ins.keyword) requires at least two arguments") }
+        var dest = words.last!
+        let sources = Array(words.dropLast())
+        if !dest.hasPrefix("/") { dest = (stage.config.workingDir ?? "/") + "/" + dest }
+        let destIsDir = words.last!.hasSuffix("/") || words.last! == "." || sources.count > 1
+        let mode = try ins.flags["chmod"].map { m -> UInt32 in
+            guard let v = UInt32(m, radix: 8), v <= 0o7777 else { throw BuildError(message: "Dockerfile:\(ins.line): invalid chmod parameter: \(m)") }
+            return v
+        }
+        // Where the sources come from: the context, an earlier stage, or an image.
+        var sourceRoot = context
+        var fromContainer: String?
+        var sourceImage: ImageRecord?
+        if let from = ins.flags["from"] {
+            let base: ImageRecord?
+            if let s = stages.first(where: { $0.name == from.lowercased() }) { base = s.image } else if let n = Int(from), n < stages.count {
+                base = stages[n].image
+            } else {
+                base = try? await images.resolve(from)
+                if base == nil { try await pull(from) }
+            }
+            var s = Stage()
+            if let base { s.image = base } else { s.image = try await images.resolve(from) }
+            sourceImage = s.image
+            fromContainer = try await createContainer(s, command: ["/bin/sh"])
+            sourceRoot = try await containers.acquireRootfs(fromContainer!)
+        }
+        defer {
+            if let c = fromContainer { Task { [containers] in await containers.releaseRootfs(c); try? await containers.remove(c, force: true) } }
+        }
+        var items: [(path: String, rel: String)] = []
+        for source in sources {
+            if ins.keyword == "ADD", source.hasPrefix("http://") || source.hasPrefix("https://") {
+                throw BuildError(message: "Dockerfile:\(ins.line): ADD \(source): berthd does not download URLs in builds; fetch it into the build context and ADD that file")
+            }
+            let matches = try expand(source, root: sourceRoot, filtered: fromContainer == nil)
+            guard !matches.isEmpty else {
+                throw BuildError(message: "\(ins.keyword) failed: file not found in build context or excluded by .dockerignore: stat \(source): file does not exist")
+            }
+            items += matches.map { (sourceRoot + "/" + $0, $0) }
+        }
+        if items.count > 1 && !words.last!.hasSuffix("/") {
+            throw BuildError(message: "When using \(ins.keyword) with more than one source file, the destination must be a directory and end with a /")
+        }
+        // From the context, the key holds the files' checksum; from a stage or image, that image's ID.
+        let content = fromContainer == nil ? try contentChecksum(items.map(\.rel)) : "from " + (sourceImage?.id.description ?? "")
+        let key = cacheKey(stage, ins.original, content: content)
+        if try await cached(key, &stage) { return }
+        let chown = ins.flags["chown"]
+        let ignore = fromContainer == nil ? self.ignore : IgnoreRules("")
+        let isADD = ins.keyword == "ADD"
+        let target = ContainerService.cleanPath(dest)
+        let sourceItems = items
+        let keepOwner = fromContainer != nil
+        stage.image = try await changeRootfs(stage, createdBy: "\(ins.keyword) \(ins.text)") { root in
+            let owner = try chown.map { try Self.owner($0, rootfs: root) }
+            let rooted = try RootedPath(root: root)
+            for item in sourceItems {
+                var st = stat()
+                guard lstat(item.path, &st) == 0 else { continue }
+                let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+                let base = String(item.rel.split(separator: "/").last ?? "")
+                if isADD && !isDir, Self.isArchive(item.path) {
+                    let dirfd = try rooted.makeDirectories(target)
+                    defer { close(dirfd) }
+                    let fd = try sys("open", item.path) { open(item.path, O_RDONLY | O_CLOEXEC) }
+                    defer { close(fd) }
+                    try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).extract(try TarReader(fd: fd))
+                    continue
+                }
+                let (dir, name) = isDir ? (target, ".") : (destIsDir ? (target, base) : RootedPath.split(target))
+                let dirfd = try rooted.makeDirectories(dir)
+                defer { close(dirfd) }
+                let parentPath = AtomicFile.parentDirectory(of: item.path)
+                let parentFD = try sys("open", parentPath) { open(parentPath, O_PATH | O_DIRECTORY | O_CLOEXEC) }
+                defer { close(parentFD) }
+                let sink = CopySink(owner: owner, mode: mode, ignore: ignore, relative: item.rel, keepOwner: keepOwner)
+                try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).receive { out in
+                    sink.output = out
+                    try TreeArchiver(mode: .plain).archive(item: base, in: parentFD, path: item.path, as: name, to: sink)
+                }
+            }
+        }
+        await cache.store(key, stage.image!.id.description)
+    }
+
+    /// A source's matches, relative to `root`: a literal path, or a glob in its last component.
+    func expand(_ source: String, root: String, filtered: Bool) throws -> [String] {
+        let clean = ContainerService.cleanPath("/" + source)
+        let rel = String(clean.dropFirst())
+        let (dir, last) = RootedPath.split(clean)
+        if last.contains(where: { "*?[".contains($0) }) {
+            let names = (try? FileIO.listDirectory(root + dir)) ?? []
+            return names.sorted().filter { IgnoreRules.match(Array(last)[...], Array($0)[...]) }
+                .map { String((dir == "/" ? $0 : String(dir.dropFirst()) + "/" + $0)) }
+                .filter { !filtered || !ignore.excludes($0) }
+        }
+        // Resolved inside the root: a symlink in the context cannot reach the host.
+        guard let fd = try? RootedPath(root: root).open(rel.isEmpty ? "." : rel, flags: O_PATH) else { return [] }
+        close(fd)
+        if filtered && !rel.isEmpty && ignore.excludes(rel) { return [] }
+        return [rel.isEmpty ? "." : rel]
+    }
+
+    /// The checksum of what a COPY takes from the context: paths, modes and contents.
+    func contentChecksum(_ paths: [String]) throws -> String {
+        var lines: [String] = []
+        func visit(_ rel: String) throws {
+            guard rel == "." || !ignore.excludes(rel) else { return }
+            let path = context + "/" + rel
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return }
+            var line = "\(rel) \(st.st_mode) \(st.st_size)"
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                lines.append(line)
+                for name in try FileIO.listDirectory(path).sorted() { try visit(rel == "." ? name : rel + "/" + name) }
+                return
+            case S_IFREG: line += " " + SHA256.digest(try FileIO.read(path)).description
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: 4097)
+                let n = readlink(path, &buffer, 4096)
+                line += " -> " + String(cString: Array(buffer.prefix(max(n, 0))) + [0])
+            default: break
+            }
+            lines.append(line)
+        }
+        for p in paths { try visit(p) }
+        return SHA256.digest(Array(lines.joined(separator: "\n").utf8)).description
+    }
+
+    /// `--chown=user:group`, names looked up in the image's passwd and group files.
+    static func owner(_ spec: String, rootfs: String) throws -> (UInt32, UInt32) {
+        let user = try UserResolver.resolve(spec.contains(":") ? spec : spec + ":" + spec, rootfs: rootfs, groupAdd: [])
+        return (user.uid, user.gid)
+    }
+
+    /// Whether an ADD source is a tar (plain or compressed), which ADD unpacks.
+    static func isArchive(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        return [".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst"].contains { lower.hasSuffix($0) }
+    }
+
+    /// Rewrites entries on their way in: context files belong to root (or `--chown`), `--chmod`
+    /// applies, `.dockerignore`d paths stay out.
+    final class CopySink: TreeSink {
+        var output: TreeSink?
+        let owner: (UInt32, UInt32)?, mode: UInt32?, ignore: IgnoreRules, relative: String, keepOwner: Bool
+        init(owner: (UInt32, UInt32)?, mode: UInt32?, ignore: IgnoreRules, relative: String, keepOwner: Bool) {
+            self.owner = owner; self.mode = mode; self.ignore = ignore; self.relative = relative; self.keepOwner = keepOwner
+        }
+
+        func add(_ entry: TarEntry, source: Int32?) throws {
+            var e = entry
+            let inside = e.path.split(separator: "/").dropFirst().joined(separator: "/")
+            if !inside.isEmpty, ignore.excludes(relative == "." ? inside : relative + "/" + inside) { return }
+            if let owner { e.uid = owner.0; e.gid = owner.1 } else if !keepOwner { e.uid = 0; e.gid = 0 }
+            if let mode, e.kind != .symlink { e.mode = mode }
+            if e.path == "." || e.path == "./" { return }
+            if e.path.hasPrefix("./") { e.path = String(e.path.dropFirst(2)) }
+            try output?.add(e, source: source)
+        }
+    }
+}
+

@@ -1,0 +1,89 @@
+import BerthAPI
+import BerthArchive
+import BerthEngine
+import BerthImage
+import BerthOCI
+import BerthRegistry
+import BerthSystem
+import FoundationEssentials
+import Glibc
+import NIOHTTP1
+
+/// `POST /build` (the classic builder the docker CLI uses without BuildKit) and `/build/prune`.
+struct BuildRoutes {
+    let containers: ContainerService
+    let registry: Registry
+    let cache: BuildCache
+    let spool: String
+    let maxConcurrentDownloads: Int
+
+    var table: [(HTTPMethod, String, Router.Handler)] {
+        let routes = self
+        return [
+            (.POST, "/build", { req, _, r in try await routes.build(req, r) }),
+            (.POST, "/build/prune", { _, _, r in
+                // The cached steps' images go too, unless tagged or used by a container.
+                var deleted: [String] = []
+                let store = routes.containers.images
+                for id in await routes.cache.clear() {
+                    guard let digest = try? Digest(parsing: id), await store.tags(of: digest).isEmpty else { continue }
+                    let users = await routes.containers.users(ofImage: id)
+                    if users.isEmpty, (try? await store.remove(id, force: false, users: users)) != nil { deleted.append(id) }
+                }
+                struct Report: Encodable { let CachesDeleted: [String]; let SpaceReclaimed: Int64 }
+                r.json(Report(CachesDeleted: deleted, SpaceReclaimed: 0))
+            }),
+        ]
+    }
+
+    func build(_ req: APIRequest, _ r: Responder) async throws {
+        var options = BuildOptions()
+        options.dockerfile = req.query("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
+        options.tags = try (req.query["t"] ?? []).filter { !$0.isEmpty }.map { try Reference(parsing: $0).withDefaultTag }
+        if let args = req.query("buildargs"), !args.isEmpty {
+            let parsed = try JSONDecoder().decode([String: String?].self, from: Data(args.utf8))
+            for (k, v) in parsed { options.buildArgs[k] = v ?? (getenv(k).map { String(cString: $0) } ?? "") }
+        }
+        if let labels = req.query("labels"), !labels.isEmpty { options.labels = try JSONDecoder().decode([String: String].self, from: Data(labels.utf8)) }
+        options.target = req.query("target").flatMap { $0.isEmpty ? nil : $0 }
+        options.noCache = req.flag("nocache")
+        options.pull = req.flag("pull")
+        options.quiet = req.flag("q")
+        options.remove = req.query("rm").map { $0 != "0" && $0 != "false" } ?? true
+        options.forceRemove = req.flag("forcerm")
+        // The context: the uploaded tar (plain or compressed), unpacked confined to a spool directory.
+        let dir = try FileIO.makeTemporaryDirectory(in: spool, prefix: "build-")
+        defer { try? FileIO.removeTree(dir) }
+        if let file = req.bodyFile {
+            defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+            let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
+            defer { close(fd) }
+            var st = stat()
+            fstat(fd, &st)
+            if st.st_size > 0 {
+                do { try LayerExtractor(root: dir, whiteouts: .none).extract(try TarReader(fd: fd)) } catch {
+                    throw EngineError.invalid("the build context is not a valid tar archive: \(error)")
+                }
+            }
+        }
+        r.beginStream(contentType: "application/json")
+        let registry = registry, store = containers.images, downloads = maxConcurrentDownloads
+        let builder = ImageBuilder(containers: containers, context: dir, options: options, cache: cache,
+                                   emit: { message in r.post(message) },
+                                   pull: { name in
+                                       let puller = ImagePuller(store: store, registry: registry, maxConcurrentDownloads: downloads)
+                                       let ref = try Reference(parsing: name).withDefaultTag
+                                       let resolved = try await Threads.run { try puller.resolve(ref, platform: nil, credentials: nil) }
+                                       _ = try await puller.fetch(resolved) { r.post($0) }
+                                   })
+        do {
+            let image = try await builder.build()
+            for tag in options.tags { containers.events.publish("image", "tag", id: image.id.description, attributes: ["name": tag.familiarString]) }
+        } catch let error as BuildError {
+            r.post(ProgressMessage.failure(error.message, code: error.code))
+        } catch {
+            r.post(ProgressMessage.failure(Responder.describe(error).1))
+        }
+        r.end()
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import BerthBuild
+
+@Suite struct DockerfileTests {
+    @Test func parsesFormsContinuationsAndDirectives() throws {
+        let df = try Dockerfile(parsing: """
+        # syntax=docker/dockerfile:1
+        # escape=`
+        ARG BASE=busybox
+        FROM $BASE AS build
+        # a comment
+        RUN echo a && `
+        # inside a continuation
+            echo b
+        CMD ["sh", "-c", "echo hi"]
+        COPY --from=build --chown=1:2 /a /b
+        """)
+        #expect(df.escape == "`")
+        #expect(df.instructions.map(\.keyword) == ["ARG", "FROM", "RUN", "CMD", "COPY"])
+        #expect(df.instructions[2].text == "echo a &&     echo b")
+        #expect(df.instructions[2].line == 6)
+        #expect(df.instructions[3].json == ["sh", "-c", "echo hi"])
+        #expect(df.instructions[4].flags == ["from": "build", "chown": "1:2"])
+    }
+
+    @Test func refusesWhatTheClassicBuilderCannotDo() {
+        #expect(throws: DockerfileError("Dockerfile:2: RUN --mount is not supported by the classic builder (it needs BuildKit)")) {
+            try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=cache,target=/x true")
+        }
+        #expect(throws: DockerfileError.self) { try Dockerfile(parsing: "FROM busybox\nRUN <<EOF\necho\nEOF") }
+        #expect(throws: DockerfileError("Dockerfile:2: unknown instruction: BOGUS")) { try Dockerfile(parsing: "FROM busybox\nBOGUS x") }
+        #expect(throws: DockerfileError("Dockerfile:1: no build stage in current context: the first instruction must be FROM")) {
+            try Dockerfile(parsing: "RUN true")
+        }
+        #expect(throws: DockerfileError("Dockerfile:2: COPY requires at least one argument")) { try Dockerfile(parsing: "FROM x\nCOPY") }
+        #expect(throws: DockerfileError.self) { try Dockerfile(parsing: "# comment only\n") }
+    }
+
+    @Test func substitutesVariables() throws {
+        let lex = ShellLexer()
+        let env = ["A": "1", "EMPTY": "", "P": "/opt"]
+        #expect(try lex.process("$A-${A}-${B:-def}-${A:+alt}-${EMPTY:-e}-${EMPTY-u}", env) == "1-1-def-alt-e-")
+        #expect(try lex.process(#"'$A' "$A" \$A"#, env) == "$A 1 $A")
+        #expect(try lex.words("$P/bin  \"a b\"", env) == ["/opt/bin", "a b"])
+        #expect(try lex.pairs(#"K=v L="x y" M=$A"#, env, legacy: true).map { "\($0.0)=\($0.1 ?? "-")" } == ["K=v", "L=x y", "M=1"])
+        #expect(try lex.pairs("KEY value with spaces", env, legacy: true).map { "\($0.0)=\($0.1 ?? "-")" } == ["KEY=value with spaces"])
+        #expect(throws: DockerfileError.self) { try lex.process("${A", env) }
+    }
+
+    @Test func ignoreRulesAsDockerReadsThem() {
+        let rules = IgnoreRules("""
+        # comment
+        *.log
+        build/
+        **/secret*
+        !keep.log
+        /docs/*.md
+        """)
+        #expect(rules.excludes("a.log"))
+        #expect(!rules.excludes("keep.log"))
+        #expect(!rules.excludes("dir/a.log"))  // `*` stays in the top directory
+        #expect(rules.excludes("build/x/y"))
+        #expect(rules.excludes("a/b/secret.txt") && rules.excludes("secret"))
+        #expect(rules.excludes("docs/x.md") && !rules.excludes("docs/x.txt"))
+        #expect(IgnoreRules.match(Array("[a-c]?.txt")[...], Array("bz.txt")[...]))
+    }
+}

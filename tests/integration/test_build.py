@@ -1,0 +1,154 @@
+"""Builds through the docker CLI's classic builder (DOCKER_BUILDKIT=0) and `berth build`:
+Dockerfile features, the cache, .dockerignore, multi-stage, failures with their exit codes and
+line numbers."""
+import json
+import os
+import uuid
+
+import pytest
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def builder(docker):
+    """The daemon with DOCKER_BUILDKIT=0 for the docker CLI (it has no buildx here anyway)."""
+    env = docker.env
+    docker.env = lambda: dict(env(), DOCKER_BUILDKIT="0")
+    tags = []
+    try:
+        yield docker, tags
+    finally:
+        del docker.env  # back to the class's method
+    for t in tags:
+        docker.docker("rmi", "-f", t)
+
+
+def write(ctx, name, text):
+    path = os.path.join(ctx, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def build(docker, tags, ctx, *args, check=True):
+    tag = "b" + uuid.uuid4().hex[:8] + ":t"
+    tags.append(tag)
+    r = docker.docker("build", "-t", tag, *args, str(ctx), timeout=120)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return tag, r
+
+
+def test_build_features_run_as_written(builder, ctx):
+    docker, tags = builder
+    write(ctx, "Dockerfile", """# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS base
+ARG GREETING=hello
+ENV APP=/app \\
+    WHO="the world"
+WORKDIR $APP
+COPY files/ ./files/
+COPY --chmod=755 run.sh /usr/local/bin/
+RUN echo "$GREETING ${WHO}" > greeting && echo 'worker:x:1234:1234::/app:/bin/sh' >> /etc/passwd && chown 1234 greeting
+USER worker
+LABEL stage=one version="1.0"
+EXPOSE 8080/tcp 9090
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s CMD true
+CMD ["run.sh"]
+""")
+    write(ctx, "files/a.txt", "A\n")
+    write(ctx, "files/sub/b.txt", "B\n")
+    write(ctx, "run.sh", "#!/bin/sh\necho \"$(whoami) in $(pwd): $(cat greeting)\"\n")
+    tag, r = build(docker, tags, ctx, "--build-arg", "GREETING=hi")
+    assert "Step 1/15 : ARG BASE=busybox" in r.stdout
+    assert "Successfully built " in r.stdout and f"Successfully tagged {tag}" in r.stdout
+    assert docker.ok("run", "--rm", tag) == "worker in /app: hi the world\n"
+    assert docker.ok("run", "--rm", tag, "cat", "files/sub/b.txt") == "B\n"
+    info = json.loads(docker.ok("image", "inspect", tag))[0]["Config"]
+    assert info["User"] == "worker" and info["WorkingDir"] == "/app"
+    assert info["Labels"] == {"stage": "one", "version": "1.0"}
+    assert set(info["ExposedPorts"]) == {"8080/tcp", "9090/tcp"} and list(info["Volumes"]) == ["/data"]
+    assert info["StopSignal"] == "SIGINT" and info["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
+    assert "APP=/app" in info["Env"] and "WHO=the world" in info["Env"]
+    # intermediate images stay out of `images`
+    assert "<none>" not in docker.ok("images")
+
+
+def test_cache_hits_then_misses_after_a_change(builder, ctx):
+    docker, tags = builder
+    token = uuid.uuid4().hex  # the cache is the daemon's: steps unique to this test
+    write(ctx, "Dockerfile", f"FROM busybox\nRUN echo {token} > /one\nCOPY f /f\nRUN cat /f > /g\n")
+    write(ctx, "f", "v1\n")
+    tag, first = build(docker, tags, ctx)
+    assert "Using cache" not in first.stdout
+    tag2, second = build(docker, tags, ctx)
+    assert second.stdout.count("Using cache") == 3
+    assert docker.ok("image", "inspect", "-f", "{{.Id}}", tag) == docker.ok("image", "inspect", "-f", "{{.Id}}", tag2)
+    write(ctx, "f", "v2\n")
+    tag3, third = build(docker, tags, ctx)
+    assert third.stdout.count("Using cache") == 1  # RUN echo one; COPY and what follows rerun
+    assert docker.ok("run", "--rm", tag3, "cat", "/g") == "v2\n"
+    _, nocache = build(docker, tags, ctx, "--no-cache")
+    assert "Using cache" not in nocache.stdout
+
+
+def test_dockerignore_and_multistage(builder, ctx):
+    docker, tags = builder
+    write(ctx, "Dockerfile", """FROM busybox AS build
+COPY . /src
+RUN ls /src | sort > /listing && echo built > /artifact
+FROM busybox
+COPY --from=build /artifact /listing /out/
+""")
+    write(ctx, ".dockerignore", "*.log\nsecret/\n")
+    write(ctx, "keep.txt", "k")
+    write(ctx, "noise.log", "n")
+    write(ctx, "secret/key", "s")
+    tag, _ = build(docker, tags, ctx)
+    assert docker.ok("run", "--rm", tag, "cat", "/out/artifact") == "built\n"
+    listing = docker.ok("run", "--rm", tag, "cat", "/out/listing").split()
+    assert "keep.txt" in listing and "noise.log" not in listing and "secret" not in listing
+    target, _ = build(docker, tags, ctx, "--target", "build")
+    assert docker.ok("run", "--rm", target, "cat", "/artifact") == "built\n"
+
+
+def test_failures_report_exit_codes_and_lines(builder, ctx):
+    docker, tags = builder
+    write(ctx, "Dockerfile", "FROM busybox\nRUN exit 3\n")
+    _, r = build(docker, tags, ctx, check=False)
+    assert r.returncode == 3
+    assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in r.stderr
+    write(ctx, "Dockerfile", "FROM busybox\nRUNX true\n")
+    _, r = build(docker, tags, ctx, check=False)
+    assert r.returncode != 0 and "Dockerfile:2" in r.stderr and "unknown instruction: RUNX" in r.stderr
+    write(ctx, "Dockerfile", "FROM busybox\nRUN --mount=type=cache,target=/c true\n")
+    _, r = build(docker, tags, ctx, check=False)
+    assert r.returncode != 0 and "not supported" in r.stderr
+    write(ctx, "Dockerfile", "FROM busybox\nCOPY missing.txt /\n")
+    _, r = build(docker, tags, ctx, check=False)
+    assert r.returncode != 0 and "missing.txt" in r.stderr
+    # no step container is left behind
+    assert docker.ok("ps", "-aq", "--filter", "label=com.berth.build") == ""
+
+
+def test_add_unpacks_local_tars_and_stdin_dockerfile(builder, ctx, tmp_path_factory):
+    docker, tags = builder
+    src = tmp_path_factory.mktemp("tarsrc")
+    write(src, "inner/x.txt", "x\n")
+    import subprocess
+    subprocess.run(["tar", "-C", str(src), "-czf", os.path.join(ctx, "bundle.tar.gz"), "inner"], check=True, timeout=30)
+    write(ctx, "Dockerfile", "FROM busybox\nADD bundle.tar.gz /opt/\n")
+    tag, _ = build(docker, tags, ctx)
+    assert docker.ok("run", "--rm", tag, "cat", "/opt/inner/x.txt") == "x\n"
+    tag2 = "b" + uuid.uuid4().hex[:8]
+    tags.append(tag2)
+    r = docker.docker("build", "-t", tag2, "-", input="FROM busybox\nCMD [\"echo\", \"from stdin\"]\n", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert docker.ok("run", "--rm", tag2) == "from stdin\n"
