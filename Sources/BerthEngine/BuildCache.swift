@@ -19,6 +19,7 @@ public actor BuildCache {
     func lookup(_ key: String) -> String? { entries[key] }
 
     func store(_ key: String, _ image: String) {
+        guard entries[key] != image else { return }
         entries[key] = image
         persist()
     }
@@ -26,7 +27,8 @@ public actor BuildCache {
     func persist() {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        if let bytes = try? encoder.encode(entries) { try? AtomicFile.write(path, Array(bytes), mode: 0o600) }
+        // Not fsynced: losing the cache in a crash costs a rebuild, never a wrong image.
+        if let bytes = try? encoder.encode(entries) { try? AtomicFile.write(path, Array(bytes), mode: 0o600, durable: false) }
     }
 
     /// Forgets every entry; returns the images they named (for the caller to remove if unused).

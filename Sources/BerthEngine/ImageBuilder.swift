@@ -41,6 +41,8 @@ public final class ImageBuilder: @unchecked Sendable {
     let options: BuildOptions
     let emit: @Sendable (ProgressMessage) async -> Void
     let pull: @Sendable (String) async throws -> Void
+    /// Downloads `ADD <url>` sources into a file (the server's HTTP client).
+    let fetch: @Sendable (String, String) async throws -> Void
     var lexer = ShellLexer()
     var usedArgs = Set<String>()
 
@@ -54,7 +56,8 @@ public final class ImageBuilder: @unchecked Sendable {
     }
 
     public init(containers: ContainerService, context: String, options: BuildOptions, cache: BuildCache,
-                emit: @escaping @Sendable (ProgressMessage) async -> Void, pull: @escaping @Sendable (String) async throws -> Void) {
+                emit: @escaping @Sendable (ProgressMessage) async -> Void, pull: @escaping @Sendable (String) async throws -> Void,
+                fetch: @escaping @Sendable (String, String) async throws -> Void) {
         self.containers = containers
         self.images = containers.images
         self.cache = cache
@@ -62,6 +65,7 @@ public final class ImageBuilder: @unchecked Sendable {
         self.options = options
         self.emit = emit
         self.pull = pull
+        self.fetch = fetch
         ignore = IgnoreRules((try? FileIO.readString(context + "/.dockerignore")) ?? "")
     }
 
@@ -430,9 +434,19 @@ public final class ImageBuilder: @unchecked Sendable {
             if let c = fromContainer { Task { [containers] in await containers.releaseRootfs(c); try? await containers.remove(c, force: true) } }
         }
         var items: [(path: String, rel: String)] = []
+        var downloaded = Set<String>()
         for source in sources {
             if ins.keyword == "ADD", source.hasPrefix("http://") || source.hasPrefix("https://") {
-                throw BuildError(message: "Dockerfile:\(ins.line): ADD \(source): berthd does not download URLs in builds; fetch it into the build context and ADD that file")
+                // Fetched by berthd into the context (never unpacked, mode 0600, as Docker does).
+                let name = source.split(separator: "?").first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "download"
+                let rel = ".berth-add-\(downloaded.count)/" + (name.contains(":") ? "download" : name)
+                try FileIO.makeDirectories(context + "/" + AtomicFile.parentDirectory(of: rel), mode: 0o700)
+                do { try await fetch(source, context + "/" + rel) } catch {
+                    throw BuildError(message: "ADD failed: \(source): \(error)")
+                }
+                downloaded.insert(rel)
+                items.append((context + "/" + rel, rel))
+                continue
             }
             let matches = try expand(source, root: sourceRoot, filtered: fromContainer == nil)
             guard !matches.isEmpty else {
@@ -444,7 +458,7 @@ public final class ImageBuilder: @unchecked Sendable {
             throw BuildError(message: "When using \(ins.keyword) with more than one source file, the destination must be a directory and end with a /")
         }
         // From the context, the key holds the files' checksum; from a stage or image, that image's ID.
-        let content = fromContainer == nil ? try contentChecksum(items.map(\.rel)) : "from " + (sourceImage?.id.description ?? "")
+        let content = fromContainer == nil ? try contentChecksum(items.map(\.rel), unfiltered: downloaded) : "from " + (sourceImage?.id.description ?? "")
         let key = cacheKey(stage, ins.original, content: content)
         if try await cached(key, &stage) { return }
         let chown = ins.flags["chown"]
@@ -453,6 +467,7 @@ public final class ImageBuilder: @unchecked Sendable {
         let target = ContainerService.cleanPath(dest)
         let sourceItems = items
         let keepOwner = fromContainer != nil
+        let downloadedItems = downloaded
         stage.image = try await changeRootfs(stage, createdBy: "\(ins.keyword) \(ins.text)") { root in
             let owner = try chown.map { try Self.owner($0, rootfs: root) }
             let rooted = try RootedPath(root: root)
@@ -461,7 +476,8 @@ public final class ImageBuilder: @unchecked Sendable {
                 guard lstat(item.path, &st) == 0 else { continue }
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
                 let base = String(item.rel.split(separator: "/").last ?? "")
-                if isADD && !isDir, Self.isArchive(item.path) {
+                let fromURL = downloadedItems.contains(item.rel)
+                if isADD && !isDir && !fromURL, Self.isArchive(item.path) {
                     let dirfd = try rooted.makeDirectories(target)
                     defer { close(dirfd) }
                     let fd = try sys("open", item.path) { open(item.path, O_RDONLY | O_CLOEXEC) }
@@ -475,7 +491,8 @@ public final class ImageBuilder: @unchecked Sendable {
                 let parentPath = AtomicFile.parentDirectory(of: item.path)
                 let parentFD = try sys("open", parentPath) { open(parentPath, O_PATH | O_DIRECTORY | O_CLOEXEC) }
                 defer { close(parentFD) }
-                let sink = CopySink(owner: owner, mode: mode, ignore: ignore, relative: item.rel, keepOwner: keepOwner)
+                let sink = CopySink(owner: owner, mode: mode ?? (fromURL ? 0o600 : nil), ignore: fromURL ? IgnoreRules("") : ignore,
+                                    relative: item.rel, keepOwner: keepOwner)
                 try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).receive { out in
                     sink.output = out
                     try TreeArchiver(mode: .plain).archive(item: base, in: parentFD, path: item.path, as: name, to: sink)
@@ -504,10 +521,10 @@ public final class ImageBuilder: @unchecked Sendable {
     }
 
     /// The checksum of what a COPY takes from the context: paths, modes and contents.
-    func contentChecksum(_ paths: [String]) throws -> String {
+    func contentChecksum(_ paths: [String], unfiltered: Set<String> = []) throws -> String {
         var lines: [String] = []
         func visit(_ rel: String) throws {
-            guard rel == "." || !ignore.excludes(rel) else { return }
+            guard rel == "." || unfiltered.contains(rel) || !ignore.excludes(rel) else { return }
             let path = context + "/" + rel
             var st = stat()
             guard lstat(path, &st) == 0 else { return }

@@ -201,7 +201,9 @@ public actor ImageStore {
         let record = try resolve(source)
         let reference = try Reference(parsing: target)
         guard reference.digest == nil else { throw ImageError.invalid("refusing to create a tag with a digest reference") }
-        database.tags[reference.withDefaultTag.nameAndTag] = record.id
+        let key = reference.withDefaultTag.nameAndTag
+        guard database.tags[key] != record.id else { return }  // a cached rebuild: nothing to write
+        database.tags[key] = record.id
         try save()
     }
 
@@ -226,8 +228,10 @@ public actor ImageStore {
         public init(containerID: String, running: Bool) { self.containerID = containerID; self.running = running }
     }
 
-    /// `docker rmi`: by name untags (deleting the image with its last name); by ID deletes.
-    public func remove(_ text: String, force: Bool, users: [User]) throws -> [RemoveAction] {
+    /// `docker rmi`: by name untags (deleting the image with its last name); by ID deletes. A
+    /// deleted image takes along the untagged parents only it had (a build's intermediate steps),
+    /// unless a container uses them (`inUse`).
+    public func remove(_ text: String, force: Bool, users: [User], inUse: Set<Digest> = []) throws -> [RemoveAction] {
         let record = try resolve(text)
         let names = tags(of: record.id)
         var actions: [RemoveAction] = []
@@ -261,8 +265,15 @@ public actor ImageStore {
         }
         if users.isEmpty {
             database.images[record.id.description] = nil
-            try save()
             actions.append(.deleted(record.id))
+            var parent = record.parent
+            while let p = parent, let up = database.images[p.description], tags(of: p).isEmpty, !inUse.contains(p),
+                  !database.images.values.contains(where: { $0.parent == p }) {
+                database.images[p.description] = nil
+                actions.append(.deleted(p))
+                parent = up.parent
+            }
+            try save()
             actions += try collect()
         } else {
             try save()  // forced while in use: the names go, the image stays for its containers
@@ -273,10 +284,12 @@ public actor ImageStore {
     /// `docker image prune`: dangling images (no tags), or with `all` every image no container uses.
     public func prune(all: Bool, inUse: Set<Digest>) throws -> (deleted: [RemoveAction], reclaimed: Int64) {
         let tagged = Set(database.tags.values)
+        let parents = Set(database.images.values.compactMap(\.parent))
         var actions: [RemoveAction] = []
         var reclaimed: Int64 = 0
         for record in database.images.values.sorted(by: { $0.id < $1.id }) where !inUse.contains(record.id) {
-            guard all || !tagged.contains(record.id) else { continue }
+            // Dangling: untagged and no child (an intermediate build step is not dangling).
+            guard all || (!tagged.contains(record.id) && !parents.contains(record.id)) else { continue }
             for name in tags(of: record.id) {
                 database.tags[name.nameAndTag] = nil
                 actions.append(.untagged(name.familiarString))

@@ -75,7 +75,8 @@ struct BuildRoutes {
                                        let ref = try Reference(parsing: name).withDefaultTag
                                        let resolved = try await Threads.run { try puller.resolve(ref, platform: nil, credentials: nil) }
                                        _ = try await puller.fetch(resolved) { r.post($0) }
-                                   })
+                                   },
+                                   fetch: { url, path in try await Threads.run { try Self.download(url, to: path) } })
         do {
             let image = try await builder.build()
             for tag in options.tags { containers.events.publish("image", "tag", id: image.id.description, attributes: ["name": tag.familiarString]) }
@@ -85,5 +86,28 @@ struct BuildRoutes {
             r.post(ProgressMessage.failure(Responder.describe(error).1))
         }
         r.end()
+    }
+
+    /// `ADD <url>`: a GET (following up to 10 redirects) streamed into `path`.
+    static func download(_ text: String, to path: String) throws {
+        var url = try HTTPURL(parsing: text)
+        let client = HTTPClient(timeout: 30)
+        for _ in 0..<10 {
+            let response = try client.send(HTTPRequest("GET", url))
+            if [301, 302, 303, 307, 308].contains(response.status), let location = response.header("Location") {
+                response.discard()
+                url = try url.resolving(location)
+                continue
+            }
+            guard response.status == 200 else {
+                response.discard()
+                throw EngineError.invalid("GET \(text): HTTP status \(response.status)")
+            }
+            let fd = try sys("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+            defer { close(fd) }
+            try response.read { try FileIO.writeAll(fd, $0, path: path) }
+            return
+        }
+        throw EngineError.invalid("GET \(text): stopped after 10 redirects")
     }
 }

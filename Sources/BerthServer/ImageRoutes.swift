@@ -79,7 +79,7 @@ struct ImageRoutes {
             }),
             (.DELETE, "/images/{name...}", { req, p, r in
                 let users = await containers.users(ofImage: try await store.resolve(p[0]).id.description)
-                let actions = try await store.remove(p[0], force: req.flag("force"), users: users)
+                let actions = try await store.remove(p[0], force: req.flag("force"), users: users, inUse: await containers.imagesInUse())
                 for action in actions {
                     switch action {
                     case .untagged(let name): events.publish("image", "untag", id: name, attributes: ["name": name])

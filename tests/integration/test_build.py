@@ -152,3 +152,37 @@ def test_add_unpacks_local_tars_and_stdin_dockerfile(builder, ctx, tmp_path_fact
     r = docker.docker("build", "-t", tag2, "-", input="FROM busybox\nCMD [\"echo\", \"from stdin\"]\n", timeout=60)
     assert r.returncode == 0, r.stderr
     assert docker.ok("run", "--rm", tag2) == "from stdin\n"
+
+
+def test_rmi_takes_the_build_steps_along(builder, ctx):
+    docker, tags = builder
+    write(ctx, "Dockerfile", f"FROM busybox\nRUN echo {uuid.uuid4().hex} > /x\nENV A=1\n")
+    before = set(docker.ok("images", "-aq", "--no-trunc").split())
+    tag, _ = build(docker, tags, ctx)
+    assert len(set(docker.ok("images", "-aq", "--no-trunc").split()) - before) == 2
+    out = docker.ok("rmi", tag)
+    assert set(docker.ok("images", "-aq", "--no-trunc").split()) == before
+    assert out.count("Deleted:") >= 2  # the ENV and RUN steps' images (and the RUN layer); busybox stays
+    assert docker.ok("image", "inspect", "-f", "{{.Id}}", "busybox")
+
+
+def test_add_fetches_urls_from_loopback(builder, ctx, tmp_path_factory):
+    import http.server
+    import threading
+    docker, tags = builder
+    served = tmp_path_factory.mktemp("served")
+    write(served, "remote.txt", "from the web\n")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        write(ctx, "Dockerfile", f"FROM busybox\nADD http://127.0.0.1:{port}/remote.txt /srv/\n")
+        tag, _ = build(docker, tags, ctx)
+        assert docker.ok("run", "--rm", tag, "cat", "/srv/remote.txt") == "from the web\n"
+        assert docker.ok("run", "--rm", tag, "stat", "-c", "%a", "/srv/remote.txt").strip() == "600"
+        write(ctx, "Dockerfile", f"FROM busybox\nADD http://127.0.0.1:{port}/missing.txt /srv/\n")
+        _, r = build(docker, tags, ctx, check=False)
+        assert r.returncode != 0 and "ADD failed" in r.stderr and "404" in r.stderr
+    finally:
+        server.shutdown()

@@ -89,6 +89,14 @@ def test_network_none_and_host(docker):
     assert docker.ok("run", "--rm", "--network", "host", "busybox", "hostname").strip() == socket.gethostname()
 
 
+def test_network_container_mode_shares_the_stack(docker):
+    cid = docker.ok("run", "-d", "busybox", "sleep", "60").strip()
+    ip = inspect(docker, cid, "{{.NetworkSettings.IPAddress}}")
+    out = docker.ok("run", "--rm", "--network", f"container:{cid}", "busybox", "ip", "-o", "-4", "addr")
+    assert f"inet {ip}/" in out
+    docker.ok("rm", "-f", cid)
+
+
 def test_user_network_resolves_names_and_aliases(docker, network):
     docker.ok("run", "-d", "--name", network + "-peer", "--network", network, "--network-alias", "db", "busybox",
               "httpd", "-f", "-p", "80", "-h", "/etc")
