@@ -186,3 +186,15 @@ def test_add_fetches_urls_from_loopback(builder, ctx, tmp_path_factory):
         assert r.returncode != 0 and "ADD failed" in r.stderr and "404" in r.stderr
     finally:
         server.shutdown()
+
+
+def test_cache_survives_a_daemon_restart(daemon, ctx):
+    token = uuid.uuid4().hex
+    write(ctx, "Dockerfile", f"FROM busybox\nRUN echo {token} > /t\n")
+    tag = "b" + token[:8]
+    daemon.ok("build", "-t", tag, str(ctx), timeout=120)
+    daemon.kill9()
+    daemon.start()
+    out = daemon.docker("build", "-t", tag, str(ctx), timeout=120)
+    assert out.returncode == 0 and "Using cache" in out.stdout, out.stdout + out.stderr
+    daemon.ok("rmi", tag)

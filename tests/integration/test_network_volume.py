@@ -211,6 +211,11 @@ def test_anonymous_volumes_binds_and_tmpfs(docker, tmp_path):
     assert r.returncode != 0 and "bind source path does not exist" in r.stderr
     out = docker.ok("run", "--rm", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m", "busybox", "df", "-k", "/t")
     assert "tmpfs" in out and " 1024 " in out
+    tmpvol = "tt" + uuid.uuid4().hex[:6]
+    docker.ok("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m", tmpvol)
+    out = docker.ok("run", "--rm", "-v", f"{tmpvol}:/t", "busybox", "df", "-k", "/t")
+    assert "tmpfs" in out and " 2048 " in out
+    docker.ok("volume", "rm", tmpvol)
     vol = "tp" + uuid.uuid4().hex[:6]
     docker.ok("volume", "create", vol)
     assert vol in docker.ok("volume", "prune", "-a", "-f")
