@@ -53,7 +53,7 @@ extension ContainerService {
             process.user = try UserResolver.resolve(user, rootfs: bundlePath(record.id) + "/rootfs", groupAdd: [])
         }
         if exec.config.Privileged == true {
-            let all = Capability.names.map { "CAP_" + $0 }
+            let all = Capability.bounding()
             process.capabilities = Spec.Capabilities(bounding: all, effective: all, permitted: all)
         }
         var request = ShimRequest(op: .exec)

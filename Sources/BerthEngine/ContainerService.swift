@@ -69,6 +69,10 @@ public actor ContainerService {
             await exited(id, status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now()), boot: true)
         }
         await restoreNetworks()
+        // A build step's container that a crash left behind (the builder removes its own).
+        for (id, record) in containers where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
+            try? await remove(id, force: true)
+        }
         for (id, record) in containers where !record.state.Running && !record.stoppedByUser {
             let policy = record.hostConfig.RestartPolicy?.Name ?? "no"
             if policy == "always" || policy == "unless-stopped" { try? await start(id) }

@@ -382,32 +382,38 @@ public final class ImageBuilder: @unchecked Sendable {
     func runStep(_ stage: Stage, command: [String], createdBy: String) async throws -> ImageRecord {
         let id = try await createContainer(stage, command: command)
         await say(" ---> Running in \(id.prefix(12))\n")
-        var keep = false
-        defer {
-            if !keep || options.forceRemove { Task { [containers] in try? await containers.remove(id, force: true) } }
+        // Removed before the step returns (not in the background): a daemon killed right after a
+        // build must not find a step container left over.
+        do {
+            try await containers.start(id)
+            let status = try await containers.wait(id, condition: nil).StatusCode
+            for line in await containers.buildOutput(id) { await say(line) }
+            guard status == 0 else {
+                throw BuildError(message: "The command '\(command.joined(separator: " "))' returned a non-zero code: \(status)", code: Int(status))
+            }
+            let record = try await containers.commitLayer(id, config: stage.config, createdBy: createdBy)
+            if options.remove {
+                try? await containers.remove(id, force: true)
+                await say("Removing intermediate container \(id.prefix(12))\n")
+            }
+            await say(" ---> \(Self.short(record.id))\n")
+            return record
+        } catch {
+            if options.remove || options.forceRemove { try? await containers.remove(id, force: true) }
+            throw error
         }
-        try await containers.start(id)
-        let status = try await containers.wait(id, condition: nil).StatusCode
-        for line in await containers.buildOutput(id) { await say(line) }
-        guard status == 0 else {
-            keep = !options.remove && !options.forceRemove
-            throw BuildError(message: "The command '\(command.joined(separator: " "))' returned a non-zero code: \(status)", code: Int(status))
-        }
-        let record = try await containers.commitLayer(id, config: stage.config, createdBy: createdBy)
-        if options.remove { await say("Removing intermediate container \(id.prefix(12))\n") } else { keep = true }
-        await say(" ---> \(Self.short(record.id))\n")
-        return record
     }
 
     // MARK: COPY and ADD
 
     func copy(_ ins: Instruction, _ stage: inout Stage, vars: [String: String], stages: [Stage]) async throws {
         let words = try ins.json ?? lexer.words(ins.text, vars)
+        let last = words.last ?? ""
         guard words.count >= 2 else { throw BuildError(message: "Dockerfile:\(ins.line): \(ins.keyword) requires at least two arguments") }
         var dest = words.last!
         let sources = Array(words.dropLast())
         if !dest.hasPrefix("/") { dest = (stage.config.workingDir ?? "/") + "/" + dest }
-        let destIsDir = words.last!.hasSuffix("/") || words.last! == "." || sources.count > 1
+        let destIsDir = last.hasSuffix("/") || last == "." || sources.count > 1
         let mode = try ins.flags["chmod"].map { m -> UInt32 in
             guard let v = UInt32(m, radix: 8), v <= 0o7777 else { throw BuildError(message: "Dockerfile:\(ins.line): invalid chmod parameter: \(m)") }
             return v
@@ -430,9 +436,18 @@ public final class ImageBuilder: @unchecked Sendable {
             fromContainer = try await createContainer(s, command: ["/bin/sh"])
             sourceRoot = try await containers.acquireRootfs(fromContainer!)
         }
-        defer {
-            if let c = fromContainer { Task { [containers] in await containers.releaseRootfs(c); try? await containers.remove(c, force: true) } }
+        do {
+            try await copyItems(ins, &stage, sources: sources, dest: dest, destIsDir: destIsDir, destSlash: last.hasSuffix("/"), mode: mode, sourceRoot: sourceRoot,
+                                fromContainer: fromContainer, sourceImage: sourceImage)
+        } catch {
+            if let c = fromContainer { await containers.releaseRootfs(c); try? await containers.remove(c, force: true) }
+            throw error
         }
+        if let c = fromContainer { await containers.releaseRootfs(c); try? await containers.remove(c, force: true) }
+    }
+
+    func copyItems(_ ins: Instruction, _ stage: inout Stage, sources: [String], dest: String, destIsDir: Bool, destSlash: Bool, mode: UInt32?,
+                   sourceRoot: String, fromContainer: String?, sourceImage: ImageRecord?) async throws {
         var items: [(path: String, rel: String)] = []
         var downloaded = Set<String>()
         for source in sources {
@@ -454,7 +469,7 @@ public final class ImageBuilder: @unchecked Sendable {
             }
             items += matches.map { (sourceRoot + "/" + $0, $0) }
         }
-        if items.count > 1 && !words.last!.hasSuffix("/") {
+        if items.count > 1 && !destSlash {
             throw BuildError(message: "When using \(ins.keyword) with more than one source file, the destination must be a directory and end with a /")
         }
         // From the context, the key holds the files' checksum; from a stage or image, that image's ID.

@@ -26,7 +26,7 @@ enum SpecBuilder {
         env.insert("HOSTNAME=" + (config.Hostname ?? record.shortID), at: 1)
         if config.Tty == true && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         let user = try UserResolver.resolve(config.User ?? "", rootfs: rootfs, groupAdd: host.GroupAdd ?? [])
-        let caps = privileged ? Capability.names.map { "CAP_" + $0 } : try capabilities(add: host.CapAdd ?? [], drop: host.CapDrop ?? [])
+        let caps = privileged ? Capability.bounding() : try capabilities(add: host.CapAdd ?? [], drop: host.CapDrop ?? [])
 
         // containerd's default, capped at what berthd itself may grant (raising a hard limit
         // needs CAP_SYS_RESOURCE, which a confined daemon may lack).
@@ -89,6 +89,7 @@ enum SpecBuilder {
             readonlyPaths: privileged ? [] : ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
         if Cgroups.isUnified() { linux.namespaces?.append(.init(type: "cgroup")) }
         linux.sysctl = host.Sysctls
+        linux.seccomp = try seccomp(host.SecurityOpt ?? [], privileged: privileged, capabilities: caps)
         if privileged {
             linux.resources?.devices = [.init(allow: true, access: "rwm")]
         }
@@ -97,12 +98,21 @@ enum SpecBuilder {
                     annotations: nil, linux: linux)
     }
 
+    /// Docker's default profile for the container's capabilities, a profile given with
+    /// `--security-opt seccomp=…`, or none (`seccomp=unconfined`, `--privileged`).
+    static func seccomp(_ options: [String], privileged: Bool, capabilities: [String]) throws -> Spec.Seccomp? {
+        let given = options.last { $0.hasPrefix("seccomp=") || $0.hasPrefix("seccomp:") }.map { String($0.dropFirst(8)) }
+        if given == "unconfined" || (privileged && given == nil) { return nil }
+        let profile = try given.map(SeccompProfile.parse) ?? SeccompProfile.docker
+        return profile.resolve(capabilities: capabilities)
+    }
+
     /// `--cap-add`/`--cap-drop` on Docker's default set (`ALL` works on either side).
     static func capabilities(add: [String], drop: [String]) throws -> [String] {
         func normalize(_ name: String) throws -> String {
             let upper = name.uppercased()
             let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
-            guard full == "CAP_ALL" || Capability.names.contains(String(full.dropFirst(4))) else {
+            guard full == "CAP_ALL" || Capability.names.contains(full) else {
                 throw EngineError.invalid("invalid capability: \(name)")
             }
             return full
@@ -110,7 +120,7 @@ enum SpecBuilder {
         let added = try add.map(normalize), dropped = try drop.map(normalize)
         var caps = dropped.contains("CAP_ALL") ? [] : defaultCapabilities
         caps.removeAll { dropped.contains($0) }
-        if added.contains("CAP_ALL") { caps = Capability.names.map { "CAP_" + $0 } }
+        if added.contains("CAP_ALL") { caps = Capability.bounding() }
         for cap in added where cap != "CAP_ALL" && !caps.contains(cap) { caps.append(cap) }
         return caps
     }

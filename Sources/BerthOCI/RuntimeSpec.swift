@@ -260,5 +260,8 @@ public struct Spec: Codable, Equatable, Sendable {
         public var value: UInt64
         public var valueTwo: UInt64?
         public var op: String
+        public init(index: UInt32, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+            self.index = index; self.value = value; self.valueTwo = valueTwo; self.op = op
+        }
     }
 }

@@ -48,7 +48,7 @@ extension Runtime {
         }
         try ProcessSetup.validate(process)
         let spec = record.config
-        let seccomp = try spec.linux?.seccomp.map(SeccompCompiler.compile)
+        let seccomp = try spec.linux?.seccomp.map { try SeccompCompiler.compile($0, cache: root + "/seccomp") }
         let cgroup = try Cgroups.manager(path: record.cgroupPath)
 
         var console: (parent: Int32?, child: Int32)?

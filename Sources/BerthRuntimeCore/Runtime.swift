@@ -76,7 +76,7 @@ public struct Runtime {
             }
             try cgroup.apply(resources)
         }
-        let seccomp = try spec.linux?.seccomp.map(SeccompCompiler.compile)
+        let seccomp = try spec.linux?.seccomp.map { try SeccompCompiler.compile($0, cache: root + "/seccomp") }
 
         try sys("mkfifo", dir.fifoPath) { berth_mkfifo(dir.fifoPath, 0o622) }
         // Owned by the init's own identity (root, or its host id in a user namespace), as runc does.

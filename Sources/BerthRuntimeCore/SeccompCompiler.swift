@@ -2,12 +2,39 @@ import BerthOCI
 import BerthSystem
 import CBerthLinux
 import CSeccomp
+import FoundationEssentials
 import Glibc
 
 /// Turns a spec's seccomp section into a classic BPF program with libseccomp, in the parent,
 /// before any fork: the child only installs ready bytes (one syscall), and every error surfaces
 /// at `create` time. A profile is applied or refused; it is never ignored.
 enum SeccompCompiler {
+    /// Compiling Docker's default profile costs milliseconds per container start (it was
+    /// crun's largest start cost until crun cached it): the program is kept in `cache`, keyed by
+    /// the profile's JSON and libseccomp's version, and the stored JSON is compared in full
+    /// before a cached program is used, so a hash collision can never pick the wrong filter.
+    static func compile(_ profile: Spec.Seccomp, cache: String) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let version = seccomp_version().map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
+        let key: [UInt8] = Array(try encoder.encode(profile)) + Array(version.utf8)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let path = cache + "/" + String(hash, radix: 16)
+        if let stored = try? FileIO.read(path), stored.count > 8 {
+            let length = stored.prefix(8).reduce(0) { $0 << 8 | Int($1) }
+            if length == key.count, stored.count >= 8 + length, Array(stored[8..<(8 + length)]) == key {
+                return Array(stored[(8 + length)...])
+            }
+        }
+        let program = try compile(profile)
+        let header = (0..<8).reversed().map { UInt8(truncatingIfNeeded: key.count >> ($0 * 8)) }
+        if (try? FileIO.makeDirectories(cache, mode: 0o700)) != nil {
+            try? AtomicFile.write(path, header + key + program, mode: 0o600, durable: false)
+        }
+        return program
+    }
+
     static func compile(_ profile: Spec.Seccomp) throws -> [UInt8] {
         if profile.listenerPath != nil && !(profile.listenerPath ?? "").isEmpty {
             throw RuntimeError.invalidConfig("seccomp: listenerPath (SCMP_ACT_NOTIFY) is not supported")

@@ -19,6 +19,15 @@ public enum Capability {
         return names.firstIndex(of: upper.hasPrefix("CAP_") ? upper : "CAP_" + upper)
     }
 
+    /// The capabilities this process may still grant (its bounding set): what `--privileged` and
+    /// `--cap-add ALL` give, since asking for more fails at capset.
+    public static func bounding() -> [String] {
+        let status = (try? FileIO.readString("/proc/self/status")) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
+              let mask = UInt64(String(line.dropFirst(7)).trimmed, radix: 16) else { return names }
+        return names.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+    }
+
     /// The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).
     public static func lastCap() -> Int {
         let text = (try? FileIO.readString("/proc/sys/kernel/cap_last_cap")) ?? ""

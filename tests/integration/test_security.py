@@ -1,0 +1,46 @@
+"""Confinement by default, seen from inside containers: Docker's seccomp profile (cached once
+compiled), its opt-outs, and a user profile."""
+import json
+import os
+
+
+def seccomp_mode(docker, *flags):
+    out = docker.ok("run", "--rm", *flags, "busybox", "grep", "^Seccomp:", "/proc/self/status")
+    return out.split()[1]
+
+
+def test_default_seccomp_profile_and_opt_outs(docker):
+    assert seccomp_mode(docker) == "2"  # filtered
+    assert seccomp_mode(docker, "--security-opt", "seccomp=unconfined") == "0"
+    assert seccomp_mode(docker, "--privileged") == "0"
+    # namespace creation is refused by the filter (and needs CAP_SYS_ADMIN anyway) …
+    r = docker.docker("run", "--rm", "busybox", "unshare", "-U", "true")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr
+    # … and allowed where the profile is lifted
+    docker.ok("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "unshare", "-U", "true")
+    # the compiled filter is kept for the next container
+    assert os.listdir(os.path.join(docker.exec_root, "runtime", "seccomp"))
+
+
+def test_user_seccomp_profile(docker, tmp_path):
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    r = docker.docker("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "mkdir", "/made")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr
+    assert docker.ok("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "sh", "-c", "echo ok > /tmp/f; cat /tmp/f") == "ok\n"
+
+
+def test_capabilities_default_add_drop_privileged(docker):
+    def effective(*flags):
+        out = docker.ok("run", "--rm", *flags, "busybox", "grep", "^CapEff:", "/proc/self/status")
+        return int(out.split()[1], 16)
+    default = effective()
+    assert default == 0xa80425fb  # Docker's 14
+    assert effective("--cap-add", "NET_ADMIN") == default | (1 << 12)
+    assert effective("--cap-drop", "ALL") == 0
+    assert effective("--cap-drop", "ALL", "--cap-add", "CAP_CHOWN") == 1
+    assert effective("--privileged") > default
+    r = docker.docker("run", "--rm", "--cap-add", "NOPE", "busybox", "true")
+    assert r.returncode != 0 and "invalid capability" in r.stderr.lower()
