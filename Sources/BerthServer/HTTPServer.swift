@@ -53,10 +53,17 @@ public final class HTTPServer: Sendable {
                 let path = String(address.dropFirst(7))
                 try FileIO.makeDirectories(AtomicFile.parentDirectory(of: path), mode: 0o755)
                 _ = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                // root:berth 0660, as dockerd's root:docker: members of the group may use the API.
+                if let group = getgrnam("berth") { chown(path, 0, group.pointee.gr_gid) }
                 chmod(path, 0o660)
             } else if address.hasPrefix("tcp://") {
                 let hostPort = address.dropFirst(6).split(separator: ":")
                 guard hostPort.count == 2, let port = Int(hostPort[1]) else { throw EngineError.invalid("invalid listen address \(address)") }
+                // The API is root on this host: without TLS client certificates (not served yet),
+                // only loopback may reach it.
+                guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(String(hostPort[0])) else {
+                    throw EngineError.invalid("refusing to listen on \(address): a TCP listener off loopback needs TLS client certificates (--tlsverify), which berthd does not serve yet; use 127.0.0.1 or the unix socket")
+                }
                 _ = try await bootstrap().bind(host: String(hostPort[0]), port: port).get()
             } else {
                 throw EngineError.invalid("invalid listen address \(address): use unix:///path or tcp://host:port")
