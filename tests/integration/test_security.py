@@ -1,6 +1,8 @@
 """Confinement by default, seen from inside containers: Docker's seccomp profile (cached once
 compiled), its opt-outs, and a user profile."""
 import json
+
+import pytest
 import os
 
 
@@ -54,3 +56,54 @@ def test_api_refuses_tcp_off_loopback(tmp_path):
                         "--bridge", "none", "--iptables=false", "-H", "tcp://0.0.0.0:23999"],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode != 0 and "needs TLS client certificates" in r.stderr
+
+
+def host_block_device():
+    """A block device the host itself may open (a loop device; some VMs forbid opening their disk)."""
+    try:
+        st = os.stat("/dev/loop0")
+        os.close(os.open("/dev/loop0", os.O_RDONLY))
+        return os.major(st.st_rdev), os.minor(st.st_rdev)
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("privileged", [False, True])
+def test_escapes_refused_by_default_allowed_when_privileged(docker, privileged):
+    """Tried from inside: each must fail confined, and succeed (inside its own namespaces) with
+    --privileged."""
+    import socket
+    flags = ["--privileged"] if privileged else []
+
+    def attempt(script):
+        return docker.docker("run", "--rm", *flags, "busybox", "sh", "-c", script)
+
+    checks = {
+        "mount": "mkdir -p /m && mount -t tmpfs none /m",
+        "proc-sys": "echo berth-test > /proc/sys/kernel/domainname",
+        "hostname": "hostname confined-test",
+        "unshare": "unshare -n true",
+    }
+    if os.path.exists("/proc/sysrq-trigger"):  # kernels without CONFIG_MAGIC_SYSRQ have none
+        checks["sysrq"] = "echo h > /proc/sysrq-trigger"
+    device = host_block_device()
+    if device:
+        checks["block-device"] = f"mknod /tmp/disk b {device[0]} {device[1]} && head -c 512 /tmp/disk > /dev/null"
+    for name, script in checks.items():
+        r = attempt(script)
+        if privileged:
+            assert r.returncode == 0, (name, r.stderr)
+        else:
+            assert r.returncode != 0, (name, r.stdout)
+            assert any(s in r.stderr.lower() for s in ("not permitted", "read-only file system", "permission denied")), (name, r.stderr)
+    # module loading is refused confined (privileged, it reaches the kernel and fails on the file)
+    r = attempt("insmod /nonexistent.ko")
+    assert r.returncode != 0
+    if not privileged:
+        assert "Operation not permitted" in r.stderr or "not permitted" in r.stderr.lower() or "No such file" in r.stderr
+    # the host's hostname, processes and interfaces stay out of reach either way
+    assert socket.gethostname() != "confined-test"
+    ps = docker.ok("run", "--rm", *flags, "busybox", "ps", "-o", "pid,comm")
+    assert "berthd" not in ps and len(ps.strip().splitlines()) == 2
+    links = docker.ok("run", "--rm", *flags, "busybox", "ip", "-o", "link")
+    assert "eth0" in links and docker.bridge not in links
