@@ -151,7 +151,13 @@ public struct Runtime {
             try sys("setns", "pid namespace") { berth_setns(pidNamespace, Namespace.pid.cloneFlag) }
         }
         let pid = berth_clone(UInt(UInt32(bitPattern: flags)))
-        if pid == 0 { body() }
+        if pid == 0 {
+            // Non-dumpable until it execs the container's program: processes already in the
+            // container cannot open this child's /proc/<pid>/exe (the host's runtime binary, the
+            // CVE-2019-5736 route) or its fds; execve makes the new program dumpable again.
+            _ = berth_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
+            body()
+        }
         let cloneErrno = errno
         if ownPid >= 0 {
             _ = berth_setns(ownPid, Namespace.pid.cloneFlag)

@@ -107,3 +107,16 @@ def test_escapes_refused_by_default_allowed_when_privileged(docker, privileged):
     assert "berthd" not in ps and len(ps.strip().splitlines()) == 2
     links = docker.ok("run", "--rm", *flags, "busybox", "ip", "-o", "link")
     assert "eth0" in links and docker.bridge not in links
+
+
+def test_no_host_fds_cwd_or_runtime_binary_reach_the_container(docker):
+    """CVE-2024-21626 and CVE-2019-5736 classes: nothing of the host's runtime stays reachable."""
+    cid = docker.ok("run", "-d", "busybox", "sleep", "60").strip()
+    try:
+        for out in (docker.ok("run", "--rm", "busybox", "ls", "/proc/self/fd"), docker.ok("exec", cid, "ls", "/proc/self/fd")):
+            assert sorted(out.split()) == ["0", "1", "2", "3"]  # stdio, and ls's own directory
+        assert docker.ok("exec", cid, "readlink", "/proc/1/cwd").strip() == "/"
+        assert docker.ok("exec", cid, "readlink", "/proc/1/exe").strip() == "/bin/busybox"
+        assert docker.ok("exec", "-w", "/tmp", cid, "sh", "-c", "readlink /proc/self/cwd").strip() == "/tmp"
+    finally:
+        docker.docker("rm", "-f", cid)
