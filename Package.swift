@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "BerthBuild"),
         .target(name: "BerthVolume", dependencies: ["BerthSystem"]),
         .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthBuild", "BerthContent", "BerthNetwork", "BerthVolume", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
-                                                    "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem"]),
+                                                    "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux"]),
         .target(name: "BerthServer", dependencies: ["BerthEngine", "BerthNetwork", "BerthRegistry", "BerthAPI", "BerthImage", "BerthShimProtocol", "BerthCgroups",
                                                     "BerthSystem", "BerthOCI",
                                                     .product(name: "NIOCore", package: "swift-nio"),

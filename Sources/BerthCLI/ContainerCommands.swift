@@ -24,7 +24,7 @@ extension CLI {
         .init(nil, "pull", value: true), .init("q", "quiet"), .init(nil, "sig-proxy"), .init(nil, "blkio-weight", value: true),
         .init("P", "publish-all"), .init(nil, "expose", value: true), .init(nil, "mount", value: true), .init(nil, "volumes-from", value: true),
         .init(nil, "network-alias", value: true), .init(nil, "ip", value: true), .init(nil, "dns-search", value: true),
-        .init(nil, "dns-option", value: true),
+        .init(nil, "dns-option", value: true), .init(nil, "device", value: true),
     ]
 
     /// The create request's body: the container config with `HostConfig` inside it.
@@ -127,6 +127,15 @@ extension CLI {
             }
         }
         if f.has("dns-search") { host.DnsSearch = f.all("dns-search") }
+        // `--device HOST[:CONTAINER][:PERMISSIONS]`.
+        host.Devices = f.has("device") ? f.all("device").map { spec in
+            let parts = spec.split(separator: ":").map(String.init)
+            var d = DeviceMapping()
+            d.PathOnHost = parts[0]
+            d.PathInContainer = parts.count > 1 && parts[1].hasPrefix("/") ? parts[1] : parts[0]
+            d.CgroupPermissions = parts.count > 2 ? parts[2] : parts.count == 2 && !parts[1].hasPrefix("/") ? parts[1] : "rwm"
+            return d
+        } : nil
         if f.has("dns-option") { host.DnsOptions = f.all("dns-option") }
         if f.has("add-host") { host.ExtraHosts = f.all("add-host").map { $0.replacingFirst("=", with: ":") } }
         if f.has("dns") { host.Dns = f.all("dns") }

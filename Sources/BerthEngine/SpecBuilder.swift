@@ -2,6 +2,7 @@ import BerthAPI
 import BerthCgroups
 import BerthOCI
 import BerthSystem
+import CBerthLinux
 import Glibc
 
 /// A container's OCI bundle config, from its Docker config and host config, the way dockerd
@@ -93,9 +94,31 @@ enum SpecBuilder {
         if privileged {
             linux.resources?.devices = [.init(allow: true, access: "rwm")]
         }
+        for mapping in host.Devices ?? [] {
+            let (device, rule) = try hostDevice(mapping)
+            linux.devices = (linux.devices ?? []) + [device]
+            if !privileged { linux.resources?.devices?.append(rule) }
+        }
         return Spec(ociVersion: Spec.version, process: process, root: .init(path: rootfs, readonly: host.ReadonlyRootfs == true),
                     hostname: config.Hostname ?? record.shortID, domainname: config.Domainname, mounts: mounts,
                     annotations: nil, linux: linux)
+    }
+
+    /// `--device /dev/x[:/dev/y][:rwm]`: the node made in the container and allowed by the
+    /// device cgroup with the given permissions.
+    static func hostDevice(_ m: DeviceMapping) throws -> (Spec.Device, Spec.DeviceRule) {
+        let host = m.PathOnHost ?? ""
+        var st = stat()
+        guard stat(host, &st) == 0 else { throw EngineError.invalid("error gathering device information while adding custom device \"\(host)\": no such file or directory") }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFCHR || kind == S_IFBLK else { throw EngineError.invalid("error gathering device information while adding custom device \"\(host)\": not a device node") }
+        let type = kind == S_IFCHR ? "c" : "b"
+        let major = Int64(berth_major(UInt(st.st_rdev))), minor = Int64(berth_minor(UInt(st.st_rdev)))
+        let access = m.CgroupPermissions.flatMap { $0.isEmpty ? nil : $0 } ?? "rwm"
+        guard access.allSatisfy({ "rwm".contains($0) }) else { throw EngineError.invalid("invalid device cgroup permissions: \(access)") }
+        let path = m.PathInContainer.flatMap { $0.isEmpty ? nil : $0 } ?? host
+        return (Spec.Device(type: type, path: path, major: major, minor: minor, fileMode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid),
+                Spec.DeviceRule(allow: true, type: type, major: major, minor: minor, access: access))
     }
 
     /// Docker's default profile for the container's capabilities, a profile given with

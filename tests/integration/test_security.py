@@ -120,3 +120,15 @@ def test_no_host_fds_cwd_or_runtime_binary_reach_the_container(docker):
         assert docker.ok("exec", "-w", "/tmp", cid, "sh", "-c", "readlink /proc/self/cwd").strip() == "/tmp"
     finally:
         docker.docker("rm", "-f", cid)
+
+
+def test_device_flag_maps_one_device(docker):
+    device = host_block_device()
+    if device is None:
+        pytest.skip("no openable loop device on this host")
+    docker.ok("run", "--rm", "--device", "/dev/loop0", "busybox", "head", "-c", "1", "/dev/loop0")
+    out = docker.ok("run", "--rm", "--device", "/dev/loop0:/dev/xdisk:r", "busybox", "sh", "-c",
+                    "ls -l /dev/xdisk; head -c 1 /dev/xdisk && echo read-ok; echo x > /dev/xdisk || echo write-refused")
+    assert out.startswith("b") and "read-ok" in out and "write-refused" in out
+    r = docker.docker("run", "--rm", "--device", "/dev/does-not-exist", "busybox", "true")
+    assert r.returncode != 0 and "does-not-exist" in r.stderr
