@@ -410,7 +410,7 @@ public final class ImageBuilder: @unchecked Sendable {
         let words = try ins.json ?? lexer.words(ins.text, vars)
         let last = words.last ?? ""
         guard words.count >= 2 else { throw BuildError(message: "Dockerfile:\(ins.line): \(ins.keyword) requires at least two arguments") }
-        var dest = words.last!
+        var dest = last
         let sources = Array(words.dropLast())
         if !dest.hasPrefix("/") { dest = (stage.config.workingDir ?? "/") + "/" + dest }
         let destIsDir = last.hasSuffix("/") || last == "." || sources.count > 1
@@ -423,32 +423,29 @@ public final class ImageBuilder: @unchecked Sendable {
         var fromContainer: String?
         var sourceImage: ImageRecord?
         if let from = ins.flags["from"] {
-            let base: ImageRecord?
-            if let s = stages.first(where: { $0.name == from.lowercased() }) { base = s.image } else if let n = Int(from), n < stages.count {
-                base = stages[n].image
-            } else {
-                base = try? await images.resolve(from)
-                if base == nil { try await pull(from) }
-            }
             var s = Stage()
-            if let base { s.image = base } else { s.image = try await images.resolve(from) }
+            if let earlier = stages.first(where: { $0.name == from.lowercased() }) ?? Int(from).flatMap({ $0 < stages.count ? stages[$0] : nil }) {
+                s.image = earlier.image
+            } else {
+                if (try? await images.resolve(from)) == nil { try await pull(from) }
+                s.image = try await images.resolve(from)
+            }
             sourceImage = s.image
             fromContainer = try await createContainer(s, command: ["/bin/sh"])
             sourceRoot = try await containers.acquireRootfs(fromContainer!)
         }
+        var failure: Error?
         do {
-            try await copyItems(ins, &stage, sources: sources, dest: dest, destIsDir: destIsDir, destSlash: last.hasSuffix("/"), mode: mode, sourceRoot: sourceRoot,
-                                fromContainer: fromContainer, sourceImage: sourceImage)
-        } catch {
-            if let c = fromContainer { await containers.releaseRootfs(c); try? await containers.remove(c, force: true) }
-            throw error
-        }
+            try await copyItems(ins, &stage, sources: sources, dest: dest, destIsDir: destIsDir, destSlash: last.hasSuffix("/"), mode: mode,
+                                sourceRoot: sourceRoot, fromContainer: fromContainer, sourceImage: sourceImage)
+        } catch { failure = error }
         if let c = fromContainer { await containers.releaseRootfs(c); try? await containers.remove(c, force: true) }
+        if let failure { throw failure }
     }
 
     func copyItems(_ ins: Instruction, _ stage: inout Stage, sources: [String], dest: String, destIsDir: Bool, destSlash: Bool, mode: UInt32?,
                    sourceRoot: String, fromContainer: String?, sourceImage: ImageRecord?) async throws {
-        var items: [(path: String, rel: String)] = []
+        var items: [String] = []
         var downloaded = Set<String>()
         for source in sources {
             if ins.keyword == "ADD", source.hasPrefix("http://") || source.hasPrefix("https://") {
@@ -460,20 +457,20 @@ public final class ImageBuilder: @unchecked Sendable {
                     throw BuildError(message: "ADD failed: \(source): \(error)")
                 }
                 downloaded.insert(rel)
-                items.append((context + "/" + rel, rel))
+                items.append(rel)
                 continue
             }
             let matches = try expand(source, root: sourceRoot, filtered: fromContainer == nil)
             guard !matches.isEmpty else {
                 throw BuildError(message: "\(ins.keyword) failed: file not found in build context or excluded by .dockerignore: stat \(source): file does not exist")
             }
-            items += matches.map { (sourceRoot + "/" + $0, $0) }
+            items += matches
         }
         if items.count > 1 && !destSlash {
             throw BuildError(message: "When using \(ins.keyword) with more than one source file, the destination must be a directory and end with a /")
         }
         // From the context, the key holds the files' checksum; from a stage or image, that image's ID.
-        let content = fromContainer == nil ? try contentChecksum(items.map(\.rel), unfiltered: downloaded) : "from " + (sourceImage?.id.description ?? "")
+        let content = fromContainer == nil ? try contentChecksum(items, unfiltered: downloaded) : "from " + (sourceImage?.id.description ?? "")
         let key = cacheKey(stage, ins.original, content: content)
         if try await cached(key, &stage) { return }
         let chown = ins.flags["chown"]
@@ -486,16 +483,24 @@ public final class ImageBuilder: @unchecked Sendable {
         stage.image = try await changeRootfs(stage, createdBy: "\(ins.keyword) \(ins.text)") { root in
             let owner = try chown.map { try Self.owner($0, rootfs: root) }
             let rooted = try RootedPath(root: root)
-            for item in sourceItems {
+            // Sources are opened inside their root too: a symlink in the context (or in the
+            // stage copied from) cannot make COPY read the host.
+            let source = try RootedPath(root: sourceRoot)
+            for rel in sourceItems {
+                // A symlinked source is copied as what it names (inside the root), under its own name.
+                let base = rel == "." ? "." : RootedPath.split("/" + rel).1
+                let resolved = (try? source.resolve(rel)) ?? rel
+                let (parentRel, sourceBase) = resolved == "." ? (".", ".") : RootedPath.split("/" + resolved)
+                let parentFD = try source.open(parentRel, flags: O_PATH | O_DIRECTORY)
+                defer { close(parentFD) }
                 var st = stat()
-                guard lstat(item.path, &st) == 0 else { continue }
+                guard fstatat(parentFD, sourceBase, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-                let base = String(item.rel.split(separator: "/").last ?? "")
-                let fromURL = downloadedItems.contains(item.rel)
-                if isADD && !isDir && !fromURL, Self.isArchive(item.path) {
+                let fromURL = downloadedItems.contains(rel)
+                if isADD && !isDir && !fromURL, Self.isArchive(rel) {
                     let dirfd = try rooted.makeDirectories(target)
                     defer { close(dirfd) }
-                    let fd = try sys("open", item.path) { open(item.path, O_RDONLY | O_CLOEXEC) }
+                    let fd = try source.open(resolved, flags: O_RDONLY)
                     defer { close(fd) }
                     try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).extract(try TarReader(fd: fd))
                     continue
@@ -503,14 +508,12 @@ public final class ImageBuilder: @unchecked Sendable {
                 let (dir, name) = isDir ? (target, ".") : (destIsDir ? (target, base) : RootedPath.split(target))
                 let dirfd = try rooted.makeDirectories(dir)
                 defer { close(dirfd) }
-                let parentPath = AtomicFile.parentDirectory(of: item.path)
-                let parentFD = try sys("open", parentPath) { open(parentPath, O_PATH | O_DIRECTORY | O_CLOEXEC) }
-                defer { close(parentFD) }
                 let sink = CopySink(owner: owner, mode: mode ?? (fromURL ? 0o600 : nil), ignore: fromURL ? IgnoreRules("") : ignore,
-                                    relative: item.rel, keepOwner: keepOwner)
+                                    relative: resolved, keepOwner: keepOwner)
                 try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).receive { out in
                     sink.output = out
-                    try TreeArchiver(mode: .plain).archive(item: base, in: parentFD, path: item.path, as: name, to: sink)
+                    try TreeArchiver(mode: .plain).archive(item: sourceBase, in: parentFD, path: RootedPath.procPath(parentFD) + "/" + sourceBase,
+                                                           as: name, to: sink)
                 }
             }
         }
@@ -522,14 +525,15 @@ public final class ImageBuilder: @unchecked Sendable {
         let clean = ContainerService.cleanPath("/" + source)
         let rel = String(clean.dropFirst())
         let (dir, last) = RootedPath.split(clean)
+        let rooted = try RootedPath(root: root)
         if last.contains(where: { "*?[".contains($0) }) {
-            let names = (try? FileIO.listDirectory(root + dir)) ?? []
+            let names = (try? rooted.list(dir)) ?? []
             return names.sorted().filter { IgnoreRules.match(Array(last)[...], Array($0)[...]) }
                 .map { String((dir == "/" ? $0 : String(dir.dropFirst()) + "/" + $0)) }
                 .filter { !filtered || !ignore.excludes($0) }
         }
         // Resolved inside the root: a symlink in the context cannot reach the host.
-        guard let fd = try? RootedPath(root: root).open(rel.isEmpty ? "." : rel, flags: O_PATH) else { return [] }
+        guard let fd = try? rooted.open(rel.isEmpty ? "." : rel, flags: O_PATH) else { return [] }
         close(fd)
         if filtered && !rel.isEmpty && ignore.excludes(rel) { return [] }
         return [rel.isEmpty ? "." : rel]
@@ -538,27 +542,34 @@ public final class ImageBuilder: @unchecked Sendable {
     /// The checksum of what a COPY takes from the context: paths, modes and contents.
     func contentChecksum(_ paths: [String], unfiltered: Set<String> = []) throws -> String {
         var lines: [String] = []
+        let rooted = try RootedPath(root: context)
         func visit(_ rel: String) throws {
             guard rel == "." || unfiltered.contains(rel) || !ignore.excludes(rel) else { return }
-            let path = context + "/" + rel
+            // O_PATH|O_NOFOLLOW inside the root: the entry itself, never what a symlink names.
+            guard let fd = try? rooted.open(rel, flags: O_PATH | O_NOFOLLOW) else { return }
+            defer { close(fd) }
             var st = stat()
-            guard lstat(path, &st) == 0 else { return }
+            guard fstat(fd, &st) == 0 else { return }
             var line = "\(rel) \(st.st_mode) \(st.st_size)"
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 lines.append(line)
-                for name in try FileIO.listDirectory(path).sorted() { try visit(rel == "." ? name : rel + "/" + name) }
+                for name in try rooted.list(rel).sorted() { try visit(rel == "." ? name : rel + "/" + name) }
                 return
-            case S_IFREG: line += " " + SHA256.digest(try FileIO.read(path)).description
+            case S_IFREG:
+                let file = try rooted.open(rel, flags: O_RDONLY)
+                defer { close(file) }
+                line += " " + SHA256.digest(try FileIO.readAll(file, path: rel)).description
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: 4097)
-                let n = readlink(path, &buffer, 4096)
+                let n = readlinkat(fd, "", &buffer, 4096)
                 line += " -> " + String(cString: Array(buffer.prefix(max(n, 0))) + [0])
             default: break
             }
             lines.append(line)
         }
-        for p in paths { try visit(p) }
+        // A symlinked source is hashed as what it names, which is what COPY takes.
+        for p in paths { try visit((try? rooted.resolve(p)) ?? p) }
         return SHA256.digest(Array(lines.joined(separator: "\n").utf8)).description
     }
 

@@ -26,6 +26,29 @@ public final class RootedPath {
         }
     }
 
+    /// Where `path` leads inside the root once its symlinks are followed (within the root), as a
+    /// root-relative path; `.` for the root itself.
+    public func resolve(_ path: String) throws -> String {
+        let fd = try open(path, flags: O_PATH)
+        defer { close(fd) }
+        func target(_ fd: Int32) -> String {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(Self.procPath(fd), &buffer, Int(PATH_MAX))
+            return String(cString: Array(buffer.prefix(max(n, 0))) + [0])
+        }
+        let base = target(rootFD), full = target(fd)
+        guard full != base else { return "." }
+        guard full.hasPrefix(base == "/" ? "/" : base + "/") else { throw SystemError("resolve", join(path), errno: EXDEV) }
+        return String(full.dropFirst(base == "/" ? 1 : base.count + 1))
+    }
+
+    /// The names in a directory inside the root.
+    public func list(_ path: String) throws -> [String] {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        return try FileIO.listDirectory(fd: fd, path: join(path))
+    }
+
     /// mkdir -p inside the root; returns an O_PATH descriptor of the final directory.
     @discardableResult
     public func makeDirectories(_ path: String, mode: mode_t = 0o755) throws -> Int32 {

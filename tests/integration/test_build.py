@@ -198,3 +198,17 @@ def test_cache_survives_a_daemon_restart(daemon, ctx):
     out = daemon.docker("build", "-t", tag, str(ctx), timeout=120)
     assert out.returncode == 0 and "Using cache" in out.stdout, out.stdout + out.stderr
     daemon.ok("rmi", tag)
+
+
+def test_copy_cannot_follow_context_symlinks_to_the_host(builder, ctx):
+    docker, tags = builder
+    os.symlink("/etc", os.path.join(ctx, "escape"))
+    write(ctx, "Dockerfile", "FROM busybox\nCOPY escape/hostname /stolen\n")
+    _, r = build(docker, tags, ctx, check=False)
+    assert r.returncode != 0 and "escape/hostname" in r.stderr  # resolved inside the context: not there
+    # a symlink inside the context is followed inside it, as Docker resolves sources
+    write(ctx, "real.txt", "inside\n")
+    os.symlink("real.txt", os.path.join(ctx, "alias.txt"))
+    write(ctx, "Dockerfile", "FROM busybox\nCOPY alias.txt /dir/\n")
+    tag, _ = build(docker, tags, ctx)
+    assert docker.ok("run", "--rm", tag, "cat", "/dir/alias.txt") == "inside\n"
