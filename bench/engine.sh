@@ -253,15 +253,16 @@ transfer = {r["command"]: r for r in json.load(open(f"{work}/transfer.json"))["r
 build_cold = {r["command"]: r for r in json.load(open(f"{work}/build-cold.json"))["results"]}
 build_cached = {r["command"]: r for r in json.load(open(f"{work}/build-cached.json"))["results"]}
 ms = lambda r: r["median"] * 1000
+spread = lambda results: {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in results.items()}
 figures = {
-    "run": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in run.items()},
-    "run_default_bridge": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in bridged.items()},
+    "run": spread(run),
+    "run_default_bridge": spread(bridged),
     "ps_a_with_50": {k: {"median_ms": ms(v)} for k, v in ps.items()},
     "images_with_50": {k: {"median_ms": ms(v)} for k, v in images.items()},
-    "cold_pull_150mb": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in pull.items()},
-    "save_load_export_import": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in transfer.items()},
-    "build_cold": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in build_cold.items()},
-    "build_cached": {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in build_cached.items()},
+    "cold_pull_150mb": spread(pull),
+    "save_load_export_import": spread(transfer),
+    "build_cold": spread(build_cold),
+    "build_cached": spread(build_cached),
     "start_50_ms": {"berth": $berth50, "docker": "$docker50" or None, "podman": "$podman50" or None},
     "daemon_idle_rss_kb": {"berthd": $berthd_idle, "dockerd+containerd": $dockerd_idle},
     "berthd_rss_with_50_kb": $berthd_50,
@@ -275,12 +276,14 @@ def ratio(a, b):  # berth's time, the peer's time
     return f"{b / a:.2f}× faster" if b >= a else f"{a / b:.2f}× slower"
 b = run["berth"]
 lines = ["| figure | berth | peer | peer value | berth vs peer |", "|---|---:|---|---:|---:|"]
-for name, r in run.items():
-    if name == "berth": continue
-    lines.append(f"| run --rm true (median, {len(b['times'])} runs) | {ms(b):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(b), ms(r))} |")
-for name, r in bridged.items():
-    if name == "berth": continue
-    lines.append(f"| run --rm true, default bridge network (median) | {ms(bridged['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(bridged['berth']), ms(r))} |")
+def compare(label, results, digits=1):
+    """One row per peer: berth's median beside the peer's, from the same hyperfine run."""
+    ours = results["berth"]
+    for name, r in results.items():
+        if name != "berth":
+            lines.append(f"| {label} | {ms(ours):.{digits}f} ms | {name} | {ms(r):.{digits}f} ms | {ratio(ms(ours), ms(r))} |")
+compare(f"run --rm true (median, {len(b['times'])} runs)", run)
+compare("run --rm true, default bridge network (median)", bridged)
 extra = ms(bridged["berth"]) - ms(run["berth"])
 for name, r in bridged.items():
     if name != "berth" and name in run:
@@ -288,25 +291,17 @@ for name, r in bridged.items():
 for name in ("docker", "podman"):
     v = figures["start_50_ms"][name]
     if v: lines.append(f"| 50 detached starts (total) | {$berth50} ms | {name} | {v} ms | {ratio($berth50, int(v))} |")
-for name, r in ps.items():
-    if name == "berth": continue
-    lines.append(f"| ps -a with 50 containers (median) | {ms(ps['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(ps['berth']), ms(r))} |")
-for name, r in images.items():
-    if name == "berth": continue
-    lines.append(f"| images with 50 containers (median) | {ms(images['berth']):.1f} ms | {name} | {ms(r):.1f} ms | {ratio(ms(images['berth']), ms(r))} |")
-for name, r in pull.items():
-    if name == "berth": continue
-    lines.append(f"| cold pull, 5 layers, 150 MB (median of 5) | {ms(pull['berth']):.0f} ms | {name} | {ms(r):.0f} ms | {ratio(ms(pull['berth']), ms(r))} |")
+compare("ps -a with 50 containers (median)", ps)
+compare("images with 50 containers (median)", images)
+compare("cold pull, 5 layers, 150 MB (median of 5)", pull, digits=0)
 for op in ("save", "load", "export", "import"):
     ours = transfer.get("berth " + op)
     for peer in ("docker", "podman"):
         theirs = transfer.get(f"{peer} {op}")
         if ours and theirs:
             lines.append(f"| {op} of the 150 MB image (median of 5) | {ms(ours):.0f} ms | {peer} | {ms(theirs):.0f} ms | {ratio(ms(ours), ms(theirs))} |")
-for label, results in (("build, 7 steps, cold (--no-cache)", build_cold), ("build, 7 steps, fully cached", build_cached)):
-    for name, r in results.items():
-        if name == "berth": continue
-        lines.append(f"| {label} (median) | {ms(results['berth']):.0f} ms | {name} | {ms(r):.0f} ms | {ratio(ms(results['berth']), ms(r))} |")
+compare("build, 7 steps, cold (--no-cache) (median)", build_cold, digits=0)
+compare("build, 7 steps, fully cached (median)", build_cached, digits=0)
 if $dockerd_idle:
     lines.append(f"| daemon idle RSS | {$berthd_idle/1024:.1f} MiB | dockerd+containerd | {$dockerd_idle/1024:.1f} MiB | {$dockerd_idle/$berthd_idle:.1f}× smaller |")
 def memory(label, ours, theirs, name):

@@ -11,8 +11,7 @@ extension ContainerService {
     func endpointsForCreate(_ host: HostConfig, _ networking: NetworkingConfig?) async throws -> [String: EndpointSettings] {
         let mode = host.NetworkMode ?? "default"
         if mode.hasPrefix("container:") {
-            let target = try find(String(mode.dropFirst("container:".count)))
-            if target.id.isEmpty { throw EngineError.noSuchContainer(mode) }
+            _ = try find(String(mode.dropFirst("container:".count)))  // must exist, as Docker checks at create
             return [:]
         }
         var out: [String: EndpointSettings] = [:]
@@ -44,7 +43,7 @@ extension ContainerService {
             return NetworkSetup(namespace: path, endpoints: [:], ports: [:], addresses: [], embeddedDNS: false)
         }
         let exposed = Array((record.config.ExposedPorts ?? [:]).keys) + Array((record.hostConfig.PortBindings ?? [:]).keys)
-        let setup = try await networks.setUp(container: record.id, name: record.name, hostname: record.config.Hostname ?? record.shortID,
+        let setup = try await networks.setUp(container: record.id, name: record.name,
                                              mode: mode, endpoints: record.endpoints ?? [:],
                                              bindings: record.hostConfig.PortBindings ?? [:], publishAll: record.hostConfig.PublishAllPorts == true,
                                              exposed: exposed.map { $0.contains("/") ? $0 : $0 + "/tcp" })
@@ -200,7 +199,7 @@ extension ContainerService {
         var settings = endpoint ?? EndpointSettings()
         settings.NetworkID = net.id
         if record.state.Running {
-            settings = try await networks.connectRunning(container: record.id, name: record.name, hostname: record.config.Hostname ?? record.shortID,
+            settings = try await networks.connectRunning(container: record.id, name: record.name,
                                                          network: net, settings: settings)
         }
         record.endpoints = (record.endpoints ?? [:]).merging([net.name: settings]) { $1 }

@@ -128,7 +128,7 @@ public actor NetworkService {
             for (name, settings) in r.endpoints {
                 guard let net = networks[settings.NetworkID] ?? lookup(name), net.driver == "bridge", let ip = IPv4(settings.IPAddress) else { continue }
                 try? modifyPool(net.id) { try $0.claim(ip) }
-                endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, veth: Self.vethName(settings.EndpointID), names: dnsNames(r, settings))
+                endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, veth: Self.vethName(settings.EndpointID), names: dnsNames(id: r.id, name: r.name, settings))
             }
             for (key, bindings) in r.ports {
                 let (port, proto) = Self.splitPort(key)
@@ -224,6 +224,7 @@ public actor NetworkService {
         case .conflict(let m): return .conflict(m)
         case .notFound(let m): return .notFound(m)
         case .exhausted(let m), .system(let m): return .internalError(m)
+        case .kernel: return .internalError(e.description)
         }
     }
 
@@ -385,7 +386,7 @@ public actor NetworkService {
 
     /// Creates the namespace (unless `--network host`), plugs in every endpoint, publishes
     /// ports, and starts the embedded DNS for user networks. On failure nothing is left.
-    func setUp(container id: String, name: String, hostname: String, mode: String?, endpoints requested: [String: EndpointSettings],
+    func setUp(container id: String, name: String, mode: String?, endpoints requested: [String: EndpointSettings],
                bindings: [String: [PortBinding]?], publishAll: Bool, exposed: [String]) throws -> NetworkSetup {
         guard let primary = try resolve(mode: mode) else { throw EngineError.internalError("container network modes are resolved by the caller") }
         if primary.driver == "host" {
@@ -408,7 +409,7 @@ public actor NetworkService {
             for (i, netName) in order.enumerated() {
                 let net = try find(netName)
                 var settings = requested[netName] ?? requested[net.id] ?? EndpointSettings()
-                let endpoint = try connect(id, name: name, hostname: hostname, net, &settings, interface: "eth\(i)", defaultRoute: i == 0)
+                let endpoint = try connect(id, name: name, net, &settings, interface: "eth\(i)", defaultRoute: i == 0)
                 attachment.endpoints[net.id] = endpoint
                 attached[id] = attachment
                 out[net.name] = settings
@@ -438,7 +439,7 @@ public actor NetworkService {
     }
 
     /// One veth into `net`, with the requested (`--ip`) or next address.
-    func connect(_ id: String, name: String, hostname: String, _ net: NetworkRecord, _ settings: inout EndpointSettings,
+    func connect(_ id: String, name: String, _ net: NetworkRecord, _ settings: inout EndpointSettings,
                  interface: String, defaultRoute: Bool) throws -> Endpoint {
         try ensureBridge(net)
         let ip: IPv4
@@ -470,16 +471,15 @@ public actor NetworkService {
         settings.IPAddress = ip.description
         settings.IPPrefixLen = subnet.prefix
         settings.MacAddress = formatMAC(ip.dockerMAC)
-        let running = Running(id: id, name: name, endpoints: [:], ports: [:])
-        let names = net.isPredefined ? [] : dnsNames(running, settings)
+        let names = net.isPredefined ? [] : dnsNames(id: id, name: name, settings)
         settings.DNSNames = net.isPredefined ? nil : names
-        if !net.isPredefined, settings.Aliases == nil { settings.Aliases = nil }
         defer { publishNames(net.id) }
         return Endpoint(id: endpointID, ip: ip, veth: Self.vethName(endpointID), names: names)
     }
 
-    func dnsNames(_ c: Running, _ settings: EndpointSettings) -> [String] {
-        [c.name] + (settings.Aliases ?? []) + [String(c.id.prefix(12))]
+    /// What the embedded DNS answers for an endpoint: the name, the aliases, the short ID.
+    func dnsNames(id: String, name: String, _ settings: EndpointSettings) -> [String] {
+        [name] + (settings.Aliases ?? []) + [String(id.prefix(12))]
     }
 
     func publishNames(_ network: String) {
@@ -489,7 +489,7 @@ public actor NetworkService {
     }
 
     /// Joins a running container to one more network (`network connect`).
-    func connectRunning(container id: String, name: String, hostname: String, network: NetworkRecord, settings: EndpointSettings) throws -> EndpointSettings {
+    func connectRunning(container id: String, name: String, network: NetworkRecord, settings: EndpointSettings) throws -> EndpointSettings {
         guard var a = attached[id], FileIO.exists(a.namespace) else {
             throw EngineError.invalid("container \(name) has no network namespace of its own to connect")
         }
@@ -497,7 +497,7 @@ public actor NetworkService {
             throw EngineError.forbidden("endpoint with name \(name) already exists in network \(network.name)")
         }
         var s = settings
-        let e = try connect(id, name: name, hostname: hostname, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: a.endpoints.isEmpty)
+        let e = try connect(id, name: name, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: a.endpoints.isEmpty)
         a.endpoints[network.id] = e
         attached[id] = a
         let user = a.endpoints.keys.compactMap { networks[$0] }.filter { !$0.isPredefined }

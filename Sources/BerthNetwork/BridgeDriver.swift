@@ -15,7 +15,7 @@ public struct BridgeDriver {
             }
         }
         guard let index = try host.index(of: name) else { throw .system("bridge \(name) vanished") }
-        do { try host.addAddress(index, gateway, prefix: prefix) } catch .system(let m) where m == String(cString: strerror(EEXIST)) {}
+        do { try host.addAddress(index, gateway, prefix: prefix) } catch .kernel(EEXIST) {}
         try host.setUp(index)
         Netfilter.allowLocalnet(bridge: name)
     }

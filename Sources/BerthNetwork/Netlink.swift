@@ -80,7 +80,7 @@ public final class Netlink {
                 case 2:  // NLMSG_ERROR: an error code, 0 for an ack
                     let code = Int32(bitPattern: readLE32(body, 0))
                     if code == 0 { return replies }
-                    throw .system(String(cString: strerror(-code)))
+                    throw .kernel(-code)
                 case 3:  // NLMSG_DONE
                     return replies
                 default:
@@ -98,7 +98,7 @@ public final class Netlink {
             let replies = try call(.getLink, flags: 0, Self.ifinfo(), [Attribute(Self.ifName, string: name)])
             guard let reply = replies.first, reply.1.count >= 8 else { return nil }
             return Int32(bitPattern: readLE32(reply.1, 4))
-        } catch .system(let m) where m == String(cString: strerror(ENODEV)) {
+        } catch .kernel(ENODEV) {
             return nil
         }
     }

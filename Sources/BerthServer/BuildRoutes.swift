@@ -12,10 +12,9 @@ import NIOHTTP1
 /// `POST /build` (the classic builder the docker CLI uses without BuildKit) and `/build/prune`.
 struct BuildRoutes {
     let containers: ContainerService
-    let registry: Registry
+    let registry: RegistryRoutes
     let cache: BuildCache
     let spool: String
-    let maxConcurrentDownloads: Int
 
     var table: [(HTTPMethod, String, Router.Handler)] {
         let routes = self
@@ -67,15 +66,10 @@ struct BuildRoutes {
             }
         }
         r.beginStream(contentType: "application/json")
-        let registry = registry, store = containers.images, downloads = maxConcurrentDownloads
+        let registry = registry
         let builder = ImageBuilder(containers: containers, context: dir, options: options, cache: cache,
                                    emit: { message in r.post(message) },
-                                   pull: { name in
-                                       let puller = ImagePuller(store: store, registry: registry, maxConcurrentDownloads: downloads)
-                                       let ref = try Reference(parsing: name).withDefaultTag
-                                       let resolved = try await Threads.run { try puller.resolve(ref, platform: nil, credentials: nil) }
-                                       _ = try await puller.fetch(resolved) { r.post($0) }
-                                   },
+                                   pull: { name in try await registry.pullForBuild(name) { r.post($0) } },
                                    fetch: { url, path in try await Threads.run { try Self.download(url, to: path) } })
         do {
             let image = try await builder.build()

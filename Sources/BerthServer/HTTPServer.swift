@@ -25,8 +25,7 @@ public final class HTTPServer: Sendable {
             + registryRoutes.table
             + NetworkRoutes(containers: containers).table
             + VolumeRoutes(containers: containers).table
-            + BuildRoutes(containers: containers, registry: registry, cache: buildCache, spool: spool,
-                          maxConcurrentDownloads: maxConcurrentDownloads).table
+            + BuildRoutes(containers: containers, registry: registryRoutes, cache: buildCache, spool: spool).table
         router = Router(table)
     }
 

@@ -47,7 +47,7 @@ struct RegistryRoutes {
     /// `POST /images/create?fromImage=…`: the registry is asked first, so a missing image is an
     /// HTTP error; then progress streams as JSON lines.
     func pull(_ req: APIRequest, _ r: Responder) async throws {
-        let puller = ImagePuller(store: store, registry: registry, maxConcurrentDownloads: maxConcurrentDownloads)
+        let puller = makePuller()
         var ref = try Reference(parsing: req.query("fromImage") ?? "")
         if let tag = req.query("tag"), !tag.isEmpty {
             if tag.hasPrefix("sha256:") { ref.digest = try Digest(parsing: tag); ref.tag = nil } else { ref.tag = tag }
@@ -64,6 +64,18 @@ struct RegistryRoutes {
             r.post(ProgressMessage.failure(Responder.describe(error).1))
         }
         r.end()
+    }
+
+    func makePuller() -> ImagePuller {
+        ImagePuller(store: store, registry: registry, maxConcurrentDownloads: maxConcurrentDownloads)
+    }
+
+    /// A build's FROM of a missing image (or `--pull`): resolved and fetched with progress posted.
+    func pullForBuild(_ name: String, post: @escaping @Sendable (ProgressMessage) -> Void) async throws {
+        let puller = makePuller()
+        let ref = try Reference(parsing: name).withDefaultTag
+        let resolved = try await Threads.run { try puller.resolve(ref, platform: nil, credentials: nil) }
+        _ = try await puller.fetch(resolved, progress: post)
     }
 
     /// `POST /images/{name}/push?tag=…`.
