@@ -121,9 +121,10 @@ public final class TarReader {
     public func readData(limit: Int = 64 << 20) throws -> [UInt8] {
         var out: [UInt8] = []
         try forEachBlock { offset, block in
+            // Checked before growing: a sparse entry may place its first block 10 GB in.
+            guard offset + Int64(block.count) <= Int64(limit) else { throw ArchiveError.malformed("entry larger than \(limit) bytes") }
             if Int(offset) > out.count { out += [UInt8](repeating: 0, count: Int(offset) - out.count) }
             out += block
-            if out.count > limit { throw ArchiveError.malformed("entry larger than \(limit) bytes") }
         }
         return out
     }

@@ -5,11 +5,13 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
     case notModified
     case forbidden(String)
+    /// A request body over the daemon's limit (413).
+    case tooLarge(String)
     case internalError(String)
 
     public var description: String {
         switch self {
-        case .notFound(let m), .conflict(let m), .invalid(let m), .forbidden(let m), .internalError(let m): return m
+        case .notFound(let m), .conflict(let m), .invalid(let m), .forbidden(let m), .tooLarge(let m), .internalError(let m): return m
         case .notModified: return ""
         }
     }
@@ -21,6 +23,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .invalid: return 400
         case .notModified: return 304
         case .forbidden: return 403
+        case .tooLarge: return 413
         case .internalError: return 500
         }
     }

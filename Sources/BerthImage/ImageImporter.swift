@@ -47,6 +47,7 @@ public struct ImageImporter {
     /// Writes config (byte for byte: its digest is the image ID) and manifest blobs; returns the
     /// manifest's digest.
     static func storeManifest(configBytes: [UInt8], layers: [(Digest, String, Int64)], in content: ContentStore) throws -> Digest {
+        if let problem = Manifest.depthProblem(layers: layers.count) { throw ImageError.invalid(problem) }
         let (configDigest, configSize) = try content.put(configBytes)
         let manifest = Manifest(mediaType: MediaType.ociManifest,
                                 config: Descriptor(mediaType: MediaType.ociConfig, digest: configDigest, size: configSize),

@@ -152,6 +152,7 @@ public actor ImageStore {
     public func add(manifestDigest: Digest, tags: [Reference], repoDigests: [String] = [], parent: Digest? = nil,
                     progress: @Sendable (String, Int64) -> Void = { _, _ in }) throws -> ImageRecord {
         let manifest = try decode(Manifest.self, manifestDigest)
+        if let problem = Manifest.depthProblem(layers: manifest.layers.count) { throw ImageError.invalid(problem) }
         let config = try decode(ImageConfig.self, manifest.config.digest)
         let diffIDs = config.rootfs.diffIDs
         guard diffIDs.count == manifest.layers.count else {

@@ -36,6 +36,16 @@ public struct Manifest: Codable, Equatable, Sendable {
     public init(mediaType: String? = MediaType.ociManifest, config: Descriptor, layers: [Descriptor], annotations: [String: String]? = nil) {
         self.mediaType = mediaType; self.config = config; self.layers = layers; self.annotations = annotations
     }
+
+    /// Docker's limit (moby's maxLayerDepth): overlayfs stacks at most 500 lower layers and the
+    /// mount options of a deep stack outgrow a page, so an image this deep could never run; it
+    /// is refused when it arrives, before any of its layers is fetched or unpacked.
+    public static let maxLayers = 125
+
+    /// Why an image of `count` layers is refused, or nil.
+    public static func depthProblem(layers count: Int) -> String? {
+        count > maxLayers ? "max depth exceeded: the image has \(count) layers, at most \(maxLayers) are supported" : nil
+    }
 }
 
 /// image-index; also Docker's manifest list.

@@ -70,7 +70,7 @@ public struct ImagePuller: Sendable {
             documents.append((digest, bytes))
         }
         let manifest = try decode(Manifest.self, manifestBytes, what: "image manifest")
-        guard manifest.layers.count <= 1000 else { throw RegistryError.unsupported("manifest lists \(manifest.layers.count) layers (more than 1000)") }
+        if let problem = Manifest.depthProblem(layers: manifest.layers.count) { throw RegistryError.unsupported(problem) }
         let response = try client.blob(manifest.config.digest, from: 0)
         let configBytes = try response.bytes(limit: 16 << 20)
         let actual = SHA256.digest(configBytes)

@@ -1,3 +1,4 @@
+import BerthEngine
 import BerthSystem
 import Glibc
 import NIOCore
@@ -34,6 +35,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var head: HTTPRequestHead?
     var body: [UInt8] = []
     var spool: (fd: Int32, path: String)?
+    /// Set once an oversized body was answered with 413: the rest of the request is dropped.
+    var rejected = false
+    /// JSON bodies are decoded in memory: bounded so that no client can make the daemon hold
+    /// more per connection (uploads are spooled and bounded by the disk instead).
+    static let bodyLimit = 16 << 20
 
     init(router: Router, spoolDirectory: String) {
         self.router = router
@@ -49,8 +55,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            context.triggerUserOutboundEvent(HeadDeadline.Event.headReceived, promise: nil)
             head = h
             body = []
+            rejected = false
             let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
             if Self.isUpload(h.method, path), let file = try? FileIO.makeTemporaryDirectory(in: spoolDirectory, prefix: "upload-") {
                 let p = file + "/body"
@@ -59,12 +67,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .body(var buffer):
             if let spool {
                 buffer.withUnsafeReadableBytes { try? FileIO.writeAll(spool.fd, $0, path: spool.path) }
-            } else if body.count < 64 << 20 {
+            } else if body.count + buffer.readableBytes <= Self.bodyLimit {
                 body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            } else if !rejected, let head {
+                rejected = true
+                body = []
+                Responder(channel: context.channel, keepAlive: false, head: head)
+                    .fail(EngineError.tooLarge("request body larger than \(Self.bodyLimit >> 20) MiB"))
             }
         case .end:
-            guard let head else { return }
+            guard let head, !rejected else { return }
             self.head = nil
+            context.triggerUserOutboundEvent(HeadDeadline.Event.requestReceived, promise: nil)
             let bodyFile = spool.map { s -> String in close(s.fd); return s.path }
             spool = nil
             let request = Router.parse(head, body: body, bodyFile: bodyFile)
@@ -83,5 +97,41 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Closes a connection whose request head does not arrive within `limit` of its first byte
+/// (slowloris): idle keep-alive connections and streams after the head are not timed.
+final class HeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = Any
+
+    /// Sent outbound by `HTTPHandler`: the clock stops at a head and may start again once the
+    /// whole request has been read.
+    enum Event { case headReceived, requestReceived }
+
+    static let limit = TimeAmount.seconds(15)
+    var waitingForHead = true
+    var timer: Scheduled<Void>?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if waitingForHead && timer == nil {
+            let channel = context.channel
+            timer = context.eventLoop.scheduleTask(in: Self.limit) { channel.close(promise: nil) }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let event = event as? Event else { return context.triggerUserOutboundEvent(event, promise: promise) }
+        timer?.cancel()
+        timer = nil
+        waitingForHead = event == .requestReceived
+        promise?.succeed(())
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
     }
 }

@@ -38,6 +38,7 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(HeadDeadline(), name: "deadline")
                     try sync.addHandler(HTTPResponseEncoder(), name: "encoder")
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
                     try sync.addHandler(HTTPHandler(router: router, spoolDirectory: spool), name: "api")

@@ -4,9 +4,11 @@ Every test gets its own state root and bundle; teardown force-deletes whatever t
 (containers, cgroups, state) even when the test failed, and every subprocess call is bounded.
 """
 import copy
+import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -193,6 +195,28 @@ def remove_chains(prefix):
             if parts[:1] == ["-N"] and parts[1].startswith(prefix):
                 subprocess.run(["iptables", "-t", table, "-F", parts[1]], timeout=TIMEOUT)
                 subprocess.run(["iptables", "-t", table, "-X", parts[1]], timeout=TIMEOUT)
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(self.path)
+
+
+def api(daemon, method, path, body=None, headers=None):
+    """One raw Engine API request on the daemon's socket: (status, headers, body)."""
+    conn = UnixHTTP(daemon.socket)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
 
 
 class Daemon:

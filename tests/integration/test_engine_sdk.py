@@ -1,5 +1,4 @@
 """berthd through the Python docker SDK (pip `docker`), unchanged, plus raw API error handling."""
-import http.client
 import io
 import json
 import socket
@@ -7,6 +6,7 @@ import tarfile
 import time
 
 import pytest
+from conftest import api
 
 docker_sdk = pytest.importorskip("docker")
 
@@ -16,27 +16,6 @@ def client(docker):
     c = docker_sdk.DockerClient(base_url=docker.host, timeout=60)
     yield c
     c.close()
-
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(self.path)
-
-
-def api(daemon, method, path, body=None, headers=None):
-    conn = UnixHTTP(daemon.socket)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        conn.close()
 
 
 def test_sdk_run_logs_exec_stop_remove(client):

@@ -1,0 +1,197 @@
+"""Oversized and malformed input is refused with bounded memory and time, and the daemon stays up:
+a huge or deeply nested JSON body, a slowloris client, a tar entry declaring 10 GB, and images of
+10,000 layers by load and by pull."""
+import gzip
+import hashlib
+import io
+import json
+import socket
+import tarfile
+import threading
+import time
+import urllib.request
+
+import pytest
+from conftest import api
+from registry_support import Registry
+
+
+def rss_kib(daemon):
+    for line in open(f"/proc/{daemon.proc.pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+
+def raw_connection(daemon):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(daemon.socket)
+    return s
+
+
+def read_all(s):
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_huge_json_body_is_refused_without_holding_it(daemon):
+    before = rss_kib(daemon)
+    s = raw_connection(daemon)
+    try:
+        size = 200 << 20
+        s.sendall(b"POST /v1.50/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n{\"Env\": [\"" % size)
+        chunk = b"A" * (1 << 20)
+        try:
+            for _ in range(200):
+                s.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered and closed part way: what is asked
+        response = read_all(s)
+    finally:
+        s.close()
+    assert response.startswith(b"HTTP/1.1 413"), response[:200]
+    assert b"larger than 16 MiB" in response
+    assert rss_kib(daemon) - before < 64 << 10
+    assert api(daemon, "GET", "/_ping")[0] == 200
+
+
+def test_deeply_nested_and_malformed_json_get_400(daemon):
+    for body in [b"[" * 100000 + b"]" * 100000, b'{"Image": ' + b"[" * 100000, b"\xff\xfe\x00", b'{"Image": 5}',
+                 b'{"HostConfig": {"Memory": "lots"}}', b"null", b'"x"']:
+        status, _, text = api(daemon, "POST", "/v1.50/containers/create", body=body, headers={"Content-Type": "application/json"})
+        assert status == 400, (body[:40], status, text[:200])
+        assert "message" in json.loads(text)
+    assert api(daemon, "GET", "/_ping")[0] == 200
+
+
+def test_slowloris_connections_are_closed_and_others_served(daemon):
+    clients = [raw_connection(daemon) for _ in range(40)]
+    stop = threading.Event()
+
+    def dribble():
+        # one header byte a second: each request head would take minutes to arrive
+        for s in clients:
+            s.sendall(b"GET /v1.50/info HTTP/1.1\r\nHost: x\r\n")
+        while not stop.is_set():
+            for s in clients:
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    pass
+            stop.wait(1)
+
+    t = threading.Thread(target=dribble, daemon=True)
+    t.start()
+    try:
+        started = time.time()
+        # the daemon serves others meanwhile
+        for _ in range(5):
+            assert api(daemon, "GET", "/_ping")[0] == 200
+            time.sleep(0.5)
+        for s in clients:
+            s.settimeout(max(1, 30 - (time.time() - started)))
+            assert read_all(s) == b""  # closed by the daemon, nothing answered
+        assert time.time() - started < 30
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        for s in clients:
+            s.close()
+
+
+def declared_10gb_tar(name):
+    """A tar whose first entry's header declares 10 GB (base-256 size field) and holds 1 MB."""
+    info = tarfile.TarInfo(name)
+    info.size = 10 << 30
+    return info.tobuf(format=tarfile.GNU_FORMAT) + b"{" * (1 << 20)
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "blobs/sha256/" + "ab" * 32, "layer.tar"])
+def test_load_of_a_10gb_declared_entry_fails_cleanly(daemon, name, tmp_path):
+    before = rss_kib(daemon)
+    started = time.time()
+    status, _, body = api(daemon, "POST", "/v1.50/images/load?quiet=1", body=declared_10gb_tar(name),
+                          headers={"Content-Type": "application/x-tar"})
+    # the load stream's error line, as dockerd reports a broken archive
+    assert status == 200 and json.loads(body)["error"] == "invalid tar archive: Truncated tar archive", body
+    assert time.time() - started < 20
+    assert rss_kib(daemon) - before < 64 << 10
+    path = tmp_path / "big.tar"
+    path.write_bytes(declared_10gb_tar(name))
+    r = daemon.docker("load", "-i", str(path))
+    assert r.returncode != 0 and "Truncated tar archive" in r.stderr
+    assert api(daemon, "GET", "/_ping")[0] == 200
+
+
+def layer_tar():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("hello")
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"hi\n"))
+    return buf.getvalue()
+
+
+def test_load_of_10000_layers_is_refused(daemon, tmp_path):
+    layer = layer_tar()
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id] * 10000}}).encode()
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["deep:latest"], "Layers": ["layer.tar"] * 10000}]).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in [("layer.tar", layer), ("config.json", config), ("manifest.json", manifest)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    path = tmp_path / "deep.tar"
+    path.write_bytes(buf.getvalue())
+    started = time.time()
+    r = daemon.docker("load", "-i", str(path))
+    assert r.returncode != 0 and "max depth exceeded" in r.stderr, r.stderr
+    assert time.time() - started < 20
+    assert daemon.docker("image", "inspect", "deep:latest").returncode != 0
+
+
+def push_blob(registry, repo, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = urllib.request.urlopen(urllib.request.Request(f"http://{registry.host}/v2/{repo}/blobs/uploads/", method="POST"), timeout=30)
+    location = start.headers["Location"]
+    sep = "&" if "?" in location else "?"
+    url = location if location.startswith("http") else f"http://{registry.host}{location}"
+    urllib.request.urlopen(urllib.request.Request(f"{url}{sep}digest={digest}", data=data, method="PUT",
+                                                  headers={"Content-Type": "application/octet-stream"}), timeout=30)
+    return digest, len(data)
+
+
+def test_pull_of_10000_layers_is_refused_before_fetching_layers(daemon):
+    registry = Registry()
+    try:
+        layer = gzip.compress(layer_tar())
+        diff_id = "sha256:" + hashlib.sha256(layer_tar()).hexdigest()
+        layer_digest, layer_size = push_blob(registry, "deep", layer)
+        config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                             "rootfs": {"type": "layers", "diff_ids": [diff_id] * 10000}}).encode()
+        config_digest, config_size = push_blob(registry, "deep", config)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}] * 10000,
+        }).encode()
+        urllib.request.urlopen(urllib.request.Request(f"http://{registry.host}/v2/deep/manifests/latest", data=manifest, method="PUT",
+                                                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}), timeout=60)
+        started = time.time()
+        r = daemon.docker("pull", f"{registry.host}/deep:latest", timeout=60)
+        assert r.returncode != 0 and "max depth exceeded" in r.stderr, r.stderr
+        assert time.time() - started < 20
+    finally:
+        registry.stop()
