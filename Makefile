@@ -15,7 +15,7 @@ STATIC_FLAGS := -c release -Xswiftc -static-executable --scratch-path .build-sta
 DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 
-.PHONY: deps build build-debug demo test unit integration bench clean
+.PHONY: deps build build-debug demo test unit integration fuzz bench clean
 
 ## Installs the Debian packages Berth's build, tests and demo use (idempotent).
 deps:
@@ -42,14 +42,19 @@ demo: build
 	@scripts/demo.sh $(RELEASE_BIN)/berth-runtime
 	@scripts/demo-engine.sh $(RELEASE_BIN)
 
-## The whole test suite: Swift unit tests, then root integration tests against the real kernel.
-test: build-debug unit integration
+## The whole test suite: Swift unit tests, root integration tests against the real kernel, then
+## libFuzzer over the parsers for a bounded time (FUZZ_SECONDS per target).
+test: build-debug unit integration fuzz
 
 unit:
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
 integration:
 	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+FUZZ_SECONDS ?= 20
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: build
 	@bench/runtime.sh $(RELEASE_BIN)/berth-runtime

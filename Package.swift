@@ -46,6 +46,8 @@ let package = Package(
         .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem"]),
         .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthBuild", "BerthArchive", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),
+        .target(name: "BerthFuzz", dependencies: ["BerthAPI", "BerthArchive", "BerthBuild", "BerthOCI", "BerthSystem", "CBerthLinux"]),
+        .executableTarget(name: "berth-fuzz", dependencies: ["BerthFuzz", "BerthSystem"]),
         .executableTarget(name: "berth-bench-extract", dependencies: ["BerthArchive", "BerthSystem"], path: "bench/extract"),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux"]),
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
@@ -65,6 +67,7 @@ let package = Package(
         .testTarget(name: "BerthImageTests", dependencies: ["BerthTestSupport", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),
         .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthTestSupport", "BerthSnapshot", "BerthArchive", "BerthSystem"]),
         .testTarget(name: "BerthContentTests", dependencies: ["BerthContent", "BerthOCI", "BerthSystem"]),
+        .testTarget(name: "BerthFuzzTests", dependencies: ["BerthFuzz"], resources: [.copy("Corpus")]),
         .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI"]),
     ]
 )

@@ -105,3 +105,13 @@ public struct InfoResponse: Codable, Sendable {
     public var Warnings: [String] = []
     public init() {}
 }
+
+/// `GET /system/check` (Berth's own): what was verified and every inconsistency found.
+public struct SystemCheckReport: Codable, Sendable {
+    public var Blobs = 0
+    public var Snapshots = 0
+    public var Images = 0
+    public var Containers = 0
+    public var Problems: [String] = []
+    public init() {}
+}

@@ -40,7 +40,7 @@ public struct CLI: Sendable {
             "pull": { try $0.pull($1) }, "push": { try $0.push($1) }, "build": { try $0.build($1) },
         ],
         "builder": ["prune": { try $0.builderPrune($1) }, "build": { try $0.build($1) }],
-        "system": ["df": { try $0.df($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
+        "system": ["df": { try $0.df($1) }, "check": { try $0.systemCheck($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
         "network": [
             "create": { try $0.networkCreate($1) }, "ls": { try $0.networkList($1) }, "list": { try $0.networkList($1) },
             "rm": { try $0.networkRemove($1) }, "remove": { try $0.networkRemove($1) }, "inspect": { try $0.inspect($1, kind: "network") },

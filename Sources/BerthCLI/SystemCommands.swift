@@ -94,6 +94,23 @@ extension CLI {
         return 0
     }
 
+    /// Berth's own: verifies the daemon's store (every blob re-hashed, layers, references) and
+    /// that nothing is left behind; exit status 1 when something is out of place.
+    func systemCheck(_ args: [String]) throws -> Int32 {
+        let f = try Flags(args, specs: [.init(nil, "format", value: true)])
+        let report = try client.call("GET", "/system/check")
+        if let format = f.string("format") {
+            out(try Template(format).render(report) + "\n")
+        } else {
+            let problems = report["Problems"]?.array ?? []
+            for problem in problems { out((problem.string ?? "") + "\n") }
+            func count(_ key: String) -> Int64 { report[key]?.int ?? 0 }
+            out("checked \(count("Blobs")) blobs, \(count("Snapshots")) snapshots, \(count("Images")) images, \(count("Containers")) containers: "
+                + (problems.isEmpty ? "no problems\n" : "\(problems.count) problem\(problems.count == 1 ? "" : "s")\n"))
+        }
+        return (report["Problems"]?.array ?? []).isEmpty ? 0 : 1
+    }
+
     func events(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("f", "filter", value: true), .init(nil, "format", value: true),
                                         .init(nil, "since", value: true), .init(nil, "until", value: true)])

@@ -54,6 +54,14 @@ public enum Cgroups {
     /// Parsed once per process: a runtime command never changes its own mount namespace.
     static let hostHierarchies = v1Hierarchies()
 
+    /// Whether `path` exists as a cgroup in any hierarchy (a leftover check: v1 hierarchies are
+    /// created one by one, so any of them may outlive the others).
+    public static func exists(path: String, root: String = defaultRoot) -> Bool {
+        guard let clean = try? normalize(path) else { return false }
+        if isUnified(root) { return FileIO.exists(root + clean) }
+        return Set(hostHierarchies.values).contains { FileIO.exists($0 + clean) }
+    }
+
     public static func isUnified(_ root: String = defaultRoot) -> Bool {
         berth_statfs_type(root) == cgroup2Magic
     }

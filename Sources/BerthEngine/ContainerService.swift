@@ -47,7 +47,8 @@ public actor ContainerService {
         self.events = events
         for dir in [config.containersRoot, config.bundlesRoot, config.runtimeRoot] { try FileIO.makeDirectories(dir, mode: 0o711) }
         var loaded: [String: ContainerRecord] = [:]
-        for id in (try? FileIO.listDirectory(config.containersRoot)) ?? [] {
+        // Only directories named by an ID: `removing-<id>` is an rm past its commit point.
+        for id in (try? FileIO.listDirectory(config.containersRoot)) ?? [] where Self.owner(ofSnapshot: id) == id {
             guard let bytes = try? FileIO.read(config.containersRoot + "/" + id + "/config.v2.json"),
                   let record = try? JSONDecoder().decode(ContainerRecord.self, from: Data(bytes)) else { continue }
             loaded[id] = record
@@ -61,12 +62,30 @@ public actor ContainerService {
         monitor = ExitMonitor { [weak self] id, status in
             Task { await self?.exited(id, status) }
         }
+        sweepOrphans()
         for (id, record) in containers where record.state.Running {
             if (try? ShimClient.request(socketPath(id), ShimRequest(op: .state))) != nil, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
                 continue
             }
             let status = (try? FileIO.read(bundlePath(id) + "/exit.json")).flatMap { try? JSONDecoder().decode(ExitStatus.self, from: Data($0)) }
             await exited(id, status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now()), boot: true)
+        }
+        // A start that a kill interrupted before the record said running: its shim holds a
+        // created task and perhaps a client's attach. dockerd deletes such a task at restart;
+        // so does this, which also ends the client's stream.
+        // An earlier kill may also have left the rootfs mounted.
+        let mounted = Set(Mounter.mountPoints(under: config.bundlesRoot))
+        for (id, record) in containers where !record.state.Running {
+            if FileIO.exists(socketPath(id)) {
+                if (try? sendKill(id, SIGKILL)) != nil {
+                    for _ in 0..<100 where (try? ShimClient.request(socketPath(id), ShimRequest(op: .state))) != nil {
+                        try? await Task.sleep(nanoseconds: 20_000_000)
+                    }
+                }
+                try? Runtime(root: config.runtimeRoot).delete(id: id, force: true)
+                unlink(socketPath(id))
+            }
+            if mounted.contains(bundlePath(id) + "/rootfs") { unmountIdle(id) }
         }
         await restoreNetworks()
         // A build step's container that a crash left behind (the builder removes its own).
@@ -199,10 +218,16 @@ public actor ContainerService {
         _ = try snapshotter.prepare(key: id, parent: initKey)
     }
 
+    /// 64 hex digits whose 12-digit short form is never all decimal digits: the short ID is the
+    /// container's hostname, and resolvers read an all-digit name as an IPv4 number (moby's
+    /// stringid rule; one ID in 280 would otherwise break `hostname -i`).
     static func randomID() -> String {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return bytes.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
+        while true {
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let id = bytes.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined()
+            if !id.prefix(12).allSatisfy(\.isNumber) { return id }
+        }
     }
 
     func reserveName(_ requested: String?) throws -> String {
@@ -550,11 +575,15 @@ public actor ContainerService {
             _ = await waitForExit(id, seconds: 30)
         }
         await networks.tearDown(container: id)
+        // The commit point: once the record's directory is renamed away the container is gone,
+        // and a crash past here leaves only what `sweepOrphans` clears at the next start.
+        let doomed = config.containersRoot + "/removing-" + id
+        try sys("rename", containerDir(id)) { Glibc.rename(containerDir(id), doomed) }
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
         try? images.snapshotter.remove(key: id)
         try? images.snapshotter.remove(key: Self.initKey(id))
         try? FileIO.removeTree(bundlePath(id))
-        try FileIO.removeTree(containerDir(id))
+        try? FileIO.removeTree(doomed)
         let final = containers[id] ?? record
         containers[id] = nil
         if !removeWaiters[id, default: []].isEmpty { removedExitCodes[id] = final.state.ExitCode }

@@ -314,18 +314,7 @@ public actor ImageStore {
     /// Removes layer snapshots and blobs no image refers to; returns the deleted layers.
     /// Snapshots with children (containers, other images) stay: the snapshotter refuses them.
     func collect() throws -> [RemoveAction] {
-        var keepChains = Set<String>()
-        var keepBlobs = Set<Digest>()
-        for lease in leases.values {
-            keepChains.formUnion(lease.chains)
-            keepBlobs.formUnion(lease.blobs)
-        }
-        for record in database.images.values {
-            keepBlobs.insert(record.id)
-            keepBlobs.insert(record.manifest)
-            if let manifest = try? decode(Manifest.self, record.manifest) { manifest.layers.forEach { keepBlobs.insert($0.digest) } }
-            if let config = try? config(record) { ChainID.of(config.rootfs.diffIDs).forEach { keepChains.insert($0.description) } }
-        }
+        let (keepBlobs, keepChains) = referenced()
         var deleted: [RemoveAction] = []
         var progress = true
         while progress {  // children first: each pass frees the parents of what it removed
@@ -339,6 +328,56 @@ public actor ImageStore {
         }
         try content.garbageCollect(keep: keepBlobs)
         return deleted
+    }
+
+    /// The blobs and layer snapshots that images and leases (pulls, builds in flight) hold.
+    func referenced() -> (blobs: Set<Digest>, chains: Set<String>) {
+        var blobs = Set<Digest>()
+        var chains = Set<String>()
+        for lease in leases.values {
+            chains.formUnion(lease.chains)
+            blobs.formUnion(lease.blobs)
+        }
+        for record in database.images.values {
+            blobs.insert(record.id)
+            blobs.insert(record.manifest)
+            if let manifest = try? decode(Manifest.self, record.manifest) { manifest.layers.forEach { blobs.insert($0.digest) } }
+            if let config = try? config(record) { ChainID.of(config.rootfs.diffIDs).forEach { chains.insert($0.description) } }
+        }
+        return (blobs, chains)
+    }
+
+    /// `berth system check`'s part for images: every blob re-hashed, every image's documents and
+    /// layer chain present, every tag pointing at an image. Returns the counts and the problems,
+    /// and the snapshots the images hold (the container side reports any others).
+    public func check() -> (blobs: Int, images: Int, chains: Set<String>, problems: [String]) {
+        var problems: [String] = []
+        let blobs = content.list()
+        for digest in blobs where !content.verify(digest) {
+            problems.append("blob \(digest): content does not match its digest")
+        }
+        for record in database.images.values.sorted(by: { $0.id < $1.id }) {
+            let name = "image \(record.id.shortID)"
+            guard let manifest = try? decode(Manifest.self, record.manifest) else {
+                problems.append("\(name): manifest \(record.manifest) is missing or unreadable"); continue
+            }
+            guard manifest.config.digest == record.id, let config = try? config(record) else {
+                problems.append("\(name): config is missing, unreadable or not the manifest's"); continue
+            }
+            var parent: String?
+            for chain in ChainID.of(config.rootfs.diffIDs).map(\.description) {
+                if let info = snapshotter.info(key: chain) {
+                    if info.kind != .committed || info.parent != parent { problems.append("\(name): layer \(chain) is not committed on \(parent ?? "nothing")") }
+                } else {
+                    problems.append("\(name): layer \(chain) is missing")
+                }
+                parent = chain
+            }
+        }
+        for (tag, id) in database.tags.sorted(by: { $0.key < $1.key }) where database.images[id.description] == nil {
+            problems.append("tag \(tag): image \(id.shortID) does not exist")
+        }
+        return (blobs.count, database.images.count, referenced().chains, problems)
     }
 
     /// Start-up check: drops records whose blobs are gone, then clears unreferenced data and
@@ -358,7 +397,7 @@ public actor ImageStore {
             notes.append("dropped tag \(name): its image is gone")
         }
         if !notes.isEmpty { try save() }
-        for info in snapshotter.list() where info.kind == .active && info.key.hasPrefix("extract-") {
+        for info in snapshotter.list() where info.kind == .active && info.key.hasPrefix(LayerUnpacker.stagingPrefix) {
             try? snapshotter.remove(key: info.key)
             notes.append("removed interrupted unpack \(info.key)")
         }

@@ -12,9 +12,11 @@ public struct LayerUnpacker: Sendable {
 
     public init(snapshotter: any Snapshotter) { self.snapshotter = snapshotter }
 
-    /// The staging key; `repair()` clears leftovers of this prefix after a crash.
+    /// Staging keys start with it; `repair()` clears leftovers after a crash.
+    public static let stagingPrefix = "extract-"
+
     public static func stagingKey(_ chain: Digest) -> String {
-        "extract-\(getpid())-\(chain.hex)-\(UInt32.random(in: 0...UInt32.max))"
+        "\(stagingPrefix)\(getpid())-\(chain.hex)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
     /// Extracts the (possibly compressed) tar readable from `fd` into a new active snapshot on

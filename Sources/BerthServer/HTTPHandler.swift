@@ -134,4 +134,6 @@ final class HeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
         timer?.cancel()
         context.fireChannelInactive()
     }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
 }

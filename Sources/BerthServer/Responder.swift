@@ -135,6 +135,7 @@ public final class Responder: @unchecked Sendable {
             // bytes it already read past the request to the raw handler.
             try pipeline.addHandler(RawStreamHandler(inbound: inbound))
             _ = pipeline.removeHandler(name: "api")
+            _ = pipeline.removeHandler(name: "deadline")  // a raw stream has no request heads to time
             _ = pipeline.removeHandler(name: "encoder")
             channel.writeAndFlush(channel.allocator.buffer(string: text), promise: nil)
             _ = pipeline.removeHandler(name: "decoder")

@@ -6,7 +6,7 @@ import BerthSystem
 import Glibc
 import NIOHTTP1
 
-/// /_ping, /version, /info, /events, /system/df.
+/// /_ping, /version, /info, /events, /system/df, and Berth's /system/check.
 struct SystemRoutes {
     let containers: ContainerService
     let store: ImageStore
@@ -46,6 +46,7 @@ struct SystemRoutes {
                 }
                 r.end()
             }),
+            (.GET, "/system/check", { _, _, r in r.json(await containers.check()) }),
             (.GET, "/system/df", { _, _, r in
                 let usage = await containers.imageUsage()
                 let images = try await ImageAPI.list(store, all: true, filters: [:], containersUsing: usage)

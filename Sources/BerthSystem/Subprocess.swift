@@ -18,6 +18,10 @@ public enum Subprocess {
         }
         if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
         for fd in closing { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Nothing past stdio crosses: berthd's accepted API connections are not all
+        // close-on-exec, and a long-lived child (a shim) holding one keeps a client waiting on a
+        // daemon that is gone.
+        _ = berth_spawn_actions_closefrom(&actions, 3)
         let argv = args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "CBerthLinux.h"
+#include <spawn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -56,6 +57,7 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t res
 
 int berth_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 int berth_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+int berth_spawn_actions_closefrom(void *actions, int from) { return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from); }
 int berth_close_range_cloexec(unsigned int first) { return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */); }
 int berth_setgroups(size_t n, const gid_t *g) { return (int)syscall(SYS_setgroups, n, g); }
 int berth_setresuid(uid_t r, uid_t e, uid_t s) { return (int)syscall(SYS_setresuid, r, e, s); }

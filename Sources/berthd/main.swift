@@ -97,7 +97,6 @@ do {
     default: fail("unknown storage driver \(driverName!): use overlay2 or vfs")
     }
     let images = try ImageStore(root: dataRoot, snapshotter: snapshotter)
-    for note in try await images.repair() { FileIO.stderr("berthd: repair: \(note)\n") }
     let config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, storageDriver: snapshotter.driver, shimPath: binDir + "/berth-shim",
                               logMaxSize: file.logOpts?["max-size"].flatMap(ContainerService.parseSize) ?? 0,
                               logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1,
@@ -111,6 +110,8 @@ do {
     let containers = try ContainerService(config: config, images: images, networks: networks,
                                           volumes: try VolumeStore(root: dataRoot + "/volumes"), events: EventLog())
     await containers.restore()
+    // After the containers' own sweep: layers only their orphaned snapshots held become free.
+    for note in try await images.repair() { FileIO.stderr("berthd: repair: \(note)\n") }
     // On disk next to the layers, not in /run's tmpfs: uploads and saves can be gigabytes.
     let spool = dataRoot + "/tmp"
     try? FileIO.removeTree(spool)

@@ -23,6 +23,8 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, uint64_t res
 int berth_pidfd_open(pid_t pid);
 int berth_pidfd_send_signal(int pidfd, int sig);
 int berth_close_range_cloexec(unsigned int first);
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+, hidden from Swift's Glibc module); `actions` is a posix_spawn_file_actions_t *.
+int berth_spawn_actions_closefrom(void *actions, int from);
 int berth_setgroups(size_t n, const gid_t *groups);
 int berth_setresuid(uid_t r, uid_t e, uid_t s);
 int berth_setresgid(gid_t r, gid_t e, gid_t s);
