@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "BerthCgroups", dependencies: ["BerthSystem", "BerthOCI", "CBerthLinux"]),
         .target(name: "BerthRuntimeCore", dependencies: ["BerthSystem", "BerthOCI", "BerthCgroups", "CSeccomp", "CBerthLinux"]),
         .target(name: "BerthRuntimeCLI", dependencies: ["BerthRuntimeCore", "BerthOCI", "BerthSystem"]),
-        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI"]),
+        .target(name: "CRuntimeSeal"),
+        .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI", "CRuntimeSeal"]),
 
         .target(name: "BerthShimProtocol", dependencies: ["BerthOCI"]),
         .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux"]),

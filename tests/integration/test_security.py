@@ -132,3 +132,74 @@ def test_device_flag_maps_one_device(docker):
     assert out.startswith("b") and "read-ok" in out and "write-refused" in out
     r = docker.docker("run", "--rm", "--device", "/dev/does-not-exist", "busybox", "true")
     assert r.returncode != 0 and "does-not-exist" in r.stderr
+
+
+def test_runtime_binary_cannot_be_overwritten_from_a_container(bundle):
+    """CVE-2019-5736: the runtime binary a container could reach (through /proc/<pid>/exe, or by
+    exec'ing /proc/self/exe) is a read-only copy; the host's file cannot be reopened for writing
+    through it, during the run or after the runtime has exited."""
+    import errno
+    import hashlib
+    import subprocess
+    import time
+    from conftest import RUNTIME
+    digest = hashlib.sha256(open(RUNTIME, "rb").read()).hexdigest()
+    bundle.set_args("sleep", "30")
+    bundle.write()
+    cid = bundle.new_id()
+    p = subprocess.Popen([RUNTIME, "--root", bundle.root, "run", cid], cwd=bundle.path, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and bundle.cmd("state", cid).returncode != 0:
+            time.sleep(0.05)
+        fd = os.open(f"/proc/{p.pid}/exe", os.O_PATH)
+        with pytest.raises(OSError) as e:
+            os.open(f"/proc/{p.pid}/exe", os.O_WRONLY)
+        assert e.value.errno in (errno.EROFS, errno.ETXTBSY)
+    finally:
+        bundle.cmd("kill", cid, "KILL")
+        p.wait(timeout=30)
+    # the attack's step: reopen the runtime for writing once it has exited
+    try:
+        with pytest.raises(OSError) as e:
+            os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+        assert e.value.errno == errno.EROFS
+    finally:
+        os.close(fd)
+    assert hashlib.sha256(open(RUNTIME, "rb").read()).hexdigest() == digest
+    # /proc/self/exe as the container's program: resolved inside the container's root, where
+    # magic links are not followed, so it does not even reach the copy
+    bundle.set_args("/proc/self/exe", "--version")
+    r = bundle.run()
+    assert r.returncode == 127 and "no such file" in r.stderr
+
+
+def test_cp_races_with_symlink_swaps_stay_inside(daemon, tmp_path):
+    """CVE-2018-15664: while the container swaps a directory with a symlink to / as fast as it
+    can, `docker cp` in and out through that path must only ever touch the container's files."""
+    import uuid
+    marker = f"berth-cve-15664-{uuid.uuid4().hex[:8]}"
+    host_secret = f"/{marker}-secret"
+    with open(host_secret, "w") as f:
+        f.write("host only\n")
+    src = tmp_path / "payload"
+    src.write_text("payload\n")
+    cid = daemon.ok("run", "-d", "busybox", "sh", "-c",
+                    "mkdir -p /w/d.real; while true; do ln -sfn / /w/d.tmp; mv -T /w/d.tmp /w/d; "
+                    "rm /w/d; ln -sfn /w/d.real /w/d.tmp; mv -T /w/d.tmp /w/d; rm /w/d; mkdir -p /w/d; rmdir /w/d; done").strip()
+    try:
+        for i in range(60):
+            put = daemon.docker("cp", str(src), f"{cid}:/w/d/{marker}-{i}")
+            assert put.returncode == 0 or "Error" in put.stderr, put.stderr
+            out = daemon.docker("cp", f"{cid}:/w/d{host_secret}", "-")
+            assert b"host only" not in out.stdout.encode(errors="replace")
+        written = [name for name in os.listdir("/") if name.startswith(marker) and not name.endswith("-secret")]
+        assert written == [], f"written on the host: {written}"
+        # the daemon answered every attempt, whichever way the race went, and is still up
+        assert daemon.ok("exec", cid, "true") == ""
+    finally:
+        daemon.docker("rm", "-f", cid)
+        for name in os.listdir("/"):
+            if name.startswith(marker):
+                os.remove("/" + name)
