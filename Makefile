@@ -6,7 +6,7 @@ PYTHON ?= python3
 # started only by those, on private roots, and stopped afterwards.
 APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
 	docker-registry apache2-utils openssl \
-	golang-github-opencontainers-image-spec-dev
+	golang-github-opencontainers-image-spec-dev golang-github-docker-docker-dev
 # berth-runtime and berth-shim start once per container: fully static (no dynamic loader, 2 ms less
 # per run). berthd and berth link Debian's libarchive, which has no complete static build: they
 # carry a static Swift runtime only.
@@ -24,7 +24,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c 'import pytest, jsonschema, docker' 2>/dev/null || $(PYTHON) -m pip install -q pytest jsonschema docker 2>/dev/null || \
+	@$(PYTHON) -c 'import pytest, jsonschema, docker, schemathesis' 2>/dev/null || $(PYTHON) -m pip install -q pytest jsonschema docker schemathesis 2>/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-jsonschema python3-docker >/dev/null; }
 
 build: deps

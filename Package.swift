@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthBuild", "BerthContent", "BerthNetwork", "BerthVolume", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
                                                     "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux"]),
         .target(name: "BerthServer", dependencies: ["BerthEngine", "BerthNetwork", "BerthRegistry", "BerthAPI", "BerthImage", "BerthShimProtocol", "BerthCgroups",
-                                                    "BerthSystem", "BerthOCI",
+                                                    "BerthSystem", "BerthOCI", "CCrypto",
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio"),

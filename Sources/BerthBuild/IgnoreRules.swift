@@ -44,57 +44,100 @@ public struct IgnoreRules: Sendable {
     }
 
     /// Whether `name` matches `pattern` in full; `*` stays within a path segment, `**` does not.
+    /// Dynamic programming over (token, name position), one row at a time: backtracking over
+    /// stars is exponential, and a `.dockerignore` line is user input.
     public static func match(_ pattern: ArraySlice<Character>, _ name: ArraySlice<Character>) -> Bool {
-        guard let p = pattern.first else { return name.isEmpty }
-        switch p {
-        case "*":
-            if pattern.dropFirst().first == "*" {
-                var rest = pattern.dropFirst(2)
-                if rest.first == "/" { rest = rest.dropFirst() }  // `**/x` also matches `x`
-                if rest.isEmpty { return true }
-                var n = name
-                while true {
-                    if match(rest, n) { return true }
-                    guard !n.isEmpty else { return false }
-                    n = n.dropFirst()
+        let tokens = GlobToken.parse(pattern)
+        let name = Array(name)
+        // next[n]: whether tokens after the current one match name[n...]
+        var next = [Bool](repeating: false, count: name.count + 1)
+        next[name.count] = true
+        var row = next
+        for token in tokens.reversed() {
+            row[name.count] = token.matchesEmpty && next[name.count]
+            for n in stride(from: name.count - 1, through: 0, by: -1) {
+                let c = name[n]
+                switch token {
+                case .star: row[n] = next[n] || (c != "/" && row[n + 1])
+                case .globstar: row[n] = next[n] || row[n + 1]
+                case .one(let accepts): row[n] = accepts(c) && next[n + 1]
+                case .never: row[n] = false
                 }
             }
-            var n = name
-            while true {
-                if match(pattern.dropFirst(), n) { return true }
-                guard let c = n.first, c != "/" else { return false }
-                n = n.dropFirst()
-            }
-        case "?":
-            guard let c = name.first, c != "/" else { return false }
-            return match(pattern.dropFirst(), name.dropFirst())
-        case "[":
-            guard let c = name.first, c != "/", let close = pattern.dropFirst().firstIndex(of: "]") else { return false }
-            var set = pattern[pattern.index(after: pattern.startIndex)..<close]
-            let negate = set.first == "^" || set.first == "!"
-            if negate { set = set.dropFirst() }
-            var hit = false
-            var i = set.startIndex
-            while i < set.endIndex {
-                let lo = set[i]
-                if set.index(after: i) < set.endIndex, set[set.index(after: i)] == "-", set.index(i, offsetBy: 2) < set.endIndex {
-                    let hi = set[set.index(i, offsetBy: 2)]
-                    if lo <= c && c <= hi { hit = true }
-                    i = set.index(i, offsetBy: 3)
-                } else {
-                    if lo == c { hit = true }
-                    i = set.index(after: i)
-                }
-            }
-            guard hit != negate else { return false }
-            return match(pattern[pattern.index(after: close)...], name.dropFirst())
-        case "\\":
-            let rest = pattern.dropFirst()
-            guard let literal = rest.first, name.first == literal else { return false }
-            return match(rest.dropFirst(), name.dropFirst())
-        default:
-            guard name.first == p else { return false }
-            return match(pattern.dropFirst(), name.dropFirst())
+            swap(&row, &next)
         }
+        return next[0]
+    }
+}
+
+/// One unit of a `filepath.Match` pattern.
+enum GlobToken {
+    /// `*`: any run of characters within a segment.
+    case star
+    /// `**` (and `**/`, which also matches nothing): any run of characters, `/` included.
+    case globstar
+    /// A literal, `?` or a `[…]` class: exactly one character.
+    case one((Character) -> Bool)
+    /// A malformed class or a trailing `\`: matches nothing, as Go's `ErrBadPattern`.
+    case never
+
+    var matchesEmpty: Bool {
+        switch self {
+        case .star, .globstar: true
+        case .one, .never: false
+        }
+    }
+
+    static func parse(_ pattern: ArraySlice<Character>) -> [GlobToken] {
+        var tokens: [GlobToken] = []
+        var p = pattern
+        while let first = p.first {
+            p = p.dropFirst()
+            switch first {
+            case "*":
+                guard p.first == "*" else {
+                    if case .globstar = tokens.last {} else { tokens.append(.star) }
+                    continue
+                }
+                p = p.dropFirst()
+                if p.first == "/" { p = p.dropFirst() }  // `**/x` also matches `x`
+                if case .star = tokens.last { tokens.removeLast() }
+                if case .globstar = tokens.last {} else { tokens.append(.globstar) }
+            case "?":
+                tokens.append(.one { $0 != "/" })
+            case "[":
+                guard let close = p.firstIndex(of: "]") else { tokens.append(.never); p = []; continue }
+                tokens.append(.one(classMatcher(p[..<close])))
+                p = p[p.index(after: close)...]
+            case "\\":
+                guard let literal = p.first else { tokens.append(.never); continue }
+                p = p.dropFirst()
+                tokens.append(.one { $0 == literal })
+            default:
+                tokens.append(.one { $0 == first })
+            }
+        }
+        return tokens
+    }
+
+    /// `[abc]`, `[a-z]`, `[^…]`/`[!…]`; never a `/`.
+    static func classMatcher(_ body: ArraySlice<Character>) -> (Character) -> Bool {
+        var set = body
+        let negate = set.first == "^" || set.first == "!"
+        if negate { set = set.dropFirst() }
+        var ranges: [ClosedRange<Character>] = []
+        var i = set.startIndex
+        while i < set.endIndex {
+            let lo = set[i]
+            if set.index(after: i) < set.endIndex, set[set.index(after: i)] == "-", set.index(i, offsetBy: 2) < set.endIndex {
+                let hi = set[set.index(i, offsetBy: 2)]
+                if lo <= hi { ranges.append(lo...hi) }
+                i = set.index(i, offsetBy: 3)
+            } else {
+                ranges.append(lo...lo)
+                i = set.index(after: i)
+            }
+        }
+        return { c in c != "/" && ranges.contains { $0.contains(c) } != negate }
     }
 }

@@ -91,7 +91,7 @@ extension CLI {
         host.ShmSize = try bytes("shm-size")
         if f.bool("oom-kill-disable") { host.OomKillDisable = true }
         if let cpus = f.string("cpus") {
-            guard let v = Double(cpus) else { throw Flags.UsageError(description: "invalid argument \"\(cpus)\" for \"--cpus\" flag: failed to parse \(cpus) as a rational number") }
+            guard let v = Double(cpus), v.isFinite, abs(v) < 1e9 else { throw Flags.UsageError(description: "invalid argument \"\(cpus)\" for \"--cpus\" flag: failed to parse \(cpus) as a rational number") }
             host.NanoCpus = Int64(v * 1e9)
         }
         host.CpuShares = f.int("cpu-shares").map(Int64.init)

@@ -179,14 +179,6 @@ extension ContainerService {
             try snapshotter.diff(key: record.id, to: sink)
         }
     }
-
-    /// What a build step's container printed, line by line, from its json-file log.
-    func buildOutput(_ id: String) -> [String] {
-        guard let text = try? FileIO.readString(logPath(id)) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            (try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)))?["log"]
-        }
-    }
 }
 
 /// Turns a layer's entries into `docker diff` lines.

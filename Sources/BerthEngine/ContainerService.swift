@@ -267,6 +267,10 @@ public actor ContainerService {
         if let nano = host.NanoCpus, nano < 0 || nano > Int64(sysconf(Int32(_SC_NPROCESSORS_ONLN))) * 1_000_000_000 {
             throw EngineError.invalid("Range of CPUs is from 0.01 to \(sysconf(Int32(_SC_NPROCESSORS_ONLN))).00, as there are only \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs available")
         }
+        if let w = host.BlkioWeight, w != 0, !(10...1000).contains(w) { throw EngineError.invalid("Range of blkio weight is from 10 to 1000") }
+        for (list, kind) in [(host.CpusetCpus, CPUList.Kind.cpus), (host.CpusetMems, .mems)] {
+            if let list, !list.isEmpty, let problem = CPUList.problem(list, kind) { throw EngineError.invalid(problem) }
+        }
         let policy = host.RestartPolicy?.Name ?? ""
         guard ["", "no", "always", "unless-stopped", "on-failure"].contains(policy) else {
             throw EngineError.invalid("invalid restart policy: unknown policy '\(policy)'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")
@@ -503,7 +507,7 @@ public actor ContainerService {
         guard containers[id]?.state.Running == true else { return true }
         let waiter = Waiter()
         let timeout = Task {
-            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            try? await Task.sleep(nanoseconds: UInt64(min(max(seconds, 0), 1e9) * 1e9))  // `-t` may be any integer
             self.fire(waiter)
         }
         exitWaiters[id, default: []].append(waiter)

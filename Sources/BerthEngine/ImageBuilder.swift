@@ -4,6 +4,7 @@ import BerthBuild
 import BerthContent
 import BerthImage
 import BerthOCI
+import BerthShimProtocol
 import BerthSystem
 import FoundationEssentials
 import Glibc
@@ -294,7 +295,7 @@ public final class ImageBuilder: @unchecked Sendable {
         }
         func duration(_ flag: String) throws -> Int64? {
             guard let v = ins.flags[flag] else { return nil }
-            guard let d = Self.goDuration(v) else { throw BuildError(message: "Dockerfile:\(ins.line): invalid duration \(v) for --\(flag)") }
+            guard let d = Self.goDuration(v), d.isFinite, d >= 0, d < 1e9 else { throw BuildError(message: "Dockerfile:\(ins.line): invalid duration \(v) for --\(flag)") }
             return Int64(d * 1e9)
         }
         h.interval = try duration("interval")
@@ -385,9 +386,10 @@ public final class ImageBuilder: @unchecked Sendable {
         // Removed before the step returns (not in the background): a daemon killed right after a
         // build must not find a step container left over.
         do {
+            let output = try await attachOutput(id)
             try await containers.start(id)
+            for await text in output { await say(text) }
             let status = try await containers.wait(id, condition: nil).StatusCode
-            for line in await containers.buildOutput(id) { await say(line) }
             guard status == 0 else {
                 throw BuildError(message: "The command '\(command.joined(separator: " "))' returned a non-zero code: \(status)", code: Int(status))
             }
@@ -402,6 +404,34 @@ public final class ImageBuilder: @unchecked Sendable {
             if options.remove || options.forceRemove { try? await containers.remove(id, force: true) }
             throw error
         }
+    }
+
+    /// A RUN step's stdout and stderr as it runs, whole lines at a time, ending when it exits.
+    /// Taken from the shim, not the json log: the output shows while the step works, and still
+    /// shows when the log cannot be written (a full disk is the likeliest reason a step fails).
+    func attachOutput(_ id: String) async throws -> AsyncStream<String> {
+        let (stream, sink) = AsyncStream.makeStream(of: String.self)
+        _ = try await containers.attach(id, .init(stdin: false, stdout: true, stderr: true) { connection in
+            guard case .success(let fd) = connection else { return sink.finish() }
+            Threads.detach {
+                defer { close(fd); sink.finish() }
+                var frames: [UInt8] = [], pending: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = read(fd, &buffer, buffer.count)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { break }
+                    frames += buffer[..<n]
+                    for (stream, bytes) in Frame.parse(&frames) where stream == Frame.stdout || stream == Frame.stderr { pending += bytes }
+                    if let end = pending.lastIndex(of: UInt8(ascii: "\n")) {
+                        sink.yield(String(decoding: pending[...end], as: UTF8.self))
+                        pending.removeSubrange(...end)
+                    }
+                }
+                if !pending.isEmpty { sink.yield(String(decoding: pending, as: UTF8.self)) }
+            }
+        })
+        return stream
     }
 
     // MARK: COPY and ADD

@@ -42,7 +42,7 @@ struct ContainerRoutes {
             (.POST, "/containers/{id}/unpause", { _, p, r in try await s.unpause(p[0]); r.status(.noContent) }),
             (.POST, "/containers/{id}/rename", { req, p, r in try await s.rename(p[0], to: req.query("name") ?? ""); r.status(.noContent) }),
             (.POST, "/containers/{id}/resize", { req, p, r in
-                try await s.resize(p[0], height: UInt16(req.int("h") ?? 24), width: UInt16(req.int("w") ?? 80)); r.status(.ok)
+                try await s.resize(p[0], height: req.dimension("h"), width: req.dimension("w")); r.status(.ok)
             }),
             (.GET, "/containers/{id}/top", { _, p, r in r.json(try await s.top(p[0])) }),
             (.DELETE, "/containers/{id}", { req, p, r in try await s.remove(p[0], force: req.flag("force"), volumes: req.flag("v")); r.status(.noContent) }),
@@ -117,7 +117,7 @@ struct ContainerRoutes {
             }),
             (.POST, "/exec/{id}/start", { req, p, r in try await execStart(req, p[0], r) }),
             (.POST, "/exec/{id}/resize", { req, p, r in
-                try await s.resizeExec(p[0], height: UInt16(req.int("h") ?? 24), width: UInt16(req.int("w") ?? 80)); r.status(.ok)
+                try await s.resizeExec(p[0], height: req.dimension("h"), width: req.dimension("w")); r.status(.ok)
             }),
             (.GET, "/exec/{id}/json", { _, p, r in r.json(try await s.inspectExec(p[0])) }),
         ]

@@ -23,6 +23,8 @@ public struct APIRequest: Sendable {
         return v == "1" || v == "true" || v == "t" || v == "yes"
     }
     public func int(_ name: String) -> Int? { query(name).flatMap { Int($0) } }
+    /// A terminal's height or width (`h`, `w`), held to what a tty can be.
+    public func dimension(_ name: String) -> UInt16 { UInt16(clamping: int(name) ?? (name == "h" ? 24 : 80)) }
 }
 
 /// Reads HTTP/1.1 requests and hands each to the router; keeps the connection for the next one.

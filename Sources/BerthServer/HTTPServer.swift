@@ -7,7 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The Engine API over HTTP/1.1 on unix sockets and loopback TCP.
+/// The Engine API over HTTP/1.1 on unix sockets and TCP (TLS with client certificates off loopback).
 public final class HTTPServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let router: Router
@@ -29,7 +29,7 @@ public final class HTTPServer: Sendable {
         router = Router(table)
     }
 
-    func bootstrap() -> ServerBootstrap {
+    func bootstrap(tls: TLSServerContext? = nil) -> ServerBootstrap {
         let router = self.router, spool = self.spool
         return ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -38,7 +38,8 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(HeadDeadline(), name: "deadline")
+                    try sync.addHandler(HeadDeadline(), name: "deadline")  // first: a handshake is timed too
+                    if let tls { try sync.addHandler(TLSServerHandler(context: tls), name: "tls") }
                     try sync.addHandler(HTTPResponseEncoder(), name: "encoder")
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
                     try sync.addHandler(HTTPHandler(router: router, spoolDirectory: spool), name: "api")
@@ -46,8 +47,10 @@ public final class HTTPServer: Sendable {
             }
     }
 
-    /// Listens on `unix:///path` (mode 0660) or `tcp://127.0.0.1:port` addresses.
-    public func listen(_ addresses: [String]) async throws {
+    /// Listens on `unix:///path` (mode 0660) or `tcp://host:port` addresses; TCP speaks TLS when
+    /// `tls` is given, and off loopback only with client certificates verified.
+    public func listen(_ addresses: [String], tls: TLSServerOptions? = nil) async throws {
+        let context = try tls.map(TLSServerContext.init)
         for address in addresses {
             if address.hasPrefix("unix://") {
                 let path = String(address.dropFirst(7))
@@ -57,14 +60,18 @@ public final class HTTPServer: Sendable {
                 if let group = getgrnam("berth") { chown(path, 0, group.pointee.gr_gid) }
                 chmod(path, 0o660)
             } else if address.hasPrefix("tcp://") {
-                let hostPort = address.dropFirst(6).split(separator: ":")
-                guard hostPort.count == 2, let port = Int(hostPort[1]) else { throw EngineError.invalid("invalid listen address \(address)") }
-                // The API is root on this host: without TLS client certificates (not served yet),
-                // only loopback may reach it.
-                guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(String(hostPort[0])) else {
-                    throw EngineError.invalid("refusing to listen on \(address): a TCP listener off loopback needs TLS client certificates (--tlsverify), which berthd does not serve yet; use 127.0.0.1 or the unix socket")
+                guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), address.index(after: colon) > address.index(address.startIndex, offsetBy: 6) else {
+                    throw EngineError.invalid("invalid listen address \(address): use tcp://host:port")
                 }
-                _ = try await bootstrap().bind(host: String(hostPort[0]), port: port).get()
+                var host = String(address[address.index(address.startIndex, offsetBy: 6)..<colon])
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                if host.isEmpty { host = "0.0.0.0" }
+                // The API is root on this host: whoever can reach it off loopback must prove who they are.
+                guard ["127.0.0.1", "localhost", "::1"].contains(host) || tls?.verify == true else {
+                    throw EngineError.invalid("refusing to listen on \(address): a TCP listener off loopback needs TLS client certificates; "
+                                              + "start berthd with --tlsverify --tlscacert=ca.pem --tlscert=server-cert.pem --tlskey=server-key.pem, or listen on 127.0.0.1")
+                }
+                _ = try await bootstrap(tls: context).bind(host: host, port: port).get()
             } else {
                 throw EngineError.invalid("invalid listen address \(address): use unix:///path or tcp://host:port")
             }

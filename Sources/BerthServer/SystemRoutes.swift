@@ -79,8 +79,7 @@ struct SystemRoutes {
 
     /// `since`/`until`: Unix seconds with optional fraction (what the CLI sends) or RFC 3339.
     static func eventTime(_ text: String) throws -> Int64 {
-        if let seconds = Double(text) { return Int64(seconds * 1e9) }
-        if let seconds = Timestamp.parse(text) { return Int64(seconds * 1e9) }
+        if let seconds = Double(text) ?? Timestamp.parse(text), seconds.isFinite, abs(seconds) < 1e10 { return Int64(seconds * 1e9) }
         throw EngineError.invalid("invalid timestamp \(text)")
     }
 

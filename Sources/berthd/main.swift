@@ -11,6 +11,7 @@ import Glibc
 /// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
 ///        [--registry-mirror URL]… [--insecure-registry HOST]… [--max-concurrent-downloads N]
 ///        [--bridge NAME|none] [--bip CIDR] [--iptables=false] [--mtu N] [--config-file /etc/berth/daemon.json]
+///        [--tls] [--tlsverify] [--tlscacert FILE] [--tlscert FILE] [--tlskey FILE]
 struct DaemonJSON: Decodable {
     var dataRoot: String?
     var execRoot: String?
@@ -28,12 +29,18 @@ struct DaemonJSON: Decodable {
     var mtu: Int?
     var maxConcurrentDownloads: Int?
     var maxConcurrentUploads: Int?
+    var tls: Bool?
+    var tlsVerify: Bool?
+    var tlsCACert: String?
+    var tlsCert: String?
+    var tlsKey: String?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
         case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
         case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip, bridge, iptables, mtu
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
+        case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
     }
 }
 
@@ -65,7 +72,9 @@ while !args.isEmpty {
     case "-b", "--bridge": overrides["bridge"] = value()
     case "--bip": overrides["bip"] = value()
     case "--mtu": overrides["mtu"] = value()
-    case "--iptables": overrides["iptables"] = arg.contains("=") ? value() : "true" 
+    case "--iptables": overrides["iptables"] = arg.contains("=") ? value() : "true"
+    case "--tls", "--tlsverify": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = arg.contains("=") ? value() : "true"
+    case "--tlscacert", "--tlscert", "--tlskey": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = value()
     case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
     default: fail("unknown flag: \(arg)")
     }
@@ -124,7 +133,14 @@ do {
     let server = HTTPServer(containers: containers, images: images, registry: registry,
                             buildCache: try BuildCache(root: dataRoot + "/build"), dataRoot: dataRoot, spool: spool,
                             maxConcurrentDownloads: max(1, downloads), maxConcurrentUploads: max(1, file.maxConcurrentUploads ?? 5))
-    try await server.listen(hosts)
+    // dockerd's defaults: --tlsverify implies --tls; certificates from DOCKER_CERT_PATH or ~/.docker.
+    let tlsVerify = overrides["tlsverify"].map { $0 != "false" } ?? file.tlsVerify ?? false
+    let certPath = ProcessInfo.processInfo.environment["DOCKER_CERT_PATH"] ?? ((ProcessInfo.processInfo.environment["HOME"] ?? "/root") + "/.docker")
+    let tls = (overrides["tls"].map { $0 != "false" } ?? file.tls ?? false) || tlsVerify
+        ? TLSServerOptions(certFile: overrides["tlscert"] ?? file.tlsCert ?? certPath + "/cert.pem", keyFile: overrides["tlskey"] ?? file.tlsKey ?? certPath + "/key.pem",
+                           caFile: overrides["tlscacert"] ?? file.tlsCACert ?? certPath + "/ca.pem", verify: tlsVerify)
+        : nil
+    try await server.listen(hosts, tls: tls)
     FileIO.stderr("berthd: API listening on \(hosts.joined(separator: ", ")) (storage: \(snapshotter.driver))\n")
     while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
 } catch {

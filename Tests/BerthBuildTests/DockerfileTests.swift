@@ -63,5 +63,16 @@ import Testing
         #expect(rules.excludes("a/b/secret.txt") && rules.excludes("secret"))
         #expect(rules.excludes("docs/x.md") && !rules.excludes("docs/x.txt"))
         #expect(IgnoreRules.match(Array("[a-c]?.txt")[...], Array("bz.txt")[...]))
+        #expect(IgnoreRules.match(Array("a/**/b")[...], Array("a/b")[...]) && IgnoreRules.match(Array("a/**/b")[...], Array("a/x/y/b")[...]))
+        #expect(!IgnoreRules.match(Array("[!a]*")[...], Array("abc")[...]) && !IgnoreRules.match(Array("[ab")[...], Array("a")[...]))
+        #expect(IgnoreRules.match(Array(#"\*x"#)[...], Array("*x")[...]) && !IgnoreRules.match(Array(#"\*x"#)[...], Array("ax")[...]))
+    }
+
+    /// Found by libFuzzer: backtracking over stars took minutes on one `.dockerignore` line.
+    @Test func ignorePatternsMatchInPolynomialTime() {
+        let pattern = Array(String(repeating: "*a", count: 1000) + "b")
+        let name = Array(String(repeating: "a", count: 1500))
+        #expect(!IgnoreRules.match(pattern[...], name[...]))
+        #expect(IgnoreRules.match(Array(String(repeating: "?*", count: 500))[...], Array(String(repeating: "x", count: 600))[...]))
     }
 }

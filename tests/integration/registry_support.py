@@ -35,13 +35,15 @@ def make_ca(directory, name):
     return key, crt
 
 
-def make_server_cert(directory, ca_key, ca_crt):
-    key, csr, crt = (os.path.join(directory, "server" + e) for e in (".key", ".csr", ".crt"))
-    ext = os.path.join(directory, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
-    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
+def make_cert(directory, ca_key, ca_crt, name="server", ext="subjectAltName=IP:127.0.0.1,DNS:localhost"):
+    """A key and a certificate signed by the CA: a server's by default, a client's with
+    ext="extendedKeyUsage=clientAuth"."""
+    key, csr, crt = (os.path.join(directory, name + e) for e in (".key", ".csr", ".crt"))
+    extfile = os.path.join(directory, name + ".cnf")
+    with open(extfile, "w") as f:
+        f.write(ext + "\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", extfile)
     return key, crt
 
 
@@ -128,7 +130,7 @@ class Registry:
         ]
         if tls:
             ca_key, ca_crt = make_ca(self.dir, "test-ca")
-            key, crt = make_server_cert(self.dir, ca_key, ca_crt)
+            key, crt = make_cert(self.dir, ca_key, ca_crt)
             os.makedirs(os.path.join(self.dir, "trust"))  # the CA alone: cert dirs treat a lone .key as an error
             self.ca = shutil.copy(ca_crt, os.path.join(self.dir, "trust", "ca.crt"))
             config += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]

@@ -37,35 +37,38 @@ public struct TLSOptions: Sendable, Hashable {
     }
 }
 
+/// OpenSSL's reason for the last failure on this thread, for messages that name the file or step.
+public enum OpenSSLError {
+    public static func last() -> String {
+        let code = ERR_get_error()
+        ERR_clear_error()
+        guard code != 0 else { return "unknown error" }
+        var buffer = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &buffer, buffer.count)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 /// One OpenSSL context per option set: loading the system CA bundle costs milliseconds, a
 /// handshake should not pay it again.
 final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
 
     init(_ options: TLSOptions) throws {
-        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw RegistryError.tls("cannot create a TLS context: \(Self.lastError())") }
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw RegistryError.tls("cannot create a TLS context: \(OpenSSLError.last())") }
         context = ctx
         SSL_CTX_set_verify(ctx, options.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
         SSL_CTX_set_default_verify_paths(ctx)
         for file in options.caFiles where SSL_CTX_load_verify_locations(ctx, file, nil) != 1 {
-            throw RegistryError.tls("cannot load CA certificate \(file): \(Self.lastError())")
+            throw RegistryError.tls("cannot load CA certificate \(file): \(OpenSSLError.last())")
         }
         if let (cert, key) = options.clientCertificate {
-            guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 else { throw RegistryError.tls("cannot load client certificate \(cert): \(Self.lastError())") }
-            guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else { throw RegistryError.tls("cannot load client key \(key): \(Self.lastError())") }
+            guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 else { throw RegistryError.tls("cannot load client certificate \(cert): \(OpenSSLError.last())") }
+            guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else { throw RegistryError.tls("cannot load client key \(key): \(OpenSSLError.last())") }
         }
     }
 
     deinit { SSL_CTX_free(context) }
-
-    static func lastError() -> String {
-        let code = ERR_get_error()
-        guard code != 0 else { return "unknown error" }
-        var buffer = [CChar](repeating: 0, count: 256)
-        ERR_error_string_n(code, &buffer, buffer.count)
-        ERR_clear_error()
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// A TLS session over a connected blocking socket.
@@ -74,7 +77,7 @@ final class TLSStream {
     let context: TLSContext  // kept alive as long as the session
 
     init(fd: Int32, host: String, context: TLSContext, verify: Bool) throws {
-        guard let ssl = SSL_new(context.context) else { throw RegistryError.tls("cannot create a TLS session: \(TLSContext.lastError())") }
+        guard let ssl = SSL_new(context.context) else { throw RegistryError.tls("cannot create a TLS session: \(OpenSSLError.last())") }
         self.ssl = ssl
         self.context = context
         SSL_set_fd(ssl, fd)
@@ -85,7 +88,7 @@ final class TLSStream {
         }
         guard SSL_connect(ssl) == 1 else {
             let result = SSL_get_verify_result(ssl)
-            let reason = result != X509_V_OK ? "x509: " + String(cString: X509_verify_cert_error_string(result)) : TLSContext.lastError()
+            let reason = result != X509_V_OK ? "x509: " + String(cString: X509_verify_cert_error_string(result)) : OpenSSLError.last()
             throw RegistryError.tls("TLS handshake with \(host) failed: \(reason)")
         }
     }
@@ -99,14 +102,14 @@ final class TLSStream {
         if error == SSL_ERROR_ZERO_RETURN { return 0 }
         // A peer that closes without close_notify is common (and harmless for framed bodies).
         if error == SSL_ERROR_SYSCALL && errno == 0 { return 0 }
-        throw RegistryError.connection("TLS read failed: \(error == SSL_ERROR_SYSCALL ? String(cString: strerror(errno)) : TLSContext.lastError())")
+        throw RegistryError.connection("TLS read failed: \(error == SSL_ERROR_SYSCALL ? String(cString: strerror(errno)) : OpenSSLError.last())")
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
             let n = SSL_write(ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 20)))
-            guard n > 0 else { throw RegistryError.connection("TLS write failed: \(TLSContext.lastError())") }
+            guard n > 0 else { throw RegistryError.connection("TLS write failed: \(OpenSSLError.last())") }
             offset += Int(n)
         }
     }

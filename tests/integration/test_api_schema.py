@@ -1,0 +1,129 @@
+"""The Engine API driven by schemathesis from Docker's own swagger (API 1.41, Debian's
+golang-github-docker-docker-dev) over a loopback TCP listener: whatever the generated request,
+no 5xx, and the daemon never dies. Path parameters name real objects (a running container, an
+exec, an image, a network, a volume) so that requests reach the handlers rather than 404.
+
+Left out: what would reach past loopback (pulls, pushes, search, login, remote builds,
+distribution), endpoints of swarm and plugins that Berth does not serve, streams without end
+(events; attach and wait, which last as long as the container), bodies schemathesis cannot generate (tars), container and network creation (a random
+bind could make host directories, a random subnet would route host traffic; both are covered by
+the libFuzzer JSON target and their own tests)."""
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings hypothesis)
+
+from conftest import DOCKER, TIMEOUT, Daemon  # noqa: E402
+
+SWAGGER = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml"
+if not os.path.exists(SWAGGER):
+    pytest.skip("Debian's golang-github-docker-docker-dev (the API's swagger) is not installed", allow_module_level=True)
+
+EXCLUDED = (r"^/(images/create|images/search|images/[^/]+/push|images/load|build|auth|distribution|plugins|swarm|services|nodes"
+            r"|tasks|secrets|configs|session|events|networks/create|containers/create)|/archive$|/attach(/ws)?$|/wait$")
+schema = schemathesis.openapi.from_path(SWAGGER).exclude(path_regex=EXCLUDED)
+requests_sent = 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Targets:
+    """Real objects for path parameters, made again whenever a request removed one."""
+
+    def __init__(self, daemon):
+        self.d = daemon
+
+    def exists(self, kind, name):
+        return self.d.docker(kind, "inspect", name).returncode == 0
+
+    def container(self):
+        if not self.exists("image", "busybox"):
+            self.d.ok("tag", "stbase", "busybox")
+        if not self.exists("container", "sttarget"):
+            self.d.ok("run", "-d", "--name", "sttarget", "--network", "none", "busybox", "sleep", "1000")
+        if self.d.docker("inspect", "-f", "{{.State.Running}}", "sttarget").stdout.strip() != "true":
+            self.d.docker("start", "sttarget")
+        return "sttarget"
+
+    def param(self, path, name):
+        if path.startswith("/containers/"):
+            return self.container()
+        if path.startswith("/exec/"):
+            self.container()
+            return self.d.ok("exec", "-d", "sttarget", "true") and self.exec_id()
+        if path.startswith("/images/"):
+            if not self.exists("image", "stimage"):
+                self.d.ok("tag", "stbase", "stimage")
+            return "stimage"
+        if path.startswith("/networks/"):
+            if not self.exists("network", "stnet"):
+                self.d.ok("network", "create", "--subnet", "10.213.7.0/24", "stnet")
+            return "stnet"
+        if path.startswith("/volumes/"):
+            if not self.exists("volume", "stvol"):
+                self.d.ok("volume", "create", "stvol")
+            return "stvol"
+        return None
+
+    def exec_id(self):
+        # an exec instance made through the API, so its ID is known
+        import json
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.tcp_port, timeout=TIMEOUT)
+        conn.request("POST", "/v1.41/containers/sttarget/exec", body=json.dumps({"Cmd": ["true"]}), headers={"Content-Type": "application/json"})
+        exec_id = json.loads(conn.getresponse().read())["Id"]
+        conn.close()
+        return exec_id
+
+
+@pytest.fixture(scope="module")
+def api_daemon(rootfs_template):
+    port = free_port()
+    d = Daemon(extra_args=["-H", f"tcp://127.0.0.1:{port}"])
+    d.tcp_port = port
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
+        subprocess.run([DOCKER, "import", "-c", 'CMD ["sh"]', "-", "stbase"], input=tar, env=d.env(), capture_output=True, check=True, timeout=60)
+        d.targets = Targets(d)
+        yield d
+    finally:
+        d.stop()
+
+
+@schema.parametrize()
+@settings(max_examples=int(os.environ.get("BERTH_SCHEMA_EXAMPLES", "10")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+def test_no_request_makes_a_server_error(case, api_daemon):
+    global requests_sent
+    for name in case.path_parameters or {}:
+        value = api_daemon.targets.param(case.path, name)
+        if value is not None:
+            case.path_parameters[name] = value
+    # streams are asked for once, not followed
+    if case.path.endswith("/stats"):
+        case.query = {**(case.query or {}), "stream": "false"}
+    if case.path.endswith("/logs"):
+        case.query = {**(case.query or {}), "follow": "false"}
+    # a stop waits out its timeout (sleep as PID 1 ignores SIGTERM), as dockerd's does
+    if case.path.endswith(("/stop", "/restart")):
+        case.query = {**(case.query or {}), "t": "1"}
+    response = case.call(base_url=f"http://127.0.0.1:{api_daemon.tcp_port}/v1.41", timeout=30)
+    requests_sent += 1
+    case.validate_response(response, checks=[schemathesis.checks.not_a_server_error])
+    assert api_daemon.proc.poll() is None, "berthd died"
+
+
+def test_daemon_survived_every_request(api_daemon):
+    assert api_daemon.proc.poll() is None
+    assert api_daemon.ok("version", "--format", "{{.Server.Version}}")
+    print(f"\n{requests_sent} generated API requests, no 5xx")
