@@ -90,6 +90,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var SecurityOpt: [String]?
     public var OomScoreAdj: Int?
     public var PidMode: String?
+    /// `--userns=host`: out of the daemon's `--userns-remap` user namespace.
+    public var UsernsMode: String?
     public var IpcMode: String?
     public var UTSMode: String?
     public var GroupAdd: [String]?

@@ -23,6 +23,7 @@ public struct LayerExtractor {
     public let whiteouts: Whiteouts
     /// `docker cp`'s guard: a directory is never replaced by a non-directory, nor the reverse.
     public var noOverwriteDirNonDir = false
+    public var owners = OwnerShift.none
 
     public init(root: String, whiteouts: Whiteouts) {
         self.root = root
@@ -34,6 +35,7 @@ public struct LayerExtractor {
     public func extract(_ reader: TarReader) throws -> Int64 {
         var session = try Session(root: try RootedPath(root: root), whiteouts: whiteouts)
         session.noOverwriteDirNonDir = noOverwriteDirNonDir
+        session.owners = owners
         defer { session.close() }
         while let entry = try reader.next() {
             try session.apply(entry) { fd, path in try reader.copyData(to: fd, path: path) }
@@ -98,6 +100,7 @@ public struct LayerExtractor {
         let root: RootedPath
         let whiteouts: Whiteouts
         var noOverwriteDirNonDir = false
+        var owners = OwnerShift.none
         var bytes: Int64 = 0
         /// Paths this layer created: an opaque whiteout (apply mode) keeps them.
         var created = Set<String>()
@@ -169,7 +172,7 @@ public struct LayerExtractor {
         }
 
         func setMetadata(_ entry: TarEntry, name: String, in dir: Int32) throws {
-            if fchownat(dir, name, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) != 0 { throw fail("chown", entry.path) }
+            if fchownat(dir, name, owners.toMount(uid: entry.uid), owners.toMount(gid: entry.gid), AT_SYMLINK_NOFOLLOW) != 0 { throw fail("chown", entry.path) }
             if entry.kind != .symlink {
                 // After chown, which clears setuid/setgid bits.
                 if fchmodat(dir, name, mode_t(entry.mode), 0) != 0 { throw fail("chmod", entry.path) }

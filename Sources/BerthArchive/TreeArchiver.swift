@@ -17,8 +17,9 @@ public struct TreeArchiver {
     }
 
     public let mode: Mode
+    public let owners: OwnerShift
 
-    public init(mode: Mode) { self.mode = mode }
+    public init(mode: Mode, owners: OwnerShift = .none) { self.mode = mode; self.owners = owners }
 
     public func archive(_ directory: String, to writer: TreeSink) throws {
         let fd = try sys("open", directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -105,8 +106,8 @@ public struct TreeArchiver {
     /// The header for one file system object (sockets: nil, they do not travel in images).
     func entry(_ dirfd: Int32, _ name: String, _ st: stat, rel: String, fullPath: String) throws -> TarEntry? {
         var entry = TarEntry(path: rel, kind: .file, mode: UInt32(st.st_mode) & 0o7777)
-        entry.uid = st.st_uid
-        entry.gid = st.st_gid
+        entry.uid = owners.toArchive(uid: st.st_uid)
+        entry.gid = owners.toArchive(gid: st.st_gid)
         entry.mtime = st.st_mtim
         switch UInt32(st.st_mode) & 0o170000 {
         case TarEntry.typeDirectory: entry.kind = .directory

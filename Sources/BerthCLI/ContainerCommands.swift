@@ -14,7 +14,7 @@ extension CLI {
         .init(nil, "cpus", value: true), .init("c", "cpu-shares", value: true), .init(nil, "cpuset-cpus", value: true),
         .init(nil, "cpuset-mems", value: true), .init(nil, "cpu-quota", value: true), .init(nil, "cpu-period", value: true),
         .init(nil, "pids-limit", value: true), .init(nil, "ulimit", value: true), .init(nil, "cap-add", value: true),
-        .init(nil, "cap-drop", value: true), .init(nil, "privileged"), .init(nil, "read-only"), .init(nil, "init"),
+        .init(nil, "cap-drop", value: true), .init(nil, "privileged"), .init(nil, "read-only"), .init(nil, "init"), .init(nil, "userns", value: true),
         .init(nil, "stop-signal", value: true), .init(nil, "stop-timeout", value: true), .init("v", "volume", value: true),
         .init(nil, "network", value: true), .init(nil, "net", value: true), .init("p", "publish", value: true),
         .init(nil, "add-host", value: true), .init(nil, "dns", value: true), .init(nil, "log-driver", value: true),
@@ -106,6 +106,7 @@ extension CLI {
         if f.has("cap-add") { host.CapAdd = f.all("cap-add") }
         if f.has("cap-drop") { host.CapDrop = f.all("cap-drop") }
         if f.bool("privileged") { host.Privileged = true }
+        host.UsernsMode = f.string("userns")
         if f.bool("read-only") { host.ReadonlyRootfs = true }
         if f.bool("init") { host.Init = true }
         if f.bool("rm") { host.AutoRemove = true }

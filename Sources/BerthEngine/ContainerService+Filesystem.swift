@@ -37,6 +37,14 @@ extension ContainerService {
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
     }
 
+    /// The maps the mounted rootfs shows owners through: a running remapped container's is
+    /// idmapped; otherwise it shows them as stored.
+    nonisolated func mountedIDMap(_ record: ContainerRecord) -> IDMap? { record.state.Running ? idmap(for: record) : nil }
+
+    nonisolated func ownerShift(_ record: ContainerRecord) -> OwnerShift {
+        mountedIDMap(record).map { OwnerShift(uid: $0.uid, gid: $0.gid) } ?? .none
+    }
+
     /// Runs `body` with the mounted rootfs, away from the actor.
     func withRootfs<T: Sendable>(_ ref: String, _ body: @Sendable (String, ContainerRecord) throws -> T) async throws -> T {
         let record = try find(ref)
@@ -51,9 +59,9 @@ extension ContainerService {
 
     /// `docker export`: the container's whole filesystem as one tar, written to `fd`.
     public func export(_ ref: String, to fd: Int32) async throws {
-        try await withRootfs(ref) { root, _ in
+        try await withRootfs(ref) { root, record in
             let writer = try TarWriter(fd: fd)
-            try TreeArchiver(mode: .plain).archive(root, to: writer)
+            try TreeArchiver(mode: .plain, owners: self.ownerShift(record)).archive(root, to: writer)
             _ = try writer.finish()
         }
     }
@@ -87,7 +95,7 @@ extension ContainerService {
             let item = try self.archiveItem(root, record, path)
             defer { close(item.directory) }
             let writer = try TarWriter(fd: fd)
-            try TreeArchiver(mode: .plain).archive(item: item.entryName, in: item.directory, path: RootedPath.procPath(item.directory),
+            try TreeArchiver(mode: .plain, owners: self.ownerShift(record)).archive(item: item.entryName, in: item.directory, path: RootedPath.procPath(item.directory),
                                                    as: item.stat.name, to: writer)
             _ = try writer.finish()
             return item.stat
@@ -122,7 +130,9 @@ extension ContainerService {
             let reader = try TarReader(fd: fd)
             var extractor = LayerExtractor(root: RootedPath.procPath(dir), whiteouts: .none)
             extractor.noOverwriteDirNonDir = noOverwriteDirNonDir
-            try extractor.extract(reader)
+            guard let idmap = self.mountedIDMap(record) else { return _ = try extractor.extract(reader) }
+            extractor.owners = OwnerShift(uid: idmap.uid, gid: idmap.gid)
+            _ = try idmap.asRemappedRoot { try extractor.extract(reader) }
         }
     }
 

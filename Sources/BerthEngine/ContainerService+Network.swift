@@ -113,6 +113,10 @@ extension ContainerService {
         if let ip = network.addresses.first { hosts += "\(ip)\t\(hostname)\n" }
         try AtomicFile.write(dir + "/hosts", Array(hosts.utf8), durable: false)
         try AtomicFile.write(dir + "/resolv.conf", Array(Self.resolvConf(record.hostConfig, embedded: network.embeddedDNS, isHost: isHost).utf8), durable: false)
+        if let idmap = idmap(for: record) {
+            // the container's root may edit them, as it may without remapping
+            for file in ["hostname", "hosts", "resolv.conf"] { chown(dir + "/" + file, idmap.uid, idmap.gid) }
+        }
     }
 
     /// Docker's resolv.conf: the embedded server on user networks; otherwise the host's, minus

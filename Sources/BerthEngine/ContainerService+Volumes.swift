@@ -155,7 +155,11 @@ extension ContainerService {
                     let path: String
                     do { path = try volumes.acquire(m.source) } catch { throw Self.volumeError(error) }
                     acquired.append(m.source)
-                    if !m.noCopy && volumes.isEmpty(m.source) { try copyImageContent(rootfs: rootfs, path: m.destination, into: path) }
+                    if volumes.isEmpty(m.source) {
+                        // a new volume belongs to the container's root, remapped or not (the copy-up below carries the image's owner)
+                        if let idmap = idmap(for: record) { try sys("chown", path) { chown(path, idmap.uid, idmap.gid) } }
+                        if !m.noCopy { try copyImageContent(rootfs: rootfs, path: m.destination, into: path) }
+                    }
                     out.append(.init(destination: m.destination, type: "bind", source: path, options: options + ["rprivate"]))
                 case "tmpfs":
                     options = ["nosuid", "nodev", "noexec"] + (m.readOnly ? ["ro"] : []) + m.tmpfsOptions

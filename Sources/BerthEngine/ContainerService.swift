@@ -144,6 +144,9 @@ public actor ContainerService {
         }
         let imageConfig = try await images.config(image)
         try Self.validate(host)
+        if config.remap != nil && host.Privileged == true && host.UsernsMode != "host" {
+            throw EngineError.invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
+        }
         let name = try reserveName(requested)
         var id = ""
         repeat { id = Self.randomID() } while containers[id] != nil
@@ -177,6 +180,8 @@ public actor ContainerService {
                                      state: ContainerRecord.initialState())
         record.endpoints = try await endpointsForCreate(host, networking)
         try FileIO.makeDirectories(containerDir(id), mode: 0o710)
+        // a remapped root reaches its /etc files here: group search only, nothing to read
+        if let idmap = idmap(for: record) { chown(containerDir(id), 0, idmap.gid) }
         do {
             record.mounts = try resolveMounts(merged, host)
             try prepareLayers(id, image: try await images.topChain(image))
@@ -250,6 +255,13 @@ public actor ContainerService {
         return name
     }
 
+    public nonisolated var usernsRemapped: Bool { config.remap != nil }
+
+    /// The daemon's `--userns-remap` maps, unless the container opted out with `--userns=host`.
+    nonisolated func idmap(for record: ContainerRecord) -> IDMap? {
+        record.hostConfig.UsernsMode == "host" ? nil : config.remap
+    }
+
     /// Docker's checks on resource flags, with its messages.
     static func validate(_ host: HostConfig) throws {
         let memory = host.Memory ?? 0
@@ -267,6 +279,7 @@ public actor ContainerService {
         if let nano = host.NanoCpus, nano < 0 || nano > Int64(sysconf(Int32(_SC_NPROCESSORS_ONLN))) * 1_000_000_000 {
             throw EngineError.invalid("Range of CPUs is from 0.01 to \(sysconf(Int32(_SC_NPROCESSORS_ONLN))).00, as there are only \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs available")
         }
+        if let mode = host.UsernsMode, !["", "host"].contains(mode) { throw EngineError.invalid("invalid USER mode: \(mode)") }
         if let w = host.BlkioWeight, w != 0, !(10...1000).contains(w) { throw EngineError.invalid("Range of blkio weight is from 10 to 1000") }
         for (list, kind) in [(host.CpusetCpus, CPUList.Kind.cpus), (host.CpusetMems, .mems)] {
             if let list, !list.isEmpty, let problem = CPUList.problem(list, kind) { throw EngineError.invalid(problem) }
@@ -311,7 +324,13 @@ public actor ContainerService {
         let bundle = bundlePath(id)
         try FileIO.makeDirectories(bundle + "/rootfs", mode: 0o711)
         let rootfs = bundle + "/rootfs"
-        if !isMounted(rootfs) { try images.snapshotter.mounts(key: id).mount(at: rootfs) }
+        let idmap = idmap(for: record)
+        if idmap != nil && isMounted(rootfs) {
+            // mounted as stored by cp or a build step: the container needs its idmapped view
+            guard rootfsUsers[id] == nil else { throw EngineError.conflict("container \(id) is busy: a copy or commit is in progress") }
+            try Mounter.unmount(rootfs, detach: true)
+        }
+        if !isMounted(rootfs) { try images.snapshotter.mounts(key: id).mount(at: rootfs, idmap: idmap) }
         var mountsHeld = false
         do {
             let mounts = try prepareMounts(record, rootfs: rootfs)
@@ -319,7 +338,7 @@ public actor ContainerService {
             let network = try await setUpNetwork(&record)
             try writeEtcFiles(record, network)
             let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
-                                             mounts: mounts, defaultUlimits: config.defaultUlimits)
+                                             mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))

@@ -1,3 +1,5 @@
+import BerthSnapshot
+
 /// Where berthd keeps things and how it runs containers (daemon.json plus flags).
 public struct EngineConfig: Sendable {
     /// Persistent state: images, containers, logs (`--data-root`, default /var/lib/berth).
@@ -10,6 +12,8 @@ public struct EngineConfig: Sendable {
     public var logMaxFiles: Int
     public var defaultUlimits: [String: (soft: Int64, hard: Int64)]
     public var liveRestore: Bool
+    /// `--userns-remap`: containers' root is this range's first ID on the host.
+    public var remap: IDMap?
 
     public init(dataRoot: String, execRoot: String, storageDriver: String?, shimPath: String, logMaxSize: Int64 = 0,
                 logMaxFiles: Int = 1, defaultUlimits: [String: (soft: Int64, hard: Int64)] = [:], liveRestore: Bool = true) {

@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthCgroups
 import BerthOCI
+import BerthSnapshot
 import BerthSystem
 import CBerthLinux
 import Glibc
@@ -19,7 +20,7 @@ enum SpecBuilder {
 
     /// `network`: the namespace to join; nil shares the host's.
     static func build(_ record: ContainerRecord, rootfs: String, containerDir: String, network: String?, mounts extra: [Spec.Mount],
-                      defaultUlimits: [String: (soft: Int64, hard: Int64)]) throws -> Spec {
+                      defaultUlimits: [String: (soft: Int64, hard: Int64)], idmap: IDMap?) throws -> Spec {
         let config = record.config, host = record.hostConfig
         let privileged = host.Privileged == true
         var env = config.Env ?? []
@@ -89,6 +90,11 @@ enum SpecBuilder {
                                             "/sys/devices/virtual/powercap"],
             readonlyPaths: privileged ? [] : ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
         if Cgroups.isUnified() { linux.namespaces?.append(.init(type: "cgroup")) }
+        if let idmap {
+            linux.namespaces?.insert(.init(type: "user"), at: 0)
+            linux.uidMappings = [.init(containerID: 0, hostID: idmap.uid, size: idmap.size)]
+            linux.gidMappings = [.init(containerID: 0, hostID: idmap.gid, size: idmap.size)]
+        }
         linux.sysctl = host.Sysctls
         linux.seccomp = try seccomp(host.SecurityOpt ?? [], privileged: privileged, capabilities: caps)
         if privileged {

@@ -89,14 +89,17 @@ struct ProcessSetup {
         if !process.cwd.hasPrefix("/") { throw RuntimeError.invalidConfig("cwd property must be an absolute path") }
     }
 
+    /// Written by the runtime for the child, not by the child: a non-dumpable process in a user
+    /// namespace does not own its /proc files. The value survives the child's execve.
+    static func setOOMScoreAdj(_ process: Spec.Process, pid: Int32) throws {
+        if let adj = process.oomScoreAdj { try FileIO.write("/proc/\(pid)/oom_score_adj", String(adj)) }
+    }
+
     /// Applies everything and execs. Returns only by throwing.
     func finalize(_ prepared: Prepared) throws -> Never {
         for limit in process.rlimits ?? [] {
             let resource = Self.rlimitNumbers[limit.type]!
             try sys("setrlimit", limit.type) { berth_setrlimit(resource, limit.soft, limit.hard) }
-        }
-        if let adj = process.oomScoreAdj {
-            try FileIO.write("/proc/self/oom_score_adj", String(adj))
         }
         if chdir(process.cwd) != 0 {
             throw RuntimeError.other("chdir to cwd (\"\(process.cwd)\") set in config.json failed: \(errnoText(errno))")

@@ -1,6 +1,7 @@
 import BerthCgroups
 import BerthOCI
 import BerthSystem
+import CBerthLinux
 import Glibc
 
 extension Runtime {
@@ -72,13 +73,14 @@ extension Runtime {
                               console: console?.child, execFifo: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified())
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }
-        let pid = try Self.clone(flags: 0, pidNamespace: joins.first { $0.0 == .pid }?.1) {
+        let pid = try Self.clone(flags: 0, entering: joins.filter { $0.0 == .pid }) {
             parentSync.close()
             plan.runChild(childSync)
         }
         childSync.close()
         do {
             try cgroup.add(pid: pid)
+            try ProcessSetup.setOOMScoreAdj(process, pid: pid)
             parentSync.send("go")
             // The child's end is close-on-exec: EOF means execve succeeded.
             if let message = parentSync.receive() {
@@ -109,6 +111,10 @@ extension Runtime {
                 throw error
             }
         }
-        return fds
+        // The user namespace first gives the later joins its capabilities, but only over what it
+        // owns: what the engine made outside it (a network namespace) is joined before, as host root.
+        guard let user = fds.first(where: { $0.0 == .user })?.1 else { return fds }
+        let outside = fds.filter { $0.0 != .user && berth_ns_owned_by($0.1, user) == 0 }
+        return outside + fds.filter { ns in !outside.contains { $0.1 == ns.1 } }
     }
 }

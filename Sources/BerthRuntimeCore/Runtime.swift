@@ -103,15 +103,18 @@ public struct Runtime {
 
         let joins = try namespaces.openJoins()
         defer { joins.forEach { close($0.1) } }
+        // A new user namespace may not join what its parent owns (the engine's network namespace):
+        // the clone inherits those instead, entered by this process while still root on the host.
+        let inherited: Set<Namespace> = namespaces.created.contains(.user) ? Set(joins.map(\.0)).subtracting([.mount]) : [.pid]
         let plan = LaunchPlan(kind: .initProcess, spec: spec, process: process, bundle: bundle, rootfs: rootfs,
-                              created: namespaces.created, joins: joins.filter { $0.0 != .pid },
+                              created: namespaces.created, joins: joins.filter { !inherited.contains($0.0) },
                               unshareCgroup: namespaces.unshareCgroup, seccomp: seccomp, console: console?.child,
                               execFifo: fifoFD, cgroupMounts: cgroup.containerMounts,
                               unifiedCgroup: Cgroups.isUnified())
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }
 
-        let pid = try Self.clone(flags: namespaces.cloneFlags, pidNamespace: joins.first { $0.0 == .pid }?.1) {
+        let pid = try Self.clone(flags: namespaces.cloneFlags, entering: joins.filter { inherited.contains($0.0) }) {
             parentSync.close()
             plan.runChild(childSync)
         }
@@ -123,6 +126,7 @@ public struct Runtime {
         }
 
         if namespaces.created.contains(.user) { try namespaces.writeMappings(pid: pid) }
+        try ProcessSetup.setOOMScoreAdj(process, pid: pid)
         try cgroup.add(pid: pid)
         let record = ContainerRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
                                      created: Timestamp.now(), cgroupPath: cgroupPath, config: spec)
@@ -142,13 +146,21 @@ public struct Runtime {
         return Launched(record: record, master: master)
     }
 
-    /// Clones the child (`body` runs in it and never returns). Joining a pid namespace affects
-    /// only children, so the parent enters it just around the clone and steps back out.
-    static func clone(flags: Int32, pidNamespace: Int32?, body: () -> Never) throws -> Int32 {
-        var ownPid: Int32 = -1
-        if let pidNamespace {
-            ownPid = try sys("open", "/proc/self/ns/pid") { open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) }
-            try sys("setns", "pid namespace") { berth_setns(pidNamespace, Namespace.pid.cloneFlag) }
+    /// Clones the child (`body` runs in it and never returns) inside `entering`: the parent
+    /// enters them just around the clone and steps back out (joining a pid namespace affects
+    /// only children; the others are entered here when a new user namespace could not).
+    static func clone(flags: Int32, entering: [(Namespace, Int32)], body: () -> Never) throws -> Int32 {
+        var own: [(Namespace, Int32)] = []
+        defer {
+            for (ns, fd) in own.reversed() {
+                _ = berth_setns(fd, ns.cloneFlag)
+                close(fd)
+            }
+        }
+        for (ns, fd) in entering {
+            let path = "/proc/self/ns/\(ns.procName)"
+            own.append((ns, try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }))
+            try sys("setns", "\(ns.procName) namespace") { berth_setns(fd, ns.cloneFlag) }
         }
         let pid = berth_clone(UInt(UInt32(bitPattern: flags)))
         if pid == 0 {
@@ -159,10 +171,6 @@ public struct Runtime {
             body()
         }
         let cloneErrno = errno
-        if ownPid >= 0 {
-            _ = berth_setns(ownPid, Namespace.pid.cloneFlag)
-            close(ownPid)
-        }
         if pid < 0 { throw RuntimeError.system(SystemError("clone", nil, errno: cloneErrno)) }
         return pid
     }

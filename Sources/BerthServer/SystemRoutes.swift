@@ -148,7 +148,7 @@ struct SystemRoutes {
         i.Swarm.LocalNodeState = "inactive"
         i.LiveRestoreEnabled = true
         i.Isolation = ""
-        i.SecurityOptions = ["name=cgroupns"]
+        i.SecurityOptions = ["name=seccomp,profile=builtin"] + (containers.usernsRemapped ? ["name=userns"] : []) + ["name=cgroupns"]
         return i
     }
 

@@ -42,6 +42,7 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     case notActive(String)
     case hasChildren(String)
     case tooManyLayers(Int)
+    case idmapUnsupported(String)
 
     public var description: String {
         switch self {
@@ -50,6 +51,7 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .notActive(let k): return "snapshot \(k) is not active"
         case .hasChildren(let k): return "snapshot \(k) is in use by other snapshots"
         case .tooManyLayers(let n): return "cannot mount \(n) layers: the overlay options exceed one page on this kernel (needs 6.8+ for more)"
+        case .idmapUnsupported(let why): return "--userns-remap needs idmapped mounts of the data root's file system and overlay layers given as file descriptors (Linux 6.8+): \(why)"
         }
     }
 }

@@ -252,31 +252,155 @@ unsigned int berth_major(unsigned long dev) { return major(dev); }
 unsigned int berth_minor(unsigned long dev) { return minor(dev); }
 
 #include <linux/mount.h>
+#include <linux/securebits.h>
+#include <stdio.h>
+#include <sys/fsuid.h>
+#include <sys/wait.h>
 
-int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char *upper, const char *work,
-                        const char *target, int readonly) {
+/* A detached clone of `path` whose IDs read through `userns_fd`'s mapping (no idmap: -1). */
+static int clone_tree(int dirfd, const char *path, int userns_fd) {
+    int t = (int)syscall(SYS_open_tree, dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (t < 0 || userns_fd < 0) return t;
+    struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd };
+    if (syscall(SYS_mount_setattr, t, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+        int saved = errno;
+        close(t);
+        errno = saved;
+        return -1;
+    }
+    return t;
+}
+
+/* Layers passed as detached idmapped mounts live only as long as the overlay that holds them:
+   nothing to unmount afterwards. Upper and work must share a parent (one idmapped clone). The
+   overlay keeps its creator's credentials for copy-up, so with an idmap it is created with the
+   remapped root's fsuid/fsgid (capabilities kept): files it writes land on disk as real IDs. */
+int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char *upper_parent, const char *upper,
+                        const char *work, const char *target, int readonly, int userns_fd, uid_t uid, gid_t gid) {
     int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
     if (fs < 0) return -1;
-    int saved;
+    int saved, parent = -1, mnt = -1;
+    /* A detached tree is dissolved when its last fd closes: the clones stay open until the
+       overlay has taken its own private clones of them, at create. */
+    int *layers = userns_fd >= 0 ? calloc(lowers_len, sizeof(int)) : NULL;
+    unsigned long count = 0;
+    if (userns_fd >= 0 && !layers) { close(fs); errno = ENOMEM; return -1; }
     for (unsigned long i = 0; i < lowers_len; i += strlen(lowers + i) + 1) {
-        if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", lowers + i, 0) < 0) goto fail;
+        if (userns_fd < 0) {
+            if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", lowers + i, 0) < 0) goto fail;
+            continue;
+        }
+        int layer = clone_tree(AT_FDCWD, lowers + i, userns_fd);
+        if (layer < 0) goto fail;
+        layers[count++] = layer;
+        if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layer) < 0) goto fail;
     }
-    if (upper && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) goto fail;
-    if (work && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0) goto fail;
-    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) goto fail;
-    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, readonly ? MOUNT_ATTR_RDONLY : 0);
+    if (upper && userns_fd >= 0) {
+        if ((parent = clone_tree(AT_FDCWD, upper_parent, userns_fd)) < 0) goto fail;
+        int u = openat(parent, upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int w = openat(parent, work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int rc = (u < 0 || w < 0) ? -1 : (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "upperdir", NULL, u);
+        if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "workdir", NULL, w);
+        saved = errno;
+        if (u >= 0) close(u);
+        if (w >= 0) close(w);
+        errno = saved;
+        if (rc < 0) goto fail;
+    } else {
+        if (upper && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) goto fail;
+        if (work && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0) goto fail;
+    }
+    int bits = prctl(PR_GET_SECUREBITS);
+    if (userns_fd >= 0) {
+        prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP);
+        setfsuid(uid);
+        setfsgid(gid);
+    }
+    int created = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    saved = errno;
+    if (userns_fd >= 0) {
+        setfsuid(0);
+        setfsgid(0);
+        prctl(PR_SET_SECUREBITS, bits);
+    }
+    errno = saved;
+    if (created < 0) goto fail;
+    mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, readonly ? MOUNT_ATTR_RDONLY : 0);
     if (mnt < 0) goto fail;
-    close(fs);
     int rc = (int)syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
     saved = errno;
     close(mnt);
-    errno = saved;
-    return rc;
+    goto done;
 fail:
     saved = errno;
+    rc = -1;
+done:
     close(fs);
+    if (parent >= 0) close(parent);
+    for (unsigned long i = 0; i < count; i++) close(layers[i]);
+    free(layers);
     errno = saved;
-    return -1;
+    return rc;
+}
+
+int berth_mount_idmapped_bind(const char *source, const char *target, int userns_fd) {
+    int t = clone_tree(AT_FDCWD, source, userns_fd);
+    if (t < 0) return -1;
+    int rc = (int)syscall(SYS_move_mount, t, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+    int saved = errno;
+    close(t);
+    errno = saved;
+    return rc;
+}
+
+/* A user namespace with these maps ("0 100000 65536"), held by the returned fd: a child unshares
+   it and waits while the parent writes its maps. Only async-signal-safe calls in the child. */
+int berth_make_userns(const char *uid_map, const char *gid_map) {
+    int ready[2], release[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) return -1;
+    if (pipe2(release, O_CLOEXEC) < 0) { close(ready[0]); close(ready[1]); return -1; }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(ready[0]); close(ready[1]); close(release[0]); close(release[1]);
+        errno = saved;
+        return -1;
+    }
+    if (pid == 0) {
+        close(ready[0]);
+        close(release[1]);  /* or its own copy would keep the read below from ever ending */
+        char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+        (void)!write(ready[1], &c, 1);
+        (void)!read(release[0], &c, 1);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char c = 'n', path[64];
+    int fd = -1, saved = EPERM;
+    if (read(ready[0], &c, 1) == 1 && c == 'y') {
+        const char *maps[2] = { uid_map, gid_map };
+        const char *files[2] = { "uid_map", "gid_map" };
+        int ok = 1;
+        for (int i = 0; i < 2 && ok; i++) {
+            snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i]);
+            int m = open(path, O_WRONLY | O_CLOEXEC);
+            ok = m >= 0 && write(m, maps[i], strlen(maps[i])) == (ssize_t)strlen(maps[i]);
+            if (!ok) saved = errno;
+            if (m >= 0) close(m);
+        }
+        if (ok) {
+            snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            saved = errno;
+        }
+    }
+    (void)!write(release[1], "x", 1);
+    close(release[1]);
+    close(ready[0]);
+    waitpid(pid, NULL, 0);
+    errno = saved;
+    return fd;
 }
 
 long berth_copy_file_range(int in_fd, int out_fd, unsigned long length) {
@@ -286,3 +410,27 @@ long berth_copy_file_range(int in_fd, int out_fd, unsigned long length) {
 int berth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int berth_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 int berth_set_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+/* Whether namespace `ns_fd` is owned by user namespace `userns_fd` (NS_GET_USERNS). */
+int berth_ns_owned_by(int ns_fd, int userns_fd) {
+    int owner = ioctl(ns_fd, _IO(0xb7, 0x1));
+    if (owner < 0) return 0;
+    struct stat a, b;
+    int same = fstat(owner, &a) == 0 && fstat(userns_fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    close(owner);
+    return same;
+}
+
+int berth_enter_fsids(uid_t uid, gid_t gid) {
+    int bits = prctl(PR_GET_SECUREBITS);
+    prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP);
+    setfsgid(gid);
+    setfsuid(uid);
+    return bits;
+}
+
+void berth_leave_fsids(int bits) {
+    setfsuid(0);
+    setfsgid(0);
+    prctl(PR_SET_SECUREBITS, bits);
+}

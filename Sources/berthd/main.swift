@@ -11,7 +11,7 @@ import Glibc
 /// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
 ///        [--registry-mirror URL]… [--insecure-registry HOST]… [--max-concurrent-downloads N]
 ///        [--bridge NAME|none] [--bip CIDR] [--iptables=false] [--mtu N] [--config-file /etc/berth/daemon.json]
-///        [--tls] [--tlsverify] [--tlscacert FILE] [--tlscert FILE] [--tlskey FILE]
+///        [--userns-remap default|USER[:GROUP]] [--tls] [--tlsverify] [--tlscacert FILE] [--tlscert FILE] [--tlskey FILE]
 struct DaemonJSON: Decodable {
     var dataRoot: String?
     var execRoot: String?
@@ -30,6 +30,7 @@ struct DaemonJSON: Decodable {
     var maxConcurrentDownloads: Int?
     var maxConcurrentUploads: Int?
     var tls: Bool?
+    var usernsRemap: String?
     var tlsVerify: Bool?
     var tlsCACert: String?
     var tlsCert: String?
@@ -40,6 +41,7 @@ struct DaemonJSON: Decodable {
         case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
         case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip, bridge, iptables, mtu
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
+        case usernsRemap = "userns-remap"
         case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
     }
 }
@@ -74,6 +76,7 @@ while !args.isEmpty {
     case "--mtu": overrides["mtu"] = value()
     case "--iptables": overrides["iptables"] = arg.contains("=") ? value() : "true"
     case "--tls", "--tlsverify": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = arg.contains("=") ? value() : "true"
+    case "--userns-remap": overrides["userns-remap"] = value()
     case "--tlscacert", "--tlscert", "--tlskey": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = value()
     case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
     default: fail("unknown flag: \(arg)")
@@ -106,11 +109,16 @@ do {
     default: fail("unknown storage driver \(driverName!): use overlay2 or vfs")
     }
     let images = try ImageStore(root: dataRoot, snapshotter: snapshotter)
-    let config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, storageDriver: snapshotter.driver, shimPath: binDir + "/berth-shim",
+    var config = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, storageDriver: snapshotter.driver, shimPath: binDir + "/berth-shim",
                               logMaxSize: file.logOpts?["max-size"].flatMap(ContainerService.parseSize) ?? 0,
                               logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1,
                               defaultUlimits: (file.defaultUlimits ?? [:]).mapValues { (soft: $0.Soft, hard: $0.Hard) },
                               liveRestore: file.liveRestore ?? true)
+    if let remap = (overrides["userns-remap"] ?? file.usernsRemap).flatMap({ $0.isEmpty ? nil : $0 }) {
+        let range = try SubordinateIDs.resolve(remap)
+        config.remap = try IDMap(uid: range.uid, gid: range.gid, size: range.size)
+        FileIO.stderr("berthd: user namespaces: container root is \(range.uid):\(range.gid) on the host (\(range.size) IDs)\n")
+    }
     let bridge = overrides["bridge"] ?? file.bridge ?? "berth0"
     let networks = try NetworkService(config: NetworkConfig(defaultBridge: bridge == "none" ? nil : bridge, bip: overrides["bip"] ?? file.bip,
                                                             iptables: overrides["iptables"].map { $0 != "false" } ?? file.iptables ?? true,

@@ -48,16 +48,6 @@ def test_capabilities_default_add_drop_privileged(docker):
     assert r.returncode != 0 and "invalid capability" in r.stderr.lower()
 
 
-def test_api_refuses_tcp_off_loopback(tmp_path):
-    import subprocess
-    from conftest import BERTHD, TIMEOUT
-    exec_root = tmp_path / "exec"
-    r = subprocess.run([BERTHD, "--data-root", str(tmp_path / "data"), "--exec-root", str(exec_root), "--config-file", "/nonexistent",
-                        "--bridge", "none", "--iptables=false", "-H", "tcp://0.0.0.0:23999"],
-                       capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode != 0 and "needs TLS client certificates" in r.stderr
-
-
 def host_block_device():
     """A block device the host itself may open (a loop device; some VMs forbid opening their disk)."""
     try:

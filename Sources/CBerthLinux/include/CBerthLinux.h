@@ -83,9 +83,21 @@ unsigned int berth_minor(unsigned long dev);
 
 /// Mounts overlayfs with the new mount API, one `lowerdir+` per layer (kernel 6.8+), so the
 /// number of layers is not bounded by a one-page option string. `lowers` is NUL-separated,
-/// nearest layer first. Returns 0, or -1 with errno (EINVAL when the kernel lacks lowerdir+).
-int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char *upper, const char *work,
-                        const char *target, int readonly);
+/// nearest layer first. With `userns_fd` >= 0 every layer is an idmapped clone, `upper` and
+/// `work` are names under `upper_parent`, and the overlay is created as `uid`/`gid`. Returns 0,
+/// or -1 with errno (EINVAL when the kernel lacks lowerdir+).
+int berth_mount_overlay(const char *lowers, unsigned long lowers_len, const char *upper_parent, const char *upper,
+                        const char *work, const char *target, int readonly, int userns_fd, uid_t uid, gid_t gid);
+/// An idmapped bind of `source` at `target` (the vfs driver's rootfs under --userns-remap).
+int berth_mount_idmapped_bind(const char *source, const char *target, int userns_fd);
+/// An fd holding a new user namespace with these maps, for idmapped mounts.
+int berth_make_userns(const char *uid_map, const char *gid_map);
+/// Whether a namespace (fd) is owned by a user namespace (fd): 1 or 0.
+int berth_ns_owned_by(int ns_fd, int userns_fd);
+/// This thread's file system IDs set to a remapped root, capabilities kept; returns what
+/// `berth_leave_fsids` restores.
+int berth_enter_fsids(uid_t uid, gid_t gid);
+void berth_leave_fsids(int bits);
 
 /// copy_file_range(2) from the current offsets (reflinks or in-kernel copy where the fs can).
 long berth_copy_file_range(int in_fd, int out_fd, unsigned long length);
