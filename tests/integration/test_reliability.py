@@ -6,7 +6,7 @@ import random
 import subprocess
 import time
 
-from conftest import BERTH, DOCKER, TIMEOUT, Daemon
+from conftest import BERTH, DOCKER, TIMEOUT, Daemon, chain_prefix
 from registry_support import Registry
 
 
@@ -44,6 +44,18 @@ def test_100_concurrent_runs_succeed_and_leave_nothing(daemon, tmp_path):
     assert all(ids)
     assert not set(ids) & set(daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
     assert leftovers(daemon, ids) == []
+
+
+def dnat_rules(daemon):
+    """The daemon's port-publishing rules now in the nat table."""
+    prefix = chain_prefix(daemon.exec_root)
+    rules = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, timeout=30).stdout.splitlines()
+    return [r for r in rules if r.startswith("-A " + prefix) and "DNAT" in r]
+
+
+def published(daemon):
+    """Port bindings of the running containers."""
+    return daemon.docker("ps", "--format", "{{.Ports}}").stdout.count("->")
 
 
 def check(daemon):
@@ -113,6 +125,8 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
         registry.seed(str(tmp_path / "saved.tar"), "crash")
         witness = d.ok("run", "-d", "--name", "witness", "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc").strip()
         pid = d.ok("inspect", "-f", "{{.State.Pid}}", "witness").strip()
+        per_binding = len(dnat_rules(d))  # the witness's one binding
+        assert per_binding > 0
         ops = Operations(d, registry, str(tmp_path))
         names = ["pull", "run", "run_detached", "commit", "build", "rm", "prune", "load"]
         seen_ids = set()
@@ -131,6 +145,8 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
                 # the witness was never disturbed, and still serves
                 assert d.ok("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "witness").strip() == f"true {pid}"
                 assert d.ok("exec", "witness", "true") == ""
+                # netfilter holds the running containers' ports, no more, no fewer
+                assert len(dnat_rules(d)) == per_binding * published(d), (name, dnat_rules(d))
                 after = d.docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}").stdout.split("\n")
                 ids = [line.split()[0] for line in after if line]
                 assert len(ids) == len(set(ids)) and len(set(line.split()[1] for line in after if line)) == len(ids)
@@ -142,6 +158,7 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
         rc, out = check(d)
         assert rc == 0, out
         assert leftovers(d, seen_ids) == []
+        assert dnat_rules(d) == []
         print(f"\n{kills} kills of berthd injected, store checked after each: consistent")
     finally:
         d.stop()
