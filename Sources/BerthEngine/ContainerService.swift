@@ -75,6 +75,7 @@ public actor ContainerService {
         // so does this, which also ends the client's stream.
         // An earlier kill may also have left the rootfs mounted.
         let mounted = Set(Mounter.mountPoints(under: config.bundlesRoot))
+        let shims = ShimClient.processes()
         for (id, record) in containers where !record.state.Running {
             if FileIO.exists(socketPath(id)) {
                 if (try? sendKill(id, SIGKILL)) != nil {
@@ -82,9 +83,16 @@ public actor ContainerService {
                         try? await Task.sleep(nanoseconds: 20_000_000)
                     }
                 }
-                try? Runtime(root: config.runtimeRoot).delete(id: id, force: true)
                 unlink(socketPath(id))
             }
+            // A shim still creating the task when berthd died has no socket yet, and one killed
+            // then leaves a task and a cgroup that nobody would remove.
+            for pid in shims[bundlePath(id) + "/shim.json"] ?? [] {
+                Glibc.kill(pid, SIGKILL)
+                for _ in 0..<100 where Glibc.kill(pid, 0) == 0 { try? await Task.sleep(nanoseconds: 20_000_000) }
+            }
+            try? Runtime(root: config.runtimeRoot).delete(id: id, force: true)
+            removeLeftoverCgroup(id)
             if mounted.contains(bundlePath(id) + "/rootfs") { unmountIdle(id) }
         }
         await restoreNetworks()
@@ -417,6 +425,14 @@ public actor ContainerService {
 
     // MARK: exit
 
+    /// The cgroup a task left behind: its shim's delete gave up (still busy after its retries), or
+    /// no shim lived to run it. Emptied and removed, so nothing stays charged to a stopped container.
+    func removeLeftoverCgroup(_ id: String) {
+        guard Cgroups.exists(path: "/berth/" + id), let cgroup = try? Cgroups.manager(path: "/berth/" + id) else { return }
+        for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
+        try? cgroup.destroy()
+    }
+
     func exited(_ id: String, _ status: ExitStatus?, boot: Bool = false) async {
         guard var record = containers[id] else { return }
         let status = status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now())
@@ -431,6 +447,7 @@ public actor ContainerService {
         releaseMounts(record)
         try? save(record)
         unmountIdle(id)
+        removeLeftoverCgroup(id)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }

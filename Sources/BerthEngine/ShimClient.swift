@@ -40,6 +40,21 @@ public enum ShimClient {
     }
 }
 
+extension ShimClient {
+    /// Live shim processes by the config they were started with (`berth-shim <bundle>/shim.json`),
+    /// read from /proc: at boot, the shims of starts a kill interrupted, socket or not.
+    static func processes() -> [String: [pid_t]] {
+        var found: [String: [pid_t]] = [:]
+        for entry in (try? FileIO.listDirectory("/proc")) ?? [] {
+            guard let pid = pid_t(entry), let raw = try? FileIO.read("/proc/\(entry)/cmdline") else { continue }
+            let args = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            guard args.count >= 2, args[0].hasSuffix("berth-shim"), args[1].hasSuffix("/shim.json") else { continue }
+            found[args[1], default: []].append(pid)
+        }
+        return found
+    }
+}
+
 /// One thread that waits on every running container's shim at once (a `wait` connection each)
 /// and reports exits; the actors never block on a container.
 final class ExitMonitor: @unchecked Sendable {
