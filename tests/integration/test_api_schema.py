@@ -39,19 +39,31 @@ def free_port():
 class Targets:
     """Real objects for path parameters, made again whenever a request removed one."""
 
-    def __init__(self, daemon):
+    def __init__(self, daemon, rootfs_tar):
         self.d = daemon
+        self.tar = rootfs_tar
 
     def exists(self, kind, name):
         return self.d.docker(kind, "inspect", name).returncode == 0
 
+    def image(self, name):
+        """The base image under `name`, imported again if a generated prune took it."""
+        if not self.exists("image", "stbase"):
+            subprocess.run([DOCKER, "import", "-c", 'CMD ["sh"]', "-", "stbase"], input=self.tar, env=self.d.env(),
+                           capture_output=True, check=True, timeout=60)
+        if not self.exists("image", name):
+            self.d.ok("tag", "stbase", name)
+        return name
+
     def container(self):
-        if not self.exists("image", "busybox"):
-            self.d.ok("tag", "stbase", "busybox")
+        self.image("busybox")
         if not self.exists("container", "sttarget"):
             self.d.ok("run", "-d", "--name", "sttarget", "--network", "none", "busybox", "sleep", "1000")
-        if self.d.docker("inspect", "-f", "{{.State.Running}}", "sttarget").stdout.strip() != "true":
+        state = self.d.docker("inspect", "-f", "{{.State.Running}} {{.State.Paused}}", "sttarget").stdout.split()
+        if state[:1] != ["true"]:
             self.d.docker("start", "sttarget")
+        elif state[1:] == ["true"]:  # a generated pause
+            self.d.docker("unpause", "sttarget")
         return "sttarget"
 
     def param(self, path, name):
@@ -61,9 +73,7 @@ class Targets:
             self.container()
             return self.d.ok("exec", "-d", "sttarget", "true") and self.exec_id()
         if path.startswith("/images/"):
-            if not self.exists("image", "stimage"):
-                self.d.ok("tag", "stbase", "stimage")
-            return "stimage"
+            return self.image("stimage")
         if path.startswith("/networks/"):
             if not self.exists("network", "stnet"):
                 self.d.ok("network", "create", "--subnet", "10.213.7.0/24", "stnet")
@@ -93,8 +103,8 @@ def api_daemon(rootfs_template):
     try:
         d.start()
         tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
-        subprocess.run([DOCKER, "import", "-c", 'CMD ["sh"]', "-", "stbase"], input=tar, env=d.env(), capture_output=True, check=True, timeout=60)
-        d.targets = Targets(d)
+        d.targets = Targets(d, tar)
+        d.targets.image("stbase")
         yield d
     finally:
         d.stop()
@@ -127,6 +137,8 @@ def test_no_request_makes_a_server_error(case, api_daemon):
         if value is not None:
             case.path_parameters[name] = value
     confine(case)
+    if case.path == "/containers/create":
+        api_daemon.targets.image("stbase")
     # streams are asked for once, not followed
     if case.path.endswith("/stats"):
         case.query = {**(case.query or {}), "stream": "false"}
