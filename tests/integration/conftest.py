@@ -3,7 +3,7 @@
 Every test gets its own state root and bundle; teardown force-deletes whatever the test left
 (containers, cgroups, state) even when the test failed, and every subprocess call is bounded.
 """
-import copy
+import glob
 import http.client
 import json
 import os
@@ -174,6 +174,29 @@ BERTH = os.path.join(BIN, "berth")
 DOCKER = shutil.which("docker")
 
 
+def container_cgroups(cid):
+    """A container's cgroup directories, in every v1 hierarchy and on v2."""
+    return glob.glob(f"/sys/fs/cgroup/*/berth/{cid}") + glob.glob(f"/sys/fs/cgroup/unified/berth/{cid}")
+
+
+def remove_cgroups(cid):
+    """Kills what is left in a container's cgroups and removes them."""
+    for d in container_cgroups(cid):
+        try:
+            for pid in open(os.path.join(d, "cgroup.procs")).read().split():
+                os.kill(int(pid), 9)
+        except OSError:
+            pass
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
+
+
 def chain_prefix(exec_root):
     """berthd's netfilter chain prefix for an exec root (FNV-1a, as Netfilter.prefix)."""
     h = 2166136261
@@ -267,6 +290,8 @@ class Daemon:
 
     def stop(self):
         """Removes every container, stops the daemon, and sweeps shims, mounts and cgroups."""
+        records = os.path.join(self.data, "containers")
+        known = [name.removeprefix("removing-") for name in os.listdir(records)] if os.path.isdir(records) else []
         if self.proc and self.proc.poll() is None:
             ids = self.docker("ps", "-aq", timeout=20).stdout.split()
             if ids:
@@ -281,6 +306,8 @@ class Daemon:
             mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(root)]
             for m in sorted(mounts, key=len, reverse=True):
                 subprocess.run(["umount", "-l", m], timeout=TIMEOUT)
+        for cid in known:
+            remove_cgroups(cid)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=TIMEOUT)
         remove_chains(chain_prefix(self.exec_root))
         shutil.rmtree(self.exec_root, ignore_errors=True)

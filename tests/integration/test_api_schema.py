@@ -8,9 +8,9 @@ distribution), endpoints of swarm and plugins that Berth does not serve, streams
 (events; attach and wait, which last as long as the container), bodies schemathesis cannot generate (tars). Container and network creation are driven with what
 could reach the host pinned (`confine`): a random bind could make host directories, a random
 subnet would route host traffic."""
+import http.client
+import json
 import os
-import re
-import socket
 import subprocess
 
 import pytest
@@ -19,6 +19,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings hypothesis)
 
 from conftest import DOCKER, TIMEOUT, Daemon  # noqa: E402
+from registry_support import free_port  # noqa: E402
 
 SWAGGER = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml"
 if not os.path.exists(SWAGGER):
@@ -28,12 +29,6 @@ EXCLUDED = (r"^/(images/create|images/search|images/[^/]+/push|images/load|build
             r"|tasks|secrets|configs|session|events)|/archive$|/attach(/ws)?$|/wait$")
 schema = schemathesis.openapi.from_path(SWAGGER).exclude(path_regex=EXCLUDED)
 requests_sent = 0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Targets:
@@ -86,8 +81,6 @@ class Targets:
 
     def exec_id(self):
         # an exec instance made through the API, so its ID is known
-        import json
-        import http.client
         conn = http.client.HTTPConnection("127.0.0.1", self.d.tcp_port, timeout=TIMEOUT)
         conn.request("POST", "/v1.41/containers/sttarget/exec", body=json.dumps({"Cmd": ["true"]}), headers={"Content-Type": "application/json"})
         exec_id = json.loads(conn.getresponse().read())["Id"]

@@ -2,12 +2,8 @@
 user drives it (every test runs once per client)."""
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
-
-import pytest
 
 from conftest import cgroup_v1, run_captured
 

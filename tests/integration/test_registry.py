@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BERTH, DOCKER, Daemon, run_captured
+from conftest import DOCKER, Daemon
 from registry_support import REGISTRY, SKOPEO, Registry, ThrottledProxy, make_ca
 
 pytestmark = pytest.mark.skipif(REGISTRY is None or SKOPEO is None, reason="docker-registry and skopeo are needed")

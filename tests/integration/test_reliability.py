@@ -6,7 +6,7 @@ import random
 import subprocess
 import time
 
-from conftest import BERTH, DOCKER, TIMEOUT, Daemon, chain_prefix
+from conftest import BERTH, DOCKER, TIMEOUT, Daemon, chain_prefix, container_cgroups
 from registry_support import Registry
 
 
@@ -14,7 +14,7 @@ def leftovers(daemon, ids):
     """Whatever of these containers is still on the host: cgroups, mounts, shims, links, pins."""
     found = []
     for cid in ids:
-        found += glob.glob(f"/sys/fs/cgroup/*/berth/{cid}") + glob.glob(f"/sys/fs/cgroup/unified/berth/{cid}")
+        found += container_cgroups(cid)
         found += [line.split()[4] for line in open("/proc/self/mountinfo") if cid in line]
         found += glob.glob(os.path.join(daemon.data, "containers", cid)) + glob.glob(os.path.join(daemon.exec_root, "containers", cid))
     shims = subprocess.run(["pgrep", "-f", "berth-shim " + daemon.exec_root], capture_output=True, text=True, timeout=30).stdout.split()
@@ -123,7 +123,7 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
         d.ok("save", "-o", str(tmp_path / "saved.tar"), "crash-load:1")
         registry = Registry()
         registry.seed(str(tmp_path / "saved.tar"), "crash")
-        witness = d.ok("run", "-d", "--name", "witness", "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc").strip()
+        d.ok("run", "-d", "--name", "witness", "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
         pid = d.ok("inspect", "-f", "{{.State.Pid}}", "witness").strip()
         per_binding = len(dnat_rules(d))  # the witness's one binding
         assert per_binding > 0

@@ -1,8 +1,5 @@
 """Namespaces, filesystem and identity: each really isolated, observed from inside the container."""
 import os
-import subprocess
-
-from conftest import TIMEOUT
 
 
 def run_sh(bundle, script):

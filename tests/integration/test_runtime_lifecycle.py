@@ -1,5 +1,4 @@
 """create/start/state/kill/delete/pause/resume/exec/ps/list, terminals, hooks and error paths."""
-import array
 import json
 import os
 import pty
