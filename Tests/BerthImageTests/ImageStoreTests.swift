@@ -12,12 +12,16 @@ import Testing
 @Suite(.serialized) struct ImageStoreTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// A gzip'd busybox rootfs tar, made once per run.
+    /// A gzip'd busybox rootfs tar, made once per run at one fixed path (renamed into place, so
+    /// runs neither pile up copies nor see a half-written one).
     static let busyboxTar: String = {
         let dir = try! FileIO.makeTemporaryDirectory(in: "/var/tmp", prefix: "berth-busybox-")
+        defer { try? FileIO.removeTree(dir) }
         try! run("/bin/sh", [repo + "/scripts/make-rootfs.sh", dir + "/rootfs"])
         try! run("/bin/tar", ["-C", dir + "/rootfs", "-czf", dir + "/rootfs.tar.gz", "."])
-        return dir + "/rootfs.tar.gz"
+        let path = "/var/tmp/berth-test-busybox.tar.gz"
+        guard Glibc.rename(dir + "/rootfs.tar.gz", path) == 0 else { fatalError("rename to \(path): \(errno)") }
+        return path
     }()
 
     @discardableResult
