@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Syscall wrappers Swift's Glibc lacks; the only C in the package.
@@ -29,10 +30,11 @@ let package = Package(
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI", "CRuntimeSeal"]),
 
         .target(name: "BerthShimProtocol", dependencies: ["BerthOCI"]),
-        .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux"]),
+        .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux",
+                                                    .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "berth-shim", dependencies: ["BerthShimCore", "BerthShimProtocol", "BerthSystem", "CBerthLinux"]),
 
-        .target(name: "BerthAPI"),
+        .target(name: "BerthAPI", dependencies: ["BerthOCI"]),
         .target(name: "BerthNetwork", dependencies: ["BerthSystem", "CBerthLinux"]),
         .target(name: "BerthBuild"),
         .target(name: "BerthVolume", dependencies: ["BerthSystem"]),
@@ -44,7 +46,8 @@ let package = Package(
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
-        .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem"]),
+        .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem",
+                                                    .product(name: "Logging", package: "swift-log")]),
         .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthBuild", "BerthArchive", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),
         .target(name: "BerthFuzz", dependencies: ["BerthAPI", "BerthArchive", "BerthBuild", "BerthOCI", "BerthSystem", "CBerthLinux"]),
@@ -57,6 +60,7 @@ let package = Package(
         .target(name: "BerthRegistry", dependencies: ["BerthImage", "BerthSnapshot", "BerthContent", "BerthAPI", "BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux"]),
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
+        .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
         .testTarget(name: "BerthNetworkTests", dependencies: ["BerthNetwork"]),
         .testTarget(name: "BerthBuildTests", dependencies: ["BerthBuild"]),
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthAPI", "BerthOCI"]),

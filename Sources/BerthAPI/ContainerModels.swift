@@ -2,7 +2,9 @@
 /// Docker's PascalCase, so one Codable type is the whole contract with no key tables to drift.
 /// Every request field is optional: clients send subsets, and an absent field means Docker's default.
 
-public struct ContainerConfig: Codable, Sendable, Equatable {
+public struct ContainerConfig: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal",
+                                                    "StopTimeout", "Shell"]
     public var Hostname: String?
     public var Domainname: String?
     public var User: String?
@@ -30,12 +32,37 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public init() {}
 }
 
-public struct HealthConfig: Codable, Sendable, Equatable {
+public struct HealthConfig: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"]
     public var Test: [String]?
     public var Interval: Int64?
     public var Timeout: Int64?
     public var StartPeriod: Int64?
+    /// API 1.44: the interval between probes during the start period.
+    public var StartInterval: Int64?
     public var Retries: Int?
+    public init() {}
+}
+
+/// `State.Health`: present only for a container with a healthcheck.
+public struct HealthState: Codable, Sendable, Equatable {
+    /// `starting`, `healthy` or `unhealthy`.
+    public var Status: String = "starting"
+    public var FailingStreak: Int = 0
+    /// The last five probes, oldest first.
+    public var Log: [HealthProbeResult] = []
+    public init() {}
+}
+
+public struct HealthProbeResult: Codable, Sendable, Equatable {
+    public var Start: String = ""
+    public var End: String = ""
+    /// 0 healthy, 1 unhealthy, -1 the probe could not run or timed out.
+    public var ExitCode: Int = 0
+    public var Output: String = ""
+    public init(Start: String, End: String, ExitCode: Int, Output: String) {
+        self.Start = Start; self.End = End; self.ExitCode = ExitCode; self.Output = Output
+    }
     public init() {}
 }
 
@@ -51,8 +78,13 @@ public struct ContainerCreateExtras: Codable, Sendable {
     public init() {}
 }
 
-public struct HostConfig: Codable, Sendable, Equatable {
+/// moby's `container.HostConfig`: every field a client may send, each optional so that a
+/// request says only what it sets; `ContainerService` fills Docker's defaults at create, so
+/// inspect shows what dockerd shows.
+public struct HostConfig: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["StorageOpt", "Tmpfs", "Sysctls", "Runtime", "Mounts", "Init", "Annotations"]
     public var Binds: [String]?
+    public var ContainerIDFile: String?
     public var NetworkMode: String?
     public var PortBindings: [String: [PortBinding]?]?
     public var RestartPolicy: RestartPolicy?
@@ -96,6 +128,53 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var UTSMode: String?
     public var GroupAdd: [String]?
     public var Devices: [DeviceMapping]?
+    public var Links: [String]?
+    public var ConsoleSize: [Int]?
+    /// `private` or `host`; the daemon's default (`host` on cgroup v1, `private` on v2) when unset.
+    public var CgroupnsMode: String?
+    public var Cgroup: String?
+    public var CgroupParent: String?
+    public var Isolation: String?
+    public var Runtime: String?
+    public var DeviceCgroupRules: [String]?
+    public var DeviceRequests: [DeviceRequest]?
+    public var MemorySwappiness: Int64?
+    public var BlkioWeightDevice: [WeightDevice]?
+    public var BlkioDeviceReadBps: [ThrottleDevice]?
+    public var BlkioDeviceWriteBps: [ThrottleDevice]?
+    public var BlkioDeviceReadIOps: [ThrottleDevice]?
+    public var BlkioDeviceWriteIOps: [ThrottleDevice]?
+    public var CpuRealtimePeriod: Int64?
+    public var CpuRealtimeRuntime: Int64?
+    public var CpuCount: Int64?
+    public var CpuPercent: Int64?
+    public var IOMaximumIOps: Int64?
+    public var IOMaximumBandwidth: Int64?
+    public var MaskedPaths: [String]?
+    public var ReadonlyPaths: [String]?
+    public var StorageOpt: [String: String]?
+    public var Annotations: [String: String]?
+    public init() {}
+}
+
+public struct WeightDevice: Codable, Sendable, Equatable {
+    public var Path: String = ""
+    public var Weight: Int = 0
+    public init() {}
+}
+
+public struct ThrottleDevice: Codable, Sendable, Equatable {
+    public var Path: String = ""
+    public var Rate: Int64 = 0
+    public init() {}
+}
+
+public struct DeviceRequest: Codable, Sendable, Equatable {
+    public var Driver: String = ""
+    public var Count: Int = 0
+    public var DeviceIDs: [String]?
+    public var Capabilities: [[String]]?
+    public var Options: [String: String]?
     public init() {}
 }
 
@@ -139,7 +218,8 @@ public struct ContainerCreateResponse: Codable, Sendable {
     public init() {}
 }
 
-public struct ContainerState: Codable, Sendable, Equatable {
+public struct ContainerState: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["Health"]
     public var Status: String = ""
     public var Running: Bool = false
     public var Paused: Bool = false
@@ -151,6 +231,7 @@ public struct ContainerState: Codable, Sendable, Equatable {
     public var Error: String = ""
     public var StartedAt: String = ""
     public var FinishedAt: String = ""
+    public var Health: HealthState?
     public init() {}
 }
 
@@ -182,7 +263,8 @@ public struct NetworkSettings: Codable, Sendable {
     public init() {}
 }
 
-public struct MountPoint: Codable, Sendable {
+public struct MountPoint: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["Type", "Name", "Driver"]
     public var `Type`: String = ""
     public var Name: String?
     public var Source: String = ""
@@ -195,7 +277,8 @@ public struct MountPoint: Codable, Sendable {
 }
 
 /// `GET /containers/{id}/json`.
-public struct ContainerInspect: Codable, Sendable {
+public struct ContainerInspect: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["SizeRw", "SizeRootFs"]
     public var Id: String = ""
     public var Created: String = ""
     public var Path: String = ""

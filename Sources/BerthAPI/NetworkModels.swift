@@ -1,6 +1,7 @@
 /// Network wire models (moby `api/swagger.yaml`: Network, NetworkCreateRequest, EndpointSettings).
 
-public struct EndpointIPAMConfig: Codable, Sendable, Equatable {
+public struct EndpointIPAMConfig: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["IPv4Address", "IPv6Address", "LinkLocalIPs"]
     public var IPv4Address: String?
     public var IPv6Address: String?
     public var LinkLocalIPs: [String]?
@@ -9,7 +10,7 @@ public struct EndpointIPAMConfig: Codable, Sendable, Equatable {
 
 /// A container's attachment to one network: what was asked (IPAMConfig, Aliases) and, while it
 /// runs, what it got (addresses, IDs).
-public struct EndpointSettings: Codable, Sendable, Equatable {
+public struct EndpointSettings: Codable, Sendable, Equatable, GoEncodable {
     public var IPAMConfig: EndpointIPAMConfig?
     public var Links: [String]?
     public var Aliases: [String]?

@@ -11,7 +11,38 @@ public struct ContainerStats: Codable, Sendable {
     public var memory_stats = MemoryStats()
     public var name: String = ""
     public var id: String = ""
+    /// Per interface of the container's network namespace; absent without one (`--network none`
+    /// has only `lo`, which Docker leaves out too).
+    public var networks: [String: NetworkStats]?
     public init() {}
+
+    public struct NetworkStats: Codable, Sendable, Equatable {
+        public var rx_bytes: UInt64 = 0
+        public var rx_packets: UInt64 = 0
+        public var rx_errors: UInt64 = 0
+        public var rx_dropped: UInt64 = 0
+        public var tx_bytes: UInt64 = 0
+        public var tx_packets: UInt64 = 0
+        public var tx_errors: UInt64 = 0
+        public var tx_dropped: UInt64 = 0
+        public init() {}
+
+        /// `/proc/<pid>/net/dev` of a process in the namespace, `lo` left out as Docker does.
+        public static func parse(procNetDev text: String) -> [String: NetworkStats] {
+            var out: [String: NetworkStats] = [:]
+            for line in text.split(separator: "\n").dropFirst(2) {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                let name = String(line[..<colon].drop { $0 == " " })
+                let f = line[line.index(after: colon)...].split(separator: " ").compactMap { UInt64($0) }
+                guard name != "lo", f.count >= 12 else { continue }
+                var s = NetworkStats()
+                s.rx_bytes = f[0]; s.rx_packets = f[1]; s.rx_errors = f[2]; s.rx_dropped = f[3]
+                s.tx_bytes = f[8]; s.tx_packets = f[9]; s.tx_errors = f[10]; s.tx_dropped = f[11]
+                out[name] = s
+            }
+            return out
+        }
+    }
 
     public struct PidsStats: Codable, Sendable {
         public var current: UInt64?

@@ -21,6 +21,7 @@ extension ContainerService {
         guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
         guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is paused, unpause the container before exec") }
         guard let cmd = exec.Cmd, !cmd.isEmpty else { throw EngineError.invalid("No exec command specified") }
+        if (try? DetachKeys(parsing: exec.DetachKeys)) == nil { throw EngineError.invalid("Invalid escape keys (\(exec.DetachKeys ?? "")) provided") }
         let id = Self.randomID()
         execs[id] = ExecRecord(id: id, containerID: record.id, config: exec)
         record.execIDs.append(id)
@@ -33,36 +34,47 @@ extension ContainerService {
     public struct ExecLaunch: Sendable {
         public var socket: String
         public var request: ShimRequest
+        /// Whether the process has a pty.
         public var tty: Bool
+        /// Applied to a tty exec's stdin, as Docker does; nil otherwise.
+        public var detachKeys: DetachKeys?
     }
 
-    public func prepareExecStart(_ execID: String, tty requestedTTY: Bool?) throws -> ExecLaunch {
+    public func prepareExecStart(_ execID: String) throws -> ExecLaunch {
         guard var exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
         guard !exec.running, exec.exitCode == nil else { throw EngineError.conflict("Exec command \(execID) has already run") }
         guard let record = containers[exec.containerID], record.state.Running else {
             throw EngineError.conflict("Container \(exec.containerID) is not running")
         }
-        let base = try Runtime(root: config.runtimeRoot).baseProcess(id: record.id)
-        var process = base
-        let tty = requestedTTY ?? exec.config.Tty ?? false
-        process.terminal = tty
-        process.args = exec.config.Cmd
-        process.env = Self.mergeEnv(base.env ?? [], exec.config.Env ?? [])
-        if let dir = exec.config.WorkingDir, !dir.isEmpty { process.cwd = dir }
-        if let user = exec.config.User, !user.isEmpty {
-            process.user = try UserResolver.resolve(user, rootfs: bundlePath(record.id) + "/rootfs", groupAdd: [])
-        }
-        if exec.config.Privileged == true {
-            let all = Capability.bounding()
-            process.capabilities = Spec.Capabilities(bounding: all, effective: all, permitted: all)
-        }
+        // The pty is the create request's; the start's `Tty` only chooses raw or multiplexed
+        // framing on the wire (moby's postContainerExecStart), which the server applies.
+        let tty = exec.config.Tty == true
         var request = ShimRequest(op: .exec)
         request.execID = execID
-        request.process = process
+        request.process = try execProcess(record, exec.config, tty: tty)
         request.stdin = exec.config.AttachStdin == true
         exec.running = true
         execs[execID] = exec
-        return ExecLaunch(socket: socketPath(record.id), request: request, tty: tty)
+        let keys = tty && request.stdin == true ? try? DetachKeys(parsing: exec.config.DetachKeys) : nil
+        return ExecLaunch(socket: socketPath(record.id), request: request, tty: tty, detachKeys: keys)
+    }
+
+    /// The container's own process, changed as an exec asks (command, env, user, cwd, privileges).
+    func execProcess(_ record: ContainerRecord, _ exec: ExecConfig, tty: Bool) throws -> Spec.Process {
+        let base = try Runtime(root: config.runtimeRoot).baseProcess(id: record.id)
+        var process = base
+        process.terminal = tty
+        process.args = exec.Cmd
+        process.env = Self.mergeEnv(base.env ?? [], exec.Env ?? [])
+        if let dir = exec.WorkingDir, !dir.isEmpty { process.cwd = dir }
+        if let user = exec.User, !user.isEmpty {
+            process.user = try UserResolver.resolve(user, rootfs: bundlePath(record.id) + "/rootfs", groupAdd: [])
+        }
+        if exec.Privileged == true {
+            let all = Capability.bounding()
+            process.capabilities = Spec.Capabilities(bounding: all, effective: all, permitted: all)
+        }
+        return process
     }
 
     public func execStarted(_ execID: String, pid: Int32) {

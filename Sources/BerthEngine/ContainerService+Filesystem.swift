@@ -109,8 +109,32 @@ extension ContainerService {
         if ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(clean) {
             return try ArchiveItem(root: containerDir(record.id), path: String(clean.dropFirst(4)), container: record.name)
         }
-        return try ArchiveItem(root: root, path: path, container: record.name)
+        guard let (mount, rest) = mountHolding(clean, record) else { return try ArchiveItem(root: root, path: path, container: record.name) }
+        let source = mountSource(mount)
+        let suffix = path.hasSuffix("/.") ? "/." : path.hasSuffix("/") ? "/" : ""
+        if rest.isEmpty && suffix.isEmpty {
+            // the mount point itself: its source, named as the path in the container
+            let (parent, base) = RootedPath.split(source)
+            return try ArchiveItem(root: parent.isEmpty ? "/" : parent, path: "/" + base, container: record.name, name: RootedPath.split(clean).1)
+        }
+        return try ArchiveItem(root: source, path: (rest.isEmpty ? "" : rest) + (suffix.isEmpty ? "" : suffix), container: record.name)
     }
+
+    /// The volume or bind mount a container path lies in (the deepest), and the path within it:
+    /// cp reads and writes there, as Docker mounts a container's volumes for cp, whether the
+    /// container runs or not (the rootfs seen from the host never shows them). tmpfs mounts
+    /// live only in a running container's mount namespace and are not reached.
+    nonisolated func mountHolding(_ clean: String, _ record: ContainerRecord) -> (MountRecord, String)? {
+        let holding = (record.mounts ?? []).filter { m in
+            let dest = "/" + m.destination.split(separator: "/").joined(separator: "/")
+            return m.type != "tmpfs" && (clean == dest || clean.hasPrefix(dest == "/" ? "/" : dest + "/"))
+        }
+        guard let m = holding.max(by: { $0.destination.count < $1.destination.count }) else { return nil }
+        let dest = "/" + m.destination.split(separator: "/").joined(separator: "/")
+        return (m, String(clean.dropFirst(dest.count)))
+    }
+
+    nonisolated func mountSource(_ m: MountRecord) -> String { m.type == "volume" ? volumes.dataPath(m.source) : m.source }
 
     /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container, every
     /// entry confined to that directory.
@@ -119,9 +143,15 @@ extension ContainerService {
             throw EngineError.forbidden("container rootfs is marked read-only")
         }
         try await withRootfs(ref) { root, record in
-            let rooted = try RootedPath(root: root)
+            let clean = "/" + path.split(separator: "/").joined(separator: "/")
+            var target = (root: root, path: path)
+            if let (mount, rest) = self.mountHolding(clean, record) {
+                guard !mount.readOnly else { throw EngineError.forbidden("mounted volume is marked read-only") }
+                target = (self.mountSource(mount), rest.isEmpty ? "/" : rest)
+            }
+            let rooted = try RootedPath(root: target.root)
             let dir: Int32
-            do { dir = try rooted.open(path, flags: O_PATH | O_DIRECTORY) } catch let error as SystemError where error.errno == ENOTDIR {
+            do { dir = try rooted.open(target.path, flags: O_PATH | O_DIRECTORY) } catch let error as SystemError where error.errno == ENOTDIR {
                 throw EngineError.invalid("extraction point is not a directory")
             } catch {
                 throw EngineError.notFound("Could not find the file \(path) in container \(record.name)")
@@ -162,9 +192,16 @@ extension ContainerService {
         }
         var imageConfig = ImageAPI.imageConfig(config)
         do { try ConfigChange.apply(options.changes, to: &imageConfig) } catch { throw EngineError.invalid("\(error)") }
-        let freeze = options.pause && record.state.Running && !record.state.Paused
+        var freeze = options.pause && record.state.Running && !record.state.Paused
         let runtime = Runtime(root: self.config.runtimeRoot)
-        if freeze { try runtime.pause(id: record.id) }
+        if freeze {
+            do { try runtime.pause(id: record.id) } catch {
+                // The process exited since the record last said running (its exit is on the way): nothing to freeze.
+                let status = (try? runtime.state(id: record.id))?.status
+                guard status == nil || status == .stopped else { throw error }
+                freeze = false
+            }
+        }
         defer { if freeze { try? runtime.resume(id: record.id) } }
         let committed = try await commitLayer(record.id, config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
                                               author: options.author, comment: options.comment, tags: options.reference.map { [$0] } ?? [])
@@ -219,7 +256,8 @@ struct ArchiveItem {
     let entryName: String
     let stat: PathStat
 
-    init(root: String, path: String, container: String) throws {
+    /// `name` overrides the archived name (a mount point read from its source elsewhere).
+    init(root: String, path: String, container: String, name override: String? = nil) throws {
         let rooted = try RootedPath(root: root)
         let follow = path.hasSuffix("/") || path.hasSuffix("/.")
         let (parent, base) = RootedPath.split(path)
@@ -241,7 +279,7 @@ struct ArchiveItem {
             let target = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
             link = target.hasPrefix("/") ? target : (parent == "/" ? "" : parent) + "/" + target
         }
-        let name = path.hasSuffix("/.") ? "." : (base.isEmpty ? "/" : base)
+        let name = path.hasSuffix("/.") ? "." : override ?? (base.isEmpty ? "/" : base)
         stat = PathStat(name: name, size: Int64(st.st_size), mode: Self.goFileMode(st.st_mode),
                         mtime: Timestamp.format(st.st_mtim), linkTarget: link)
     }

@@ -13,7 +13,12 @@ extension ContainerService {
         let now = Timestamp.epochNow()
         if s.Running {
             let up = "Up " + Timestamp.humanDuration(now - (Timestamp.parse(s.StartedAt) ?? now))
-            return s.Paused ? up + " (Paused)" : up
+            if s.Paused { return up + " (Paused)" }
+            switch s.Health?.Status {
+            case "starting": return up + " (health: starting)"
+            case let status?: return up + " (\(status))"
+            case nil: return up
+            }
         }
         if s.Restarting {
             return "Restarting (\(s.ExitCode)) \(Timestamp.humanDuration(now - (Timestamp.parse(s.FinishedAt) ?? now))) ago"
@@ -35,6 +40,9 @@ extension ContainerService {
     public func list(all: Bool, limit: Int?, filters: [String: [String]], size: Bool = false) async throws -> [ContainerSummary] {
         let known: Set = ["status", "name", "id", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "publish", "expose", "is-task"]
         for key in filters.keys where !known.contains(key) { throw EngineError.invalid("invalid filter '\(key)'") }
+        for health in filters["health"] ?? [] where !["starting", "healthy", "unhealthy", "none"].contains(health) {
+            throw EngineError.invalid("Unrecognised filter value for health: \(health)")
+        }
         for status in filters["status"] ?? [] where !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(status) {
             throw EngineError.invalid("invalid filter 'status=\(status)'")
         }
@@ -55,6 +63,7 @@ extension ContainerService {
             if let statuses = filters["status"], !statuses.contains(Self.statusWord(r.state)) { return false }
             if let names = filters["name"], !names.contains(where: { r.name.contains($0.hasPrefix("/") ? String($0.dropFirst()) : $0) }) { return false }
             if let ids = filters["id"], !ids.contains(where: { r.id.hasPrefix($0) }) { return false }
+            if let wanted = filters["health"], !wanted.contains(r.state.Health?.Status ?? "none") { return false }
             if let codes = filters["exited"], !(r.state.Status == "exited" && codes.contains(String(r.state.ExitCode))) { return false }
             if filters["ancestor"] != nil, !ancestorIDs.contains(r.imageID) { return false }
             if let nets = filters["network"], !(r.endpoints ?? [:]).contains(where: { name, e in nets.contains { $0 == name || e.NetworkID.hasPrefix($0) } }) {

@@ -38,6 +38,10 @@ extension ContainerService {
         out.blkio_stats.io_service_bytes_recursive = cgroup.ioBytes.map {
             ContainerStats.BlkioEntry(major: $0.0, minor: $0.1, op: $0.2, value: $0.3)
         }
+        if record.hostConfig.NetworkMode != "none", record.state.Pid > 0, let text = try? FileIO.readString("/proc/\(record.state.Pid)/net/dev") {
+            let networks = ContainerStats.NetworkStats.parse(procNetDev: text)
+            if !networks.isEmpty { out.networks = networks }
+        }
         return out
     }
 

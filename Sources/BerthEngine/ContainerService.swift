@@ -9,6 +9,7 @@ import BerthSystem
 import BerthVolume
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// Every container's record and lifecycle. One actor: each operation is short (the long waits,
 /// for exits and for `stop` timeouts, are continuations resumed by the exit monitor).
@@ -28,6 +29,9 @@ public actor ContainerService {
     /// Operations (export, cp) using a container's rootfs mount; it stays while any does.
     var rootfsUsers: [String: Int] = [:]
     nonisolated(unsafe) var monitor: ExitMonitor!
+    /// The probe loop of each running container with a healthcheck.
+    var healthTasks: [String: Task<Void, Never>] = [:]
+    let log = Logger(label: "berth.engine")
 
     /// An attach that arrived before its container started; connected at start, before the
     /// container runs, so no output is missed.
@@ -65,6 +69,7 @@ public actor ContainerService {
         sweepOrphans()
         for (id, record) in containers where record.state.Running {
             if (try? ShimClient.request(socketPath(id), ShimRequest(op: .state))) != nil, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
+                startHealthChecks(id, reset: false)
                 continue
             }
             let status = (try? FileIO.read(bundlePath(id) + "/exit.json")).flatMap { try? JSONDecoder().decode(ExitStatus.self, from: Data($0)) }
@@ -169,6 +174,7 @@ public actor ContainerService {
         merged.WorkingDir = body.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? ic?.workingDir ?? ""
         merged.User = body.User.flatMap { $0.isEmpty ? nil : $0 } ?? ic?.user ?? ""
         merged.StopSignal = body.StopSignal ?? ic?.stopSignal
+        merged.Healthcheck = HealthMonitor.merge(body.Healthcheck, image: ic?.healthcheck)
         merged.Labels = (ic?.labels ?? [:]).merging(body.Labels ?? [:]) { $1 }
         merged.ExposedPorts = (ic?.exposedPorts ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.ExposedPorts ?? [:]) { $1 }
         merged.Volumes = (ic?.volumes ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.Volumes ?? [:]) { $1 }
@@ -177,11 +183,7 @@ public actor ContainerService {
         let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
         guard let path = command.first else { throw EngineError.invalid("no command specified") }
 
-        var host = host
-        if host.NetworkMode == nil || host.NetworkMode == "" { host.NetworkMode = "default" }
-        if host.LogConfig == nil { host.LogConfig = LogConfig() }
-        if host.LogConfig?.Type == nil { host.LogConfig?.Type = "json-file" }
-        if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
+        let host = Self.withDefaults(host)
 
         var record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
                                      path: path, args: Array(command.dropFirst()), config: merged, hostConfig: host,
@@ -270,8 +272,65 @@ public actor ContainerService {
         record.hostConfig.UsernsMode == "host" ? nil : config.remap
     }
 
+    /// What dockerd fills in at create for what the client left unset, so inspect answers as
+    /// dockerd's does.
+    static func withDefaults(_ given: HostConfig) -> HostConfig {
+        var host = given
+        if (host.NetworkMode ?? "").isEmpty { host.NetworkMode = "default" }
+        if host.LogConfig == nil { host.LogConfig = LogConfig() }
+        if (host.LogConfig?.Type ?? "").isEmpty { host.LogConfig?.Type = "json-file" }
+        if host.LogConfig?.Config == nil { host.LogConfig?.Config = [:] }
+        if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
+        if (host.RestartPolicy?.Name ?? "").isEmpty { host.RestartPolicy?.Name = "no" }
+        if host.RestartPolicy?.MaximumRetryCount == nil { host.RestartPolicy?.MaximumRetryCount = 0 }
+        if (host.CgroupnsMode ?? "").isEmpty { host.CgroupnsMode = SpecBuilder.defaultCgroupnsMode }
+        if (host.Runtime ?? "").isEmpty { host.Runtime = "runc" }
+        if host.Isolation == nil { host.Isolation = "" }
+        if host.ConsoleSize == nil { host.ConsoleSize = [0, 0] }
+        if host.ContainerIDFile == nil { host.ContainerIDFile = "" }
+        if host.Cgroup == nil { host.Cgroup = "" }
+        if host.CgroupParent == nil { host.CgroupParent = "" }
+        for path in [\HostConfig.BlkioDeviceReadBps, \.BlkioDeviceWriteBps, \.BlkioDeviceReadIOps, \.BlkioDeviceWriteIOps] where host[keyPath: path] == nil {
+            host[keyPath: path] = []
+        }
+        if host.BlkioWeightDevice == nil { host.BlkioWeightDevice = [] }
+        if host.Privileged != true {
+            if host.MaskedPaths == nil { host.MaskedPaths = SpecBuilder.defaultMaskedPaths }
+            if host.ReadonlyPaths == nil { host.ReadonlyPaths = SpecBuilder.defaultReadonlyPaths }
+        }
+        return host
+    }
+
+    /// The log drivers this engine runs: json-file (the default) and none.
+    static let logDrivers: Set = ["json-file", "none"]
+
     /// Docker's checks on resource flags, with its messages.
     static func validate(_ host: HostConfig) throws {
+        if let driver = host.LogConfig?.Type, !driver.isEmpty, !logDrivers.contains(driver) {
+            throw EngineError.invalid("logger: no log driver named '\(driver)' is registered")
+        }
+        if let mode = host.CgroupnsMode, !["", "private", "host"].contains(mode) {
+            throw EngineError.invalid("invalid cgroup namespace mode: \(mode)")
+        }
+        if let runtime = host.Runtime, !["", "runc", "berth-runtime"].contains(runtime) {
+            throw EngineError.invalid("unknown or invalid runtime name: \(runtime)")
+        }
+        if let isolation = host.Isolation, !["", "default"].contains(isolation) {
+            throw EngineError.invalid("Invalid isolation: \"\(isolation)\" - linux only supports 'default'")
+        }
+        if let s = host.MemorySwappiness, s != -1, !(0...100).contains(s) {
+            throw EngineError.invalid("Invalid value: \(s), valid memory swappiness range is 0-100")
+        }
+        for rule in host.DeviceCgroupRules ?? [] { _ = try SpecBuilder.deviceCgroupRule(rule) }
+        // moby's validateRestartPolicy (daemon/container.go)
+        let retries = host.RestartPolicy?.MaximumRetryCount ?? 0
+        switch host.RestartPolicy?.Name ?? "" {
+        case "always", "unless-stopped":
+            if retries != 0 { throw EngineError.invalid("maximum retry count cannot be used with restart policy '\(host.RestartPolicy?.Name ?? "")'") }
+        case "on-failure":
+            if retries < 0 { throw EngineError.invalid("maximum retry count cannot be negative") }
+        default: break
+        }
         let memory = host.Memory ?? 0
         if memory > 0 && memory < 6 * 1024 * 1024 { throw EngineError.invalid("Minimum memory limit allowed is 6MB") }
         if let swap = host.MemorySwap, swap > 0 {
@@ -350,7 +409,8 @@ public actor ContainerService {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
-            let shimConfig = ShimConfig(id: id, bundle: bundle, runtimeRoot: config.runtimeRoot, socket: socketPath(id), logPath: logPath(id),
+            let shimConfig = ShimConfig(id: id, bundle: bundle, runtimeRoot: config.runtimeRoot, socket: socketPath(id),
+                                        logPath: record.hostConfig.LogConfig?.Type == "none" ? "" : logPath(id),
                                         logMaxSize: Int64(record.hostConfig.LogConfig?.Config?["max-size"].flatMap(Self.parseSize) ?? config.logMaxSize),
                                         logMaxFiles: Int(record.hostConfig.LogConfig?.Config?["max-file"] ?? "") ?? config.logMaxFiles,
                                         exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
@@ -384,6 +444,9 @@ public actor ContainerService {
             record.state.StartedAt = Timestamp.now()
             record.state.FinishedAt = ContainerRecord.zeroTime
             record.stoppedByUser = false
+            containers[id] = record
+            startHealthChecks(id, reset: true)
+            record = containers[id] ?? record
             try save(record)
             emit(record, "start")
         } catch {
@@ -408,7 +471,7 @@ public actor ContainerService {
 
     /// The exit code Docker records for a process that never started: 127 when the command is
     /// missing, 126 when it cannot be executed, 128 otherwise (the CLI exits with it).
-    static func startFailureCode(_ message: String) -> Int32 {
+    public static func startFailureCode(_ message: String) -> Int32 {
         if message.contains("executable file not found") || message.contains("no such file or directory") { return 127 }
         if message.contains("permission denied") { return 126 }
         return 128
@@ -434,6 +497,7 @@ public actor ContainerService {
     }
 
     func exited(_ id: String, _ status: ExitStatus?, boot: Bool = false) async {
+        stopHealthChecks(id)
         guard var record = containers[id] else { return }
         let status = status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now())
         record.state.Status = "exited"
@@ -518,7 +582,9 @@ public actor ContainerService {
         emit(record, "restart")
     }
 
-    public func kill(_ ref: String, signal: String?) throws {
+    /// SIGKILL (the default) returns once the container is down, as dockerd's `Kill` waits for
+    /// the exit, so an inspect right after sees it stopped; other signals return at once.
+    public func kill(_ ref: String, signal: String?) async throws {
         var record = try find(ref)
         guard record.state.Running else {
             throw EngineError.conflict("Cannot kill container: \(ref): Container \(record.id) is not running")
@@ -530,6 +596,7 @@ public actor ContainerService {
         if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true; try save(record) }
         try sendKill(record.id, sig)
         emit(record, "kill", ["signal": String(sig)])
+        if sig == SIGKILL { _ = await waitForExit(record.id, seconds: 30) }
     }
 
     func sendKill(_ id: String, _ signal: Int32) throws {
@@ -583,6 +650,7 @@ public actor ContainerService {
         try Runtime(root: config.runtimeRoot).pause(id: record.id)
         record.state.Paused = true
         record.state.Status = "paused"
+        stopHealthChecks(record.id)
         try save(record)
         emit(record, "pause")
     }
@@ -594,6 +662,7 @@ public actor ContainerService {
         record.state.Paused = false
         record.state.Status = "running"
         try save(record)
+        startHealthChecks(record.id, reset: false)
         emit(record, "unpause")
     }
 
@@ -603,6 +672,14 @@ public actor ContainerService {
     public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
         let record = try find(ref)
         let id = record.id
+        if record.state.Restarting && !record.state.Running {
+            guard force else {
+                throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is restarting: stop the container before removing or force remove")
+            }
+            var r = record
+            r.stoppedByUser = true  // the pending restart finds this and does not start it
+            try save(r)
+        }
         if record.state.Running {
             guard force else {
                 throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is running: stop the container before removing or force remove")
@@ -625,6 +702,7 @@ public actor ContainerService {
         try? FileIO.removeTree(bundlePath(id))
         try? FileIO.removeTree(doomed)
         let final = containers[id] ?? record
+        stopHealthChecks(id)
         containers[id] = nil
         if !removeWaiters[id, default: []].isEmpty { removedExitCodes[id] = final.state.ExitCode }
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
@@ -684,6 +762,9 @@ public actor ContainerService {
     /// The json-file logs, oldest rotation first.
     public func logSource(_ ref: String) throws -> LogSource {
         let record = try find(ref)
+        guard record.hostConfig.LogConfig?.Type != "none" else {
+            throw EngineError.notImplemented("configured logging driver does not support reading")
+        }
         let base = logPath(record.id)
         var paths: [String] = []
         var n = 9

@@ -87,7 +87,7 @@ public enum ImageAPI {
         out.Shell = c.shell
         out.Healthcheck = c.healthcheck.map { h in
             var o = HealthConfig()
-            o.Test = h.test; o.Interval = h.interval; o.Timeout = h.timeout; o.StartPeriod = h.startPeriod; o.Retries = h.retries
+            o.Test = h.test; o.Interval = h.interval; o.Timeout = h.timeout; o.StartPeriod = h.startPeriod; o.StartInterval = h.startInterval; o.Retries = h.retries
             return o
         }
         return out
@@ -109,7 +109,7 @@ public enum ImageAPI {
         out.shell = c.Shell
         out.healthcheck = c.Healthcheck.map { h in
             var o = ImageConfig.Healthcheck()
-            o.test = h.Test; o.interval = h.Interval; o.timeout = h.Timeout; o.startPeriod = h.StartPeriod; o.retries = h.Retries
+            o.test = h.Test; o.interval = h.Interval; o.timeout = h.Timeout; o.startPeriod = h.StartPeriod; o.startInterval = h.StartInterval; o.retries = h.Retries
             return o
         }
         return out

@@ -301,6 +301,7 @@ public final class ImageBuilder: @unchecked Sendable {
         h.interval = try duration("interval")
         h.timeout = try duration("timeout")
         h.startPeriod = try duration("start-period")
+        h.startInterval = try duration("start-interval")
         h.retries = ins.flags["retries"].flatMap { Int($0) }
         return h
     }

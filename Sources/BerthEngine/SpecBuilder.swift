@@ -85,11 +85,9 @@ enum SpecBuilder {
                 + (network.map { [Spec.LinuxNamespace(type: "network", path: $0)] } ?? []),
             cgroupsPath: "/berth/" + record.id,
             resources: try resources(host),
-            maskedPaths: privileged ? [] : ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                                            "/sys/devices/virtual/powercap"],
-            readonlyPaths: privileged ? [] : ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
-        if Cgroups.isUnified() { linux.namespaces?.append(.init(type: "cgroup")) }
+            maskedPaths: privileged ? [] : host.MaskedPaths ?? defaultMaskedPaths,
+            readonlyPaths: privileged ? [] : host.ReadonlyPaths ?? defaultReadonlyPaths)
+        if (host.CgroupnsMode ?? defaultCgroupnsMode) == "private" { linux.namespaces?.append(.init(type: "cgroup")) }
         if let idmap {
             linux.namespaces?.insert(.init(type: "user"), at: 0)
             linux.uidMappings = [.init(containerID: 0, hostID: idmap.uid, size: idmap.size)]
@@ -105,9 +103,36 @@ enum SpecBuilder {
             linux.devices = (linux.devices ?? []) + [device]
             if !privileged { linux.resources?.devices?.append(rule) }
         }
+        if !privileged {
+            for text in host.DeviceCgroupRules ?? [] { linux.resources?.devices?.append(try deviceCgroupRule(text)) }
+        }
         return Spec(ociVersion: Spec.version, process: process, root: .init(path: rootfs, readonly: host.ReadonlyRootfs == true),
                     hostname: config.Hostname ?? record.shortID, domainname: config.Domainname, mounts: mounts,
                     annotations: nil, linux: linux)
+    }
+
+    static let defaultMaskedPaths = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                                     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"]
+    static let defaultReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    /// dockerd's default cgroup namespace mode: private on the unified hierarchy, host on v1.
+    static var defaultCgroupnsMode: String { Cgroups.isUnified() ? "private" : "host" }
+
+    /// `--device-cgroup-rule 'c 7:128 rwm'`: type a, b or c, major and minor numbers or `*`,
+    /// and access; worded as moby's check when malformed.
+    static func deviceCgroupRule(_ text: String) throws -> Spec.DeviceRule {
+        let bad = EngineError.invalid("invalid device cgroup format '\(text)'")
+        let parts = text.split(separator: " ")
+        guard parts.count == 3, ["a", "b", "c"].contains(parts[0]) else { throw bad }
+        let numbers = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        guard numbers.count == 2 else { throw bad }
+        func number(_ s: Substring) throws -> Int64? {
+            if s == "*" { return nil }
+            guard let n = Int64(s), n >= 0 else { throw bad }
+            return n
+        }
+        let access = String(parts[2])
+        guard (1...3).contains(access.count), access.allSatisfy({ "rwm".contains($0) }) else { throw bad }
+        return Spec.DeviceRule(allow: true, type: String(parts[0]), major: try number(numbers[0]), minor: try number(numbers[1]), access: access)
     }
 
     /// `--device /dev/x[:/dev/y][:rwm]`: the node made in the container and allowed by the
@@ -166,6 +191,11 @@ enum SpecBuilder {
             }
             if let v = host.MemoryReservation, v > 0 { m.reservation = v }
             if host.OomKillDisable == true { m.disableOOMKiller = true }
+            r.memory = m
+        }
+        if let s = host.MemorySwappiness, s >= 0 {
+            var m = r.memory ?? Spec.Memory()
+            m.swappiness = UInt64(s)
             r.memory = m
         }
         var cpu = Spec.CPU()

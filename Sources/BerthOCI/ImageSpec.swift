@@ -133,9 +133,10 @@ public struct ImageConfig: Codable, Equatable, Sendable {
         public var interval: Int64?
         public var timeout: Int64?
         public var startPeriod: Int64?
+        public var startInterval: Int64?
         public var retries: Int?
         enum CodingKeys: String, CodingKey {
-            case test = "Test", interval = "Interval", timeout = "Timeout", startPeriod = "StartPeriod", retries = "Retries"
+            case test = "Test", interval = "Interval", timeout = "Timeout", startPeriod = "StartPeriod", startInterval = "StartInterval", retries = "Retries"
         }
         public init() {}
     }

@@ -40,10 +40,10 @@ struct BuildRoutes {
         options.dockerfile = req.query("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
         options.tags = try (req.query["t"] ?? []).filter { !$0.isEmpty }.map { try Reference(parsing: $0).withDefaultTag }
         if let args = req.query("buildargs"), !args.isEmpty {
-            let parsed = try JSONDecoder().decode([String: String?].self, from: Data(args.utf8))
+            let parsed = try WireDecoder.decode([String: String?].self, from: Array(args.utf8))
             for (k, v) in parsed { options.buildArgs[k] = v ?? (getenv(k).map { String(cString: $0) } ?? "") }
         }
-        if let labels = req.query("labels"), !labels.isEmpty { options.labels = try JSONDecoder().decode([String: String].self, from: Data(labels.utf8)) }
+        if let labels = req.query("labels"), !labels.isEmpty { options.labels = try WireDecoder.decode([String: String].self, from: Array(labels.utf8)) }
         options.target = req.query("target").flatMap { $0.isEmpty ? nil : $0 }
         options.noCache = req.flag("nocache")
         options.pull = req.flag("pull")

@@ -17,10 +17,8 @@ struct ContainerRoutes {
         let s = service, spool = self.spool
         return [
             (.POST, "/containers/create", { req, _, r in
-                let decoder = JSONDecoder()
-                let body = req.body.isEmpty ? Array("{}".utf8) : req.body
-                let config = try decoder.decode(ContainerConfig.self, from: Data(body))
-                let extras = try decoder.decode(ContainerCreateExtras.self, from: Data(body))
+                let config = try req.decodeBody(ContainerConfig.self)
+                let extras = try req.decodeBody(ContainerCreateExtras.self)
                 r.json(try await s.create(name: req.query("name"), config: config, host: extras.HostConfig ?? HostConfig(),
                                           networking: extras.NetworkingConfig), status: .created)
             }),
@@ -73,9 +71,8 @@ struct ContainerRoutes {
                 r.end()
             }),
             (.POST, "/containers/{id}/update", { req, p, r in
-                let body = req.body.isEmpty ? Array("{}".utf8) : req.body
                 struct Reply: Encodable { let Warnings: [String] }
-                r.json(Reply(Warnings: try await s.update(p[0], try JSONDecoder().decode(HostConfig.self, from: Data(body)))))
+                r.json(Reply(Warnings: try await s.update(p[0], try req.decodeBody(HostConfig.self))))
             }),
             (.GET, "/containers/{id}/changes", { _, p, r in r.json(try await s.changes(p[0])) }),
             (.GET, "/containers/{id}/archive", { req, p, r in
@@ -109,11 +106,11 @@ struct ContainerRoutes {
                 options.author = req.query("author")
                 options.changes = req.query["changes"] ?? []
                 options.pause = req.flag("pause", default: true)
-                if !req.body.isEmpty { options.config = try JSONDecoder().decode(ContainerConfig.self, from: Data(req.body)) }
+                if !req.body.isEmpty { options.config = try req.decodeBody(ContainerConfig.self) }
                 r.json(IDResponse(Id: try await s.commit(container, options)), status: .created)
             }),
             (.POST, "/containers/{id}/exec", { req, p, r in
-                r.json(try await s.createExec(p[0], try JSONDecoder().decode(ExecConfig.self, from: Data(req.body))), status: .created)
+                r.json(try await s.createExec(p[0], try req.decodeBody(ExecConfig.self)), status: .created)
             }),
             (.POST, "/exec/{id}/start", { req, p, r in try await execStart(req, p[0], r) }),
             (.POST, "/exec/{id}/resize", { req, p, r in
@@ -138,12 +135,14 @@ struct ContainerRoutes {
             throw EngineError.conflict("You cannot attach to a stopped container, start it first")
         }
         let tty = inspect.Config.Tty == true
-        let keys: [UInt8]? = req.flag("stdin") && tty ? Self.detachKeys(req.query("detachKeys")) : nil
+        let parsed: DetachKeys
+        do { parsed = try DetachKeys(parsing: req.query("detachKeys")) } catch { throw EngineError.invalid(error.description) }
+        let keys: DetachKeys? = req.flag("stdin") && tty ? parsed : nil
         let bridge = ShimBridge(tty: tty, detachKeys: keys, onExit: nil)
         let loop = r.channel.eventLoop
         let wants = (stdin: req.flag("stdin"), stdout: req.flag("stdout") || req.query("stdout") == nil,
                      stderr: req.flag("stderr") || req.query("stderr") == nil)
-        if req.flag("logs") {
+        if req.flag("logs"), inspect.HostConfig.LogConfig?.Type != "none" {
             let source = try await service.logSource(ref)
             for (stream, bytes) in LogStreamer.replay(source, stdout: wants.stdout, stderr: wants.stderr) { bridge.toClient(stream, bytes) }
         }
@@ -163,42 +162,39 @@ struct ContainerRoutes {
         bridge.attachClient(channel)
     }
 
-    /// `--detach-keys`: `ctrl-p,ctrl-q` (default), `ctrl-a`, letters.
-    static func detachKeys(_ spec: String?) -> [UInt8] {
-        let text = spec.flatMap { $0.isEmpty ? nil : $0 } ?? "ctrl-p,ctrl-q"
-        return text.split(separator: ",").compactMap { key in
-            let k = key.lowercased()
-            if k.hasPrefix("ctrl-"), let c = k.dropFirst(5).utf8.first { return c == 64 ? 0 : (c >= 97 && c <= 122 ? c - 96 : c & 0x1f) }
-            return k.utf8.first
-        }
-    }
-
     func execStart(_ req: APIRequest, _ execID: String, _ r: Responder) async throws {
-        let start = req.body.isEmpty ? ExecStartConfig() : try JSONDecoder().decode(ExecStartConfig.self, from: Data(req.body))
-        let launch = try await service.prepareExecStart(execID, tty: start.Tty)
-        let fd: Int32
-        let pid: Int32
-        do {
-            fd = try ShimClient.open(launch.socket, launch.request)
-            do { pid = try ShimClient.readReply(fd, socket: launch.socket).pid ?? 0 } catch { close(fd); throw error }
-        } catch {
-            await service.execExited(execID, code: 126)
-            throw EngineError.invalid("\(error)")
-        }
-        await service.execStarted(execID, pid: pid)
+        let start = try req.decodeBody(ExecStartConfig.self)
+        let launch = try await service.prepareExecStart(execID)
+        let raw = start.Tty == true  // moby frames the stream unless the start asks for a tty
         let service = self.service
-        let bridge = ShimBridge(tty: launch.tty, detachKeys: nil) { status in
+        let bridge = ShimBridge(tty: raw, detachKeys: launch.detachKeys) { status in
             await service.execExited(execID, code: status.exitCode)
         }
-        if start.Detach == true {
-            // Nobody listens: the shim's stream is drained so the exit code is still recorded.
-            let group = r.channel.eventLoop
-            bridge.connectShim(fd: fd, on: group)
-            r.status(.ok)
-            return
+        // As moby: the response head goes out before the process starts. A client reading the
+        // head through a buffer (docker-py) loses whatever output arrived with it.
+        var client: Channel?
+        if start.Detach != true {
+            let channel = try await r.hijack(contentType: Self.contentType(tty: raw)) { bridge.fromClient($0) }
+            bridge.attachClient(channel)
+            client = channel
         }
-        let channel = try await r.hijack(contentType: Self.contentType(tty: launch.tty)) { bridge.fromClient($0) }
-        bridge.attachClient(channel)
-        bridge.connectShim(fd: fd, on: channel.eventLoop)
+        let fd: Int32
+        do {
+            fd = try ShimClient.open(launch.socket, launch.request)
+            let pid: Int32
+            do { pid = try ShimClient.readReply(fd, socket: launch.socket).pid ?? 0 } catch { close(fd); throw error }
+            await service.execStarted(execID, pid: pid)
+        } catch {
+            let message = "OCI runtime exec failed: \(error): unknown"
+            await service.execExited(execID, code: ContainerService.startFailureCode(message))
+            guard client != nil else { throw EngineError.invalid(message) }
+            // after the hijack the error can only travel in the stream, as moby writes it
+            bridge.toClient(Frame.stdout, Array((message + "\r\n").utf8))
+            return bridge.shimClosed()
+        }
+        if let client { return bridge.connectShim(fd: fd, on: client.eventLoop) }
+        // Nobody listens: the shim's stream is drained so the exit code is still recorded.
+        bridge.connectShim(fd: fd, on: r.channel.eventLoop)
+        r.status(.ok)
     }
 }

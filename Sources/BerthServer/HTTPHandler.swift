@@ -1,3 +1,4 @@
+import BerthAPI
 import BerthEngine
 import BerthSystem
 import Glibc
@@ -25,6 +26,11 @@ public struct APIRequest: Sendable {
     public func int(_ name: String) -> Int? { query(name).flatMap { Int($0) } }
     /// A terminal's height or width (`h`, `w`), held to what a tty can be.
     public func dimension(_ name: String) -> UInt16 { UInt16(clamping: int(name) ?? (name == "h" ? 24 : 80)) }
+
+    /// The JSON body as dockerd reads it (Go's rules, see `WireDecoder`); an empty body is `{}`.
+    public func decodeBody<T: Decodable>(_ type: T.Type) throws(WireDecodingError) -> T {
+        try WireDecoder.decode(type, from: body.isEmpty ? Array("{}".utf8) : body)
+    }
 }
 
 /// Reads HTTP/1.1 requests and hands each to the router; keeps the connection for the next one.

@@ -26,6 +26,7 @@ public final class HTTPServer: Sendable {
             + NetworkRoutes(containers: containers).table
             + VolumeRoutes(containers: containers).table
             + BuildRoutes(containers: containers, registry: registryRoutes, cache: buildCache, spool: spool).table
+            + SwarmRoutes.table
         router = Router(table)
     }
 

@@ -12,7 +12,7 @@ struct NetworkRoutes {
         return [
             (.GET, "/networks", { req, _, r in r.json(try await n.list(filters: try ContainerService.parseFilters(req.query("filters")))) }),
             (.POST, "/networks/create", { req, _, r in
-                let request = try JSONDecoder().decode(NetworkCreateRequest.self, from: Data(req.body.isEmpty ? Array("{}".utf8) : req.body))
+                let request = try req.decodeBody(NetworkCreateRequest.self)
                 let created = try await n.create(request)
                 events.publish("network", "create", id: created.Id, attributes: ["name": request.Name, "type": request.Driver ?? "bridge"])
                 r.json(created, status: .created)
@@ -29,12 +29,12 @@ struct NetworkRoutes {
                 r.status(.noContent)
             }),
             (.POST, "/networks/{id}/connect", { req, p, r in
-                let body = try JSONDecoder().decode(NetworkConnectRequest.self, from: Data(req.body.isEmpty ? Array("{}".utf8) : req.body))
+                let body = try req.decodeBody(NetworkConnectRequest.self)
                 try await c.connect(network: p[0], container: body.Container, endpoint: body.EndpointConfig)
                 r.status(.ok)
             }),
             (.POST, "/networks/{id}/disconnect", { req, p, r in
-                let body = try JSONDecoder().decode(NetworkConnectRequest.self, from: Data(req.body.isEmpty ? Array("{}".utf8) : req.body))
+                let body = try req.decodeBody(NetworkConnectRequest.self)
                 try await c.disconnect(network: p[0], container: body.Container, force: body.Force == true)
                 r.status(.ok)
             }),

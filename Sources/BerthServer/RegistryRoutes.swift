@@ -20,7 +20,7 @@ struct RegistryRoutes {
         return [
             (.POST, "/images/{name...}/push", { req, p, r in try await routes.push(p[0], req, r) }),
             (.POST, "/auth", { req, _, r in
-                let auth = try JSONDecoder().decode(RegistryAuth.self, from: Data(req.body))
+                let auth = try req.decodeBody(RegistryAuth.self)
                 let server = auth.serveraddress ?? ""
                 do {
                     try await Threads.run { try registry.login(server: server, credentials: Self.credentials(auth) ?? RegistryCredentials()) }
@@ -102,7 +102,7 @@ struct RegistryRoutes {
         guard let header = req.headers["X-Registry-Auth"].first, !header.isEmpty else { return nil }
         var text = String(header.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         while text.utf8.count % 4 != 0 { text += "=" }
-        guard let data = Data(base64Encoded: text), let auth = try? JSONDecoder().decode(RegistryAuth.self, from: data) else { return nil }
+        guard let data = Data(base64Encoded: text), let auth = try? WireDecoder.decode(RegistryAuth.self, from: Array(data)) else { return nil }
         return credentials(auth)
     }
 

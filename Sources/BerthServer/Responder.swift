@@ -49,6 +49,7 @@ public final class Responder: @unchecked Sendable {
     }
 
     public func json<T: Encodable>(_ value: T, status: HTTPResponseStatus = .ok) {
+        if value is GoEncodable, let bytes = try? WireEncoder.encode(value) { return send(status, bytes: bytes + [10]) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         send(status, bytes: Array((try? encoder.encode(value)) ?? Data("{}".utf8)) + [10])
@@ -76,17 +77,8 @@ public final class Responder: @unchecked Sendable {
             }
         case let e as Reference.ParseError: return (400, e.description)
         case let e as RegistryError: return (e.status, e.description)
-        case let e as DecodingError: return (400, "invalid JSON: \(Self.decodingText(e))")
+        case let e as WireDecodingError: return (400, e.message)
         default: return (500, "\(error)")
-        }
-    }
-
-    static func decodingText(_ e: DecodingError) -> String {
-        switch e {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c):
-            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
-            return path.isEmpty ? c.debugDescription : "\(path): \(c.debugDescription)"
-        @unknown default: return "\(e)"
         }
     }
 

@@ -1,3 +1,4 @@
+import BerthAPI
 import BerthShimProtocol
 import FoundationEssentials
 import NIOConcurrencyHelpers
@@ -13,8 +14,9 @@ final class ShimBridge: @unchecked Sendable {
     /// Records the exit before the client's connection closes: a client inspects the exec as
     /// soon as its stream ends and must find the exit code there.
     private var exitRecorded: Task<Void, Never>?
-    /// ctrl-p ctrl-q (Docker's default detach keys) end an attach without stopping the container.
-    let detachKeys: [UInt8]?
+    /// The detach sequence (ctrl-p ctrl-q by default) ends a tty attach without stopping the
+    /// container; nil where Docker applies none (no tty, no stdin).
+    private var detachScanner: DetachKeyScanner?
     private let lock = NIOLock()
     private var client: Channel?
     private var shim: Channel?
@@ -22,42 +24,42 @@ final class ShimBridge: @unchecked Sendable {
     /// Output that arrived before the client's connection was handed over.
     private var pendingOutput: [[UInt8]] = []
     private var clientClosedInput = false
-    private var keyMatch = 0
 
-    init(tty: Bool, detachKeys: [UInt8]?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
+    init(tty: Bool, detachKeys: DetachKeys?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
         self.tty = tty
-        self.detachKeys = detachKeys
+        self.detachScanner = detachKeys.map(DetachKeyScanner.init)
         self.onExit = onExit
     }
 
     /// Bytes from the client (nil: it closed its sending side or went away).
     func fromClient(_ buffer: ByteBuffer?) {
-        let (target, peer, shimGone) = lock.withLock { () -> (Channel?, Channel?, Bool) in
-            if let buffer, shim == nil { pendingInput.append(buffer) }
-            if buffer == nil { clientClosedInput = true }
-            return (shim, client, shimDone)
-        }
-        guard let buffer else {
+        guard var buffer else {
+            let (target, peer, shimGone) = lock.withLock { () -> (Channel?, Channel?, Bool) in
+                clientClosedInput = true
+                return (shim, client, shimDone)
+            }
             if shimGone { peer?.close(promise: nil) }  // both directions are over
             target?.close(mode: .output, promise: nil)
             if peer?.isActive != true { target?.close(promise: nil) }
             return
         }
-        guard let target else { return }
-        if let keys = detachKeys, detach(buffer, keys) {
+        let (target, peer, detached) = lock.withLock { () -> (Channel?, Channel?, Bool) in
+            var detached = false
+            if var scanner = detachScanner {
+                let result = scanner.scan(buffer.readableBytesView)
+                detachScanner = scanner
+                buffer = ByteBuffer(bytes: result.forward)
+                detached = result.detached
+            }
+            if shim == nil, buffer.readableBytes > 0 { pendingInput.append(buffer) }
+            return (shim, client, detached)
+        }
+        if let target, buffer.readableBytes > 0 { target.writeAndFlush(buffer, promise: nil) }
+        if detached {
+            // Docker closes the client's connection; the container and its stdin stay as they are.
             peer?.close(promise: nil)
-            target.close(promise: nil)
-            return
+            target?.close(promise: nil)
         }
-        target.writeAndFlush(buffer, promise: nil)
-    }
-
-    func detach(_ buffer: ByteBuffer, _ keys: [UInt8]) -> Bool {
-        for byte in buffer.readableBytesView {
-            keyMatch = byte == keys[keyMatch] ? keyMatch + 1 : (byte == keys[0] ? 1 : 0)
-            if keyMatch == keys.count { return true }
-        }
-        return false
     }
 
     func attachClient(_ channel: Channel) {

@@ -12,7 +12,7 @@ struct VolumeRoutes {
         return [
             (.GET, "/volumes", { req, _, r in r.json(try await c.listVolumes(filters: try ContainerService.parseFilters(req.query("filters")))) }),
             (.POST, "/volumes/create", { req, _, r in
-                let request = try JSONDecoder().decode(VolumeCreateRequest.self, from: Data(req.body.isEmpty ? Array("{}".utf8) : req.body))
+                let request = try req.decodeBody(VolumeCreateRequest.self)
                 r.json(try await c.createVolume(request), status: .created)
             }),
             (.POST, "/volumes/prune", { req, _, r in

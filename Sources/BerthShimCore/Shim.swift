@@ -13,7 +13,8 @@ import Glibc
 public final class Shim {
     let config: ShimConfig
     let runtime: Runtime
-    let logger: JSONFileLogger
+    /// nil for the `none` log driver: output goes only to attached clients.
+    let logger: JSONFileLogger?
     var initPid: Int32 = 0
     /// Output descriptors of the init (pipes, or the pty master) and the stream each feeds.
     var outputs: [Int32: UInt8] = [:]
@@ -65,7 +66,7 @@ public final class Shim {
     public init(config: ShimConfig) throws {
         self.config = config
         runtime = Runtime(root: config.runtimeRoot)
-        logger = try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles)
+        logger = config.logPath.isEmpty ? nil : try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles)
     }
 
     // MARK: start-up
@@ -393,7 +394,7 @@ public final class Shim {
     /// Logs what is left, records the exit, removes the runtime's container, and tells waiters.
     func finish(_ exit: ExitStatus) -> ExitStatus {
         for fd in Array(outputs.keys) { while let chunk = readChunk(fd), !chunk.isEmpty { readOutputChunk(chunk, stream: outputs[fd]!) } }
-        logger.flush()
+        logger?.flush()
         try? runtime.delete(id: config.id, force: true)
         if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes)) }
         for client in clients.values {
@@ -407,7 +408,7 @@ public final class Shim {
 
     /// Logs a chunk of the container's output and passes it to every attached client that wants it.
     func readOutputChunk(_ chunk: ArraySlice<UInt8>, stream: UInt8) {
-        logger.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
+        logger?.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
         for client in clients.values where client.wantsOutput {
             let wanted = stream == Frame.stderr ? client.request?.stderr ?? true : client.request?.stdout ?? true
             if wanted { send(client.fd, frame: stream, chunk) }

@@ -9,7 +9,8 @@ public struct ShimConfig: Codable, Sendable {
     public var runtimeRoot: String
     /// The shim's unix socket.
     public var socket: String
-    /// json-file log, rotated at `logMaxSize` bytes keeping `logMaxFiles` files (0: never rotate).
+    /// json-file log, rotated at `logMaxSize` bytes keeping `logMaxFiles` files (0: never rotate);
+    /// empty for the `none` driver.
     public var logPath: String
     public var logMaxSize: Int64
     public var logMaxFiles: Int

@@ -1,0 +1,281 @@
+import BerthOCI
+
+/// Encodes responses the way dockerd's Go structs marshal: every field in declaration order, an
+/// unset optional as `null` (Go's nil slice, map or pointer), maps with sorted keys, and only the
+/// fields moby tags `omitempty` left out when empty. Clients test for keys (`'MemorySwappiness'
+/// in HostConfig`), so a missing key is a different answer from `null`.
+///
+/// A model opts in by conforming to `GoEncodable`, listing its `omitempty` fields; the server
+/// encodes those with this encoder and everything else with Foundation's.
+public protocol GoEncodable: Encodable {
+    /// The JSON keys moby's struct tags mark `omitempty`: left out when nil, zero or empty.
+    static var omitEmptyKeys: Set<String> { get }
+}
+
+extension GoEncodable {
+    public static var omitEmptyKeys: Set<String> { [] }
+}
+
+public enum WireEncoder {
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let root = Node()
+        try value.encode(to: GoEncoder(node: root, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [], codingPath: []))
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        root.write(into: &out)
+        return out
+    }
+}
+
+/// Dictionaries keyed by strings, whose keys Go sorts when it marshals a map.
+private protocol SortedKeyMap {}
+extension Dictionary: SortedKeyMap where Key == String {}
+
+private final class Node {
+    enum Value {
+        case unset, null, bool(Bool), number(String), string(String)
+        case array([Node])
+        case object([(String, Node)])
+    }
+    var value: Value = .unset
+
+    /// Go's omitempty: false, 0, "", null, and empty arrays and maps.
+    var isEmpty: Bool {
+        switch value {
+        case .unset, .null: return true
+        case .bool(let b): return !b
+        case .number(let n): return Double(n) == 0
+        case .string(let s): return s.isEmpty
+        case .array(let a): return a.isEmpty
+        case .object(let o): return o.isEmpty
+        }
+    }
+
+    func write(into out: inout [UInt8]) {
+        switch value {
+        case .unset, .null: out += Array("null".utf8)
+        case .bool(let b): out += Array((b ? "true" : "false").utf8)
+        case .number(let n): out += Array(n.utf8)
+        case .string(let s): out += Array(JSONText.quote(s).utf8)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                item.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, (key, node)) in members.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                out += Array(JSONText.quote(key).utf8)
+                out.append(UInt8(ascii: ":"))
+                node.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    func set(_ key: String, _ child: Node) {
+        var members: [(String, Node)]
+        if case .object(let existing) = value { members = existing } else { members = [] }
+        if let i = members.firstIndex(where: { $0.0 == key }) { members[i].1 = child } else { members.append((key, child)) }
+        value = .object(members)
+    }
+
+    func append(_ child: Node) {
+        if case .array(let existing) = value { value = .array(existing + [child]) } else { value = .array([child]) }
+    }
+}
+
+private struct GoEncoder: Encoder {
+    let node: Node
+    let omit: Set<String>
+    let codingPath: [CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        if case .object = node.value {} else { node.value = .object([]) }
+        return KeyedEncodingContainer(GoKeyedEncoder<Key>(node: node, omit: omit, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> UnkeyedEncodingContainer {
+        if case .array = node.value {} else { node.value = .array([]) }
+        return GoUnkeyedEncoder(node: node, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> SingleValueEncodingContainer { GoSingleEncoder(node: node, codingPath: codingPath) }
+
+    /// Encodes any value into `node`, with the omitempty keys of its own type.
+    static func encode<T: Encodable>(_ value: T, into node: Node, codingPath: [CodingKey]) throws {
+        try value.encode(to: GoEncoder(node: node, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [], codingPath: codingPath))
+        if T.self is SortedKeyMap.Type, case .object(let members) = node.value {
+            node.value = .object(members.sorted { $0.0 < $1.0 })
+        }
+    }
+}
+
+private func number<T: BinaryInteger>(_ v: T) -> Node.Value { .number(String(v)) }
+
+private func number(_ d: Double) -> Node.Value {
+    guard d.isFinite else { return .null }
+    if d == d.rounded(), abs(d) < 1e15 { return .number(String(Int64(d))) }
+    return .number(String(d))
+}
+
+private struct GoSingleEncoder: SingleValueEncodingContainer {
+    let node: Node
+    let codingPath: [CodingKey]
+    func encodeNil() { node.value = .null }
+    func encode(_ v: Bool) { node.value = .bool(v) }
+    func encode(_ v: String) { node.value = .string(v) }
+    func encode(_ v: Double) { node.value = number(v) }
+    func encode(_ v: Float) { node.value = number(Double(v)) }
+    func encode(_ v: Int) { node.value = number(v) }
+    func encode(_ v: Int8) { node.value = number(v) }
+    func encode(_ v: Int16) { node.value = number(v) }
+    func encode(_ v: Int32) { node.value = number(v) }
+    func encode(_ v: Int64) { node.value = number(v) }
+    func encode(_ v: UInt) { node.value = number(v) }
+    func encode(_ v: UInt8) { node.value = number(v) }
+    func encode(_ v: UInt16) { node.value = number(v) }
+    func encode(_ v: UInt32) { node.value = number(v) }
+    func encode(_ v: UInt64) { node.value = number(v) }
+    func encode<T: Encodable>(_ v: T) throws { try GoEncoder.encode(v, into: node, codingPath: codingPath) }
+}
+
+private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let node: Node
+    let omit: Set<String>
+    let codingPath: [CodingKey]
+
+    private func put(_ key: Key, _ value: Node.Value) {
+        let child = Node()
+        child.value = value
+        store(key, child)
+    }
+
+    private func store(_ key: Key, _ child: Node) {
+        if omit.contains(key.stringValue) && child.isEmpty { return }
+        node.set(key.stringValue, child)
+    }
+
+    func encodeNil(forKey key: Key) { put(key, .null) }
+    func encode(_ v: Bool, forKey key: Key) { put(key, .bool(v)) }
+    func encode(_ v: String, forKey key: Key) { put(key, .string(v)) }
+    func encode(_ v: Double, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: Float, forKey key: Key) { put(key, number(Double(v))) }
+    func encode(_ v: Int, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: Int8, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: Int16, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: Int32, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: Int64, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: UInt, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: UInt8, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: UInt16, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: UInt32, forKey key: Key) { put(key, number(v)) }
+    func encode(_ v: UInt64, forKey key: Key) { put(key, number(v)) }
+
+    func encode<T: Encodable>(_ v: T, forKey key: Key) throws {
+        let child = Node()
+        try GoEncoder.encode(v, into: child, codingPath: codingPath + [key])
+        store(key, child)
+    }
+
+    /// An unset optional is Go's nil: `null`, unless the field is omitempty.
+    func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Bool?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: String?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Double?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Float?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Int?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Int8?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Int16?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Int32?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: Int64?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: UInt?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: UInt8?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: UInt16?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: UInt32?, forKey key: Key) throws { try present(v, key) }
+    func encodeIfPresent(_ v: UInt64?, forKey key: Key) throws { try present(v, key) }
+
+    private func present<T: Encodable>(_ v: T?, _ key: Key) throws {
+        guard let v else { return omit.contains(key.stringValue) ? () : put(key, .null) }
+        try encode(v, forKey: key)
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        let child = Node()
+        node.set(key.stringValue, child)
+        return GoEncoder(node: child, omit: [], codingPath: codingPath + [key]).container(keyedBy: keyType)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
+        let child = Node()
+        node.set(key.stringValue, child)
+        return GoEncoder(node: child, omit: [], codingPath: codingPath + [key]).unkeyedContainer()
+    }
+
+    func superEncoder() -> Encoder { GoEncoder(node: node, omit: omit, codingPath: codingPath) }
+
+    func superEncoder(forKey key: Key) -> Encoder {
+        let child = Node()
+        node.set(key.stringValue, child)
+        return GoEncoder(node: child, omit: [], codingPath: codingPath + [key])
+    }
+}
+
+private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
+    let node: Node
+    let codingPath: [CodingKey]
+    var count: Int {
+        if case .array(let a) = node.value { return a.count }
+        return 0
+    }
+
+    private func add(_ value: Node.Value) {
+        let child = Node()
+        child.value = value
+        node.append(child)
+    }
+
+    mutating func encodeNil() { add(.null) }
+    mutating func encode(_ v: Bool) { add(.bool(v)) }
+    mutating func encode(_ v: String) { add(.string(v)) }
+    mutating func encode(_ v: Double) { add(number(v)) }
+    mutating func encode(_ v: Float) { add(number(Double(v))) }
+    mutating func encode(_ v: Int) { add(number(v)) }
+    mutating func encode(_ v: Int8) { add(number(v)) }
+    mutating func encode(_ v: Int16) { add(number(v)) }
+    mutating func encode(_ v: Int32) { add(number(v)) }
+    mutating func encode(_ v: Int64) { add(number(v)) }
+    mutating func encode(_ v: UInt) { add(number(v)) }
+    mutating func encode(_ v: UInt8) { add(number(v)) }
+    mutating func encode(_ v: UInt16) { add(number(v)) }
+    mutating func encode(_ v: UInt32) { add(number(v)) }
+    mutating func encode(_ v: UInt64) { add(number(v)) }
+
+    mutating func encode<T: Encodable>(_ v: T) throws {
+        let child = Node()
+        try GoEncoder.encode(v, into: child, codingPath: codingPath)
+        node.append(child)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let child = Node()
+        node.append(child)
+        return GoEncoder(node: child, omit: [], codingPath: codingPath).container(keyedBy: keyType)
+    }
+
+    mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
+        let child = Node()
+        node.append(child)
+        return GoEncoder(node: child, omit: [], codingPath: codingPath).unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> Encoder {
+        let child = Node()
+        node.append(child)
+        return GoEncoder(node: child, omit: [], codingPath: codingPath)
+    }
+}

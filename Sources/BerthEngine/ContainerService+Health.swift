@@ -1,0 +1,74 @@
+import BerthAPI
+import BerthShimProtocol
+import BerthSystem
+
+/// Healthchecks: one probe loop per running, unpaused container with a HEALTHCHECK. The loop
+/// sleeps and probes off the actor; the actor only decides whether the next probe is still
+/// wanted and records each result (status, streak, log, `health_status` events).
+extension ContainerService {
+    /// At start the status goes back to `starting` with no failures; after unpause it carries on.
+    func startHealthChecks(_ id: String, reset: Bool) {
+        stopHealthChecks(id)
+        guard var record = containers[id], record.state.Running, !record.state.Paused,
+              let check = record.config.Healthcheck,
+              let command = HealthMonitor.probeCommand(check, shell: record.config.Shell) else { return }
+        if reset || record.state.Health == nil {
+            var health = record.state.Health ?? HealthState()
+            health.Status = "starting"
+            health.FailingStreak = 0
+            record.state.Health = health
+            containers[id] = record
+        }
+        let startedAt = record.state.StartedAt
+        let socket = socketPath(id)
+        healthTasks[id] = Task { [weak self] in
+            while !Task.isCancelled {
+                let since = Int64((Timestamp.epochNow() - (Timestamp.parse(startedAt) ?? 0)) * 1e9)
+                try? await Task.sleep(nanoseconds: UInt64(HealthMonitor.nextDelay(check, sinceStart: since)))
+                guard !Task.isCancelled, let self, let request = await self.probeRequest(id, command, startedAt) else { return }
+                let start = Timestamp.now()
+                let startEpoch = Timestamp.epochNow()
+                let timeout = HealthMonitor.timeout(check)
+                let outcome = (try? await Threads.run { HealthProbe.run(socket: socket, request: request, timeout: timeout) })
+                    ?? (code: -1, output: "health check could not run")
+                let result = HealthProbeResult(Start: start, End: Timestamp.now(), ExitCode: outcome.code, Output: outcome.output)
+                await self.recordHealth(id, startedAt: startedAt, probeStart: startEpoch, result)
+            }
+        }
+    }
+
+    func stopHealthChecks(_ id: String) {
+        healthTasks.removeValue(forKey: id)?.cancel()
+    }
+
+    /// The probe as an exec of the container's user and working directory; nil once the run it
+    /// was started for is over or paused.
+    private func probeRequest(_ id: String, _ command: [String], _ startedAt: String) -> ShimRequest? {
+        guard let record = containers[id], record.state.Running, !record.state.Paused, record.state.StartedAt == startedAt else { return nil }
+        var exec = ExecConfig()
+        exec.Cmd = command
+        exec.User = record.config.User
+        exec.WorkingDir = record.config.WorkingDir
+        var request = ShimRequest(op: .exec)
+        request.execID = "health-" + Self.randomID().prefix(16)
+        request.stdin = false
+        do { request.process = try execProcess(record, exec, tty: false) } catch {
+            recordHealth(id, startedAt: startedAt, probeStart: Timestamp.epochNow(),
+                         HealthProbeResult(Start: Timestamp.now(), End: Timestamp.now(), ExitCode: -1, Output: "\(error)"))
+            return nil
+        }
+        return request
+    }
+
+    private func recordHealth(_ id: String, startedAt: String, probeStart: Double, _ result: HealthProbeResult) {
+        guard var record = containers[id], record.state.Running, record.state.StartedAt == startedAt,
+              let check = record.config.Healthcheck, let health = record.state.Health else { return }
+        let next = HealthMonitor.apply(result, to: health, check: check, startedAt: Timestamp.parse(startedAt) ?? 0, probeStart: probeStart)
+        record.state.Health = next
+        do { try save(record) } catch {
+            containers[id] = record
+            log.error("saving the health of container \(id): \(error)")
+        }
+        if next.Status != health.Status { emit(record, "health_status: " + next.Status) }
+    }
+}
