@@ -29,6 +29,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable, GoEncodable {
     public var StopSignal: String?
     public var StopTimeout: Int?
     public var Shell: [String]?
+    /// API < 1.44; newer clients set the MAC per endpoint.
+    public var MacAddress: String?
     public init() {}
 }
 

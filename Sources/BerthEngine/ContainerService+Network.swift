@@ -8,7 +8,7 @@ import Glibc
 extension ContainerService {
     /// The endpoints a new container is configured for: its network mode's network plus what
     /// `NetworkingConfig` names (aliases, `--ip`). Unknown networks fail the create, as Docker's.
-    func endpointsForCreate(_ host: HostConfig, _ networking: NetworkingConfig?) async throws -> [String: EndpointSettings] {
+    func endpointsForCreate(_ host: HostConfig, _ networking: NetworkingConfig?, macAddress: String? = nil) async throws -> [String: EndpointSettings] {
         let mode = host.NetworkMode ?? "default"
         if mode.hasPrefix("container:") {
             _ = try find(String(mode.dropFirst("container:".count)))  // must exist, as Docker checks at create
@@ -17,6 +17,13 @@ extension ContainerService {
         var out: [String: EndpointSettings] = [:]
         guard let primary = try await networks.resolve(mode: mode) else { return [:] }
         out[primary.name] = EndpointSettings()
+        // API < 1.44 sent the MAC in Config; since then it is per endpoint (moby migrates the old
+        // field onto the primary network's endpoint the same way).
+        if let mac = macAddress, !mac.isEmpty { out[primary.name]?.MacAddress = mac }
+        // On a user network, `--link` is a name the container resolves (moby moves the links there).
+        if !primary.isPredefined, let links = host.Links, !links.isEmpty {
+            out[primary.name]?.Links = links.map { let l = Self.parseLink($0); return l.name + ":" + l.alias }
+        }
         for (name, settings) in networking?.EndpointsConfig ?? [:] {
             let net = try await networks.find(name == "default" ? "bridge" : name)
             if (primary.driver != "bridge" || net.driver != "bridge") && net.id != primary.id {
@@ -27,6 +34,8 @@ extension ContainerService {
             }
             var s = settings
             s.NetworkID = net.id
+            if s.MacAddress.isEmpty, net.id == primary.id, let mac = out[primary.name]?.MacAddress { s.MacAddress = mac }
+            if !s.MacAddress.isEmpty { _ = try NetworkService.parseMAC(s.MacAddress) }
             out[net.name] = s
         }
         return out
@@ -87,7 +96,7 @@ extension ContainerService {
     // MARK: /etc files
 
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf, bound into the container.
-    func writeEtcFiles(_ record: ContainerRecord, _ network: NetworkSetup) throws {
+    func writeEtcFiles(_ record: ContainerRecord, _ network: NetworkSetup, extraHosts: [String] = []) throws {
         let dir = containerDir(record.id)
         let mode = record.hostConfig.NetworkMode ?? "default"
         if mode.hasPrefix("container:"), let target = try? find(String(mode.dropFirst("container:".count))) {
@@ -110,6 +119,7 @@ extension ContainerService {
             let parts = extra.split(separator: ":", maxSplits: 1)
             if parts.count == 2 { hosts += "\(parts[1])\t\(parts[0])\n" }
         }
+        for line in extraHosts { hosts += line + "\n" }
         if let ip = network.addresses.first { hosts += "\(ip)\t\(hostname)\n" }
         try AtomicFile.write(dir + "/hosts", Array(hosts.utf8), durable: false)
         try AtomicFile.write(dir + "/resolv.conf", Array(Self.resolvConf(record.hostConfig, embedded: network.embeddedDNS, isHost: isHost).utf8), durable: false)

@@ -234,7 +234,9 @@ extension ContainerService {
 
     public func createVolume(_ request: VolumeCreateRequest) throws -> Volume {
         if let d = request.Driver, !d.isEmpty, d != "local" { throw EngineError.notFound("plugin \"\(d)\" not found") }
-        return view(try createVolume(request.Name, anonymous: false, options: request.DriverOpts ?? [:], labels: request.Labels ?? [:]))
+        // moby 23+: a volume created without a name is anonymous (`volume prune` takes it without -a)
+        let name = request.Name.flatMap { $0.isEmpty ? nil : $0 }
+        return view(try createVolume(name, anonymous: name == nil, options: request.DriverOpts ?? [:], labels: request.Labels ?? [:]))
     }
 
     public func inspectVolume(_ name: String) throws -> Volume {

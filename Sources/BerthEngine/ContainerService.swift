@@ -23,8 +23,6 @@ public actor ContainerService {
     var exitWaiters: [String: [Waiter]] = [:]
     var removeWaiters: [String: [Waiter]] = [:]
     var pendingAttaches: [String: [PendingAttach]] = [:]
-    /// Exit codes of containers removed right after exiting (`--rm`), for `wait` to report.
-    var removedExitCodes: [String: Int32] = [:]
     var execs: [String: ExecRecord] = [:]
     /// Operations (export, cp) using a container's rootfs mount; it stays while any does.
     var rootfsUsers: [String: Int] = [:]
@@ -161,6 +159,7 @@ public actor ContainerService {
             throw EngineError.invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
         }
         let name = try reserveName(requested)
+        let links = try normalizedLinks(host.Links, parent: name, mode: host.NetworkMode)
         var id = ""
         repeat { id = Self.randomID() } while containers[id] != nil
 
@@ -183,12 +182,13 @@ public actor ContainerService {
         let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
         guard let path = command.first else { throw EngineError.invalid("no command specified") }
 
-        let host = Self.withDefaults(host)
+        var host = Self.withDefaults(host)
+        host.Links = links
 
         var record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
                                      path: path, args: Array(command.dropFirst()), config: merged, hostConfig: host,
                                      state: ContainerRecord.initialState())
-        record.endpoints = try await endpointsForCreate(host, networking)
+        record.endpoints = try await endpointsForCreate(host, networking, macAddress: body.MacAddress)
         try FileIO.makeDirectories(containerDir(id), mode: 0o710)
         // a remapped root reaches its /etc files here: group search only, nothing to read
         if let idmap = idmap(for: record) { chown(containerDir(id), 0, idmap.gid) }
@@ -403,9 +403,11 @@ public actor ContainerService {
             let mounts = try prepareMounts(record, rootfs: rootfs)
             mountsHeld = true
             let network = try await setUpNetwork(&record)
-            try writeEtcFiles(record, network)
+            let links = record.endpoints?["bridge"] != nil ? try legacyLinks(record) : []
+            try writeEtcFiles(record, network, extraHosts: Self.linkHosts(links))
+            let linkEnv = links.flatMap { Self.linkEnvironment(alias: $0.alias, parent: record.name, target: $0.target, ip: $0.ip) }
             let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
-                                             mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap)
+                                             mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap, linkEnv: linkEnv)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
@@ -514,7 +516,7 @@ public actor ContainerService {
         removeLeftoverCgroup(id)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
-        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }
         if record.hostConfig.AutoRemove == true {
             try? await remove(id, force: true)
             return
@@ -621,26 +623,30 @@ public actor ContainerService {
 
     func fire(_ waiter: Waiter) { waiter.resume() }
 
-    /// Suspends until the waiter registered with `register` is resumed (by an exit, a removal or a timeout).
-    func suspend(_ register: (Waiter) -> Void) async {
+    /// Suspends until the waiter registered with `register` is resumed (by an exit, a removal or
+    /// a timeout); returns the exit code it was resumed with. Carried by the waiter because the
+    /// container may be gone (`--rm`) by the time the waiting task runs again.
+    @discardableResult
+    func suspend(_ register: (Waiter) -> Void) async -> Int32? {
         let waiter = Waiter()
         register(waiter)
         await waiter.wait()
+        return waiter.exitCode
     }
 
     public func wait(_ ref: String, condition: String?) async throws -> WaitResponse {
         let record = try find(ref)
         let id = record.id
+        var code: Int32?
         switch condition ?? "not-running" {
         case "removed":
-            if containers[id] != nil { await suspend { removeWaiters[id, default: []].append($0) } }
+            if containers[id] != nil { code = await suspend { removeWaiters[id, default: []].append($0) } }
         case "next-exit":
-            await suspend { exitWaiters[id, default: []].append($0) }
+            code = await suspend { exitWaiters[id, default: []].append($0) }
         default:
-            if record.state.Running { await suspend { exitWaiters[id, default: []].append($0) } }
+            if record.state.Running { code = await suspend { exitWaiters[id, default: []].append($0) } }
         }
-        if let code = containers[id]?.state.ExitCode { return WaitResponse(StatusCode: code) }
-        return WaitResponse(StatusCode: removedExitCodes.removeValue(forKey: id) ?? record.state.ExitCode)
+        return WaitResponse(StatusCode: code ?? containers[id]?.state.ExitCode ?? record.state.ExitCode)
     }
 
     public func pause(_ ref: String) throws {
@@ -704,15 +710,14 @@ public actor ContainerService {
         let final = containers[id] ?? record
         stopHealthChecks(id)
         containers[id] = nil
-        if !removeWaiters[id, default: []].isEmpty { removedExitCodes[id] = final.state.ExitCode }
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
         emit(final, "destroy")
         if removeVolumes {
             let users = volumeUsers()
             for m in final.mounts ?? [] where m.anonymous && users[m.source] == nil { try? removeVolume(m.source, force: true) }
         }
-        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
-        for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: final.state.ExitCode) }
+        for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: final.state.ExitCode) }
     }
 
     public func prune() async -> PruneReport {
@@ -796,6 +801,8 @@ final class Waiter: @unchecked Sendable {
     private let lock = Lock()
     private var continuation: CheckedContinuation<Void, Never>?
     private var done = false
+    /// The exit code it was resumed with; nil for a timeout.
+    private(set) var exitCode: Int32?
 
     func wait() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
@@ -808,10 +815,11 @@ final class Waiter: @unchecked Sendable {
         }
     }
 
-    func resume() {
+    func resume(exitCode code: Int32? = nil) {
         let c = lock.locked { () -> CheckedContinuation<Void, Never>? in
             guard !done else { return nil }
             done = true
+            exitCode = code
             defer { continuation = nil }
             return continuation
         }

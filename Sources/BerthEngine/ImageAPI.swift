@@ -52,6 +52,7 @@ public enum ImageAPI {
         out.Id = record.id.description
         out.RepoTags = await store.tags(of: record.id).map(\.familiarString)
         out.RepoDigests = record.repoDigests
+        out.Parent = record.parent?.description ?? ""
         out.Created = config.created ?? ""
         out.Author = config.author ?? ""
         out.Comment = config.history?.last?.comment ?? ""

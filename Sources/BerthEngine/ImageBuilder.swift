@@ -21,6 +21,13 @@ public struct BuildOptions: Sendable {
     public var quiet = false
     public var remove = true
     public var forceRemove = false
+    /// `--network` for RUN steps (`default`, `bridge`, `none`, `host` or a network's name).
+    public var networkMode: String?
+    /// `--add-host host:ip` for RUN steps.
+    public var extraHosts: [String] = []
+    /// `--cache-from`: when given, a cached step counts only if its image is one of these
+    /// images or an ancestor of one (moby's imageCache); names that resolve to nothing add none.
+    public var cacheFrom: [String]?
     public init() {}
 }
 
@@ -76,20 +83,36 @@ public final class ImageBuilder: @unchecked Sendable {
 
     static func short(_ id: Digest) -> String { String(id.hex.prefix(12)) }
 
-    /// Builds the Dockerfile in the context; returns the image, tagged.
-    public func build() async throws -> ImageRecord {
+    /// Reads and parses the Dockerfile, before any output: its errors are the request's
+    /// (an HTTP error status, as moby answers them). The Dockerfile and `.dockerignore` then
+    /// leave the context when `.dockerignore` names them (moby's `removeDockerfile`), so an
+    /// out-of-context Dockerfile that a client put in the context is not copied by `COPY .`.
+    public func prepare() throws -> Dockerfile {
+        let root = try RootedPath(root: context)
+        var path = options.dockerfile
+        if path == "Dockerfile", (try? root.open(path, flags: O_PATH)).map({ close($0) }) == nil { path = "dockerfile" }
         let text: String
         do {
-            let root = try RootedPath(root: context)
-            let fd = try root.open(options.dockerfile, flags: O_RDONLY)
+            let fd = try root.open(path, flags: O_RDONLY)
             defer { close(fd) }
             text = String(decoding: try FileIO.readAll(fd), as: UTF8.self)
         } catch {
-            throw BuildError(message: "Cannot locate specified Dockerfile: \(options.dockerfile)")
+            throw EngineError.invalid("Cannot locate specified Dockerfile: \(options.dockerfile)")
         }
-        let name = options.dockerfile.split(separator: "/").last.map(String.init) ?? "Dockerfile"
+        let name = path.split(separator: "/").last.map(String.init) ?? "Dockerfile"
         let dockerfile: Dockerfile
-        do { dockerfile = try Dockerfile(parsing: text, name: name) } catch { throw BuildError(message: "dockerfile parse error on \(error)") }
+        do { dockerfile = try Dockerfile(parsing: text, name: name) } catch { throw EngineError.invalid("dockerfile parse error on \(error)") }
+        if FileIO.exists(context + "/.dockerignore") {
+            for file in [".dockerignore", path] where ignore.excludes(file) {
+                let clean = file.split(separator: "/").joined(separator: "/")
+                if unlink(context + "/" + clean) != 0 && errno != ENOENT { throw SystemError("unlink", context + "/" + clean) }
+            }
+        }
+        return dockerfile
+    }
+
+    /// Builds the prepared Dockerfile; returns the image, tagged.
+    public func build(_ dockerfile: Dockerfile) async throws -> ImageRecord {
         lexer = ShellLexer(escape: dockerfile.escape)
         var instructions = dockerfile.instructions
         if let target = options.target {
@@ -333,10 +356,24 @@ public final class ImageBuilder: @unchecked Sendable {
     /// On a hit, moves the stage to the cached image and says so.
     func cached(_ key: String, _ stage: inout Stage) async throws -> Bool {
         guard !options.noCache, let id = await cache.lookup(key), let record = try? await images.resolve(id) else { return false }
+        if let sources = options.cacheFrom, !(await cacheSources(sources)).contains(record.id) { return false }
         stage.image = record
         stage.config = try await images.config(record).config ?? .init()
         await say(" ---> Using cache\n ---> \(Self.short(record.id))\n")
         return true
+    }
+
+    /// The `--cache-from` images and all their ancestors.
+    func cacheSources(_ names: [String]) async -> Set<Digest> {
+        var out = Set<Digest>()
+        for name in names {
+            var next = try? await images.resolve(name)
+            while let record = next, out.insert(record.id).inserted {
+                guard let parent = record.parent else { break }
+                next = try? await images.resolve(parent.description)
+            }
+        }
+        return out
     }
 
     // MARK: commits
@@ -378,7 +415,10 @@ public final class ImageBuilder: @unchecked Sendable {
         config.Env = env
         config.Labels = ["com.berth.build": "intermediate"]
         guard stage.image != nil else { throw BuildError(message: "a RUN, COPY or WORKDIR step needs a base image; FROM scratch has no shell to run") }
-        return try await containers.create(name: nil, config: config, host: HostConfig()).Id
+        var host = HostConfig()
+        host.NetworkMode = options.networkMode
+        host.ExtraHosts = options.extraHosts.isEmpty ? nil : options.extraHosts
+        return try await containers.create(name: nil, config: config, host: host).Id
     }
 
     func runStep(_ stage: Stage, command: [String], createdBy: String) async throws -> ImageRecord {
@@ -407,7 +447,8 @@ public final class ImageBuilder: @unchecked Sendable {
         }
     }
 
-    /// A RUN step's stdout and stderr as it runs, whole lines at a time, ending when it exits.
+    /// A RUN step's stdout and stderr as it runs, chunk by chunk as the step writes them, stderr
+    /// wrapped in red as moby's stream formatter does (`\u{1b}[91m…\u{1b}[0m`); ends when it exits.
     /// Taken from the shim, not the json log: the output shows while the step works, and still
     /// shows when the log cannot be written (a full disk is the likeliest reason a step fails).
     func attachOutput(_ id: String) async throws -> AsyncStream<String> {
@@ -416,20 +457,18 @@ public final class ImageBuilder: @unchecked Sendable {
             guard case .success(let fd) = connection else { return sink.finish() }
             Threads.detach {
                 defer { close(fd); sink.finish() }
-                var frames: [UInt8] = [], pending: [UInt8] = []
+                var frames: [UInt8] = []
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 while true {
                     let n = read(fd, &buffer, buffer.count)
                     if n < 0 && errno == EINTR { continue }
                     guard n > 0 else { break }
                     frames += buffer[..<n]
-                    for (stream, bytes) in Frame.parse(&frames) where stream == Frame.stdout || stream == Frame.stderr { pending += bytes }
-                    if let end = pending.lastIndex(of: UInt8(ascii: "\n")) {
-                        sink.yield(String(decoding: pending[...end], as: UTF8.self))
-                        pending.removeSubrange(...end)
+                    for (stream, bytes) in Frame.parse(&frames) where !bytes.isEmpty {
+                        if stream == Frame.stdout { sink.yield(String(decoding: bytes, as: UTF8.self)) }
+                        if stream == Frame.stderr { sink.yield("\u{1b}[91m" + String(decoding: bytes, as: UTF8.self) + "\u{1b}[0m") }
                     }
                 }
-                if !pending.isEmpty { sink.yield(String(decoding: pending, as: UTF8.self)) }
             }
         })
         return stream

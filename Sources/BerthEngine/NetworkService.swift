@@ -22,6 +22,8 @@ struct NetworkRecord: Codable, Sendable {
     var bridge = ""
     /// The IPAM config shown by inspect: as given, or the subnet chosen for it.
     var ipam = IPAM()
+    /// `--aux-address name=ip`: addresses kept out of allocation (a router, a host on the bridge).
+    var auxAddresses: [String: String]?
 
     var isPredefined: Bool { ["bridge", "host", "none"].contains(name) }
     var isDefaultBridge: Bool { name == "bridge" }
@@ -206,7 +208,8 @@ public actor NetworkService {
         guard let s = net.subnet, let subnet = try? Subnet(parsing: s), let gw = net.gateway.flatMap(IPv4.init) else {
             throw EngineError.internalError("network \(net.name) has no IPv4 pool")
         }
-        let p = AddressPool(subnet: subnet, range: net.ipRange.flatMap { try? Subnet(parsing: $0) }, gateway: gw)
+        var p = AddressPool(subnet: subnet, range: net.ipRange.flatMap { try? Subnet(parsing: $0) }, gateway: gw)
+        for ip in (net.auxAddresses ?? [:]).values.compactMap(IPv4.init) { try? p.claim(ip) }  // checked at create
         pools[net.id] = p
         return p
     }
@@ -300,6 +303,13 @@ public actor NetworkService {
         guard pools.count <= 1 else { throw EngineError.invalid("berthd supports one IPv4 pool per network") }
         try assignSubnet(&r, subnet: pools.first?.Subnet, gateway: pools.first?.Gateway, range: pools.first?.IPRange, bip: nil)
         if pools.first?.Subnet == nil { r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.IPRange = nil; return c } } }
+        if let aux = pools.first?.AuxiliaryAddresses, !aux.isEmpty, let subnet = r.subnet.flatMap({ try? Subnet(parsing: $0) }) {
+            for (_, address) in aux.sorted(by: { $0.key < $1.key }) {
+                guard let ip = IPv4(address), subnet.contains(ip) else { throw EngineError.forbidden("no matching subnet for aux-address \(address)") }
+            }
+            r.auxAddresses = aux
+            r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.AuxiliaryAddresses = aux; return c } }
+        }
         r.ipam.Options = request.IPAM?.Options
         networks[r.id] = r
         try persist()
@@ -453,6 +463,7 @@ public actor NetworkService {
         } else {
             ip = try modifyPool(net.id) { try $0.allocate() }
         }
+        let mac = try settings.MacAddress.isEmpty ? nil : Self.parseMAC(settings.MacAddress)
         let endpointID = ContainerService.randomID()
         let subnet = try pool(net).subnet
         let gateway = try pool(net).gateway
@@ -460,7 +471,7 @@ public actor NetworkService {
         do {
             try BridgeDriver(host: link).connect(bridge: net.bridge, hostVeth: Self.vethName(endpointID), namespace: namespacePath(id),
                                                         interface: interface, ip: ip, prefix: subnet.prefix,
-                                                        gateway: defaultRoute && !net.isInternal ? gateway : nil, mtu: config.mtu)
+                                                        gateway: defaultRoute && !net.isInternal ? gateway : nil, mtu: config.mtu, mac: mac)
         } catch {
             try? modifyPool(net.id) { $0.release(ip) }
             throw Self.engineError(error)
@@ -470,11 +481,27 @@ public actor NetworkService {
         settings.Gateway = net.isInternal ? "" : gateway.description
         settings.IPAddress = ip.description
         settings.IPPrefixLen = subnet.prefix
-        settings.MacAddress = formatMAC(ip.dockerMAC)
+        settings.MacAddress = formatMAC(mac ?? ip.dockerMAC)
         let names = net.isPredefined ? [] : dnsNames(id: id, name: name, settings)
         settings.DNSNames = net.isPredefined ? nil : names
-        defer { publishNames(net.id) }
-        return Endpoint(id: endpointID, ip: ip, veth: Self.vethName(endpointID), names: names)
+        if !net.isPredefined {
+            // `--link target:alias` on a user network: a name only this container resolves
+            let links = (settings.Links ?? []).map { ContainerService.parseLink($0) }
+            dns.addLinks(container: id, Dictionary(links.map { ($0.alias, $0.name) }, uniquingKeysWith: { a, _ in a }))
+        }
+        let endpoint = Endpoint(id: endpointID, ip: ip, veth: Self.vethName(endpointID), names: names)
+        // in the table before the names are published: the newest container must resolve too
+        attached[id]?.endpoints[net.id] = endpoint
+        publishNames(net.id)
+        return endpoint
+    }
+
+    /// `--mac-address`: six hex bytes, `:` or `-` separated; a unicast address.
+    static func parseMAC(_ text: String) throws -> [UInt8] {
+        let parts = text.split(whereSeparator: { $0 == ":" || $0 == "-" })
+        guard parts.count == 6, let bytes = Optional(parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }), bytes.count == 6,
+              bytes[0] & 1 == 0 else { throw EngineError.invalid("invalid MAC address: \(text)") }
+        return bytes
     }
 
     /// What the embedded DNS answers for an endpoint: the name, the aliases, the short ID.
@@ -526,6 +553,7 @@ public actor NetworkService {
             return
         }
         dns.stop(container: id)
+        dns.removeLinks(container: id)
         for (net, e) in a.endpoints {
             try? modifyPool(net) { $0.release(e.ip) }
             publishNames(net)

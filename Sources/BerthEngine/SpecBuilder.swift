@@ -18,12 +18,13 @@ enum SpecBuilder {
     /// Where `--init` finds a static init (Debian's tini package ships tini-static).
     static let initBinaries = ["/usr/local/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/docker-init"]
 
-    /// `network`: the namespace to join; nil shares the host's.
+    /// `network`: the namespace to join; nil shares the host's. `linkEnv`: legacy links'
+    /// variables, which the container's own override (moby's `CreateDaemonEnvironment`).
     static func build(_ record: ContainerRecord, rootfs: String, containerDir: String, network: String?, mounts extra: [Spec.Mount],
-                      defaultUlimits: [String: (soft: Int64, hard: Int64)], idmap: IDMap?) throws -> Spec {
+                      defaultUlimits: [String: (soft: Int64, hard: Int64)], idmap: IDMap?, linkEnv: [String] = []) throws -> Spec {
         let config = record.config, host = record.hostConfig
         let privileged = host.Privileged == true
-        var env = config.Env ?? []
+        var env = ContainerService.mergeEnv(linkEnv, config.Env ?? [])
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert(defaultPath, at: 0) }
         env.insert("HOSTNAME=" + (config.Hostname ?? record.shortID), at: 1)
         if config.Tty == true && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }

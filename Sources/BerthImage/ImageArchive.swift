@@ -13,23 +13,40 @@ public struct ImageSaver {
 
     public init(store: ImageStore) { self.store = store }
 
-    /// Writes the images named by `names` (references or IDs) with all their tags to `fd`.
+    /// Writes the images named by `names` to `fd`, each with the tags its name selects.
     public func save(_ names: [String], to fd: Int32) async throws {
         var images: [(ImageRecord, [Reference])] = []
-        for name in names {
-            let record = try await store.resolve(name)
-            // A name that is a tag saves that tag; an ID saves every tag of the image.
-            var tags = await store.tags(of: record.id)
-            if let reference = try? Reference(parsing: name), reference.digest == nil,
-               tags.contains(where: { $0.nameAndTag == reference.withDefaultTag.nameAndTag }) {
-                tags = [reference.withDefaultTag]
-            }
+        func add(_ record: ImageRecord, _ tags: [Reference]) {
             if let i = images.firstIndex(where: { $0.0.id == record.id }) {
                 images[i].1 = Array(Set(images[i].1 + tags)).sorted { $0.description < $1.description }
             } else {
                 images.append((record, tags))
             }
         }
+        for name in names {
+            for (record, tags) in try await selection(name) { add(record, tags) }
+        }
+        try await write(images, to: fd)
+    }
+
+    /// moby's `parseNames`: an ID saves the image with no tags; a repository name saves every
+    /// tag of that repository; a tag saves that tag; a name with no tags is looked up as an ID.
+    func selection(_ name: String) async throws -> [(ImageRecord, [Reference])] {
+        let hex = name.hasPrefix("sha256:") ? String(name.dropFirst(7)) : name
+        if name.hasPrefix("sha256:") || (hex.utf8.count == 64 && hex.utf8.allSatisfy(Digest.isLowerHex)) {
+            return [(try await store.resolve(name), [])]
+        }
+        let reference = try Reference(parsing: name)
+        if reference.tag == nil && reference.digest == nil {
+            let tagged = await store.tags(inRepository: reference.name)
+            if tagged.isEmpty { return [(try await store.resolve(name), [])] }
+            return tagged.map { ($0.1, [$0.0]) }
+        }
+        let record = try await store.resolve(name)
+        return [(record, reference.digest == nil ? [reference.withDefaultTag] : [])]
+    }
+
+    func write(_ images: [(ImageRecord, [Reference])], to fd: Int32) async throws {
         let content = store.content
         let writer = try TarWriter(fd: fd)
         var written = Set<Digest>()

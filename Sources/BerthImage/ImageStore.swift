@@ -86,6 +86,15 @@ public actor ImageStore {
         database.tags.filter { $0.value == id }.keys.sorted().compactMap { try? Reference(parsing: $0) }
     }
 
+    /// Every tag of one repository (`docker.io/library/busybox`), with its image.
+    public func tags(inRepository name: String) -> [(Reference, ImageRecord)] {
+        database.tags.keys.sorted().compactMap { key in
+            guard let ref = try? Reference(parsing: key), ref.name == name, let id = database.tags[key],
+                  let record = database.images[id.description] else { return nil }
+            return (ref, record)
+        }
+    }
+
     public func config(_ record: ImageRecord) throws -> ImageConfig {
         try decode(ImageConfig.self, record.id)
     }

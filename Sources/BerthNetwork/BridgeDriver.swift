@@ -25,17 +25,17 @@ public struct BridgeDriver {
     }
 
     /// One endpoint: a veth from the bridge into the namespace pinned at `namespace`, named
-    /// `interface` there, with the address, Docker's MAC for it, and (`defaultRoute`) the route
-    /// out through the gateway.
+    /// `interface` there, with the address, the given MAC or Docker's for the address, and
+    /// (`defaultRoute`) the route out through the gateway.
     public func connect(bridge: String, hostVeth: String, namespace: String, interface: String, ip: IPv4, prefix: Int,
-                        gateway: IPv4?, mtu: Int) throws(NetworkError) {
+                        gateway: IPv4?, mtu: Int, mac: [UInt8]? = nil) throws(NetworkError) {
         guard let master = try host.index(of: bridge) else { throw .notFound("bridge \(bridge) not found") }
         let nsfd = open(namespace, O_RDONLY | O_CLOEXEC)
         guard nsfd >= 0 else { throw .system("open \(namespace): \(String(cString: strerror(errno)))") }
         defer { close(nsfd) }
         try? host.delete(named: hostVeth)  // left by a crash between this step and the record
         do {
-            try host.createVeth(host: hostVeth, master: master, mtu: mtu, peerName: interface, peerNamespace: nsfd, peerMAC: ip.dockerMAC)
+            try host.createVeth(host: hostVeth, master: master, mtu: mtu, peerName: interface, peerNamespace: nsfd, peerMAC: mac ?? ip.dockerMAC)
         } catch { throw .system("failed to add the host (\(hostVeth)) <=> sandbox (\(interface)) pair interfaces: \(error)") }
         do {
             try NetworkNamespace.within(namespace) { () throws(NetworkError) in

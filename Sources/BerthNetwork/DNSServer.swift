@@ -14,6 +14,9 @@ public final class DNSServer: @unchecked Sendable {
     let lock = Lock()
     /// Per network: lower-cased name → address.
     var names: [String: [String: IPv4]] = [:]
+    /// Per container: link alias → the linked container's name (`--link` on user networks),
+    /// resolved when asked, so a link may name a container that starts later.
+    var links: [String: [String: String]] = [:]
     /// Per socket: the container it serves and its networks.
     var sockets: [Int32: (container: String, networks: [String])] = [:]
     var pending: [UInt16: (fd: Int32, client: [UInt8], id: UInt16, deadline: Double)] = [:]
@@ -56,6 +59,14 @@ public final class DNSServer: @unchecked Sendable {
         lock.locked { sockets[fd] = (container, networks) }
         poke()
     }
+
+    /// Adds `alias → target` names that only `container` resolves.
+    public func addLinks(container: String, _ table: [String: String]) {
+        guard !table.isEmpty else { return }
+        lock.locked { for (alias, target) in table { links[container, default: [:]][alias.lowercased()] = target.lowercased() } }
+    }
+
+    public func removeLinks(container: String) { lock.locked { links[container] = nil } }
 
     public func update(container: String, networks: [String]) {
         lock.locked { for (fd, s) in sockets where s.container == container { sockets[fd] = (container, networks) } }
@@ -115,9 +126,11 @@ public final class DNSServer: @unchecked Sendable {
 
     func answer(_ query: [UInt8], fd: Int32, client: [UInt8]) {
         guard query[2] & 0x80 == 0, let question = DNSMessage.question(query) else { return }
-        let networks = lock.locked { sockets[fd]?.networks ?? [] }
         let found: IPv4? = lock.locked {
-            for n in networks { if let ip = names[n]?[question.name.lowercased()] { return ip } }
+            guard let socket = sockets[fd] else { return nil }
+            let asked = question.name.lowercased()
+            let name = links[socket.container]?[asked] ?? asked
+            for n in socket.networks { if let ip = names[n]?[name] { return ip } }
             return nil
         }
         if let found {

@@ -41,7 +41,9 @@ struct BuildRoutes {
         options.tags = try (req.query["t"] ?? []).filter { !$0.isEmpty }.map { try Reference(parsing: $0).withDefaultTag }
         if let args = req.query("buildargs"), !args.isEmpty {
             let parsed = try WireDecoder.decode([String: String?].self, from: Array(args.utf8))
-            for (k, v) in parsed { options.buildArgs[k] = v ?? (getenv(k).map { String(cString: $0) } ?? "") }
+            // null means "declared, no value": the Dockerfile's default applies. The client resolves
+            // values from its own environment; berthd's environment is never handed out.
+            for (k, v) in parsed { if let v { options.buildArgs[k] = v } }
         }
         if let labels = req.query("labels"), !labels.isEmpty { options.labels = try WireDecoder.decode([String: String].self, from: Array(labels.utf8)) }
         options.target = req.query("target").flatMap { $0.isEmpty ? nil : $0 }
@@ -50,6 +52,9 @@ struct BuildRoutes {
         options.quiet = req.flag("q")
         options.remove = req.query("rm").map { $0 != "0" && $0 != "false" } ?? true
         options.forceRemove = req.flag("forcerm")
+        options.networkMode = req.query("networkmode").flatMap { $0.isEmpty ? nil : $0 }
+        options.extraHosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }
+        if let from = req.query("cachefrom"), !from.isEmpty { options.cacheFrom = try WireDecoder.decode([String].self, from: Array(from.utf8)) }
         // The context: the uploaded tar (plain or compressed), unpacked confined to a spool directory.
         let dir = try FileIO.makeTemporaryDirectory(in: spool, prefix: "build-")
         defer { try? FileIO.removeTree(dir) }
@@ -65,14 +70,15 @@ struct BuildRoutes {
                 }
             }
         }
-        r.beginStream(contentType: "application/json")
         let registry = registry
         let builder = ImageBuilder(containers: containers, context: dir, options: options, cache: cache,
                                    emit: { message in r.post(message) },
                                    pull: { name in try await registry.pullForBuild(name) { r.post($0) } },
                                    fetch: { url, path in try await Threads.run { try Self.download(url, to: path) } })
+        let dockerfile = try builder.prepare()
+        r.beginStream(contentType: "application/json")
         do {
-            let image = try await builder.build()
+            let image = try await builder.build(dockerfile)
             for tag in options.tags { containers.events.publish("image", "tag", id: image.id.description, attributes: ["name": tag.familiarString]) }
         } catch let error as BuildError {
             r.post(ProgressMessage.failure(error.message, code: error.code))

@@ -44,6 +44,12 @@ struct ContainerRoutes {
             }),
             (.GET, "/containers/{id}/top", { _, p, r in r.json(try await s.top(p[0])) }),
             (.DELETE, "/containers/{id}", { req, p, r in try await s.remove(p[0], force: req.flag("force"), volumes: req.flag("v")); r.status(.noContent) }),
+            // `/containers/{parent}/{alias}?link=1`: a legacy link's name is a path under its parent
+            (.DELETE, "/containers/{id}/{alias}", { req, p, r in
+                guard req.flag("link") else { throw EngineError.notFound("page not found") }
+                try await s.removeLink(parent: p[0], alias: p[1])
+                r.status(.noContent)
+            }),
             (.POST, "/containers/{id}/wait", { req, p, r in
                 _ = try await s.inspect(p[0])  // 404 before the 200 head goes out
                 r.beginStream(contentType: "application/json")

@@ -17,7 +17,8 @@ public struct APIRequest: Sendable {
     public var bodyFile: String?
     public var apiVersion: String?
 
-    public func query(_ name: String) -> String? { query[name]?.last }
+    /// The first value, as Go's `FormValue` takes (docker-py sends a tuple as two values).
+    public func query(_ name: String) -> String? { query[name]?.first }
     /// A boolean parameter as Go's strconv.ParseBool reads it (the SDK sends `False`).
     public func flag(_ name: String, default value: Bool = false) -> Bool {
         guard let v = query(name)?.lowercased(), !v.isEmpty else { return value }
