@@ -5,7 +5,7 @@ PYTHON ?= python3
 # docker.io and podman are peers for the benchmarks and the image interop tests; their daemons are
 # started only by those, on private roots, and stopped afterwards.
 APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
-	docker-registry apache2-utils openssl \
+	docker-registry apache2-utils openssl docker-compose \
 	golang-github-opencontainers-image-spec-dev golang-github-docker-docker-dev
 # berth-runtime and berth-shim start once per container: fully static (no dynamic loader, 2 ms less
 # per run). berthd and berth link Debian's libarchive, which has no complete static build: they
@@ -24,8 +24,10 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c 'import pytest, jsonschema, docker, schemathesis' 2>/dev/null || $(PYTHON) -m pip install -q pytest jsonschema docker schemathesis 2>/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-jsonschema python3-docker >/dev/null; }
+	@$(PYTHON) -c 'import pytest, pytest_timeout, jsonschema, docker, schemathesis, paramiko, websocket' 2>/dev/null || \
+	  $(PYTHON) -m pip install -q pytest pytest-timeout jsonschema docker schemathesis paramiko websocket-client 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-pytest-timeout python3-jsonschema \
+	      python3-docker python3-paramiko python3-websocket >/dev/null; }
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)

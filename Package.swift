@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
         .target(name: "BerthImage", dependencies: ["BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),
         .target(name: "BerthSnapshot", dependencies: ["BerthArchive", "BerthContent", "BerthSystem", "CBerthLinux"]),
-        .target(name: "BerthRegistry", dependencies: ["BerthImage", "BerthSnapshot", "BerthContent", "BerthAPI", "BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux"]),
+        .target(name: "BerthRegistry", dependencies: ["BerthImage", "BerthSnapshot", "BerthArchive", "BerthContent", "BerthAPI", "BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux"]),
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),

@@ -176,9 +176,11 @@ extension ContainerService {
         return n
     }
 
-    /// `ps`' ports: each published binding, and exposed ports without one.
+    /// `ps`' ports while the container runs: each published binding, and exposed ports without
+    /// one. A container that is not running has none, as dockerd's network settings are empty then.
     func portSummaries(_ r: ContainerRecord) -> [PortSummary] {
         var out: [PortSummary] = []
+        guard r.state.Running else { return out }
         let live = r.ports ?? [:]
         let exposed = Set((r.config.ExposedPorts ?? [:]).keys.map { $0.contains("/") ? $0 : $0 + "/tcp" })
         for key in exposed.union(live.keys).sorted() {

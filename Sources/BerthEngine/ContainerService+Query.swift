@@ -100,7 +100,8 @@ extension ContainerService {
         s.Names = ["/" + r.name]
         s.Image = r.imageName
         s.ImageID = r.imageID
-        s.Command = ([r.path] + r.args).map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+        // moby's list: arguments with a space in single quotes, the path as is
+        s.Command = ([r.path] + r.args.map { $0.contains(" ") ? "'\($0)'" : $0 }).joined(separator: " ")
         s.Created = Int64(Timestamp.parse(r.created) ?? 0)
         s.Labels = r.config.Labels ?? [:]
         s.State = Self.statusWord(r.state)

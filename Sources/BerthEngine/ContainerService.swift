@@ -709,6 +709,7 @@ public actor ContainerService {
         try? FileIO.removeTree(doomed)
         let final = containers[id] ?? record
         stopHealthChecks(id)
+        for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(EngineError.noSuchContainer(id))) }
         containers[id] = nil
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
         emit(final, "destroy")
@@ -748,9 +749,17 @@ public actor ContainerService {
         if record.state.Running {
             var request = ShimRequest(op: .attach)
             request.stdin = pending.stdin; request.stdout = pending.stdout; request.stderr = pending.stderr
-            let fd = try ShimClient.open(socketPath(record.id), request)
-            do { _ = try ShimClient.readReply(fd, socket: socketPath(record.id)) } catch { close(fd); throw error }
-            pending.connected(.success(fd))
+            do {
+                let fd = try ShimClient.open(socketPath(record.id), request)
+                do { _ = try ShimClient.readReply(fd, socket: socketPath(record.id)) } catch { close(fd); throw error }
+                pending.connected(.success(fd))
+            } catch {
+                // The process exited between its start and this attach (`compose run` starts,
+                // then attaches): its exit is on the way, and the stream just ends, as dockerd's
+                // does for a container whose output is over.
+                log.debug("attach to \(record.id) found its shim gone: \(error)")
+                pending.connected(.failure(error))
+            }
         } else if record.state.Status == "created" || record.state.Restarting || record.state.Status == "exited" {
             pendingAttaches[record.id, default: []].append(pending)
         }

@@ -33,16 +33,19 @@ public enum ImageAPI {
         return out.sorted { $0.Created > $1.Created }
     }
 
-    /// `reference` filter: `name`, `name:tag`, with `*` globs on either side.
+    /// `reference` filter, as distribution's `FamiliarMatch`: the pattern against `name:tag`,
+    /// then against the name alone (a registry's `host:port` stays part of the name), with Go's
+    /// `path.Match` globs (`*` and `?` stop at `/`).
     static func matches(_ tag: String, _ pattern: String) -> Bool {
         func glob(_ s: Substring, _ p: Substring) -> Bool {
             guard let first = p.first else { return s.isEmpty }
-            if first == "*" { return glob(s, p.dropFirst()) || (!s.isEmpty && glob(s.dropFirst(), p)) }
-            guard let c = s.first, c == first else { return false }
+            if first == "*" { return glob(s, p.dropFirst()) || (s.first.map { $0 != "/" } == true && glob(s.dropFirst(), p)) }
+            guard let c = s.first, c == first || (first == "?" && c != "/") else { return false }
             return glob(s.dropFirst(), p.dropFirst())
         }
-        let name = tag.split(separator: ":").first.map(String.init) ?? tag
-        return glob(Substring(tag), Substring(pattern)) || glob(Substring(name), Substring(pattern))
+        var name = Substring(tag)
+        if let colon = tag.lastIndex(of: ":"), !tag[colon...].contains("/") { name = tag[..<colon] }
+        return glob(Substring(tag), Substring(pattern)) || glob(name, Substring(pattern))
     }
 
     public static func inspect(_ store: ImageStore, _ name: String) async throws -> ImageInspect {

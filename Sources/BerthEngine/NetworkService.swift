@@ -24,6 +24,10 @@ struct NetworkRecord: Codable, Sendable {
     var ipam = IPAM()
     /// `--aux-address name=ip`: addresses kept out of allocation (a router, a host on the bridge).
     var auxAddresses: [String: String]?
+    /// `--ipv6`: the IPv6 pool beside the IPv4 one (the bridge holds the gateway address).
+    var subnet6: String?
+    var gateway6: String?
+    var ipRange6: String?
 
     var isPredefined: Bool { ["bridge", "host", "none"].contains(name) }
     var isDefaultBridge: Bool { name == "bridge" }
@@ -64,6 +68,7 @@ public actor NetworkService {
     let spool: String
     var networks: [String: NetworkRecord] = [:]
     var pools: [String: AddressPool] = [:]
+    var pools6: [String: AddressPool6] = [:]
     var attached: [String: Attachment] = [:]
     var hostLink: Netlink?
     let dns: DNSServer
@@ -72,6 +77,7 @@ public actor NetworkService {
     struct Endpoint: Sendable {
         var id: String
         var ip: IPv4
+        var ip6: IPv6? = nil
         var veth: String
         var names: [String]
     }
@@ -130,7 +136,10 @@ public actor NetworkService {
             for (name, settings) in r.endpoints {
                 guard let net = networks[settings.NetworkID] ?? lookup(name), net.driver == "bridge", let ip = IPv4(settings.IPAddress) else { continue }
                 try? modifyPool(net.id) { try $0.claim(ip) }
-                endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, veth: Self.vethName(settings.EndpointID), names: dnsNames(id: r.id, name: r.name, settings))
+                let ip6 = IPv6(settings.GlobalIPv6Address)
+                if let ip6, var p6 = pool6(net) { try? p6.claim(ip6); pools6[net.id] = p6 }
+                endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, ip6: ip6, veth: Self.vethName(settings.EndpointID),
+                                             names: dnsNames(id: r.id, name: r.name, settings))
             }
             for (key, bindings) in r.ports {
                 let (port, proto) = Self.splitPort(key)
@@ -280,6 +289,41 @@ public actor NetworkService {
         r.ipam.Config = [pool]
     }
 
+    /// The IPv6 pool of an `--ipv6` network: as given (Docker needs one: there are no default
+    /// IPv6 pools), with its gateway (the first address unless given) and range checked.
+    func assignSubnet6(_ r: inout NetworkRecord, subnet text: String, gateway: String?, range: String?, aux: [String: String]?) throws {
+        do {
+            let subnet = try Subnet6(parsing: text)
+            if let clash = networks.values.first(where: { $0.id != r.id && $0.subnet6.flatMap { try? Subnet6(parsing: $0) }.map { $0.overlaps(subnet) } == true }) {
+                throw EngineError.forbidden("Pool overlaps with other one on this address space (\(clash.name))")
+            }
+            var gw = subnet.firstHost
+            if let gateway {
+                guard let g = IPv6(gateway), subnet.contains(g) else { throw EngineError.invalid("no matching subnet for gateway \(gateway)") }
+                gw = g
+            }
+            if let range {
+                let rs = try Subnet6(parsing: range)
+                guard subnet.contains(rs.network), rs.prefix >= subnet.prefix else { throw EngineError.invalid("no matching subnet for range \(range)") }
+            }
+            for address in (aux ?? [:]).values where address.contains(":") {
+                guard let ip = IPv6(address), subnet.contains(ip) else { throw EngineError.forbidden("no matching subnet for aux-address \(address)") }
+            }
+            r.subnet6 = subnet.description
+            r.gateway6 = gw.description
+            r.ipRange6 = range
+        } catch let e as NetworkError { throw Self.engineError(e) }
+    }
+
+    func pool6(_ net: NetworkRecord) -> AddressPool6? {
+        if let p = pools6[net.id] { return p }
+        guard let s = net.subnet6.flatMap({ try? Subnet6(parsing: $0) }), let gw = net.gateway6.flatMap(IPv6.init) else { return nil }
+        var p = AddressPool6(subnet: s, range: net.ipRange6.flatMap { try? Subnet6(parsing: $0) }, gateway: gw)
+        for ip in (net.auxAddresses ?? [:]).values.compactMap(IPv6.init) { try? p.claim(ip) }
+        pools6[net.id] = p
+        return p
+    }
+
     // MARK: API
 
     public func create(_ request: NetworkCreateRequest) throws -> NetworkCreateResponse {
@@ -291,7 +335,6 @@ public actor NetworkService {
             if ["host", "null"].contains(driver) { throw EngineError.forbidden("only one instance of \"\(driver)\" network is allowed") }
             throw EngineError.notFound("plugin \"\(driver)\" not found")
         }
-        if request.EnableIPv6 == true { throw EngineError.invalid("IPv6 networks are not supported by berthd yet") }
         var r = NetworkRecord(id: ContainerService.randomID(), name: name, driver: driver, created: Timestamp.now())
         r.isInternal = request.Internal == true
         r.attachable = request.Attachable == true
@@ -299,8 +342,19 @@ public actor NetworkService {
         r.options = request.Options ?? [:]
         r.bridge = r.options["com.docker.network.bridge.name"] ?? "br-" + r.id.prefix(12)
         guard r.bridge.count <= 15 else { throw EngineError.invalid("bridge name \(r.bridge) is longer than 15 characters") }
-        let pools = request.IPAM?.Config ?? []
-        guard pools.count <= 1 else { throw EngineError.invalid("berthd supports one IPv4 pool per network") }
+        let given = request.IPAM?.Config ?? []
+        let pools = given.filter { !($0.Subnet ?? "").contains(":") }
+        let pools6 = given.filter { ($0.Subnet ?? "").contains(":") }
+        guard pools.count <= 1, pools6.count <= 1 else { throw EngineError.invalid("berthd supports one IPv4 and one IPv6 pool per network") }
+        if !pools6.isEmpty && request.EnableIPv6 != true {
+            throw EngineError.invalid("IPv6 pool configured for a network without --ipv6: enable IPv6 on the network or drop the IPv6 subnet")
+        }
+        if request.EnableIPv6 == true {
+            guard let pool6 = pools6.first, let text = pool6.Subnet else {
+                throw EngineError.forbidden("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network")
+            }
+            try assignSubnet6(&r, subnet: text, gateway: pool6.Gateway, range: pool6.IPRange, aux: pool6.AuxiliaryAddresses)
+        }
         try assignSubnet(&r, subnet: pools.first?.Subnet, gateway: pools.first?.Gateway, range: pools.first?.IPRange, bip: nil)
         if pools.first?.Subnet == nil { r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.IPRange = nil; return c } } }
         if let aux = pools.first?.AuxiliaryAddresses, !aux.isEmpty, let subnet = r.subnet.flatMap({ try? Subnet(parsing: $0) }) {
@@ -311,6 +365,13 @@ public actor NetworkService {
             r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.AuxiliaryAddresses = aux; return c } }
         }
         r.ipam.Options = request.IPAM?.Options
+        if let s6 = r.subnet6 {
+            var pool = IPAMPoolConfig()
+            pool.Subnet = s6
+            pool.Gateway = r.gateway6
+            pool.IPRange = r.ipRange6
+            r.ipam.Config = (r.ipam.Config ?? []) + [pool]
+        }
         networks[r.id] = r
         try persist()
         return NetworkCreateResponse(Id: r.id)
@@ -339,6 +400,7 @@ public actor NetworkService {
         n.Created = r.created
         n.Driver = r.driver
         n.IPAM = r.ipam
+        n.EnableIPv6 = r.subnet6 != nil
         n.Internal = r.isInternal
         n.Attachable = r.attachable
         n.Options = r.options
@@ -350,6 +412,7 @@ public actor NetworkService {
             c.EndpointID = e.id
             c.MacAddress = formatMAC(e.ip.dockerMAC)
             c.IPv4Address = "\(e.ip)/\(networks[r.id]?.subnet?.split(separator: "/").last ?? "")"
+            c.IPv6Address = e.ip6.map { "\($0)/\(r.subnet6?.split(separator: "/").last ?? "")" } ?? ""
             n.Containers[cid] = c
         }
         return n
@@ -463,6 +526,28 @@ public actor NetworkService {
         } else {
             ip = try modifyPool(net.id) { try $0.allocate() }
         }
+        var ip6: IPv6?
+        if var p6 = pool6(net) {
+            do {
+                if let wanted = settings.IPAMConfig?.IPv6Address, !wanted.isEmpty {
+                    guard let w = IPv6(wanted) else { throw EngineError.invalid("invalid IPv6 address: \(wanted)") }
+                    try p6.claim(w)
+                    ip6 = w
+                } else {
+                    ip6 = try p6.allocate()
+                }
+            } catch let e as NetworkError {
+                try? modifyPool(net.id) { $0.release(ip) }
+                throw Self.engineError(e)
+            } catch {
+                try? modifyPool(net.id) { $0.release(ip) }
+                throw error
+            }
+            pools6[net.id] = p6
+        } else if let wanted = settings.IPAMConfig?.IPv6Address, !wanted.isEmpty {
+            try? modifyPool(net.id) { $0.release(ip) }
+            throw EngineError.invalid("user specified IPv6 address is supported only when connecting to networks with --ipv6 and a user configured IPv6 subnet")
+        }
         let mac = try settings.MacAddress.isEmpty ? nil : Self.parseMAC(settings.MacAddress)
         let endpointID = ContainerService.randomID()
         let subnet = try pool(net).subnet
@@ -471,9 +556,12 @@ public actor NetworkService {
         do {
             try BridgeDriver(host: link).connect(bridge: net.bridge, hostVeth: Self.vethName(endpointID), namespace: namespacePath(id),
                                                         interface: interface, ip: ip, prefix: subnet.prefix,
-                                                        gateway: defaultRoute && !net.isInternal ? gateway : nil, mtu: config.mtu, mac: mac)
+                                                        gateway: defaultRoute && !net.isInternal ? gateway : nil, mtu: config.mtu, mac: mac,
+                                                        ip6: ip6.map { ($0, pools6[net.id]?.subnet.prefix ?? 64) },
+                                                        gateway6: defaultRoute && !net.isInternal ? pools6[net.id]?.gateway : nil)
         } catch {
             try? modifyPool(net.id) { $0.release(ip) }
+            if let ip6 { pools6[net.id]?.release(ip6) }
             throw Self.engineError(error)
         }
         settings.NetworkID = net.id
@@ -482,6 +570,11 @@ public actor NetworkService {
         settings.IPAddress = ip.description
         settings.IPPrefixLen = subnet.prefix
         settings.MacAddress = formatMAC(mac ?? ip.dockerMAC)
+        if let ip6, let p6 = pools6[net.id] {
+            settings.GlobalIPv6Address = ip6.description
+            settings.GlobalIPv6PrefixLen = p6.subnet.prefix
+            settings.IPv6Gateway = net.isInternal ? "" : p6.gateway.description
+        }
         let names = net.isPredefined ? [] : dnsNames(id: id, name: name, settings)
         settings.DNSNames = net.isPredefined ? nil : names
         if !net.isPredefined {
@@ -489,7 +582,7 @@ public actor NetworkService {
             let links = (settings.Links ?? []).map { ContainerService.parseLink($0) }
             dns.addLinks(container: id, Dictionary(links.map { ($0.alias, $0.name) }, uniquingKeysWith: { a, _ in a }))
         }
-        let endpoint = Endpoint(id: endpointID, ip: ip, veth: Self.vethName(endpointID), names: names)
+        let endpoint = Endpoint(id: endpointID, ip: ip, ip6: ip6, veth: Self.vethName(endpointID), names: names)
         // in the table before the names are published: the newest container must resolve too
         attached[id]?.endpoints[net.id] = endpoint
         publishNames(net.id)
@@ -538,6 +631,7 @@ public actor NetworkService {
         guard var a = attached[id], let e = a.endpoints.removeValue(forKey: network.id) else { return }
         if let link = try? host() { BridgeDriver(host: link).disconnect(hostVeth: e.veth) }
         try? modifyPool(network.id) { $0.release(e.ip) }
+        if let ip6 = e.ip6 { pools6[network.id]?.release(ip6) }
         let before = a.ports.count
         a.ports.removeAll { $0.containerIP == e.ip.description }
         attached[id] = a
@@ -556,6 +650,7 @@ public actor NetworkService {
         dns.removeLinks(container: id)
         for (net, e) in a.endpoints {
             try? modifyPool(net) { $0.release(e.ip) }
+            if let ip6 = e.ip6 { pools6[net]?.release(ip6) }
             publishNames(net)
         }
         NetworkNamespace.remove(at: a.namespace)
@@ -579,7 +674,8 @@ public actor NetworkService {
     func ensureBridge(_ net: NetworkRecord) throws {
         if readyBridges.contains(net.bridge) { return }
         guard net.driver == "bridge", let gw = net.gateway.flatMap(IPv4.init), let subnet = net.subnet.flatMap({ try? Subnet(parsing: $0) }) else { return }
-        do { try BridgeDriver(host: try host()).ensureBridge(net.bridge, gateway: gw, prefix: subnet.prefix, mtu: config.mtu) } catch let e as NetworkError {
+        let v6 = pool6(net).map { ($0.gateway, $0.subnet.prefix) }
+        do { try BridgeDriver(host: try host()).ensureBridge(net.bridge, gateway: gw, prefix: subnet.prefix, mtu: config.mtu, gateway6: v6) } catch let e as NetworkError {
             throw Self.engineError(e)
         }
         if config.iptables && !rulesInstalledFor.contains(net.id) { try applyRules() }

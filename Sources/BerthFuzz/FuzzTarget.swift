@@ -8,11 +8,12 @@ import FoundationEssentials
 import Glibc
 
 /// The parsers that take input from outside — Dockerfiles and .dockerignore, tars (plain and
-/// compressed), image references, API and image JSON — driven with arbitrary bytes. Each run must
+/// compressed), image references, API and image JSON, and what arrives in query strings and on
+/// hijacked streams (detach keys, filters) — driven with arbitrary bytes. Each run must
 /// return or throw; a crash, a hang or a broken invariant is a finding. libFuzzer drives them
 /// through `berth-fuzz`; the unit tests replay the committed corpus.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case dockerfile, tar, reference, json
+    case dockerfile, tar, reference, json, query
 
     public func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -23,6 +24,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = rules.excludes("a/b/c.txt")
         case .tar:
             Self.readTar(data)
+        case .query:
+            Self.query(data)
         case .reference:
             let text = String(decoding: data, as: UTF8.self)
             guard let reference = try? Reference(parsing: text) else { return }
@@ -31,13 +34,47 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 fatalError("reference \(text.debugDescription) prints as \(reference.description.debugDescription), which does not parse back")
             }
         case .json:
+            // request bodies as berthd reads them; what decodes encodes to JSON that decodes back to
+            // the same encoding (omitempty may drop an empty field once, never change a value)
+            if let config = try? WireDecoder.decode(ContainerConfig.self, from: Array(data)) {
+                guard let first = try? WireEncoder.encode(config),
+                      let again = try? WireDecoder.decode(ContainerConfig.self, from: first),
+                      let second = try? WireEncoder.encode(again), second == first else {
+                    fatalError("a decoded ContainerConfig does not survive encode and decode")
+                }
+            }
+            _ = try? WireDecoder.decode(ContainerCreateExtras.self, from: Array(data))
+            _ = try? WireDecoder.decode(NetworkCreateRequest.self, from: Array(data))
+            _ = try? WireDecoder.decode(ExecConfig.self, from: Array(data))
+            // images' JSON, as pulls and loads read it
             let bytes = Data(UnsafeRawBufferPointer(data))
             let decoder = JSONDecoder()
-            _ = try? decoder.decode(ContainerConfig.self, from: bytes)
-            _ = try? decoder.decode(ContainerCreateExtras.self, from: bytes)
             _ = try? decoder.decode(Manifest.self, from: bytes)
             _ = try? decoder.decode(Index.self, from: bytes)
             _ = try? decoder.decode(ImageConfig.self, from: bytes)
+        }
+    }
+
+    /// The first line is a `detachKeys` value (or a `filters` JSON), the rest a client's stream:
+    /// the stream scanned whole and split at every point must detach the same way and forward the
+    /// same bytes (berthd once trapped on `detachKeys=,` and on sequences split across reads).
+    static func query(_ data: UnsafeRawBufferPointer) {
+        let bytes = Array(data)
+        let cut = bytes.firstIndex(of: 10) ?? bytes.count
+        let spec = String(decoding: bytes[..<cut], as: UTF8.self)
+        _ = try? WireDecoder.decode([String: [String]].self, from: Array(bytes[..<cut]))
+        _ = try? WireDecoder.decode([String: String?].self, from: Array(bytes[..<cut]))
+        guard let keys = try? DetachKeys(parsing: spec) else { return }
+        let stream = Array(bytes[min(cut + 1, bytes.count)...].prefix(64))
+        var whole = DetachKeyScanner(keys)
+        let expected = whole.scan(stream)
+        for split in 0...stream.count {
+            var scanner = DetachKeyScanner(keys)
+            let first = scanner.scan(stream[..<split])
+            let second = first.detached ? (forward: [UInt8](), detached: true) : scanner.scan(stream[split...])
+            guard first.forward + second.forward == expected.forward, second.detached == expected.detached else {
+                fatalError("detach keys \(spec.debugDescription) scan differently when the input is split at \(split)")
+            }
         }
     }
 

@@ -8,7 +8,7 @@ public struct BridgeDriver {
 
     /// The bridge with its gateway address, up; made when missing (an existing one, as after a
     /// daemon restart, is reused with what it holds).
-    public func ensureBridge(_ name: String, gateway: IPv4, prefix: Int, mtu: Int) throws(NetworkError) {
+    public func ensureBridge(_ name: String, gateway: IPv4, prefix: Int, mtu: Int, gateway6: (IPv6, Int)? = nil) throws(NetworkError) {
         if try host.index(of: name) == nil {
             do { try host.createBridge(name, mtu: mtu) } catch {
                 throw .system("failed to create bridge \(name): \(error)")
@@ -16,6 +16,9 @@ public struct BridgeDriver {
         }
         guard let index = try host.index(of: name) else { throw .system("bridge \(name) vanished") }
         do { try host.addAddress(index, gateway, prefix: prefix) } catch .kernel(EEXIST) {}
+        if let (gw6, prefix6) = gateway6 {
+            do { try host.addAddress(index, gw6, prefix: prefix6) } catch .kernel(EEXIST) {}
+        }
         try host.setUp(index)
         Netfilter.allowLocalnet(bridge: name)
     }
@@ -28,7 +31,7 @@ public struct BridgeDriver {
     /// `interface` there, with the address, the given MAC or Docker's for the address, and
     /// (`defaultRoute`) the route out through the gateway.
     public func connect(bridge: String, hostVeth: String, namespace: String, interface: String, ip: IPv4, prefix: Int,
-                        gateway: IPv4?, mtu: Int, mac: [UInt8]? = nil) throws(NetworkError) {
+                        gateway: IPv4?, mtu: Int, mac: [UInt8]? = nil, ip6: (IPv6, Int)? = nil, gateway6: IPv6? = nil) throws(NetworkError) {
         guard let master = try host.index(of: bridge) else { throw .notFound("bridge \(bridge) not found") }
         let nsfd = open(namespace, O_RDONLY | O_CLOEXEC)
         guard nsfd >= 0 else { throw .system("open \(namespace): \(String(cString: strerror(errno)))") }
@@ -42,8 +45,10 @@ public struct BridgeDriver {
                 let inside = try Netlink()
                 guard let index = try inside.index(of: interface) else { throw .system("\(interface) missing in the container's namespace") }
                 try inside.addAddress(index, ip, prefix: prefix)
+                if let (address, prefix6) = ip6 { try inside.addAddress(index, address, prefix: prefix6) }
                 try inside.setUp(index)
                 if let gateway { try inside.addDefaultRoute(via: gateway, device: index) }
+                if let gateway6 { try inside.addDefaultRoute(via: gateway6, device: index) }
             }
         } catch {
             try? host.delete(named: hostVeth)

@@ -179,6 +179,19 @@ public final class Netlink {
                  [Attribute(5 /* RTA_GATEWAY */, gateway.bytes), Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: device)))])
     }
 
+    /// An IPv6 address, without duplicate address detection (`nodad`, as Docker adds them): the
+    /// address works at once instead of after DAD's second or so.
+    public func addAddress(_ index: Int32, _ ip: IPv6, prefix: Int) throws(NetworkError) {
+        let body = [UInt8(AF_INET6), UInt8(prefix), 0x02 /* IFA_F_NODAD */, 0 /* RT_SCOPE_UNIVERSE */] + le(UInt32(bitPattern: index))
+        try call(.newAddr, flags: Self.create | Self.excl, body, [Attribute(2 /* IFA_LOCAL */, ip.bytes), Attribute(1 /* IFA_ADDRESS */, ip.bytes)])
+    }
+
+    public func addDefaultRoute(via gateway: IPv6, device: Int32) throws(NetworkError) {
+        let body: [UInt8] = [UInt8(AF_INET6), 0, 0, 0, 254, 3, 0, 1] + le(UInt32(0))
+        try call(.newRoute, flags: Self.create | Self.excl, body,
+                 [Attribute(5 /* RTA_GATEWAY */, gateway.bytes), Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: device)))])
+    }
+
     /// IPv4 routes of the main table as subnets, to keep new networks off the host's ranges.
     public func routedSubnets() throws(NetworkError) -> [Subnet] {
         let body: [UInt8] = [UInt8(AF_INET), 0, 0, 0, 0, 0, 0, 0] + le(UInt32(0))

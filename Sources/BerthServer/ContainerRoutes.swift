@@ -135,11 +135,10 @@ struct ContainerRoutes {
     }
 
     func attach(_ req: APIRequest, _ ref: String, _ r: Responder) async throws {
+        // dockerd attaches to a stopped container too (the stream carries its next run, or ends
+        // when it is removed); refusing that is the docker CLI's own check, not the daemon's.
         let inspect = try await service.inspect(ref)
-        let live = inspect.State.Running || inspect.State.Status == "created" || inspect.State.Restarting
-        guard live || !req.flag("stream", default: true) else {
-            throw EngineError.conflict("You cannot attach to a stopped container, start it first")
-        }
+        if inspect.State.Paused { throw EngineError.conflict("You cannot attach to a paused container, unpause it first") }
         let tty = inspect.Config.Tty == true
         let parsed: DetachKeys
         do { parsed = try DetachKeys(parsing: req.query("detachKeys")) } catch { throw EngineError.invalid(error.description) }

@@ -24,6 +24,9 @@ final class ShimBridge: @unchecked Sendable {
     /// Output that arrived before the client's connection was handed over.
     private var pendingOutput: [[UInt8]] = []
     private var clientClosedInput = false
+    /// The client typed the detach sequence: nothing more of its input goes through, and its
+    /// connection closes as soon as it is handed over (the keys may arrive before that).
+    private var detached = false
 
     init(tty: Bool, detachKeys: DetachKeys?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
         self.tty = tty
@@ -43,8 +46,8 @@ final class ShimBridge: @unchecked Sendable {
             if peer?.isActive != true { target?.close(promise: nil) }
             return
         }
-        let (target, peer, detached) = lock.withLock { () -> (Channel?, Channel?, Bool) in
-            var detached = false
+        let (target, peer, detachedNow) = lock.withLock { () -> (Channel?, Channel?, Bool) in
+            if detached { buffer.clear(); return (nil, nil, false) }
             if var scanner = detachScanner {
                 let result = scanner.scan(buffer.readableBytesView)
                 detachScanner = scanner
@@ -55,7 +58,7 @@ final class ShimBridge: @unchecked Sendable {
             return (shim, client, detached)
         }
         if let target, buffer.readableBytes > 0 { target.writeAndFlush(buffer, promise: nil) }
-        if detached {
+        if detachedNow {
             // Docker closes the client's connection; the container and its stdin stay as they are.
             peer?.close(promise: nil)
             target?.close(promise: nil)
@@ -63,11 +66,12 @@ final class ShimBridge: @unchecked Sendable {
     }
 
     func attachClient(_ channel: Channel) {
-        let (early, shimGone) = lock.withLock { () -> ([[UInt8]], Bool) in
+        let (early, shimGone, gone) = lock.withLock { () -> ([[UInt8]], Bool, Bool) in
             client = channel
             defer { pendingOutput = [] }
-            return (pendingOutput, shimDone)
+            return (pendingOutput, shimDone, detached)
         }
+        if gone { return channel.close(promise: nil) }
         for bytes in early { channel.write(channel.allocator.buffer(bytes: bytes), promise: nil) }
         channel.flush()
         if shimGone { closeClient(channel) }
@@ -82,11 +86,12 @@ final class ShimBridge: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ShimFrameHandler(bridge: self)) }
             }
         bootstrap.withConnectedSocket(descriptor: fd).whenSuccess { [self] channel in
-            let (input, closed) = lock.withLock { () -> ([ByteBuffer], Bool) in
+            let (input, closed, gone) = lock.withLock { () -> ([ByteBuffer], Bool, Bool) in
                 shim = channel
                 defer { pendingInput = [] }
-                return (pendingInput, clientClosedInput)
+                return (pendingInput, clientClosedInput, detached)
             }
+            if gone { return channel.close(promise: nil) }  // as a detach after the shim joined does
             for buffer in input { channel.write(buffer, promise: nil) }
             channel.flush()
             if closed { channel.close(mode: .output, promise: nil) }

@@ -134,8 +134,16 @@ import Testing
             try await env.store.tag("busybox", as: "busybox:second")
             let tarPath = env.work + "/saved.tar"
             let fd = open(tarPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            try await ImageSaver(store: env.store).save([record.id.description], to: fd)
+            // a repository name saves every tag of it (moby's parseNames); an ID saves none
+            try await ImageSaver(store: env.store).save(["busybox"], to: fd)
             close(fd)
+            let byID = open(env.work + "/by-id.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            try await ImageSaver(store: env.store).save([record.id.description], to: byID)
+            close(byID)
+            let untagged = try ImageStore(root: env.work + "/untagged", snapshotter: try OverlaySnapshotter(root: env.work + "/untagged/overlay2"))
+            let ufd = open(env.work + "/by-id.tar", O_RDONLY | O_CLOEXEC)
+            defer { close(ufd) }
+            #expect(try await ImageLoader(store: untagged).load(fd: ufd).map(\.description) == ["Loaded image ID: \(record.id)"])
 
             let other = try ImageStore(root: env.work + "/other", snapshotter: try OverlaySnapshotter(root: env.work + "/other/overlay2"))
             let rfd = open(tarPath, O_RDONLY | O_CLOEXEC)

@@ -63,3 +63,29 @@ import Testing
         #expect(DNSMessage.question([0, 1, 0]) == nil)
     }
 }
+
+@Suite struct IPv6Tests {
+    @Test(arguments: [
+        ("2001:389::f00d", "2001:389::f00d"), ("2001:0389:0000:0000:0000:0000:0000:f00d", "2001:389::f00d"), ("::1", "::1"), ("::", "::"),
+        ("fe80::1:0:0:1", "fe80::1:0:0:1"), ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"), ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),
+    ])
+    func printsAsRFC5952(_ text: String, _ expected: String) throws {
+        #expect(IPv6(text)?.description == expected)
+    }
+
+    @Test(arguments: ["1.2.3.4", "2001:::1", "1::2::3", "12345::", ":1", "1:", "g::", "1:2:3:4:5:6:7:8:9", ""])
+    func refusesMalformed(_ text: String) { #expect(IPv6(text) == nil) }
+
+    @Test func subnetsAndPools() throws {
+        let s = try Subnet6(parsing: "2001:389::/64")
+        #expect(s.contains(IPv6("2001:389::f00d")!) && !s.contains(IPv6("2001:38a::1")!))
+        #expect(s.firstHost.description == "2001:389::1")
+        #expect(throws: NetworkError.self) { try Subnet6(parsing: "2001:389::1/64") }
+        var pool = AddressPool6(subnet: s, range: try Subnet6(parsing: "2001:389::/96"), gateway: IPv6("2001:389::ffff")!)
+        #expect(try pool.allocate().description == "2001:389::1")
+        try pool.claim(IPv6("2001:389::2")!)
+        #expect(try pool.allocate().description == "2001:389::3")
+        #expect(throws: NetworkError.self) { try pool.claim(IPv6("2001:389::ffff")!) }
+        #expect(IPv6("2001:389::1")!.bytes == [0x20, 0x01, 0x03, 0x89] + [UInt8](repeating: 0, count: 11) + [1])
+    }
+}

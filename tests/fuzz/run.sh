@@ -1,5 +1,6 @@
 #!/bin/bash
-# libFuzzer over Berth's parsers (Dockerfile + .dockerignore, tar, references, API/image JSON)
+# libFuzzer over Berth's parsers (Dockerfile + .dockerignore, tar, references, API/image JSON,
+# query values and detach keys)
 # for a bounded time each: `tests/fuzz/run.sh [seconds per target]`. Starts from the committed
 # corpus (Tests/BerthFuzzTests/Corpus/<target>, replayed by the unit tests too); what the run
 # discovers stays in a scratch directory; a crash leaves its reproducer under
@@ -13,7 +14,7 @@ fuzzer=.build-fuzz/debug/berth-fuzz
 mkdir -p .build-fuzz/findings
 status=0
 total=0
-for target in dockerfile tar reference json; do
+for target in dockerfile tar reference json query; do
   scratch=$(mktemp -d /tmp/berth-fuzz-$target.XXXXXX)
   log=.build-fuzz/findings/$target.log
   # -rss_limit_mb: a parser that balloons on small input is a finding too

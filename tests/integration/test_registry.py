@@ -280,3 +280,79 @@ def test_mirror_serves_docker_hub_names(rootfs_template, registry, archives):
         assert d.ok("run", "--rm", "busybox:mirrored", "echo", "ok") == "ok\n"
     finally:
         d.stop()
+
+
+DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def test_push_writes_schema2_with_gzip_layers_that_peers_pull(daemon, registry, rootfs_template, tmp_path):
+    """What Berth pushes is what `docker push` writes (schema 2, gzip layers, Docker's config
+    type); skopeo, dockerd and Berth itself pull it; layers pulled from a registry go back as the
+    same blobs, so a pulled image pushed elsewhere keeps its manifest digest."""
+    from peer_engines import DOCKERD, Dockerd
+    # an image of uncompressed local layers: imported, then a committed layer on top
+    daemon.ok("tag", "busybox:latest", f"{registry.host}/peers/local:1")
+    commit(daemon, "busybox:latest", "echo on-top > /on-top", f"{registry.host}/peers/local:2")
+    # an image that exists only in the registry (not sharing busybox's layer): pulled, then pushed elsewhere
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "hello").write_text("tiny\n")
+    tar = subprocess.run(["tar", "-C", str(tiny), "-c", "."], capture_output=True, check=True, timeout=30).stdout
+    p = subprocess.run([DOCKER, "import", "-", "tiny-seed:1"], input=tar, env=daemon.env(), capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    daemon.ok("save", "-o", str(tmp_path / "tiny.tar"), "tiny-seed:1")
+    daemon.ok("rmi", "tiny-seed:1")
+    registry.seed(str(tmp_path / "tiny.tar"), "seed/tiny:1")
+    try:
+        for tag in ("1", "2"):
+            daemon.ok("push", f"{registry.host}/peers/local:{tag}")
+            manifest = registry.inspect(f"peers/local:{tag}")
+            assert manifest["mediaType"] == DOCKER_V2, manifest
+            assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+            for layer in manifest["layers"]:
+                assert layer["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+                with open(registry.blob_path(layer["digest"]), "rb") as f:
+                    assert f.read(2) == b"\x1f\x8b", "layer is not gzip"
+            # skopeo reads it as an image (not an "artifact") and copies it whole
+            out = tmp_path / f"copy{tag}"
+            p = subprocess.run([SKOPEO, "copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/peers/local:{tag}", f"oci:{out}:x"],
+                               capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, p.stderr
+        # a second push finds every blob there: gzip is deterministic
+        assert "Pushed" not in daemon.ok("push", f"{registry.host}/peers/local:2")
+
+        pulled = daemon.ok("pull", f"{registry.host}/seed/tiny:1")
+        pulled_digest = [line.split()[-1] for line in pulled.splitlines() if line.startswith("Digest: ")][0]
+        daemon.ok("tag", f"{registry.host}/seed/tiny:1", f"{registry.host}/again/tiny:1")
+        out = daemon.ok("push", f"{registry.host}/again/tiny:1")
+        pushed_digest = [line.split()[2] for line in out.splitlines() if line.startswith("1: digest: ")][0]
+        assert pushed_digest == pulled_digest
+
+        # the reference engine pulls and runs what Berth pushed
+        assert DOCKERD, "dockerd is needed as the reference engine"
+        reference = Dockerd()
+        try:
+            reference.start()
+            for ref in (f"{registry.host}/peers/local:2", f"{registry.host}/again/tiny:1"):
+                r = reference.docker("pull", ref, timeout=120)
+                assert r.returncode == 0, r.stderr
+            r = reference.docker("run", "--rm", f"{registry.host}/peers/local:2", "cat", "/on-top")
+            assert r.stdout == "on-top\n", r.stderr
+        finally:
+            reference.stop()
+    finally:
+        rmi_quiet(daemon, f"{registry.host}/peers/local:1", f"{registry.host}/peers/local:2", f"{registry.host}/seed/tiny:1",
+                  f"{registry.host}/again/tiny:1")
+
+
+def test_images_filters_references_with_a_registry_port(daemon, registry):
+    """`images REPO` matches a name whose registry has a port, and only it."""
+    daemon.ok("tag", "busybox:latest", f"{registry.host}/app:1")
+    daemon.ok("tag", "busybox:latest", f"{registry.host}/other:1")
+    try:
+        out = daemon.ok("images", "--format", "{{.Repository}}:{{.Tag}}", f"{registry.host}/app")
+        assert out.split() == [f"{registry.host}/app:1"]
+        out = daemon.ok("images", "--format", "{{.Repository}}:{{.Tag}}", f"{registry.host}/app:1")
+        assert out.split() == [f"{registry.host}/app:1"]
+    finally:
+        rmi_quiet(daemon, f"{registry.host}/app:1", f"{registry.host}/other:1")

@@ -1,0 +1,59 @@
+import BerthSystem
+import CArchive
+import Glibc
+
+/// Gzip of a whole blob, as `docker push` sends a layer that is stored uncompressed. The header
+/// carries no timestamp or name, so one layer always compresses to the same bytes: a second
+/// push finds the blob already in the registry, and a re-push of a pulled image keeps its digest.
+public enum Gzip {
+    /// Reads `fd` to its end and writes the gzip stream through `output`.
+    public static func compress(fd: Int32, into output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        let archive = archive_write_new()
+        defer { archive_write_free(archive) }
+        archive_write_set_format_raw(archive)
+        archive_write_add_filter_gzip(archive)
+        archive_write_set_bytes_per_block(archive, 0)
+        archive_write_set_bytes_in_last_block(archive, 1)
+        guard archive_write_set_options(archive, "gzip:!timestamp") == ARCHIVE_OK else {
+            throw ArchiveError.malformed(DecompressedStream.message(archive))
+        }
+        final class Sink {
+            let output: (UnsafeRawBufferPointer) throws -> Void
+            var failure: Error?
+            init(_ output: @escaping (UnsafeRawBufferPointer) throws -> Void) { self.output = output }
+        }
+        let sink = Sink(output)
+        let box = Unmanaged.passRetained(sink)
+        defer { box.release() }
+        let write: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeRawPointer?, Int) -> Int = { _, client, buffer, length in
+            let sink = Unmanaged<Sink>.fromOpaque(client!).takeUnretainedValue()
+            do { try sink.output(UnsafeRawBufferPointer(start: buffer, count: length)) } catch {
+                sink.failure = error
+                return -1
+            }
+            return length
+        }
+        func check(_ rc: Int32) throws {
+            if rc < ARCHIVE_WARN { throw sink.failure ?? ArchiveError.malformed(DecompressedStream.message(archive)) }
+        }
+        try check(archive_write_open(archive, box.toOpaque(), nil, write, nil))
+        var st = stat()
+        fstat(fd, &st)
+        let entry = archive_entry_new()
+        defer { archive_entry_free(entry) }
+        archive_entry_set_filetype(entry, TarEntry.typeFile)
+        archive_entry_set_size(entry, Int64(st.st_size))
+        archive_entry_set_pathname_utf8(entry, "layer.tar")
+        try check(archive_write_header(archive, entry))
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SystemError("read", "layer") }
+            if n == 0 { break }
+            let written = buffer.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, n) }
+            if written < 0 { throw sink.failure ?? ArchiveError.malformed(DecompressedStream.message(archive)) }
+        }
+        try check(archive_write_close(archive))
+    }
+}
