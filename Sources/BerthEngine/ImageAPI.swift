@@ -18,19 +18,31 @@ public enum ImageAPI {
         for list in chains.values { for c in list { chainCount[c, default: 0] += 1 } }
         for record in records {
             let config = try await store.config(record)
-            let tags = await store.tags(of: record.id).map(\.familiarString)
+            var tags = await store.tags(of: record.id).map(\.familiarString)
+            var digests = record.repoDigests
             if !all && tags.isEmpty && parents.contains(record.id) { continue }  // a build's intermediate
             if let dangling = filters["dangling"]?.first {
                 if (dangling == "true") != tags.isEmpty { continue }
             }
-            if let refs = filters["reference"], !refs.contains(where: { pattern in tags.contains { Self.matches($0, pattern) } }) { continue }
+            if let patterns = filters["reference"] {
+                // as moby: only the references that match are listed, and an image with none is left out
+                tags = tags.filter { tag in patterns.contains { Self.matches(tag, $0) } }
+                digests = digests.filter { d in patterns.contains { Self.matches(Self.familiar(d), $0) } }.map(Self.familiar)
+                if tags.isEmpty && digests.isEmpty { continue }
+            }
             if !LabelFilter.matches(filters["label"], config.config?.labels) { continue }
             let shared = zip(chains[record.id] ?? [], record.layerSizes).filter { (chainCount[$0.0] ?? 0) > 1 }.map(\.1).reduce(0, +)
-            out.append(ImageSummary(Id: record.id.description, ParentId: record.parent?.description ?? "", RepoTags: tags, RepoDigests: record.repoDigests,
+            out.append(ImageSummary(Id: record.id.description, ParentId: record.parent?.description ?? "", RepoTags: tags, RepoDigests: digests,
                                     Created: Int64(config.created.flatMap(Timestamp.parse) ?? 0), Size: record.size, SharedSize: shared,
                                     Labels: config.config?.labels ?? [:], Containers: containersUsing[record.id.description] ?? 0))
         }
         return out.sorted { $0.Created > $1.Created }
+    }
+
+    /// `docker.io/library/busybox@sha256:…` as Docker shows it (`busybox@sha256:…`).
+    static func familiar(_ repoDigest: String) -> String {
+        guard let at = repoDigest.firstIndex(of: "@"), let name = try? Reference(parsing: String(repoDigest[..<at])) else { return repoDigest }
+        return name.familiarName + repoDigest[at...]
     }
 
     /// `reference` filter, as distribution's `FamiliarMatch`: the pattern against `name:tag`,
