@@ -23,7 +23,10 @@ import pytest
 from conftest import REPO, TIMEOUT, Daemon
 from peer_engines import DOCKERD, Dockerd, seed_images
 
-SUITE = os.environ.get("BERTH_PEER_SUITES", os.path.join(REPO, "..", "shared", "peer-suites"))
+# Beside the checkout (../shared, as in the workspace), or where BERTH_PEER_SUITES says.
+SUITE = os.environ.get("BERTH_PEER_SUITES") or next(
+    (p for p in (os.path.join(REPO, "..", "shared", "peer-suites"), "/work/shared/peer-suites") if os.path.isdir(p)),
+    os.path.join(REPO, "..", "shared", "peer-suites"))
 DOCKER_PY = os.path.join(SUITE, "docker-py")
 RESULTS = os.path.join(REPO, "tests", "results", "docker-py.json")
 
