@@ -35,6 +35,10 @@ public struct ImageInspect: Codable, Sendable {
     public var Parent: String = ""
     public var Comment: String = ""
     public var Created: String = ""
+    /// Deprecated by moby (gone from API 1.45), kept: docker-compose 1.29 reads
+    /// `ContainerConfig.Volumes` when it recreates a container and fails without the key.
+    public var Container: String = ""
+    public var ContainerConfig: ContainerConfig = .init()
     public var DockerVersion: String = ""
     public var Author: String = ""
     public var Config: ContainerConfig = .init()

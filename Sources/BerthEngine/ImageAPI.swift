@@ -72,6 +72,7 @@ public enum ImageAPI {
         out.Author = config.author ?? ""
         out.Comment = config.history?.last?.comment ?? ""
         out.Config = containerConfig(config.config)
+        out.ContainerConfig = out.Config
         out.Architecture = config.architecture
         out.Variant = config.variant
         out.Os = config.os

@@ -161,6 +161,15 @@ def test_compose_application_end_to_end(engine, tmp_path):
         out = compose(engine, tmp_path, "exec", "-T", "db", "cat", "/data/www/ready").stdout
         assert out.strip() == "ready"
 
+        # a changed service is recreated (compose renames the old container, makes the new one,
+        # removes the old), keeping its networks and published port
+        (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.replace("GREETING: hello", "GREETING: changed"))
+        compose(engine, tmp_path, "up", "-d", "web")
+        web = json.loads(engine.docker("inspect", "berthapp_web_1").stdout)[0]
+        assert "GREETING=changed" in web["Config"]["Env"]
+        assert set(web["NetworkSettings"]["Networks"]) == {"berthapp_front", "berthapp_back"}
+        assert len(engine.docker("ps", "-aq", "--filter", "label=com.docker.compose.service=web").stdout.split()) == 1
+
         compose(engine, tmp_path, "down", "-v", "--rmi", "local")
         assert project_objects(engine) == {"containers": [], "networks": [], "volumes": []}
     finally:
