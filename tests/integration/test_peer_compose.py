@@ -79,7 +79,7 @@ def engine(request, rootfs_template):
 
 
 def compose(engine, project_dir, *args, timeout=180, check=True):
-    env = dict(engine.env(), COMPOSE_PROJECT_NAME="berthapp", WEB_PORT=str(engine.web_port), COMPOSE_INTERACTIVE_NO_CLI="1")
+    env = dict(engine.env(), COMPOSE_PROJECT_NAME="berthapp", WEB_PORT=str(engine.web_port))
     p = subprocess.run([COMPOSE, "--no-ansi", *args], cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout)
     if check:
         assert p.returncode == 0, f"docker-compose {' '.join(args)}: rc={p.returncode}\n{p.stdout}\n{p.stderr}"
