@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthBuild
 import BerthOCI
 import BerthSystem
 import FoundationEssentials
@@ -25,7 +26,40 @@ extension CLI {
         .init("P", "publish-all"), .init(nil, "expose", value: true), .init(nil, "mount", value: true), .init(nil, "volumes-from", value: true),
         .init(nil, "network-alias", value: true), .init(nil, "ip", value: true), .init(nil, "dns-search", value: true),
         .init(nil, "dns-option", value: true), .init(nil, "device", value: true),
+        .init(nil, "health-cmd", value: true), .init(nil, "health-interval", value: true), .init(nil, "health-timeout", value: true),
+        .init(nil, "health-retries", value: true), .init(nil, "health-start-period", value: true), .init(nil, "health-start-interval", value: true),
+        .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true),
+        .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true),
     ]
+
+    /// `--health-*` and `--no-healthcheck`, as the docker CLI turns them into `Healthcheck`.
+    static func healthcheck(_ f: Flags) throws -> HealthConfig? {
+        if f.bool("no-healthcheck") {
+            let given = ["health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period", "health-start-interval"].filter(f.has)
+            guard given.isEmpty else { throw Flags.UsageError(description: "--no-healthcheck conflicts with --health-* options") }
+            var h = HealthConfig()
+            h.Test = ["NONE"]
+            return h
+        }
+        func duration(_ name: String) throws -> Int64? {
+            guard let text = f.string(name) else { return nil }
+            guard let s = GoDuration.seconds(text), s >= 0, s < 9e9 else {
+                throw Flags.UsageError(description: "invalid argument \"\(text)\" for \"--\(name)\" flag: time: invalid duration \"\(text)\"")
+            }
+            return Int64(s * 1e9)
+        }
+        var h = HealthConfig()
+        if let cmd = f.string("health-cmd") { h.Test = ["CMD-SHELL", cmd] }
+        h.Interval = try duration("health-interval")
+        h.Timeout = try duration("health-timeout")
+        h.StartPeriod = try duration("health-start-period")
+        h.StartInterval = try duration("health-start-interval")
+        if let r = f.string("health-retries") {
+            guard let n = Int(r) else { throw Flags.UsageError(description: "invalid argument \"\(r)\" for \"--health-retries\" flag") }
+            h.Retries = n
+        }
+        return h == HealthConfig() ? nil : h
+    }
 
     /// The create request's body: the container config with `HostConfig` inside it.
     struct CreateBody: Encodable {
@@ -66,6 +100,11 @@ extension CLI {
         if f.has("label") { config.Labels = Self.keyValues(f.all("label")) }
         config.StopSignal = f.string("stop-signal")
         config.StopTimeout = f.int("stop-timeout")
+        config.Healthcheck = try Self.healthcheck(f)
+        if let mac = f.string("mac-address") { config.MacAddress = mac }
+        if f.has("link") { host.Links = f.all("link") }
+        if let mode = f.string("cgroupns") { host.CgroupnsMode = mode }
+        if f.has("device-cgroup-rule") { host.DeviceCgroupRules = f.all("device-cgroup-rule") }
         var bindings: [String: [PortBinding]?] = [:]
         for p in f.all("publish") {
             for (key, binding) in try Self.portBindings(p) {
@@ -119,10 +158,12 @@ extension CLI {
         var networking: NetworkingConfig?
         if let net = f.string("network") ?? f.string("net") {
             host.NetworkMode = net
-            if f.has("network-alias") || f.has("ip") {
+            if f.has("network-alias") || f.has("ip") || f.has("ip6") {
                 var endpoint = EndpointSettings()
                 if f.has("network-alias") { endpoint.Aliases = f.all("network-alias") }
-                if let ip = f.string("ip") { endpoint.IPAMConfig = EndpointIPAMConfig(); endpoint.IPAMConfig?.IPv4Address = ip }
+                if f.has("ip") || f.has("ip6") { endpoint.IPAMConfig = EndpointIPAMConfig() }
+                if let ip = f.string("ip") { endpoint.IPAMConfig?.IPv4Address = ip }
+                if let ip6 = f.string("ip6") { endpoint.IPAMConfig?.IPv6Address = ip6 }
                 networking = NetworkingConfig()
                 networking?.EndpointsConfig = [net: endpoint]
             }

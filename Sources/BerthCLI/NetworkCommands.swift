@@ -20,7 +20,8 @@ extension CLI {
     func networkCreate(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("d", "driver", value: true), .init(nil, "subnet", value: true), .init(nil, "gateway", value: true),
                                         .init(nil, "ip-range", value: true), .init(nil, "internal"), .init(nil, "attachable"),
-                                        .init(nil, "label", value: true), .init("o", "opt", value: true), .init(nil, "ipv6")])
+                                        .init(nil, "label", value: true), .init("o", "opt", value: true), .init(nil, "ipv6"),
+                                        .init(nil, "aux-address", value: true)])
         guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) network create\" requires exactly 1 argument.") }
         var request = NetworkCreateRequest()
         request.Name = f.positionals[0]
@@ -30,14 +31,21 @@ extension CLI {
         if f.bool("ipv6") { request.EnableIPv6 = true }
         request.Labels = Self.keyValues(f.all("label"))
         request.Options = Self.keyValues(f.all("opt"))
-        if f.has("subnet") || f.has("gateway") || f.has("ip-range") {
+        if f.has("subnet") || f.has("gateway") || f.has("ip-range") || f.has("aux-address") {
             guard f.has("subnet") else { throw Flags.UsageError(description: "every ip-range or gateway must have a corresponding subnet") }
-            var pool = IPAMPoolConfig()
-            pool.Subnet = f.string("subnet")
-            pool.Gateway = f.string("gateway")
-            pool.IPRange = f.string("ip-range")
+            // one pool per --subnet (an IPv4 and an IPv6 one with --ipv6); gateways, ranges and aux
+            // addresses go to the pool of their address family, as the docker CLI pairs them
+            let isV6 = { (text: String) in text.contains(":") }
             var ipam = IPAM()
-            ipam.Config = [pool]
+            ipam.Config = f.all("subnet").map { subnet in
+                var pool = IPAMPoolConfig()
+                pool.Subnet = subnet
+                pool.Gateway = f.all("gateway").first { isV6($0) == isV6(subnet) }
+                pool.IPRange = f.all("ip-range").first { isV6($0) == isV6(subnet) }
+                let aux = Self.keyValues(f.all("aux-address")).filter { isV6($0.value) == isV6(subnet) }
+                pool.AuxiliaryAddresses = aux.isEmpty ? nil : aux
+                return pool
+            }
             request.IPAM = ipam
         }
         let created = try client.call("POST", "/networks/create", json: request)

@@ -318,7 +318,7 @@ public final class ImageBuilder: @unchecked Sendable {
         }
         func duration(_ flag: String) throws -> Int64? {
             guard let v = ins.flags[flag] else { return nil }
-            guard let d = Self.goDuration(v), d.isFinite, d >= 0, d < 1e9 else { throw BuildError(message: "Dockerfile:\(ins.line): invalid duration \(v) for --\(flag)") }
+            guard let d = GoDuration.seconds(v), d.isFinite, d >= 0, d < 1e9 else { throw BuildError(message: "Dockerfile:\(ins.line): invalid duration \(v) for --\(flag)") }
             return Int64(d * 1e9)
         }
         h.interval = try duration("interval")
@@ -329,21 +329,6 @@ public final class ImageBuilder: @unchecked Sendable {
         return h
     }
 
-    /// Go's duration syntax (`30s`, `1m30s`, `500ms`), in seconds.
-    static func goDuration(_ text: String) -> Double? {
-        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
-        var rest = Substring(text), total = 0.0
-        guard !rest.isEmpty else { return nil }
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isNumber || $0 == "." }
-            guard let value = Double(number) else { return nil }
-            rest = rest.dropFirst(number.count)
-            guard let unit = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else { return nil }
-            total += value * unit.1
-            rest = rest.dropFirst(unit.0.count)
-        }
-        return total
-    }
 
     // MARK: cache
 
