@@ -32,6 +32,30 @@ extension CLI {
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true),
     ]
 
+    /// One `--network` value: a name, or `name=…,alias=…,ip=…,ip6=…,mac-address=…,driver-opt=k=v`.
+    static func networkSpec(_ text: String) throws -> (name: String, endpoint: EndpointSettings) {
+        guard text.contains("=") else { return (text, EndpointSettings()) }
+        var name = ""
+        var e = EndpointSettings()
+        for field in text.split(separator: ",") {
+            let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw Flags.UsageError(description: "invalid argument \"\(text)\" for \"--network\" flag: invalid field '\(field)' must be a key=value pair") }
+            switch kv[0] {
+            case "name": name = kv[1]
+            case "alias": e.Aliases = (e.Aliases ?? []) + [kv[1]]
+            case "ip": e.IPAMConfig = e.IPAMConfig ?? EndpointIPAMConfig(); e.IPAMConfig?.IPv4Address = kv[1]
+            case "ip6": e.IPAMConfig = e.IPAMConfig ?? EndpointIPAMConfig(); e.IPAMConfig?.IPv6Address = kv[1]
+            case "mac-address": e.MacAddress = kv[1]
+            case "driver-opt":
+                let opt = kv[1].split(separator: "=", maxSplits: 1).map(String.init)
+                if opt.count == 2 { e.DriverOpts = (e.DriverOpts ?? [:]).merging([opt[0]: opt[1]]) { $1 } }
+            default: throw Flags.UsageError(description: "invalid argument \"\(text)\" for \"--network\" flag: invalid field key \(kv[0])")
+            }
+        }
+        guard !name.isEmpty else { throw Flags.UsageError(description: "invalid argument \"\(text)\" for \"--network\" flag: network name must be set") }
+        return (name, e)
+    }
+
     /// `--health-*` and `--no-healthcheck`, as the docker CLI turns them into `Healthcheck`.
     static func healthcheck(_ f: Flags) throws -> HealthConfig? {
         if f.bool("no-healthcheck") {
@@ -156,16 +180,27 @@ extension CLI {
         if f.has("mount") { host.Mounts = try f.all("mount").map(Self.mountSpec) }
         if f.has("volumes-from") { host.VolumesFrom = f.all("volumes-from") }
         var networking: NetworkingConfig?
-        if let net = f.string("network") ?? f.string("net") {
-            host.NetworkMode = net
-            if f.has("network-alias") || f.has("ip") || f.has("ip6") {
-                var endpoint = EndpointSettings()
-                if f.has("network-alias") { endpoint.Aliases = f.all("network-alias") }
-                if f.has("ip") || f.has("ip6") { endpoint.IPAMConfig = EndpointIPAMConfig() }
-                if let ip = f.string("ip") { endpoint.IPAMConfig?.IPv4Address = ip }
-                if let ip6 = f.string("ip6") { endpoint.IPAMConfig?.IPv6Address = ip6 }
+        // `--network NAME` or docker's advanced `--network name=N,alias=A,ip=…,ip6=…,mac-address=…`,
+        // repeatable: the first is the network mode, each is an endpoint (API 1.44's several
+        // EndpointsConfig entries); `--network-alias`, `--ip`, `--ip6` and `--mac-address` apply
+        // to the first, as in the docker CLI.
+        let specs = try (f.all("network") + f.all("net")).map(Self.networkSpec)
+        if let first = specs.first {
+            host.NetworkMode = first.name
+            var endpoints: [String: EndpointSettings] = [:]
+            for (i, var spec) in specs.enumerated() {
+                if i == 0 {
+                    if f.has("network-alias") { spec.endpoint.Aliases = (spec.endpoint.Aliases ?? []) + f.all("network-alias") }
+                    if f.has("ip") || f.has("ip6") { spec.endpoint.IPAMConfig = spec.endpoint.IPAMConfig ?? EndpointIPAMConfig() }
+                    if let ip = f.string("ip") { spec.endpoint.IPAMConfig?.IPv4Address = ip }
+                    if let ip6 = f.string("ip6") { spec.endpoint.IPAMConfig?.IPv6Address = ip6 }
+                    if let mac = f.string("mac-address") { spec.endpoint.MacAddress = mac; config.MacAddress = nil }
+                }
+                if spec.endpoint != EndpointSettings() || specs.count > 1 { endpoints[spec.name] = spec.endpoint }
+            }
+            if !endpoints.isEmpty {
                 networking = NetworkingConfig()
-                networking?.EndpointsConfig = [net: endpoint]
+                networking?.EndpointsConfig = endpoints
             }
         }
         if f.has("dns-search") { host.DnsSearch = f.all("dns-search") }
