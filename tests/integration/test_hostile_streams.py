@@ -1,0 +1,115 @@
+"""The endpoints where berthd once trapped, driven with hostile input over the raw socket: attach
+and exec hijacks with every kind of detach-key value and input split at random points (a
+`detachKeys=,` and a sequence split across reads each killed berthd), exec bodies and query
+values of the wrong shape. berthd must answer each with Docker's status (101, 200, 201, 400, 404,
+409 — never 5xx) and be alive and serving at the end. The counts go to
+tests/results/hostile-streams.json."""
+import json
+import os
+import random
+import socket
+import time
+import urllib.parse
+
+from conftest import REPO, api
+
+DETACH_SPECS = ["", ",", ",,", "ctrl-", "ctrl-@", "ctrl-p,ctrl-q", "ctrl-p", "a,b", "ctrl-\\", "ctrl-[,ctrl-]", "é", "ctrl-pp",
+                "ctrl-p,", "x" * 5000, "ctrl-p," * 300 + "ctrl-q", "\x00", "%", "ctrl-z,ctrl-z,ctrl-z"]
+
+
+def hijack(path, sock_path, body=b"", timeout=5):
+    """Sends a request asking for an upgrade; returns (socket, status)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    s.sendall(head + body)
+    data = b""
+    while b"\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    status = int(data.split(b" ")[1]) if data.startswith(b"HTTP/1.1 ") else 0
+    return s, status
+
+
+def feed(s, rng, keys):
+    """Random bytes with pieces of detach sequences, in random splits, then a half-close."""
+    payload = bytearray()
+    for _ in range(rng.randint(1, 8)):
+        payload += rng.choice([bytes([0x10]), bytes([0x11]), bytes([0x10, 0x11]), bytes([rng.randrange(256)]), b"hello\n", keys])
+    i = 0
+    try:
+        while i < len(payload):
+            n = rng.randint(1, 4)
+            s.sendall(bytes(payload[i:i + n]))
+            i += n
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(0.3)
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass  # a detach closes the connection under us: expected
+    finally:
+        s.close()
+
+
+def test_hijacked_endpoints_and_query_values_never_kill_berthd(daemon):
+    rng = random.Random(int(os.environ.get("BERTH_HOSTILE_SEED", "16")))
+    cid = json.loads(api(daemon, "POST", "/containers/create", json.dumps({"Image": "busybox:latest", "Cmd": ["cat"], "Tty": True,
+                                                                           "OpenStdin": True}).encode(),
+                         {"Content-Type": "application/json"})[2])["Id"]
+    counts = {"attach": 0, "exec": 0, "queries": 0, "statuses": {}}
+
+    def seen(status):
+        counts["statuses"][str(status)] = counts["statuses"].get(str(status), 0) + 1
+        assert status < 500 and status != 0, f"berthd answered {status}"
+
+    try:
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        deadline = time.time() + 60
+        rounds = 0
+        while rounds < 150 and time.time() < deadline:
+            rounds += 1
+            spec = rng.choice(DETACH_SPECS)
+            q = urllib.parse.urlencode({"stream": 1, "stdin": 1, "stdout": 1, "detachKeys": spec})
+            s, status = hijack(f"/containers/{cid}/attach?{q}", daemon.socket)
+            seen(status)
+            counts["attach"] += 1
+            if status == 101:
+                feed(s, rng, spec.encode()[:4])
+            else:
+                s.close()
+            # exec: the body's detach keys, tty or not, then the same hostile input
+            body = json.dumps({"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": rng.random() < 0.5,
+                               "DetachKeys": rng.choice(DETACH_SPECS)}).encode()
+            status, _, out = api(daemon, "POST", f"/containers/{cid}/exec", body, {"Content-Type": "application/json"})
+            seen(status)
+            counts["exec"] += 1
+            if status == 201:
+                start = rng.choice([b'{"Tty":true}', b'{"Tty":false}', b'{}', b'{"Detach":"yes"}', b'[]', b'{"Tty":null}', b''])
+                s, status = hijack(f"/exec/{json.loads(out)['Id']}/start", daemon.socket, start)
+                seen(status)
+                if status == 101:
+                    feed(s, rng, b"\x10\x11")
+                else:
+                    s.close()
+            # query values of every wrong shape
+            for path in ("/containers/json?filters=" + urllib.parse.quote(rng.choice(['{"status":["running"]}', "{", "[]", '{"a":1}', "x" * 3000])),
+                         f"/containers/{cid}/logs?stdout=1&tail=" + rng.choice(["-1", "all", "x", "99999999999999999999", ""]),
+                         "/events?until=" + rng.choice(["0", "-5", "1e99", "x", "1.5"]),
+                         f"/containers/{cid}/resize?h=" + rng.choice(["-1", "99999999", "x"]) + "&w=" + rng.choice(["0", "-3", "65536"]),
+                         "/containers/json?limit=" + rng.choice(["-1", "x", "99999999999999999999"])):
+                status = api(daemon, "GET" if "resize" not in path else "POST", path)[0]
+                seen(status)
+                counts["queries"] += 1
+        assert daemon.proc.poll() is None, "berthd died"
+        assert api(daemon, "GET", "/_ping")[0] == 200
+    finally:
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")
+        os.makedirs(os.path.join(REPO, "tests", "results"), exist_ok=True)
+        with open(os.path.join(REPO, "tests", "results", "hostile-streams.json"), "w") as f:
+            json.dump(counts, f, indent=1, sort_keys=True)
+            f.write("\n")
