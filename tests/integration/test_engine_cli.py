@@ -153,8 +153,11 @@ def test_resource_limits_in_cgroup_and_oom(docker):
     if cgroup_v1():
         base = "/sys/fs/cgroup/{}/berth/" + cid
         assert open(base.format("memory") + "/memory.limit_in_bytes").read().strip() == str(32 << 20)
-        assert open(base.format("memory") + "/memory.memsw.limit_in_bytes").read().strip() == str(64 << 20) \
-            if os.path.exists(base.format("memory") + "/memory.memsw.limit_in_bytes") else True
+        memsw = base.format("memory") + "/memory.memsw.limit_in_bytes"
+        if os.path.exists(memsw):
+            assert open(memsw).read().strip() == str(64 << 20)  # unset --memory-swap: as much swap as memory
+        else:
+            print("not checked: memory.memsw (the kernel has no swap accounting)")
         assert open(base.format("cpu") + "/cpu.cfs_quota_us").read().strip() == "50000"
         assert open(base.format("cpu") + "/cpu.shares").read().strip() == "512"
         assert open(base.format("pids") + "/pids.max").read().strip() == "50"

@@ -151,26 +151,33 @@ def test_corrupted_blob_is_refused_and_nothing_is_kept(daemon, registry, archive
 
 
 def test_manifest_list_picks_the_host_platform(daemon, registry, archives):
+    # two different images under one list: busybox for amd64, the three-layer image for arm64
     registry.seed(archives["busybox"], "seed/multi:single")
-    manifest = registry.inspect("seed/multi:single")
-    raw = json.dumps(manifest).encode()
-    req = urllib.request.Request(f"http://{registry.host}/v2/seed/multi/manifests/single", method="HEAD",
-                                 headers={"Accept": manifest["mediaType"]})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        digest = resp.headers["Docker-Content-Digest"]
-    entry = {"mediaType": manifest["mediaType"], "digest": digest, "size": int(resp.headers["Content-Length"])}
+    registry.seed(archives["three"], "seed/multi:other")
+    entries = {}
+    for tag in ("single", "other"):
+        manifest = registry.inspect(f"seed/multi:{tag}")
+        req = urllib.request.Request(f"http://{registry.host}/v2/seed/multi/manifests/{tag}", method="HEAD",
+                                     headers={"Accept": manifest["mediaType"]})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            entries[tag] = {"mediaType": manifest["mediaType"], "digest": resp.headers["Docker-Content-Digest"],
+                            "size": int(resp.headers["Content-Length"])}
     index = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": [
-        dict(entry, platform={"architecture": "arm64", "os": "linux", "variant": "v8"}),
-        dict(entry, platform={"architecture": "amd64", "os": "linux"}),
+        dict(entries["other"], platform={"architecture": "arm64", "os": "linux", "variant": "v8"}),
+        dict(entries["single"], platform={"architecture": "amd64", "os": "linux"}),
     ]}
     body = json.dumps(index).encode()
     req = urllib.request.Request(f"http://{registry.host}/v2/seed/multi/manifests/list", data=body, method="PUT",
                                  headers={"Content-Type": index["mediaType"]})
     with urllib.request.urlopen(req, timeout=10) as resp:
         list_digest = resp.headers["Docker-Content-Digest"]
-    assert len(raw) > 0
     out = daemon.ok("pull", f"{registry.host}/seed/multi:list")
     assert f"Digest: {list_digest}" in out
+    # the host's platform (amd64) got busybox, not the arm64 entry's image
+    assert daemon.docker("run", "--rm", f"{registry.host}/seed/multi:list", "test", "-e", "/data/one").returncode == 1
+    rmi_quiet(daemon, f"{registry.host}/seed/multi:list")
+    daemon.ok("pull", "--platform", "linux/arm64", f"{registry.host}/seed/multi:list")
+    assert daemon.ok("run", "--rm", f"{registry.host}/seed/multi:list", "cat", "/data/one") == "one\n"
     assert f"{registry.host}/seed/multi@{list_digest}" in daemon.ok("image", "inspect", "--format", "{{json .RepoDigests}}", f"{registry.host}/seed/multi:list")
     r = daemon.docker("pull", "--platform", "linux/s390x", f"{registry.host}/seed/multi:list")
     assert r.returncode == 1 and "no matching manifest for linux/s390x" in r.stderr

@@ -1,9 +1,11 @@
 """Confinement by default, seen from inside containers: Docker's seccomp profile (cached once
 compiled), its opt-outs, and a user profile."""
 import json
+import os
 
 import pytest
-import os
+
+from conftest import REPO
 
 
 def seccomp_mode(docker, *flags):
@@ -74,11 +76,16 @@ def test_escapes_refused_by_default_allowed_when_privileged(docker, privileged):
         "hostname": "hostname confined-test",
         "unshare": "unshare -n true",
     }
-    if os.path.exists("/proc/sysrq-trigger"):  # kernels without CONFIG_MAGIC_SYSRQ have none
+    not_run = []
+    if os.path.exists("/proc/sysrq-trigger"):
         checks["sysrq"] = "echo h > /proc/sysrq-trigger"
+    else:
+        not_run.append("sysrq (this kernel has no /proc/sysrq-trigger)")
     device = host_block_device()
     if device:
         checks["block-device"] = f"mknod /tmp/disk b {device[0]} {device[1]} && head -c 512 /tmp/disk > /dev/null"
+    else:
+        not_run.append("block-device (the host has no block device)")
     for name, script in checks.items():
         r = attempt(script)
         if privileged:
@@ -86,11 +93,24 @@ def test_escapes_refused_by_default_allowed_when_privileged(docker, privileged):
         else:
             assert r.returncode != 0, (name, r.stdout)
             assert any(s in r.stderr.lower() for s in ("not permitted", "read-only file system", "permission denied")), (name, r.stderr)
-    # module loading is refused confined (privileged, it reaches the kernel and fails on the file)
-    r = attempt("insmod /nonexistent.ko")
+    # module loading: a module file that exists, so only the permission check can refuse it
+    # confined; privileged, the call reaches the kernel, which rejects the bytes (or has no
+    # module support) with another error than EPERM
+    r = attempt("head -c 4096 /dev/urandom > /tmp/m.ko && insmod /tmp/m.ko")
     assert r.returncode != 0
-    if not privileged:
-        assert "Operation not permitted" in r.stderr or "not permitted" in r.stderr.lower() or "No such file" in r.stderr
+    if privileged:
+        assert "not permitted" not in r.stderr.lower(), r.stderr
+    else:
+        assert "not permitted" in r.stderr.lower(), r.stderr
+    counted = len(checks) + 1
+    print(f"escape attempts {'privileged' if privileged else 'confined'}: {counted} run" + (f"; not run: {', '.join(not_run)}" if not_run else ""))
+    results = os.path.join(REPO, "tests", "results", "escapes.json")
+    os.makedirs(os.path.dirname(results), exist_ok=True)
+    previous = json.load(open(results)) if os.path.exists(results) else {}
+    previous[f"{docker.binary.split('/')[-1]}-{'privileged' if privileged else 'confined'}"] = {"run": counted, "not_run": not_run}
+    with open(results, "w") as f:
+        json.dump(previous, f, indent=1, sort_keys=True)
+        f.write("\n")
     # the host's hostname, processes and interfaces stay out of reach either way
     assert socket.gethostname() != "confined-test"
     ps = docker.ok("run", "--rm", *flags, "busybox", "ps", "-o", "pid,comm")
@@ -181,7 +201,8 @@ def test_cp_races_with_symlink_swaps_stay_inside(daemon, tmp_path):
     try:
         for i in range(60):
             put = daemon.docker("cp", str(src), f"{cid}:/w/d/{marker}-{i}")
-            assert put.returncode == 0 or "Error" in put.stderr, put.stderr
+            # the race may leave no directory to copy into at that instant; nothing else may go wrong
+            assert put.returncode == 0 or any(s in put.stderr for s in ("Could not find the file", "not a directory", "no such file or directory")), put.stderr
             out = daemon.docker("cp", f"{cid}:/w/d{host_secret}", "-")
             assert b"host only" not in out.stdout.encode(errors="replace")
         written = [name for name in os.listdir("/") if name.startswith(marker) and not name.endswith("-secret")]
