@@ -65,8 +65,11 @@ def test_container_root_is_an_unprivileged_host_id(remapped):
         os.chmod(secret, 0o600)
         r = remapped.docker("run", "--rm", "-v", f"{remapped.tmp}:/host", "busybox", "cat", "/host/secret")
         assert r.returncode != 0 and "Permission denied" in r.stderr, r.stdout + r.stderr
-        r = remapped.docker("exec", cid, "sh", "-c", "echo 1 > /proc/sysrq-trigger")
-        assert r.returncode != 0
+        if os.path.exists("/proc/sysrq-trigger"):
+            r = remapped.docker("exec", cid, "sh", "-c", "echo 1 > /proc/sysrq-trigger")
+            assert r.returncode != 0 and ("Read-only file system" in r.stderr or "Permission denied" in r.stderr), r.stderr
+        else:
+            print("not checked: /proc/sysrq-trigger (this kernel has none)")
     finally:
         remapped.docker("rm", "-f", cid)
 
