@@ -46,7 +46,7 @@ let package = Package(
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "NIOHTTP1", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
-        .executableTarget(name: "berthd", dependencies: ["BerthServer", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem",
+        .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthServer", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthBuild", "BerthArchive", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),

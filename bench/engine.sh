@@ -85,7 +85,8 @@ printf '[containers]\ndefault_ulimits = []\n' >"$work/containers.conf"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 
 echo "starting berthd" >&2
-setsid "$bin/berthd" --data-root /var/lib/berth-bench --exec-root /run/berth-bench --config-file /nonexistent \
+echo '{}' >"$work/daemon.json"
+setsid "$bin/berthd" --data-root /var/lib/berth-bench --exec-root /run/berth-bench --config-file "$work/daemon.json" \
     --bridge "$berth_bridge" --bip 10.212.0.1/24 \
     </dev/null >"$work/berthd.log" 2>&1 & echo $! >"$work/berthd.pid"
 for _ in $(seq 100); do $berth version >/dev/null 2>&1 && break; sleep 0.1; done

@@ -19,6 +19,17 @@ public enum WireDecoder {
         return try decode(type, from: root)
     }
 
+    /// The members of a top-level object, in document order: what a strict reader (daemon.json)
+    /// checks against the keys it knows.
+    public static func objectKeys(_ bytes: [UInt8]) throws(WireDecodingError) -> [String] {
+        let root: WireJSON
+        do { root = try WireJSONParser.parse(bytes) } catch {
+            throw WireDecodingError(message: "\(error.reason) (offset \(error.offset))")
+        }
+        guard case .object(let members) = root else { throw WireDecodingError(message: "json: cannot unmarshal \(root.goKind) into Go value of type config") }
+        return members.keys
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, from root: WireJSON) throws(WireDecodingError) -> T {
         do { return try T(from: GoDecoder(value: root, codingPath: [])) } catch let e as WireDecodingError {
             throw e

@@ -1,3 +1,4 @@
+import BerthAPI
 import BerthEngine
 import BerthImage
 import BerthRegistry
@@ -36,7 +37,7 @@ struct DaemonJSON: Decodable {
     var tlsCert: String?
     var tlsKey: String?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
         case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
         case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip, bridge, iptables, mtu
@@ -54,6 +55,8 @@ func fail(_ message: String) -> Never {
 var args = Array(CommandLine.arguments.dropFirst())
 var hosts: [String] = []
 var configFile = "/etc/berth/daemon.json"
+/// A file named with --config-file must exist; the default one may not.
+var configFileGiven = false
 var overrides: [String: String] = [:]
 while !args.isEmpty {
     let arg = args.removeFirst()
@@ -67,7 +70,7 @@ while !args.isEmpty {
     case "--data-root": overrides["data-root"] = value()
     case "--exec-root": overrides["exec-root"] = value()
     case "--storage-driver", "-s": overrides["storage-driver"] = value()
-    case "--config-file": configFile = value()
+    case "--config-file": configFile = value(); configFileGiven = true
     case "--registry-mirror": overrides["registry-mirror", default: ""] += value() + " "
     case "--insecure-registry": overrides["insecure-registry", default: ""] += value() + " "
     case "--max-concurrent-downloads": overrides["max-concurrent-downloads"] = value()
@@ -83,8 +86,25 @@ while !args.isEmpty {
     }
 }
 var file = DaemonJSON()
-if let bytes = try? FileIO.read(configFile) {
-    do { file = try JSONDecoder().decode(DaemonJSON.self, from: Data(bytes)) } catch { fail("invalid \(configFile): \(error)") }
+// As dockerd: a named file that cannot be read, a malformed one, an unknown key or a value of the
+// wrong type stops the daemon with the file, the key and the reason.
+let configBytes: [UInt8]?
+do { configBytes = try FileIO.read(configFile) } catch let e as SystemError where e.errno == ENOENT && !configFileGiven {
+    configBytes = nil
+} catch {
+    fail("unable to configure the Berth daemon with file \(configFile): \(error)")
+}
+if let bytes = configBytes {
+    do {
+        let keys = try WireDecoder.objectKeys(bytes)
+        let unknown = keys.filter { key in !DaemonJSON.CodingKeys.allCases.contains { $0.rawValue == key } }.sorted()
+        if !unknown.isEmpty {
+            fail("unable to configure the Berth daemon with file \(configFile): the following directives don't match any configuration option: \(unknown.joined(separator: ", "))")
+        }
+        file = try WireDecoder.decode(DaemonJSON.self, from: bytes)
+    } catch {
+        fail("unable to configure the Berth daemon with file \(configFile): \(error)")
+    }
 }
 let dataRoot = overrides["data-root"] ?? file.dataRoot ?? "/var/lib/berth"
 let execRoot = overrides["exec-root"] ?? file.execRoot ?? "/run/berth"

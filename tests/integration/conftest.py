@@ -260,9 +260,13 @@ class Daemon:
         self.binary = DOCKER  # the client under test: docker's CLI or ours
 
     def start(self):
+        config = os.path.join(self.base, "daemon.json")  # empty: never the host's /etc/berth/daemon.json
+        if not os.path.exists(config):
+            with open(config, "w") as f:
+                f.write("{}\n")
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen([BERTHD, "--data-root", self.data, "--exec-root", self.exec_root, "-H", self.host,
-                                          "--config-file", "/nonexistent", *self.extra_args],
+                                          "--config-file", config, *self.extra_args],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.time() + 20
         while time.time() < deadline:

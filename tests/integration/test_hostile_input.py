@@ -195,3 +195,23 @@ def test_pull_of_10000_layers_is_refused_before_fetching_layers(daemon):
         assert time.time() - started < 20
     finally:
         registry.stop()
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "no such file or directory"),
+    ('{"mtu": 1400, "bogus": 1, "also-bogus": true}', "the following directives don't match any configuration option: also-bogus, bogus"),
+    ('{"mtu": "big"}', "mtu"),
+    ('{"mtu": ', "unexpected end of JSON input"),
+])
+def test_a_bad_daemon_json_stops_berthd_with_the_reason(tmp_path, content, expected):
+    """As dockerd: a named config file that is missing, has unknown keys, a wrong type or bad JSON
+    stops the daemon, naming the file and the reason."""
+    import subprocess
+    from conftest import BERTHD, TIMEOUT
+    config = tmp_path / "daemon.json"
+    if content is not None:
+        config.write_text(content)
+    r = subprocess.run([BERTHD, "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "exec"), "--bridge", "none",
+                        "--config-file", str(config), "-H", f"unix://{tmp_path}/s.sock"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode != 0
+    assert str(config) in r.stderr and expected in r.stderr, r.stderr

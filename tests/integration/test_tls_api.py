@@ -25,9 +25,10 @@ def pki(tmp_path_factory):
 
 
 def test_off_loopback_without_tlsverify_is_refused(tmp_path, pki):
+    (tmp_path / "daemon.json").write_text("{}")
     for extra in ([], ["--tls", "--tlscert", pki["server"][1], "--tlskey", pki["server"][0]]):
         r = subprocess.run([BERTHD, "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "exec"), "--bridge", "none",
-                            "--config-file", "/nonexistent", "-H", f"tcp://0.0.0.0:{free_port()}", *extra],
+                            "--config-file", str(tmp_path / "daemon.json"), "-H", f"tcp://0.0.0.0:{free_port()}", *extra],
                            capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode != 0
         assert "a TCP listener off loopback needs TLS client certificates" in r.stderr, r.stderr
