@@ -111,18 +111,18 @@ struct SystemRoutes {
         var i = InfoResponse()
         let counts = await containers.counts()
         let (release, machine) = uname()
-        i.ID = "berth"
+        i.ID = (try? EngineIdentity.id(dataRoot: dataRoot)) ?? ""
         i.Containers = counts.total
         i.ContainersRunning = counts.running
         i.ContainersPaused = counts.paused
         i.ContainersStopped = counts.stopped
         i.Images = await store.records().count
         i.Driver = store.snapshotter.driver
-        i.DriverStatus = [["Backing Filesystem", "extfs"]]
+        i.DriverStatus = [["Backing Filesystem", EngineIdentity.backingFilesystem(dataRoot)], ["Supports d_type", "true"]]
         i.Plugins = .init()
         i.Plugins.Volume = ["local"]
         i.Plugins.Network = ["bridge", "host", "none"]
-        i.Plugins.Log = ["json-file"]
+        i.Plugins.Log = ["json-file", "none"]
         i.MemoryLimit = true; i.SwapLimit = true; i.CpuCfsPeriod = true; i.CpuCfsQuota = true
         i.CPUShares = true; i.CPUSet = true; i.PidsLimit = true; i.OomKillDisable = !Cgroups.isUnified()
         i.IPv4Forwarding = ((try? FileIO.readString("/proc/sys/net/ipv4/ip_forward"))?.trimmed ?? "0") == "1"

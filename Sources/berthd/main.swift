@@ -116,6 +116,7 @@ signal(SIGPIPE, SIG_IGN)
 
 do {
     try FileIO.makeDirectories(dataRoot, mode: 0o711)
+    _ = try EngineIdentity.id(dataRoot: dataRoot)  // made at first boot, kept for good
     try FileIO.makeDirectories(execRoot, mode: 0o711)
     let snapshotter: any Snapshotter
     let overlayRoot = dataRoot + "/overlay2"
