@@ -321,7 +321,7 @@ class Daemon:
 @pytest.fixture(scope="session")
 def daemon(rootfs_template):
     if DOCKER is None:
-        pytest.skip("the docker CLI is not installed")
+        pytest.fail("the docker CLI is not installed (make deps installs it)")
     d = Daemon()
     try:
         d.start()

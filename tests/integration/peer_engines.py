@@ -6,7 +6,6 @@ Peer suites run against both, so every claim of compatibility is a side-by-side 
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 
 from conftest import TIMEOUT, remove_chains, run_captured

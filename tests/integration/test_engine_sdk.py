@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import api
 
-docker_sdk = pytest.importorskip("docker")
+import docker as docker_sdk  # noqa: E402  (make deps installs the SDK; missing, the run fails)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import subprocess
 import tempfile
 import time
 
-import pytest
 
 from conftest import run_captured
 
@@ -18,8 +17,8 @@ def podman(*args, timeout=120):
     return run_captured([PODMAN, "--runtime", "runc", *args], timeout=timeout)
 
 
-@pytest.mark.skipif(PODMAN is None, reason="podman is not installed")
 def test_podman_loads_our_save_and_we_load_podmans(daemon, tmp_path):
+    assert PODMAN, "podman is needed (make deps installs it)"
     docker = daemon
     image_id = docker.ok("inspect", "-f", "{{.Id}}", "busybox").strip()
     docker.ok("tag", "busybox", "berth-interop:v1")
@@ -75,8 +74,8 @@ def test_kill9_during_load_leaves_a_consistent_store(daemon, tmp_path):
 DOCKERD = shutil.which("dockerd")
 
 
-@pytest.mark.skipif(DOCKERD is None, reason="dockerd (docker.io) is not installed")
 def test_real_docker_loads_our_save(daemon, tmp_path):
+    assert DOCKERD, "dockerd (docker.io) is needed (make deps installs it)"
     """dockerd itself (Debian's docker.io, on private roots, no networking set-up) loads our save."""
     docker = daemon
     docker.ok("save", "-o", str(tmp_path / "ours.tar"), "busybox")

@@ -5,16 +5,14 @@ healthcheck-gated `depends_on`, exec, logs, run --rm, scale, stop/start and `dow
 nothing of the project behind.
 """
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.request
 
 import pytest
 
-from conftest import TIMEOUT, Daemon
+from conftest import Daemon
 from peer_engines import DOCKERD, Dockerd, seed_images
 from registry_support import free_port
 

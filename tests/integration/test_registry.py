@@ -16,7 +16,7 @@ import pytest
 from conftest import DOCKER, Daemon
 from registry_support import REGISTRY, SKOPEO, Registry, ThrottledProxy, make_ca
 
-pytestmark = pytest.mark.skipif(REGISTRY is None or SKOPEO is None, reason="docker-registry and skopeo are needed")
+assert REGISTRY and SKOPEO, "docker-registry and skopeo are needed (make deps installs them)"
 
 
 def commit(daemon, base, script, tag):

@@ -38,7 +38,7 @@ exit 3
 def peer_runtime(request):
     name = request.param
     if shutil.which(name) is None:
-        pytest.skip(f"{name} is not installed (Debian package {name})")
+        pytest.fail(f"{name} is not installed (Debian package {name}; make deps installs it)")
     return shutil.which("runc") if name == "runc" else os.path.join(REPO, "scripts", "crun-compat")
 
 

@@ -68,7 +68,7 @@ def test_docker_cli_with_a_client_certificate(tls_daemon, pki):
 
 
 def test_python_sdk_with_a_client_certificate(tls_daemon, pki, monkeypatch):
-    docker = pytest.importorskip("docker")
+    import docker  # make deps installs the SDK
     # requests prefers these to the client's own CA, with dockerd as with berthd
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
