@@ -13,7 +13,7 @@ import Glibc
 /// return or throw; a crash, a hang or a broken invariant is a finding. libFuzzer drives them
 /// through `berth-fuzz`; the unit tests replay the committed corpus.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case dockerfile, tar, reference, json, query
+    case dockerfile, tar, reference, json, query, extract, auth
 
     public func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -22,10 +22,26 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = try? Dockerfile(parsing: text)
             let rules = IgnoreRules(text)
             _ = rules.excludes("a/b/c.txt")
+            // the last line also as a path matched against the rest, and as words to expand
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            if let last = lines.last {
+                _ = IgnoreRules(lines.dropLast().joined(separator: "\n")).excludes(String(last))
+                _ = try? ShellLexer().words(String(last), ["A": "x y", "EMPTY": "", "HOME": "/root"])
+                _ = try? ShellLexer(escape: "`").words(String(last), ["A": "1"], split: false)
+            }
         case .tar:
             Self.readTar(data)
         case .query:
             Self.query(data)
+        case .extract:
+            Self.extract(data)
+        case .auth:
+            // X-Registry-Auth: base64url of a JSON object, as the server reads it
+            let text = String(decoding: data, as: UTF8.self)
+            var b64 = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+            while b64.utf8.count % 4 != 0 { b64 += "=" }
+            if let decoded = Data(base64Encoded: b64) { _ = try? WireDecoder.decode(RegistryAuth.self, from: Array(decoded)) }
+            _ = try? WireDecoder.decode(RegistryAuth.self, from: Array(data))
         case .reference:
             let text = String(decoding: data, as: UTF8.self)
             guard let reference = try? Reference(parsing: text) else { return }
@@ -76,6 +92,24 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 fatalError("detach keys \(spec.debugDescription) scan differently when the input is split at \(split)")
             }
         }
+    }
+
+    /// A layer extracted for real into a scratch directory: nothing may land outside it (the
+    /// directory's parent holds a canary every run checks), and a failure is an error, never a trap.
+    static func extract(_ data: UnsafeRawBufferPointer) {
+        let base = "/tmp/berth-fuzz-extract-\(getpid())"
+        let root = base + "/root"
+        try? FileIO.removeTree(base)
+        guard (try? FileIO.makeDirectories(root, mode: 0o755)) != nil else { fatalError("mkdir \(root)") }
+        defer { try? FileIO.removeTree(base) }
+        let fd = berth_memfd("berth-fuzz")
+        guard fd >= 0 else { fatalError("memfd_create: \(errno)") }
+        defer { close(fd) }
+        guard (try? FileIO.writeAll(fd, data, path: "memfd")) != nil, lseek(fd, 0, SEEK_SET) == 0 else { return }
+        guard let reader = try? TarReader(fd: fd) else { return }
+        _ = try? LayerExtractor(root: root, whiteouts: .overlay).extract(reader)
+        let outside = ((try? FileIO.listDirectory(base)) ?? []).filter { $0 != "root" }
+        if !outside.isEmpty { fatalError("extraction wrote outside its root: \(outside)") }
     }
 
     /// Every entry's header and up to 1 MiB of its data, from an in-memory file.

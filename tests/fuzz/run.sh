@@ -14,7 +14,7 @@ fuzzer=.build-fuzz/debug/berth-fuzz
 mkdir -p .build-fuzz/findings
 status=0
 total=0
-for target in dockerfile tar reference json query; do
+for target in dockerfile tar reference json query extract auth; do
   scratch=$(mktemp -d /tmp/berth-fuzz-$target.XXXXXX)
   log=.build-fuzz/findings/$target.log
   # -rss_limit_mb: a parser that balloons on small input is a finding too
