@@ -24,6 +24,11 @@ final class ShimBridge: @unchecked Sendable {
     /// Output that arrived before the client's connection was handed over.
     private var pendingOutput: [[UInt8]] = []
     private var clientClosedInput = false
+    /// Output written to the client and not yet taken by its socket. A client that stops reading
+    /// (a stopped `docker attach`) would otherwise make berthd hold the container's whole output;
+    /// past `maxBacklog` it is dropped from the stream, as its bytes are still in the log.
+    private var backlog = 0
+    static let maxBacklog = 8 << 20
     /// The client typed the detach sequence: nothing more of its input goes through, and its
     /// connection closes as soon as it is handed over (the keys may arrive before that).
     private var detached = false
@@ -72,7 +77,11 @@ final class ShimBridge: @unchecked Sendable {
             return (pendingOutput, shimDone, detached)
         }
         if gone { return channel.close(promise: nil) }
-        for bytes in early { channel.write(channel.allocator.buffer(bytes: bytes), promise: nil) }
+        for bytes in early {
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { [self] _ in lock.withLock { backlog -= bytes.count } }
+            channel.write(channel.allocator.buffer(bytes: bytes), promise: promise)
+        }
         channel.flush()
         if shimGone { closeClient(channel) }
         channel.closeFuture.whenComplete { [self] _ in lock.withLock { shim }?.close(promise: nil) }
@@ -107,12 +116,25 @@ final class ShimBridge: @unchecked Sendable {
             return
         }
         let bytes = (tty ? [] : Frame.header(stream: stream, length: payload.count)) + payload
-        let target = lock.withLock { () -> Channel? in
-            if client == nil { pendingOutput.append(bytes) }
-            return client
+        let (target, overflow) = lock.withLock { () -> (Channel?, Bool) in
+            if client == nil {
+                pendingOutput.append(bytes)
+                backlog += bytes.count
+                return (nil, backlog > Self.maxBacklog)
+            }
+            backlog += bytes.count
+            return (client, backlog > Self.maxBacklog)
+        }
+        if overflow {
+            // bounded memory per client: the stalled one loses this stream, nobody else waits
+            lock.withLock { pendingOutput = [] }
+            target?.close(promise: nil)
+            return
         }
         guard let target else { return }
-        target.writeAndFlush(target.allocator.buffer(bytes: bytes), promise: nil)
+        let promise = target.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { [self] _ in lock.withLock { backlog -= bytes.count } }
+        target.writeAndFlush(target.allocator.buffer(bytes: bytes), promise: promise)
     }
 
     private var shimDone = false

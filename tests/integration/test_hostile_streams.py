@@ -113,3 +113,42 @@ def test_hijacked_endpoints_and_query_values_never_kill_berthd(daemon):
         with open(os.path.join(REPO, "tests", "results", "hostile-streams.json"), "w") as f:
             json.dump(counts, f, indent=1, sort_keys=True)
             f.write("\n")
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_a_stalled_attach_costs_bounded_memory_and_the_log_keeps_everything(daemon):
+    """A client that attaches and stops reading while the container writes tens of MB/s: berthd
+    drops it from the stream past a bounded backlog instead of holding the output, and the
+    container's log keeps growing (issue 18's scenario: berthd went from 35 to 340 MB)."""
+    cid = json.loads(api(daemon, "POST", "/containers/create",
+                         json.dumps({"Image": "busybox:latest", "Cmd": ["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz | while true; do head -c 4194304; sleep 0.05; done"]}).encode(),
+                         {"Content-Type": "application/json"})[2])["Id"]
+    try:
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        before = rss_kib(daemon.proc.pid)
+        s, status = hijack(f"/containers/{cid}/attach?stream=1&stdout=1&stderr=1", daemon.socket)
+        assert status == 101
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read
+        log = json.loads(api(daemon, "GET", f"/containers/{cid}/json")[2])["LogPath"]
+        sizes = []
+        peak = before
+        for _ in range(20):
+            time.sleep(0.5)
+            peak = max(peak, rss_kib(daemon.proc.pid))
+            sizes.append(os.path.getsize(log))
+        s.close()
+        growth_mib = (peak - before) / 1024
+        print(f"stalled attach: berthd RSS grew {growth_mib:.1f} MiB while the container wrote {(sizes[-1] - sizes[0]) >> 20} MiB of log")
+        # the output that went by is several times the bound, so a berthd holding it would show
+        assert (sizes[-1] - sizes[0]) >> 20 >= 48, sizes
+        assert growth_mib < 32, growth_mib
+        assert sizes[-1] > sizes[len(sizes) // 2] > sizes[0], sizes  # the log kept growing throughout
+        assert daemon.proc.poll() is None
+    finally:
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")
