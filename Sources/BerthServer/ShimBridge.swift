@@ -48,7 +48,10 @@ final class ShimBridge: @unchecked Sendable {
             }
             if shimGone { peer?.close(promise: nil) }  // both directions are over
             target?.close(mode: .output, promise: nil)
-            if peer?.isActive != true { target?.close(promise: nil) }
+            // A client gone altogether ends the stream. One not handed over yet (`attach
+            // --no-stdin` half-closes at once, possibly before `attachClient`) is not gone: its
+            // own close, if it comes, closes the shim through `attachClient`'s close handler.
+            if let peer, !peer.isActive { target?.close(promise: nil) }
             return
         }
         let (target, peer, detachedNow) = lock.withLock { () -> (Channel?, Channel?, Bool) in
