@@ -335,6 +335,17 @@ def test_push_writes_schema2_with_gzip_layers_that_peers_pull(daemon, registry, 
         pushed_digest = [line.split()[2] for line in out.splitlines() if line.startswith("1: digest: ")][0]
         assert pushed_digest == pulled_digest
 
+        # podman pulls and runs it too (its own store, removed again)
+        podman = shutil.which("podman")
+        assert podman, "podman is needed (make deps installs it)"
+        for ref in (f"{registry.host}/peers/local:2", f"{registry.host}/again/tiny:1"):
+            p = subprocess.run([podman, "pull", "-q", "--tls-verify=false", ref], capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, p.stderr
+        p = subprocess.run([podman, "image", "inspect", "--format", "{{.Digest}}", f"{registry.host}/again/tiny:1"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.stdout.strip() == pushed_digest, p.stdout + p.stderr
+        subprocess.run([podman, "rmi", "-f", f"{registry.host}/peers/local:2", f"{registry.host}/again/tiny:1"], capture_output=True, timeout=60)
+
         # the reference engine pulls and runs what Berth pushed
         assert DOCKERD, "dockerd is needed as the reference engine"
         reference = Dockerd()
