@@ -683,6 +683,7 @@ public actor NetworkService {
     }
 
     var rulesInstalledFor: Set<String> = []
+    var ip6RulesInstalled = false
     var readyBridges: Set<String> = []
 
     /// Rewrites Berth's netfilter chains from the live networks and published ports.
@@ -696,6 +697,12 @@ public actor NetworkService {
         }
         do { try netfilter.apply(rules, spool: spool) } catch { throw Self.engineError(error) }
         rulesInstalledFor = Set(bridges.map(\.id))
+        // ip6tables only once an `--ipv6` network exists, and then until the last one is gone
+        let v6 = bridges.compactMap { net in net.subnet6.flatMap { try? Subnet6(parsing: $0) }.map { BridgeRules6(bridge: net.bridge, subnet: $0, isInternal: net.isInternal) } }
+        if !v6.isEmpty || ip6RulesInstalled {
+            do { try netfilter.apply6(v6, spool: spool) } catch { throw Self.engineError(error) }
+            ip6RulesInstalled = !v6.isEmpty
+        }
     }
 
     // MARK: ports

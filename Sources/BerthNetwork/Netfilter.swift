@@ -24,6 +24,17 @@ public struct BridgeRules: Sendable {
     }
 }
 
+/// An `--ipv6` network's IPv6 side: masquerade out, forwarding in and out (no published ports:
+/// dockerd 20.10 reaches IPv6 ports through its userland proxy, which Berth does not run).
+public struct BridgeRules6: Sendable {
+    public var bridge: String
+    public var subnet: Subnet6
+    public var isInternal: Bool
+    public init(bridge: String, subnet: Subnet6, isInternal: Bool) {
+        self.bridge = bridge; self.subnet = subnet; self.isInternal = isInternal
+    }
+}
+
 /// NAT and filtering for bridge networks through iptables (Debian's is the nf_tables backend).
 ///
 /// Everything Berth adds lives in its own chains, jumped to once from the built-in ones; the
@@ -82,6 +93,39 @@ public struct Netfilter: Sendable {
             }
         }
         return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
+    }
+
+    /// Text for `ip6tables-restore --noflush`: the same chains for the IPv6 side of `--ipv6` networks.
+    public func ruleset6(_ networks: [BridgeRules6]) -> String {
+        var nat = ["*nat", ":\(postChain) - [0:0]"]
+        var filter = ["*filter", ":\(forwardChain) - [0:0]"]
+        for n in networks.sorted(by: { $0.bridge < $1.bridge }) {
+            let br = n.bridge
+            if n.isInternal {
+                filter += ["-A \(forwardChain) -i \(br) ! -o \(br) -j DROP", "-A \(forwardChain) ! -i \(br) -o \(br) -j DROP",
+                           "-A \(forwardChain) -i \(br) -o \(br) -j ACCEPT"]
+                continue
+            }
+            nat.append("-A \(postChain) -s \(n.subnet) ! -o \(br) -j MASQUERADE")
+            filter.append("-A \(forwardChain) -o \(br) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            filter.append("-A \(forwardChain) -i \(br) -j ACCEPT")
+        }
+        return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
+    }
+
+    /// Replaces the IPv6 chains' content and adds their jumps.
+    public func apply6(_ networks: [BridgeRules6], spool: String) throws(NetworkError) {
+        let restore = try Self.binary("ip6tables-restore")
+        let path = spool + "/ip6tables.rules"
+        do { try AtomicFile.write(path, Array(ruleset6(networks).utf8), durable: false) } catch {
+            throw .system("write \(path): \(error)")
+        }
+        try Self.run(restore, ["--noflush", path])
+        let ipt = try Self.binary("ip6tables")
+        for (table, chain, target) in [("nat", "POSTROUTING", postChain), ("filter", "FORWARD", forwardChain)] {
+            let check = (try? Subprocess.run(ipt, ["--wait", "-t", table, "-C", chain, "-j", target]))?.status
+            if check != 0 { try Self.run(ipt, ["--wait", "-t", table, "-I", chain, "1", "-j", target]) }
+        }
     }
 
     /// Replaces the chains' content; `spool` is a directory for the rules file.

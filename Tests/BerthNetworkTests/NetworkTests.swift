@@ -89,3 +89,16 @@ import Testing
         #expect(IPv6("2001:389::1")!.bytes == [0x20, 0x01, 0x03, 0x89] + [UInt8](repeating: 0, count: 11) + [1])
     }
 }
+
+@Suite struct IPv6RulesTests {
+    @Test func masqueradeAndForwardingForIPv6Networks() throws {
+        let text = Netfilter(prefix: "BERTH-abc123").ruleset6([
+            BridgeRules6(bridge: "br-v6", subnet: try Subnet6(parsing: "fd42:b3::/64"), isInternal: false),
+            BridgeRules6(bridge: "br-in", subnet: try Subnet6(parsing: "fd42:b4::/64"), isInternal: true),
+        ])
+        #expect(text.contains("-A BERTH-abc123-POSTROUTING -s fd42:b3::/64 ! -o br-v6 -j MASQUERADE"))
+        #expect(!text.contains("fd42:b4::/64"))
+        #expect(text.contains("-A BERTH-abc123-FORWARD -i br-in ! -o br-in -j DROP"))
+        #expect(text.hasPrefix("*nat\n:BERTH-abc123-POSTROUTING - [0:0]\n") && text.hasSuffix("COMMIT\n"))
+    }
+}

@@ -206,18 +206,19 @@ def chain_prefix(exec_root):
 
 
 def remove_chains(prefix):
-    """Deletes the jumps to a daemon's chains and the chains themselves."""
-    for table in ("nat", "filter"):
-        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True, timeout=TIMEOUT).stdout.splitlines()
-        for rule in rules:
-            parts = rule.split()
-            if parts[:1] == ["-A"] and "-j" in parts and parts[parts.index("-j") + 1].startswith(prefix) and not parts[1].startswith(prefix):
-                subprocess.run(["iptables", "-t", table, "-D", *parts[1:]], timeout=TIMEOUT)
-        for rule in rules:
-            parts = rule.split()
-            if parts[:1] == ["-N"] and parts[1].startswith(prefix):
-                subprocess.run(["iptables", "-t", table, "-F", parts[1]], timeout=TIMEOUT)
-                subprocess.run(["iptables", "-t", table, "-X", parts[1]], timeout=TIMEOUT)
+    """Deletes the jumps to a daemon's chains and the chains themselves (IPv4 and IPv6)."""
+    for tool in ("iptables", "ip6tables"):
+        for table in ("nat", "filter"):
+            rules = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True, timeout=TIMEOUT).stdout.splitlines()
+            for rule in rules:
+                parts = rule.split()
+                if parts[:1] == ["-A"] and "-j" in parts and parts[parts.index("-j") + 1].startswith(prefix) and not parts[1].startswith(prefix):
+                    subprocess.run([tool, "-t", table, "-D", *parts[1:]], timeout=TIMEOUT)
+            for rule in rules:
+                parts = rule.split()
+                if parts[:1] == ["-N"] and parts[1].startswith(prefix):
+                    subprocess.run([tool, "-t", table, "-F", parts[1]], timeout=TIMEOUT)
+                    subprocess.run([tool, "-t", table, "-X", parts[1]], timeout=TIMEOUT)
 
 
 class UnixHTTP(http.client.HTTPConnection):

@@ -2,6 +2,7 @@
 endpoints with aliases and per-endpoint MAC addresses in one create, legacy links, IPv6
 networks, `ps` COMMAND quoting and PORTS of a container that never ran."""
 import json
+import subprocess
 
 import pytest
 
@@ -53,6 +54,9 @@ def test_ipv6_network(docker):
         ep = json.loads(docker.ok("inspect", "shape-v6a"))[0]["NetworkSettings"]["Networks"]["shape-v6"]
         assert ep["GlobalIPv6Address"] == "fd42:b3::f00d" and ep["GlobalIPv6PrefixLen"] == 64 and ep["IPv6Gateway"] == "fd42:b3::1"
         assert "fd42:b3::f00d/64" in docker.ok("exec", "shape-v6a", "ip", "-6", "addr", "show", "eth0")
+        # traffic out of the IPv6 subnet is masqueraded, in the daemon's own ip6tables chain
+        nat6 = subprocess.run(["ip6tables", "-t", "nat", "-S"], capture_output=True, text=True, timeout=30).stdout
+        assert any("-s fd42:b3::/64" in line and "MASQUERADE" in line for line in nat6.splitlines()), nat6
         # a second container reaches the first over IPv6 on the bridge
         out = docker.ok("run", "--rm", "--network", "shape-v6", "busybox", "ping", "-6", "-c", "1", "-W", "5", "fd42:b3::f00d")
         assert "1 packets received" in out
