@@ -131,13 +131,16 @@ public struct Template {
         return value
     }
 
+    /// A missing top-level field is an error (the docker CLI formats typed structs); a missing key
+    /// deeper down is a map's (labels, attributes, options), which Go prints as `<no value>`.
     func lookup(_ path: String, _ data: JSONValue) throws -> JSONValue {
         var value = data
-        for part in path.split(separator: ".") {
+        for (depth, part) in path.split(separator: ".").enumerated() {
             guard case .object = value else {
                 throw TemplateError(description: "template: can't evaluate field \(part) in type \(Self.typeName(value))")
             }
             guard let next = value[String(part)] else {
+                if depth > 0 { return .null }
                 throw TemplateError(description: "template: can't evaluate field \(part)")
             }
             value = next

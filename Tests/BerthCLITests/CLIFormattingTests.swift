@@ -46,6 +46,7 @@ import Testing
         #expect(throws: Template.TemplateError.self) { try Template("{{(index .Labels}}").render(data) }
         #expect(try Template("{{.Names}} {{.Labels}} {{.Nil}}").render(data) == "[a b] map[k:v] <no value>")
         #expect(throws: Template.TemplateError.self) { try Template("{{.Missing}}").render(data) }
+        #expect(try Template("{{.Labels.absent}}").render(data) == "<no value>")  // a map's missing key, as Go prints it
         let table = try Template("table {{.ID}}\\t{{.Names}}")
         #expect(table.isTable && table.header(["ID": "CONTAINER ID"]) == "CONTAINER ID\tNAMES")
     }
