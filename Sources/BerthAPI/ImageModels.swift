@@ -19,7 +19,8 @@ public struct ImageSummary: Codable, Sendable {
 }
 
 /// `GET /images/{name}/json`.
-public struct ImageInspect: Codable, Sendable {
+public struct ImageInspect: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["Variant", "OsVersion"]
     public struct RootFS: Codable, Sendable {
         public var `Type`: String = ""
         public var Layers: [String] = []

@@ -33,7 +33,8 @@ public struct NetworkingConfig: Codable, Sendable {
     public init() {}
 }
 
-public struct IPAMPoolConfig: Codable, Sendable, Equatable {
+public struct IPAMPoolConfig: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"]
     public var Subnet: String?
     public var IPRange: String?
     public var Gateway: String?
@@ -41,10 +42,10 @@ public struct IPAMPoolConfig: Codable, Sendable, Equatable {
     public init() {}
 }
 
-public struct IPAM: Codable, Sendable, Equatable {
+public struct IPAM: Codable, Sendable, Equatable, GoEncodable {
     public var Driver: String? = "default"
+    public var Options: [String: String]?  // before Config: dockerd's order
     public var Config: [IPAMPoolConfig]? = []
-    public var Options: [String: String]?
     public init() {}
 }
 
@@ -83,7 +84,7 @@ public struct ConfigReference: Codable, Sendable, Equatable {
     public init() {}
 }
 
-public struct Network: Codable, Sendable {
+public struct Network: Codable, Sendable, GoEncodable {
     public var Name: String = ""
     public var Id: String = ""
     public var Created: String = ""

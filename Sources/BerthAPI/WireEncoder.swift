@@ -16,6 +16,9 @@ extension GoEncodable {
     public static var omitEmptyKeys: Set<String> { [] }
 }
 
+/// A list of Go-marshalled models (`GET /networks`) is marshalled the same way.
+extension Array: GoEncodable where Element: GoEncodable {}
+
 public enum WireEncoder {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let root = Node()
