@@ -61,6 +61,7 @@ let package = Package(
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthAPI", "BerthOCI", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "BerthNetworkTests", dependencies: ["BerthNetwork"]),
         .testTarget(name: "BerthBuildTests", dependencies: ["BerthBuild"]),
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthAPI", "BerthOCI"]),
