@@ -4,8 +4,8 @@ import Glibc
 /// "If the socket is absent, berth starts berthd": the daemon next to this binary, in its own
 /// session with its log in /var/log/berthd.log, and a wait (up to 10 s) for its socket.
 public enum DaemonLauncher {
-    public static func start(socket: String, own: String) {
-        let dir = own.contains("/") ? AtomicFile.parentDirectory(of: own) : "/usr/local/bin"
+    public static func start(socket: String) {
+        let dir = FileIO.executableDirectory()
         let daemon = dir + "/berthd"
         guard FileIO.exists(daemon) else { return }
         let log = open("/var/log/berthd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)

@@ -3,6 +3,17 @@ import Glibc
 /// Whole-file reads and writes for small kernel and state files (/proc, cgroupfs, state.json).
 /// Not atomic: use `AtomicFile` for anything that must survive a crash.
 public enum FileIO {
+    /// The directory of the running binary, from /proc/self/exe: where its helpers are
+    /// (berth-shim beside berthd, berthd beside berth), however it was started — by a path or
+    /// found on `PATH`, where argv[0] has no directory.
+    public static func executableDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return "/usr/local/bin" }
+        let path = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return AtomicFile.parentDirectory(of: path)
+    }
+
     public static func read(_ path: String) throws -> [UInt8] {
         let fd = try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }

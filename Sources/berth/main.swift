@@ -19,5 +19,5 @@ guard address.hasPrefix("unix://") else {
     exit(1)
 }
 let socket = String(address.dropFirst(7))
-if explicit == nil && !FileIO.exists(socket) { DaemonLauncher.start(socket: socket, own: CommandLine.arguments[0]) }
+if explicit == nil && !FileIO.exists(socket) { DaemonLauncher.start(socket: socket) }
 exit(CLI(client: APIClient(socket: socket)).main(argv))

@@ -110,8 +110,7 @@ let dataRoot = overrides["data-root"] ?? file.dataRoot ?? "/var/lib/berth"
 let execRoot = overrides["exec-root"] ?? file.execRoot ?? "/run/berth"
 let driverName = overrides["storage-driver"] ?? file.storageDriver
 if hosts.isEmpty { hosts = file.hosts ?? ["unix://" + execRoot + "/berth.sock"] }
-let own = CommandLine.arguments[0]
-let binDir = own.contains("/") ? AtomicFile.parentDirectory(of: own) : "/usr/local/bin"
+let binDir = FileIO.executableDirectory()
 signal(SIGPIPE, SIG_IGN)
 
 do {
