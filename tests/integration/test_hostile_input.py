@@ -213,3 +213,35 @@ def test_a_bad_daemon_json_stops_berthd_with_the_reason(tmp_path, content, expec
                         "--config-file", str(config), "-H", f"unix://{tmp_path}/s.sock"], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode != 0
     assert str(config) in r.stderr and expected in r.stderr, r.stderr
+
+
+def test_berthd_started_from_path_finds_its_shim(tmp_path, rootfs_template):
+    """`berthd` typed as a command (argv[0] without a directory) still finds berth-shim beside it."""
+    import subprocess
+    from conftest import BERTHD, DOCKER, TIMEOUT, remove_chains, chain_prefix
+    config = tmp_path / "daemon.json"
+    config.write_text("{}")
+    sock = tmp_path / "s.sock"
+    env = dict(os.environ, PATH=os.path.dirname(BERTHD) + ":" + os.environ.get("PATH", ""))
+    exec_root = str(tmp_path / "exec")
+    proc = subprocess.Popen(["berthd", "--data-root", str(tmp_path / "data"), "--exec-root", exec_root, "--bridge", "none",
+                             "--config-file", str(config), "-H", f"unix://{sock}"], cwd="/", env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    client = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(tmp_path / "cli"))
+    try:
+        deadline = time.time() + 20
+        while subprocess.run([DOCKER, "version"], env=client, capture_output=True, timeout=TIMEOUT).returncode != 0:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
+        assert subprocess.run([DOCKER, "import", "-", "pathcheck:1"], input=tar, env=client, capture_output=True, timeout=60).returncode == 0
+        r = subprocess.run([DOCKER, "run", "--rm", "--network", "none", "pathcheck:1", "echo", "from-path"], env=client,
+                           capture_output=True, text=True, timeout=60)
+        assert r.stdout == "from-path\n", r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
+            if line.split()[4].startswith(str(tmp_path)):
+                subprocess.run(["umount", "-l", line.split()[4]], timeout=TIMEOUT)
+        remove_chains(chain_prefix(exec_root))
