@@ -51,6 +51,10 @@ public final class DNSServer: @unchecked Sendable {
         let fd = try NetworkNamespace.within(namespace) { () throws(NetworkError) -> Int32 in
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             guard fd >= 0 else { throw .system("dns socket: \(String(cString: strerror(errno)))") }
+            // The socket this one replaces (a reconnect) is closed by the poll thread between two
+            // rounds, maybe after this bind: both allow the overlap.
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             var addr = DNSServer.socketAddress(IPv4(DNSServer.address)!, port: 53)
             let rc = addr.withUnsafeMutableBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
             guard rc == 0 else { close(fd); throw .system("dns bind 127.0.0.11:53: \(String(cString: strerror(errno)))") }

@@ -189,17 +189,29 @@ public final class Shim {
         if fd >= 0 { clients[fd] = Client(fd: fd) }
     }
 
-    /// Reads output; false at EOF (and the descriptor is retired).
-    func readChunk(_ fd: Int32) -> ArraySlice<UInt8>? {
+    /// Reads output; nil at EOF (and the descriptor is retired). From a terminal, a chunk cut
+    /// short of its line end waits up to 2 ms for the rest: the line discipline hands `echo`'s
+    /// "text" and the "\r\n" it makes of "\n" to the master in two pushes, and a reader as quick
+    /// as this one would otherwise send them as two pieces (clients read a line as one chunk).
+    func readChunk(_ fd: Int32, terminal: Bool = false) -> ArraySlice<UInt8>? {
         var buffer = [UInt8](repeating: 0, count: 32768)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && (errno == EINTR || errno == EAGAIN) { return [] }
         if n <= 0 { return nil }
-        return buffer[0..<n]
+        var chunk = buffer[0..<n]
+        if terminal, n < buffer.count, chunk.last != 10 {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 2) > 0, p.revents & Int16(POLLIN) != 0 {
+                var more = [UInt8](repeating: 0, count: 32768 - n)
+                let m = more.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if m > 0 { chunk = (Array(chunk) + more[0..<m])[...] }
+            }
+        }
+        return chunk
     }
 
     func readOutput(_ fd: Int32, stream: UInt8) {
-        guard let chunk = readChunk(fd) else {
+        guard let chunk = readChunk(fd, terminal: fd == master) else {
             outputs[fd] = nil
             if fd != master { close(fd) }
             return
@@ -371,7 +383,7 @@ public final class Shim {
     }
 
     func readExecOutput(_ session: ExecSession, _ fd: Int32) {
-        guard let chunk = readChunk(fd) else {
+        guard let chunk = readChunk(fd, terminal: fd == session.master) else {
             session.outputs[fd] = nil
             close(fd)
             if session.outputs.isEmpty && session.exitCode != nil { endExec(session) }
