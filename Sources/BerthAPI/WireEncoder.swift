@@ -22,7 +22,7 @@ extension Array: GoEncodable where Element: GoEncodable {}
 public enum WireEncoder {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let root = Node()
-        try value.encode(to: GoEncoder(node: root, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [], codingPath: []))
+        try GoEncoder.encode(value, into: root, codingPath: [])
         var out: [UInt8] = []
         out.reserveCapacity(1024)
         root.write(into: &out)

@@ -73,17 +73,14 @@ public struct Netfilter: Sendable {
         for n in networks.sorted(by: { $0.bridge < $1.bridge }) {
             let br = n.bridge
             if n.isInternal {
-                filter.append("-A \(forwardChain) -i \(br) ! -o \(br) -j DROP")
-                filter.append("-A \(forwardChain) ! -i \(br) -o \(br) -j DROP")
-                filter.append("-A \(forwardChain) -i \(br) -o \(br) -j ACCEPT")
+                filter += internalRules(br)
                 continue
             }
             nat.append("-A \(postChain) -s \(n.subnet) ! -o \(br) -j MASQUERADE")
             // The host's own connections to a published port (127.0.0.1 included, with
             // route_localnet) reach the container from the gateway's address.
             nat.append("-A \(postChain) -o \(br) -m addrtype --src-type LOCAL -j MASQUERADE")
-            filter.append("-A \(forwardChain) -o \(br) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-            filter.append("-A \(forwardChain) -i \(br) -j ACCEPT")
+            filter += forwardRules(br)
             for p in n.ports.sorted(by: { ($0.hostPort, $0.proto) < ($1.hostPort, $1.proto) }) {
                 let dst = p.hostIP.isEmpty || p.hostIP == "0.0.0.0" ? "" : " -d \(p.hostIP)"
                 nat.append("-A \(natChain)\(dst) -p \(p.proto) -m \(p.proto) --dport \(p.hostPort) -j DNAT --to-destination \(p.containerIP):\(p.containerPort)")
@@ -102,25 +99,39 @@ public struct Netfilter: Sendable {
         for n in networks.sorted(by: { $0.bridge < $1.bridge }) {
             let br = n.bridge
             if n.isInternal {
-                filter += ["-A \(forwardChain) -i \(br) ! -o \(br) -j DROP", "-A \(forwardChain) ! -i \(br) -o \(br) -j DROP",
-                           "-A \(forwardChain) -i \(br) -o \(br) -j ACCEPT"]
+                filter += internalRules(br)
                 continue
             }
             nat.append("-A \(postChain) -s \(n.subnet) ! -o \(br) -j MASQUERADE")
-            filter.append("-A \(forwardChain) -o \(br) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-            filter.append("-A \(forwardChain) -i \(br) -j ACCEPT")
+            filter += forwardRules(br)
         }
         return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
     }
 
-    /// Replaces the IPv6 chains' content and adds their jumps.
-    public func apply6(_ networks: [BridgeRules6], spool: String) throws(NetworkError) {
-        let restore = try Self.binary("ip6tables-restore")
-        let path = spool + "/ip6tables.rules"
-        do { try AtomicFile.write(path, Array(ruleset6(networks).utf8), durable: false) } catch {
+    /// An internal network: traffic stays on its bridge.
+    func internalRules(_ br: String) -> [String] {
+        ["-A \(forwardChain) -i \(br) ! -o \(br) -j DROP", "-A \(forwardChain) ! -i \(br) -o \(br) -j DROP",
+         "-A \(forwardChain) -i \(br) -o \(br) -j ACCEPT"]
+    }
+
+    /// Replies back in, and anything out.
+    func forwardRules(_ br: String) -> [String] {
+        ["-A \(forwardChain) -o \(br) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A \(forwardChain) -i \(br) -j ACCEPT"]
+    }
+
+    /// Writes `rules` to a file under `spool` and loads it with `tool` (`iptables-restore`, `ip6tables-restore`).
+    func restore(_ tool: String, _ rules: String, spool: String) throws(NetworkError) {
+        let binary = try Self.binary(tool)
+        let path = spool + "/" + tool + ".rules"
+        do { try AtomicFile.write(path, Array(rules.utf8), durable: false) } catch {
             throw .system("write \(path): \(error)")
         }
-        try Self.run(restore, ["--noflush", path])
+        try Self.run(binary, ["--noflush", path])
+    }
+
+    /// Replaces the IPv6 chains' content and adds their jumps.
+    public func apply6(_ networks: [BridgeRules6], spool: String) throws(NetworkError) {
+        try restore("ip6tables-restore", ruleset6(networks), spool: spool)
         let ipt = try Self.binary("ip6tables")
         for (table, chain, target) in [("nat", "POSTROUTING", postChain), ("filter", "FORWARD", forwardChain)] {
             let check = (try? Subprocess.run(ipt, ["--wait", "-t", table, "-C", chain, "-j", target]))?.status
@@ -130,12 +141,7 @@ public struct Netfilter: Sendable {
 
     /// Replaces the chains' content; `spool` is a directory for the rules file.
     public func apply(_ networks: [BridgeRules], spool: String) throws(NetworkError) {
-        let restore = try Self.binary("iptables-restore")
-        let path = spool + "/iptables.rules"
-        do { try AtomicFile.write(path, Array(ruleset(networks).utf8), durable: false) } catch {
-            throw .system("write \(path): \(error)")
-        }
-        try Self.run(restore, ["--noflush", path])
+        try restore("iptables-restore", ruleset(networks), spool: spool)
         try installJumps()
     }
 

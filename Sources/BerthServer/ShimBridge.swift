@@ -130,7 +130,10 @@ final class ShimBridge: @unchecked Sendable {
         }
         if overflow {
             // bounded memory per client: the stalled one loses this stream, nobody else waits
-            lock.withLock { pendingOutput = [] }
+            lock.withLock {
+                // undelivered output is dropped with its count; what is in flight uncounts itself
+                if client == nil { pendingOutput = []; backlog = 0 }
+            }
             target?.close(promise: nil)
             return
         }
