@@ -38,59 +38,82 @@ struct LogStreamer {
             try await r.write(header + payload)
         }
 
-        var lines = Self.lines(source)
+        let live = follow ? LiveLogFile(path: source.paths.last) : nil
+        var lines = Self.lines(source.paths.dropLast())
+        if let live { lines += live.completeLines() } else if let path = source.paths.last { lines += Self.lines([path]) }
         if let tail { lines = Array(lines.suffix(max(tail, 0))) }
         for line in lines { try await emit(line) }
 
-        if follow {
-            let path = source.paths.last!
-            var offset = Int64(((try? FileIO.read(path)) ?? []).count)
-            var partial = ""
+        if let live {
+            defer { live.close() }
             while r.isActive {
+                // checked before reading: once the container is seen stopped, the read that
+                // follows finds everything its shim logged (it logs all before reporting the exit)
                 let running = await service.isRunning(source.id)
-                let (chunk, newOffset) = Self.readFrom(path, offset)
-                offset = newOffset
-                if !chunk.isEmpty {
-                    partial += chunk
-                    var parts = partial.split(separator: "\n", omittingEmptySubsequences: false)
-                    partial = String(parts.removeLast())
-                    for line in parts { try await emit(line) }
-                } else if !running {
-                    break
-                } else {
-                    try await Task.sleep(nanoseconds: 50_000_000)
-                }
+                let fresh = live.completeLines()
+                for line in fresh { try await emit(line) }
+                if fresh.isEmpty && !running { break }
+                if fresh.isEmpty { try await Task.sleep(nanoseconds: 50_000_000) }
             }
         }
         r.end()
     }
 
-    /// Every logged line (one json-file entry each), oldest rotation first.
-    static func lines(_ source: ContainerService.LogSource) -> [Substring] {
-        source.paths.flatMap { ((try? FileIO.readString($0)) ?? "").split(separator: "\n") }
+    /// Every logged line (one json-file entry each) of `paths`, in order.
+    static func lines(_ paths: some Sequence<String>) -> [Substring] {
+        paths.flatMap { ((try? FileIO.readString($0)) ?? "").split(separator: "\n") }
     }
 
     /// What attach with `logs=1` replays before the live stream: (stream, bytes) pairs.
     static func replay(_ source: ContainerService.LogSource, stdout: Bool, stderr: Bool) -> [(UInt8, [UInt8])] {
-        lines(source).compactMap { line in
+        lines(source.paths).compactMap { line in
             guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else { return nil }
             let isErr = entry.stream == "stderr"
             guard isErr ? stderr : stdout else { return nil }
             return (isErr ? Frame.stderr : Frame.stdout, Array(entry.log.utf8))
         }
     }
+}
 
-    /// New bytes past `offset` (a rotation starts the file over).
-    static func readFrom(_ path: String, _ offset: Int64) -> (String, Int64) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return ("", offset) }
-        defer { close(fd) }
-        var st = stat()
-        fstat(fd, &st)
-        let start = Int64(st.st_size) < offset ? 0 : offset
-        lseek(fd, off_t(start), SEEK_SET)
-        let bytes = (try? FileIO.readAll(fd)) ?? []
-        return (String(decoding: bytes, as: UTF8.self), start + Int64(bytes.count))
+/// The live json-file of a followed container, read through one open descriptor from the first
+/// line on: what the container logs between the first read and the next is never skipped, and
+/// a container removed right after it exits (`docker run --rm`, docker-py's `run`, which reads
+/// the followed stream only after removing) leaves its file readable until the end.
+final class LiveLogFile {
+    private let path: String
+    private var fd: Int32
+    private var partial: [UInt8] = []
+
+    init?(path: String?) {
+        guard let path else { return nil }
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+    }
+
+    /// Complete lines logged since the last call. A rotation (a new file at the path) is noticed
+    /// after the old file is read to its end.
+    func completeLines() -> [Substring] {
+        var bytes = drain()
+        if bytes.isEmpty, rotated() {
+            Glibc.close(fd)
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            bytes = drain()
+        }
+        partial += bytes
+        guard let end = partial.lastIndex(of: 10) else { return [] }
+        let text = String(decoding: partial[...end], as: UTF8.self)
+        partial.removeSubrange(...end)
+        return text.split(separator: "\n")
+    }
+
+    func close() { if fd >= 0 { Glibc.close(fd) } }
+
+    private func drain() -> [UInt8] { fd < 0 ? [] : (try? FileIO.readAll(fd)) ?? [] }
+
+    private func rotated() -> Bool {
+        var current = stat(), open = stat()
+        guard stat(path, &current) == 0 else { return false }
+        return fd < 0 || fstat(fd, &open) != 0 || open.st_ino != current.st_ino || open.st_dev != current.st_dev
     }
 }
 

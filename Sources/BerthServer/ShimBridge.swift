@@ -73,7 +73,21 @@ final class ShimBridge: @unchecked Sendable {
         }
     }
 
+    /// How long output that was ready before the hand-over (a `logs=1` replay) waits behind the
+    /// response head. docker-py reads the head through a buffered reader and then takes the raw
+    /// socket, losing whatever arrived with the head; its first read of the head comes well
+    /// within this. Live output is not held: a stream starts empty, as the process starts after.
+    static let headStart = TimeAmount.milliseconds(50)
+
     func attachClient(_ channel: Channel) {
+        if lock.withLock({ !pendingOutput.isEmpty }) {
+            channel.eventLoop.scheduleTask(in: Self.headStart) { [self] in handOver(channel) }
+        } else {
+            handOver(channel)
+        }
+    }
+
+    private func handOver(_ channel: Channel) {
         let (early, shimGone, gone) = lock.withLock { () -> ([[UInt8]], Bool, Bool) in
             client = channel
             defer { pendingOutput = [] }

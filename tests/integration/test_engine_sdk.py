@@ -18,6 +18,21 @@ def client(docker):
     c.close()
 
 
+def http_get(port, request):
+    """The reply to `request` on a published port; httpd may still be starting when run returns
+    (on either engine), so a refused connection is retried for a while."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(request)
+                return s.recv(4096)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_sdk_run_logs_exec_stop_remove(client):
     assert client.ping()
     assert client.containers.run("busybox", ["echo", "sdk says hi"], remove=True) == b"sdk says hi\n"
@@ -62,9 +77,7 @@ def test_sdk_networks_ports_and_volumes(client):
                                   volumes={"sdkvol": {"bind": "/data", "mode": "rw"}})
         c.reload()
         port = int(c.ports["80/tcp"][0]["HostPort"])
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET /hostname HTTP/1.0\r\n\r\n")
-            assert b"200 OK" in s.recv(4096)
+        assert b"200 OK" in http_get(port, b"GET /hostname HTTP/1.0\r\n\r\n")
         assert c.attrs["NetworkSettings"]["Networks"]["sdknet"]["IPAddress"]
         assert [m["Name"] for m in c.attrs["Mounts"]] == ["sdkvol"]
         net.reload()
@@ -119,3 +132,12 @@ def test_api_errors_keep_the_daemon_up(docker):
     status, _, _ = api(docker, "GET", "/v1.50/no/such/endpoint")
     assert status == 404
     assert docker.ok("version", "--format", "{{.Server.Version}}")
+
+
+def test_sdk_run_returns_all_output_every_time(client):
+    """docker-py's run() follows the logs, waits, removes the container and only then reads the
+    followed stream: the lines must survive the removal, every time."""
+    for i in range(20):
+        out = client.containers.run("busybox", ["sh", "-c", f"echo one {i}; echo two {i}"], remove=True)
+        assert out == f"one {i}\ntwo {i}\n".encode()
+    assert client.containers.list(all=True) == []
