@@ -89,7 +89,7 @@ extension ContainerService {
             NetworkService.Running(id: $0.id, name: $0.name, endpoints: $0.endpoints ?? [:], ports: $0.ports ?? [:])
         }
         do { try await networks.boot(running: running) } catch {
-            FileIO.stderr("berthd: networks: \(error)\n")
+            log.error("restoring networks: \(error)")
         }
     }
 

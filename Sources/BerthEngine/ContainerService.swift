@@ -31,6 +31,16 @@ public actor ContainerService {
     var healthTasks: [String: Task<Void, Never>] = [:]
     let log = Logger(label: "berth.engine")
 
+    /// Bookkeeping or clean-up whose failure must not fail the operation at hand, but which an
+    /// operator must hear about (a record not saved comes back stale after a restart).
+    func logFailure(_ what: @autoclosure () -> String, _ body: () throws -> Void) {
+        do { try body() } catch { log.warning("\(what()): \(error)") }
+    }
+
+    func logFailure(_ what: @autoclosure () -> String, _ body: () async throws -> Void) async {
+        do { try await body() } catch { log.warning("\(what()): \(error)") }
+    }
+
     /// An attach that arrived before its container started; connected at start, before the
     /// container runs, so no output is missed.
     public struct PendingAttach: Sendable {
@@ -50,10 +60,12 @@ public actor ContainerService {
         for dir in [config.containersRoot, config.bundlesRoot, config.runtimeRoot] { try FileIO.makeDirectories(dir, mode: 0o711) }
         var loaded: [String: ContainerRecord] = [:]
         // Only directories named by an ID: `removing-<id>` is an rm past its commit point.
-        for id in (try? FileIO.listDirectory(config.containersRoot)) ?? [] where Self.owner(ofSnapshot: id) == id {
-            guard let bytes = try? FileIO.read(config.containersRoot + "/" + id + "/config.v2.json"),
-                  let record = try? JSONDecoder().decode(ContainerRecord.self, from: Data(bytes)) else { continue }
-            loaded[id] = record
+        for id in try FileIO.listDirectory(config.containersRoot) where Self.owner(ofSnapshot: id) == id {
+            do {
+                loaded[id] = try JSONDecoder().decode(ContainerRecord.self, from: Data(try FileIO.read(config.containersRoot + "/" + id + "/config.v2.json")))
+            } catch {
+                Logger(label: "berth.engine").error("failed to load container \(id), left out: \(error)")
+            }
         }
         containers = loaded
     }
@@ -101,11 +113,13 @@ public actor ContainerService {
         await restoreNetworks()
         // A build step's container that a crash left behind (the builder removes its own).
         for (id, record) in containers where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
-            try? await remove(id, force: true)
+            await logFailure("removing build container \(id) left by a crash") { try await remove(id, force: true) }
         }
         for (id, record) in containers where !record.state.Running && !record.stoppedByUser {
             let policy = record.hostConfig.RestartPolicy?.Name ?? "no"
-            if policy == "always" || policy == "unless-stopped" { try? await start(id) }
+            if policy == "always" || policy == "unless-stopped" {
+                await logFailure("failed to start container \(id) (restart policy \(policy))") { try await start(id) }
+            }
         }
     }
 
@@ -460,8 +474,8 @@ public actor ContainerService {
             unmountIdle(id)
             record.state.Error = "\(error)"
             record.state.ExitCode = Self.startFailureCode("\(error)")
-            try? save(record)
-            if record.hostConfig.AutoRemove == true { try? await remove(id, force: true) }
+            logFailure("saving container \(id)") { try save(record) }
+            if record.hostConfig.AutoRemove == true { await logFailure("auto-removing container \(id)") { try await remove(id, force: true) } }
             throw error
         }
     }
@@ -511,27 +525,27 @@ public actor ContainerService {
         record.state.FinishedAt = status.finishedAt
         await tearDownNetwork(&record)
         releaseMounts(record)
-        try? save(record)
+        logFailure("saving container \(id)") { try save(record) }
         unmountIdle(id)
         removeLeftoverCgroup(id)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }
         if record.hostConfig.AutoRemove == true {
-            try? await remove(id, force: true)
+            await logFailure("auto-removing container \(id)") { try await remove(id, force: true) }
             return
         }
         if shouldRestart(record) {
             record.restartCount += 1
             record.state.Restarting = true
             record.state.Status = "restarting"
-            try? save(record)
+            logFailure("saving container \(id)") { try save(record) }
             // Docker's back-off: 100 ms doubling per restart, back to 100 ms after a 10 s run.
             let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
             let delay = ran >= 10 ? 100 : UInt64(min(100 << min(record.restartCount - 1, 10), 60_000))
             Task {
-                try? await Task.sleep(nanoseconds: delay * 1_000_000)
-                try? await self.restartAfterExit(id)
+                try? await Task.sleep(nanoseconds: delay * 1_000_000)  // only a cancellation ends it early
+                await self.logFailure("restarting container \(id)") { try await self.restartAfterExit(id) }
             }
         }
     }
@@ -571,9 +585,10 @@ public actor ContainerService {
             emit(record, "stop")
             return
         }
-        try? sendKill(id, SIGKILL)
+        if grace > 0 { log.info("Container \(id) failed to exit within \(grace) seconds of signal \(sig) - using the force") }
+        logFailure("killing container \(id)") { try sendKill(id, SIGKILL) }
         emit(record, "kill", ["signal": String(SIGKILL)])
-        _ = await waitForExit(id, seconds: 30)
+        if !(await waitForExit(id, seconds: 30)) { log.error("container \(id) did not exit 30 seconds after SIGKILL") }
         emit(record, "stop")
     }
 

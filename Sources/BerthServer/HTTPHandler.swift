@@ -17,6 +17,9 @@ public struct APIRequest: Sendable {
     public var bodyFile: String?
     public var apiVersion: String?
 
+    /// The path as the client sent it, version prefix included (what dockerd's log shows).
+    public var loggedPath: String { apiVersion.map { "/v\($0)\(path)" } ?? path }
+
     /// The first value, as Go's `FormValue` takes (docker-py sends a tuple as two values).
     public func query(_ name: String) -> String? { query[name]?.first }
     /// A boolean parameter as Go's strconv.ParseBool reads it (the SDK sends `False`).

@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthEngine
 import BerthImage
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -74,7 +75,10 @@ public final class Router: Sendable {
         return head + [middle] + tail
     }
 
+    static let log = Logger(label: "berth.api")
+
     func handle(_ request: APIRequest, _ responder: Responder) async {
+        Self.log.debug("Calling \(request.method) \(request.loggedPath)")
         let segments = request.path.split(separator: "/").map(String.init)
         var methodMismatch = false
         for route in routes {
@@ -83,6 +87,10 @@ public final class Router: Sendable {
             do {
                 try await route.handler(request, params, responder)
             } catch {
+                // as dockerd: a server's failure is an error for the operator, a client's is debug
+                let (code, message) = Responder.describe(error)
+                let line: Logger.Message = "Handler for \(request.method) \(request.loggedPath) returned error: \(message)"
+                if code >= 500 { Self.log.error(line) } else { Self.log.debug(line) }
                 responder.fail(error)
             }
             return

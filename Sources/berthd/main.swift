@@ -8,10 +8,12 @@ import BerthSystem
 import BerthVolume
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
 ///        [--registry-mirror URL]… [--insecure-registry HOST]… [--max-concurrent-downloads N]
 ///        [--bridge NAME|none] [--bip CIDR] [--iptables=false] [--mtu N] [--config-file /etc/berth/daemon.json]
+///        [--log-level debug|info|warn|error|fatal] [-D]
 ///        [--userns-remap default|USER[:GROUP]] [--tls] [--tlsverify] [--tlscacert FILE] [--tlscert FILE] [--tlskey FILE]
 struct DaemonJSON: Decodable {
     var dataRoot: String?
@@ -19,6 +21,7 @@ struct DaemonJSON: Decodable {
     var storageDriver: String?
     var hosts: [String]?
     var logLevel: String?
+    var debug: Bool?
     var liveRestore: Bool?
     var logOpts: [String: String]?
     var registryMirrors: [String]?
@@ -38,7 +41,7 @@ struct DaemonJSON: Decodable {
     var tlsKey: String?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level"
+        case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level", debug
         case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
         case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip, bridge, iptables, mtu
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
@@ -81,6 +84,8 @@ while !args.isEmpty {
     case "--tls", "--tlsverify": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = arg.contains("=") ? value() : "true"
     case "--userns-remap": overrides["userns-remap"] = value()
     case "--tlscacert", "--tlscert", "--tlskey": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = value()
+    case "-l", "--log-level": overrides["log-level"] = value()
+    case "-D", "--debug": overrides["debug"] = arg.contains("=") ? value() : "true"
     case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
     default: fail("unknown flag: \(arg)")
     }
@@ -106,6 +111,13 @@ if let bytes = configBytes {
         fail("unable to configure the Berth daemon with file \(configFile): \(error)")
     }
 }
+// As dockerd: --debug (or "debug": true) means the debug level, whatever the level says.
+let levelName = overrides["log-level"] ?? file.logLevel ?? "info"
+guard var logLevel = DaemonLogHandler.level(parsing: levelName) else { fail("unable to parse logging level: \(levelName)") }
+if overrides["debug"].map({ $0 != "false" }) ?? file.debug ?? false { logLevel = .debug }
+LoggingSystem.bootstrap { _ in DaemonLogHandler(level: logLevel) }
+let log = Logger(label: "berth.daemon")
+
 let dataRoot = overrides["data-root"] ?? file.dataRoot ?? "/var/lib/berth"
 let execRoot = overrides["exec-root"] ?? file.execRoot ?? "/run/berth"
 let driverName = overrides["storage-driver"] ?? file.storageDriver
@@ -137,7 +149,7 @@ do {
     if let remap = (overrides["userns-remap"] ?? file.usernsRemap).flatMap({ $0.isEmpty ? nil : $0 }) {
         let range = try SubordinateIDs.resolve(remap)
         config.remap = try IDMap(uid: range.uid, gid: range.gid, size: range.size)
-        FileIO.stderr("berthd: user namespaces: container root is \(range.uid):\(range.gid) on the host (\(range.size) IDs)\n")
+        log.info("user namespaces: container root is \(range.uid):\(range.gid) on the host (\(range.size) IDs)")
     }
     let bridge = overrides["bridge"] ?? file.bridge ?? "berth0"
     let networks = try NetworkService(config: NetworkConfig(defaultBridge: bridge == "none" ? nil : bridge, bip: overrides["bip"] ?? file.bip,
@@ -148,7 +160,7 @@ do {
                                           volumes: try VolumeStore(root: dataRoot + "/volumes"), events: EventLog())
     await containers.restore()
     // After the containers' own sweep: layers only their orphaned snapshots held become free.
-    for note in try await images.repair() { FileIO.stderr("berthd: repair: \(note)\n") }
+    for note in try await images.repair() { log.warning("repair: \(note)") }
     // On disk next to the layers, not in /run's tmpfs: uploads and saves can be gigabytes.
     let spool = dataRoot + "/tmp"
     try? FileIO.removeTree(spool)
@@ -156,7 +168,7 @@ do {
     func words(_ key: String) -> [String] { overrides[key].map { $0.split(separator: " ").map(String.init) } ?? [] }
     let hostsConfig = try RegistryHosts(mirrors: (file.registryMirrors ?? []) + words("registry-mirror"),
                                         insecure: (file.insecureRegistries ?? []) + words("insecure-registry"))
-    let registry = Registry(hosts: hostsConfig) { FileIO.stderr("berthd: registry: \($0)\n") }
+    let registry = Registry(hosts: hostsConfig) { log.info("registry: \($0)") }
     let downloads = overrides["max-concurrent-downloads"].flatMap { Int($0) } ?? file.maxConcurrentDownloads ?? 3
     let server = HTTPServer(containers: containers, images: images, registry: registry,
                             buildCache: try BuildCache(root: dataRoot + "/build"), dataRoot: dataRoot, spool: spool,
@@ -169,7 +181,8 @@ do {
                            caFile: overrides["tlscacert"] ?? file.tlsCACert ?? certPath + "/ca.pem", verify: tlsVerify)
         : nil
     try await server.listen(hosts, tls: tls)
-    FileIO.stderr("berthd: API listening on \(hosts.joined(separator: ", ")) (storage: \(snapshotter.driver))\n")
+    log.info("Daemon has completed initialization", metadata: ["storage-driver": "\(snapshotter.driver)"])
+    for host in hosts { log.info("API listen on \(host.hasPrefix("unix://") ? String(host.dropFirst(7)) : host)") }
     while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
 } catch {
     fail("\(error)")

@@ -1,5 +1,6 @@
 """Images across engines and across crashes: podman reads our `save`, we read podman's, and a
 berthd killed with -9 in the middle of a load comes back with a consistent store."""
+import glob
 import os
 import shutil
 import subprocess
@@ -53,9 +54,27 @@ def test_kill9_during_load_leaves_a_consistent_store(daemon, tmp_path):
     assert p.returncode == 0, p.stderr
     docker.ok("save", "-o", str(tmp_path / "bulky.tar"), "bulky:v1")
     docker.ok("rmi", "bulky:v1")
+    saved = os.path.getsize(tmp_path / "bulky.tar")
     loader = subprocess.Popen([docker.binary, "load", "-i", str(tmp_path / "bulky.tar")], env=docker.env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.4)
+    # The kill must land inside the load: once berthd holds the whole upload (its spool file has
+    # every byte) and while the client still waits for the answer.
+    spool = os.path.join(docker.data, "tmp")
+    deadline = time.monotonic() + 60
+    def uploaded():
+        sizes = []
+        for body in glob.glob(os.path.join(spool, "upload-*", "body")):
+            try:
+                sizes.append(os.path.getsize(body))
+            except FileNotFoundError:
+                pass  # a load that just ended removes its spool
+        return saved in sizes
+
+    while not uploaded():
+        assert loader.poll() is None, "the load finished before its upload was seen complete"
+        assert time.monotonic() < deadline, "the upload never completed"
+        time.sleep(0.002)
+    assert loader.poll() is None, "the load finished before the kill"
     docker.kill9()
     loader.wait(timeout=30)
     docker.start()

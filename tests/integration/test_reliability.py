@@ -2,11 +2,13 @@
 import concurrent.futures
 import glob
 import os
+import json
 import random
+import re
 import subprocess
 import time
 
-from conftest import BERTH, DOCKER, TIMEOUT, Daemon, chain_prefix, container_cgroups
+from conftest import BERTH, DOCKER, REPO, TIMEOUT, Daemon, chain_prefix, container_cgroups
 from registry_support import Registry
 
 
@@ -64,6 +66,22 @@ def check(daemon):
     return r.returncode, r.stdout + r.stderr
 
 
+# The request that does each operation's work, as berthd's debug log names it on arrival.
+REQUESTS = {
+    "pull": r"POST /v[\d.]+/images/create", "run": r"POST /v[\d.]+/containers/create",
+    "run_detached": r"POST /v[\d.]+/containers/create", "commit": r"POST /v[\d.]+/commit", "build": r"POST /v[\d.]+/build",
+    "rm": r"DELETE /v[\d.]+/containers/", "prune": r"POST /v[\d.]+/(containers|images|networks|volumes|build)/prune",
+    "load": r"POST /v[\d.]+/images/load",
+}
+
+
+def request_arrived(daemon, since, name):
+    """Whether berthd logged the arrival of `name`'s request after byte `since` of its log."""
+    with open(daemon.log) as f:
+        f.seek(since)
+        return re.search(r'msg="Calling ' + REQUESTS[name], f.read()) is not None
+
+
 class Operations:
     """The operations a kill interrupts; each sets up what it needs, then returns the command."""
 
@@ -112,9 +130,12 @@ class Operations:
 
 def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_path):
     rng = random.Random()
-    d = Daemon()
+    d = Daemon(extra_args=["--log-level", "debug"])  # each request's arrival is logged
     registry = None
     kills = 0
+    # a kill interrupted an operation when its request had reached berthd and its client had not
+    # yet finished; the others (too early, too late) still check the store but are not counted
+    interrupted = {}
     try:
         d.start()
         tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
@@ -134,10 +155,21 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
             for name in rng.sample(names, len(names)):
                 args = getattr(ops, name)()
                 before = set(d.docker("ps", "-aq", "--no-trunc").stdout.split())
+                log_size = os.path.getsize(d.log)
                 client = subprocess.Popen([DOCKER, *args], env=d.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(rng.uniform(0.0, 0.5))
+                if rng.random() < 0.75:
+                    # most kills aim inside the operation: just after its request reached berthd
+                    deadline = time.monotonic() + 20
+                    while not request_arrived(d, log_size, name) and client.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.002)
+                    time.sleep(rng.uniform(0.0, 0.05))
+                else:
+                    time.sleep(rng.uniform(0.0, 0.5))  # the rest anywhere, the client's start included
+                finished = client.poll() is not None
                 d.kill9()
                 kills += 1
+                if not finished and request_arrived(d, log_size, name):
+                    interrupted[name] = interrupted.get(name, 0) + 1
                 client.wait(timeout=60)
                 d.start()
                 rc, out = check(d)
@@ -159,7 +191,12 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
         assert rc == 0, out
         assert leftovers(d, seen_ids) == []
         assert dnat_rules(d) == []
-        print(f"\n{kills} kills of berthd injected, store checked after each: consistent")
+        mid = sum(interrupted.values())
+        print(f"\n{kills} kills of berthd injected, {mid} in the middle of an operation ({interrupted}); store consistent after each")
+        assert mid > 0, "no kill landed while an operation was under way"
+        os.makedirs(os.path.join(REPO, "tests", "results"), exist_ok=True)
+        with open(os.path.join(REPO, "tests", "results", "kills.json"), "w") as f:
+            json.dump({"kills": kills, "mid_operation": mid, "mid_operation_by_operation": interrupted}, f, indent=1, sort_keys=True)
     finally:
         d.stop()
         if registry:
