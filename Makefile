@@ -5,7 +5,7 @@ PYTHON ?= python3
 # docker.io and podman are peers for the benchmarks and the image interop tests; their daemons are
 # started only by those, on private roots, and stopped afterwards.
 APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
-	docker-registry apache2-utils openssl docker-compose \
+	docker-registry apache2-utils openssl docker-compose python3-venv \
 	golang-github-opencontainers-image-spec-dev golang-github-docker-docker-dev
 # berth-runtime and berth-shim start once per container: fully static (no dynamic loader, 2 ms less
 # per run). berthd and berth link Debian's libarchive, which has no complete static build: they
@@ -14,6 +14,10 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 STATIC_FLAGS := -c release -Xswiftc -static-executable --scratch-path .build-static
 DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
+# The tests' Python packages, pinned (tests/requirements.txt), in a virtualenv under the build
+# folder: stock Debian's Python has no pip and refuses system-wide installs (PEP 668).
+VENV := .build/venv
+TEST_PYTHON := $(VENV)/bin/python
 
 .PHONY: deps build build-debug demo test unit integration fuzz bench clean
 
@@ -24,10 +28,13 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c 'import pytest, pytest_timeout, jsonschema, docker, schemathesis, paramiko, websocket' 2>/dev/null || \
-	  $(PYTHON) -m pip install -q pytest pytest-timeout jsonschema docker schemathesis paramiko websocket-client 2>/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pytest python3-pytest-timeout python3-jsonschema \
-	      python3-docker python3-paramiko python3-websocket >/dev/null; }
+	@$(MAKE) --no-print-directory $(VENV)/installed
+
+$(VENV)/installed: tests/requirements.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(TEST_PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
@@ -52,7 +59,7 @@ unit:
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
 integration:
-	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(TEST_PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 FUZZ_SECONDS ?= 20
 fuzz:

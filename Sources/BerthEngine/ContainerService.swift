@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthCgroups
 import BerthImage
+import BerthLogs
 import BerthOCI
 import BerthRuntimeCore
 import BerthShimProtocol
@@ -794,12 +795,7 @@ public actor ContainerService {
         guard record.hostConfig.LogConfig?.Type != "none" else {
             throw EngineError.notImplemented("configured logging driver does not support reading")
         }
-        let base = logPath(record.id)
-        var paths: [String] = []
-        var n = 9
-        while n > 0 { if FileIO.exists("\(base).\(n)") { paths.append("\(base).\(n)") }; n -= 1 }
-        paths.append(base)
-        return LogSource(paths: paths, running: record.state.Running, id: record.id, tty: record.config.Tty == true)
+        return LogSource(paths: JSONLogFile.paths(base: logPath(record.id)), running: record.state.Running, id: record.id, tty: record.config.Tty == true)
     }
 
     public func isRunning(_ id: String) -> Bool { containers[id]?.state.Running == true }

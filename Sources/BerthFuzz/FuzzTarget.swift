@@ -1,11 +1,16 @@
 import BerthAPI
 import BerthArchive
 import BerthBuild
+import BerthEngine
 import BerthOCI
+@testable import BerthServer  // the routes' own parameter parsers (fuzz builds are debug builds)
 import BerthSystem
 import CBerthLinux
 import FoundationEssentials
 import Glibc
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 
 /// The parsers that take input from outside — Dockerfiles and .dockerignore, tars (plain and
 /// compressed), image references, API and image JSON, and what arrives in query strings and on
@@ -13,7 +18,7 @@ import Glibc
 /// return or throw; a crash, a hang or a broken invariant is a finding. libFuzzer drives them
 /// through `berth-fuzz`; the unit tests replay the committed corpus.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case dockerfile, tar, reference, json, query, extract, auth
+    case dockerfile, tar, reference, json, query, extract, auth, http
 
     public func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -33,6 +38,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             Self.readTar(data)
         case .query:
             Self.query(data)
+        case .http:
+            Self.http(data)
         case .extract:
             Self.extract(data)
         case .auth:
@@ -91,6 +98,40 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard first.forward + second.forward == expected.forward, second.detached == expected.detached else {
                 fatalError("detach keys \(spec.debugDescription) scan differently when the input is split at \(split)")
             }
+        }
+    }
+
+    /// Bytes as they arrive on berthd's socket: NIO's HTTP/1 decoder (llhttp, C) reads the request
+    /// heads, then each head goes through what berthd does with it before a handler runs (version
+    /// prefix, query string, route matching) and every query parameter parser the routes use.
+    static func http(_ data: UnsafeRawBufferPointer) {
+        let channel = EmbeddedChannel()
+        defer { _ = try? channel.finish() }
+        guard (try? channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))) != nil else {
+            fatalError("the HTTP decoder could not be added")
+        }
+        _ = try? channel.writeInbound(channel.allocator.buffer(bytes: data))
+        while let part = try? channel.readInbound(as: HTTPServerRequestPart.self) {
+            guard case .head(let head) = part else { continue }
+            let request = Router.parse(head, body: [], bodyFile: nil)
+            let segments = request.path.split(separator: "/").map(String.init)
+            for pattern in [["containers", "{id}", "json"], ["images", "{name...}", "json"], ["distribution", "{name...}", "json"], ["exec", "{id}", "start"]] {
+                if let params = Router.match(pattern, segments), params.count != pattern.filter({ $0.hasPrefix("{") }).count {
+                    fatalError("\(request.path.debugDescription) matched \(pattern) with \(params.count) parameters")
+                }
+            }
+            for name in request.query.keys {
+                _ = request.flag(name)
+                _ = request.int(name)
+                _ = request.dimension(name)
+            }
+            _ = try? ContainerService.parseFilters(request.query("filters"))
+            _ = try? request.query("since").map(SystemRoutes.eventTime)
+            _ = try? request.query("until").map(SystemRoutes.eventTime)
+            _ = try? request.query("signal").map(Signal.parse)
+            _ = request.query("size").flatMap(ContainerService.parseSize)
+            _ = try? DetachKeys(parsing: request.query("detachKeys"))
+            _ = try? BuildRoutes.options(request)
         }
     }
 

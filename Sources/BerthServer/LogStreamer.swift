@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthLogs
 import BerthShimProtocol
 import BerthSystem
 import FoundationEssentials
@@ -8,12 +9,6 @@ import Glibc
 /// the file while the container runs.
 struct LogStreamer {
     let service: ContainerService
-
-    struct Entry: Decodable {
-        let log: String
-        let stream: String
-        let time: String
-    }
 
     func stream(_ req: APIRequest, _ ref: String, _ r: Responder) async throws {
         let source = try await service.logSource(ref)
@@ -26,32 +21,49 @@ struct LogStreamer {
         let follow = req.flag("follow")
         r.beginStream(contentType: source.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
 
-        func emit(_ line: Substring) async throws {
-            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else { return }
+        func emit(_ line: some Collection<UInt8>) async throws {
+            guard let entry = JSONLogEntry(line: line) else { return }
             if entry.stream == "stdout" && !stdout || entry.stream == "stderr" && !stderr { return }
-            let time = Timestamp.parse(entry.time) ?? 0
-            if since > 0 && time < since { return }
-            if let until, time > until { return }
-            var payload = Array(entry.log.utf8)
+            if since > 0 || until != nil {
+                let time = Timestamp.parse(entry.time) ?? 0
+                if since > 0 && time < since { return }
+                if let until, time > until { return }
+            }
+            var payload = entry.log
             if timestamps { payload = Array((entry.time + " ").utf8) + payload }
             let header = source.tty ? [] : Frame.header(stream: entry.stream == "stderr" ? Frame.stderr : Frame.stdout, length: payload.count)
             try await r.write(header + payload)
         }
 
-        let live = follow ? LiveLogFile(path: source.paths.last) : nil
-        var lines = Self.lines(source.paths.dropLast())
-        if let live { lines += live.completeLines() } else if let path = source.paths.last { lines += Self.lines([path]) }
-        if let tail { lines = Array(lines.suffix(max(tail, 0))) }
-        for line in lines { try await emit(line) }
+        // The live file is opened before anything is read: what the container logs from here on
+        // is read through this descriptor, and nothing falls between the past and the follow.
+        let live = source.paths.last.flatMap(JSONLogFile.init)
+        let older = source.paths.dropLast().compactMap(JSONLogFile.init)
+        if let tail {
+            let end = live?.size ?? 0
+            var picked = live?.lastLines(tail, before: end) ?? []
+            for file in older.reversed() where picked.count < tail {
+                picked = file.lastLines(tail - picked.count, before: file.size) + picked
+            }
+            for line in picked { try await emit(line) }
+            live?.seek(to: live?.lineBoundary(before: end) ?? 0)
+        } else {
+            for file in older + (live.map { [$0] } ?? []) {
+                while case let lines = file.nextLines(), !lines.isEmpty { for line in lines { try await emit(line.utf8) } }
+            }
+        }
 
-        if let live {
-            defer { live.close() }
+        if follow, let live {
             while r.isActive {
                 // checked before reading: once the container is seen stopped, the read that
                 // follows finds everything its shim logged (it logs all before reporting the exit)
                 let running = await service.isRunning(source.id)
-                let fresh = live.completeLines()
-                for line in fresh { try await emit(line) }
+                var fresh = live.nextLines()
+                if fresh.isEmpty, live.replaced {
+                    live.reopen()
+                    fresh = live.nextLines()
+                }
+                for line in fresh { try await emit(line.utf8) }
                 if fresh.isEmpty && !running { break }
                 if fresh.isEmpty { try await Task.sleep(nanoseconds: 50_000_000) }
             }
@@ -59,61 +71,19 @@ struct LogStreamer {
         r.end()
     }
 
-    /// Every logged line (one json-file entry each) of `paths`, in order.
-    static func lines(_ paths: some Sequence<String>) -> [Substring] {
-        paths.flatMap { ((try? FileIO.readString($0)) ?? "").split(separator: "\n") }
-    }
-
     /// What attach with `logs=1` replays before the live stream: (stream, bytes) pairs.
     static func replay(_ source: ContainerService.LogSource, stdout: Bool, stderr: Bool) -> [(UInt8, [UInt8])] {
-        lines(source.paths).compactMap { line in
-            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else { return nil }
-            let isErr = entry.stream == "stderr"
-            guard isErr ? stderr : stdout else { return nil }
-            return (isErr ? Frame.stderr : Frame.stdout, Array(entry.log.utf8))
+        var out: [(UInt8, [UInt8])] = []
+        for file in source.paths.compactMap(JSONLogFile.init) {
+            while case let lines = file.nextLines(), !lines.isEmpty {
+                for line in lines {
+                    guard let entry = JSONLogEntry(line: line.utf8) else { continue }
+                    let isErr = entry.stream == "stderr"
+                    if isErr ? stderr : stdout { out.append((isErr ? Frame.stderr : Frame.stdout, entry.log)) }
+                }
+            }
         }
-    }
-}
-
-/// The live json-file of a followed container, read through one open descriptor from the first
-/// line on: what the container logs between the first read and the next is never skipped, and
-/// a container removed right after it exits (`docker run --rm`, docker-py's `run`, which reads
-/// the followed stream only after removing) leaves its file readable until the end.
-final class LiveLogFile {
-    private let path: String
-    private var fd: Int32
-    private var partial: [UInt8] = []
-
-    init?(path: String?) {
-        guard let path else { return nil }
-        self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-    }
-
-    /// Complete lines logged since the last call. A rotation (a new file at the path) is noticed
-    /// after the old file is read to its end.
-    func completeLines() -> [Substring] {
-        var bytes = drain()
-        if bytes.isEmpty, rotated() {
-            Glibc.close(fd)
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            bytes = drain()
-        }
-        partial += bytes
-        guard let end = partial.lastIndex(of: 10) else { return [] }
-        let text = String(decoding: partial[...end], as: UTF8.self)
-        partial.removeSubrange(...end)
-        return text.split(separator: "\n")
-    }
-
-    func close() { if fd >= 0 { Glibc.close(fd) } }
-
-    private func drain() -> [UInt8] { fd < 0 ? [] : (try? FileIO.readAll(fd)) ?? [] }
-
-    private func rotated() -> Bool {
-        var current = stat(), open = stat()
-        guard stat(path, &current) == 0 else { return false }
-        return fd < 0 || fstat(fd, &open) != 0 || open.st_ino != current.st_ino || open.st_dev != current.st_dev
+        return out
     }
 }
 

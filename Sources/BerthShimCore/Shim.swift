@@ -1,4 +1,5 @@
 import BerthCgroups
+import BerthLogs
 import BerthOCI
 import BerthRuntimeCore
 import BerthShimProtocol

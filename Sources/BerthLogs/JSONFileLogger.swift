@@ -4,7 +4,7 @@ import Glibc
 
 /// Docker's json-file log driver: one `{"log":…,"stream":…,"time":…}` object per line of output,
 /// rotated to `<path>.1`, `<path>.2`… at `maxSize` bytes.
-final class JSONFileLogger {
+public final class JSONFileLogger {
     let path: String
     let maxSize: Int64
     let maxFiles: Int
@@ -14,7 +14,7 @@ final class JSONFileLogger {
     var partial: [String: [UInt8]] = [:]
     static let maxLine = 16 * 1024
 
-    init(path: String, maxSize: Int64, maxFiles: Int) throws {
+    public init(path: String, maxSize: Int64, maxFiles: Int) throws {
         self.path = path
         self.maxSize = maxSize
         self.maxFiles = maxFiles
@@ -24,7 +24,7 @@ final class JSONFileLogger {
         size = Int64(st.st_size)
     }
 
-    func write(_ bytes: ArraySlice<UInt8>, stream: String) {
+    public func write(_ bytes: ArraySlice<UInt8>, stream: String) {
         var pending = partial[stream, default: []] + bytes
         var start = 0
         for i in pending.indices where pending[i] == 10 || i - start + 1 >= Self.maxLine {
@@ -36,14 +36,13 @@ final class JSONFileLogger {
     }
 
     /// Writes what is left of unterminated lines (at exit).
-    func flush() {
+    public func flush() {
         for (stream, pending) in partial where !pending.isEmpty { emit(pending[...], stream: stream) }
         partial = [:]
     }
 
     func emit(_ line: ArraySlice<UInt8>, stream: String) {
-        let text = String(decoding: line, as: UTF8.self)
-        let entry = Array("{\"log\":\(JSONText.quote(text)),\"stream\":\"\(stream)\",\"time\":\"\(Timestamp.now())\"}\n".utf8)
+        let entry = JSONLogEntry(log: Array(line), stream: stream, time: Timestamp.now()).encoded()
         if maxSize > 0 && size + Int64(entry.count) > maxSize && size > 0 { rotate() }
         try? FileIO.writeAll(fd, entry, path: path)
         size += Int64(entry.count)

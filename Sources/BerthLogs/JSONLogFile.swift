@@ -1,0 +1,123 @@
+import BerthSystem
+import Glibc
+
+/// One json-file log (what `JSONFileLogger` writes: one entry per line), read through one open
+/// descriptor without holding the file in memory: `--tail N` reads blocks backwards from the end,
+/// the rest goes forward a block at a time. The descriptor keeps a followed file readable after
+/// its container is removed (docker-py's `run()` reads the followed stream only after removing it)
+/// and across a rotation until its last line is read.
+public final class JSONLogFile {
+    public let path: String
+    private var fd: Int32
+    /// The next byte the forward reader takes.
+    private var offset: Int64 = 0
+    /// The start of a line whose end has not been read yet.
+    private var partial: [UInt8] = []
+    static let block = 64 * 1024
+
+    /// nil when there is no such file.
+    public init?(path: String) {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+    }
+
+    deinit { close(fd) }
+
+    /// The file's size now.
+    public var size: Int64 {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    /// Where the forward reader goes on from (the end of what a tail took).
+    public func seek(to position: Int64) {
+        offset = position
+        partial = []
+    }
+
+    /// The last `count` complete lines before byte `end`, oldest first, without their newlines.
+    public func lastLines(_ count: Int, before end: Int64) -> [[UInt8]] {
+        guard count > 0 else { return [] }
+        var lines: [[UInt8]] = []
+        var position = end
+        var carry: [UInt8] = []  // the start of the line the last block read ends with
+        // a partial last line (no newline yet) is not an entry: it is where a follower starts
+        var skippingPartial = true
+        while position > 0 && lines.count < count {
+            let length = Int(min(Int64(Self.block), position))
+            position -= Int64(length)
+            var chunk = [UInt8](repeating: 0, count: length)
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(position)) }
+            guard n == length else { break }
+            chunk += carry
+            var lineEnd = chunk.count
+            var i = chunk.count - 1
+            while i >= 0 && lines.count < count {
+                if chunk[i] == 10 {
+                    if !skippingPartial, lineEnd > i + 1 { lines.append(Array(chunk[(i + 1)..<lineEnd])) }
+                    skippingPartial = false
+                    lineEnd = i
+                }
+                i -= 1
+            }
+            carry = Array(chunk[..<lineEnd])
+        }
+        if position == 0, lines.count < count, !skippingPartial, !carry.isEmpty { lines.append(carry) }
+        return lines.reversed()
+    }
+
+    /// Just past the last newline before byte `end` (0 if none): where a follower starts so that
+    /// a line still being written when it looked is read whole.
+    public func lineBoundary(before end: Int64) -> Int64 {
+        var position = end
+        var chunk = [UInt8](repeating: 0, count: Self.block)
+        while position > 0 {
+            let length = Int(min(Int64(Self.block), position))
+            position -= Int64(length)
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(position)) }
+            guard n == length else { return 0 }
+            if let i = chunk[..<length].lastIndex(of: 10) { return position + Int64(i) + 1 }
+        }
+        return 0
+    }
+
+    /// The complete lines written since the last call (a block's worth, or more to finish a long
+    /// line); empty when nothing new ends in a newline.
+    public func nextLines() -> [Substring] {
+        var buffer = [UInt8](repeating: 0, count: Self.block)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Self.block, off_t(offset)) }
+            if n <= 0 { return [] }
+            offset += Int64(n)
+            partial += buffer[0..<n]
+            if let end = partial.lastIndex(of: 10) {
+                let text = String(decoding: partial[...end], as: UTF8.self)
+                partial.removeSubrange(...end)
+                return text.split(separator: "\n")
+            }
+        }
+    }
+
+    /// Whether the logger has rotated: the path now names another file. Once this one is read to
+    /// its end, `reopen` goes on with the new one from its start.
+    public var replaced: Bool {
+        var current = stat(), mine = stat()
+        guard stat(path, &current) == 0, fstat(fd, &mine) == 0 else { return false }
+        return mine.st_ino != current.st_ino || mine.st_dev != current.st_dev
+    }
+
+    public func reopen() {
+        let fresh = open(path, O_RDONLY | O_CLOEXEC)
+        guard fresh >= 0 else { return }
+        close(fd)
+        fd = fresh
+        seek(to: 0)
+    }
+
+    /// The rotations of the log at `base` that exist (`base.N` … `base.1`), then `base` itself,
+    /// the live file, even before the container's first line: oldest first.
+    public static func paths(base: String, maxRotations: Int = 9) -> [String] {
+        stride(from: maxRotations, to: 0, by: -1).map { "\(base).\($0)" }.filter(FileIO.exists) + [base]
+    }
+}

@@ -1,0 +1,59 @@
+"""`logs` of a big json-file log, through the docker CLI: --tail reads from the end, a full read
+streams, and berthd's memory stays flat either way."""
+import json
+import os
+import subprocess
+
+from conftest import DOCKER, TIMEOUT, Daemon
+
+ENTRY_BYTES = 16 * 1024  # as the shim cuts long lines: 16 KiB of output per entry
+FILLER = 1 << 30
+
+
+def peak_rss_kib(pid):
+    """berthd's high-water mark of resident memory (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def append(log, size):
+    """`size` bytes of old entries, then ten recent ones, as the logger would have written them."""
+    old = json.dumps({"log": "o" * (ENTRY_BYTES - 1) + "\n", "stream": "stdout", "time": "2020-01-01T00:00:00.000000000Z"}) + "\n"
+    block = (old * 64).encode()
+    with open(log, "ab") as f:
+        for _ in range(size // len(block) + 1):
+            f.write(block)
+        for i in range(10):
+            f.write((json.dumps({"log": f"recent {i}\n", "stream": "stdout" if i % 2 else "stderr",
+                                 "time": "2026-01-01T00:00:00.000000000Z"}) + "\n").encode())
+
+
+def test_tail_of_a_1_gib_log_and_a_full_read_keep_berthd_flat(rootfs_template):
+    d = Daemon()
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
+        assert subprocess.run([DOCKER, "import", "-", "busybox:latest"], input=tar, env=d.env(), capture_output=True, timeout=60).returncode == 0
+        cid = d.ok("run", "-d", "--network", "none", "busybox", "echo", "the first line").strip()
+        assert d.ok("wait", cid).strip() == "0"
+        log = os.path.join(d.data, "containers", cid, cid + "-json.log")
+        before = peak_rss_kib(d.proc.pid)
+
+        # every entry of 128 MiB read and filtered out but the recent ones: the whole file goes
+        # through berthd (a debug build reads about 20 MiB/s, so not the full GiB)
+        append(log, 128 << 20)
+        r = d.docker("logs", "--since", "2025-01-01T00:00:00Z", cid, timeout=300)
+        assert r.returncode == 0 and r.stdout.count("recent") == 5 and r.stderr.count("recent") == 5, r.stderr
+
+        # 1 GiB more, then ten recent ones: --tail reads from the end
+        append(log, FILLER)
+        assert os.path.getsize(log) > FILLER
+        r = d.docker("logs", "--tail", "10", cid, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "".join(f"recent {i}\n" for i in range(1, 10, 2))
+        assert r.stderr == "".join(f"recent {i}\n" for i in range(0, 10, 2))
+        assert d.ok("logs", "--tail", "1", cid) == "recent 9\n"
+        growth = peak_rss_kib(d.proc.pid) - before
+        assert growth < 64 * 1024, f"berthd's peak RSS grew by {growth} KiB reading a log of over 1 GiB"
+    finally:
+        d.stop()
