@@ -28,9 +28,13 @@ public struct CLI: Sendable {
         "search": { try $0.search($1) }, "build": { try $0.build($1) },
     ]
 
+    /// The top-level commands docker also serves under `container`.
+    static let containerCommands: Set = ["attach", "commit", "cp", "create", "diff", "exec", "export", "kill", "logs", "pause", "port",
+                                         "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]
+
     static let groups: [String: [String: Command]] = [
-        "container": commands.merging([
-            "ls": { try $0.ps($1) }, "list": { try $0.ps($1) }, "prune": { try $0.prune($1, "containers") },
+        "container": commands.filter { containerCommands.contains($0.key) }.merging([
+            "ls": { try $0.ps($1) }, "list": { try $0.ps($1) }, "ps": { try $0.ps($1) }, "prune": { try $0.prune($1, "containers") },
             "inspect": { try $0.inspect($1, kind: "container") },
         ]) { $1 },
         "image": [
@@ -56,14 +60,27 @@ public struct CLI: Sendable {
 
     /// Runs argv (without the program name).
     public func main(_ argv: [String]) -> Int32 {
-        guard let first = argv.first, first != "--help", first != "-h", first != "help" else {
-            print(usage)
+        guard var first = argv.first, first != "--help", first != "-h" else {
+            out(usage)
             return 0
         }
-        var command = first
+        if first == "--version" || first == "-v" {
+            out("Berth version \(BerthVersion.release)\n")
+            return 0
+        }
         var args = Array(argv.dropFirst())
+        if first == "help" {  // `berth help CMD [SUBCMD]` is `berth CMD [SUBCMD] --help`
+            guard let named = args.first else { out(usage); return 0 }
+            first = named
+            args = Array(args.dropFirst()) + ["--help"]
+        }
+        var command = first
         var handler = Self.commands[first]
         if let group = Self.groups[first] {
+            if args.isEmpty || args.first == "--help" || args.first == "-h" {
+                out(Help.group(first, subcommands: Array(group.keys)))
+                return 0
+            }
             guard let sub = args.first, let h = group[sub] else {
                 FileIO.stderr("\(name) \(first): unknown command \(args.first ?? "")\nSee '\(name) \(first) --help'.\n")
                 return 1
@@ -78,6 +95,9 @@ public struct CLI: Sendable {
         }
         do {
             return try handler(self, args)
+        } catch let e as Flags.HelpRequested {
+            out(Help.command(command, specs: e.specs))
+            return 0
         } catch let e as Flags.UsageError {
             FileIO.stderr("\(e.description)\nSee '\(name) \(command) --help'.\n")
             return 125
@@ -93,35 +113,18 @@ public struct CLI: Sendable {
         }
     }
 
-    let usage = """
-    Usage:  berth [OPTIONS] COMMAND
-
-    Berth: a Docker-compatible container engine (berthd serves the Docker Engine API).
-
-    Common Commands:
-      run         Create and run a new container from an image
-      build       Build an image from a Dockerfile
-      exec        Execute a command in a running container
-      ps          List containers
-      images      List images
-      import      Import the contents of a tarball to create a filesystem image
-      info        Display system-wide information
-      version     Show the Berth version information
-
-    Management Commands:
-      container   Manage containers
-      image       Manage images
-      network     Manage networks
-      system      Manage Berth
-      volume      Manage volumes
-
-    Commands:
-      attach commit cp create diff events export history inspect kill load logs pause port
-      rename restart rm rmi save start stats stop tag top unpause update wait
-
-    Global Options:
-      -H, --host string   Daemon socket to connect to (or BERTH_HOST / DOCKER_HOST)
-    """
+    /// docker's top-level help: common commands first, then management commands, then the rest.
+    var usage: String {
+        let common = ["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version", "info"]
+        func rows(_ names: [String]) -> String { Help.table(names.map { ("  " + $0, Help.text[$0]?.description ?? "") }) }
+        return "Usage:  berth [OPTIONS] COMMAND\n\nBerth: a Docker-compatible container engine (berthd serves the Docker Engine API).\n"
+            + "\nCommon Commands:\n" + rows(common)
+            + "\nManagement Commands:\n" + rows(Self.groups.keys.sorted())
+            + "\nCommands:\n" + rows(Self.commands.keys.filter { !common.contains($0) }.sorted())
+            + "\nGlobal Options:\n" + Help.table([("  -H, --host string", "Daemon socket to connect to (or BERTH_HOST / DOCKER_HOST)"),
+                                                   ("  -v, --version", "Print version information and quit")])
+            + "\nRun 'berth COMMAND --help' for more information on a command.\n"
+    }
 
     // MARK: shared helpers
 

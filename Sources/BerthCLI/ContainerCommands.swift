@@ -344,7 +344,9 @@ extension CLI {
 
     func run(_ args: [String], detachDefault: Bool, startAfter: Bool) throws -> Int32 {
         let command = startAfter ? "run" : "create"
-        let f = try Flags(args, specs: Self.runFlags, stopAtPositional: true)
+        // as docker: detaching and signal proxying are about a client attached to a run
+        let specs = startAfter ? Self.runFlags : Self.runFlags.filter { !["detach", "detach-keys", "sig-proxy"].contains($0.long) }
+        let f = try Flags(args, specs: specs, stopAtPositional: true)
         try requireArgs(f, 1, "\(name) \(command)")
         let image = f.positionals[0]
         let body = try Self.createBody(f, image: image, command: Array(f.positionals.dropFirst()))
@@ -624,7 +626,9 @@ extension CLI {
     // MARK: inspect and friends
 
     func inspect(_ args: [String], kind: String?) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("f", "format", value: true), .init("s", "size"), .init(nil, "type", value: true)])
+        // `--type` chooses among objects only where the command itself does not (`container inspect` does)
+        let sizes: [Flags.Spec] = kind == nil || kind == "container" ? [.init("s", "size")] : []  // only containers have sizes
+        let f = try Flags(args, specs: [.init("f", "format", value: true)] + sizes + (kind == nil ? [.init(nil, "type", value: true)] : []))
         try requireArgs(f, 1, "\(name) inspect")
         let type = kind ?? f.string("type")
         var results: [JSONValue] = []
@@ -762,15 +766,22 @@ extension CLI {
         return 0
     }
 
+    /// What `update` changes: resources and the restart policy, as docker's update.
+    static let updateFlags = runFlags.filter {
+        ["blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-shares", "cpus", "cpuset-cpus", "cpuset-mems",
+         "kernel-memory", "memory", "memory-reservation", "memory-swap", "pids-limit", "restart"].contains($0.long)
+    }
+
     func update(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: Self.runFlags)
+        let f = try Flags(args, specs: Self.updateFlags)
         try requireArgs(f, 1, "\(name) update")
         let body = try Self.createBody(f, image: "", command: []).host
         return each(f.positionals) { n in _ = try client.call("POST", "/containers/\(n)/update", json: body); out(n + "\n") }
     }
 
     func prune(_ args: [String], _ what: String) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("f", "force"), .init("a", "all"), .init(nil, "filter", value: true)])
+        let all: [Flags.Spec] = what == "images" ? [.init("a", "all")] : []  // only images have unused-but-tagged ones
+        let f = try Flags(args, specs: [.init("f", "force"), .init(nil, "filter", value: true)] + all)
         var q: [(String, String)] = []
         var filters = f.all("filter")
         if what == "images" && f.bool("all") { filters.append("dangling=false") }

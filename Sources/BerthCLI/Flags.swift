@@ -15,6 +15,12 @@ public struct Flags {
         public let description: String
     }
 
+    /// `--help` (or `-h` where no flag claims it) among the flags: the caller prints the help of
+    /// the command with exactly these specs.
+    public struct HelpRequested: Error {
+        let specs: [Spec]
+    }
+
     var values: [String: [String]] = [:]
     public var positionals: [String] = []
 
@@ -26,6 +32,7 @@ public struct Flags {
             let arg = args[i]
             i += 1
             if arg == "--" { positionals += args[i...]; break }
+            if arg == "--help" && byLong["help"] == nil || arg == "-h" && byShort["h"] == nil { throw HelpRequested(specs: specs) }
             if arg.hasPrefix("--") {
                 let body = arg.dropFirst(2)
                 let name = String(body.split(separator: "=", maxSplits: 1).first ?? "")

@@ -36,7 +36,7 @@ extension CLI {
         return 0
     }
 
-    static let clientVersion = "28.0.0-berth"
+    static let clientVersion = BerthVersion.release
 
     func info(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("f", "format", value: true)])

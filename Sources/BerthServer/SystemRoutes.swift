@@ -11,7 +11,7 @@ struct SystemRoutes {
     let containers: ContainerService
     let store: ImageStore
     let dataRoot: String
-    static let engineVersion = "28.0.0-berth"
+    static let engineVersion = BerthVersion.release
 
     var table: [(HTTPMethod, String, Router.Handler)] {
         let containers = self.containers, store = self.store, dataRoot = self.dataRoot

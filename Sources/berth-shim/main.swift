@@ -10,6 +10,14 @@ import Glibc
 /// Started by berthd. The first process waits until the shim is ready (container created, socket
 /// listening) and exits 0, or prints the error and exits 1; the shim itself carries on in a new
 /// session so it outlives berthd, and exits when its container has.
+if CommandLine.arguments.count == 2, ["--version", "-v"].contains(CommandLine.arguments[1]) {
+    print("berth-shim version \(BerthVersion.release)")
+    exit(0)
+}
+if CommandLine.arguments.count == 2, ["--help", "-h"].contains(CommandLine.arguments[1]) {
+    print("Usage:  berth-shim CONFIG.json\n\nThe per-container shim berthd starts: it creates the container through berth-runtime, holds its\nstdio, logs and exit status, and outlives berthd. Not meant to be run by hand.")
+    exit(0)
+}
 guard CommandLine.arguments.count == 2, let bytes = try? FileIO.read(CommandLine.arguments[1]),
       let config = try? JSONDecoder().decode(ShimConfig.self, from: Data(bytes)) else {
     FileIO.stderr("usage: berth-shim CONFIG.json (written by berthd)\n")

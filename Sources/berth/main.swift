@@ -19,5 +19,7 @@ guard address.hasPrefix("unix://") else {
     exit(1)
 }
 let socket = String(address.dropFirst(7))
-if explicit == nil && !FileIO.exists(socket) { DaemonLauncher.start(socket: socket) }
+// help and the version need no daemon: none is started for them
+let offline = argv.isEmpty || argv.contains("--help") || ["help", "--version", "-v"].contains(argv[0])
+if explicit == nil && !offline && !FileIO.exists(socket) { DaemonLauncher.start(socket: socket) }
 exit(CLI(client: APIClient(socket: socket)).main(argv))

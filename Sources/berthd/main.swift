@@ -10,11 +10,8 @@ import FoundationEssentials
 import Glibc
 import Logging
 
-/// berthd [-H unix:///run/berth/berth.sock]… [--data-root DIR] [--exec-root DIR] [--storage-driver overlay2|vfs]
-///        [--registry-mirror URL]… [--insecure-registry HOST]… [--max-concurrent-downloads N]
-///        [--bridge NAME|none] [--bip CIDR] [--iptables=false] [--mtu N] [--config-file /etc/berth/daemon.json]
-///        [--log-level debug|info|warn|error|fatal] [-D]
-///        [--userns-remap default|USER[:GROUP]] [--tls] [--tlsverify] [--tlscacert FILE] [--tlscert FILE] [--tlskey FILE]
+/// berthd [OPTIONS]: the flags are in `daemonFlags` (and `berthd --help`); each may also be set in
+/// daemon.json, read into `DaemonJSON` with dockerd's strictness.
 struct DaemonJSON: Decodable {
     var dataRoot: String?
     var execRoot: String?
@@ -55,41 +52,80 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
-var args = Array(CommandLine.arguments.dropFirst())
-var hosts: [String] = []
-var configFile = "/etc/berth/daemon.json"
-/// A file named with --config-file must exist; the default one may not.
-var configFileGiven = false
+/// Every flag berthd takes, in dockerd's spelling and words: the parser and `--help` both read
+/// this table. `kind` is nil for a boolean (`--iptables=false` also works); a repeated flag keeps
+/// every value.
+struct DaemonFlag {
+    let short: Character?
+    let long: String
+    let kind: String?
+    let help: String
+}
+let daemonFlags: [DaemonFlag] = [
+    .init(short: "b", long: "bridge", kind: "string", help: "Attach containers to a network bridge (\"none\" for no default bridge; default berth0)"),
+    .init(short: nil, long: "bip", kind: "string", help: "Specify network bridge IP"),
+    .init(short: nil, long: "config-file", kind: "string", help: "Daemon configuration file (default \"/etc/berth/daemon.json\")"),
+    .init(short: nil, long: "data-root", kind: "string", help: "Root directory of persistent Berth state (default \"/var/lib/berth\")"),
+    .init(short: "D", long: "debug", kind: nil, help: "Enable debug mode"),
+    .init(short: nil, long: "exec-root", kind: "string", help: "Root directory for execution state files (default \"/run/berth\")"),
+    .init(short: "h", long: "help", kind: nil, help: "Print usage"),
+    .init(short: "H", long: "host", kind: "list", help: "Daemon socket(s) to connect to (default unix:///run/berth/berth.sock)"),
+    .init(short: nil, long: "insecure-registry", kind: "list", help: "Enable insecure registry communication"),
+    .init(short: nil, long: "iptables", kind: nil, help: "Enable addition of iptables rules (default true)"),
+    .init(short: "l", long: "log-level", kind: "string", help: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")"),
+    .init(short: nil, long: "max-concurrent-downloads", kind: "int", help: "Set the max concurrent downloads (default 3)"),
+    .init(short: nil, long: "mtu", kind: "int", help: "Set the containers network MTU (default 1500)"),
+    .init(short: nil, long: "registry-mirror", kind: "list", help: "Preferred registry mirror"),
+    .init(short: "s", long: "storage-driver", kind: "string", help: "Storage driver to use (overlay2 or vfs; default: overlay2 where the file system supports it)"),
+    .init(short: nil, long: "tls", kind: nil, help: "Use TLS; implied by --tlsverify"),
+    .init(short: nil, long: "tlscacert", kind: "string", help: "Trust certs signed only by this CA (default \"~/.docker/ca.pem\")"),
+    .init(short: nil, long: "tlscert", kind: "string", help: "Path to TLS certificate file (default \"~/.docker/cert.pem\")"),
+    .init(short: nil, long: "tlskey", kind: "string", help: "Path to TLS key file (default \"~/.docker/key.pem\")"),
+    .init(short: nil, long: "tlsverify", kind: nil, help: "Use TLS and verify the remote"),
+    .init(short: nil, long: "userns-remap", kind: "string", help: "User/Group setting for user namespaces (\"default\" or USER[:GROUP])"),
+    .init(short: "v", long: "version", kind: nil, help: "Print version information and quit"),
+]
+
+func daemonUsage() -> String {
+    let rows = daemonFlags.map { flag -> (String, String) in
+        ((flag.short.map { "  -\($0), " } ?? "      ") + "--\(flag.long)" + (flag.kind.map { " " + $0 } ?? ""), flag.help)
+    }
+    let width = (rows.map(\.0.count).max() ?? 0) + 3
+    return "\nUsage:\tberthd [OPTIONS]\n\nA self-sufficient runtime for containers: serves the Docker Engine API.\n"
+        + "Every option can also be set in the configuration file (--config-file), under the same name.\n\nOptions:\n"
+        + rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + $0.1 + "\n" }.joined()
+}
+
+/// The flags given on the command line: the last value of each, and every value of the lists.
 var overrides: [String: String] = [:]
+var lists: [String: [String]] = [:]
+var args = Array(CommandLine.arguments.dropFirst())
 while !args.isEmpty {
     let arg = args.removeFirst()
-    func value() -> String {
-        if let eq = arg.firstIndex(of: "=") { return String(arg[arg.index(after: eq)...]) }
+    let named = arg.hasPrefix("--") ? String(arg.dropFirst(2).prefix { $0 != "=" }) : nil
+    let inline: String? = arg.firstIndex(of: "=").map { String(arg[arg.index(after: $0)...]) }
+    guard let flag = daemonFlags.first(where: { named != nil ? $0.long == named : arg.count >= 2 && arg.hasPrefix("-") && $0.short == arg.dropFirst().first })
+    else { fail("unknown flag: \(arg)") }
+    let value: String
+    if flag.kind == nil {
+        value = inline ?? "true"
+    } else if let inline {
+        value = inline
+    } else if named == nil, arg.count > 2 {
+        value = String(arg.dropFirst(2))  // -Hunix:///x
+    } else {
         guard !args.isEmpty else { fail("flag needs an argument: \(arg)") }
-        return args.removeFirst()
+        value = args.removeFirst()
     }
-    switch arg.split(separator: "=").first.map(String.init) ?? arg {
-    case "-H", "--host": hosts.append(value())
-    case "--data-root": overrides["data-root"] = value()
-    case "--exec-root": overrides["exec-root"] = value()
-    case "--storage-driver", "-s": overrides["storage-driver"] = value()
-    case "--config-file": configFile = value(); configFileGiven = true
-    case "--registry-mirror": overrides["registry-mirror", default: ""] += value() + " "
-    case "--insecure-registry": overrides["insecure-registry", default: ""] += value() + " "
-    case "--max-concurrent-downloads": overrides["max-concurrent-downloads"] = value()
-    case "-b", "--bridge": overrides["bridge"] = value()
-    case "--bip": overrides["bip"] = value()
-    case "--mtu": overrides["mtu"] = value()
-    case "--iptables": overrides["iptables"] = arg.contains("=") ? value() : "true"
-    case "--tls", "--tlsverify": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = arg.contains("=") ? value() : "true"
-    case "--userns-remap": overrides["userns-remap"] = value()
-    case "--tlscacert", "--tlscert", "--tlskey": overrides[String(arg.dropFirst(2).prefix { $0 != "=" })] = value()
-    case "-l", "--log-level": overrides["log-level"] = value()
-    case "-D", "--debug": overrides["debug"] = arg.contains("=") ? value() : "true"
-    case "--version", "-v": print("Berth version 28.0.0-berth"); exit(0)
-    default: fail("unknown flag: \(arg)")
-    }
+    overrides[flag.long] = value
+    lists[flag.long, default: []].append(value)
 }
+if overrides["help"] == "true" { print(daemonUsage()); exit(0) }
+if overrides["version"] == "true" { print("Berth version \(BerthVersion.release)"); exit(0) }
+var hosts = lists["host"] ?? []
+/// A file named with --config-file must exist; the default one may not.
+let configFileGiven = overrides["config-file"] != nil
+let configFile = overrides["config-file"] ?? "/etc/berth/daemon.json"
 var file = DaemonJSON()
 // As dockerd: a named file that cannot be read, a malformed one, an unknown key or a value of the
 // wrong type stops the daemon with the file, the key and the reason.
@@ -165,9 +201,8 @@ do {
     let spool = dataRoot + "/tmp"
     try? FileIO.removeTree(spool)
     try FileIO.makeDirectories(spool, mode: 0o700)
-    func words(_ key: String) -> [String] { overrides[key].map { $0.split(separator: " ").map(String.init) } ?? [] }
-    let hostsConfig = try RegistryHosts(mirrors: (file.registryMirrors ?? []) + words("registry-mirror"),
-                                        insecure: (file.insecureRegistries ?? []) + words("insecure-registry"))
+    let hostsConfig = try RegistryHosts(mirrors: (file.registryMirrors ?? []) + (lists["registry-mirror"] ?? []),
+                                        insecure: (file.insecureRegistries ?? []) + (lists["insecure-registry"] ?? []))
     let registry = Registry(hosts: hostsConfig) { log.info("registry: \($0)") }
     let downloads = overrides["max-concurrent-downloads"].flatMap { Int($0) } ?? file.maxConcurrentDownloads ?? 3
     let server = HTTPServer(containers: containers, images: images, registry: registry,
