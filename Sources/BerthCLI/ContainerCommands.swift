@@ -395,9 +395,10 @@ extension CLI {
     /// container ends them, and returns its exit status: `run` in the foreground and `start -a`.
     func attachStartWait(_ id: String, tty: Bool, stdin: Bool, detachKeys: String?, condition: String,
                          startFailed: ((APIClient.Failure) -> Int32)? = nil) throws -> Int32 {
+        let detach = try Streams.detachKeys(flag: detachKeys)
         let stream = try Streams.hijack(client, "/containers/\(id)/attach", query: [
             ("stream", "1"), ("stdin", stdin ? "1" : "0"), ("stdout", "1"), ("stderr", "1"),
-        ] + (detachKeys.map { [("detachKeys", $0)] } ?? []))
+        ] + (detach.query.map { [("detachKeys", $0)] } ?? []))
         let waiter = try client.open("POST", "/containers/\(id)/wait", query: [("condition", condition)])
         do {
             _ = try client.open("POST", "/containers/\(id)/start").body()
@@ -410,8 +411,9 @@ extension CLI {
             _ = try? client.open("POST", "/containers/\(id)/resize", query: [("h", String(size.0)), ("w", String(size.1))]).body()
         }
         let restore = tty && stdin ? Streams.rawTerminal() : {}
-        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: stdin)
+        let detached = Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: stdin, detachKeys: detach.keys)
         restore()
+        if detached { return 0 }  // the container runs on; docker prints nothing and exits 0
         let result = (try? JSONValue.parse(try waiter.body())) ?? .null
         return Int32(truncatingIfNeeded: result["StatusCode"]?.int ?? 125)
     }
@@ -579,6 +581,8 @@ extension CLI {
         config.User = f.string("user")
         config.WorkingDir = f.string("workdir")
         if f.bool("privileged") { config.Privileged = true }
+        let detach = try Streams.detachKeys(flag: f.string("detach-keys"))
+        config.DetachKeys = detach.query
         let execID = try client.call("POST", "/containers/\(ref)/exec", json: config)["Id"]?.string ?? ""
         var start = ExecStartConfig()
         start.Detach = f.bool("detach")
@@ -593,8 +597,9 @@ extension CLI {
             _ = try? client.open("POST", "/exec/\(execID)/resize", query: [("h", String(size.0)), ("w", String(size.1))]).body()
         }
         let restore = f.bool("tty") && f.bool("interactive") ? Streams.rawTerminal() : {}
-        Streams.pump(fd: stream.fd, early: stream.early, tty: f.bool("tty"), stdin: f.bool("interactive"))
+        let detached = Streams.pump(fd: stream.fd, early: stream.early, tty: f.bool("tty"), stdin: f.bool("interactive"), detachKeys: detach.keys)
         restore()
+        if detached { FileIO.stderr("read escape sequence\n"); return 1 }  // as docker exec (and attach)
         return Int32(truncatingIfNeeded: try client.call("GET", "/exec/\(execID)/json")["ExitCode"]?.int ?? 126)
     }
 
@@ -608,18 +613,17 @@ extension CLI {
         }
         let tty = info["Config"]?["Tty"] == .bool(true)
         let stdin = !f.bool("no-stdin") && info["Config"]?["OpenStdin"] == .bool(true)
+        let detach = try Streams.detachKeys(flag: f.string("detach-keys"))
         var q = [("stream", "1"), ("stdin", stdin ? "1" : "0"), ("stdout", "1"), ("stderr", "1")]
-        if let k = f.string("detach-keys") { q.append(("detachKeys", k)) }
+        if let k = detach.query { q.append(("detachKeys", k)) }
         let stream = try Streams.hijack(client, "/containers/\(id)/attach", query: q)
         let restore = tty && stdin ? Streams.rawTerminal() : {}
-        Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: stdin)
+        let detached = Streams.pump(fd: stream.fd, early: stream.early, tty: tty, stdin: stdin, detachKeys: detach.keys)
         restore()
+        // docker attach's words and status for a detach (its run and start say nothing)
+        if detached { FileIO.stderr("read escape sequence\n"); return 1 }
         let after = try client.call("GET", "/containers/\(id)/json")
-        if after["State"]?["Running"] == .bool(true) {
-            // Still running: the detach keys ended the stream (docker's words and status).
-            if stdin { FileIO.stderr("read escape sequence\n"); return 1 }
-            return 0
-        }
+        if after["State"]?["Running"] == .bool(true) { return 0 }
         return Int32(truncatingIfNeeded: after["State"]?["ExitCode"]?.int ?? 0)
     }
 

@@ -1,3 +1,4 @@
+import BerthAPI
 import BerthSystem
 import Glibc
 
@@ -13,19 +14,27 @@ public enum Streams {
         return (fd, early)
     }
 
-    /// Pumps until the daemon ends the stream. With `stdin` false, input is not read at all.
-    public static func pump(fd: Int32, early: [UInt8], tty: Bool, stdin: Bool) {
+    /// Pumps until the daemon ends the stream; true when the user typed the detach keys. With
+    /// `stdin` false, input is not read at all. As the docker CLI, the keys are watched for on a
+    /// terminal session only (`-it`); they still go to berthd, which detaches the stream without
+    /// touching the container's stdin and closes it, so no output the client should see is cut.
+    public static func pump(fd: Int32, early: [UInt8], tty: Bool, stdin: Bool, detachKeys: DetachKeys? = nil) -> Bool {
         var demux = Demux(tty: tty)
         demux.feed(early)
         var inputOpen = stdin
+        var scanner = tty && stdin ? detachKeys.map(DetachKeyScanner.init) : nil
+        var detachedAt: Double?
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             if inputOpen { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            // once detached, berthd closes the stream at once; a second is plenty to wait for it
+            let rc = poll(&fds, nfds_t(fds.count), detachedAt == nil ? -1 : 1000)
+            if rc < 0 {
                 if errno == EINTR { continue }
                 break
             }
+            if rc == 0, detachedAt != nil { break }
             if fds[0].revents != 0 {
                 let n = read(fd, &buffer, buffer.count)
                 if n <= 0 { break }
@@ -38,10 +47,23 @@ public enum Streams {
                     shutdown(fd, Int32(SHUT_WR))
                 } else if (try? FileIO.writeAll(fd, Array(buffer[0..<n]))) == nil {
                     inputOpen = false
+                } else if scanner?.scan(buffer[0..<n]).detached == true {
+                    inputOpen = false
+                    detachedAt = Monotonic.now()
                 }
             }
         }
         close(fd)
+        return detachedAt != nil
+    }
+
+    /// `--detach-keys`, else config.json's `detachKeys`, else docker's ctrl-p,ctrl-q: the keys the
+    /// client watches for and the value sent to berthd (nil when only the default applies).
+    public static func detachKeys(flag: String?) throws -> (keys: DetachKeys, query: String?) {
+        let chosen = flag ?? DockerConfigFile.read()["detachKeys"]?.string
+        do { return (try DetachKeys(parsing: chosen), chosen) } catch {
+            throw APIClient.Failure(status: 0, message: error.description)
+        }
     }
 
     /// Splits Docker's multiplexed stream (or passes a tty's bytes through) to stdout and stderr.

@@ -164,7 +164,7 @@ struct ContainerRoutes {
             }
         })
         let channel = try await r.hijack(contentType: Self.contentType(tty: tty)) { bridge.fromClient($0) }
-        bridge.attachClient(channel)
+        bridge.attachClient(channel, holdOutput: ShimBridge.readsHeadBuffered(userAgent: req.headers["User-Agent"].first))
     }
 
     func execStart(_ req: APIRequest, _ execID: String, _ r: Responder) async throws {
@@ -175,12 +175,12 @@ struct ContainerRoutes {
         let bridge = ShimBridge(tty: raw, detachKeys: launch.detachKeys) { status in
             await service.execExited(execID, code: status.exitCode)
         }
-        // As moby: the response head goes out before the process starts. A client reading the
-        // head through a buffer (docker-py) loses whatever output arrived with it.
+        // As moby: the response head goes out before the process starts. For a client that reads
+        // the head through a buffer (docker-py), the bridge holds the first output back a little.
         var client: Channel?
         if start.Detach != true {
             let channel = try await r.hijack(contentType: Self.contentType(tty: raw)) { bridge.fromClient($0) }
-            bridge.attachClient(channel)
+            bridge.attachClient(channel, holdOutput: ShimBridge.readsHeadBuffered(userAgent: req.headers["User-Agent"].first))
             client = channel
         }
         let fd: Int32

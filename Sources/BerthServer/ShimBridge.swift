@@ -73,14 +73,20 @@ final class ShimBridge: @unchecked Sendable {
         }
     }
 
-    /// How long output that was ready before the hand-over (a `logs=1` replay) waits behind the
-    /// response head. docker-py reads the head through a buffered reader and then takes the raw
-    /// socket, losing whatever arrived with the head; its first read of the head comes well
-    /// within this. Live output is not held: a stream starts empty, as the process starts after.
+    /// How long output waits behind the response head for a client that reads the head through
+    /// a buffered reader and then takes the raw socket, losing whatever arrived with the head
+    /// (docker-py, and compose on it): its first read of the head comes well within this. Output
+    /// ready before the hand-over (a `logs=1` replay) waits for every client.
     static let headStart = TimeAmount.milliseconds(50)
 
-    func attachClient(_ channel: Channel) {
-        if lock.withLock({ !pendingOutput.isEmpty }) {
+    /// docker-py's User-Agent (compose 1.x sends `docker-compose/… docker-py/…`).
+    static func readsHeadBuffered(userAgent: String?) -> Bool {
+        guard let userAgent else { return false }
+        return userAgent.hasPrefix("docker-sdk-python/") || userAgent.contains("docker-py/")
+    }
+
+    func attachClient(_ channel: Channel, holdOutput: Bool = false) {
+        if holdOutput || lock.withLock({ !pendingOutput.isEmpty }) {
             channel.eventLoop.scheduleTask(in: Self.headStart) { [self] in handOver(channel) }
         } else {
             handOver(channel)

@@ -43,10 +43,14 @@ public final class Shim {
     /// Bytes queued for a process's stdin, written as it accepts them.
     final class StdinSink {
         let fd: Int32
+        /// A terminal's input (a copy of its master) is never closed for a client: as moby, a
+        /// tty's stdin outlives every attach, so a detached `run -it` can be attached to again.
+        let terminal: Bool
         var pending: [UInt8] = []
         var closeWhenDrained = false
-        init(fd: Int32) {
+        init(fd: Int32, terminal: Bool = false) {
             self.fd = fd
+            self.terminal = terminal
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
     }
@@ -87,7 +91,7 @@ public final class Shim {
             master = launched.master
             if let master {
                 outputs[master] = Frame.stdout
-                stdin = StdinSink(fd: try sys("dup") { dup(master) })
+                stdin = StdinSink(fd: try sys("dup") { dup(master) }, terminal: true)
             }
         } else {
             let out = try Self.pipe(), err = try Self.pipe()
@@ -276,7 +280,7 @@ public final class Shim {
     func clientEOF(_ client: Client) {
         guard client.request?.op == .attach || client.execPid != nil else { return drop(client.fd) }
         client.readable = false
-        if client.request?.op == .attach, client.request?.stdin == true, config.stdinOnce, let sink = stdin {
+        if client.request?.op == .attach, client.request?.stdin == true, config.stdinOnce, let sink = stdin, !sink.terminal {
             sink.closeWhenDrained = true
             flushStdin(sink.fd)
         }
@@ -298,7 +302,7 @@ public final class Shim {
             }
             sink.pending.removeFirst(n)
         }
-        if sink.closeWhenDrained && sink.fd != master {
+        if sink.closeWhenDrained && !sink.terminal {
             close(sink.fd)
             if stdin === sink { stdin = nil }
             for session in execs.values where session.stdin === sink { session.stdin = nil }
@@ -356,7 +360,7 @@ public final class Shim {
                 spawned = try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: true)
                 if let m = spawned.master {
                     outputs[m] = Frame.stdout
-                    if request.stdin == true { sink = StdinSink(fd: try sys("dup") { dup(m) }) }
+                    if request.stdin == true { sink = StdinSink(fd: try sys("dup") { dup(m) }, terminal: true) }
                 }
             } else {
                 process.terminal = false
