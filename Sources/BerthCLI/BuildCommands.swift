@@ -81,15 +81,6 @@ extension CLI {
         return code
     }
 
-    func builderPrune(_ args: [String]) throws -> Int32 {
-        _ = try Flags(args, specs: [.init("f", "force"), .init("a", "all"), .init(nil, "filter", value: true)])
-        let report = try client.call("POST", "/build/prune")
-        let deleted = report["CachesDeleted"]?.array.compactMap(\.string) ?? []
-        if !deleted.isEmpty { out("Deleted build cache objects:\n" + deleted.map { $0 + "\n" }.joined() + "\n") }
-        out("Total reclaimed space: \(Size.human(report["SpaceReclaimed"]?.int ?? 0))\n")
-        return 0
-    }
-
     static func looksLikeTar(_ bytes: [UInt8]) -> Bool {
         if bytes.count > 262, Array(bytes[257..<262]) == Array("ustar".utf8) { return true }
         return bytes.starts(with: [0x1f, 0x8b]) || bytes.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || bytes.starts(with: [0x28, 0xb5, 0x2f, 0xfd])

@@ -34,17 +34,17 @@ public struct CLI: Sendable {
 
     static let groups: [String: [String: Command]] = [
         "container": commands.filter { containerCommands.contains($0.key) }.merging([
-            "ls": { try $0.ps($1) }, "list": { try $0.ps($1) }, "ps": { try $0.ps($1) }, "prune": { try $0.prune($1, "containers") },
+            "ls": { try $0.ps($1) }, "list": { try $0.ps($1) }, "ps": { try $0.ps($1) }, "prune": { try $0.containerPrune($1) },
             "inspect": { try $0.inspect($1, kind: "container") },
         ]) { $1 },
         "image": [
-            "ls": { try $0.images($1) }, "list": { try $0.images($1) }, "rm": { try $0.rmi($1) }, "prune": { try $0.prune($1, "images") },
+            "ls": { try $0.images($1) }, "list": { try $0.images($1) }, "rm": { try $0.rmi($1) }, "prune": { try $0.imagePrune($1) },
             "tag": { try $0.tag($1) }, "history": { try $0.history($1) }, "inspect": { try $0.inspect($1, kind: "image") },
             "save": { try $0.save($1) }, "load": { try $0.load($1) }, "import": { try $0.importImage($1) },
             "pull": { try $0.pull($1) }, "push": { try $0.push($1) }, "build": { try $0.build($1) },
         ],
         "builder": ["prune": { try $0.builderPrune($1) }, "build": { try $0.build($1) }],
-        "system": ["df": { try $0.df($1) }, "check": { try $0.systemCheck($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
+        "system": ["df": { try $0.df($1) }, "prune": { try $0.systemPrune($1) }, "check": { try $0.systemCheck($1) }, "info": { try $0.info($1) }, "events": { try $0.events($1) }],
         "network": [
             "create": { try $0.networkCreate($1) }, "ls": { try $0.networkList($1) }, "list": { try $0.networkList($1) },
             "rm": { try $0.networkRemove($1) }, "remove": { try $0.networkRemove($1) }, "inspect": { try $0.inspect($1, kind: "network") },

@@ -782,32 +782,6 @@ extension CLI {
         let body = try Self.createBody(f, image: "", command: []).host
         return each(f.positionals) { n in _ = try client.call("POST", "/containers/\(n)/update", json: body); out(n + "\n") }
     }
-
-    func prune(_ args: [String], _ what: String) throws -> Int32 {
-        let all: [Flags.Spec] = what == "images" ? [.init("a", "all")] : []  // only images have unused-but-tagged ones
-        let f = try Flags(args, specs: [.init("f", "force"), .init(nil, "filter", value: true)] + all)
-        var q: [(String, String)] = []
-        var filters = f.all("filter")
-        if what == "images" && f.bool("all") { filters.append("dangling=false") }
-        if !filters.isEmpty { q.append(("filters", Self.filtersJSON(filters))) }
-        let report = try client.call("POST", "/\(what)/prune", query: q)
-        if what == "containers" {
-            let deleted = report["ContainersDeleted"]?.array.compactMap(\.string) ?? []
-            if !deleted.isEmpty { out("Deleted Containers:\n" + deleted.map { $0 + "\n" }.joined() + "\n") }
-        } else {
-            let items = report["ImagesDeleted"]?.array ?? []
-            if !items.isEmpty {
-                out("Deleted Images:\n")
-                for i in items {
-                    if let u = i["Untagged"]?.string { out("untagged: \(u)\n") }
-                    if let d = i["Deleted"]?.string { out("deleted: \(d)\n") }
-                }
-                out("\n")
-            }
-        }
-        out("Total reclaimed space: \(Size.human(report["SpaceReclaimed"]?.int ?? 0))\n")
-        return 0
-    }
 }
 
 extension String {

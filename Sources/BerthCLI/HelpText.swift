@@ -181,6 +181,8 @@ extension Help {
                    flags: ["filter": ("filter", "Filter output based on conditions provided"), "format": ("string", "Format output using a custom template: 'json':             Print in JSON format 'TEMPLATE':         Print output using the given Go template. Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"), "since": ("string", "Show all events created since timestamp"), "until": ("string", "Stream events until this timestamp")]),
         "system info": Entry(usage: "berth system info [OPTIONS]", description: "Display system-wide information",
                    flags: ["format": ("string", "Format output using a custom template: 'json':             Print in JSON format 'TEMPLATE':         Print output using the given Go template. Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates")]),
+        "system prune": Entry(usage: "berth system prune [OPTIONS]", description: "Remove unused data",
+                   flags: ["all": ("", "Remove all unused images not just dangling ones"), "filter": ("filter", "Provide filter values (e.g. \"label=<key>=<value>\")"), "force": ("", "Do not prompt for confirmation"), "volumes": ("", "Prune anonymous volumes")]),
         "tag": Entry(usage: "berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", description: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
                    flags: [:]),
         "top": Entry(usage: "berth top CONTAINER [ps OPTIONS]", description: "Display the running processes of a container",

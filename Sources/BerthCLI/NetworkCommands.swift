@@ -106,14 +106,6 @@ extension CLI {
         return 0
     }
 
-    func networkPrune(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("f", "force"), .init(nil, "filter", value: true)])
-        let report = try client.call("POST", "/networks/prune", query: filterQuery(f))
-        let deleted = report["NetworksDeleted"]?.array.compactMap(\.string) ?? []
-        if !deleted.isEmpty { out("Deleted Networks:\n" + deleted.map { $0 + "\n" }.joined()) }
-        return 0
-    }
-
     // MARK: volume
 
     func volumeCreate(_ args: [String]) throws -> Int32 {
@@ -154,14 +146,4 @@ extension CLI {
         }
     }
 
-    func volumePrune(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("f", "force"), .init("a", "all"), .init(nil, "filter", value: true)])
-        var filters = f.all("filter")
-        if f.bool("all") { filters.append("all=true") }
-        let report = try client.call("POST", "/volumes/prune", query: filters.isEmpty ? [] : [("filters", Self.filtersJSON(filters))])
-        let deleted = report["VolumesDeleted"]?.array.compactMap(\.string) ?? []
-        if !deleted.isEmpty { out("Deleted Volumes:\n" + deleted.map { $0 + "\n" }.joined() + "\n") }
-        out("Total reclaimed space: \(Size.human(report["SpaceReclaimed"]?.int ?? 0))\n")
-        return 0
-    }
 }

@@ -1,0 +1,52 @@
+"""Every prune as a user meets it, berth beside the docker CLI on the same daemon and the same
+objects: docker's warning and [y/N] prompt, nothing removed on "n", the same report on "y"."""
+import re
+import subprocess
+import uuid
+
+from conftest import BERTH, DOCKER, TIMEOUT
+
+
+def normalized(text):
+    text = re.sub(r"\b[0-9a-f]{64}\b", "<id>", text)
+    text = re.sub(r"sha256:<id>", "<digest>", text)
+    text = re.sub(r"reclaimed space: [0-9.]+[kMG]?B", "reclaimed space: <size>", text)
+    return text
+
+
+def answer(daemon, client, args, reply):
+    r = subprocess.run([client, *args], input=reply, env=daemon.env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, (client, args, r.stderr)
+    return normalized(r.stdout)
+
+
+def leftovers(daemon, tag):
+    """Make what system prune --volumes removes: a stopped container holding an anonymous volume,
+    and an unused network; returns their names."""
+    container = "prune-" + tag
+    daemon.ok("run", "--name", container, "-v", "/anon", "busybox", "echo")
+    network = "prunenet-" + tag
+    daemon.ok("network", "create", network)
+    return container, network
+
+
+def test_prunes_ask_and_report_as_docker_does(daemon):
+    outputs = {}
+    tag = uuid.uuid4().hex[:8]  # the same names for both clients: each run's prune removes them
+    for client in (DOCKER, BERTH):
+        container, network = leftovers(daemon, tag)
+        asked = {}
+        for args in (["container", "prune"], ["image", "prune"], ["image", "prune", "-a"], ["network", "prune"], ["volume", "prune"],
+                     ["volume", "prune", "-a"], ["system", "prune"], ["system", "prune", "-a", "--volumes", "--filter", "label=x"]):
+            asked[" ".join(args)] = answer(daemon, client, args, "n\n")
+        # nothing went on "n"
+        assert daemon.ok("inspect", "-f", "{{.Name}}", container).strip() == "/" + container
+        assert daemon.ok("network", "inspect", "-f", "{{.Name}}", network).strip() == network
+        asked["system prune --volumes (yes)"] = answer(daemon, client, ["system", "prune", "--volumes"], "y\n")
+        assert daemon.docker("inspect", container).returncode != 0
+        assert daemon.docker("network", "inspect", network).returncode != 0
+        outputs[client] = asked
+    for what, theirs in outputs[DOCKER].items():
+        assert outputs[BERTH][what] == theirs, what
+    assert "Deleted Containers:\n<id>\n\nDeleted Networks:\nprunenet-" in outputs[BERTH]["system prune --volumes (yes)"]
+    assert "Deleted Volumes:\n<id>\n\n" in outputs[BERTH]["system prune --volumes (yes)"]
