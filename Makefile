@@ -5,7 +5,7 @@ PYTHON ?= python3
 # docker.io and podman are peers for the benchmarks and the image interop tests; their daemons are
 # started only by those, on private roots, and stopped afterwards.
 APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
-	docker-registry apache2-utils openssl docker-compose python3-venv \
+	docker-registry apache2-utils openssl docker-compose python3-venv zsh fish \
 	golang-github-opencontainers-image-spec-dev golang-github-docker-docker-dev
 # berth-runtime and berth-shim start once per container: fully static (no dynamic loader, 2 ms less
 # per run). berthd and berth link Debian's libarchive, which has no complete static build: they
@@ -19,7 +19,7 @@ RELEASE_BIN := .build/release
 VENV := .build/venv
 TEST_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build build-debug demo test unit integration fuzz bench clean
+.PHONY: deps build build-debug demo test unit integration fuzz bench clean install uninstall
 
 ## Installs the Debian packages Berth's build, tests and demo use (idempotent).
 deps:
@@ -70,6 +70,34 @@ bench: build
 	@bench/engine.sh $(RELEASE_BIN)
 	@bench/extract.sh $(RELEASE_BIN)
 	@bench/report.py
+
+## Installs the four programs, systemd units (berth.service, berth.socket), completions for bash,
+## zsh and fish, and a berth group (members may use the API). PREFIX, DESTDIR as usual; INSTALL_BIN
+## picks the binaries (default: the release build, made if missing).
+PREFIX ?= /usr/local
+SYSTEMD_DIR ?= /lib/systemd/system
+INSTALL_BIN ?= $(RELEASE_BIN)
+# the group and systemd's reload, on the host itself (not into a DESTDIR)
+SYSTEM_SETUP ?= $(if $(DESTDIR),no,yes)
+PROGRAMS := berthd berth berth-shim berth-runtime
+COMPLETIONS := $(PREFIX)/share/bash-completion/completions/berth $(PREFIX)/share/zsh/vendor-completions/_berth \
+	$(PREFIX)/share/fish/vendor_completions.d/berth.fish
+install:
+	@test -x $(INSTALL_BIN)/berthd || $(MAKE) --no-print-directory build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSTEMD_DIR) $(foreach f,$(COMPLETIONS),$(DESTDIR)$(dir $(f)))
+	install -m 0755 $(addprefix $(INSTALL_BIN)/,$(PROGRAMS)) $(DESTDIR)$(PREFIX)/bin/
+	sed 's|@PREFIX@|$(PREFIX)|g' contrib/systemd/berth.service > $(DESTDIR)$(SYSTEMD_DIR)/berth.service
+	install -m 0644 contrib/systemd/berth.socket $(DESTDIR)$(SYSTEMD_DIR)/berth.socket
+	$(INSTALL_BIN)/berth completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/berth
+	$(INSTALL_BIN)/berth completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_berth
+	$(INSTALL_BIN)/berth completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/berth.fish
+	@if [ "$(SYSTEM_SETUP)" = yes ]; then getent group berth >/dev/null || groupadd --system berth; \
+	  if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	  echo "installed; start with: systemctl enable --now berth.socket berth.service"; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS)) $(DESTDIR)$(SYSTEMD_DIR)/berth.service $(DESTDIR)$(SYSTEMD_DIR)/berth.socket \
+	  $(addprefix $(DESTDIR),$(COMPLETIONS))
 
 clean:
 	rm -rf .build

@@ -25,7 +25,7 @@ public struct CLI: Sendable {
         "save": { try $0.save($1) }, "load": { try $0.load($1) }, "import": { try $0.importImage($1) }, "commit": { try $0.commit($1) },
         "info": { try $0.info($1) }, "version": { try $0.version($1) }, "events": { try $0.events($1) },
         "pull": { try $0.pull($1) }, "push": { try $0.push($1) }, "login": { try $0.login($1) }, "logout": { try $0.logout($1) },
-        "search": { try $0.search($1) }, "build": { try $0.build($1) },
+        "search": { try $0.search($1) }, "build": { try $0.build($1) }, "completion": { try $0.completion($1) },
     ]
 
     /// The top-level commands docker also serves under `container`.

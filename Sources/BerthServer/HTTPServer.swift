@@ -2,6 +2,7 @@ import BerthEngine
 import BerthImage
 import BerthRegistry
 import BerthSystem
+import FoundationEssentials
 import Glibc
 import NIOCore
 import NIOHTTP1
@@ -50,6 +51,23 @@ public final class HTTPServer: Sendable {
 
     /// Listens on `unix:///path` (mode 0660) or `tcp://host:port` addresses; TCP speaks TLS when
     /// `tls` is given, and off loopback only with client certificates verified.
+    /// The sockets systemd passed (`LISTEN_PID`, `LISTEN_FDS`, from descriptor 3 on): all of them
+    /// for `fd://`, one for `fd://N`. Dockerd's words when there are none.
+    static func activatedSockets(_ address: String) throws -> [Int32] {
+        let env = ProcessInfo.processInfo.environment
+        guard env["LISTEN_PID"].flatMap({ Int32($0) }) == getpid(), let count = env["LISTEN_FDS"].flatMap({ Int32($0) }), count > 0 else {
+            throw EngineError.invalid("no sockets found via socket activation: make sure the service was started by systemd")
+        }
+        let passed = Array(3..<(3 + count))
+        for fd in passed { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }  // not for the shims berthd starts
+        let wanted = address.dropFirst(5)
+        guard !wanted.isEmpty else { return passed }
+        guard let fd = Int32(wanted), passed.contains(fd) else {
+            throw EngineError.invalid("too few socket activated files passed in by systemd: \(address) is not among descriptors \(passed)")
+        }
+        return [fd]
+    }
+
     public func listen(_ addresses: [String], tls: TLSServerOptions? = nil) async throws {
         let context = try tls.map(TLSServerContext.init)
         for address in addresses {
@@ -73,8 +91,11 @@ public final class HTTPServer: Sendable {
                                               + "start berthd with --tlsverify --tlscacert=ca.pem --tlscert=server-cert.pem --tlskey=server-key.pem, or listen on 127.0.0.1")
                 }
                 _ = try await bootstrap(tls: context).bind(host: host, port: port).get()
+            } else if address.hasPrefix("fd://") {
+                // systemd socket activation (berth.socket), as dockerd's `-H fd://`
+                for fd in try Self.activatedSockets(address) { _ = try await bootstrap(tls: context).withBoundSocket(fd).get() }
             } else {
-                throw EngineError.invalid("invalid listen address \(address): use unix:///path or tcp://host:port")
+                throw EngineError.invalid("invalid listen address \(address): use unix:///path, tcp://host:port or fd://")
             }
         }
     }

@@ -20,6 +20,6 @@ guard address.hasPrefix("unix://") else {
 }
 let socket = String(address.dropFirst(7))
 // help and the version need no daemon: none is started for them
-let offline = argv.isEmpty || argv.contains("--help") || ["help", "--version", "-v"].contains(argv[0])
+let offline = argv.isEmpty || argv.contains("--help") || ["help", "--version", "-v", "completion"].contains(argv[0])
 if explicit == nil && !offline && !FileIO.exists(socket) { DaemonLauncher.start(socket: socket) }
 exit(CLI(client: APIClient(socket: socket)).main(argv))

@@ -160,6 +160,9 @@ let driverName = overrides["storage-driver"] ?? file.storageDriver
 if hosts.isEmpty { hosts = file.hosts ?? ["unix://" + execRoot + "/berth.sock"] }
 let binDir = FileIO.executableDirectory()
 signal(SIGPIPE, SIG_IGN)
+// A hangup (a closed terminal, or `kill -HUP`, which dockerd takes as "reload daemon.json") must
+// not end the daemon; Berth does not reload its configuration yet: restart it to apply changes.
+signal(SIGHUP, SIG_IGN)
 
 do {
     try FileIO.makeDirectories(dataRoot, mode: 0o711)
