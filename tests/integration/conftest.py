@@ -96,6 +96,16 @@ class Bundle:
             self.cmd("delete", "--force", cid)
 
 
+def stop_process(proc, grace=20):
+    """SIGTERM, then SIGKILL if it is still there after `grace` seconds; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def run_captured(argv, cwd=None, input=None, timeout=TIMEOUT, check=False, stdin=None, env=None):
     """subprocess.run with stdout/stderr captured through temporary files (see Bundle.cmd)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:

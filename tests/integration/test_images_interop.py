@@ -8,7 +8,7 @@ import tempfile
 import time
 
 
-from conftest import run_captured
+from conftest import run_captured, stop_process
 
 PODMAN = shutil.which("podman")
 
@@ -118,12 +118,7 @@ def test_real_docker_loads_our_save(daemon, tmp_path):
         r = run_captured(["docker", "inspect", "-f", "{{.Id}}", "busybox:latest"], env=env, timeout=30)
         assert r.stdout.strip() == image_id
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         subprocess.run(["pkill", "-f", "containerd --config " + run_dir], timeout=30)
         for base in (run_dir, root):
             mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(base)]

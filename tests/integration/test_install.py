@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 
-from conftest import BIN, DOCKER, REPO, TIMEOUT, chain_prefix, remove_chains
+from conftest import BIN, DOCKER, REPO, TIMEOUT, chain_prefix, remove_chains, stop_process
 
 
 def installed(tmp_path):
@@ -78,11 +78,7 @@ def test_install_units_socket_activation_completion_and_uninstall(tmp_path, root
         assert "busybox:latest" in complete(bash_script, "berth run busy", env)
         subprocess.run(["berth", "rm", "-f", "installed-one"], env=env, capture_output=True, timeout=60)
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        stop_process(daemon)
         subprocess.run(["pkill", "-9", "-f", "berth-shim " + exec_root], timeout=TIMEOUT)
         for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
             if line.split()[4].startswith(str(tmp_path)):
