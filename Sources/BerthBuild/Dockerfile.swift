@@ -18,6 +18,19 @@ public struct Instruction: Equatable, Sendable {
     public var line: Int
     /// The instruction as written (continuations joined), for `Step n/m :` and history.
     public var original: String
+    /// The here-documents of a RUN, COPY or ADD, in the order their markers appear.
+    public var heredocs: [Heredoc] = []
+}
+
+/// A here-document (`<<EOF` … `EOF`), as BuildKit's Dockerfile frontend reads them: `<<-` strips
+/// leading tabs, a quoted delimiter (`<<'EOF'`, `<<"EOF"`) turns variable expansion off.
+public struct Heredoc: Equatable, Sendable {
+    public var name: String
+    /// The body, newline-terminated, tabs stripped for `<<-`.
+    public var content: String
+    /// The body lines and the terminator exactly as written, for a shell to read itself.
+    public var raw: String
+    public var expand: Bool
 }
 
 /// The classic builder's Dockerfile syntax: parser directives (`escape`, `syntax`), comments,
@@ -79,7 +92,24 @@ public struct Dockerfile: Sendable {
                     break
                 }
             }
-            out.append(try Self.instruction(logical, line: start + 1, name: name))
+            var instruction = try Self.instruction(logical, line: start + 1, name: name)
+            // The bodies follow the instruction's line, one per marker, each up to its delimiter.
+            for marker in instruction.heredocMarkers {
+                var body: [String] = [], raw = ""
+                while true {
+                    guard index < lines.count else {
+                        throw DockerfileError("\(name):\(start + 1): unterminated heredoc \(marker.name): no line \"\(marker.name)\" after it")
+                    }
+                    let line = lines[index]
+                    index += 1
+                    raw += line + "\n"
+                    let stripped = marker.chomp ? String(line.drop { $0 == "\t" }) : line
+                    if stripped == marker.name { break }
+                    body.append(stripped)
+                }
+                instruction.heredocs.append(Heredoc(name: marker.name, content: body.map { $0 + "\n" }.joined(), raw: raw, expand: !marker.quoted))
+            }
+            out.append(instruction)
         }
         instructions = out
         guard let first = out.first(where: { $0.keyword != "ARG" }) else {
@@ -106,9 +136,6 @@ public struct Dockerfile: Sendable {
             }
             flags[flag] = kv.count > 1 ? kv[1] : "true"
         }
-        if ["RUN", "COPY", "ADD"].contains(keyword), Self.hasHeredoc(rest) {
-            throw DockerfileError("\(name):\(line): heredocs in \(keyword) are not supported by the classic builder (they need BuildKit)")
-        }
         var json: [String]?
         if rest.hasPrefix("["), let parsed = try? JSONDecoder().decode([String].self, from: Data(rest.utf8)) { json = parsed }
         let needsArgs = !["HEALTHCHECK"].contains(keyword)
@@ -119,12 +146,57 @@ public struct Dockerfile: Sendable {
                            original: keyword + " " + String(body.dropFirst(keyword.count)).trimmingSpaces)
     }
 
-    static func hasHeredoc(_ s: String) -> Bool {
-        guard let r = s.firstRange(of: "<<") else { return false }
-        var rest = s[r.upperBound...]
-        if rest.first == "-" { rest = rest.dropFirst() }
-        if rest.first == "\"" || rest.first == "'" { rest = rest.dropFirst() }
-        return rest.first.map { $0.isLetter || $0 == "_" } ?? false
+}
+
+extension Instruction {
+    struct HeredocMarker: Equatable {
+        var name: String
+        var chomp: Bool
+        var quoted: Bool
+    }
+
+    /// `<<[-]["']WORD["']` in a RUN, COPY or ADD of the shell form, in order (`<<<` is a shell's
+    /// here-string, not a heredoc).
+    var heredocMarkers: [HeredocMarker] {
+        guard ["RUN", "COPY", "ADD"].contains(keyword), json == nil else { return [] }
+        var markers: [HeredocMarker] = []
+        let chars = Array(text)
+        var i = 0
+        var quoting: Character?
+        while i + 1 < chars.count {
+            // as BuildKit, which looks at whole words: a marker starts a word outside quotes
+            if let q = quoting {
+                if chars[i] == q { quoting = nil }
+                i += 1
+                continue
+            }
+            if chars[i] == "'" || chars[i] == "\"" { quoting = chars[i]; i += 1; continue }
+            let wordStart = i == 0 || chars[i - 1].isWhitespace || (chars[..<i].last?.isNumber == true && (chars[..<i].lastIndex { !$0.isNumber }.map { chars[$0].isWhitespace } ?? true))
+            guard chars[i] == "<", chars[i + 1] == "<", wordStart, i + 2 >= chars.count || chars[i + 2] != "<" else { i += 1; continue }
+            var j = i + 2
+            let chomp = j < chars.count && chars[j] == "-"
+            if chomp { j += 1 }
+            var quote: Character?
+            if j < chars.count, chars[j] == "'" || chars[j] == "\"" { quote = chars[j]; j += 1 }
+            var name = ""
+            while j < chars.count, chars[j].isLetter || chars[j].isNumber || chars[j] == "_" || (quote == nil && (chars[j] == "." || chars[j] == "-")) || (quote != nil && chars[j] != quote) {
+                name.append(chars[j]); j += 1
+            }
+            if let quote {
+                guard j < chars.count, chars[j] == quote else { i += 1; continue }
+                j += 1
+            }
+            if let first = name.first, first.isLetter || first == "_" {
+                markers.append(HeredocMarker(name: name, chomp: chomp, quoted: quote != nil))
+            }
+            i = j
+        }
+        return markers
+    }
+
+    /// The command is a heredoc and nothing else (`RUN <<EOF`): its body is the script.
+    public var isSoleHeredoc: Bool {
+        heredocs.count == 1 && text.trimmingSpaces.hasPrefix("<<") && !text.trimmingSpaces.contains(where: \.isWhitespace)
     }
 }
 

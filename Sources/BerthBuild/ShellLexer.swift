@@ -10,6 +10,23 @@ public struct ShellLexer: Sendable {
         try words(text, env, split: false).first ?? ""
     }
 
+    /// Variables only, as in a heredoc's body: quotes and escapes stay as written, except that an
+    /// escaped `$` is a literal one.
+    public func expand(_ text: String, _ env: [String: String]) throws -> String {
+        var out = ""
+        var chars = Array(text)[...]
+        while let c = chars.popFirst() {
+            if c == escape, chars.first == "$" {
+                out.append(chars.removeFirst())
+            } else if c == "$" {
+                out += try variable(&chars, env)
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
     /// Words split on unquoted whitespace, each expanded (COPY sources, EXPOSE, ENV pairs…).
     public func words(_ text: String, _ env: [String: String], split: Bool = true) throws -> [String] {
         var out: [String] = []

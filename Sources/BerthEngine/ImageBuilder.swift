@@ -225,7 +225,7 @@ public final class ImageBuilder: @unchecked Sendable {
         var config = stage.config
         switch ins.keyword {
         case "RUN":
-            let command = ins.json ?? (config.shell ?? ["/bin/sh", "-c"]) + [ins.text]
+            let command = ins.json ?? Self.shellCommand(ins, shell: config.shell ?? ["/bin/sh", "-c"])
             let argsText = stage.args.isEmpty ? "" : "|\(stage.args.count) " + stage.args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
             let key = cacheKey(stage, "RUN " + argsText + command.joined(separator: " "))
             if try await cached(key, &stage) { return }
@@ -406,6 +406,21 @@ public final class ImageBuilder: @unchecked Sendable {
         return try await containers.create(name: nil, config: config, host: host).Id
     }
 
+    /// A RUN of the shell form, heredocs included as BuildKit runs them: a lone heredoc is the
+    /// script (run by its `#!` interpreter, which reads it from stdin, or else by the shell);
+    /// heredocs after a command are handed to the shell with their bodies, for it to read.
+    static func shellCommand(_ ins: Instruction, shell: [String]) -> [String] {
+        guard !ins.heredocs.isEmpty else { return shell + [ins.text] }
+        guard ins.isSoleHeredoc, let doc = ins.heredocs.first else {
+            return shell + [ins.text + "\n" + ins.heredocs.map(\.raw).joined()]
+        }
+        guard doc.content.hasPrefix("#!"), let line = doc.content.split(separator: "\n").first else { return shell + [doc.content] }
+        let interpreter = line.dropFirst(2).split(whereSeparator: { $0 == " " || $0 == "\t" }).map { "'" + $0.replacing("'", with: "'\\''") + "'" }
+        var delimiter = "BERTH_HEREDOC"
+        while doc.content.contains(delimiter) { delimiter += "_" }
+        return shell + [interpreter.joined(separator: " ") + " /dev/stdin <<'\(delimiter)'\n" + doc.content + delimiter + "\n"]
+    }
+
     func runStep(_ stage: Stage, command: [String], createdBy: String) async throws -> ImageRecord {
         let id = try await createContainer(stage, command: command)
         await say(" ---> Running in \(id.prefix(12))\n")
@@ -466,7 +481,19 @@ public final class ImageBuilder: @unchecked Sendable {
         let last = words.last ?? ""
         guard words.count >= 2 else { throw BuildError(message: "Dockerfile:\(ins.line): \(ins.keyword) requires at least two arguments") }
         var dest = last
-        let sources = Array(words.dropLast())
+        // Heredoc sources become files in the context, named for their delimiter.
+        var sources = Array(words.dropLast())
+        var generated = Set<String>()
+        var next = ins.heredocs.makeIterator()
+        for (i, source) in sources.enumerated() where source.hasPrefix("<<") {
+            guard let doc = next.next() else { continue }
+            let rel = ".berth-heredoc-\(i)/\(doc.name)"
+            try FileIO.makeDirectories(context + "/.berth-heredoc-\(i)", mode: 0o700)
+            let content = doc.expand ? try lexer.expand(doc.content, vars) : doc.content
+            try AtomicFile.write(context + "/" + rel, Array(content.utf8), mode: 0o644)
+            sources[i] = rel
+            generated.insert(rel)
+        }
         if !dest.hasPrefix("/") { dest = (stage.config.workingDir ?? "/") + "/" + dest }
         let destIsDir = last.hasSuffix("/") || last == "." || sources.count > 1
         let mode = try ins.flags["chmod"].map { m -> UInt32 in
@@ -491,18 +518,24 @@ public final class ImageBuilder: @unchecked Sendable {
         }
         var failure: Error?
         do {
-            try await copyItems(ins, &stage, sources: sources, dest: dest, destIsDir: destIsDir, destSlash: last.hasSuffix("/"), mode: mode,
-                                sourceRoot: sourceRoot, fromContainer: fromContainer, sourceImage: sourceImage)
+            try await copyItems(ins, &stage, sources: sources, generated: generated, dest: dest, destIsDir: destIsDir, destSlash: last.hasSuffix("/"),
+                                mode: mode, sourceRoot: sourceRoot, fromContainer: fromContainer, sourceImage: sourceImage)
         } catch { failure = error }
         if let c = fromContainer { await containers.releaseRootfs(c); try? await containers.remove(c, force: true) }
         if let failure { throw failure }
     }
 
-    func copyItems(_ ins: Instruction, _ stage: inout Stage, sources: [String], dest: String, destIsDir: Bool, destSlash: Bool, mode: UInt32?,
-                   sourceRoot: String, fromContainer: String?, sourceImage: ImageRecord?) async throws {
+    /// `generated`: sources the builder wrote into the context (heredocs, downloads): taken as they
+    /// are, never filtered by .dockerignore nor unpacked by ADD.
+    func copyItems(_ ins: Instruction, _ stage: inout Stage, sources: [String], generated: Set<String>, dest: String, destIsDir: Bool, destSlash: Bool,
+                   mode: UInt32?, sourceRoot: String, fromContainer: String?, sourceImage: ImageRecord?) async throws {
         var items: [String] = []
-        var downloaded = Set<String>()
+        var downloaded = generated
         for source in sources {
+            if generated.contains(source) {
+                items.append(source)
+                continue
+            }
             if ins.keyword == "ADD", source.hasPrefix("http://") || source.hasPrefix("https://") {
                 // Fetched by berthd into the context (never unpacked, mode 0600, as Docker does).
                 let name = source.split(separator: "?").first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "download"

@@ -27,13 +27,30 @@ import Testing
         #expect(throws: DockerfileError("Dockerfile:2: RUN --mount is not supported by the classic builder (it needs BuildKit)")) {
             try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=cache,target=/x true")
         }
-        #expect(throws: DockerfileError.self) { try Dockerfile(parsing: "FROM busybox\nRUN <<EOF\necho\nEOF") }
+        #expect(throws: DockerfileError("Dockerfile:2: unterminated heredoc EOF: no line \"EOF\" after it")) {
+            try Dockerfile(parsing: "FROM busybox\nRUN <<EOF\necho")
+        }
         #expect(throws: DockerfileError("Dockerfile:2: unknown instruction: BOGUS")) { try Dockerfile(parsing: "FROM busybox\nBOGUS x") }
         #expect(throws: DockerfileError("Dockerfile:1: no build stage in current context: the first instruction must be FROM")) {
             try Dockerfile(parsing: "RUN true")
         }
         #expect(throws: DockerfileError("Dockerfile:2: COPY requires at least one argument")) { try Dockerfile(parsing: "FROM x\nCOPY") }
         #expect(throws: DockerfileError.self) { try Dockerfile(parsing: "# comment only\n") }
+    }
+
+    @Test func readsHeredocsAsBuildKitDoes() throws {
+        let df = try Dockerfile(parsing: "FROM busybox\nRUN <<EOF\necho \"$A\"\nEOF\n"
+            + "RUN <<-'EOT' sh\n\techo raw\n\tEOT\n"
+            + "COPY <<a.txt <<\"b.txt\" /app/\nA\na.txt\nB\nb.txt\n"
+            + "RUN echo \"x <<NOT\" && cat<<ALSO_NOT && echo 2<<<here\nCMD [\"sh\"]\n")
+        let run = df.instructions[1], shellFed = df.instructions[2], copy = df.instructions[3]
+        #expect(run.heredocs == [Heredoc(name: "EOF", content: "echo \"$A\"\n", raw: "echo \"$A\"\nEOF\n", expand: true)])
+        #expect(run.isSoleHeredoc && !shellFed.isSoleHeredoc)
+        #expect(shellFed.heredocs == [Heredoc(name: "EOT", content: "echo raw\n", raw: "\techo raw\n\tEOT\n", expand: false)])
+        #expect(copy.heredocs.map(\.name) == ["a.txt", "b.txt"] && copy.heredocs.map(\.expand) == [true, false])
+        #expect(df.instructions[4].heredocs.isEmpty)  // quoted, glued to a word, or a here-string: no heredoc
+        #expect(df.instructions.map(\.keyword) == ["FROM", "RUN", "RUN", "COPY", "RUN", "CMD"])
+        #expect(try ShellLexer().expand(#"'$A' "${A}" \$A $B"#, ["A": "1"]) == #"'1' "1" $A "#)
     }
 
     @Test func substitutesVariables() throws {

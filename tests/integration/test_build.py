@@ -81,6 +81,52 @@ CMD ["run.sh"]
     assert "<none>" not in docker.ok("images")
 
 
+def test_heredocs_run_and_copy_as_buildkit_does(builder, ctx):
+    """Dockerfile 1.4 heredocs on the classic builder's endpoint (dockerd 20.10 refuses them
+    without BuildKit): a RUN script, one fed to a command, one with a shebang, COPY of several
+    heredocs, expansion only where the delimiter is unquoted, <<- stripping tabs."""
+    docker, tags = builder
+    write(ctx, "Dockerfile", """# syntax=docker/dockerfile:1
+FROM busybox
+ARG WHO=world
+RUN <<EOF
+echo "hello $WHO" > /greeting
+mkdir -p /app
+EOF
+RUN <<-'EOT' sh
+\techo raw '$WHO' > /raw
+\tEOT
+COPY <<EOF /app/config.txt
+who=${WHO}
+EOF
+COPY <<a.txt <<'b.txt' /app/
+A $WHO
+a.txt
+B $WHO
+b.txt
+RUN <<EOF
+#!/bin/sh -e
+echo "from a shebang, as $0" > /shebang
+EOF
+RUN cat <<EOF > /from-stdin && wc -l < /from-stdin > /lines
+one
+two
+EOF
+""")
+    tag, r = build(docker, tags, ctx, "--build-arg", "WHO=you")
+    show = "cat /greeting /raw /app/config.txt /app/a.txt /app/b.txt /shebang /from-stdin /lines"
+    assert docker.ok("run", "--rm", tag, "sh", "-c", show) == (
+        "hello you\nraw $WHO\nwho=you\nA you\nB $WHO\nfrom a shebang, as /dev/stdin\none\ntwo\n2\n")
+    # nothing of the builder's own is left in the image
+    assert docker.ok("run", "--rm", tag, "sh", "-c", "ls -a / | grep -c berth || true").strip() == "0"
+    # cached as a whole, and a changed body is a changed step
+    _, again = build(docker, tags, ctx, "--build-arg", "WHO=you")
+    assert again.stdout.count("Using cache") == 7  # every step after FROM
+    write(ctx, "Dockerfile", open(os.path.join(ctx, "Dockerfile")).read().replace("two\n", "three\n"))
+    _, changed = build(docker, tags, ctx, "--build-arg", "WHO=you")
+    assert changed.stdout.count("Using cache") == 6
+
+
 def test_cache_hits_then_misses_after_a_change(builder, ctx):
     docker, tags = builder
     token = uuid.uuid4().hex  # the cache is the daemon's: steps unique to this test
