@@ -20,6 +20,8 @@ public struct Instruction: Equatable, Sendable {
     public var original: String
     /// The here-documents of a RUN, COPY or ADD, in the order their markers appear.
     public var heredocs: [Heredoc] = []
+    /// A RUN's `--mount`s.
+    public var mounts: [RunMount] = []
 }
 
 /// A here-document (`<<EOF` … `EOF`), as BuildKit's Dockerfile frontend reads them: `<<-` strips
@@ -44,7 +46,7 @@ public struct Dockerfile: Sendable {
                              "LABEL", "SHELL", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER"]
     /// Flags each instruction accepts here; BuildKit's others get "not supported".
     static let allowedFlags: [String: Set<String>] = [
-        "FROM": ["platform"], "COPY": ["from", "chown", "chmod"], "ADD": ["chown", "chmod"],
+        "FROM": ["platform"], "COPY": ["from", "chown", "chmod"], "ADD": ["chown", "chmod"], "RUN": ["mount"],
         "HEALTHCHECK": ["interval", "timeout", "start-period", "start-interval", "retries"],
     ]
 
@@ -126,6 +128,7 @@ public struct Dockerfile: Sendable {
         var rest = String(body.dropFirst(keyword.count)).trimmingSpaces
         guard known.contains(keyword) else { throw DockerfileError("\(name):\(line): unknown instruction: \(keyword)") }
         var flags: [String: String] = [:]
+        var mounts: [RunMount] = []
         while rest.hasPrefix("--") {
             let word = String(rest.prefix { !$0.isWhitespace })
             rest = String(rest.dropFirst(word.count)).trimmingSpaces
@@ -133,6 +136,12 @@ public struct Dockerfile: Sendable {
             let flag = kv.first ?? ""
             guard allowedFlags[keyword]?.contains(flag) == true else {
                 throw DockerfileError("\(name):\(line): \(keyword) --\(flag) is not supported by the classic builder (it needs BuildKit)")
+            }
+            if flag == "mount" {
+                do { mounts.append(try RunMount(parsing: kv.count > 1 ? kv[1] : "")) } catch {
+                    throw DockerfileError("\(name):\(line): \(error.message)")
+                }
+                continue
             }
             flags[flag] = kv.count > 1 ? kv[1] : "true"
         }
@@ -143,7 +152,7 @@ public struct Dockerfile: Sendable {
             throw DockerfileError("\(name):\(line): \(keyword) requires at least one argument")
         }
         return Instruction(keyword: keyword, flags: flags, json: json, text: rest, line: line,
-                           original: keyword + " " + String(body.dropFirst(keyword.count)).trimmingSpaces)
+                           original: keyword + " " + String(body.dropFirst(keyword.count)).trimmingSpaces, mounts: mounts)
     }
 
 }

@@ -1,5 +1,7 @@
+import BerthBuild
 import BerthSystem
 import FoundationEssentials
+import Glibc
 
 /// The build cache: a step's key (parent image, instruction, the build args it sees, the
 /// checksum of what it copies) → the image that step made. Kept in `<data-root>/build/cache.json`
@@ -37,5 +39,66 @@ public actor BuildCache {
         entries = [:]
         persist()
         return images
+    }
+
+    // MARK: RUN --mount=type=cache
+
+    /// The directories of `RUN --mount=type=cache`, kept across builds in `<root>/mounts`, one
+    /// per cache id; how many steps use each, and the steps waiting for a `sharing=locked` one.
+    var mountsRoot: String { AtomicFile.parentDirectory(of: path) + "/mounts" }
+    var mountUsers: [String: Int] = [:]
+    var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    /// A cache id as a file name: every byte outside `[A-Za-z0-9.-]` as `_xx`, so ids map to
+    /// names one to one (`/root/.cache` → `_2froot_2f.cache`).
+    static func directoryName(_ id: String) -> String {
+        id.utf8.map { b -> String in
+            let c = Character(Unicode.Scalar(b))
+            if (c.isASCII && (c.isLetter || c.isNumber)) || c == "." || c == "-" { return String(c) }
+            let hex = String(b, radix: 16)
+            return "_" + (hex.count == 1 ? "0" + hex : hex)
+        }.joined()
+    }
+
+    /// The cache's directory for one step, made on first use with the mount's owner and mode;
+    /// `release` it when the step ends. `locked` waits for other users, `private` gets a fresh
+    /// directory (thrown away afterwards) while the cache is in use, `shared` just shares.
+    public func acquireMount(_ mount: RunMount, id: String) async throws -> (path: String, key: String) {
+        var key = Self.directoryName(id)
+        switch mount.sharing {
+        case .locked:
+            while mountUsers[key, default: 0] > 0 { await withCheckedContinuation { lockWaiters[key, default: []].append($0) } }
+        case .private:
+            if mountUsers[key, default: 0] > 0 { key = "private-" + UUID().uuidString }
+        case .shared:
+            break
+        }
+        let dir = mountsRoot + "/" + key
+        if !FileIO.exists(dir) {
+            try FileIO.makeDirectories(mountsRoot, mode: 0o700)
+            try FileIO.makeDirectories(dir, mode: mode_t(mount.mode ?? 0o755))
+            chmod(dir, mode_t(mount.mode ?? 0o755))
+            chown(dir, mount.uid ?? 0, mount.gid ?? 0)
+        }
+        mountUsers[key, default: 0] += 1
+        return (dir, key)
+    }
+
+    public func releaseMount(_ key: String) {
+        mountUsers[key, default: 1] -= 1
+        guard mountUsers[key] == 0 else { return }
+        mountUsers[key] = nil
+        if key.hasPrefix("private-") { try? FileIO.removeTree(mountsRoot + "/" + key) }  // never seen again
+        if let next = lockWaiters[key]?.first {
+            lockWaiters[key]?.removeFirst()
+            next.resume()
+        }
+    }
+
+    /// Removes the cache mounts no step uses now; returns their directory names (`builder prune`).
+    public func clearMounts() -> [String] {
+        let idle = ((try? FileIO.listDirectory(mountsRoot)) ?? []).filter { mountUsers[$0] == nil }
+        // what could not be removed is not reported as removed (and is tried again next time)
+        return idle.filter { (try? FileIO.removeTree(mountsRoot + "/" + $0)) != nil }
     }
 }

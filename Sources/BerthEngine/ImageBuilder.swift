@@ -227,9 +227,18 @@ public final class ImageBuilder: @unchecked Sendable {
         case "RUN":
             let command = ins.json ?? Self.shellCommand(ins, shell: config.shell ?? ["/bin/sh", "-c"])
             let argsText = stage.args.isEmpty ? "" : "|\(stage.args.count) " + stage.args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
-            let key = cacheKey(stage, "RUN " + argsText + command.joined(separator: " "))
+            // the mounts as written are part of the key (a cache's content is not: that is its point)
+            let mountsText = ins.mounts.map { "--mount=" + $0.spec + " " }.joined()
+            let key = cacheKey(stage, "RUN " + argsText + mountsText + command.joined(separator: " "))
             if try await cached(key, &stage) { return }
-            stage.image = try await runStep(stage, command: command, createdBy: argsText + command.joined(separator: " "))
+            let mounts = try await StepMounts.prepare(ins.mounts, for: self, stage: stage, stages: stages)
+            do {
+                stage.image = try await runStep(stage, command: command, createdBy: argsText + mountsText + command.joined(separator: " "), mounts: mounts.specs)
+            } catch {
+                await mounts.release()
+                throw error
+            }
+            await mounts.release()
             await cache.store(key, stage.image!.id.description)
             return
         case "COPY", "ADD":
@@ -388,7 +397,7 @@ public final class ImageBuilder: @unchecked Sendable {
         }
     }
 
-    func createContainer(_ stage: Stage, command: [String]) async throws -> String {
+    func createContainer(_ stage: Stage, command: [String], mounts: [MountSpec] = []) async throws -> String {
         var config = ContainerConfig()
         config.Image = stage.image?.id.description
         config.Cmd = command
@@ -403,6 +412,7 @@ public final class ImageBuilder: @unchecked Sendable {
         var host = HostConfig()
         host.NetworkMode = options.networkMode
         host.ExtraHosts = options.extraHosts.isEmpty ? nil : options.extraHosts
+        host.Mounts = mounts.isEmpty ? nil : mounts
         return try await containers.create(name: nil, config: config, host: host).Id
     }
 
@@ -421,8 +431,8 @@ public final class ImageBuilder: @unchecked Sendable {
         return shell + [interpreter.joined(separator: " ") + " /dev/stdin <<'\(delimiter)'\n" + doc.content + delimiter + "\n"]
     }
 
-    func runStep(_ stage: Stage, command: [String], createdBy: String) async throws -> ImageRecord {
-        let id = try await createContainer(stage, command: command)
+    func runStep(_ stage: Stage, command: [String], createdBy: String, mounts: [MountSpec] = []) async throws -> ImageRecord {
+        let id = try await createContainer(stage, command: command, mounts: mounts)
         await say(" ---> Running in \(id.prefix(12))\n")
         // Removed before the step returns (not in the background): a daemon killed right after a
         // build must not find a step container left over.
@@ -505,16 +515,8 @@ public final class ImageBuilder: @unchecked Sendable {
         var fromContainer: String?
         var sourceImage: ImageRecord?
         if let from = ins.flags["from"] {
-            var s = Stage()
-            if let earlier = stages.first(where: { $0.name == from.lowercased() }) ?? Int(from).flatMap({ $0 < stages.count ? stages[$0] : nil }) {
-                s.image = earlier.image
-            } else {
-                if (try? await images.resolve(from)) == nil { try await pull(from) }
-                s.image = try await images.resolve(from)
-            }
-            sourceImage = s.image
-            fromContainer = try await createContainer(s, command: ["/bin/sh"])
-            sourceRoot = try await containers.acquireRootfs(fromContainer!)
+            let source = try await mountStage(from, stages: stages)
+            (fromContainer, sourceRoot, sourceImage) = (source.container, source.root, source.image)
         }
         var failure: Error?
         do {
@@ -527,6 +529,26 @@ public final class ImageBuilder: @unchecked Sendable {
 
     /// `generated`: sources the builder wrote into the context (heredocs, downloads): taken as they
     /// are, never filtered by .dockerignore nor unpacked by ADD.
+    /// The file system of an earlier stage (by name or index) or of an image (pulled if missing),
+    /// mounted through a container made for the purpose: `COPY --from` and `RUN --mount=from=`
+    /// read it there. The caller releases the rootfs and removes the container.
+    func mountStage(_ from: String, stages: [Stage]) async throws -> (container: String, root: String, image: ImageRecord?) {
+        var source = Stage()
+        if let earlier = stages.first(where: { $0.name == from.lowercased() }) ?? Int(from).flatMap({ $0 < stages.count ? stages[$0] : nil }) {
+            source.image = earlier.image
+        } else {
+            if (try? await images.resolve(from)) == nil { try await pull(from) }
+            source.image = try await images.resolve(from)
+        }
+        let container = try await createContainer(source, command: ["/bin/sh"])
+        do {
+            return (container, try await containers.acquireRootfs(container), source.image)
+        } catch {
+            try? await containers.remove(container, force: true)
+            throw error
+        }
+    }
+
     func copyItems(_ ins: Instruction, _ stage: inout Stage, sources: [String], generated: Set<String>, dest: String, destIsDir: Bool, destSlash: Bool,
                    mode: UInt32?, sourceRoot: String, fromContainer: String?, sourceImage: ImageRecord?) async throws {
         var items: [String] = []

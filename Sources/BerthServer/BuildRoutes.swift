@@ -29,6 +29,7 @@ struct BuildRoutes {
                     let users = await routes.containers.users(ofImage: id)
                     if users.isEmpty, (try? await store.remove(id, force: false, users: users)) != nil { deleted.append(id) }
                 }
+                deleted += await routes.cache.clearMounts()
                 struct Report: Encodable { let CachesDeleted: [String]; let SpaceReclaimed: Int64 }
                 r.json(Report(CachesDeleted: deleted, SpaceReclaimed: 0))
             }),

@@ -24,8 +24,11 @@ import Testing
     }
 
     @Test func refusesWhatTheClassicBuilderCannotDo() {
-        #expect(throws: DockerfileError("Dockerfile:2: RUN --mount is not supported by the classic builder (it needs BuildKit)")) {
-            try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=cache,target=/x true")
+        #expect(throws: DockerfileError("Dockerfile:2: --mount=type=secret needs a build session (BuildKit's); POST /build has none, so it is not supported here")) {
+            try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=secret,id=x true")
+        }
+        #expect(throws: DockerfileError("Dockerfile:2: RUN --network is not supported by the classic builder (it needs BuildKit)")) {
+            try Dockerfile(parsing: "FROM busybox\nRUN --network=none true")
         }
         #expect(throws: DockerfileError("Dockerfile:2: unterminated heredoc EOF: no line \"EOF\" after it")) {
             try Dockerfile(parsing: "FROM busybox\nRUN <<EOF\necho")
@@ -51,6 +54,21 @@ import Testing
         #expect(df.instructions[4].heredocs.isEmpty)  // quoted, glued to a word, or a here-string: no heredoc
         #expect(df.instructions.map(\.keyword) == ["FROM", "RUN", "RUN", "COPY", "RUN", "CMD"])
         #expect(try ShellLexer().expand(#"'$A' "${A}" \$A $B"#, ["A": "1"]) == #"'1' "1" $A "#)
+    }
+
+    @Test func readsRunMounts() throws {
+        let df = try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=cache,target=/c,id=go,sharing=locked,uid=1000,mode=0700 "
+            + "--mount=type=tmpfs,dst=/t,size=64m --mount=source=src,target=/s --mount=type=bind,from=build,src=/out,target=/o,rw make")
+        let mounts = df.instructions[1].mounts
+        #expect(mounts.map(\.kind) == [.cache, .tmpfs, .bind, .bind])
+        #expect(mounts[0].id == "go" && mounts[0].sharing == .locked && mounts[0].uid == 1000 && mounts[0].mode == 0o700 && !mounts[0].readOnly)
+        #expect(mounts[1].target == "/t" && mounts[1].size == 64 << 20)
+        #expect(mounts[2].readOnly && mounts[2].source == "src" && mounts[3].from == "build" && !mounts[3].readOnly)
+        #expect(df.instructions[1].text == "make")
+        #expect(throws: DockerfileError("Dockerfile:2: --mount: a target is required")) { try Dockerfile(parsing: "FROM x\nRUN --mount=type=cache true") }
+        #expect(throws: DockerfileError("Dockerfile:2: --mount: unexpected key 'bogus' in 'bogus=1'")) {
+            try Dockerfile(parsing: "FROM x\nRUN --mount=target=/a,bogus=1 true")
+        }
     }
 
     @Test func substitutesVariables() throws {
