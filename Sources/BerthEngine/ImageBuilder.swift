@@ -114,23 +114,24 @@ public final class ImageBuilder: @unchecked Sendable {
     /// Builds the prepared Dockerfile; returns the image, tagged.
     public func build(_ dockerfile: Dockerfile) async throws -> ImageRecord {
         lexer = ShellLexer(escape: dockerfile.escape)
-        var instructions = dockerfile.instructions
-        if let target = options.target {
-            let names = instructions.filter { $0.keyword == "FROM" }.map { Self.stageName($0) }
-            guard let index = names.firstIndex(of: target.lowercased()) else {
-                throw BuildError(message: "failed to reach build target \(target) in Dockerfile")
-            }
-            var fromCount = 0
-            instructions = instructions.prefix { ins in
-                if ins.keyword == "FROM" { fromCount += 1 }
-                return fromCount <= index + 1
-            }
-        }
+        let instructions = dockerfile.instructions
+        let (skipped, targetStage) = try Self.unneededSteps(instructions, target: options.target, lexer: lexer, buildArgs: options.buildArgs)
+        let total = instructions.count - skipped.count
         var meta: [String: String] = [:]
         var stages: [Stage] = []
         var current: Stage?
+        var number = 0
         for (i, ins) in instructions.enumerated() {
-            await say("Step \(i + 1)/\(instructions.count) : \(ins.original)\n")
+            if skipped.contains(i) {
+                // a stage the target does not need keeps its place (and name): `--from=N` counts it
+                if ins.keyword == "FROM" {
+                    if let done = current { stages.append(done) }
+                    current = Stage(name: Self.stageName(ins))
+                }
+                continue
+            }
+            number += 1
+            await say("Step \(number)/\(total) : \(ins.original)\n")
             do {
                 if ins.keyword == "FROM" {
                     if let done = current { stages.append(done) }
@@ -158,7 +159,9 @@ public final class ImageBuilder: @unchecked Sendable {
                 throw BuildError(message: "\(error)")
             }
         }
-        guard var final = current else { throw BuildError(message: "no build stage in Dockerfile") }
+        if let last = current { stages.append(last) }
+        guard targetStage < stages.count else { throw BuildError(message: "no build stage in Dockerfile") }
+        var final = stages[targetStage]
         if !options.labels.isEmpty {
             final.config.labels = (final.config.labels ?? [:]).merging(options.labels) { $1 }
             final.image = try await commitConfig(final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
@@ -175,6 +178,53 @@ public final class ImageBuilder: @unchecked Sendable {
             for tag in options.tags { await say("Successfully tagged \(tag.familiarString)\n") }
         }
         return image
+    }
+
+    /// The steps of the stages the target does not need, as BuildKit skips them: the target (the
+    /// last stage by default) needs the stages it names in FROM, `COPY --from` and
+    /// `RUN --mount=from=`, and those the stages they name, and so on. The rest, and every stage
+    /// after the target, is not built.
+    static func unneededSteps(_ instructions: [Instruction], target: String?, lexer: ShellLexer,
+                              buildArgs: [String: String]) throws -> (skipped: Set<Int>, target: Int) {
+        var starts: [Int] = []  // each stage's FROM
+        var meta: [String: String] = [:]
+        for (i, ins) in instructions.enumerated() {
+            if ins.keyword == "FROM" { starts.append(i) }
+            if starts.isEmpty, ins.keyword == "ARG" {
+                for (k, v) in try lexer.pairs(ins.text, [:], legacy: false) { meta[k] = buildArgs[k] ?? v ?? "" }
+            }
+        }
+        let names = starts.map { stageName(instructions[$0]) }
+        var wanted = starts.count - 1
+        if let target {
+            guard let index = names.firstIndex(of: target.lowercased()) else {
+                let known = names.compactMap { $0 }
+                throw BuildError(message: "failed to reach build target \(target) in Dockerfile" + (known.isEmpty ? "" : " (its stages: \(known.joined(separator: ", ")))"))
+            }
+            wanted = index
+        }
+        /// The earlier stage a reference names (by name or number), if it is one.
+        func stage(_ reference: String, before index: Int) -> Int? {
+            if let named = names[..<index].lastIndex(of: reference.lowercased()) { return named }
+            return Int(reference).flatMap { $0 >= 0 && $0 < index ? $0 : nil }
+        }
+        var needed: Set<Int> = []
+        var queue = [wanted]
+        while let index = queue.popLast() {
+            guard needed.insert(index).inserted else { continue }
+            let end = index + 1 < starts.count ? starts[index + 1] : instructions.count
+            for ins in instructions[starts[index]..<end] {
+                var references = ins.mounts.compactMap(\.from) + (ins.flags["from"].map { [$0] } ?? [])
+                if ins.keyword == "FROM", let base = try lexer.words(ins.text, meta).first { references.append(base) }
+                queue += references.compactMap { stage($0, before: index) }
+            }
+        }
+        var skipped: Set<Int> = []
+        for (index, start) in starts.enumerated() where !needed.contains(index) {
+            let end = index + 1 < starts.count ? starts[index + 1] : instructions.count
+            skipped.formUnion(start..<end)
+        }
+        return (skipped, wanted)
     }
 
     static func stageName(_ ins: Instruction) -> String? {

@@ -161,6 +161,31 @@ RUN --mount=type=bind,from=tools,source=/out,target=/tools cp /tools/tool /tool
     assert refused.returncode != 0 and "--mount=type=secret needs a build session" in refused.stdout + refused.stderr
 
 
+def test_only_the_stages_the_target_needs_are_built(builder, ctx):
+    """As BuildKit: stages the target does not reach through FROM, COPY --from or
+    RUN --mount=from are not built (a broken unused stage no longer fails the build)."""
+    docker, tags = builder
+    write(ctx, "Dockerfile", """FROM busybox AS broken
+RUN exit 1
+FROM busybox AS base
+RUN echo base > /base
+FROM base AS middle
+RUN echo middle > /middle
+FROM busybox AS unused
+RUN exit 1
+FROM busybox
+COPY --from=middle /base /middle /got/
+RUN --mount=type=bind,from=1,source=/base,target=/b cat /b > /again
+""")
+    tag, r = build(docker, tags, ctx)
+    assert "Step 1/7 : FROM busybox AS base" in r.stdout and "exit 1" not in r.stdout
+    assert docker.ok("run", "--rm", tag, "cat", "/got/base", "/got/middle", "/again") == "base\nmiddle\nbase\n"
+    tag, r = build(docker, tags, ctx, "--target", "middle")
+    assert "Step 4/4 : RUN echo middle > /middle" in r.stdout and "exit 1" not in r.stdout
+    _, r = build(docker, tags, ctx, "--target", "nope", check=False)
+    assert r.returncode != 0 and "failed to reach build target nope in Dockerfile (its stages: broken, base, middle, unused)" in r.stderr
+
+
 def test_cache_hits_then_misses_after_a_change(builder, ctx):
     docker, tags = builder
     token = uuid.uuid4().hex  # the cache is the daemon's: steps unique to this test
