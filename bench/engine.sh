@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Engine figures, side by side in one run on one machine: `run --rm busybox true` end to end
-# (berth → berthd, docker CLI → berthd, docker → dockerd, podman), 50 detached starts, `ps -a`
+# (the docker CLI against berthd and against dockerd first, then berth, podman on crun), 50
+# detached starts (median of three rounds), `ps -a`
 # and `images` with 50 containers, resident memory of the daemons and of the per-container shims;
 # then image transport: a cold pull of a ~150 MB five-layer image from a local docker-registry
 # (skopeo's plain copy as the floor), save, load, export and import; and `run --rm` on each
@@ -17,10 +18,14 @@ bsock=/run/berth-bench/berth.sock
 dsock=/run/berth-bench-docker/docker.sock
 berth="$bin/berth -H unix://$bsock"
 dock="docker -H unix://$dsock"
-# runc: crun refuses this hybrid cgroup layout. A private containers.conf without podman's
-# default ulimits (they exceed what root may raise here, and runc fails with EPERM). Images are
-# always named in full so nothing is ever pulled.
+# A private containers.conf without podman's default ulimits (they exceed what root may raise
+# here, and the runtime fails with EPERM). Images are always named in full so nothing is ever
+# pulled. `run --rm` rows use crun, podman's default: crun refuses this hybrid layout's empty
+# cgroup2 mount, so each such podman runs in a mount namespace of its own without that mount
+# (self-contained: its container's mounts live and die there). Detached containers must be seen
+# by later podman commands, so those rows use runc; the table names the runtime.
 podman="env CONTAINERS_CONF=$work/containers.conf podman --runtime runc"
+podman_crun="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec env CONTAINERS_CONF=$work/containers.conf podman --runtime crun \"\$@\"' podman"
 pimage=localhost/berth-bench-busybox
 have_docker=$(command -v dockerd >/dev/null && echo 1 || echo 0)
 have_podman=$(command -v podman >/dev/null && echo 1 || echo 0)
@@ -121,35 +126,48 @@ echo "timing run --rm true ($runs runs each)" >&2
 cmds=(-n "berth" "$berth run --rm --network none busybox true"
       -n "docker CLI → berthd" "DOCKER_HOST=unix://$bsock docker run --rm --network none busybox true")
 [ "$have_docker" = 1 ] && cmds+=(-n "docker → dockerd" "$dock run --rm --network none busybox true")
-[ "$have_podman" = 1 ] && cmds+=(-n "podman" "$podman run --rm --network none $pimage true")
+[ "$have_podman" = 1 ] && cmds+=(-n "podman (crun)" "$podman_crun run --rm --network none $pimage true")
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/run.json" --style basic "${cmds[@]}" >&2
 
 echo "timing run --rm true on the default bridge network ($runs runs each)" >&2
 cmds=(-n "berth" "$berth run --rm busybox true")
 [ "$have_docker" = 1 ] && cmds+=(-n "docker → dockerd" "$dock run --rm busybox true")
-if [ "$have_podman" = 1 ] && $podman run --rm "$pimage" true >/dev/null 2>&1; then
-    cmds+=(-n "podman" "$podman run --rm $pimage true")
+if [ "$have_podman" = 1 ] && eval "$podman_crun run --rm $pimage true" >/dev/null 2>&1; then
+    cmds+=(-n "podman (crun)" "$podman_crun run --rm $pimage true")
 fi
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/run-bridge.json" --style basic "${cmds[@]}" >&2
 
-start_50() {  # command prefix, image
-    local t0 t1
-    t0=$(now_ms)
-    for i in $(seq 50); do $1 run -d --network none "$2" sleep 600 >/dev/null; done
-    t1=$(now_ms)
-    echo $((t1 - t0))
+start_50() {  # command prefix, image, remove command: three rounds of 50; prints each round's ms
+    local t0 t1 round samples=""
+    for round in 1 2 3; do
+        [ "$round" -gt 1 ] && eval "$3" >/dev/null 2>&1
+        t0=$(now_ms)
+        for i in $(seq 50); do $1 run -d --network none "$2" sleep 600 >/dev/null; done
+        t1=$(now_ms)
+        samples="$samples $((t1 - t0))"
+    done
+    echo $samples
 }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+# five samples 0.2 s apart of a measuring command; prints them
+sampled() { local out=""; for _ in 1 2 3 4 5; do out="$out $("$@")"; sleep 0.2; done; echo $out; }
 echo "starting 50 detached containers per engine" >&2
-berth50=$(start_50 "$berth" busybox)
+berth50_samples=$(start_50 "$berth" busybox "ids=\$($berth ps -aq); $berth rm -f \$ids")
+berth50=$(median $berth50_samples)
 sleep 1
-berth_shim=$(avg_rss $(pgrep -f "berth-shim /run/berth-bench/" || true))
-berth_shim_pss=$(avg_pss $(pgrep -f "berth-shim /run/berth-bench/" || true))
-berthd_50=$(rss_kb "$(cat "$work/berthd.pid")")
+berth_shims() { pgrep -f "berth-shim /run/berth-bench/" || true; }
+berth_shim_rss() { avg_rss $(berth_shims); }
+berth_shim_samples=$(sampled berth_shim_rss)
+berth_shim=$(median $berth_shim_samples)
+berth_shim_pss=$(avg_pss $(berth_shims))
+berthd_50_samples=$(sampled rss_kb "$(cat "$work/berthd.pid")")
+berthd_50=$(median $berthd_50_samples)
 ps_cmds=(-n "berth" "$berth ps -a")
 images_cmds=(-n "berth" "$berth images")
 docker50=""; docker_shim=0; podman50=""; conmon=0; docker_shim_pss=0; conmon_pss=0
 if [ "$have_docker" = 1 ]; then
-    docker50=$(start_50 "$dock" busybox)
+    docker50_samples=$(start_50 "$dock" busybox "ids=\$($dock ps -aq); $dock rm -f \$ids")
+    docker50=$(median $docker50_samples)
     sleep 1
     docker_shim=$(avg_rss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     docker_shim_pss=$(avg_pss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
@@ -157,7 +175,8 @@ if [ "$have_docker" = 1 ]; then
     images_cmds+=(-n "docker" "$dock images")
 fi
 if [ "$have_podman" = 1 ]; then
-    podman50=$(start_50 "$podman" "$pimage")
+    podman50_samples=$(start_50 "$podman" "$pimage" "$podman rm -af")
+    podman50=$(median $podman50_samples)
     sleep 1
     conmon=$(avg_rss $(pgrep -x conmon || true))
     conmon_pss=$(avg_pss $(pgrep -x conmon || true))
@@ -264,7 +283,13 @@ figures = {
     "save_load_export_import": spread(transfer),
     "build_cold": spread(build_cold),
     "build_cached": spread(build_cached),
-    "start_50_ms": {"berth": $berth50, "docker": "$docker50" or None, "podman": "$podman50" or None},
+    "start_50_ms": {"berth": $berth50, "docker": "$docker50" or None, "podman (runc)": "$podman50" or None},
+    "start_50_ms_samples": {"berth": "$berth50_samples".split(), "docker": "${docker50_samples:-}".split(), "podman (runc)": "${podman50_samples:-}".split()},
+    "berthd_rss_with_50_kb_samples": "$berthd_50_samples".split(),
+    "berth_shim_rss_kb_samples": "$berth_shim_samples".split(),
+    "raw_times_s": {name: {k: v["times"] for k, v in results.items()} for name, results in
+                    (("run", run), ("run_default_bridge", bridged), ("ps", ps), ("images", images), ("pull", pull),
+                     ("transfer", transfer), ("build_cold", build_cold), ("build_cached", build_cached))},
     "daemon_idle_rss_kb": {"berthd": $berthd_idle, "dockerd+containerd": $dockerd_idle},
     "berthd_rss_with_50_kb": $berthd_50,
     "shim_rss_kb": {"berth-shim": $berth_shim, "containerd-shim-runc-v2": $docker_shim, "conmon": $conmon},
@@ -277,6 +302,11 @@ def ratio(a, b):  # berth's time, the peer's time
     return f"{b / a:.2f}× faster" if b >= a else f"{a / b:.2f}× slower"
 b = run["berth"]
 lines = ["| figure | berth | peer | peer value | berth vs peer |", "|---|---:|---|---:|---:|"]
+# the same client first: the docker CLI against each daemon, so only the engines differ
+if "docker CLI → berthd" in run and "docker → dockerd" in run:
+    same, theirs = run["docker CLI → berthd"], run["docker → dockerd"]
+    lines.append(f"| run --rm true, the docker CLI against each daemon (median, {len(same['times'])} runs) | {ms(same):.1f} ms | docker → dockerd | "
+                 f"{ms(theirs):.1f} ms | {ratio(ms(same), ms(theirs))} |")
 def compare(label, results, digits=1):
     """One row per peer: berth's median beside the peer's, from the same hyperfine run."""
     ours = results["berth"]
@@ -289,15 +319,15 @@ extra = ms(bridged["berth"]) - ms(run["berth"])
 for name, r in bridged.items():
     if name != "berth" and name in run:
         lines.append(f"| default bridge's extra time per run (vs --network none) | {extra:+.1f} ms | {name} | {ms(r) - ms(run[name]):+.1f} ms | |")
-for name in ("docker", "podman"):
+for name in ("docker", "podman (runc)"):
     v = figures["start_50_ms"][name]
-    if v: lines.append(f"| 50 detached starts (total) | {$berth50} ms | {name} | {v} ms | {ratio($berth50, int(v))} |")
+    if v: lines.append(f"| 50 detached starts (total, median of 3 rounds) | {$berth50} ms | {name} | {v} ms | {ratio($berth50, int(v))} |")
 compare("ps -a with 50 containers (median)", ps)
 compare("images with 50 containers (median)", images)
 compare("cold pull, 5 layers, 150 MB (median of 5)", pull, digits=0)
 for op in ("save", "load", "export", "import"):
     ours = transfer.get("berth " + op)
-    for peer in ("docker", "podman"):
+    for peer in ("docker", "podman"):  # podman here on runc
         theirs = transfer.get(f"{peer} {op}")
         if ours and theirs:
             lines.append(f"| {op} of the 150 MB image (median of 5) | {ms(ours):.0f} ms | {peer} | {ms(theirs):.0f} ms | {ratio(ms(ours), ms(theirs))} |")
