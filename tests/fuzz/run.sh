@@ -16,6 +16,7 @@ fuzzer=.build-fuzz/debug/berth-fuzz
 mkdir -p .build-fuzz/findings
 status=0
 total=0
+counts=""
 for target in dockerfile tar reference json query extract auth http; do
   scratch=$(mktemp -d /tmp/berth-fuzz-$target.XXXXXX)
   log=.build-fuzz/findings/$target.log
@@ -25,6 +26,7 @@ for target in dockerfile tar reference json query extract auth http; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz $target: $runs inputs, no crash"
     total=$((total + ${runs:-0}))
+    counts="$counts $target=${runs:-0}"
   else
     echo "fuzz $target: FAILED (reproducer and log under .build-fuzz/findings/)"; tail -n 30 "$log"
     status=1
@@ -32,4 +34,9 @@ for target in dockerfile tar reference json query extract auth http; do
   rm -rf "$scratch"
 done
 echo "fuzz: $total inputs in all"
+# the figure the README quotes, per target, from this run
+mkdir -p tests/results
+{ printf '{\n "seconds_per_target": %s,\n "sanitizers": ["fuzzer", "address"],\n "inputs": {' "$SECONDS_PER_TARGET"
+  sep=""; for entry in $counts; do printf '%s\n  "%s": %s' "$sep" "${entry%%=*}" "${entry#*=}"; sep=","; done
+  printf '\n },\n "total": %s,\n "crashed": %s\n}\n' "$total" "$([ "$status" = 0 ] && echo false || echo true)"; } > tests/results/fuzz.json
 exit $status
