@@ -33,10 +33,12 @@ import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 b, t = r["berth"]["median"] * 1000, r["GNU tar"]["median"] * 1000
 ratio = f"{t / b:.2f}× faster" if t >= b else f"{b / t:.2f}× slower"
+span = lambda x: f"{x['min'] * 1000:.0f}–{x['max'] * 1000:.0f} ms"
 text = ("| figure | berth | GNU tar | berth vs GNU tar |\n|---|---:|---:|---:|\n"
-        f"| extract a {sys.argv[2]} MB layer (median) | {b:.0f} ms | {t:.0f} ms | {ratio} |\n")
+        f"| extract a {sys.argv[2]} MB layer (median of {len(r['berth']['times'])}) | {b:.0f} ms | {t:.0f} ms | {ratio} |\n"
+        f"| spread (min–max) | {span(r['berth'])} | {span(r['GNU tar'])} | |\n")
 open(sys.argv[3] + ".md", "w").write(text)
-json.dump({k: {"median_ms": v["median"] * 1000, "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in r.items()},
+json.dump({k: {"median_ms": v["median"] * 1000, "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000, "times_s": v["times"]} for k, v in r.items()},
           open(sys.argv[3] + ".json", "w"), indent=1)
 print(text)
 PY

@@ -52,7 +52,7 @@ for name, r in results.items():
     lines.append(f"| {name} | {m*1000:.2f} ms | {r['mean']*1000:.2f} ± {r['stddev']*1000:.2f} ms | {r['min']*1000:.2f} ms | {r['max']*1000:.2f} ms | {ratio} |")
 text = "\n".join(lines) + "\n"
 open(sys.argv[2] + ".md", "w").write(text)
-json.dump({k: {"median_ms": v["median"] * 1000, "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in results.items()},
+json.dump({k: {"median_ms": v["median"] * 1000, "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000, "times_s": v["times"]} for k, v in results.items()},
           open(sys.argv[2] + ".json", "w"), indent=1)
 print(text)
 PY
