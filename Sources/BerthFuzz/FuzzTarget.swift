@@ -3,7 +3,7 @@ import BerthArchive
 import BerthBuild
 import BerthEngine
 import BerthOCI
-@testable import BerthServer  // the routes' own parameter parsers (fuzz builds are debug builds)
+import BerthServer
 import BerthSystem
 import CBerthLinux
 import FoundationEssentials
@@ -126,12 +126,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = request.dimension(name)
             }
             _ = try? ContainerService.parseFilters(request.query("filters"))
-            _ = try? request.query("since").map(SystemRoutes.eventTime)
-            _ = try? request.query("until").map(SystemRoutes.eventTime)
+            _ = try? request.query("since").map(APIRequest.eventTime)
+            _ = try? request.query("until").map(APIRequest.eventTime)
             _ = try? request.query("signal").map(Signal.parse)
             _ = request.query("size").flatMap(ContainerService.parseSize)
             _ = try? DetachKeys(parsing: request.query("detachKeys"))
-            _ = try? BuildRoutes.options(request)
+            _ = try? BuildOptions(request: request)
         }
     }
 

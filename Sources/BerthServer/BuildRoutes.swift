@@ -35,9 +35,11 @@ struct BuildRoutes {
             }),
         ]
     }
+}
 
+extension BuildOptions {
     /// The build's parameters from its query string (what the client sent, nothing else).
-    static func options(_ req: APIRequest) throws -> BuildOptions {
+    public init(request req: APIRequest) throws {
         var options = BuildOptions()
         options.dockerfile = req.query("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
         options.tags = try (req.query["t"] ?? []).filter { !$0.isEmpty }.map { try Reference(parsing: $0).withDefaultTag }
@@ -57,11 +59,13 @@ struct BuildRoutes {
         options.networkMode = req.query("networkmode").flatMap { $0.isEmpty ? nil : $0 }
         options.extraHosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }
         if let from = req.query("cachefrom"), !from.isEmpty { options.cacheFrom = try WireDecoder.decode([String].self, from: Array(from.utf8)) }
-        return options
+        self = options
     }
+}
 
+extension BuildRoutes {
     func build(_ req: APIRequest, _ r: Responder) async throws {
-        let options = try Self.options(req)
+        let options = try BuildOptions(request: req)
         // The context: the uploaded tar (plain or compressed), unpacked confined to a spool directory.
         let dir = try FileIO.makeTemporaryDirectory(in: spool, prefix: "build-")
         defer { try? FileIO.removeTree(dir) }

@@ -31,6 +31,13 @@ public struct APIRequest: Sendable {
     /// A terminal's height or width (`h`, `w`), held to what a tty can be.
     public func dimension(_ name: String) -> UInt16 { UInt16(clamping: int(name) ?? (name == "h" ? 24 : 80)) }
 
+    /// An event filter's `since`/`until`: Unix seconds (fractions allowed) or an RFC 3339 time,
+    /// bounded so that nothing downstream overflows.
+    public static func eventTime(_ text: String) throws -> Int64 {
+        if let seconds = Double(text) ?? Timestamp.parse(text), seconds.isFinite, abs(seconds) < 1e10 { return Int64(seconds * 1e9) }
+        throw EngineError.invalid("invalid timestamp \(text)")
+    }
+
     /// The JSON body as dockerd reads it (Go's rules, see `WireDecoder`); an empty body is `{}`.
     public func decodeBody<T: Decodable>(_ type: T.Type) throws(WireDecodingError) -> T {
         try WireDecoder.decode(type, from: body.isEmpty ? Array("{}".utf8) : body)

@@ -21,7 +21,8 @@ public final class Router: Sendable {
         routes = table.map { Route(method: $0.0, pattern: $0.1.split(separator: "/").map(String.init), handler: $0.2) }
     }
 
-    static func parse(_ head: HTTPRequestHead, body: [UInt8], bodyFile: String?) -> APIRequest {
+    /// A request head as the handlers see it: the version prefix split off, the query decoded.
+    public static func parse(_ head: HTTPRequestHead, body: [UInt8], bodyFile: String?) -> APIRequest {
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         var path = String(parts.first ?? "")
         var version: String?
@@ -58,7 +59,7 @@ public final class Router: Sendable {
     }
 
     /// Matches path segments; `{x}` takes one segment, `{x...}` one or more (image names have slashes).
-    static func match(_ pattern: [String], _ segments: [String]) -> [String]? {
+    public static func match(_ pattern: [String], _ segments: [String]) -> [String]? {
         guard let greedy = pattern.firstIndex(where: { $0.hasSuffix("...}") }) else {
             guard pattern.count == segments.count else { return nil }
             var params: [String] = []

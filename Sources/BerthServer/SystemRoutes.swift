@@ -21,8 +21,8 @@ struct SystemRoutes {
             (.GET, "/info", { _, _, r in r.json(await Self.info(containers, store, dataRoot)) }),
             (.GET, "/events", { req, _, r in
                 let filters = try ContainerService.parseFilters(req.query("filters"))
-                let since = try req.query("since").map(Self.eventTime)
-                let until = try req.query("until").map(Self.eventTime)
+                let since = try req.query("since").map(APIRequest.eventTime)
+                let until = try req.query("until").map(APIRequest.eventTime)
                 let (past, live, token) = containers.events.subscribe(since: since ?? until.map { _ in 0 })
                 defer { containers.events.unsubscribe(token) }
                 r.beginStream(contentType: "application/json")
@@ -78,11 +78,6 @@ struct SystemRoutes {
     static func nowNanos() -> Int64 { Int64(Timestamp.epochNow() * 1e9) }
 
     /// `since`/`until`: Unix seconds with optional fraction (what the CLI sends) or RFC 3339.
-    static func eventTime(_ text: String) throws -> Int64 {
-        if let seconds = Double(text) ?? Timestamp.parse(text), seconds.isFinite, abs(seconds) < 1e10 { return Int64(seconds * 1e9) }
-        throw EngineError.invalid("invalid timestamp \(text)")
-    }
-
     static func version() -> VersionResponse {
         var v = VersionResponse()
         let (release, machine) = uname()
