@@ -21,7 +21,7 @@ EXTRA_COMMANDS = {
                      {"format": ("string", "Format output using a custom template: 'json': Print in JSON format")}),
 }
 # Where docker's words name docker itself, they name Berth; "Docker Hub" and "Dockerfile" stay.
-RENAMES = [("Manage Docker", "Manage Berth"), ("Docker version", "Berth version"), ("docker disk usage", "Berth disk usage")]
+RENAMES = [("Manage Docker", "Manage Berth"), ("script for docker", "script for berth"), ("Docker version", "Berth version"), ("docker disk usage", "Berth disk usage")]
 DEPRECATED_FLAGS = {"name": ("string", "Specify volume name (deprecated: give it as an argument)"),
                     "net": ("string", "Alias of --network (deprecated)"), "net-alias": ("list", "Alias of --network-alias (deprecated)"),
                     "time": ("int", "Alias of --timeout (deprecated)")}

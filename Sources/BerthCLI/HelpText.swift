@@ -13,6 +13,8 @@ extension Help {
                    flags: ["all": ("", "Remove all unused build cache, not just dangling ones"), "filter": ("filter", "Provide filter values (e.g. \"until=24h\")"), "force": ("", "Do not prompt for confirmation"), "keep-storage": ("bytes", "Amount of disk space to keep for cache")]),
         "commit": Entry(usage: "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", description: "Create a new image from a container's changes",
                    flags: ["author": ("string", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"), "change": ("list", "Apply Dockerfile instruction to the created image"), "message": ("string", "Commit message"), "pause": ("", "Pause container during commit (default true)")]),
+        "completion": Entry(usage: "berth completion COMMAND", description: "Generate the autocompletion script for berth for the specified shell.",
+                   flags: [:]),
         "container attach": Entry(usage: "berth container attach [OPTIONS] CONTAINER", description: "Attach local standard input, output, and error streams to a running container",
                    flags: ["detach-keys": ("string", "Override the key sequence for detaching a container"), "no-stdin": ("", "Do not attach STDIN"), "sig-proxy": ("", "Proxy all received signals to the process (default true)")]),
         "container commit": Entry(usage: "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", description: "Create a new image from a container's changes",

@@ -36,6 +36,13 @@ class Terminal:
         return self.seen
 
     def type(self, data):
+        """Types once the client has put the terminal in raw mode, i.e. reads and forwards keys:
+        typed earlier, the pty's own line discipline would take ctrl-q (XON) and echo the rest."""
+        deadline = time.monotonic() + 20
+        while self.restored():
+            assert self.proc.poll() is None, f"the client exited ({self.proc.returncode}): {self.seen[-400:]!r}"
+            assert time.monotonic() < deadline, "the client never put the terminal in raw mode"
+            time.sleep(0.02)
         os.write(self.master, data)
 
     def exited(self, timeout=15):

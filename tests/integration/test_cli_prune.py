@@ -34,6 +34,8 @@ def test_prunes_ask_and_report_as_docker_does(daemon):
     outputs = {}
     tag = uuid.uuid4().hex[:8]  # the same names for both clients: each run's prune removes them
     for client in (DOCKER, BERTH):
+        # what earlier tests left on this shared daemon would show up in one client's report only
+        daemon.ok("system", "prune", "-f", "--volumes")
         container, network = leftovers(daemon, tag)
         asked = {}
         for args in (["container", "prune"], ["image", "prune"], ["image", "prune", "-a"], ["network", "prune"], ["volume", "prune"],
