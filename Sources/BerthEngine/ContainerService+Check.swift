@@ -32,7 +32,7 @@ extension ContainerService {
         // The writable layer first: it is the init layer's child.
         let orphans = snapshotter.list().filter { info in Self.owner(ofSnapshot: info.key).map { containers[$0] == nil } ?? false }
         for info in orphans.sorted(by: { $0.kind == .active && $1.kind != .active }) {
-            try? snapshotter.remove(key: info.key)
+            logFailure("removing orphaned snapshot \(info.key)") { try snapshotter.remove(key: info.key) }
         }
     }
 

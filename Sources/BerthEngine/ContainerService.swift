@@ -718,11 +718,12 @@ public actor ContainerService {
         // and a crash past here leaves only what `sweepOrphans` clears at the next start.
         let doomed = config.containersRoot + "/removing-" + id
         try sys("rename", containerDir(id)) { Glibc.rename(containerDir(id), doomed) }
-        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
-        try? images.snapshotter.remove(key: id)
-        try? images.snapshotter.remove(key: Self.initKey(id))
-        try? FileIO.removeTree(bundlePath(id))
-        try? FileIO.removeTree(doomed)
+        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)  // not mounted unless it ran
+        // past the commit point a failure here leaves what the next boot's sweep removes; say so
+        logFailure("removing container \(id)'s writable layer") { try images.snapshotter.remove(key: id) }
+        logFailure("removing container \(id)'s init layer") { try images.snapshotter.remove(key: Self.initKey(id)) }
+        logFailure("removing container \(id)'s bundle") { try FileIO.removeTree(bundlePath(id)) }
+        logFailure("removing container \(id)'s directory") { try FileIO.removeTree(doomed) }
         let final = containers[id] ?? record
         stopHealthChecks(id)
         for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(EngineError.noSuchContainer(id))) }

@@ -173,7 +173,7 @@ def test_kill9_at_random_points_loses_and_leaks_nothing(rootfs_template, tmp_pat
                 client.wait(timeout=60)
                 d.start()
                 rc, out = check(d)
-                assert rc == 0, f"after a kill during {name} ({' '.join(args)}):\n{out}"
+                assert rc == 0, f"after a kill during {name} ({' '.join(args)}):\n{out}\nberthd's log:\n" + open(d.log).read()[-4000:]
                 # the witness was never disturbed, and still serves
                 assert d.ok("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "witness").strip() == f"true {pid}"
                 assert d.ok("exec", "witness", "true") == ""
