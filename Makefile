@@ -7,6 +7,9 @@ PYTHON ?= python3
 APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libssl-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
 	docker-registry apache2-utils openssl docker-compose python3-venv zsh fish \
 	golang-github-opencontainers-image-spec-dev golang-github-docker-docker-dev
+# The cgroup v2 guest (scripts/v2-vm.sh): a kernel to boot and a machine to boot it in, nothing they
+# only recommend (qemu's GUI, firmware).
+VM_PACKAGES := qemu-system-x86 linux-image-amd64
 # berth-runtime and berth-shim start once per container: fully static (no dynamic loader, 2 ms less
 # per run). berthd and berth link Debian's libarchive, which has no complete static build: they
 # carry a static Swift runtime only.
@@ -19,15 +22,19 @@ RELEASE_BIN := .build/release
 VENV := .build/venv
 TEST_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build build-debug demo test unit integration fuzz bench clean install uninstall
+.PHONY: deps build build-debug demo test test-v2 unit integration fuzz bench clean install uninstall
+
+# $(call apt_install,PACKAGES,APT-OPTIONS): installs those of PACKAGES that are missing.
+apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing >/dev/null; \
+	fi
 
 ## Installs the Debian packages Berth's build, tests and demo use (idempotent).
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@$(call apt_install,$(APT_PACKAGES),)
+	@$(call apt_install,$(VM_PACKAGES),--no-install-recommends)
 	@$(MAKE) --no-print-directory $(VENV)/installed
 
 $(VENV)/installed: tests/requirements.txt
@@ -61,12 +68,18 @@ unit:
 integration:
 	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(TEST_PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
+## Only the cgroup v2 part of `integration`: Debian's kernel under qemu with the unified hierarchy,
+## the cgroup-dependent tests run inside it (scripts/v2-vm.sh, tests/integration/test_cgroup_v2_vm.py).
+test-v2: build-debug
+	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(TEST_PYTHON) -m pytest -q -p no:cacheprovider -s tests/integration/test_cgroup_v2_vm.py
+
 FUZZ_SECONDS ?= 20
 fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: build
 	@bench/runtime.sh $(RELEASE_BIN)/berth-runtime
+	@bench/runtime-v2.sh $(RELEASE_BIN)/berth-runtime
 	@bench/engine.sh $(RELEASE_BIN)
 	@bench/extract.sh $(RELEASE_BIN)
 	@bench/report.py

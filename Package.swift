@@ -67,7 +67,7 @@ let package = Package(
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
-        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthAPI", "BerthOCI", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthAPI", "BerthOCI", "BerthCgroups", "BerthSystem", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "BerthNetworkTests", dependencies: ["BerthNetwork"]),
         .testTarget(name: "BerthLogsTests", dependencies: ["BerthLogs"]),
         .testTarget(name: "BerthBuildTests", dependencies: ["BerthBuild"]),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times `run` of busybox `true` under berth-runtime, crun and runc with hyperfine in one run,
 # same bundle, same machine, and prints a markdown table with ratios to berth-runtime.
-# Usage: bench/runtime.sh BERTH_RUNTIME [RUNS]
+# Usage: bench/runtime.sh BERTH_RUNTIME [RUNS]; the results go to bench/results/runtime-DATE.{md,json}
+# or, with RUNTIME_BENCH_OUT=PREFIX, to PREFIX.{md,json} (the cgroup v2 guest writes to its share).
 set -euo pipefail
 runtime=$(realpath "$1")
 runs=${2:-200}
@@ -39,8 +40,9 @@ for peer in crun runc; do
 done
 hyperfine --warmup 10 --runs "$runs" --export-json "$work/result.json" --style basic "${cmds[@]}" >&2
 
-mkdir -p "$here/results"
-python3 - "$work/result.json" "$here/results/runtime-$(date -u +%Y-%m-%d)" <<'PY'
+out=${RUNTIME_BENCH_OUT:-$here/results/runtime-$(date -u +%Y-%m-%d)}
+mkdir -p "$(dirname "$out")"
+python3 - "$work/result.json" "$out" <<'PY'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 base = results["berth-runtime"]["median"]

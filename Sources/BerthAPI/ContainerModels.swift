@@ -107,6 +107,9 @@ public struct HostConfig: Codable, Sendable, Equatable, GoEncodable {
     public var Memory: Int64?
     public var MemoryReservation: Int64?
     public var MemorySwap: Int64?
+    /// Deprecated by Docker and never applied: kept to warn as dockerd does, and shown by inspect.
+    public var KernelMemory: Int64?
+    public var KernelMemoryTCP: Int64?
     public var OomKillDisable: Bool?
     public var NanoCpus: Int64?
     public var CpuShares: Int64?

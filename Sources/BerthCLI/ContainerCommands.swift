@@ -12,6 +12,7 @@ extension CLI {
         .init("u", "user", value: true), .init(nil, "entrypoint", value: true), .init("h", "hostname", value: true),
         .init(nil, "restart", value: true), .init("l", "label", value: true), .init("m", "memory", value: true),
         .init(nil, "memory-reservation", value: true), .init(nil, "memory-swap", value: true), .init(nil, "oom-kill-disable"),
+        .init(nil, "memory-swappiness", value: true), .init(nil, "kernel-memory", value: true),
         .init(nil, "cpus", value: true), .init("c", "cpu-shares", value: true), .init(nil, "cpuset-cpus", value: true),
         .init(nil, "cpuset-mems", value: true), .init(nil, "cpu-quota", value: true), .init(nil, "cpu-period", value: true),
         .init(nil, "pids-limit", value: true), .init(nil, "ulimit", value: true), .init(nil, "cap-add", value: true),
@@ -151,6 +152,8 @@ extension CLI {
         host.Memory = try bytes("memory")
         host.MemorySwap = try bytes("memory-swap")
         host.MemoryReservation = try bytes("memory-reservation")
+        host.KernelMemory = try bytes("kernel-memory")
+        host.MemorySwappiness = f.int("memory-swappiness").map(Int64.init)
         host.ShmSize = try bytes("shm-size")
         if f.bool("oom-kill-disable") { host.OomKillDisable = true }
         if let cpus = f.string("cpus") {
@@ -780,7 +783,15 @@ extension CLI {
         let f = try Flags(args, specs: Self.updateFlags)
         try requireArgs(f, 1, "\(name) update")
         let body = try Self.createBody(f, image: "", command: []).host
-        return each(f.positionals) { n in _ = try client.call("POST", "/containers/\(n)/update", json: body); out(n + "\n") }
+        var warnings: [String] = []
+        let code = each(f.positionals) { n in
+            let reply = try client.call("POST", "/containers/\(n)/update", json: body)
+            out(n + "\n")
+            warnings += (reply["Warnings"]?.array ?? []).compactMap(\.string)
+        }
+        // After every container, on stdout, as docker's update prints them.
+        if !warnings.isEmpty { out(warnings.joined(separator: "\n") + "\n") }
+        return code
     }
 }
 

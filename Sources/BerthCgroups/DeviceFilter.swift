@@ -23,7 +23,9 @@ public enum DeviceFilter {
     static func jneImm(_ dst: UInt8, _ imm: Int32, _ off: Int16) -> Instruction { .init(code: 0x55, regs: dst, off: off, imm: imm) }
     static let exit = Instruction(code: 0x95, regs: 0, off: 0, imm: 0)
 
-    /// Compiles `rules` (OCI order) into the program.
+    /// Compiles `rules` (OCI order) into the program. A rule that matches every access ends it:
+    /// the verifier refuses a program with unreachable instructions (EINVAL), and Docker's rule
+    /// list starts with exactly such a rule, a deny of `a *:* rwm`.
     public static func program(_ rules: [Spec.DeviceRule]) -> [Instruction] {
         // R2 = type, R3 = access, R4 = major, R5 = minor (struct bpf_cgroup_dev_ctx).
         var out: [Instruction] = [ldxw(2, 1, 0), andImm(2, 0xFFFF), ldxw(3, 1, 0), rshImm(3, 16), ldxw(4, 1, 4), ldxw(5, 1, 8)]
@@ -51,6 +53,7 @@ public enum DeviceFilter {
                 out += block
             }
             out += [movImm(0, rule.allow ? 1 : 0), exit]
+            if checks.isEmpty { return out }
         }
         out += [movImm(0, 0), exit]
         return out
@@ -68,9 +71,19 @@ public enum DeviceFilter {
         let insns = program(rules)
         let fd = try sys("open", cgroup) { open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { close(fd) }
+        var log = [CChar](repeating: 0, count: 4096)
         let rc = insns.withUnsafeBytes { raw in
-            berth_bpf_attach_device_filter(fd, raw.baseAddress, UInt32(insns.count))
+            berth_bpf_attach_device_filter(fd, raw.baseAddress, UInt32(insns.count), &log, UInt32(log.count))
         }
-        if rc != 0 { throw SystemError("bpf attach device filter", cgroup) }
+        let code = errno
+        switch rc {
+        case 0: return
+        case -1:
+            // The verifier's last lines say which instruction it refused and why.
+            let verifier = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let tail = verifier.split(separator: "\n").suffix(3).joined(separator: "; ")
+            throw SystemError("bpf(BPF_PROG_LOAD) device filter (\(insns.count) instructions\(tail.isEmpty ? "" : ": " + tail))", cgroup, errno: code)
+        default: throw SystemError("bpf(BPF_PROG_ATTACH) device filter", cgroup, errno: code)
+        }
     }
 }

@@ -14,13 +14,16 @@ public enum DeviceRules {
         return String(n)
     }
 
-    /// Allow rules for the devices every container gets (runc's "AllowedDevices"): null, zero,
-    /// full, tty, random, urandom, ptmx and the devpts slaves, plus `extra` listed in the spec.
+    /// Allow rules every container gets (runc's "AllowedDevices", which Docker's containers run
+    /// with): mknod of any node (using one is what the rules police), null, zero, full, tty,
+    /// random, urandom, ptmx, the devpts slaves and tun, plus `extra` listed in the spec.
     public static func defaultAllows(extra: [Spec.Device]) -> [Spec.DeviceRule] {
         let builtin: [(String, Int64, Int64?)] = [
-            ("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 5, 0), ("c", 1, 8), ("c", 1, 9), ("c", 5, 2), ("c", 136, nil),
+            ("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 5, 0), ("c", 1, 8), ("c", 1, 9), ("c", 5, 2), ("c", 136, nil), ("c", 10, 200),
         ]
-        return builtin.map { Spec.DeviceRule(allow: true, type: $0.0, major: $0.1, minor: $0.2, access: "rwm") }
+        return [Spec.DeviceRule(allow: true, type: "c", major: nil, minor: nil, access: "m"),
+                Spec.DeviceRule(allow: true, type: "b", major: nil, minor: nil, access: "m")]
+            + builtin.map { Spec.DeviceRule(allow: true, type: $0.0, major: $0.1, minor: $0.2, access: "rwm") }
             + extra.map { Spec.DeviceRule(allow: true, type: $0.type == "u" ? "c" : $0.type, major: $0.major, minor: $0.minor, access: "rwm") }
     }
 }

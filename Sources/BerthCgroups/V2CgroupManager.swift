@@ -24,10 +24,11 @@ public struct V2CgroupManager: CgroupManager {
         }
     }
 
-    /// Enables in `dir`'s children every controller `dir` has (a no-op where already enabled).
+    /// Enables in `dir`'s children every controller `dir` has (a no-op where already enabled), as
+    /// runc does: a container sees the same control files under Berth as under Docker.
     func enableControllers(in dir: String) throws {
         guard let available = CgroupFiles.read(dir, "cgroup.controllers"), !available.isEmpty else { return }
-        let wanted = available.split(separator: " ").filter { ["cpu", "cpuset", "memory", "io", "pids", "hugetlb"].contains(String($0)) }
+        let wanted = available.split(separator: " ")
         let enabled = Set((CgroupFiles.read(dir, "cgroup.subtree_control") ?? "").split(separator: " "))
         let missing = wanted.filter { !enabled.contains($0) }
         guard !missing.isEmpty else { return }

@@ -169,7 +169,9 @@ public actor ContainerService {
             throw EngineError.notFound("No such image: \(imageRef)")
         }
         let imageConfig = try await images.config(image)
+        var host = host
         try Self.validate(host)
+        let warnings = try ResourceChecks.verify(&host, features: .host, cpus: Self.onlineCPUs, update: false)
         if config.remap != nil && host.Privileged == true && host.UsernsMode != "host" {
             throw EngineError.invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
         }
@@ -197,7 +199,7 @@ public actor ContainerService {
         let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
         guard let path = command.first else { throw EngineError.invalid("no command specified") }
 
-        var host = Self.withDefaults(host)
+        host = Self.withDefaults(host)
         host.Links = links
 
         var record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
@@ -221,10 +223,12 @@ public actor ContainerService {
             containers[id] = nil
             throw error
         }
-        return ContainerCreateResponse(Id: id, Warnings: Self.warnings(host))
+        return ContainerCreateResponse(Id: id, Warnings: warnings)
     }
 
     static func initKey(_ id: String) -> String { id + "-init" }
+
+    static var onlineCPUs: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -309,6 +313,14 @@ public actor ContainerService {
             host[keyPath: path] = []
         }
         if host.BlkioWeightDevice == nil { host.BlkioWeightDevice = [] }
+        // moby's adaptContainerSettings: what the daemon chose is stored, so inspect shows it.
+        if (host.ShmSize ?? 0) <= 0 { host.ShmSize = SpecBuilder.defaultShmSize }
+        if let m = host.Memory, m > 0, (host.MemorySwap ?? 0) == 0 { host.MemorySwap = m * 2 }  // as much swap as memory
+        if (host.IpcMode ?? "").isEmpty { host.IpcMode = "private" }
+        if host.KernelMemory == nil { host.KernelMemory = 0 }
+        if host.OomKillDisable == nil { host.OomKillDisable = false }  // also after v2 discarded it
+        if host.KernelMemoryTCP == nil { host.KernelMemoryTCP = 0 }
+        if let p = host.PidsLimit, p <= 0 { host.PidsLimit = nil }  // 0 and -1 both mean unlimited
         if host.Privileged != true {
             if host.MaskedPaths == nil { host.MaskedPaths = SpecBuilder.defaultMaskedPaths }
             if host.ReadonlyPaths == nil { host.ReadonlyPaths = SpecBuilder.defaultReadonlyPaths }
@@ -319,7 +331,7 @@ public actor ContainerService {
     /// The log drivers this engine runs: json-file (the default) and none.
     static let logDrivers: Set = ["json-file", "none"]
 
-    /// Docker's checks on resource flags, with its messages.
+    /// Docker's checks on the host config's other settings, with its messages (resources: `ResourceChecks`).
     static func validate(_ host: HostConfig) throws {
         if let driver = host.LogConfig?.Type, !driver.isEmpty, !logDrivers.contains(driver) {
             throw EngineError.invalid("logger: no log driver named '\(driver)' is registered")
@@ -333,9 +345,6 @@ public actor ContainerService {
         if let isolation = host.Isolation, !["", "default"].contains(isolation) {
             throw EngineError.invalid("Invalid isolation: \"\(isolation)\" - linux only supports 'default'")
         }
-        if let s = host.MemorySwappiness, s != -1, !(0...100).contains(s) {
-            throw EngineError.invalid("Invalid value: \(s), valid memory swappiness range is 0-100")
-        }
         for rule in host.DeviceCgroupRules ?? [] { _ = try SpecBuilder.deviceCgroupRule(rule) }
         // moby's validateRestartPolicy (daemon/container.go)
         let retries = host.RestartPolicy?.MaximumRetryCount ?? 0
@@ -346,26 +355,7 @@ public actor ContainerService {
             if retries < 0 { throw EngineError.invalid("maximum retry count cannot be negative") }
         default: break
         }
-        let memory = host.Memory ?? 0
-        if memory > 0 && memory < 6 * 1024 * 1024 { throw EngineError.invalid("Minimum memory limit allowed is 6MB") }
-        if let swap = host.MemorySwap, swap > 0 {
-            if memory == 0 { throw EngineError.invalid("You should always set the Memory limit when using Memoryswap limit, see usage") }
-            if swap < memory { throw EngineError.invalid("Minimum memoryswap limit should be larger than memory limit, see usage") }
-        }
-        if let r = host.MemoryReservation, r > 0, memory > 0, r > memory {
-            throw EngineError.invalid("Minimum memory limit can not be less than memory reservation limit, see usage")
-        }
-        if let nano = host.NanoCpus, nano > 0, (host.CpuQuota ?? 0) > 0 || (host.CpuPeriod ?? 0) > 0 {
-            throw EngineError.invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-        }
-        if let nano = host.NanoCpus, nano < 0 || nano > Int64(sysconf(Int32(_SC_NPROCESSORS_ONLN))) * 1_000_000_000 {
-            throw EngineError.invalid("Range of CPUs is from 0.01 to \(sysconf(Int32(_SC_NPROCESSORS_ONLN))).00, as there are only \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs available")
-        }
         if let mode = host.UsernsMode, !["", "host"].contains(mode) { throw EngineError.invalid("invalid USER mode: \(mode)") }
-        if let w = host.BlkioWeight, w != 0, !(10...1000).contains(w) { throw EngineError.invalid("Range of blkio weight is from 10 to 1000") }
-        for (list, kind) in [(host.CpusetCpus, CPUList.Kind.cpus), (host.CpusetMems, .mems)] {
-            if let list, !list.isEmpty, let problem = CPUList.problem(list, kind) { throw EngineError.invalid(problem) }
-        }
         let policy = host.RestartPolicy?.Name ?? ""
         guard ["", "no", "always", "unless-stopped", "on-failure"].contains(policy) else {
             throw EngineError.invalid("invalid restart policy: unknown policy '\(policy)'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")
@@ -373,19 +363,6 @@ public actor ContainerService {
         if host.AutoRemove == true && !["", "no"].contains(policy) {
             throw EngineError.invalid("conflicting options: cannot specify both --restart and --rm")
         }
-    }
-
-    /// Docker's create-time warnings for settings that will not do what they say.
-    static func warnings(_ host: HostConfig) -> [String] {
-        var out: [String] = []
-        if host.OomKillDisable == true {
-            if Cgroups.isUnified() {
-                out.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
-            } else if (host.Memory ?? 0) == 0 {
-                out.append("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.")
-            }
-        }
-        return out
     }
 
     static func mergeEnv(_ base: [String], _ overrides: [String]) -> [String] {

@@ -61,7 +61,7 @@ enum SpecBuilder {
         process.noNewPrivileges = (host.SecurityOpt ?? []).contains { $0 == "no-new-privileges" || $0 == "no-new-privileges:true" }
         process.oomScoreAdj = host.OomScoreAdj
 
-        let shmSize = host.ShmSize.flatMap { $0 > 0 ? $0 : nil } ?? 64 << 20
+        let shmSize = host.ShmSize.flatMap { $0 > 0 ? $0 : nil } ?? defaultShmSize
         var mounts: [Spec.Mount] = [
             .init(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
             .init(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
@@ -180,6 +180,9 @@ enum SpecBuilder {
         return caps
     }
 
+    /// dockerd's `--default-shm-size`.
+    static let defaultShmSize: Int64 = 64 << 20
+
     static func resources(_ host: HostConfig) throws -> Spec.Resources {
         var r = Spec.Resources(devices: [.init(allow: false, access: "rwm")])
         let memory = host.Memory ?? 0
@@ -210,7 +213,7 @@ enum SpecBuilder {
         if let c = host.CpusetCpus, !c.isEmpty { cpu.cpus = c }
         if let m = host.CpusetMems, !m.isEmpty { cpu.mems = m }
         if cpu != Spec.CPU() { r.cpu = cpu }
-        if let p = host.PidsLimit, p != 0 { r.pids = .init(limit: p < 0 ? -1 : p) }
+        if let p = host.PidsLimit { r.pids = .init(limit: p <= 0 ? -1 : p) }  // 0 is stored by an update to unlimited
         if let w = host.BlkioWeight, w > 0 { r.blockIO = .init(weight: UInt16(w)) }
         return r
     }

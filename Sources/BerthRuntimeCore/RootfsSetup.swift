@@ -141,8 +141,10 @@ struct RootfsSetup {
 
     func makeDefaultDevices(in root: RootedPath) throws {
         try makeDevices(Self.defaultDevices, in: root)
-        let links = [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/stdout", "/proc/self/fd/1"),
+        var links = [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/stdout", "/proc/self/fd/1"),
                      ("/dev/stderr", "/proc/self/fd/2"), ("/dev/ptmx", "pts/ptmx")]
+        // runc links /dev/core only where the kernel has /proc/kcore (CONFIG_PROC_KCORE).
+        if access("/proc/kcore", F_OK) == 0 { links.append(("/dev/core", "/proc/kcore")) }
         let dev = try root.makeDirectories("/dev")
         defer { close(dev) }
         for (path, target) in links {

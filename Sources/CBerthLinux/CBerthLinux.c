@@ -198,7 +198,7 @@ int berth_errno(void) { return errno; }
 int berth_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 #include <linux/bpf.h>
-int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count) {
+int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count, char *log, unsigned int log_size) {
     static const char license[] = "Apache";
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
@@ -207,6 +207,15 @@ int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned in
     attr.insn_cnt = count;
     attr.license = (uint64_t)(uintptr_t)license;
     int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+    if (prog < 0 && errno != EPERM && log != NULL && log_size > 0) {
+        /* Again with the verifier's log: only a refused program pays for it. */
+        int saved = errno;
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+        prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+        if (prog < 0) errno = saved;
+    }
     if (prog < 0) return -1;
     memset(&attr, 0, sizeof(attr));
     attr.target_fd = (uint32_t)cgroup_fd;
@@ -217,7 +226,7 @@ int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned in
     int saved = errno;
     close(prog);
     errno = saved;
-    return rc;
+    return rc == 0 ? 0 : -2;
 }
 
 #include <sys/vfs.h>

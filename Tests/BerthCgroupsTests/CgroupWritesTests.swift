@@ -21,7 +21,7 @@ import Testing
         try FileIO.write(root + "/cgroup.controllers", "cpu io memory pids cpuset hugetlb rdma", flags: O_WRONLY | O_CREAT)
         let m = V2CgroupManager(root: root, path: "/berth/c1")
         try m.create()
-        #expect(read(root + "/cgroup.subtree_control") == "+cpu +io +memory +pids +cpuset +hugetlb")
+        #expect(read(root + "/cgroup.subtree_control") == "+cpu +io +memory +pids +cpuset +hugetlb +rdma")
         try m.apply(resources("""
             {"memory":{"limit":67108864,"reservation":33554432,"swap":100663296},
              "cpu":{"shares":1024,"quota":50000,"period":100000,"cpus":"0-1","mems":"0"},
@@ -163,5 +163,21 @@ import Testing
         #expect(evaluate(p, type: 1, access: 2, major: 8, minor: 0) == 1)
         #expect(evaluate(p, type: 1, access: 4, major: 8, minor: 0) == 0)
         #expect(evaluate(p, type: 2, access: 2, major: 8, minor: 0) == 0)  // char, not block
+        #expect(unreachable(p).isEmpty)
+        #expect(unreachable(DeviceFilter.program(Array(rules.dropFirst()))).isEmpty)
+    }
+
+    /// The instructions no path reaches: the kernel's verifier refuses such a program with EINVAL.
+    func unreachable(_ program: [DeviceFilter.Instruction]) -> [Int] {
+        var seen = Set<Int>(), work = [0]
+        while let pc = work.popLast() {
+            guard pc < program.count, seen.insert(pc).inserted else { continue }
+            switch program[pc].code {
+            case 0x95: continue
+            case 0x55: work += [pc + 1, pc + 1 + Int(program[pc].off)]
+            default: work.append(pc + 1)
+            }
+        }
+        return (0..<program.count).filter { !seen.contains($0) }
     }
 }

@@ -48,12 +48,15 @@ class Dockerd:
                  "--default-address-pool", "base=10.215.0.0/16,size=24",
                  "--containerd-namespace", "berth-peer", "--containerd-plugins-namespace", "berth-peer-plugins"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.time() + 60
+        deadline = time.time() + 120  # an emulated CPU (the cgroup v2 guest) starts dockerd slowly
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("dockerd exited: " + open(self.log).read()[-2000:])
-            if self.docker("version", timeout=5).returncode == 0:
-                return
+            try:
+                if self.docker("version", timeout=10).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                pass  # the API is up but still initializing
             time.sleep(0.2)
         raise RuntimeError("dockerd did not come up: " + open(self.log).read()[-2000:])
 

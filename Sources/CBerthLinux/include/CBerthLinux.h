@@ -69,8 +69,9 @@ int berth_memfd(const char *name);
 long berth_statfs_type(const char *path);
 int berth_setrlimit(int resource, uint64_t soft, uint64_t hard);
 int berth_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor);
-/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory fd.
-int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count);
+/// Loads a CGROUP_DEVICE program and attaches it to the cgroup: 0, or -1 with errno when the load
+/// failed (the verifier's log in `log`), -2 when the attach failed.
+int berth_bpf_attach_device_filter(int cgroup_fd, const void *insns, unsigned int count, char *log, unsigned int log_size);
 #endif
 
 /// Extended attributes (sys/xattr.h is not in Swift's Glibc module). `l` variants do not follow.
