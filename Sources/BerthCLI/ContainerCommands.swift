@@ -30,6 +30,7 @@ extension CLI {
         .init(nil, "health-cmd", value: true), .init(nil, "health-interval", value: true), .init(nil, "health-timeout", value: true),
         .init(nil, "health-retries", value: true), .init(nil, "health-start-period", value: true), .init(nil, "health-start-interval", value: true),
         .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true),
+        .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true),
     ]
 
@@ -129,6 +130,19 @@ extension CLI {
         if let mac = f.string("mac-address") { config.MacAddress = mac }
         if f.has("link") { host.Links = f.all("link") }
         if let mode = f.string("cgroupns") { host.CgroupnsMode = mode }
+        // The docker CLI's own checks; IPC modes are left to the daemon, as docker does.
+        if let mode = f.string("pid") {
+            let parts = mode.split(separator: ":", omittingEmptySubsequences: false)
+            guard ["", "host"].contains(mode) || (parts.count == 2 && parts[0] == "container" && !parts[1].isEmpty) else {
+                throw Flags.UsageError(description: "--pid: invalid PID mode")
+            }
+            host.PidMode = mode
+        }
+        if let mode = f.string("uts") {
+            guard ["", "host"].contains(mode) else { throw Flags.UsageError(description: "--uts: invalid UTS mode") }
+            host.UTSMode = mode
+        }
+        host.IpcMode = f.string("ipc")
         if f.has("device-cgroup-rule") { host.DeviceCgroupRules = f.all("device-cgroup-rule") }
         var bindings: [String: [PortBinding]?] = [:]
         for p in f.all("publish") {

@@ -171,6 +171,8 @@ public actor ContainerService {
         let imageConfig = try await images.config(image)
         var host = host
         try Self.validate(host)
+        try Self.validateNamespaceModes(body, host, remapped: config.remap != nil)
+        try adaptSharedNamespaces(&host)
         let warnings = try ResourceChecks.verify(&host, features: .host, cpus: Self.onlineCPUs, update: false)
         if config.remap != nil && host.Privileged == true && host.UsernsMode != "host" {
             throw EngineError.invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
@@ -194,7 +196,8 @@ public actor ContainerService {
         merged.Labels = (ic?.labels ?? [:]).merging(body.Labels ?? [:]) { $1 }
         merged.ExposedPorts = (ic?.exposedPorts ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.ExposedPorts ?? [:]) { $1 }
         merged.Volumes = (ic?.volumes ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.Volumes ?? [:]) { $1 }
-        merged.Hostname = body.Hostname.flatMap { $0.isEmpty ? nil : $0 } ?? (host.NetworkMode == "host" ? Self.hostName() : String(id.prefix(12)))
+        merged.Hostname = body.Hostname.flatMap { $0.isEmpty ? nil : $0 }
+            ?? (host.NetworkMode == "host" || host.UTSMode == "host" ? Self.hostName() : String(id.prefix(12)))
         merged.Image = imageRef
         let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
         guard let path = command.first else { throw EngineError.invalid("no command specified") }
@@ -399,7 +402,8 @@ public actor ContainerService {
             try writeEtcFiles(record, network, extraHosts: Self.linkHosts(links))
             let linkEnv = links.flatMap { Self.linkEnvironment(alias: $0.alias, parent: record.name, target: $0.target, ip: $0.ip) }
             let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
-                                             mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap, linkEnv: linkEnv)
+                                             mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap, linkEnv: linkEnv,
+                                             namespaces: try namespaceJoins(record))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
@@ -696,6 +700,9 @@ public actor ContainerService {
         let doomed = config.containersRoot + "/removing-" + id
         try sys("rename", containerDir(id)) { Glibc.rename(containerDir(id), doomed) }
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)  // not mounted unless it ran
+        if isMounted(doomed + "/mounts/shm") {  // a shareable container's, when its exit was never seen
+            logFailure("unmounting container \(id)'s shared /dev/shm") { try Mounter.unmount(doomed + "/mounts/shm", detach: true) }
+        }
         // past the commit point a failure here leaves what the next boot's sweep removes; say so
         logFailure("removing container \(id)'s writable layer") { try images.snapshotter.remove(key: id) }
         logFailure("removing container \(id)'s init layer") { try images.snapshotter.remove(key: Self.initKey(id)) }

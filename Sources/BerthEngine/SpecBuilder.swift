@@ -21,7 +21,8 @@ enum SpecBuilder {
     /// `network`: the namespace to join; nil shares the host's. `linkEnv`: legacy links'
     /// variables, which the container's own override (moby's `CreateDaemonEnvironment`).
     static func build(_ record: ContainerRecord, rootfs: String, containerDir: String, network: String?, mounts extra: [Spec.Mount],
-                      defaultUlimits: [String: (soft: Int64, hard: Int64)], idmap: IDMap?, linkEnv: [String] = []) throws -> Spec {
+                      defaultUlimits: [String: (soft: Int64, hard: Int64)], idmap: IDMap?, linkEnv: [String] = [],
+                      namespaces: NamespaceJoins = NamespaceJoins()) throws -> Spec {
         let config = record.config, host = record.hostConfig
         let privileged = host.Privileged == true
         var env = ContainerService.mergeEnv(linkEnv, config.Env ?? [])
@@ -45,8 +46,8 @@ enum SpecBuilder {
 
         var args = [record.path] + record.args
         var initMount: Spec.Mount?
-        if host.Init == true {
-            // `--init`, as Docker: a static tini bound read-only at /sbin/docker-init runs as PID 1,
+        if host.Init == true && namespaces.pid == .new {
+            // `--init`, as Docker (only in a pid namespace of its own: elsewhere there is an init): a static tini bound read-only at /sbin/docker-init runs as PID 1,
             // reaps zombies and forwards signals to the command.
             guard let tini = initBinaries.first(where: FileIO.exists) else {
                 throw EngineError.invalid("exec: \"docker-init\": executable file not found in $PATH (install tini)")
@@ -69,8 +70,13 @@ enum SpecBuilder {
             .init(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", privileged ? "rw" : "ro"]),
             .init(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"]),
             .init(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
-            .init(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=\(shmSize)"]),
         ]
+        switch namespaces.shm {
+        case .ownTmpfs:
+            mounts.append(.init(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=\(shmSize)"]))
+        case .none: break
+        case .bind(let source): mounts.append(.init(destination: "/dev/shm", type: "bind", source: source, options: ["rbind", "rprivate"]))
+        }
         for file in ["resolv.conf", "hostname", "hosts"] {
             mounts.append(.init(destination: "/etc/" + file, type: "bind", source: containerDir + "/" + file, options: ["rbind", "rprivate"]))
         }
@@ -82,7 +88,7 @@ enum SpecBuilder {
         }
 
         var linux = Spec.Linux(
-            namespaces: ["pid", "ipc", "uts", "mount"].map { Spec.LinuxNamespace(type: $0) }
+            namespaces: namespaces.specNamespaces + [Spec.LinuxNamespace(type: "mount")]
                 + (network.map { [Spec.LinuxNamespace(type: "network", path: $0)] } ?? []),
             cgroupsPath: "/berth/" + record.id,
             resources: try resources(host),
@@ -90,7 +96,7 @@ enum SpecBuilder {
             readonlyPaths: privileged ? [] : host.ReadonlyPaths ?? defaultReadonlyPaths)
         if (host.CgroupnsMode ?? defaultCgroupnsMode) == "private" { linux.namespaces?.append(.init(type: "cgroup")) }
         if let idmap {
-            linux.namespaces?.insert(.init(type: "user"), at: 0)
+            linux.namespaces?.insert(.init(type: "user", path: namespaces.userNamespace), at: 0)
             linux.uidMappings = [.init(containerID: 0, hostID: idmap.uid, size: idmap.size)]
             linux.gidMappings = [.init(containerID: 0, hostID: idmap.gid, size: idmap.size)]
         }
@@ -108,7 +114,7 @@ enum SpecBuilder {
             for text in host.DeviceCgroupRules ?? [] { linux.resources?.devices?.append(try deviceCgroupRule(text)) }
         }
         return Spec(ociVersion: Spec.version, process: process, root: .init(path: rootfs, readonly: host.ReadonlyRootfs == true),
-                    hostname: config.Hostname ?? record.shortID, domainname: config.Domainname, mounts: mounts,
+                    hostname: namespaces.uts == .host ? nil : config.Hostname ?? record.shortID, domainname: config.Domainname, mounts: mounts,
                     annotations: nil, linux: linux)
     }
 

@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import time
 
-from conftest import TIMEOUT, remove_chains, run_captured
+import pytest
+
+from conftest import TIMEOUT, Daemon, remove_chains, run_captured
 
 DOCKER = shutil.which("docker")
 DOCKERD = shutil.which("dockerd")
@@ -102,3 +104,20 @@ def seed_images(engine_env, rootfs, names=SUITE_IMAGES):
     for name in rest:
         p = subprocess.run([DOCKER, "tag", first, name], env=engine_env, capture_output=True, timeout=TIMEOUT)
         assert p.returncode == 0, p.stderr
+
+
+@pytest.fixture(scope="module")
+def engines(rootfs_template):
+    """dockerd and berthd side by side for one test module, each with busybox."""
+    if not DOCKERD:
+        pytest.fail("dockerd (Debian's docker.io) is needed as the reference engine")
+    started = []
+    try:
+        for engine in (Dockerd(), Daemon()):
+            started.append(engine)
+            engine.start()
+            seed_images(engine.env(), rootfs_template, ("busybox:latest",))
+        yield started
+    finally:
+        for engine in started:
+            engine.stop()

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from conftest import Daemon, run_captured
-from peer_engines import DOCKER, DOCKERD, Dockerd, seed_images
+from conftest import run_captured
+from peer_engines import DOCKER, engines  # noqa: F401 (a fixture)
 
 CASES = [
     ["--memory-swappiness", "60"],
@@ -31,22 +31,6 @@ CASES = [
 FIELDS = ("{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{json .HostConfig.MemorySwappiness}} "
           "{{json .HostConfig.OomKillDisable}} {{.HostConfig.KernelMemory}} {{.HostConfig.BlkioWeight}} "
           "{{.HostConfig.CpuShares}} {{.HostConfig.NanoCpus}} {{json .HostConfig.PidsLimit}}")
-
-
-@pytest.fixture(scope="module")
-def engines(rootfs_template):
-    if not DOCKERD:
-        pytest.fail("dockerd (Debian's docker.io) is needed as the reference engine")
-    started = []
-    try:
-        for engine in (Dockerd(), Daemon()):
-            started.append(engine)
-            engine.start()
-            seed_images(engine.env(), rootfs_template, ("busybox:latest",))
-        yield started
-    finally:
-        for engine in started:
-            engine.stop()
 
 
 def outcome(engine, flags):
