@@ -22,6 +22,8 @@ public struct Instruction: Equatable, Sendable {
     public var heredocs: [Heredoc] = []
     /// A RUN's `--mount`s.
     public var mounts: [RunMount] = []
+    /// A COPY's or ADD's `--exclude` patterns (.dockerignore syntax, relative to each source).
+    public var excludes: [String] = []
 }
 
 /// A here-document (`<<EOF` … `EOF`), as BuildKit's Dockerfile frontend reads them: `<<-` strips
@@ -46,7 +48,8 @@ public struct Dockerfile: Sendable {
                              "LABEL", "SHELL", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER"]
     /// Flags each instruction accepts here; BuildKit's others get "not supported".
     static let allowedFlags: [String: Set<String>] = [
-        "FROM": ["platform"], "COPY": ["from", "chown", "chmod"], "ADD": ["chown", "chmod"], "RUN": ["mount"],
+        "FROM": ["platform"], "COPY": ["from", "chown", "chmod", "link", "exclude"], "ADD": ["chown", "chmod", "link", "exclude", "checksum"],
+        "RUN": ["mount"],
         "HEALTHCHECK": ["interval", "timeout", "start-period", "start-interval", "retries"],
     ]
 
@@ -129,6 +132,7 @@ public struct Dockerfile: Sendable {
         guard known.contains(keyword) else { throw DockerfileError("\(name):\(line): unknown instruction: \(keyword)") }
         var flags: [String: String] = [:]
         var mounts: [RunMount] = []
+        var excludes: [String] = []
         while rest.hasPrefix("--") {
             let word = String(rest.prefix { !$0.isWhitespace })
             rest = String(rest.dropFirst(word.count)).trimmingSpaces
@@ -143,6 +147,11 @@ public struct Dockerfile: Sendable {
                 }
                 continue
             }
+            if flag == "exclude" {
+                guard kv.count > 1, !kv[1].isEmpty else { throw DockerfileError("\(name):\(line): \(keyword) --exclude needs a pattern") }
+                excludes.append(kv[1])
+                continue
+            }
             flags[flag] = kv.count > 1 ? kv[1] : "true"
         }
         var json: [String]?
@@ -152,7 +161,8 @@ public struct Dockerfile: Sendable {
             throw DockerfileError("\(name):\(line): \(keyword) requires at least one argument")
         }
         return Instruction(keyword: keyword, flags: flags, json: json, text: rest, line: line,
-                           original: keyword + " " + String(body.dropFirst(keyword.count)).trimmingSpaces, mounts: mounts)
+                           original: keyword + " " + String(body.dropFirst(keyword.count)).trimmingSpaces, mounts: mounts,
+                           excludes: excludes)
     }
 
 }

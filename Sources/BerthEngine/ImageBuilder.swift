@@ -603,6 +603,14 @@ public final class ImageBuilder: @unchecked Sendable {
                    mode: UInt32?, sourceRoot: String, fromContainer: String?, sourceImage: ImageRecord?) async throws {
         var items: [String] = []
         var downloaded = generated
+        // `ADD --checksum`: BuildKit's, for downloads only; the digest is checked before anything is copied.
+        let checksum = try ins.flags["checksum"].map { text -> Digest in
+            guard sources.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
+                throw BuildError(message: "Dockerfile:\(ins.line): checksum can't be specified for non-HTTP(S) sources")
+            }
+            do { return try Digest(parsing: text) } catch { throw BuildError(message: "Dockerfile:\(ins.line): invalid checksum digest format: \(text)") }
+        }
+        let excludes = self.excludes(ins)
         for source in sources {
             if generated.contains(source) {
                 items.append(source)
@@ -616,11 +624,17 @@ public final class ImageBuilder: @unchecked Sendable {
                 do { try await fetch(source, context + "/" + rel) } catch {
                     throw BuildError(message: "ADD failed: \(source): \(error)")
                 }
+                if let checksum {
+                    let actual = SHA256.digest(try FileIO.read(context + "/" + rel))
+                    guard actual == checksum else { throw BuildError(message: "ADD failed: \(source): digest mismatch \(actual): \(checksum)") }
+                }
                 downloaded.insert(rel)
                 items.append(rel)
                 continue
             }
+            // `--exclude` drops matching sources, and (in CopySink) matching paths inside a directory.
             let matches = try expand(source, root: sourceRoot, filtered: fromContainer == nil)
+                .filter { !excludes.excludes($0) && !excludes.excludes(RootedPath.split("/" + $0).1) }
             guard !matches.isEmpty else {
                 throw BuildError(message: "\(ins.keyword) failed: file not found in build context or excluded by .dockerignore: stat \(source): file does not exist")
             }
@@ -669,7 +683,7 @@ public final class ImageBuilder: @unchecked Sendable {
                 let dirfd = try rooted.makeDirectories(dir)
                 defer { close(dirfd) }
                 let sink = CopySink(owner: owner, mode: mode ?? (fromURL ? 0o600 : nil), ignore: fromURL ? IgnoreRules("") : ignore,
-                                    relative: resolved, keepOwner: keepOwner)
+                                    excludes: excludes, relative: resolved, keepOwner: keepOwner)
                 try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).receive { out in
                     sink.output = out
                     try TreeArchiver(mode: .plain).archive(item: sourceBase, in: parentFD, path: RootedPath.procPath(parentFD) + "/" + sourceBase,
@@ -679,6 +693,10 @@ public final class ImageBuilder: @unchecked Sendable {
         }
         await cache.store(key, stage.image!.id.description)
     }
+
+    /// `COPY/ADD --exclude` patterns as one rule set (.dockerignore's syntax). `--link` needs
+    /// nothing here: every step is a layer of its own on this builder.
+    func excludes(_ ins: Instruction) -> IgnoreRules { IgnoreRules(ins.excludes.joined(separator: "\n")) }
 
     /// A source's matches, relative to `root`: a literal path, or a glob in its last component.
     func expand(_ source: String, root: String, filtered: Bool) throws -> [String] {
@@ -749,15 +767,16 @@ public final class ImageBuilder: @unchecked Sendable {
     /// applies, `.dockerignore`d paths stay out.
     final class CopySink: TreeSink {
         var output: TreeSink?
-        let owner: (UInt32, UInt32)?, mode: UInt32?, ignore: IgnoreRules, relative: String, keepOwner: Bool
-        init(owner: (UInt32, UInt32)?, mode: UInt32?, ignore: IgnoreRules, relative: String, keepOwner: Bool) {
-            self.owner = owner; self.mode = mode; self.ignore = ignore; self.relative = relative; self.keepOwner = keepOwner
+        let owner: (UInt32, UInt32)?, mode: UInt32?, ignore: IgnoreRules, excludes: IgnoreRules, relative: String, keepOwner: Bool
+        init(owner: (UInt32, UInt32)?, mode: UInt32?, ignore: IgnoreRules, excludes: IgnoreRules, relative: String, keepOwner: Bool) {
+            self.owner = owner; self.mode = mode; self.ignore = ignore; self.excludes = excludes; self.relative = relative
+            self.keepOwner = keepOwner
         }
 
         func add(_ entry: TarEntry, source: Int32?) throws {
             var e = entry
             let inside = e.path.split(separator: "/").dropFirst().joined(separator: "/")
-            if !inside.isEmpty, ignore.excludes(relative == "." ? inside : relative + "/" + inside) { return }
+            if !inside.isEmpty, ignore.excludes(relative == "." ? inside : relative + "/" + inside) || excludes.excludes(inside) { return }
             if let owner { e.uid = owner.0; e.gid = owner.1 } else if !keepOwner { e.uid = 0; e.gid = 0 }
             if let mode, e.kind != .symlink { e.mode = mode }
             if e.path == "." || e.path == "./" { return }

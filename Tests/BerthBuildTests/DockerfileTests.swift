@@ -23,6 +23,17 @@ import Testing
         #expect(df.instructions[4].flags == ["from": "build", "chown": "1:2"])
     }
 
+    @Test func copyTakesLinkAndRepeatedExcludes() throws {
+        let df = try Dockerfile(parsing: "FROM busybox\nCOPY --link --exclude=*.md --exclude=docs/ app/ /app/\nADD --checksum=sha256:00 http://x/y /z")
+        #expect(df.instructions[1].flags == ["link": "true"])
+        #expect(df.instructions[1].excludes == ["*.md", "docs/"])
+        #expect(df.instructions[2].flags == ["checksum": "sha256:00"])
+        #expect(throws: DockerfileError("Dockerfile:2: COPY --exclude needs a pattern")) { try Dockerfile(parsing: "FROM x\nCOPY --exclude= a b") }
+        #expect(throws: DockerfileError("Dockerfile:2: COPY --parents is not supported by the classic builder (it needs BuildKit)")) {
+            try Dockerfile(parsing: "FROM x\nCOPY --parents a/b c")
+        }
+    }
+
     @Test func refusesWhatTheClassicBuilderCannotDo() {
         #expect(throws: DockerfileError("Dockerfile:2: --mount=type=secret needs a build session (BuildKit's); POST /build has none, so it is not supported here")) {
             try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=secret,id=x true")

@@ -1,6 +1,7 @@
 """Builds through the docker CLI's classic builder (DOCKER_BUILDKIT=0) and `berth build`:
 Dockerfile features, the cache, .dockerignore, multi-stage, failures with their exit codes and
 line numbers."""
+import hashlib
 import json
 import os
 import uuid
@@ -289,8 +290,37 @@ def test_add_fetches_urls_from_loopback(builder, ctx, tmp_path_factory):
         write(ctx, "Dockerfile", f"FROM busybox\nADD http://127.0.0.1:{port}/missing.txt /srv/\n")
         _, r = build(docker, tags, ctx, check=False)
         assert r.returncode != 0 and "ADD failed" in r.stderr and "404" in r.stderr
+        # --checksum pins the download (BuildKit's flag, for HTTP(S) sources only).
+        good = "sha256:" + hashlib.sha256(b"from the web\n").hexdigest()
+        write(ctx, "Dockerfile", f"FROM busybox\nADD --checksum={good} http://127.0.0.1:{port}/remote.txt /srv/\n")
+        tag, _ = build(docker, tags, ctx)
+        assert docker.ok("run", "--rm", tag, "cat", "/srv/remote.txt") == "from the web\n"
+        bad = "sha256:" + "0" * 64
+        write(ctx, "Dockerfile", f"FROM busybox\nADD --checksum={bad} http://127.0.0.1:{port}/remote.txt /srv/\n")
+        _, r = build(docker, tags, ctx, "--no-cache", check=False)
+        assert r.returncode != 0 and f"digest mismatch {good}: {bad}" in r.stderr, r.stderr
+        write(ctx, "Dockerfile", f"FROM busybox\nADD --checksum={good} Dockerfile /srv/\n")
+        _, r = build(docker, tags, ctx, check=False)
+        assert r.returncode != 0 and "checksum can't be specified for non-HTTP(S) sources" in r.stderr, r.stderr
     finally:
         server.shutdown()
+
+
+def test_copy_link_and_exclude(builder, ctx):
+    docker, tags = builder
+    write(ctx, "app/main.sh", "echo main\n")
+    write(ctx, "app/notes.md", "notes\n")
+    write(ctx, "app/docs/guide.md", "guide\n")
+    write(ctx, "app/docs/keep.txt", "keep\n")
+    write(ctx, "top.md", "top\n")
+    write(ctx, "top.txt", "top\n")
+    write(ctx, "Dockerfile", """FROM busybox
+COPY --link --exclude=*.md --exclude=docs/guide.md app/ /app/
+COPY --exclude=*.md top.* /top/
+""")
+    tag, _ = build(docker, tags, ctx)
+    listing = docker.ok("run", "--rm", tag, "sh", "-c", "cd / && find app top -type f | sort").split()
+    assert listing == ["app/docs/keep.txt", "app/main.sh", "top/top.txt"]
 
 
 def test_cache_survives_a_daemon_restart(daemon, ctx):
