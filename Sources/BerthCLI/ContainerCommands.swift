@@ -787,10 +787,11 @@ extension CLI {
         return 0
     }
 
-    /// What `update` changes: resources and the restart policy, as docker's update.
+    /// What `update` changes: resources and the restart policy, as docker 28's update (which no
+    /// longer offers `--kernel-memory`).
     static let updateFlags = runFlags.filter {
         ["blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-shares", "cpus", "cpuset-cpus", "cpuset-mems",
-         "kernel-memory", "memory", "memory-reservation", "memory-swap", "pids-limit", "restart"].contains($0.long)
+         "memory", "memory-reservation", "memory-swap", "pids-limit", "restart"].contains($0.long)
     }
 
     func update(_ args: [String]) throws -> Int32 {
