@@ -86,16 +86,7 @@ public struct ContentStore: Sendable {
     public func verify(_ digest: Digest) -> Bool {
         guard let fd = try? open(digest) else { return false }
         defer { close(fd) }
-        let hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return false }
-            if n == 0 { break }
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-        }
-        return hasher.finish() == digest
+        return (try? SHA256.digest(fd: fd)) == digest
     }
 
     public func list() -> [Digest] {

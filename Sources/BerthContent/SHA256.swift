@@ -1,5 +1,7 @@
 import BerthOCI
+import BerthSystem
 import CCrypto
+import Glibc
 
 /// Streaming SHA-256 on OpenSSL's libcrypto (hardware-accelerated, no package to build).
 public final class SHA256 {
@@ -30,6 +32,19 @@ public final class SHA256 {
         for b in out { hex.append(table[Int(b >> 4)]); hex.append(table[Int(b & 15)]) }
         // Always 64 lowercase hex digits, so this cannot fail.
         return try! Digest(sha256: String(decoding: hex, as: UTF8.self))
+    }
+
+    /// The digest of what `fd` holds from its offset to the end, read 1 MiB at a time.
+    public static func digest(fd: Int32, path: String? = nil) throws -> Digest {
+        let h = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SystemError("read", path) }
+            if n == 0 { return h.finish() }
+            buffer.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        }
     }
 
     public static func digest(_ bytes: [UInt8]) -> Digest {

@@ -180,7 +180,7 @@ extension ContainerService {
 
     func releaseMounts(_ record: ContainerRecord) {
         for m in record.mounts ?? [] where m.type == "volume" { volumes.release(m.source) }
-        unmountShareableShm(record.id)
+        if record.hostConfig.IpcMode == "shareable" { unmountShareableShm(record.id) }
     }
 
     /// Docker's copy-up: what the image holds at a volume's path seeds the empty volume. The

@@ -318,7 +318,7 @@ public actor ContainerService {
         if host.BlkioWeightDevice == nil { host.BlkioWeightDevice = [] }
         // moby's adaptContainerSettings: what the daemon chose is stored, so inspect shows it.
         if (host.ShmSize ?? 0) <= 0 { host.ShmSize = SpecBuilder.defaultShmSize }
-        if let m = host.Memory, m > 0, (host.MemorySwap ?? 0) == 0 { host.MemorySwap = m * 2 }  // as much swap as memory
+        if let m = host.Memory, m > 0, (host.MemorySwap ?? 0) == 0 { host.MemorySwap = SpecBuilder.defaultSwap(m) }
         if (host.IpcMode ?? "").isEmpty { host.IpcMode = "private" }
         if host.KernelMemory == nil { host.KernelMemory = 0 }
         if host.OomKillDisable == nil { host.OomKillDisable = false }  // also after v2 discarded it
@@ -700,7 +700,8 @@ public actor ContainerService {
         let doomed = config.containersRoot + "/removing-" + id
         try sys("rename", containerDir(id)) { Glibc.rename(containerDir(id), doomed) }
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)  // not mounted unless it ran
-        if isMounted(doomed + "/mounts/shm") {  // a shareable container's, when its exit was never seen
+        // A shareable container's /dev/shm, when its exit was never seen (only those read mountinfo).
+        if record.hostConfig.IpcMode == "shareable" && isMounted(doomed + "/mounts/shm") {
             logFailure("unmounting container \(id)'s shared /dev/shm") { try Mounter.unmount(doomed + "/mounts/shm", detach: true) }
         }
         // past the commit point a failure here leaves what the next boot's sweep removes; say so

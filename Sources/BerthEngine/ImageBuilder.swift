@@ -625,7 +625,10 @@ public final class ImageBuilder: @unchecked Sendable {
                     throw BuildError(message: "ADD failed: \(source): \(error)")
                 }
                 if let checksum {
-                    let actual = SHA256.digest(try FileIO.read(context + "/" + rel))
+                    let file = context + "/" + rel
+                    let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
+                    defer { close(fd) }
+                    let actual = try SHA256.digest(fd: fd, path: file)
                     guard actual == checksum else { throw BuildError(message: "ADD failed: \(source): digest mismatch \(actual): \(checksum)") }
                 }
                 downloaded.insert(rel)

@@ -186,6 +186,13 @@ enum SpecBuilder {
         return caps
     }
 
+    /// Docker's swap when only memory is limited: as much swap as memory (memory+swap twice the
+    /// limit); unlimited where doubling a client's value would overflow.
+    static func defaultSwap(_ memory: Int64) -> Int64 {
+        let (doubled, overflow) = memory.multipliedReportingOverflow(by: 2)
+        return overflow ? -1 : doubled
+    }
+
     /// dockerd's `--default-shm-size`.
     static let defaultShmSize: Int64 = 64 << 20
 
@@ -197,7 +204,7 @@ enum SpecBuilder {
             if memory > 0 {
                 m.limit = memory
                 let swap = host.MemorySwap ?? 0
-                m.swap = swap == 0 ? memory * 2 : swap  // unset: as much swap as memory; -1: unlimited
+                m.swap = swap == 0 ? defaultSwap(memory) : swap  // -1: unlimited
             }
             if let v = host.MemoryReservation, v > 0 { m.reservation = v }
             if host.OomKillDisable == true { m.disableOOMKiller = true }

@@ -85,6 +85,11 @@ import Testing
         #expect(refused { $0.NanoCpus = Int64.max } != nil)
     }
 
+    @Test func defaultSwapNeverOverflows() {
+        #expect(SpecBuilder.defaultSwap(32 << 20) == 64 << 20)
+        #expect(SpecBuilder.defaultSwap(Int64.max / 2 + 1) == -1)  // a client's absurd -m: unlimited, not a trap
+    }
+
     @Test func featuresOfAV2Hierarchy() throws {
         let root = try FileIO.makeTemporaryDirectory()
         defer { try? FileIO.removeTree(root) }

@@ -74,6 +74,23 @@ def test_deeply_nested_and_malformed_json_get_400(daemon):
     assert api(daemon, "GET", "/_ping")[0] == 200
 
 
+def test_extreme_resource_values_never_trap(daemon):
+    # Values at Int64's edge: a limit derived from them (swap = twice the memory) must not overflow.
+    big = 9223372036854775807
+    for host in ({"Memory": big}, {"Memory": big, "MemorySwap": big}, {"Memory": big // 2 + 1}, {"KernelMemory": big},
+                 {"NanoCpus": big}, {"CpuQuota": big}, {"CpuPeriod": -big - 1}, {"PidsLimit": -big - 1},
+                 {"MemoryReservation": big}, {"BlkioWeight": 65536}, {"MemorySwappiness": -big - 1}):
+        body = json.dumps({"Image": "busybox", "Cmd": ["true"], "HostConfig": host}).encode()
+        status, _, text = api(daemon, "POST", "/v1.50/containers/create", body=body, headers={"Content-Type": "application/json"})
+        assert status in (201, 400), (host, status, text[:200])
+        if status == 201:
+            cid = json.loads(text)["Id"]
+            assert api(daemon, "POST", f"/v1.50/containers/{cid}/update", body=body[body.index(b'"HostConfig": ') + 14:-1],
+                       headers={"Content-Type": "application/json"})[0] in (200, 400)
+            assert api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")[0] == 204
+    assert api(daemon, "GET", "/_ping")[0] == 200
+
+
 def test_slowloris_connections_are_closed_and_others_served(daemon):
     clients = [raw_connection(daemon) for _ in range(40)]
     stop = threading.Event()
