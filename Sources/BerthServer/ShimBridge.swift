@@ -24,11 +24,16 @@ final class ShimBridge: @unchecked Sendable {
     /// Output that arrived before the client's connection was handed over.
     private var pendingOutput: [[UInt8]] = []
     private var clientClosedInput = false
-    /// Output written to the client and not yet taken by its socket. A client that stops reading
-    /// (a stopped `docker attach`) would otherwise make berthd hold the container's whole output;
-    /// past `maxBacklog` it is dropped from the stream, as its bytes are still in the log.
+    /// Output written to the client and not yet taken by its socket. Past `highWater` berthd
+    /// stops reading the shim until the client is down to `lowWater`: a slow client costs a
+    /// bounded amount here and loses nothing. The shim then holds the container's output back
+    /// (as Docker slows a container for a slow attach) and drops a client that takes nothing at
+    /// all, whose output stays in the log.
     private var backlog = 0
-    static let maxBacklog = 8 << 20
+    /// The shim connection while its reads are paused.
+    private var pausedShim: Channel?
+    static let highWater = 1 << 20
+    static let lowWater = 256 << 10
     /// The client typed the detach sequence: nothing more of its input goes through, and its
     /// connection closes as soon as it is handed over (the keys may arrive before that).
     private var detached = false
@@ -102,7 +107,7 @@ final class ShimBridge: @unchecked Sendable {
         if gone { return channel.close(promise: nil) }
         for bytes in early {
             let promise = channel.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenComplete { [self] _ in lock.withLock { backlog -= bytes.count } }
+            promise.futureResult.whenComplete { [self] _ in written(bytes.count) }
             channel.write(channel.allocator.buffer(bytes: bytes), promise: promise)
         }
         channel.flush()
@@ -130,8 +135,9 @@ final class ShimBridge: @unchecked Sendable {
         }
     }
 
-    /// Shim output for the client.
-    func toClient(_ stream: UInt8, _ payload: [UInt8]) {
+    /// Output for the client: from the shim, read on `source`'s event loop, or (no source) a
+    /// replay or a message of berthd's own.
+    func toClient(_ stream: UInt8, _ payload: [UInt8], from source: Channel? = nil) {
         if stream == Frame.exit {
             if let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload)), let onExit {
                 lock.withLock { exitRecorded = Task { await onExit(status) } }
@@ -139,28 +145,30 @@ final class ShimBridge: @unchecked Sendable {
             return
         }
         let bytes = (tty ? [] : Frame.header(stream: stream, length: payload.count)) + payload
-        let (target, overflow) = lock.withLock { () -> (Channel?, Bool) in
-            if client == nil {
-                pendingOutput.append(bytes)
-                backlog += bytes.count
-                return (nil, backlog > Self.maxBacklog)
-            }
+        let (target, pause) = lock.withLock { () -> (Channel?, Bool) in
             backlog += bytes.count
-            return (client, backlog > Self.maxBacklog)
+            if client == nil { pendingOutput.append(bytes) }
+            let pause = backlog > Self.highWater && pausedShim == nil && source != nil
+            if pause { pausedShim = source }
+            return (client, pause)
         }
-        if overflow {
-            // bounded memory per client: the stalled one loses this stream, nobody else waits
-            lock.withLock {
-                // undelivered output is dropped with its count; what is in flight uncounts itself
-                if client == nil { pendingOutput = []; backlog = 0 }
-            }
-            target?.close(promise: nil)
-            return
-        }
+        // on the shim's own loop, so this lands before any resume, which is queued behind it
+        if pause { source?.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
         guard let target else { return }
         let promise = target.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { [self] _ in lock.withLock { backlog -= bytes.count } }
+        promise.futureResult.whenComplete { [self] _ in written(bytes.count) }
         target.writeAndFlush(target.allocator.buffer(bytes: bytes), promise: promise)
+    }
+
+    /// The client's socket took `count` bytes (or the write failed and they are gone).
+    private func written(_ count: Int) {
+        let resume = lock.withLock { () -> Channel? in
+            backlog -= count
+            guard backlog < Self.lowWater, let paused = pausedShim else { return nil }
+            pausedShim = nil
+            return paused
+        }
+        resume?.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
     }
 
     private var shimDone = false
@@ -201,7 +209,7 @@ final class ShimFrameHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         pending += buffer.readBytes(length: buffer.readableBytes) ?? []
-        for (stream, payload) in Frame.parse(&pending) { bridge.toClient(stream, payload) }
+        for (stream, payload) in Frame.parse(&pending) { bridge.toClient(stream, payload, from: context.channel) }
     }
 
     func channelInactive(context: ChannelHandlerContext) { bridge.shimClosed() }

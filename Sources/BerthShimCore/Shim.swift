@@ -36,6 +36,9 @@ public final class Shim {
         var execPid: Int32?
         /// False once the peer has closed its sending side: still written to, no longer read.
         var readable = true
+        var outbox = Outbox()
+        /// An ended exec's client: closed once its last frames (the exit) are delivered.
+        var closeWhenFlushed = false
         init(fd: Int32) { self.fd = fd }
         var wantsOutput: Bool { request?.op == .attach }
     }
@@ -102,6 +105,8 @@ public final class Shim {
             _ = try launch(stdio: (input?.read ?? devNull, out.write, err.write))
             outputs[out.read] = Frame.stdout
             outputs[err.read] = Frame.stderr
+            // never read-blocked, even by a process outside the container holding the pipe at the end
+            for fd in [out.read, err.read] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
             if let input { stdin = StdinSink(fd: input.write) }
         }
         listener = try UnixSocket.listen(config.socket, mode: 0o600)
@@ -147,20 +152,31 @@ public final class Shim {
             if let exit, outputs.isEmpty || Monotonic.now() > exitDeadline {
                 return finish(exit)
             }
+            // An attach client that has taken nothing for a while is dropped (its output is in
+            // the log); until then, one that is behind holds the container's output back.
+            for client in Array(clients.values) where client.wantsOutput && client.outbox.stalled(now: Monotonic.now()) { drop(client.fd) }
+            let attachBehind = clients.values.contains { $0.wantsOutput && $0.outbox.isFull }
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0), pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
-            for fd in outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            for client in clients.values where client.readable { fds.append(pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)) }
-            for session in execs.values { for fd in session.outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
+            if !attachBehind { for fd in outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
+            for client in clients.values {
+                let events = (client.readable ? POLLIN : 0) | (client.outbox.pending > 0 ? POLLOUT : 0)
+                if events != 0 { fds.append(pollfd(fd: client.fd, events: Int16(events), revents: 0)) }
+            }
+            // an exec's output waits for its client, as the process would for docker's
+            for session in execs.values where !(clients[session.client]?.outbox.isFull ?? false) {
+                for fd in session.outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            }
             for sink in [stdin].compactMap({ $0 }) + execs.values.compactMap(\.stdin) where !sink.pending.isEmpty {
                 fds.append(pollfd(fd: sink.fd, events: Int16(POLLOUT), revents: 0))
             }
-            let rc = poll(&fds, nfds_t(fds.count), exit == nil ? -1 : 100)
+            let timeout: Int32 = exit != nil ? 100 : attachBehind ? 250 : -1
+            let rc = poll(&fds, nfds_t(fds.count), timeout)
             if rc < 0 && errno == EINTR { continue }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == signals { reap() }
                 else if entry.fd == listener { accept() }
                 else if let stream = outputs[entry.fd] { readOutput(entry.fd, stream: stream) }
-                else if clients[entry.fd] != nil { readClient(entry.fd) }
+                else if let client = clients[entry.fd] { serve(client, revents: entry.revents) }
                 else if let session = execs.values.first(where: { $0.outputs[entry.fd] != nil }) { readExecOutput(session, entry.fd) }
                 else if entry.revents & Int16(POLLOUT) != 0 { flushStdin(entry.fd) }
             }
@@ -224,20 +240,30 @@ public final class Shim {
         if !chunk.isEmpty { readOutputChunk(chunk, stream: stream) }
     }
 
+    /// Queues a frame for a client and writes what its socket takes now; never waits for it.
     func send(_ fd: Int32, frame stream: UInt8, _ payload: ArraySlice<UInt8>) {
-        let bytes = Frame.header(stream: stream, length: payload.count) + payload
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { drop(fd); return }
-            offset += n
+        guard let client = clients[fd] else { return }
+        client.outbox.append(Frame.header(stream: stream, length: payload.count), payload, now: Monotonic.now())
+        flush(client)
+    }
+
+    func flush(_ client: Client) {
+        if !client.outbox.flush(to: client.fd, now: Monotonic.now()) || (client.closeWhenFlushed && client.outbox.pending == 0) {
+            drop(client.fd)
         }
     }
 
+    /// A client's socket is ready: it took bytes, sent some, or went away.
+    func serve(_ client: Client, revents: Int16) {
+        let gone = revents & Int16(POLLERR | POLLHUP) != 0
+        if revents & Int16(POLLOUT) != 0 || (gone && !client.readable) { flush(client) }
+        if clients[client.fd] === client, client.readable, revents & Int16(POLLIN) != 0 || gone { readClient(client.fd) }
+    }
+
+    /// A one-line answer on a fresh connection, whose socket buffer always has room for it.
     func reply(_ fd: Int32, _ reply: ShimReply) {
         let line = Array((try? JSONEncoder().encode(reply)) ?? Data()) + [10]
-        _ = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
     }
 
     func drop(_ fd: Int32) {
@@ -403,7 +429,11 @@ public final class Shim {
         if let sink = session.stdin, sink.fd != session.master { close(sink.fd) }
         session.outputs.keys.forEach { close($0) }
         execs[session.pid] = nil
-        if clients.removeValue(forKey: session.client) != nil { close(session.client) }
+        if let client = clients[session.client] {
+            client.closeWhenFlushed = true
+            client.readable = false
+            flush(client)
+        }
     }
 
     // MARK: the end
@@ -412,6 +442,7 @@ public final class Shim {
     func finish(_ exit: ExitStatus) -> ExitStatus {
         for fd in Array(outputs.keys) { while let chunk = readChunk(fd), !chunk.isEmpty { readOutputChunk(chunk, stream: outputs[fd]!) } }
         logger?.flush()
+        deliverQueuedOutput()
         try? runtime.delete(id: config.id, force: true)
         if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes)) }
         for client in clients.values {
@@ -421,6 +452,20 @@ public final class Shim {
         clients = [:]
         unlink(config.socket)
         return exit
+    }
+
+    /// The container's last output reaches its attached clients (`docker run`'s final lines) for
+    /// as long as they keep taking it; one that takes nothing for `Outbox.stallGrace` is left.
+    func deliverQueuedOutput() {
+        while true {
+            let waiting = clients.values.filter { $0.outbox.pending > 0 }
+            if waiting.isEmpty { return }
+            var fds = waiting.map { pollfd(fd: $0.fd, events: Int16(POLLOUT), revents: 0) }
+            let rc = poll(&fds, nfds_t(fds.count), Int32(Outbox.stallGrace * 1000))
+            if rc < 0 && errno == EINTR { continue }
+            if rc <= 0 { return }
+            for entry in fds where entry.revents != 0 { if let client = clients[entry.fd] { flush(client) } }
+        }
     }
 
     /// Logs a chunk of the container's output and passes it to every attached client that wants it.
