@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "BerthBuild"),
         .target(name: "BerthVolume", dependencies: ["BerthSystem"]),
         .target(name: "BerthEngine", dependencies: ["BerthAPI", "BerthBuild", "BerthLogs", "BerthContent", "BerthNetwork", "BerthVolume", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthShimProtocol",
-                                                    "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux",
+                                                    "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "BerthServer", dependencies: ["BerthEngine", "BerthLogs", "BerthNetwork", "BerthRegistry", "BerthAPI", "BerthImage", "BerthShimProtocol", "BerthCgroups",
                                                     "BerthSystem", "BerthOCI", "CCrypto",

@@ -1,8 +1,8 @@
 import BerthAPI
 import BerthOCI
-import BerthRuntimeCore
 import BerthShimProtocol
 import BerthSystem
+import FoundationEssentials
 import Glibc
 
 /// An exec instance (`docker exec`): created, then started once over a hijacked connection.
@@ -61,7 +61,9 @@ extension ContainerService {
 
     /// The container's own process, changed as an exec asks (command, env, user, cwd, privileges).
     func execProcess(_ record: ContainerRecord, _ exec: ExecConfig, tty: Bool) throws -> Spec.Process {
-        let base = try Runtime(root: config.runtimeRoot).baseProcess(id: record.id)
+        // the spec this engine wrote for the running container
+        let spec = try JSONDecoder().decode(Spec.self, from: Data(try FileIO.read(bundlePath(record.id) + "/config.json")))
+        guard let base = spec.process else { throw EngineError.internalError("container \(record.id) has no process in its spec") }
         var process = base
         process.terminal = tty
         process.args = exec.Cmd
@@ -116,10 +118,6 @@ extension ContainerService {
 
     public func resizeExec(_ execID: String, height: UInt16, width: UInt16) throws {
         guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
-        var request = ShimRequest(op: .resize)
-        request.execID = execID
-        request.height = height
-        request.width = width
-        _ = try ShimClient.request(socketPath(exec.containerID), request)
+        try task(exec.containerID).resize(width: width, height: height, execID: execID)
     }
 }

@@ -2,7 +2,6 @@ import BerthAPI
 import BerthArchive
 import BerthImage
 import BerthOCI
-import BerthRuntimeCore
 import BerthSnapshot
 import BerthSystem
 import FoundationEssentials
@@ -193,16 +192,15 @@ extension ContainerService {
         var imageConfig = ImageAPI.imageConfig(config)
         do { try ConfigChange.apply(options.changes, to: &imageConfig) } catch { throw EngineError.invalid("\(error)") }
         var freeze = options.pause && record.state.Running && !record.state.Paused
-        let runtime = Runtime(root: self.config.runtimeRoot)
+        let task = task(record.id)
         if freeze {
-            do { try runtime.pause(id: record.id) } catch {
+            do { try task.pause() } catch {
                 // The process exited since the record last said running (its exit is on the way): nothing to freeze.
-                let status = (try? runtime.state(id: record.id))?.status
-                guard status == nil || status == .stopped else { throw error }
+                guard !task.isRunning else { throw error }
                 freeze = false
             }
         }
-        defer { if freeze { try? runtime.resume(id: record.id) } }
+        defer { if freeze { logFailure("thawing container \(record.id) after commit") { try task.resume() } } }
         let committed = try await commitLayer(record.id, config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
                                               author: options.author, comment: options.comment, tags: options.reference.map { [$0] } ?? [])
         emit(record, "commit", ["comment": options.comment ?? ""])

@@ -203,7 +203,11 @@ extension ContainerService {
 
     /// `network connect`: configured at once; a running container is plugged in now.
     public func connect(network ref: String, container: String, endpoint: EndpointSettings?) async throws {
-        var record = try find(container)
+        try await serialized(container) { try await connectHeld(network: ref, id: $0, endpoint: endpoint) }
+    }
+
+    func connectHeld(network ref: String, id: String, endpoint: EndpointSettings?) async throws {
+        var record = try find(id)
         let net = try await networks.find(ref)
         let mode = record.hostConfig.NetworkMode ?? "default"
         if mode == "host" || mode == "none" || mode.hasPrefix("container:") || net.driver != "bridge" {
@@ -224,7 +228,11 @@ extension ContainerService {
     }
 
     public func disconnect(network ref: String, container: String, force: Bool) async throws {
-        var record = try find(container)
+        try await serialized(container) { try await disconnectHeld(network: ref, id: $0) }
+    }
+
+    func disconnectHeld(network ref: String, id: String) async throws {
+        var record = try find(id)
         let net = try await networks.find(ref)
         guard record.endpoints?[net.name] != nil else {
             throw EngineError.forbidden("container \(record.id) is not connected to network \(net.name)")

@@ -2,7 +2,6 @@ import BerthAPI
 import BerthArchive
 import BerthImage
 import BerthOCI
-import BerthRuntimeCore
 import BerthSystem
 import FoundationEssentials
 import Glibc
@@ -146,7 +145,7 @@ extension ContainerService {
     public func top(_ ref: String) throws -> ContainerTop {
         let r = try find(ref)
         guard r.state.Running else { throw EngineError.conflict("Container \(r.id) is not running") }
-        let pids = try Runtime(root: config.runtimeRoot).processes(id: r.id)
+        let pids = try task(r.id).pids()
         var top = ContainerTop()
         top.Titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
         top.Processes = pids.sorted().map { pid in

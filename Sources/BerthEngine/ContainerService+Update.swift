@@ -6,8 +6,12 @@ extension ContainerService {
     /// `docker update`, as moby's `ContainerUpdate`: the request is checked on its own (update
     /// rules), then merged field by field into the stored settings (a zero leaves a field alone)
     /// and, for a running container, written into its cgroup now. Returns dockerd's warnings.
-    public func update(_ ref: String, _ request: HostConfig) throws -> [String] {
-        var record = try find(ref)
+    public func update(_ ref: String, _ request: HostConfig) async throws -> [String] {
+        try await serialized(ref) { try updateHeld($0, request) }
+    }
+
+    func updateHeld(_ id: String, _ request: HostConfig) throws -> [String] {
+        var record = try find(id)
         var changes = request
         if let p = changes.PidsLimit, p <= 0 { changes.PidsLimit = 0 }  // 0 and -1 both mean unlimited
         try Self.validate(changes)
@@ -48,7 +52,9 @@ extension ContainerService {
             var resources = try SpecBuilder.resources(host)
             resources.devices = nil  // the device rules were set at start and stay
             do {
-                try Cgroups.manager(path: "/berth/" + record.id).apply(resources)
+                try task(record.id).update(resources)
+            } catch EngineError.conflict(_) {
+                // exited since the record said running: the settings apply from its next start
             } catch {
                 throw EngineError.internalError("Cannot update container \(record.id): \(error)")
             }

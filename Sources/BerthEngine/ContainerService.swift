@@ -3,7 +3,6 @@ import BerthCgroups
 import BerthImage
 import BerthLogs
 import BerthOCI
-import BerthRuntimeCore
 import BerthShimProtocol
 import BerthSnapshot
 import BerthSystem
@@ -30,6 +29,7 @@ public actor ContainerService {
     nonisolated(unsafe) var monitor: ExitMonitor!
     /// The probe loop of each running container with a healthcheck.
     var healthTasks: [String: Task<Void, Never>] = [:]
+    var gate = OperationGate()
     let log = Logger(label: "berth.engine")
 
     /// Bookkeeping or clean-up whose failure must not fail the operation at hand, but which an
@@ -79,7 +79,7 @@ public actor ContainerService {
         }
         sweepOrphans()
         for (id, record) in containers where record.state.Running {
-            if (try? ShimClient.request(socketPath(id), ShimRequest(op: .state))) != nil, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
+            if task(id).isAlive, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
                 startHealthChecks(id, reset: false)
                 continue
             }
@@ -94,8 +94,8 @@ public actor ContainerService {
         let shims = ShimClient.processes()
         for (id, record) in containers where !record.state.Running {
             if FileIO.exists(socketPath(id)) {
-                if (try? sendKill(id, SIGKILL)) != nil {
-                    for _ in 0..<100 where (try? ShimClient.request(socketPath(id), ShimRequest(op: .state))) != nil {
+                if (try? task(id).kill(SIGKILL)) != nil {
+                    for _ in 0..<100 where task(id).isAlive {
                         try? await Task.sleep(nanoseconds: 20_000_000)
                     }
                 }
@@ -107,7 +107,14 @@ public actor ContainerService {
                 Glibc.kill(pid, SIGKILL)
                 for _ in 0..<100 where Glibc.kill(pid, 0) == 0 { try? await Task.sleep(nanoseconds: 20_000_000) }
             }
-            try? Runtime(root: config.runtimeRoot).delete(id: id, force: true)
+            // runtime state with no shim to own it: removed by the shim binary, its one writer
+            if FileIO.isDirectory(config.runtimeRoot + "/" + id), FileIO.exists(bundlePath(id) + "/shim.json") {
+                await logFailure("cleaning up after container \(id)'s killed shim") {
+                    let shim = config.shimPath, spec = bundlePath(id) + "/shim.json"
+                    let (status, output) = try await Threads.run { try Subprocess.run(shim, ["--delete", spec]) }
+                    if status != 0 { throw EngineError.internalError(output.trimmed) }
+                }
+            }
             removeLeftoverCgroup(id)
             if mounted.contains(bundlePath(id) + "/rootfs") { unmountIdle(id) }
         }
@@ -131,6 +138,7 @@ public actor ContainerService {
     nonisolated func bundlePath(_ id: String) -> String { config.bundlesRoot + "/" + id }
     nonisolated func socketPath(_ id: String) -> String { bundlePath(id) + "/shim.sock" }
     nonisolated func logPath(_ id: String) -> String { containerDir(id) + "/" + id + "-json.log" }
+    nonisolated func task(_ id: String) -> ContainerTask { ContainerTask(id: id, socket: socketPath(id)) }
 
     /// A container event with Docker's attributes: image, name and the container's labels.
     func emit(_ record: ContainerRecord, _ action: String, _ extra: [String: String] = [:]) {
@@ -380,9 +388,12 @@ public actor ContainerService {
     // MARK: start
 
     public func start(_ ref: String) async throws {
-        var record = try find(ref)
+        try await serialized(ref) { try await startHeld($0) }
+    }
+
+    func startHeld(_ id: String) async throws {
+        var record = try find(id)
         if record.state.Running { throw EngineError.notModified }
-        let id = record.id
         let bundle = bundlePath(id)
         try FileIO.makeDirectories(bundle + "/rootfs", mode: 0o711)
         let rootfs = bundle + "/rootfs"
@@ -415,28 +426,18 @@ public actor ContainerService {
                                         openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
-            try? Runtime(root: config.runtimeRoot).delete(id: id, force: true)  // what a killed shim left
-            let (status, output) = try Subprocess.run(config.shimPath, [bundle + "/shim.json"])
+            // the shim's start (it creates the container) waits off the actor: other containers go on
+            let shimPath = config.shimPath
+            let (status, output) = try await Threads.run { try Subprocess.run(shimPath, [bundle + "/shim.json"]) }
             guard status == 0 else { throw Self.startError(output.trimmed) }
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] {
-                do {
-                    var request = ShimRequest(op: .attach)
-                    request.stdin = pending.stdin; request.stdout = pending.stdout; request.stderr = pending.stderr
-                    let fd = try ShimClient.open(socketPath(id), request)
-                    _ = try ShimClient.readReply(fd, socket: socketPath(id))
-                    pending.connected(.success(fd))
-                } catch {
-                    pending.connected(.failure(error))
-                }
+                pending.connected(Result { try task(id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr) })
             }
             try monitor.watch(id: id, socket: socketPath(id))
-            let reply = try ShimClient.request(socketPath(id), ShimRequest(op: .start))
-            record.state.Status = "running"
-            record.state.Running = true
-            record.state.Paused = false
-            record.state.Restarting = false
+            let pid = try task(id).start()
+            try record.move(to: .running)
             record.state.OOMKilled = false
-            record.state.Pid = reply.pid ?? 0
+            record.state.Pid = pid
             record.state.ExitCode = 0
             record.state.Error = ""
             record.state.StartedAt = Timestamp.now()
@@ -449,7 +450,7 @@ public actor ContainerService {
             emit(record, "start")
         } catch {
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
-            if FileIO.exists(socketPath(id)) { try? sendKill(id, SIGKILL) }
+            if FileIO.exists(socketPath(id)) { try? task(id).kill(SIGKILL) }
             await tearDownNetwork(&record)
             if mountsHeld { releaseMounts(record) }
             containers[id] = record
@@ -457,7 +458,7 @@ public actor ContainerService {
             record.state.Error = "\(error)"
             record.state.ExitCode = Self.startFailureCode("\(error)")
             logFailure("saving container \(id)") { try save(record) }
-            if record.hostConfig.AutoRemove == true { await logFailure("auto-removing container \(id)") { try await remove(id, force: true) } }
+            if record.hostConfig.AutoRemove == true { await logFailure("auto-removing container \(id)") { try await removeHeld(id, force: true) } }
             throw error
         }
     }
@@ -498,9 +499,15 @@ public actor ContainerService {
         stopHealthChecks(id)
         guard var record = containers[id] else { return }
         let status = status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now())
-        record.state.Status = "exited"
-        record.state.Running = false
-        record.state.Paused = false
+        guard record.lifecycle.canMove(to: .exited) else {
+            // The shim of a start that failed: the container stays as it was (`created`, as in
+            // dockerd), with the start's error and exit code, which its waiters hear.
+            log.debug("exit of container \(id) reported while it was \(record.lifecycle.rawValue): its start failed")
+            removeLeftoverCgroup(id)
+            for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: record.state.ExitCode) }
+            return
+        }
+        try? record.move(to: .exited)  // allowed: checked above
         record.state.Pid = 0
         record.state.ExitCode = status.exitCode
         record.state.OOMKilled = status.oomKilled
@@ -514,13 +521,14 @@ public actor ContainerService {
         emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }
         if record.hostConfig.AutoRemove == true {
-            await logFailure("auto-removing container \(id)") { try await remove(id, force: true) }
+            await logFailure("auto-removing container \(id)") {
+                do { try await remove(id, force: true) } catch EngineError.notFound(_) {}  // a client's rm came first
+            }
             return
         }
         if shouldRestart(record) {
             record.restartCount += 1
-            record.state.Restarting = true
-            record.state.Status = "restarting"
+            try? record.move(to: .restarting)  // exited → restarting is always allowed
             logFailure("saving container \(id)") { try save(record) }
             // Docker's back-off: 100 ms doubling per restart, back to 100 ms after a 10 s run.
             let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
@@ -550,25 +558,33 @@ public actor ContainerService {
 
     // MARK: stop, kill, wait, pause
 
+    /// The signal goes out under the container's gate; the wait for the exit does not hold it,
+    /// so a `kill` or `rm -f` meanwhile is not held up by the grace period (as in dockerd).
     public func stop(_ ref: String, timeout: Int?, signal: String?) async throws {
-        var record = try find(ref)
-        guard record.state.Running else {
-            if record.state.Restarting { record.stoppedByUser = true; record.state.Restarting = false; try save(record) }
-            throw EngineError.notModified
+        let (record, sig, grace) = try await serialized(ref) { id -> (ContainerRecord, Int32, Int) in
+            var record = try find(id)
+            guard record.state.Running else {
+                if record.lifecycle == .restarting {
+                    record.stoppedByUser = true
+                    try record.move(to: .exited)
+                    try save(record)
+                }
+                throw EngineError.notModified
+            }
+            record.stoppedByUser = true
+            let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
+            logFailure("signalling container \(id)") { try send(sig, to: &record) }
+            try save(record)
+            emit(record, "kill", ["signal": String(sig)])
+            return (record, sig, timeout ?? record.config.StopTimeout ?? 10)
         }
-        record.stoppedByUser = true
-        try save(record)
         let id = record.id
-        let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
-        let grace = timeout ?? record.config.StopTimeout ?? 10
-        try? sendKill(id, sig)
-        emit(record, "kill", ["signal": String(sig)])
         if grace > 0, await waitForExit(id, seconds: Double(grace)) {
             emit(record, "stop")
             return
         }
         if grace > 0 { log.info("Container \(id) failed to exit within \(grace) seconds of signal \(sig) - using the force") }
-        logFailure("killing container \(id)") { try sendKill(id, SIGKILL) }
+        logFailure("killing container \(id)") { try task(id).kill(SIGKILL) }
         emit(record, "kill", ["signal": String(SIGKILL)])
         if !(await waitForExit(id, seconds: 30)) { log.error("container \(id) did not exit 30 seconds after SIGKILL") }
         emit(record, "stop")
@@ -592,16 +608,21 @@ public actor ContainerService {
         do { sig = try Signal.parse(signal.flatMap { $0.isEmpty ? nil : $0 } ?? "SIGKILL") } catch {
             throw EngineError.invalid("Invalid signal: \(signal ?? "")")
         }
-        if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true; try save(record) }
-        try sendKill(record.id, sig)
+        if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true }
+        try send(sig, to: &record)
+        try save(record)
         emit(record, "kill", ["signal": String(sig)])
         if sig == SIGKILL { _ = await waitForExit(record.id, seconds: 30) }
     }
 
-    func sendKill(_ id: String, _ signal: Int32) throws {
-        var request = ShimRequest(op: .kill)
-        request.signal = signal
-        _ = try ShimClient.request(socketPath(id), request)
+    /// Signals the container's init. A frozen container is thawed after the signal, as moby does:
+    /// the signal would otherwise wait for an unpause, and a stop for its whole timeout and more.
+    func send(_ signal: Int32, to record: inout ContainerRecord) throws {
+        try task(record.id).kill(signal)
+        if record.lifecycle == .paused {
+            try task(record.id).resume()
+            try record.move(to: .running)
+        }
     }
 
     /// True if the container exited within `seconds`.
@@ -646,24 +667,30 @@ public actor ContainerService {
         return WaitResponse(StatusCode: code ?? containers[id]?.state.ExitCode ?? record.state.ExitCode)
     }
 
-    public func pause(_ ref: String) throws {
-        var record = try find(ref)
+    public func pause(_ ref: String) async throws {
+        try await serialized(ref) { try pauseHeld($0) }
+    }
+
+    func pauseHeld(_ id: String) throws {
+        var record = try find(id)
         guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
         guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is already paused") }
-        try Runtime(root: config.runtimeRoot).pause(id: record.id)
-        record.state.Paused = true
-        record.state.Status = "paused"
+        try task(record.id).pause()
+        try record.move(to: .paused)
         stopHealthChecks(record.id)
         try save(record)
         emit(record, "pause")
     }
 
-    public func unpause(_ ref: String) throws {
-        var record = try find(ref)
+    public func unpause(_ ref: String) async throws {
+        try await serialized(ref) { try unpauseHeld($0) }
+    }
+
+    func unpauseHeld(_ id: String) throws {
+        var record = try find(id)
         guard record.state.Paused else { throw EngineError.conflict("Container \(record.id) is not paused") }
-        try Runtime(root: config.runtimeRoot).resume(id: record.id)
-        record.state.Paused = false
-        record.state.Status = "running"
+        try task(record.id).resume()
+        try record.move(to: .running)
         try save(record)
         startHealthChecks(record.id, reset: false)
         emit(record, "unpause")
@@ -673,8 +700,11 @@ public actor ContainerService {
 
     /// `volumes` (`rm -v`) also removes the container's anonymous volumes.
     public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
-        let record = try find(ref)
-        let id = record.id
+        try await serialized(ref) { try await removeHeld($0, force: force, volumes: removeVolumes) }
+    }
+
+    func removeHeld(_ id: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
+        let record = try find(id)
         if record.state.Restarting && !record.state.Running {
             guard force else {
                 throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is restarting: stop the container before removing or force remove")
@@ -690,8 +720,8 @@ public actor ContainerService {
             var r = record
             r.stoppedByUser = true
             try save(r)
-            if r.state.Paused { try? Runtime(root: config.runtimeRoot).resume(id: id) }
-            try? sendKill(id, SIGKILL)
+            if r.state.Paused { logFailure("thawing container \(id) to kill it") { try task(id).resume() } }
+            logFailure("killing container \(id)") { try task(id).kill(SIGKILL) }
             _ = await waitForExit(id, seconds: 30)
         }
         await networks.tearDown(container: id)
@@ -733,8 +763,12 @@ public actor ContainerService {
         return PruneReport(ContainersDeleted: deleted, SpaceReclaimed: reclaimed)
     }
 
-    public func rename(_ ref: String, to newName: String) throws {
-        var record = try find(ref)
+    public func rename(_ ref: String, to newName: String) async throws {
+        try await serialized(ref) { try renameHeld($0, to: newName) }
+    }
+
+    func renameHeld(_ id: String, to newName: String) throws {
+        var record = try find(id)
         let name = try reserveName(newName)
         let old = record.name
         record.name = name
@@ -749,12 +783,8 @@ public actor ContainerService {
     public func attach(_ ref: String, _ pending: PendingAttach) throws -> (id: String, tty: Bool) {
         let record = try find(ref)
         if record.state.Running {
-            var request = ShimRequest(op: .attach)
-            request.stdin = pending.stdin; request.stdout = pending.stdout; request.stderr = pending.stderr
             do {
-                let fd = try ShimClient.open(socketPath(record.id), request)
-                do { _ = try ShimClient.readReply(fd, socket: socketPath(record.id)) } catch { close(fd); throw error }
-                pending.connected(.success(fd))
+                pending.connected(.success(try task(record.id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr)))
             } catch {
                 // The process exited between its start and this attach (`compose run` starts,
                 // then attaches): its exit is on the way, and the stream just ends, as dockerd's
@@ -795,9 +825,7 @@ public actor ContainerService {
     public func resize(_ ref: String, height: UInt16, width: UInt16) throws {
         let record = try find(ref)
         guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
-        var request = ShimRequest(op: .resize)
-        request.height = height; request.width = width
-        _ = try ShimClient.request(socketPath(record.id), request)
+        try task(record.id).resize(width: width, height: height)
     }
 }
 

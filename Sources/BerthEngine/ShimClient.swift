@@ -5,6 +5,13 @@ import Glibc
 
 /// Short request/reply exchanges with a shim over its socket (blocking: the shim answers at once).
 public enum ShimClient {
+    /// The shim closed a connection without answering: it does so only while it ends, after its
+    /// container has exited.
+    public struct Ended: Error, CustomStringConvertible {
+        public let socket: String
+        public var description: String { "shim \(socket) closed the connection" }
+    }
+
     public static func request(_ socket: String, _ request: ShimRequest) throws -> ShimReply {
         let fd = try open(socket, request)
         defer { close(fd) }
@@ -30,7 +37,7 @@ public enum ShimClient {
         while true {
             let n = read(fd, &byte, 1)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw EngineError.internalError("shim \(socket) closed the connection") }
+            if n <= 0 { throw ShimClient.Ended(socket: socket) }
             if byte == 10 { break }
             line.append(byte)
         }

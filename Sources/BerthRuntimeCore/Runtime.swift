@@ -279,6 +279,12 @@ public struct Runtime {
         throw RuntimeError.other("container \(record.id): processes did not exit after SIGKILL")
     }
 
+    /// Whether container `id` has state here (perhaps a bare directory a crash left).
+    public func exists(id: String) -> Bool {
+        guard let dir = try? StateDirectory(root: root, id: id) else { return false }
+        return FileIO.isDirectory(dir.path)
+    }
+
     public func pause(id: String) throws {
         let (record, status) = try load(id)
         guard status == .running else { throw RuntimeError.badState("container not running") }

@@ -81,6 +81,7 @@ public final class Shim {
 
     /// Creates the container (its init waits for `start`) and opens the socket.
     public func create() throws {
+        try Self.cleanUp(config)
         _ = berth_set_subreaper()
         signal(SIGPIPE, SIG_IGN)
         let mask: UInt64 = 1 << UInt64(SIGCHLD)
@@ -110,6 +111,13 @@ public final class Shim {
             if let input { stdin = StdinSink(fd: input.write) }
         }
         listener = try UnixSocket.listen(config.socket, mode: 0o600)
+    }
+
+    /// Removes what an earlier shim of this container left when it was killed (state, a created
+    /// init, its cgroup): the runtime's state has one writer, the container's shim, alive or next.
+    public static func cleanUp(_ config: ShimConfig) throws {
+        let runtime = Runtime(root: config.runtimeRoot)
+        if runtime.exists(id: config.id) { try runtime.delete(id: config.id, force: true) }
     }
 
     /// Undoes a create that failed half-way: the waiting init is killed and its state removed.
@@ -349,6 +357,20 @@ public final class Shim {
             drop(client.fd)
         case .state:
             reply(client.fd, ShimReply(pid: initPid, exit: exit))
+            drop(client.fd)
+        case .pause, .resume, .pids, .update:
+            do {
+                switch request.op {
+                case .pause: try runtime.pause(id: config.id); reply(client.fd, ShimReply(pid: initPid))
+                case .resume: try runtime.resume(id: config.id); reply(client.fd, ShimReply(pid: initPid))
+                case .update:
+                    try Cgroups.manager(path: cgroupPath).apply(request.resources ?? Spec.Resources())
+                    reply(client.fd, ShimReply(pid: initPid))
+                default: reply(client.fd, ShimReply(pid: initPid, pids: try runtime.processes(id: config.id)))
+                }
+            } catch {
+                reply(client.fd, ShimReply(error: "\(error)"))
+            }
             drop(client.fd)
         case .kill:
             do {

@@ -30,9 +30,10 @@ public struct ShimConfig: Codable, Sendable {
 }
 
 /// One request on a fresh connection to the shim: a JSON line. `attach` and `exec` then turn the
-/// connection into a stream: frames from the shim, raw stdin bytes to it.
+/// connection into a stream: frames from the shim, raw stdin bytes to it. The shim is the only
+/// writer of its container's runtime state: every task operation berthd has goes through here.
 public struct ShimRequest: Codable, Sendable {
-    public enum Op: String, Codable, Sendable { case start, state, kill, resize, attach, exec, wait }
+    public enum Op: String, Codable, Sendable { case start, state, kill, pause, resume, pids, update, resize, attach, exec, wait }
     public var op: Op
     public var signal: Int32?
     public var all: Bool?
@@ -44,17 +45,21 @@ public struct ShimRequest: Codable, Sendable {
     /// For exec and for resizing an exec's pty.
     public var execID: String?
     public var process: Spec.Process?
+    /// For `update`: the container's new limits, written into its cgroup.
+    public var resources: Spec.Resources?
 
     public init(op: Op) { self.op = op }
 }
 
-/// The one-line JSON answer to start, state, kill, resize and wait.
+/// The one-line JSON answer to every request (the first line of a stream).
 public struct ShimReply: Codable, Sendable {
     public var error: String?
     public var pid: Int32?
     public var exit: ExitStatus?
-    public init(error: String? = nil, pid: Int32? = nil, exit: ExitStatus? = nil) {
-        self.error = error; self.pid = pid; self.exit = exit
+    /// For `pids`: every process in the container's cgroup.
+    public var pids: [Int32]?
+    public init(error: String? = nil, pid: Int32? = nil, exit: ExitStatus? = nil, pids: [Int32]? = nil) {
+        self.error = error; self.pid = pid; self.exit = exit; self.pids = pids
     }
 }
 

@@ -35,10 +35,18 @@ struct SnapshotDirectory: Sendable {
         return info
     }
 
+    /// Snapshots whose directory is named by their key: a commit cut between writing its info
+    /// and its rename is not one yet (`sweep` finishes it).
     func list() -> [SnapshotInfo] {
+        stored().compactMap { name, info in name == Self.id(info.key) ? info : nil }
+    }
+
+    /// Every directory with an info, by directory name.
+    private func stored() -> [(String, SnapshotInfo)] {
         ((try? FileIO.listDirectory(root)) ?? []).compactMap { name in
-            guard name.utf8.count == 64, let bytes = try? FileIO.read(root + "/" + name + "/info.json") else { return nil }
-            return try? JSONDecoder().decode(SnapshotInfo.self, from: Data(bytes))
+            guard name.utf8.count == 64, let bytes = try? FileIO.read(root + "/" + name + "/info.json"),
+                  let info = try? JSONDecoder().decode(SnapshotInfo.self, from: Data(bytes)) else { return nil }
+            return (name, info)
         }
     }
 
@@ -104,10 +112,19 @@ struct SnapshotDirectory: Sendable {
         try FileIO.removeTree(doomed)
     }
 
-    /// Clears what a crash left: staging and half-removed directories.
+    /// Clears what a crash left: staging and half-removed directories, and finishes a commit cut
+    /// between its info (already naming the committed key, its content complete) and its rename,
+    /// which would otherwise be listed under a key that nothing can look up or remove.
     func sweep() {
         for name in (try? FileIO.listDirectory(root)) ?? [] where name.hasPrefix("staging-") || name.hasPrefix("removing-") {
             try? FileIO.removeTree(root + "/" + name)
+        }
+        for (name, info) in stored() where name != Self.id(info.key) {
+            if FileIO.exists(path(info.key)) {
+                try? FileIO.removeTree(root + "/" + name)
+            } else {
+                rename(root + "/" + name, path(info.key))
+            }
         }
     }
 }

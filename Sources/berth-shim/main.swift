@@ -15,13 +15,23 @@ if CommandLine.arguments.count == 2, ["--version", "-v"].contains(CommandLine.ar
     exit(0)
 }
 if CommandLine.arguments.count == 2, ["--help", "-h"].contains(CommandLine.arguments[1]) {
-    print("Usage:  berth-shim CONFIG.json\n\nThe per-container shim berthd starts: it creates the container through berth-runtime, holds its\nstdio, logs and exit status, and outlives berthd. Not meant to be run by hand.")
+    print("Usage:  berth-shim [--delete] CONFIG.json\n\nThe per-container shim berthd starts: it creates the container through berth-runtime, holds its\nstdio, logs and exit status, and outlives berthd. --delete removes what a killed shim left. Not meant to be run by hand.")
     exit(0)
 }
-guard CommandLine.arguments.count == 2, let bytes = try? FileIO.read(CommandLine.arguments[1]),
+// `--delete CONFIG.json`: what a killed shim left (containerd's `shim delete`), run by berthd at
+// boot for starts a crash interrupted; the shim stays the only writer of the runtime's state.
+let deleting = CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--delete"
+guard CommandLine.arguments.count == (deleting ? 3 : 2), let bytes = try? FileIO.read(CommandLine.arguments.last ?? ""),
       let config = try? JSONDecoder().decode(ShimConfig.self, from: Data(bytes)) else {
-    FileIO.stderr("usage: berth-shim CONFIG.json (written by berthd)\n")
+    FileIO.stderr("usage: berth-shim [--delete] CONFIG.json (written by berthd)\n")
     exit(2)
+}
+if deleting {
+    do { try Shim.cleanUp(config) } catch {
+        FileIO.stderr("\(error)\n")
+        exit(1)
+    }
+    exit(0)
 }
 var ready: [Int32] = [0, 0]
 // Close-on-exec, so the container's processes do not hold the write end open.

@@ -124,4 +124,21 @@ import Testing
         #expect(reopened.list().isEmpty)
         #expect(!FileIO.exists(work + "/store/staging-abc123"))
     }
+
+    /// A kill between a commit's info write and its rename (seen after `kill -9` during `run`):
+    /// the next open finishes the commit, so the snapshot can be found and removed.
+    @Test(arguments: Driver.allCases)
+    func aCommitCutBeforeItsRenameIsFinishedAtOpen(driver: Driver) throws {
+        let work = try FileIO.makeTemporaryDirectory(in: "/var/tmp", prefix: "berth-snap-")
+        defer { try? FileIO.removeTree(work) }
+        let store = try driver.make(work + "/store")
+        _ = try store.prepare(key: "c-init-active", parent: nil)
+        let directory = try SnapshotDirectory(root: work + "/store")
+        try directory.write(SnapshotInfo(key: "c-init", parent: nil, kind: .committed), in: directory.path("c-init-active"))
+        let reopened = try driver.make(work + "/store")
+        #expect(reopened.list().map(\.key) == ["c-init"])
+        #expect(reopened.info(key: "c-init")?.kind == .committed)
+        try reopened.remove(key: "c-init")
+        #expect(reopened.list().isEmpty)
+    }
 }

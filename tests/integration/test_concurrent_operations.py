@@ -1,0 +1,110 @@
+"""Operations on one container arriving at once, as clients send them (compose, scripts, a user
+and a restart policy): berthd runs them one at a time per container, in arrival order, so every
+one of them sees the state the previous one left. Before, two `start`s interleaved across their
+awaits: both spawned a shim, and the container ended killed (exit 137) while a client had been
+told it started. dockerd answers the parallel starts with one 204 and 304s."""
+import collections
+import json
+import random
+import subprocess
+import threading
+
+from conftest import BERTH, api
+
+JSON = {"Content-Type": "application/json"}
+
+
+def create(daemon, cmd=("sleep", "1000"), **extra):
+    body = {"Image": "busybox:latest", "Cmd": list(cmd), **extra}
+    status, _, out = api(daemon, "POST", "/containers/create", json.dumps(body).encode(), JSON)
+    assert status == 201, out
+    return json.loads(out)["Id"]
+
+
+def inspect(daemon, cid):
+    return json.loads(api(daemon, "GET", f"/containers/{cid}/json")[2])
+
+
+def shims(cid):
+    out = subprocess.run(["pgrep", "-f", f"berth-shim .*/{cid}/shim.json"], capture_output=True, text=True).stdout
+    return len(out.split())
+
+
+def at_once(calls):
+    """Runs the calls on threads released together; returns their results in call order."""
+    results = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_parallel_starts_start_once(daemon):
+    cid = create(daemon)
+    try:
+        statuses = collections.Counter(r[0] for r in at_once([lambda: api(daemon, "POST", f"/containers/{cid}/start")] * 8))
+        assert statuses == {204: 1, 304: 7}, statuses
+        state = inspect(daemon, cid)["State"]
+        assert state["Status"] == "running" and state["Running"] and state["Pid"] > 0, state
+        assert shims(cid) == 1
+    finally:
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def test_a_rename_during_start_is_kept(daemon):
+    cid = create(daemon)
+    try:
+        results = at_once([lambda: api(daemon, "POST", f"/containers/{cid}/start"),
+                           lambda: api(daemon, "POST", f"/containers/{cid}/rename?name=renamed-mid-start")])
+        assert [r[0] for r in results] == [204, 204], results
+        record = inspect(daemon, cid)
+        assert record["Name"] == "/renamed-mid-start" and record["State"]["Running"], record["State"]
+    finally:
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def test_a_storm_of_operations_leaves_every_container_consistent(daemon):
+    """Random start/stop/restart/pause/unpause/kill/update/rename from 12 threads on 3 containers:
+    no 5xx, each container's state agrees with itself and with its shim, `system check` is clean."""
+    rng = random.Random(18)
+    ids = [create(daemon, ("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")) for _ in range(3)]
+    ops = [("POST", "start"), ("POST", "stop?t=1"), ("POST", "restart?t=1"), ("POST", "pause"), ("POST", "unpause"),
+           ("POST", "kill"), ("POST", "update"), ("POST", "rename")]
+    failures = []
+    try:
+        def worker(seed):
+            r = random.Random(seed)
+            for n in range(15):
+                cid = r.choice(ids)
+                method, op = r.choice(ops)
+                body = None
+                if op == "update":
+                    body = json.dumps({"CpuShares": r.choice([512, 1024, 2048])}).encode()
+                if op == "rename":
+                    op = f"rename?name=storm-{seed}-{n}"
+                status, _, out = api(daemon, method, f"/containers/{cid}/{op}", body, JSON if body else None)
+                if status >= 500:
+                    failures.append((op, status, out))
+        at_once([lambda s=rng.randrange(1 << 30): worker(s) for _ in range(12)])
+        assert failures == [], failures
+        for cid in ids:
+            state = inspect(daemon, cid)["State"]
+            running = state["Running"]
+            assert state["Status"] == ("paused" if state["Paused"] else "running" if running else state["Status"])
+            assert not state["Paused"] or running
+            assert shims(cid) == (1 if running else 0), (state, shims(cid))
+        for cid in ids:
+            api(daemon, "POST", f"/containers/{cid}/unpause")
+            api(daemon, "POST", f"/containers/{cid}/stop?t=1")
+        r = subprocess.run([BERTH, "system", "check"], capture_output=True, text=True, timeout=120, env=daemon.env())
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        for cid in ids:
+            api(daemon, "DELETE", f"/containers/{cid}?force=1")
