@@ -1,0 +1,25 @@
+// Processes: clone, pidfds, spawn and exec, limits, memfd, the subreaper.
+#ifndef BERTH_PROCESS_H
+#define BERTH_PROCESS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Fork-like clone: the child continues on a copy of the caller's stack (no new stack),
+/// entering the namespaces named by `flags` (CLONE_NEW*) at once. Returns 0 in the child.
+pid_t berth_clone(unsigned long flags);
+int berth_pidfd_open(pid_t pid);
+int berth_pidfd_send_signal(int pidfd, int sig);
+int berth_close_range_cloexec(unsigned int first);
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+, hidden from Swift's Glibc module); `actions` is a posix_spawn_file_actions_t *.
+int berth_spawn_actions_closefrom(void *actions, int from);
+int berth_execve(const char *path, char *const argv[], char *const envp[]);
+/// memfd_create with MFD_CLOEXEC (used to hold an exported seccomp program).
+int berth_memfd(const char *name);
+int berth_setrlimit(int resource, uint64_t soft, uint64_t hard);
+/// pipe2(fds, O_CLOEXEC) and accept4(..., SOCK_CLOEXEC), which Swift's Glibc does not export.
+int berth_pipe_cloexec(int fds[2]);
+/// Marks the caller a child subreaper: orphaned descendants are reparented to it.
+int berth_set_subreaper(void);
+
+#endif

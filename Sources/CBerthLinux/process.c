@@ -1,0 +1,27 @@
+// Processes: clone, pidfds, spawn and exec, limits, memfd, the subreaper.
+#include "internal.h"
+
+pid_t berth_clone(unsigned long flags) {
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+int berth_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int berth_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
+int berth_spawn_actions_closefrom(void *actions, int from) { return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from); }
+
+int berth_close_range_cloexec(unsigned int first) { return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */); }
+
+int berth_execve(const char *path, char *const argv[], char *const envp[]) { return execve(path, argv, envp); }
+
+int berth_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int berth_setrlimit(int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit rl = { (rlim_t)soft, (rlim_t)hard };
+    return setrlimit(resource, &rl);
+}
+
+int berth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int berth_set_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
