@@ -495,9 +495,34 @@ public actor ContainerService {
         try? cgroup.destroy()
     }
 
+    /// What an exit leads to once its bookkeeping is done (outside the container's gate, which
+    /// those operations take themselves).
+    enum AfterExit { case nothing, remove, restart(afterMilliseconds: UInt64) }
+
+    /// An exit, processed under the container's gate: a `rename` or `update` that arrived while
+    /// the network was being torn down is not overwritten by a stale copy of the record.
     func exited(_ id: String, _ status: ExitStatus?, boot: Bool = false) async {
         stopHealthChecks(id)
-        guard var record = containers[id] else { return }
+        let next: AfterExit
+        do { next = try await serialized(id) { try await exitedHeld($0, status) } } catch {
+            return log.debug("exit of container \(id) not recorded: \(error)")  // removed meanwhile
+        }
+        switch next {
+        case .nothing: break
+        case .remove:
+            await logFailure("auto-removing container \(id)") {
+                do { try await remove(id, force: true) } catch EngineError.notFound(_) {}  // a client's rm came first
+            }
+        case .restart(let delay):
+            Task {
+                try? await Task.sleep(nanoseconds: delay * 1_000_000)  // only a cancellation ends it early
+                await self.logFailure("restarting container \(id)") { try await self.restartAfterExit(id) }
+            }
+        }
+    }
+
+    private func exitedHeld(_ id: String, _ status: ExitStatus?) async throws -> AfterExit {
+        var record = try find(id)
         let status = status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now())
         guard record.lifecycle.canMove(to: .exited) else {
             // The shim of a start that failed: the container stays as it was (`created`, as in
@@ -505,9 +530,9 @@ public actor ContainerService {
             log.debug("exit of container \(id) reported while it was \(record.lifecycle.rawValue): its start failed")
             removeLeftoverCgroup(id)
             for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: record.state.ExitCode) }
-            return
+            return .nothing
         }
-        try? record.move(to: .exited)  // allowed: checked above
+        try record.move(to: .exited)
         record.state.Pid = 0
         record.state.ExitCode = status.exitCode
         record.state.OOMKilled = status.oomKilled
@@ -520,24 +545,14 @@ public actor ContainerService {
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }
-        if record.hostConfig.AutoRemove == true {
-            await logFailure("auto-removing container \(id)") {
-                do { try await remove(id, force: true) } catch EngineError.notFound(_) {}  // a client's rm came first
-            }
-            return
-        }
-        if shouldRestart(record) {
-            record.restartCount += 1
-            try? record.move(to: .restarting)  // exited → restarting is always allowed
-            logFailure("saving container \(id)") { try save(record) }
-            // Docker's back-off: 100 ms doubling per restart, back to 100 ms after a 10 s run.
-            let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
-            let delay = ran >= 10 ? 100 : UInt64(min(100 << min(record.restartCount - 1, 10), 60_000))
-            Task {
-                try? await Task.sleep(nanoseconds: delay * 1_000_000)  // only a cancellation ends it early
-                await self.logFailure("restarting container \(id)") { try await self.restartAfterExit(id) }
-            }
-        }
+        if record.hostConfig.AutoRemove == true { return .remove }
+        guard shouldRestart(record) else { return .nothing }
+        record.restartCount += 1
+        try record.move(to: .restarting)
+        logFailure("saving container \(id)") { try save(record) }
+        // Docker's back-off: 100 ms doubling per restart, back to 100 ms after a 10 s run.
+        let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
+        return .restart(afterMilliseconds: ran >= 10 ? 100 : UInt64(min(100 << min(record.restartCount - 1, 10), 60_000)))
     }
 
     func restartAfterExit(_ id: String) async throws {
@@ -699,10 +714,33 @@ public actor ContainerService {
     // MARK: remove
 
     /// `volumes` (`rm -v`) also removes the container's anonymous volumes.
+    /// A running container (with `force`) is killed under its gate and its exit awaited outside
+    /// it, since recording the exit takes the gate; then it is removed under the gate.
     public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
-        try await serialized(ref) { try await removeHeld($0, force: force, volumes: removeVolumes) }
+        for _ in 0..<3 {
+            let killed: String? = try await serialized(ref) { id in
+                let record = try find(id)
+                guard record.lifecycle.hasProcess else {
+                    try await removeHeld(id, force: force, volumes: removeVolumes)
+                    return nil
+                }
+                guard force else {
+                    throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is running: stop the container before removing or force remove")
+                }
+                var r = record
+                r.stoppedByUser = true
+                try save(r)
+                if r.state.Paused { logFailure("thawing container \(id) to kill it") { try task(id).resume() } }
+                logFailure("killing container \(id)") { try task(id).kill(SIGKILL) }
+                return id
+            }
+            guard let killed else { return }
+            if !(await waitForExit(killed, seconds: 30)) { log.error("container \(killed) did not exit 30 seconds after SIGKILL") }
+        }
+        throw EngineError.conflict("cannot remove container \(ref): it was started again while being removed")
     }
 
+    /// Removes a container that has no process (the caller holds its gate).
     func removeHeld(_ id: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
         let record = try find(id)
         if record.state.Restarting && !record.state.Running {
@@ -712,17 +750,6 @@ public actor ContainerService {
             var r = record
             r.stoppedByUser = true  // the pending restart finds this and does not start it
             try save(r)
-        }
-        if record.state.Running {
-            guard force else {
-                throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is running: stop the container before removing or force remove")
-            }
-            var r = record
-            r.stoppedByUser = true
-            try save(r)
-            if r.state.Paused { logFailure("thawing container \(id) to kill it") { try task(id).resume() } }
-            logFailure("killing container \(id)") { try task(id).kill(SIGKILL) }
-            _ = await waitForExit(id, seconds: 30)
         }
         await networks.tearDown(container: id)
         // The commit point: once the record's directory is renamed away the container is gone,

@@ -35,7 +35,7 @@ def test_the_cgroup_v2_suite_inside_a_v2_guest():
         pytest.fail("qemu-system-x86_64 is missing: make deps installs qemu-system-x86")
     out = tempfile.mkdtemp(prefix="berth-v2vm-")
     python = os.path.join(REPO, ".build", "venv", "bin", "python")
-    command = (f"cd {REPO} && BERTH_BIN={BIN} PYTHONDONTWRITEBYTECODE=1 {python} -m pytest -q -p no:cacheprovider -rfE "
+    command = (f"cd {REPO} && BERTH_BIN={BIN} BERTH_TIMEOUT_SCALE=5 PYTHONDONTWRITEBYTECODE=1 {python} -m pytest -q -p no:cacheprovider -rfE "
                f"{' '.join(GUEST_TESTS)}")
     try:
         r = subprocess.run([os.path.join(REPO, "scripts", "v2-vm.sh"), out, command], capture_output=True, text=True,

@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import threading
+import time
 
 from conftest import BERTH, api
 
@@ -108,3 +109,26 @@ def test_a_storm_of_operations_leaves_every_container_consistent(daemon):
     finally:
         for cid in ids:
             api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def test_a_rename_while_the_exit_is_recorded_is_kept(daemon):
+    """docker-py's test_rename: `run -d alpine echo hello`, then rename at once. The exit's
+    bookkeeping (network teardown) used to save its own copy of the record afterwards, undoing a
+    rename that landed meanwhile. Renames go on without pause across the container's exit; the
+    last one acknowledged must be its name."""
+    lost = []
+    for n in range(8):
+        cid = create(daemon, ("sleep", "0.2"))
+        try:
+            assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+            last, k, until = None, 0, time.monotonic() + 0.6
+            while time.monotonic() < until:
+                k += 1
+                if api(daemon, "POST", f"/containers/{cid}/rename?name=exit-rename-{n}-{k}")[0] == 204:
+                    last = f"/exit-rename-{n}-{k}"
+            api(daemon, "POST", f"/containers/{cid}/wait")
+            if inspect(daemon, cid)["Name"] != last:
+                lost.append((n, last, inspect(daemon, cid)["Name"]))
+        finally:
+            api(daemon, "DELETE", f"/containers/{cid}?force=1")
+    assert lost == [], f"renames lost: {lost}"
