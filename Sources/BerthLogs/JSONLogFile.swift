@@ -83,11 +83,14 @@ public final class JSONLogFile {
     }
 
     /// The complete lines written since the last call (a block's worth, or more to finish a long
-    /// line); empty when nothing new ends in a newline.
-    public func nextLines() -> [Substring] {
+    /// line), reading no further than byte `limit` when given; empty when nothing new ends in a
+    /// newline.
+    public func nextLines(upTo limit: Int64? = nil) -> [Substring] {
         var buffer = [UInt8](repeating: 0, count: Self.block)
         while true {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Self.block, off_t(offset)) }
+            let want = limit.map { Int(max(0, min(Int64(Self.block), $0 - offset))) } ?? Self.block
+            if want == 0 { return [] }
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
             if n <= 0 { return [] }
             offset += Int64(n)
             partial += buffer[0..<n]

@@ -20,7 +20,7 @@ public enum JSONText {
     }
 }
 
-extension ContainerState {
+extension RuntimeState {
     /// runc's `state` output: its key order, two-space indent.
     public var prettyJSON: String {
         var fields: [(String, String)] = [

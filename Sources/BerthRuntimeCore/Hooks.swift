@@ -6,7 +6,7 @@ import Glibc
 /// OCI lifecycle hooks (config.md "POSIX-platform Hooks"): each runs with the container state
 /// as JSON on stdin; a failing or timed-out hook fails the operation that ran it.
 enum Hooks {
-    static func run(_ hooks: [Spec.Hook]?, phase: String, state: ContainerState) throws {
+    static func run(_ hooks: [Spec.Hook]?, phase: String, state: RuntimeState) throws {
         guard let hooks, !hooks.isEmpty else { return }
         try run(hooks, phase: phase, input: Array((try? JSONEncoder().encode(state)) ?? Data()))
     }

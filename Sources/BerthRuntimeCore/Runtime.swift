@@ -23,7 +23,7 @@ public struct Runtime {
 
     /// A created container whose init is our child (for `run` and the shim, which wait on it).
     public struct Launched {
-        public let record: ContainerRecord
+        public let record: RuntimeRecord
         /// The pty master when the process has a terminal and no console socket was given.
         public let master: Int32?
     }
@@ -128,7 +128,7 @@ public struct Runtime {
         if namespaces.created.contains(.user) { try namespaces.writeMappings(pid: pid) }
         try ProcessSetup.setOOMScoreAdj(process, pid: pid)
         try cgroup.add(pid: pid)
-        let record = ContainerRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
+        let record = RuntimeRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
                                      created: Timestamp.now(), cgroupPath: cgroupPath, config: spec)
         let state = record.state(status: .creating)
         try Hooks.run(spec.hooks?.prestart, phase: "prestart", state: state)
@@ -180,7 +180,7 @@ public struct Runtime {
         try start(dir, try dir.load())
     }
 
-    func start(_ dir: StateDirectory, _ record: ContainerRecord) throws {
+    func start(_ dir: StateDirectory, _ record: RuntimeRecord) throws {
         switch record.status(fifoPath: dir.fifoPath) {
         case .created: break
         case .stopped: throw RuntimeError.badState("cannot start a container that has stopped")
@@ -207,13 +207,13 @@ public struct Runtime {
         }
     }
 
-    public func state(id: String) throws -> ContainerState {
+    public func state(id: String) throws -> RuntimeState {
         let dir = try StateDirectory(root: root, id: id)
         let record = try dir.load()
         return record.state(status: record.status(fifoPath: dir.fifoPath))
     }
 
-    public func list() -> [ContainerState] {
+    public func list() -> [RuntimeState] {
         StateDirectory.list(root: root).compactMap { try? state(id: $0) }
     }
 
@@ -243,7 +243,7 @@ public struct Runtime {
         try delete(dir, record, force: force)
     }
 
-    func delete(_ dir: StateDirectory, _ record: ContainerRecord, force: Bool) throws {
+    func delete(_ dir: StateDirectory, _ record: RuntimeRecord, force: Bool) throws {
         let id = record.id
         let status = record.status(fifoPath: dir.fifoPath)
         if (status == .running || status == .paused) && !force {
@@ -264,7 +264,7 @@ public struct Runtime {
 
     /// SIGKILL to every process in the container, thawing a frozen cgroup so the kill lands,
     /// then waits (bounded) for the init to die.
-    func killAll(_ record: ContainerRecord, cgroup: CgroupManager) throws {
+    func killAll(_ record: RuntimeRecord, cgroup: CgroupManager) throws {
         Glibc.kill(record.pid, SIGKILL)
         for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
         if cgroup.isFrozen { try? cgroup.thaw() }
@@ -302,7 +302,7 @@ public struct Runtime {
         return try Cgroups.manager(path: record.cgroupPath).processes()
     }
 
-    func load(_ id: String) throws -> (ContainerRecord, ContainerState.Status) {
+    func load(_ id: String) throws -> (RuntimeRecord, RuntimeState.Status) {
         let dir = try StateDirectory(root: root, id: id)
         let record = try dir.load()
         return (record, record.status(fifoPath: dir.fifoPath))

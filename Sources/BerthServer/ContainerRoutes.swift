@@ -147,12 +147,13 @@ struct ContainerRoutes {
         let loop = r.channel.eventLoop
         let wants = (stdin: req.flag("stdin"), stdout: req.flag("stdout") || req.query("stdout") == nil,
                      stderr: req.flag("stderr") || req.query("stderr") == nil)
+        var replay: LogReplay?
         if req.flag("logs"), inspect.HostConfig.LogConfig?.Type != "none" {
-            let source = try await service.logSource(ref)
-            for (stream, bytes) in LogStreamer.replay(source, stdout: wants.stdout, stderr: wants.stderr) { bridge.toClient(stream, bytes) }
+            replay = LogReplay(try await service.logSource(ref), stdout: wants.stdout, stderr: wants.stderr)
         }
         guard req.flag("stream", default: true) else {
             let channel = try await r.hijack(contentType: Self.contentType(tty: tty)) { _ in }
+            if let replay { await Self.replay(replay, to: channel, tty: tty) }
             bridge.attachClient(channel)
             return bridge.shimClosed()
         }
@@ -164,7 +165,17 @@ struct ContainerRoutes {
             }
         })
         let channel = try await r.hijack(contentType: Self.contentType(tty: tty)) { bridge.fromClient($0) }
-        bridge.attachClient(channel, holdOutput: ShimBridge.readsHeadBuffered(userAgent: req.headers["User-Agent"].first))
+        // the live output waits in the bridge meanwhile (past its bound, the shim holds it back)
+        if let replay, !(await Self.replay(replay, to: channel, tty: tty)) { return channel.close(promise: nil) }
+        bridge.attachClient(channel, holdOutput: replay == nil && ShimBridge.readsHeadBuffered(userAgent: req.headers["User-Agent"].first))
+    }
+
+    /// A `logs=1` replay goes out after the head start every client gets for output that is
+    /// ready at once (see `ShimBridge.headStart`).
+    @discardableResult
+    static func replay(_ replay: LogReplay, to channel: Channel, tty: Bool) async -> Bool {
+        try? await Task.sleep(nanoseconds: UInt64(ShimBridge.headStart.nanoseconds))
+        return await replay.write(to: channel, tty: tty)
     }
 
     func execStart(_ req: APIRequest, _ execID: String, _ r: Responder) async throws {

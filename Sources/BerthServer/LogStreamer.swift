@@ -4,6 +4,7 @@ import BerthShimProtocol
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import NIOCore
 
 /// `docker logs`: json-file entries back to bytes, with since/until/tail/timestamps, following
 /// the file while the container runs.
@@ -71,19 +72,42 @@ struct LogStreamer {
         r.end()
     }
 
-    /// What attach with `logs=1` replays before the live stream: (stream, bytes) pairs.
-    static func replay(_ source: ContainerService.LogSource, stdout: Bool, stderr: Bool) -> [(UInt8, [UInt8])] {
-        var out: [(UInt8, [UInt8])] = []
-        for file in source.paths.compactMap(JSONLogFile.init) {
-            while case let lines = file.nextLines(), !lines.isEmpty {
+}
+
+/// What attach with `logs=1` replays before the live stream: the log as it stood when the attach
+/// arrived (its files opened and the live one's size taken then, so nothing the live stream
+/// brings is replayed too), written to the client a block at a time, each write awaited. It held
+/// the whole log in memory, twice, before.
+final class LogReplay: @unchecked Sendable {
+    private let files: [JSONLogFile]
+    private let end: Int64
+    private let stdout: Bool, stderr: Bool
+
+    init(_ source: ContainerService.LogSource, stdout: Bool, stderr: Bool) {
+        files = source.paths.compactMap(JSONLogFile.init)
+        end = files.last?.size ?? 0
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    /// Returns false when the client went away.
+    func write(to channel: Channel, tty: Bool) async -> Bool {
+        for (i, file) in files.enumerated() {
+            let limit = i == files.count - 1 ? end : nil
+            while case let lines = file.nextLines(upTo: limit), !lines.isEmpty {
+                var bytes: [UInt8] = []
                 for line in lines {
                     guard let entry = JSONLogEntry(line: line.utf8) else { continue }
                     let isErr = entry.stream == "stderr"
-                    if isErr ? stderr : stdout { out.append((isErr ? Frame.stderr : Frame.stdout, entry.log)) }
+                    guard isErr ? stderr : stdout else { continue }
+                    if !tty { bytes += Frame.header(stream: isErr ? Frame.stderr : Frame.stdout, length: entry.log.count) }
+                    bytes += entry.log
                 }
+                if bytes.isEmpty { continue }
+                do { try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).get() } catch { return false }
             }
         }
-        return out
+        return true
     }
 }
 

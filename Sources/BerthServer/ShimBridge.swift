@@ -136,7 +136,7 @@ final class ShimBridge: @unchecked Sendable {
     }
 
     /// Output for the client: from the shim, read on `source`'s event loop, or (no source) a
-    /// replay or a message of berthd's own.
+    /// message of berthd's own.
     func toClient(_ stream: UInt8, _ payload: [UInt8], from source: Channel? = nil) {
         if stream == Frame.exit {
             if let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload)), let onExit {

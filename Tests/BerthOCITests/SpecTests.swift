@@ -40,14 +40,14 @@ import Testing
     }
 
     @Test func stateJSONKeepsRuncKeyOrder() throws {
-        let state = ContainerState(id: "a\"b", pid: 42, status: .running, bundle: "/b", rootfs: "/b/rootfs",
+        let state = RuntimeState(id: "a\"b", pid: 42, status: .running, bundle: "/b", rootfs: "/b/rootfs",
                                    created: "2026-01-01T00:00:00Z", annotations: ["k": "v"])
         let text = state.prettyJSON
         let keys = ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner", "annotations"]
         let positions = keys.map { text.range(of: "\"\($0)\"")!.lowerBound }
         #expect(positions == positions.sorted())
         #expect(text.contains(#""id": "a\"b""#))
-        #expect(try JSONDecoder().decode(ContainerState.self, from: Data(text.utf8)) == state)
+        #expect(try JSONDecoder().decode(RuntimeState.self, from: Data(text.utf8)) == state)
     }
 
     @Test func quotesControlCharacters() {

@@ -229,3 +229,44 @@ def test_a_stopped_berthd_does_not_stop_a_containers_log(daemon):
         if s:
             s.close()
         api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def test_attach_with_logs_replays_a_big_log_in_bounded_memory(daemon):
+    """`attach?logs=1` of a container with 100 MB of log, the client slow to read: berthd
+    replays the log a block at a time behind the client (it held the whole log in memory, twice),
+    and the client gets every line once."""
+    lines, width = 100_000, 999
+    cid = json.loads(api(daemon, "POST", "/containers/create",
+                         json.dumps({"Image": "busybox:latest",
+                                     "Cmd": ["sh", "-c", f"head -c {lines * width} /dev/zero | tr '\\0' a | fold -w {width}; echo; sleep 1000"]}).encode(),
+                         {"Content-Type": "application/json"})[2])["Id"]
+    try:
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        log = json.loads(api(daemon, "GET", f"/containers/{cid}/json")[2])["LogPath"]
+        deadline, last = time.time() + 120, -1
+        while time.time() < deadline and os.path.getsize(log) != last:  # until the container is done writing
+            last = os.path.getsize(log)
+            time.sleep(1)
+        before = rss_kib(daemon.proc.pid)
+        s, status = hijack(f"/containers/{cid}/attach?logs=1&stream=0&stdout=1&stderr=1", daemon.socket, timeout=60)
+        assert status == 101
+        peak, data = before, bytearray()
+        time.sleep(2)  # the client takes nothing for a while
+        peak = max(peak, rss_kib(daemon.proc.pid))
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) % (8 << 20) < (1 << 20):
+                peak = max(peak, rss_kib(daemon.proc.pid))
+        s.close()
+        body = bytes(data)
+        body = body[body.index(b"\r\n\r\n") + 4:] if b"\r\n\r\n" in body[:512] else body.lstrip(b"\r\n")
+        out, err, rest = demux(body)
+        growth = (peak - before) / 1024
+        print(f"attach logs=1 of {len(out) >> 20} MiB: berthd RSS grew {growth:.1f} MiB")
+        assert out.split() == [b"a" * width] * lines, (len(out), out[-40:])
+        assert growth < 32, growth
+    finally:
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")

@@ -1,6 +1,6 @@
 /// The OCI runtime `state` (runtime.md "State"), with the extra fields runc prints
 /// (`rootfs`, `created`, `owner`) so tools that parse runc's output read ours.
-public struct ContainerState: Codable, Equatable, Sendable {
+public struct RuntimeState: Codable, Equatable, Sendable {
     public var ociVersion: String
     public var id: String
     public var pid: Int32

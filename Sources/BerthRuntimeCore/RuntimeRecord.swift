@@ -7,7 +7,7 @@ import Glibc
 /// What the runtime remembers about a container between invocations, in `<root>/<id>/state.json`.
 /// Status is never stored: it is derived from the init process and the exec fifo each time,
 /// so a crash can never leave a stale "running" behind.
-public struct ContainerRecord: Codable {
+public struct RuntimeRecord: Codable {
     public var id: String
     public var pid: Int32
     /// /proc/PID/stat start time, to tell our init from a recycled PID.
@@ -51,16 +51,16 @@ public struct StateDirectory {
         }
     }
 
-    public func load() throws -> ContainerRecord {
+    public func load() throws -> RuntimeRecord {
         guard let bytes = try? FileIO.read(recordPath) else { throw RuntimeError.notFound(id) }
         do {
-            return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))
+            return try JSONDecoder().decode(RuntimeRecord.self, from: Data(bytes))
         } catch {
             throw RuntimeError.other("container \"\(id)\": corrupt state file \(recordPath): \(error)")
         }
     }
 
-    public func save(_ record: ContainerRecord) throws {
+    public func save(_ record: RuntimeRecord) throws {
         let data = try JSONEncoder().encode(record)
         try AtomicFile.write(recordPath, Array(data), mode: 0o600)
     }
@@ -72,17 +72,17 @@ public struct StateDirectory {
     }
 }
 
-extension ContainerRecord {
+extension RuntimeRecord {
     /// Derived status (runtime.md "Lifecycle"): created while init waits on the exec fifo.
-    public func status(fifoPath: String) -> ContainerState.Status {
+    public func status(fifoPath: String) -> RuntimeState.Status {
         guard ProcessStatus.isAlive(pid, startTime: startTime) else { return .stopped }
         if FileIO.exists(fifoPath) { return .created }
         if let cgroup = try? Cgroups.manager(path: cgroupPath), cgroup.isFrozen { return .paused }
         return .running
     }
 
-    public func state(status: ContainerState.Status) -> ContainerState {
-        ContainerState(id: id, pid: status == .stopped ? 0 : pid, status: status, bundle: bundle, rootfs: rootfs,
+    public func state(status: RuntimeState.Status) -> RuntimeState {
+        RuntimeState(id: id, pid: status == .stopped ? 0 : pid, status: status, bundle: bundle, rootfs: rootfs,
                        created: created, annotations: annotations)
     }
 }
