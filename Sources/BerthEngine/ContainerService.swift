@@ -123,10 +123,10 @@ public actor ContainerService {
         for (id, record) in containers where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
             await logFailure("removing build container \(id) left by a crash") { try await remove(id, force: true) }
         }
-        for (id, record) in containers where !record.state.Running && !record.stoppedByUser {
-            let policy = record.hostConfig.RestartPolicy?.Name ?? "no"
-            if policy == "always" || policy == "unless-stopped" {
-                await logFailure("failed to start container \(id) (restart policy \(policy))") { try await start(id) }
+        for (id, record) in containers where !record.state.Running
+            && RestartRule(record.hostConfig.RestartPolicy).restartsAtDaemonStart(stoppedByUser: record.stoppedByUser) {
+            await logFailure("failed to start container \(id) (restart policy \(record.hostConfig.RestartPolicy?.Name ?? ""))") {
+                try await start(id)
             }
         }
     }
@@ -357,21 +357,9 @@ public actor ContainerService {
             throw EngineError.invalid("Invalid isolation: \"\(isolation)\" - linux only supports 'default'")
         }
         for rule in host.DeviceCgroupRules ?? [] { _ = try SpecBuilder.deviceCgroupRule(rule) }
-        // moby's validateRestartPolicy (daemon/container.go)
-        let retries = host.RestartPolicy?.MaximumRetryCount ?? 0
-        switch host.RestartPolicy?.Name ?? "" {
-        case "always", "unless-stopped":
-            if retries != 0 { throw EngineError.invalid("maximum retry count cannot be used with restart policy '\(host.RestartPolicy?.Name ?? "")'") }
-        case "on-failure":
-            if retries < 0 { throw EngineError.invalid("maximum retry count cannot be negative") }
-        default: break
-        }
+        let restart = try RestartRule(validating: host.RestartPolicy)
         if let mode = host.UsernsMode, !["", "host"].contains(mode) { throw EngineError.invalid("invalid USER mode: \(mode)") }
-        let policy = host.RestartPolicy?.Name ?? ""
-        guard ["", "no", "always", "unless-stopped", "on-failure"].contains(policy) else {
-            throw EngineError.invalid("invalid restart policy: unknown policy '\(policy)'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")
-        }
-        if host.AutoRemove == true && !["", "no"].contains(policy) {
+        if host.AutoRemove == true && restart != .never {
             throw EngineError.invalid("conflicting options: cannot specify both --restart and --rm")
         }
     }
@@ -546,29 +534,18 @@ public actor ContainerService {
         emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }
         if record.hostConfig.AutoRemove == true { return .remove }
-        guard shouldRestart(record) else { return .nothing }
+        guard RestartRule(record.hostConfig.RestartPolicy).restartsAfterExit(code: status.exitCode, restarts: record.restartCount,
+                                                                             stoppedByUser: record.stoppedByUser) else { return .nothing }
         record.restartCount += 1
         try record.move(to: .restarting)
         logFailure("saving container \(id)") { try save(record) }
-        // Docker's back-off: 100 ms doubling per restart, back to 100 ms after a 10 s run.
         let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
-        return .restart(afterMilliseconds: ran >= 10 ? 100 : UInt64(min(100 << min(record.restartCount - 1, 10), 60_000)))
+        return .restart(afterMilliseconds: RestartRule.delay(restart: record.restartCount, ranSeconds: ran))
     }
 
     func restartAfterExit(_ id: String) async throws {
         guard let record = containers[id], record.state.Restarting, !record.stoppedByUser else { return }
         try await start(id)
-    }
-
-    func shouldRestart(_ record: ContainerRecord) -> Bool {
-        guard !record.stoppedByUser else { return false }
-        switch record.hostConfig.RestartPolicy?.Name ?? "no" {
-        case "always", "unless-stopped": return true
-        case "on-failure":
-            let max = record.hostConfig.RestartPolicy?.MaximumRetryCount ?? 0
-            return record.state.ExitCode != 0 && (max == 0 || record.restartCount < max)
-        default: return false
-        }
     }
 
     // MARK: stop, kill, wait, pause

@@ -274,6 +274,22 @@ def test_live_restore_after_kill9(daemon):
     docker.ok("rm", "-f", "survivor", "always")
 
 
+def test_daemon_start_brings_back_always_even_after_a_stop_but_not_unless_stopped(daemon):
+    """Docker's documented difference: a container with `--restart always` that a user stopped
+    comes back when the daemon starts; one with `unless-stopped` stays stopped."""
+    docker = daemon
+    docker.ok("run", "-d", "--name", "rs-always", "--restart", "always", "busybox", "sleep", "1000")
+    docker.ok("run", "-d", "--name", "rs-unless", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+    docker.ok("stop", "-t", "1", "rs-always", "rs-unless")
+    docker.kill9()
+    docker.start()
+    try:
+        assert wait_for(lambda: inspect(docker, "rs-always", "{{.State.Running}}") == "true", timeout=20)
+        assert inspect(docker, "rs-unless", "{{.State.Status}}") == "exited"
+    finally:
+        docker.ok("rm", "-f", "rs-always", "rs-unless")
+
+
 def test_init_and_oom_warning(docker):
     assert docker.ok("run", "--rm", "--init", "busybox", "cat", "/proc/1/comm") == "docker-init\n"
     r = docker.docker("create", "--oom-kill-disable", "busybox", "true")
