@@ -723,6 +723,13 @@ extension CLI {
             if e["op"]?.string?.lowercased() == "read" { read += e["value"]?.int ?? 0 }
             if e["op"]?.string?.lowercased() == "write" { written += e["value"]?.int ?? 0 }
         }
+        var received: Int64 = 0, sent: Int64 = 0
+        if case .object(let interfaces)? = s["networks"] {
+            for (_, counters) in interfaces {
+                received += counters["rx_bytes"]?.int ?? 0
+                sent += counters["tx_bytes"]?.int ?? 0
+            }
+        }
         let id = s["id"]?.string ?? ""
         return .object([
             ("Container", .string(name)), ("ID", .string(String(id.prefix(12)))),
@@ -730,7 +737,7 @@ extension CLI {
             ("CPUPerc", .string(Size.fixed(cpuPercent) + "%")),
             ("MemUsage", .string(Size.binary(used) + " / " + Size.binary(limit))),
             ("MemPerc", .string(Size.fixed(limit > 0 ? used / limit * 100 : 0) + "%")),
-            ("NetIO", .string("0B / 0B")), ("BlockIO", .string(Size.human(read) + " / " + Size.human(written))),
+            ("NetIO", .string(Size.human(received) + " / " + Size.human(sent))), ("BlockIO", .string(Size.human(read) + " / " + Size.human(written))),
             ("PIDs", .string(String(s["pids_stats"]?["current"]?.int ?? 0))),
         ])
     }

@@ -62,3 +62,10 @@ import Testing
         #expect(CLI.filtersJSON(["status=exited", "name=a", "name=b"]) == #"{"status":{"exited":true},"name":{"a":true,"b":true}}"#)
     }
 }
+
+/// `stats`' NET I/O sums every interface, as docker's formatter does (it printed 0B / 0B).
+@Test func statsNetIOSumsTheInterfaces() throws {
+    let body = try JSONValue.parse(#"{"id":"0123456789abcdef","name":"/web","networks":{"eth0":{"rx_bytes":1500,"tx_bytes":900},"eth1":{"rx_bytes":500,"tx_bytes":100}}}"#)
+    let row = CLI.statsRow(body, name: "web")
+    #expect(row["NetIO"]?.string == "2kB / 1kB")
+}
