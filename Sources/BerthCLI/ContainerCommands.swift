@@ -31,7 +31,9 @@ extension CLI {
         .init(nil, "health-retries", value: true), .init(nil, "health-start-period", value: true), .init(nil, "health-start-interval", value: true),
         .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true),
         .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
-        .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true),
+        .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true), .init(nil, "cidfile", value: true),
+        .init(nil, "domainname", value: true), .init(nil, "label-file", value: true), .init(nil, "oom-score-adj", value: true),
+        .init(nil, "runtime", value: true), .init(nil, "isolation", value: true),
     ]
 
     /// One `--network` value: a name, or `name=…,alias=…,ip=…,ip6=…,mac-address=…,driver-opt=k=v`.
@@ -117,13 +119,21 @@ extension CLI {
         config.WorkingDir = f.string("workdir")
         config.User = f.string("user")
         config.Hostname = f.string("hostname")
+        config.Domainname = f.string("domainname")
         config.Tty = f.bool("tty")
         config.OpenStdin = f.bool("interactive")
         config.StdinOnce = f.bool("interactive") && !f.bool("detach")
         config.AttachStdin = f.bool("interactive") && !f.bool("detach")
         config.AttachStdout = !f.bool("detach")
         config.AttachStderr = !f.bool("detach")
-        if f.has("label") { config.Labels = Self.keyValues(f.all("label")) }
+        // as docker's ReadKVStrings: the files' lines first, then --label, the later winning
+        var labels: [String] = []
+        for file in f.all("label-file") {
+            guard let text = try? FileIO.readString(file) else { throw Flags.UsageError(description: "open \(file): no such file or directory") }
+            labels += text.split(separator: "\n").map { String($0).trimmingSpaces }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        labels += f.all("label")
+        if !labels.isEmpty { config.Labels = Self.keyValues(labels) }
         config.StopSignal = f.string("stop-signal")
         config.StopTimeout = f.int("stop-timeout")
         config.Healthcheck = try Self.healthcheck(f)
@@ -181,6 +191,9 @@ extension CLI {
         host.CpusetMems = f.string("cpuset-mems")
         host.PidsLimit = f.int("pids-limit").map(Int64.init)
         host.BlkioWeight = f.int("blkio-weight")
+        host.OomScoreAdj = f.int("oom-score-adj")
+        host.Runtime = f.string("runtime")
+        host.Isolation = f.string("isolation")
         let ulimits = try f.all("ulimit").map(Self.ulimit)
         if !ulimits.isEmpty { host.Ulimits = ulimits }
         if f.has("cap-add") { host.CapAdd = f.all("cap-add") }
@@ -367,6 +380,12 @@ extension CLI {
         try requireArgs(f, 1, "\(name) \(command)")
         let image = f.positionals[0]
         let body = try Self.createBody(f, image: image, command: Array(f.positionals.dropFirst()))
+        // docker's cidfile: refused when present, written once the container exists, gone on failure
+        let cidfile = f.string("cidfile")
+        if let cidfile, FileIO.exists(cidfile) {
+            FileIO.stderr("\(name): container ID file found, make sure the other container isn't running or delete \(cidfile)\n\nRun '\(name) \(command) --help' for more information\n")
+            return 125
+        }
         var query: [(String, String)] = []
         if let n = f.string("name") { query.append(("name", n)) }
         let created: JSONValue
@@ -390,6 +409,12 @@ extension CLI {
             return 125
         }
         let id = created["Id"]?.string ?? ""
+        if let cidfile {
+            do { try AtomicFile.write(cidfile, Array(id.utf8), mode: 0o644) } catch {
+                FileIO.stderr("\(name): failed to write the container ID to the file: \(error)\n")
+                return 125
+            }
+        }
         for w in created["Warnings"]?.array ?? [] { FileIO.stderr("WARNING: \(w.string ?? "")\n") }
         guard startAfter else { out(id + "\n"); return 0 }
         /// Docker's report of a start that failed, and the exit code the message implies.

@@ -6,8 +6,8 @@ import FoundationEssentials
 extension CLI {
     static func keyValues(_ items: [String]) -> [String: String] {
         Dictionary(items.map { s in
-            let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
-            return (kv[0], kv.count > 1 ? kv[1] : "")
+            let kv = s.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            return (kv.first ?? "", kv.count > 1 ? kv[1] : "")
         }, uniquingKeysWith: { $1 })
     }
 

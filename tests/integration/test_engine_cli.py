@@ -290,6 +290,22 @@ def test_daemon_start_brings_back_always_even_after_a_stop_but_not_unless_stoppe
         docker.ok("rm", "-f", "rs-always", "rs-unless")
 
 
+def test_cidfile_label_file_domainname_oom_score_adj(docker, tmp_path):
+    cid_path, labels = tmp_path / "cid", tmp_path / "labels"
+    labels.write_text("# a comment\na=1\nb=2\n\n")
+    cid = docker.ok("run", "-d", "--cidfile", str(cid_path), "--label-file", str(labels), "--label", "b=3", "--domainname", "example.org",
+                    "--oom-score-adj", "500", "--runtime", "runc", "busybox", "sleep", "100").strip()
+    try:
+        assert cid_path.read_text() == cid
+        assert inspect(docker, cid, '{{index .Config.Labels "a"}} {{index .Config.Labels "b"}} {{.Config.Domainname}} {{.HostConfig.OomScoreAdj}}') \
+            == "1 3 example.org 500"
+        assert docker.ok("exec", cid, "cat", "/proc/1/oom_score_adj", "/proc/sys/kernel/domainname").split() == ["500", "example.org"]
+        r = docker.docker("run", "--cidfile", str(cid_path), "busybox", "true")
+        assert r.returncode == 125 and "container ID file found, make sure the other container isn't running or delete" in r.stderr, r.stderr
+    finally:
+        docker.ok("rm", "-f", cid)
+
+
 def test_init_and_oom_warning(docker):
     assert docker.ok("run", "--rm", "--init", "busybox", "cat", "/proc/1/comm") == "docker-init\n"
     r = docker.docker("create", "--oom-kill-disable", "busybox", "true")
