@@ -39,7 +39,7 @@ public enum Size {
         let lower = text.lowercased().hasSuffix("b") ? String(text.lowercased().dropLast()) : text.lowercased()
         let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
         if let unit = lower.last, let mult = units[unit] {
-            guard let n = Double(lower.dropLast()), n >= 0 else { return nil }
+            guard let n = Double(lower.dropLast()), n >= 0, n * Double(mult) < 9.2e18 else { return nil }  // never a trap on "1e30k" or "infk"
             return Int64(n * Double(mult))
         }
         return Int64(lower)

@@ -33,8 +33,45 @@ extension CLI {
         .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true), .init(nil, "cidfile", value: true),
         .init(nil, "domainname", value: true), .init(nil, "label-file", value: true), .init(nil, "oom-score-adj", value: true),
-        .init(nil, "runtime", value: true), .init(nil, "isolation", value: true),
+        .init(nil, "runtime", value: true), .init(nil, "isolation", value: true), .init(nil, "blkio-weight-device", value: true),
+        .init(nil, "device-read-bps", value: true), .init(nil, "device-write-bps", value: true),
+        .init(nil, "device-read-iops", value: true), .init(nil, "device-write-iops", value: true),
     ]
+
+    /// `--device-read-bps /dev/sda:1mb` and its kin, checked as the docker CLI checks them.
+    static func throttleDevices(_ f: Flags, _ flag: String, iops: Bool) throws -> [ThrottleDevice]? {
+        guard f.has(flag) else { return nil }
+        return try f.all(flag).map { text in
+            func bad(_ why: String) -> Flags.UsageError { Flags.UsageError(description: "invalid argument \"\(text)\" for \"--\(flag)\" flag: \(why)") }
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw bad("bad format: \(text)") }
+            guard parts[0].hasPrefix("/dev/") else { throw bad("bad format for device path: \(text)") }
+            let rate = iops ? Int64(parts[1]).flatMap { $0 >= 0 ? $0 : nil } : Size.parse(parts[1]).flatMap { $0 >= 0 ? $0 : nil }
+            guard let rate else {
+                throw bad("invalid rate for device: \(text). The correct format is <device-path>:<number>" + (iops ? ". Number must be a positive integer"
+                    : "[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"))
+            }
+            var device = ThrottleDevice()
+            device.Path = parts[0]
+            device.Rate = rate
+            return device
+        }
+    }
+
+    static func weightDevices(_ f: Flags) throws -> [WeightDevice]? {
+        guard f.has("blkio-weight-device") else { return nil }
+        return try f.all("blkio-weight-device").map { text in
+            func bad(_ why: String) -> Flags.UsageError { Flags.UsageError(description: "invalid argument \"\(text)\" for \"--blkio-weight-device\" flag: \(why)") }
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw bad("bad format: \(text)") }
+            guard parts[0].hasPrefix("/dev/") else { throw bad("bad format for device path: \(text)") }
+            guard let weight = UInt16(parts[1]), weight == 0 || (10...1000).contains(weight) else { throw bad("invalid weight for device: \(text)") }
+            var device = WeightDevice()
+            device.Path = parts[0]
+            device.Weight = Int(weight)
+            return device
+        }
+    }
 
     /// One `--network` value: a name, or `name=…,alias=…,ip=…,ip6=…,mac-address=…,driver-opt=k=v`.
     static func networkSpec(_ text: String) throws -> (name: String, endpoint: EndpointSettings) {
@@ -192,6 +229,11 @@ extension CLI {
         host.PidsLimit = f.int("pids-limit").map(Int64.init)
         host.BlkioWeight = f.int("blkio-weight")
         host.OomScoreAdj = f.int("oom-score-adj")
+        host.BlkioWeightDevice = try Self.weightDevices(f)
+        host.BlkioDeviceReadBps = try Self.throttleDevices(f, "device-read-bps", iops: false)
+        host.BlkioDeviceWriteBps = try Self.throttleDevices(f, "device-write-bps", iops: false)
+        host.BlkioDeviceReadIOps = try Self.throttleDevices(f, "device-read-iops", iops: true)
+        host.BlkioDeviceWriteIOps = try Self.throttleDevices(f, "device-write-iops", iops: true)
         host.Runtime = f.string("runtime")
         host.Isolation = f.string("isolation")
         let ulimits = try f.all("ulimit").map(Self.ulimit)

@@ -66,9 +66,16 @@ public struct V1CgroupManager: CgroupManager {
         if let p = r.pids, let dir = directory("pids") {
             try CgroupFiles.write(dir, "pids.max", p.limit <= 0 ? "max" : String(p.limit))
         }
-        if let w = r.blockIO?.weight, let dir = directory("blkio") {
-            let file = CgroupFiles.exists(dir, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight"
-            try CgroupFiles.write(dir, file, String(w))
+        if let io = r.blockIO, let dir = directory("blkio") {
+            let bfq = !CgroupFiles.exists(dir, "blkio.weight")
+            if let w = io.weight { try CgroupFiles.write(dir, bfq ? "blkio.bfq.weight" : "blkio.weight", String(w)) }
+            for d in io.weightDevice ?? [] {
+                if let w = d.weight { try CgroupFiles.write(dir, bfq ? "blkio.bfq.weight_device" : "blkio.weight_device", "\(d.major):\(d.minor) \(w)") }
+            }
+            for (file, devices) in [("blkio.throttle.read_bps_device", io.throttleReadBpsDevice), ("blkio.throttle.write_bps_device", io.throttleWriteBpsDevice),
+                                    ("blkio.throttle.read_iops_device", io.throttleReadIOPSDevice), ("blkio.throttle.write_iops_device", io.throttleWriteIOPSDevice)] {
+                for d in devices ?? [] { try CgroupFiles.write(dir, file, "\(d.major):\(d.minor) \(d.rate)") }
+            }
         }
         if let rules = r.devices, let dir = directory("devices") {
             for rule in rules {

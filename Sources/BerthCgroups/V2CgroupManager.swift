@@ -54,8 +54,16 @@ public struct V2CgroupManager: CgroupManager {
             if let v = c.mems, !v.isEmpty { try CgroupFiles.write(dir, "cpuset.mems", v) }
         }
         if let p = r.pids { try CgroupFiles.write(dir, "pids.max", p.limit <= 0 ? "max" : String(p.limit)) }
-        if let w = r.blockIO?.weight, w > 0 {
-            try CgroupFiles.write(dir, "io.weight", "default \(Self.ioWeight(blkio: w))")
+        if let io = r.blockIO {
+            if let w = io.weight, w > 0 { try CgroupFiles.write(dir, "io.weight", "default \(Self.ioWeight(blkio: w))") }
+            for d in io.weightDevice ?? [] {
+                if let w = d.weight, w > 0 { try CgroupFiles.write(dir, "io.weight", "\(d.major):\(d.minor) \(Self.ioWeight(blkio: w))") }
+            }
+            // io.max takes one key per write, as runc writes it
+            for (key, devices) in [("rbps", io.throttleReadBpsDevice), ("wbps", io.throttleWriteBpsDevice),
+                                   ("riops", io.throttleReadIOPSDevice), ("wiops", io.throttleWriteIOPSDevice)] {
+                for d in devices ?? [] { try CgroupFiles.write(dir, "io.max", "\(d.major):\(d.minor) \(key)=\(d.rate)") }
+            }
         }
         for (key, value) in (r.unified ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard !key.contains("/"), !key.hasPrefix(".") else { throw CgroupError.invalidPath(key) }

@@ -467,7 +467,10 @@ public actor ContainerService {
     public static func parseSize(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
         let lower = text.lowercased()
-        if let unit = lower.last, let mult = units[unit], let n = Int64(lower.dropLast()) { return n * mult }
+        if let unit = lower.last, let mult = units[unit], let n = Int64(lower.dropLast()) {
+            let (bytes, overflow) = n.multipliedReportingOverflow(by: mult)  // a client's `max-size=99999999999g` must not trap
+            return overflow ? nil : bytes
+        }
         return Int64(lower)
     }
 

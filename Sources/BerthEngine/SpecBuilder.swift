@@ -227,7 +227,32 @@ enum SpecBuilder {
         if let m = host.CpusetMems, !m.isEmpty { cpu.mems = m }
         if cpu != Spec.CPU() { r.cpu = cpu }
         if let p = host.PidsLimit { r.pids = .init(limit: p <= 0 ? -1 : p) }  // 0 is stored by an update to unlimited
-        if let w = host.BlkioWeight, w > 0 { r.blockIO = .init(weight: UInt16(w)) }
+        var io = Spec.BlockIO()
+        if let w = host.BlkioWeight, w > 0 { io.weight = UInt16(clamping: w) }
+        let weights = try (host.BlkioWeightDevice ?? []).map { d in
+            let (major, minor) = try deviceNumbers(d.Path)
+            return Spec.WeightDevice(major: major, minor: minor, weight: UInt16(clamping: d.Weight))
+        }
+        if !weights.isEmpty { io.weightDevice = weights }
+        func throttles(_ devices: [ThrottleDevice]?) throws -> [Spec.ThrottleDevice]? {
+            let out = try (devices ?? []).map { d in
+                let (major, minor) = try deviceNumbers(d.Path)
+                return Spec.ThrottleDevice(major: major, minor: minor, rate: UInt64(clamping: d.Rate))
+            }
+            return out.isEmpty ? nil : out
+        }
+        io.throttleReadBpsDevice = try throttles(host.BlkioDeviceReadBps)
+        io.throttleWriteBpsDevice = try throttles(host.BlkioDeviceWriteBps)
+        io.throttleReadIOPSDevice = try throttles(host.BlkioDeviceReadIOps)
+        io.throttleWriteIOPSDevice = try throttles(host.BlkioDeviceWriteIOps)
+        if io != Spec.BlockIO() { r.blockIO = io }
         return r
+    }
+
+    /// A device path's numbers, read when the spec is made (moby's getBlkioThrottleDevices).
+    static func deviceNumbers(_ path: String) throws -> (Int64, Int64) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw EngineError.invalid("\(SystemError("stat", path))") }
+        return (Int64(berth_major(UInt(st.st_rdev))), Int64(berth_minor(UInt(st.st_rdev))))
     }
 }

@@ -228,7 +228,26 @@ public struct Spec: Codable, Equatable, Sendable {
 
     public struct BlockIO: Codable, Equatable, Sendable {
         public var weight: UInt16?
+        public var weightDevice: [WeightDevice]?
+        public var throttleReadBpsDevice: [ThrottleDevice]?
+        public var throttleWriteBpsDevice: [ThrottleDevice]?
+        public var throttleReadIOPSDevice: [ThrottleDevice]?
+        public var throttleWriteIOPSDevice: [ThrottleDevice]?
         public init(weight: UInt16? = nil) { self.weight = weight }
+    }
+
+    public struct WeightDevice: Codable, Equatable, Sendable {
+        public var major: Int64
+        public var minor: Int64
+        public var weight: UInt16?
+        public init(major: Int64, minor: Int64, weight: UInt16?) { self.major = major; self.minor = minor; self.weight = weight }
+    }
+
+    public struct ThrottleDevice: Codable, Equatable, Sendable {
+        public var major: Int64
+        public var minor: Int64
+        public var rate: UInt64
+        public init(major: Int64, minor: Int64, rate: UInt64) { self.major = major; self.minor = minor; self.rate = rate }
     }
 
     public struct Seccomp: Codable, Equatable, Sendable {

@@ -3,7 +3,10 @@ user drives it (every test runs once per client)."""
 import json
 import os
 import subprocess
+import tempfile
 import time
+
+import pytest
 
 from conftest import cgroup_v1, run_captured
 
@@ -304,6 +307,48 @@ def test_cidfile_label_file_domainname_oom_score_adj(docker, tmp_path):
         assert r.returncode == 125 and "container ID file found, make sure the other container isn't running or delete" in r.stderr, r.stderr
     finally:
         docker.ok("rm", "-f", cid)
+
+
+def block_device():
+    """A real block device for I/O limits: a loop device over a small file, or None where the
+    kernel has none (the cgroup v2 guest has no disk and no loop driver)."""
+    image = tempfile.mktemp(prefix="berth-blk-", dir="/var/tmp")
+    with open(image, "wb") as f:
+        f.truncate(1 << 20)
+    r = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True)
+    os.unlink(image)  # the loop device holds it
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def test_block_io_device_limits_reach_the_cgroup(docker):
+    """`--device-read-bps` and kin were accepted and silently dropped: now in inspect as dockerd
+    shows them and written into the container's blkio (v1) or io.max (v2) cgroup file."""
+    device = block_device()
+    if device is None:
+        pytest.skip("no loop device here: block I/O limits not checked (reported, not counted)")
+    try:
+        rdev = os.stat(device).st_rdev
+        numbers = f"{os.major(rdev)}:{os.minor(rdev)}"
+        cid = docker.ok("run", "-d", "--device-read-bps", f"{device}:1mb", "--device-write-iops", f"{device}:100",
+                        "busybox", "sleep", "100").strip()
+        try:
+            assert json.loads(inspect(docker, cid, "{{json .HostConfig.BlkioDeviceReadBps}}")) == [{"Path": device, "Rate": 1048576}]
+            assert json.loads(inspect(docker, cid, "{{json .HostConfig.BlkioDeviceWriteIOps}}")) == [{"Path": device, "Rate": 100}]
+            v1 = f"/sys/fs/cgroup/blkio/berth/{cid}"
+            if os.path.isdir(v1):
+                assert open(f"{v1}/blkio.throttle.read_bps_device").read().split() == [numbers, "1048576"]
+                assert open(f"{v1}/blkio.throttle.write_iops_device").read().split() == [numbers, "100"]
+            else:
+                line = [l for l in open(f"/sys/fs/cgroup/berth/{cid}/io.max").read().splitlines() if l.startswith(numbers + " ")]
+                assert line and "rbps=1048576" in line[0] and "wiops=100" in line[0], line
+        finally:
+            docker.ok("rm", "-f", cid)
+        r = docker.docker("run", "--rm", "--device-read-bps", "sda:1mb", "busybox", "true")
+        assert r.returncode != 0 and "bad format for device path: sda:1mb" in r.stderr, r.stderr
+        r = docker.docker("run", "--rm", "--device-write-iops", f"{device}:fast", "busybox", "true")
+        assert r.returncode != 0 and "invalid rate for device" in r.stderr, r.stderr
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True)
 
 
 def test_init_and_oom_warning(docker):

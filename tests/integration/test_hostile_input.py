@@ -89,6 +89,19 @@ def test_extreme_resource_values_never_trap(daemon):
                        headers={"Content-Type": "application/json"})[0] in (200, 400)
             assert api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")[0] == 204
     assert api(daemon, "GET", "/_ping")[0] == 200
+    # Values read only at start: a log size of 99999999999g overflowed Int64 there and killed berthd.
+    for host in ({"LogConfig": {"Type": "json-file", "Config": {"max-size": "99999999999g", "max-file": "99999999999999999999"}}},
+                 {"BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": big}]}, {"BlkioDeviceWriteIOps": [{"Path": "/nonexistent", "Rate": 1}]},
+                 {"BlkioWeightDevice": [{"Path": "/dev/null", "Weight": big}]}):
+        body = json.dumps({"Image": "busybox", "Cmd": ["true"], "HostConfig": host}).encode()
+        status, _, text = api(daemon, "POST", "/v1.50/containers/create", body=body, headers={"Content-Type": "application/json"})
+        assert status in (201, 400), (host, status, text[:200])
+        if status == 201:
+            cid = json.loads(text)["Id"]
+            api(daemon, "POST", f"/v1.50/containers/{cid}/start")
+            assert daemon.proc.poll() is None, host
+            assert api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")[0] == 204
+    assert api(daemon, "GET", "/_ping")[0] == 200
 
 
 def test_slowloris_connections_are_closed_and_others_served(daemon):
