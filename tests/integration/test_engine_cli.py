@@ -96,7 +96,7 @@ def test_attach_and_detach_keys(docker):
 
 
 def test_stop_kill_restart_pause(docker):
-    docker.ok("run", "-d", "--name", "life", "busybox", "sleep", "300")
+    life = docker.ok("run", "-d", "--name", "life", "busybox", "sleep", "300").strip()
     docker.ok("pause", "life")
     assert inspect(docker, "life", "{{.State.Status}} {{.State.Paused}}") == "paused true"
     assert "Paused" in docker.ok("ps", "--filter", "name=life", "--format", "{{.Status}}")
@@ -105,7 +105,8 @@ def test_stop_kill_restart_pause(docker):
     docker.ok("stop", "-t", "1", "life")  # sleep as PID 1 ignores SIGTERM: SIGKILL once the grace time is over
     assert inspect(docker, "life", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
     # the behaviour, not a wall-clock bound: SIGTERM, then SIGKILL, then the exit
-    lines = docker.ok("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "container=life",
+    # by ID: the other client's run of this test removed its own "life" within the window
+    lines = docker.ok("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", f"container={life}",
                       "--format", "{{.Action}} {{json .Actor.Attributes}}").splitlines()
     actions = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1]).get("signal")) for line in lines]
     stop = actions[[a for a, _ in actions].index("kill"):]
