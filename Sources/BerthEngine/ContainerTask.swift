@@ -11,7 +11,6 @@ struct ContainerTask: Sendable {
     let socket: String
 
     /// The init's pid once running.
-    @discardableResult
     func start() throws -> Int32 { try request(.start).pid ?? 0 }
 
     /// Whether a shim answers for the container (it exits once the container has and its output

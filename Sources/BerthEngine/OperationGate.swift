@@ -28,8 +28,6 @@ struct OperationGate {
         waiting[id] = queue
         return next
     }
-
-    func isHeld(_ id: String) -> Bool { waiting[id] != nil }
 }
 
 extension ContainerService {

@@ -81,7 +81,8 @@ final class ShimBridge: @unchecked Sendable {
     /// How long output waits behind the response head for a client that reads the head through
     /// a buffered reader and then takes the raw socket, losing whatever arrived with the head
     /// (docker-py, and compose on it): its first read of the head comes well within this. Output
-    /// ready before the hand-over (a `logs=1` replay) waits for every client.
+    /// ready before the hand-over, and a `logs=1` replay (`ContainerRoutes.replay`), wait for
+    /// every client.
     static let headStart = TimeAmount.milliseconds(50)
 
     /// docker-py's User-Agent (compose 1.x sends `docker-compose/… docker-py/…`).
