@@ -8,6 +8,13 @@ enum CgroupFiles {
         try FileIO.write(dir + "/" + file, value, flags: O_WRONLY | O_CREAT | O_TRUNC)
     }
 
+    /// `pids.max`'s value: a limit above the kernel's ceiling on PIDs (PID_MAX_LIMIT, 2^22)
+    /// cannot bind and the kernel refuses to store it (EINVAL, a client's `--pids-limit` failing
+    /// an update with 500), so it is written as what it means: no limit.
+    static func pidsMax(_ limit: Int64) -> String {
+        limit <= 0 || limit > 1 << 22 ? "max" : String(limit)
+    }
+
     static func read(_ dir: String, _ file: String) -> String? {
         (try? FileIO.readString(dir + "/" + file))?.trimmed
     }

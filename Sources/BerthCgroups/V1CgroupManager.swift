@@ -64,7 +64,7 @@ public struct V1CgroupManager: CgroupManager {
             }
         }
         if let p = r.pids, let dir = directory("pids") {
-            try CgroupFiles.write(dir, "pids.max", p.limit <= 0 ? "max" : String(p.limit))
+            try CgroupFiles.write(dir, "pids.max", CgroupFiles.pidsMax(p.limit))
         }
         if let io = r.blockIO, let dir = directory("blkio") {
             let bfq = !CgroupFiles.exists(dir, "blkio.weight")

@@ -53,7 +53,7 @@ public struct V2CgroupManager: CgroupManager {
             if let v = c.cpus, !v.isEmpty { try CgroupFiles.write(dir, "cpuset.cpus", v) }
             if let v = c.mems, !v.isEmpty { try CgroupFiles.write(dir, "cpuset.mems", v) }
         }
-        if let p = r.pids { try CgroupFiles.write(dir, "pids.max", p.limit <= 0 ? "max" : String(p.limit)) }
+        if let p = r.pids { try CgroupFiles.write(dir, "pids.max", CgroupFiles.pidsMax(p.limit)) }
         if let io = r.blockIO {
             if let w = io.weight, w > 0 { try CgroupFiles.write(dir, "io.weight", "default \(Self.ioWeight(blkio: w))") }
             for d in io.weightDevice ?? [] {

@@ -57,7 +57,7 @@ extension ContainerService {
             if layer?.kind != .active || layer?.parent != Self.initKey(id) { report.Problems.append("\(name): its writable layer is missing") }
             if base?.kind != .committed { report.Problems.append("\(name): its init layer is missing") }
             if record.state.Running {
-                if !task(id).isAlive {
+                if !(await task(id).isAlive) {
                     report.Problems.append("\(name): marked running but its shim does not answer")
                 } else {
                     running.insert(id)

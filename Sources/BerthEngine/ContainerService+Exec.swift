@@ -30,9 +30,9 @@ extension ContainerService {
         return IDResponse(Id: id)
     }
 
-    /// What starting an exec needs: the shim to ask, and the request that makes the process.
+    /// What starting an exec needs: the container's task, and the request that makes the process.
     public struct ExecLaunch: Sendable {
-        public var socket: String
+        public var task: ContainerTask
         public var request: ShimRequest
         /// Whether the process has a pty.
         public var tty: Bool
@@ -56,7 +56,7 @@ extension ContainerService {
         exec.running = true
         execs[execID] = exec
         let keys = tty && request.stdin == true ? try? DetachKeys(parsing: exec.config.DetachKeys) : nil
-        return ExecLaunch(socket: socketPath(record.id), request: request, tty: tty, detachKeys: keys)
+        return ExecLaunch(task: task(record.id), request: request, tty: tty, detachKeys: keys)
     }
 
     /// The container's own process, changed as an exec asks (command, env, user, cwd, privileges).
@@ -116,8 +116,8 @@ extension ContainerService {
         return out
     }
 
-    public func resizeExec(_ execID: String, height: UInt16, width: UInt16) throws {
+    public func resizeExec(_ execID: String, height: UInt16, width: UInt16) async throws {
         guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
-        try task(exec.containerID).resize(width: width, height: height, execID: execID)
+        try await task(exec.containerID).resize(width: width, height: height, execID: execID)
     }
 }

@@ -44,15 +44,13 @@ extension ContainerService {
         mountedIDMap(record).map { OwnerShift(uid: $0.uid, gid: $0.gid) } ?? .none
     }
 
-    /// Runs `body` with the mounted rootfs, away from the actor.
-    func withRootfs<T: Sendable>(_ ref: String, _ body: @Sendable (String, ContainerRecord) throws -> T) async throws -> T {
+    /// Runs `body` with the mounted rootfs on the blocking pool: a tree walk waits on the disk.
+    func withRootfs<T: Sendable>(_ ref: String, _ body: @escaping @Sendable (String, ContainerRecord) throws -> T) async throws -> T {
         let record = try find(ref)
         let root = try acquireRootfs(record.id)
         defer { releaseRootfs(record.id) }
-        return try await Self.detached { try body(root, record) }
+        return try await Threads.run { try body(root, record) }
     }
-
-    nonisolated static func detached<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T { try body() }
 
     // MARK: export and diff
 
@@ -69,7 +67,7 @@ extension ContainerService {
     public func changes(_ ref: String) async throws -> [ChangeItem] {
         let id = try find(ref).id
         let snapshotter = images.snapshotter
-        return try await Self.detached {
+        return try await Threads.run {
             let collector = ChangeCollector(parent: snapshotter.parentView(key: id))
             try snapshotter.diff(key: id, to: collector)
             return collector.items
@@ -194,15 +192,21 @@ extension ContainerService {
         var freeze = options.pause && record.state.Running && !record.state.Paused
         let task = task(record.id)
         if freeze {
-            do { try task.pause() } catch {
+            do { try await task.pause() } catch {
                 // The process exited since the record last said running (its exit is on the way): nothing to freeze.
-                guard !task.isRunning else { throw error }
+                guard !(await task.isRunning) else { throw error }
                 freeze = false
             }
         }
-        defer { if freeze { logFailure("thawing container \(record.id) after commit") { try task.resume() } } }
-        let committed = try await commitLayer(record.id, config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
+        let committed: ImageRecord
+        do {
+            committed = try await commitLayer(record.id, config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
                                               author: options.author, comment: options.comment, tags: options.reference.map { [$0] } ?? [])
+        } catch {
+            if freeze { await logFailure("thawing container \(record.id) after a failed commit") { try await task.resume() } }
+            throw error
+        }
+        if freeze { await logFailure("thawing container \(record.id) after commit") { try await task.resume() } }
         emit(record, "commit", ["comment": options.comment ?? ""])
         if let reference = options.reference {
             events.publish("image", "tag", id: committed.id.description, attributes: ["name": reference.familiarString])

@@ -20,7 +20,7 @@ extension ContainerService {
             containers[id] = record
         }
         let startedAt = record.state.StartedAt
-        let socket = socketPath(id)
+        let task = task(id)
         healthTasks[id] = Task { [weak self] in
             while !Task.isCancelled {
                 let since = Int64((Timestamp.epochNow() - (Timestamp.parse(startedAt) ?? 0)) * 1e9)
@@ -29,8 +29,7 @@ extension ContainerService {
                 let start = Timestamp.now()
                 let startEpoch = Timestamp.epochNow()
                 let timeout = HealthMonitor.timeout(check)
-                let outcome = (try? await Threads.run { HealthProbe.run(socket: socket, request: request, timeout: timeout) })
-                    ?? (code: -1, output: "health check could not run")
+                let outcome = await HealthProbe.run(task, request: request, timeout: timeout)
                 let result = HealthProbeResult(Start: start, End: Timestamp.now(), ExitCode: outcome.code, Output: outcome.output)
                 await self.recordHealth(id, startedAt: startedAt, probeStart: startEpoch, result)
             }

@@ -142,10 +142,10 @@ extension ContainerService {
     }
 
     /// Processes in the container, as `ps -ef` columns.
-    public func top(_ ref: String) throws -> ContainerTop {
+    public func top(_ ref: String) async throws -> ContainerTop {
         let r = try find(ref)
         guard r.state.Running else { throw EngineError.conflict("Container \(r.id) is not running") }
-        let pids = try task(r.id).pids()
+        let pids = try await task(r.id).pids()
         var top = ContainerTop()
         top.Titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
         top.Processes = pids.sorted().map { pid in

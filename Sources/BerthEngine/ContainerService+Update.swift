@@ -7,10 +7,10 @@ extension ContainerService {
     /// rules), then merged field by field into the stored settings (a zero leaves a field alone)
     /// and, for a running container, written into its cgroup now. Returns dockerd's warnings.
     public func update(_ ref: String, _ request: HostConfig) async throws -> [String] {
-        try await serialized(ref) { try updateHeld($0, request) }
+        try await serialized(ref) { try await updateHeld($0, request) }
     }
 
-    func updateHeld(_ id: String, _ request: HostConfig) throws -> [String] {
+    func updateHeld(_ id: String, _ request: HostConfig) async throws -> [String] {
         var record = try find(id)
         var changes = request
         if let p = changes.PidsLimit, p <= 0 { changes.PidsLimit = 0 }  // 0 and -1 both mean unlimited
@@ -52,9 +52,11 @@ extension ContainerService {
             var resources = try SpecBuilder.resources(host)
             resources.devices = nil  // the device rules were set at start and stay
             do {
-                try task(record.id).update(resources)
+                try await task(record.id).update(resources)
             } catch EngineError.conflict(_) {
                 // exited since the record said running: the settings apply from its next start
+            } catch EngineError.invalid(let why) {
+                throw EngineError.invalid("Cannot update container \(record.id): \(why)")
             } catch {
                 throw EngineError.internalError("Cannot update container \(record.id): \(error)")
             }

@@ -144,7 +144,7 @@ extension ContainerService {
 
     /// Mounts volumes (filling an empty new one from the image, unless `nocopy`) and returns
     /// the spec's mounts, parents before children.
-    func prepareMounts(_ record: ContainerRecord, rootfs: String) throws -> [Spec.Mount] {
+    func prepareMounts(_ record: ContainerRecord, rootfs: String) async throws -> [Spec.Mount] {
         var out: [Spec.Mount] = []
         var acquired: [String] = []
         do {
@@ -158,7 +158,7 @@ extension ContainerService {
                     if volumes.isEmpty(m.source) {
                         // a new volume belongs to the container's root, remapped or not (the copy-up below carries the image's owner)
                         if let idmap = idmap(for: record) { try sys("chown", path) { chown(path, idmap.uid, idmap.gid) } }
-                        if !m.noCopy { try copyImageContent(rootfs: rootfs, path: m.destination, into: path) }
+                        if !m.noCopy { try await Threads.run { try Self.copyImageContent(rootfs: rootfs, path: m.destination, into: path) } }
                     }
                     out.append(.init(destination: m.destination, type: "bind", source: path, options: options + ["rprivate"]))
                 case "tmpfs":
@@ -185,8 +185,8 @@ extension ContainerService {
 
     /// Docker's copy-up: what the image holds at a volume's path seeds the empty volume. The
     /// path is resolved inside the rootfs by the kernel, so an image symlink cannot point the
-    /// copy at the host.
-    func copyImageContent(rootfs: String, path: String, into target: String) throws {
+    /// copy at the host. On the blocking pool: it waits for a `cp` of any size.
+    nonisolated static func copyImageContent(rootfs: String, path: String, into target: String) throws {
         let root = try RootedPath(root: rootfs)
         guard let fd = try? root.open(path, flags: O_PATH | O_DIRECTORY) else { return }
         defer { close(fd) }

@@ -79,7 +79,7 @@ public actor ContainerService {
         }
         sweepOrphans()
         for (id, record) in containers where record.state.Running {
-            if task(id).isAlive, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
+            if await task(id).isAlive, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
                 startHealthChecks(id, reset: false)
                 continue
             }
@@ -94,8 +94,9 @@ public actor ContainerService {
         let shims = ShimClient.processes()
         for (id, record) in containers where !record.state.Running {
             if FileIO.exists(socketPath(id)) {
-                if (try? task(id).kill(SIGKILL)) != nil {
-                    for _ in 0..<100 where task(id).isAlive {
+                if (try? await task(id).kill(SIGKILL)) != nil {
+                    for _ in 0..<100 {
+                        guard await task(id).isAlive else { break }
                         try? await Task.sleep(nanoseconds: 20_000_000)
                     }
                 }
@@ -394,7 +395,7 @@ public actor ContainerService {
         if !isMounted(rootfs) { try images.snapshotter.mounts(key: id).mount(at: rootfs, idmap: idmap) }
         var mountsHeld = false
         do {
-            let mounts = try prepareMounts(record, rootfs: rootfs)
+            let mounts = try await prepareMounts(record, rootfs: rootfs)
             mountsHeld = true
             let network = try await setUpNetwork(&record)
             let links = record.endpoints?["bridge"] != nil ? try legacyLinks(record) : []
@@ -419,10 +420,12 @@ public actor ContainerService {
             let (status, output) = try await Threads.run { try Subprocess.run(shimPath, [bundle + "/shim.json"]) }
             guard status == 0 else { throw Self.startError(output.trimmed) }
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] {
-                pending.connected(Result { try task(id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr) })
+                do { pending.connected(.success(try await task(id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr))) } catch {
+                    pending.connected(.failure(error))
+                }
             }
             try monitor.watch(id: id, socket: socketPath(id))
-            let pid = try task(id).start()
+            let pid = try await task(id).start()
             try record.move(to: .running)
             record.state.OOMKilled = false
             record.state.Pid = pid
@@ -438,7 +441,7 @@ public actor ContainerService {
             emit(record, "start")
         } catch {
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
-            if FileIO.exists(socketPath(id)) { try? task(id).kill(SIGKILL) }
+            if FileIO.exists(socketPath(id)) { try? await task(id).kill(SIGKILL) }
             await tearDownNetwork(&record)
             if mountsHeld { releaseMounts(record) }
             containers[id] = record
@@ -568,7 +571,7 @@ public actor ContainerService {
             }
             record.stoppedByUser = true
             let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
-            logFailure("signalling container \(id)") { try send(sig, to: &record) }
+            await logFailure("signalling container \(id)") { try await send(sig, to: &record) }
             try save(record)
             emit(record, "kill", ["signal": String(sig)])
             return (record, sig, timeout ?? record.config.StopTimeout ?? 10)
@@ -579,10 +582,37 @@ public actor ContainerService {
             return
         }
         if grace > 0 { log.info("Container \(id) failed to exit within \(grace) seconds of signal \(sig) - using the force") }
-        logFailure("killing container \(id)") { try task(id).kill(SIGKILL) }
         emit(record, "kill", ["signal": String(SIGKILL)])
-        if !(await waitForExit(id, seconds: 30)) { log.error("container \(id) did not exit 30 seconds after SIGKILL") }
+        await forceKill(id)
         emit(record, "stop")
+    }
+
+    /// SIGKILL under the container's gate, a frozen container thawed after it (or it would never
+    /// die), and the exit awaited outside the gate; again if a `pause` froze the dying container
+    /// in between, as the first storm of concurrent operations found.
+    func forceKill(_ id: String) async {
+        for _ in 0..<3 {
+            let signalled: Bool
+            do {
+                signalled = try await serialized(id) { id in
+                    var record = try find(id)
+                    guard record.lifecycle.hasProcess else { return false }
+                    record.stoppedByUser = true
+                    try await send(SIGKILL, to: &record)
+                    try save(record)
+                    return true
+                }
+            } catch EngineError.conflict(_) {
+                signalled = true  // exited before the signal (its shim is gone): the exit is on its way
+            } catch EngineError.notFound(_) {
+                return  // removed meanwhile
+            } catch {
+                return log.warning("killing container \(id): \(error)")
+            }
+            if !signalled { return }
+            if await waitForExit(id, seconds: 10) { return }
+        }
+        log.error("container \(id) did not exit 30 seconds after SIGKILL")
     }
 
     public func restart(_ ref: String, timeout: Int?, signal: String?) async throws {
@@ -595,27 +625,30 @@ public actor ContainerService {
     /// SIGKILL (the default) returns once the container is down, as dockerd's `Kill` waits for
     /// the exit, so an inspect right after sees it stopped; other signals return at once.
     public func kill(_ ref: String, signal: String?) async throws {
-        var record = try find(ref)
-        guard record.state.Running else {
-            throw EngineError.conflict("Cannot kill container: \(ref): Container \(record.id) is not running")
+        let (id, sig) = try await serialized(ref) { id -> (String, Int32) in
+            var record = try find(id)
+            guard record.state.Running else {
+                throw EngineError.conflict("Cannot kill container: \(ref): Container \(record.id) is not running")
+            }
+            let sig: Int32
+            do { sig = try Signal.parse(signal.flatMap { $0.isEmpty ? nil : $0 } ?? "SIGKILL") } catch {
+                throw EngineError.invalid("Invalid signal: \(signal ?? "")")
+            }
+            if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true }
+            try await send(sig, to: &record)
+            try save(record)
+            emit(record, "kill", ["signal": String(sig)])
+            return (id, sig)
         }
-        let sig: Int32
-        do { sig = try Signal.parse(signal.flatMap { $0.isEmpty ? nil : $0 } ?? "SIGKILL") } catch {
-            throw EngineError.invalid("Invalid signal: \(signal ?? "")")
-        }
-        if sig == SIGKILL || sig == SIGTERM { record.stoppedByUser = true }
-        try send(sig, to: &record)
-        try save(record)
-        emit(record, "kill", ["signal": String(sig)])
-        if sig == SIGKILL { _ = await waitForExit(record.id, seconds: 30) }
+        if sig == SIGKILL, !(await waitForExit(id, seconds: 10)) { await forceKill(id) }
     }
 
     /// Signals the container's init. A frozen container is thawed after the signal, as moby does:
     /// the signal would otherwise wait for an unpause, and a stop for its whole timeout and more.
-    func send(_ signal: Int32, to record: inout ContainerRecord) throws {
-        try task(record.id).kill(signal)
+    func send(_ signal: Int32, to record: inout ContainerRecord) async throws {
+        try await task(record.id).kill(signal)
         if record.lifecycle == .paused {
-            try task(record.id).resume()
+            try await task(record.id).resume()
             try record.move(to: .running)
         }
     }
@@ -663,14 +696,14 @@ public actor ContainerService {
     }
 
     public func pause(_ ref: String) async throws {
-        try await serialized(ref) { try pauseHeld($0) }
+        try await serialized(ref) { try await pauseHeld($0) }
     }
 
-    func pauseHeld(_ id: String) throws {
+    func pauseHeld(_ id: String) async throws {
         var record = try find(id)
         guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
         guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is already paused") }
-        try task(record.id).pause()
+        try await task(record.id).pause()
         try record.move(to: .paused)
         stopHealthChecks(record.id)
         try save(record)
@@ -678,13 +711,13 @@ public actor ContainerService {
     }
 
     public func unpause(_ ref: String) async throws {
-        try await serialized(ref) { try unpauseHeld($0) }
+        try await serialized(ref) { try await unpauseHeld($0) }
     }
 
-    func unpauseHeld(_ id: String) throws {
+    func unpauseHeld(_ id: String) async throws {
         var record = try find(id)
         guard record.state.Paused else { throw EngineError.conflict("Container \(record.id) is not paused") }
-        try task(record.id).resume()
+        try await task(record.id).resume()
         try record.move(to: .running)
         try save(record)
         startHealthChecks(record.id, reset: false)
@@ -698,7 +731,7 @@ public actor ContainerService {
     /// it, since recording the exit takes the gate; then it is removed under the gate.
     public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
         for _ in 0..<3 {
-            let killed: String? = try await serialized(ref) { id in
+            let running: String? = try await serialized(ref) { id in
                 let record = try find(id)
                 guard record.lifecycle.hasProcess else {
                     try await removeHeld(id, force: force, volumes: removeVolumes)
@@ -707,15 +740,10 @@ public actor ContainerService {
                 guard force else {
                     throw EngineError.conflict("cannot remove container \"/\(record.name)\": container is running: stop the container before removing or force remove")
                 }
-                var r = record
-                r.stoppedByUser = true
-                try save(r)
-                if r.state.Paused { logFailure("thawing container \(id) to kill it") { try task(id).resume() } }
-                logFailure("killing container \(id)") { try task(id).kill(SIGKILL) }
                 return id
             }
-            guard let killed else { return }
-            if !(await waitForExit(killed, seconds: 30)) { log.error("container \(killed) did not exit 30 seconds after SIGKILL") }
+            guard let running else { return }
+            await forceKill(running)
         }
         throw EngineError.conflict("cannot remove container \(ref): it was started again while being removed")
     }
@@ -787,11 +815,11 @@ public actor ContainerService {
 
     /// Connects an attach (now, or at start if the container has not started); the callback gets
     /// the shim connection after its acknowledgement line.
-    public func attach(_ ref: String, _ pending: PendingAttach) throws -> (id: String, tty: Bool) {
+    public func attach(_ ref: String, _ pending: PendingAttach) async throws -> (id: String, tty: Bool) {
         let record = try find(ref)
         if record.state.Running {
             do {
-                pending.connected(.success(try task(record.id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr)))
+                pending.connected(.success(try await task(record.id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr)))
             } catch {
                 // The process exited between its start and this attach (`compose run` starts,
                 // then attaches): its exit is on the way, and the stream just ends, as dockerd's
@@ -829,10 +857,10 @@ public actor ContainerService {
         await suspend { exitWaiters[id, default: []].append($0) }
     }
 
-    public func resize(_ ref: String, height: UInt16, width: UInt16) throws {
+    public func resize(_ ref: String, height: UInt16, width: UInt16) async throws {
         let record = try find(ref)
         guard record.state.Running else { throw EngineError.conflict("Container \(record.id) is not running") }
-        try task(record.id).resize(width: width, height: height)
+        try await task(record.id).resize(width: width, height: height)
     }
 }
 

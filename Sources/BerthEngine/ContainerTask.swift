@@ -5,76 +5,101 @@ import Glibc
 
 /// A container's task (its processes), reached only through its shim, as containerd's task
 /// service reaches runc through its shim: the shim is the one writer of the runtime's state, and
-/// the engine links no runtime. Each call is one short exchange on the shim's socket.
-struct ContainerTask: Sendable {
+/// the engine links no runtime. Each call is one short exchange on the shim's socket, run on the
+/// blocking pool and bounded by `ShimClient.replyLimit`: never on an actor.
+public struct ContainerTask: Sendable {
     let id: String
     let socket: String
 
     /// The init's pid once running.
-    func start() throws -> Int32 { try request(.start).pid ?? 0 }
+    func start() async throws -> Int32 { try await request(.start).pid ?? 0 }
 
     /// Whether a shim answers for the container (it exits once the container has and its output
     /// is delivered).
-    var isAlive: Bool { (try? request(.state)) != nil }
+    var isAlive: Bool { get async { (try? await request(.state)) != nil } }
 
     /// Alive and its init not yet exited.
-    var isRunning: Bool { (try? request(.state)).map { $0.exit == nil } ?? false }
+    var isRunning: Bool { get async { (try? await request(.state)).map { $0.exit == nil } ?? false } }
 
-    func kill(_ signal: Int32, all: Bool = false) throws {
+    func kill(_ signal: Int32, all: Bool = false) async throws {
         var request = ShimRequest(op: .kill)
         request.signal = signal
         request.all = all
-        _ = try exchange(request)
+        _ = try await exchange(request)
     }
 
-    func pause() throws { _ = try request(.pause) }
-    func resume() throws { _ = try request(.resume) }
+    func pause() async throws { _ = try await request(.pause) }
+    func resume() async throws { _ = try await request(.resume) }
 
     /// New limits for the running container (`docker update`).
-    func update(_ resources: Spec.Resources) throws {
+    func update(_ resources: Spec.Resources) async throws {
         var request = ShimRequest(op: .update)
         request.resources = resources
-        _ = try exchange(request)
+        _ = try await exchange(request)
     }
 
     /// Every process in the container's cgroup.
-    func pids() throws -> [Int32] { try request(.pids).pids ?? [] }
+    func pids() async throws -> [Int32] { try await request(.pids).pids ?? [] }
 
     /// A terminal's size: the container's own, or an exec's.
-    func resize(width: UInt16, height: UInt16, execID: String? = nil) throws {
+    func resize(width: UInt16, height: UInt16, execID: String? = nil) async throws {
         var request = ShimRequest(op: .resize)
         request.width = width
         request.height = height
         request.execID = execID
-        _ = try exchange(request)
+        _ = try await exchange(request)
     }
 
     /// A stream of the container's output (and, with `stdin`, to its input); the caller owns the
     /// descriptor.
-    func attach(stdin: Bool, stdout: Bool, stderr: Bool) throws -> Int32 {
+    func attach(stdin: Bool, stdout: Bool, stderr: Bool) async throws -> Int32 {
         var request = ShimRequest(op: .attach)
         request.stdin = stdin
         request.stdout = stdout
         request.stderr = stderr
-        let fd = try reachable { try ShimClient.open(socket, request) }
-        do { _ = try ShimClient.readReply(fd, socket: socket) } catch {
-            close(fd)
-            throw error
-        }
-        return fd
+        return try await stream(request).fd
     }
 
-    private func request(_ op: ShimRequest.Op) throws -> ShimReply { try exchange(ShimRequest(op: op)) }
+    /// Starts an exec (`request` as `prepareExecStart` made it): the stream of its output and
+    /// exit status, which the caller owns, and its pid.
+    public func exec(_ request: ShimRequest) async throws -> (fd: Int32, pid: Int32) {
+        let (fd, reply) = try await stream(request)
+        return (fd, reply.pid ?? 0)
+    }
 
-    private func exchange(_ request: ShimRequest) throws -> ShimReply { try reachable { try ShimClient.request(socket, request) } }
+    private func request(_ op: ShimRequest.Op) async throws -> ShimReply { try await exchange(ShimRequest(op: op)) }
+
+    private func exchange(_ request: ShimRequest) async throws -> ShimReply {
+        let socket = socket
+        return try await reachable { try ShimClient.request(socket, request) }
+    }
+
+    private func stream(_ request: ShimRequest) async throws -> (fd: Int32, reply: ShimReply) {
+        let socket = socket
+        return try await reachable {
+            let fd = try ShimClient.open(socket, request)
+            do { return (fd, try ShimClient.readReply(fd, socket: socket)) } catch {
+                close(fd)
+                throw error
+            }
+        }
+    }
 
     /// A shim that is gone, or ending, has seen its container exit (the record catches up when the exit is
     /// processed): what dockerd answers for a container that is not running.
-    private func reachable<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as SystemError where [ENOENT, ECONNREFUSED, EPIPE, ECONNRESET].contains(error.errno) {
+    private func reachable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do { return try await Threads.run(body) } catch let error as SystemError where [ENOENT, ECONNREFUSED, EPIPE, ECONNRESET].contains(error.errno) {
             throw EngineError.conflict("Container \(id) is not running")
         } catch is ShimClient.Ended {
             throw EngineError.conflict("Container \(id) is not running")
+        } catch is ShimClient.Unresponsive {
+            throw EngineError.internalError("container \(id)'s shim did not answer within \(ShimClient.replyLimit) seconds")
+        } catch let refused as ShimClient.Refused where refused.kind == .state {
+            // the runtime's "container not running" / "container not paused", in dockerd's words
+            let state = refused.message.hasPrefix("container ") ? String(refused.message.dropFirst(10)) : refused.message
+            throw EngineError.conflict("Container \(id) is \(state)")
+        } catch let refused as ShimClient.Refused {
+            throw EngineError.invalid(refused.message)
         }
     }
 }

@@ -91,18 +91,17 @@ enum HealthMonitor {
     }
 }
 
-/// One probe: an exec through the container's shim whose output (the first 4 KiB) and exit code
-/// are collected here. Blocking: it runs on a thread of its own, never on the actor.
+/// One probe: an exec through the container's task whose output (the first 4 KiB) and exit code
+/// are collected on the blocking pool, never on the actor.
 enum HealthProbe {
-    static func run(socket: String, request: ShimRequest, timeout: Int64) -> (code: Int, output: String) {
-        let fd: Int32
-        let pid: Int32
-        do {
-            fd = try ShimClient.open(socket, request)
-            do { pid = try ShimClient.readReply(fd, socket: socket).pid ?? 0 } catch { close(fd); throw error }
-        } catch {
-            return (-1, "\(error)")
-        }
+    static func run(_ task: ContainerTask, request: ShimRequest, timeout: Int64) async -> (code: Int, output: String) {
+        let fd: Int32, pid: Int32
+        do { (fd, pid) = try await task.exec(request) } catch { return (-1, "\(error)") }
+        return (try? await Threads.run { collect(fd, pid: pid, timeout: timeout) }) ?? (-1, "health check could not run")
+    }
+
+    /// Reads the exec's stream until its exit status or the timeout (which kills the probe).
+    static func collect(_ fd: Int32, pid: Int32, timeout: Int64) -> (code: Int, output: String) {
         defer { close(fd) }
         let deadline = Timestamp.epochNow() + Double(timeout) / 1e9
         var pending: [UInt8] = []

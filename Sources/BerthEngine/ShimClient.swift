@@ -3,7 +3,9 @@ import BerthSystem
 import FoundationEssentials
 import Glibc
 
-/// Short request/reply exchanges with a shim over its socket (blocking: the shim answers at once).
+/// Short request/reply exchanges with a shim over its socket. Blocking, so callers run them on
+/// the blocking pool; bounded by `replyLimit`, so a stopped or wedged shim costs an error, not a
+/// thread and its container's operation gate forever.
 public enum ShimClient {
     /// The shim closed a connection without answering: it does so only while it ends, after its
     /// container has exited.
@@ -12,37 +14,61 @@ public enum ShimClient {
         public var description: String { "shim \(socket) closed the connection" }
     }
 
+    /// The shim took no request or gave no answer within `replyLimit`.
+    public struct Unresponsive: Error, CustomStringConvertible {
+        public let socket: String
+        public var description: String { "shim \(socket) did not answer within \(ShimClient.replyLimit) seconds" }
+    }
+
+    /// The runtime refused for the container's state ("container not running"), or the kernel
+    /// a value.
+    public struct Refused: Error, CustomStringConvertible {
+        public let kind: ShimReply.Refusal
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// A shim answers at once; a freeze of many processes (pause) is the slowest reply.
+    public static let replyLimit = 30
+
     public static func request(_ socket: String, _ request: ShimRequest) throws -> ShimReply {
         let fd = try open(socket, request)
         defer { close(fd) }
         return try readReply(fd, socket: socket)
     }
 
-    /// Connects and sends the request line; the caller owns the descriptor.
+    /// Connects and sends the request line; the caller owns the descriptor, which stays bounded
+    /// by `replyLimit` until `readReply` has the answer.
     public static func open(_ socket: String, _ request: ShimRequest) throws -> Int32 {
-        let fd = try UnixSocket.connect(socket)
+        let fd: Int32
+        do { fd = try UnixSocket.connect(socket, timeout: replyLimit) } catch let error as SystemError where error.errno == EAGAIN {
+            throw Unresponsive(socket: socket)
+        }
         let line = Array(try JSONEncoder().encode(request)) + [10]
         do {
             try FileIO.writeAll(fd, line, path: socket)
         } catch {
             close(fd)
-            throw error
+            throw (error as? SystemError)?.errno == EAGAIN ? Unresponsive(socket: socket) : error
         }
         return fd
     }
 
+    /// The reply line; the descriptor then carries the stream, if any, without a time limit.
     public static func readReply(_ fd: Int32, socket: String) throws -> ShimReply {
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while true {
             let n = read(fd, &byte, 1)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw ShimClient.Ended(socket: socket) }
+            if n < 0 && errno == EAGAIN { throw Unresponsive(socket: socket) }
+            if n <= 0 { throw Ended(socket: socket) }
             if byte == 10 { break }
             line.append(byte)
         }
+        try UnixSocket.setTimeout(fd, 0)
         let reply = try JSONDecoder().decode(ShimReply.self, from: Data(line))
-        if let error = reply.error { throw EngineError.internalError(error) }
+        if let error = reply.error { throw reply.refusal.map { Refused(kind: $0, message: error) } ?? EngineError.internalError(error) }
         return reply
     }
 }

@@ -25,10 +25,11 @@ public struct ImageCommitter {
         }
     }
 
-    /// `writeLayer` sends the layer's entries (nothing is called for an empty layer). The layer is
-    /// stored uncompressed, so its blob digest is its diffID.
+    /// `writeLayer` sends the layer's entries (nothing is called for an empty layer), on the
+    /// blocking pool: it walks a tree and hashes it. The layer is stored uncompressed, so its
+    /// blob digest is its diffID.
     public func commit(parent: ImageRecord?, details: Details, tags: [Reference],
-                       writeLayer: (TreeSink) throws -> Void) async throws -> ImageRecord {
+                       writeLayer: @escaping @Sendable (TreeSink) throws -> Void) async throws -> ImageRecord {
         let content = store.content
         var layers: [(Digest, String, Int64)] = []
         var diffIDs: [Digest] = []
@@ -43,18 +44,20 @@ public struct ImageCommitter {
             base = config
         }
         if !details.emptyLayer {
-            let writer = try content.writer(ref: "commit-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-            do {
-                let tar = try TarWriter { try writer.write($0) }
-                try writeLayer(tar)
-                let (_, size) = try tar.finish()
-                let digest = try writer.commit()
-                layers.append((digest, MediaType.ociLayer, size))
-                diffIDs.append(digest)
-            } catch {
-                writer.abort()
-                throw error
+            let (digest, size) = try await Threads.run {
+                let writer = try content.writer(ref: "commit-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+                do {
+                    let tar = try TarWriter { try writer.write($0) }
+                    try writeLayer(tar)
+                    let (_, size) = try tar.finish()
+                    return (try writer.commit(), size)
+                } catch {
+                    writer.abort()
+                    throw error
+                }
             }
+            layers.append((digest, MediaType.ociLayer, size))
+            diffIDs.append(digest)
         }
         let created = Timestamp.now()
         history.append(.init(created: created, createdBy: details.createdBy, author: details.author,

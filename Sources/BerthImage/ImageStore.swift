@@ -156,10 +156,12 @@ public actor ImageStore {
     public func release(lease: UInt64) { leases[lease] = nil }
 
     /// Records an image whose manifest, config and layer blobs are in the content store: unpacks
-    /// each layer into a snapshot (verifying it against the config's diffID), then names it.
+    /// each layer into a snapshot (verifying it against the config's diffID), then names it. The
+    /// unpacking runs on the blocking pool, not on this actor, so other image operations go on
+    /// meanwhile; a lease keeps the blobs and new snapshots from a concurrent prune.
     @discardableResult
     public func add(manifestDigest: Digest, tags: [Reference], repoDigests: [String] = [], parent: Digest? = nil,
-                    progress: @Sendable (String, Int64) -> Void = { _, _ in }) throws -> ImageRecord {
+                    progress: @escaping @Sendable (String, Int64) -> Void = { _, _ in }) async throws -> ImageRecord {
         let manifest = try decode(Manifest.self, manifestDigest)
         if let problem = Manifest.depthProblem(layers: manifest.layers.count) { throw ImageError.invalid(problem) }
         let config = try decode(ImageConfig.self, manifest.config.digest)
@@ -167,10 +169,14 @@ public actor ImageStore {
         guard diffIDs.count == manifest.layers.count else {
             throw ImageError.invalid("manifest has \(manifest.layers.count) layers but the config lists \(diffIDs.count) diff_ids")
         }
-        var sizes: [Int64] = []
         let chains = ChainID.of(diffIDs)
-        for (index, layer) in manifest.layers.enumerated() {
-            sizes.append(try unpack(layer, diffID: diffIDs[index], chain: chains[index], parent: index == 0 ? nil : chains[index - 1], progress: progress))
+        let held = lease(blobs: Set(manifest.layers.map(\.digest) + [manifest.config.digest, manifestDigest]),
+                         chains: Set(chains.map(\.description)))
+        defer { release(lease: held) }
+        let sizes = try await Threads.run { [self] in
+            try manifest.layers.indices.map { index in
+                try unpack(manifest.layers[index], diffID: diffIDs[index], chain: chains[index], parent: index == 0 ? nil : chains[index - 1], progress: progress)
+            }
         }
         var record = database.images[manifest.config.digest.description]
             ?? ImageRecord(id: manifest.config.digest, manifest: manifestDigest, layerSizes: sizes, added: Timestamp.now())
@@ -183,7 +189,7 @@ public actor ImageStore {
     }
 
     /// Extracts one layer blob into snapshot `chain` unless it exists; returns the files' size.
-    func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, parent: Digest?, progress: @Sendable (String, Int64) -> Void) throws -> Int64 {
+    nonisolated func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, parent: Digest?, progress: @Sendable (String, Int64) -> Void) throws -> Int64 {
         if snapshotter.info(key: chain.description) != nil {
             return snapshotter.usage(key: chain.description)
         }

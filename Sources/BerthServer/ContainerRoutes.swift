@@ -196,9 +196,8 @@ struct ContainerRoutes {
         }
         let fd: Int32
         do {
-            fd = try ShimClient.open(launch.socket, launch.request)
-            let pid: Int32
-            do { pid = try ShimClient.readReply(fd, socket: launch.socket).pid ?? 0 } catch { close(fd); throw error }
+            let (stream, pid) = try await launch.task.exec(launch.request)
+            fd = stream
             await service.execStarted(execID, pid: pid)
         } catch {
             let message = "OCI runtime exec failed: \(error): unknown"

@@ -56,6 +56,17 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var spool: (fd: Int32, path: String)?
     /// Set once an oversized body was answered with 413: the rest of the request is dropped.
     var rejected = false
+    /// A request's handler is running (the connection reads nothing meanwhile).
+    var inFlight = false
+    /// Requests read while one was being answered (a client that pipelines, or bytes read before
+    /// the pause took hold): answered one at a time, in order, as HTTP/1.1 requires. Two at once
+    /// would interleave their responses, and the first one's end would close the connection
+    /// under the second after a half-close.
+    var queued: [(HTTPRequestHead, APIRequest)] = []
+    /// The client half-closed (allowed so that an attach's client can end its stdin and still
+    /// read the output). Any other connection ends then: left open it would sit in CLOSE-WAIT,
+    /// a descriptor lost per client that closes first (thousands under a test suite).
+    var inputClosed = false
     /// JSON bodies are decoded in memory: bounded so that no client can make the daemon hold
     /// more per connection (uploads are spooled and bounded by the disk instead).
     static let bodyLimit = 16 << 20
@@ -102,16 +113,49 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             spool = nil
             let request = Router.parse(head, body: body, bodyFile: bodyFile)
             body = []
-            let channel = context.channel
-            let keepAlive = head.isKeepAlive
-            let router = self.router
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-            Task {
-                let responder = Responder(channel: channel, keepAlive: keepAlive, head: head)
-                await router.handle(request, responder)
-                if !responder.hijacked { _ = channel.setOption(ChannelOptions.autoRead, value: true) }
+            if inFlight {
+                queued.append((head, request))
+            } else {
+                dispatch(head, request, on: context.channel)
             }
         }
+    }
+
+    /// Hands one request to the router; reading pauses until it is answered.
+    func dispatch(_ head: HTTPRequestHead, _ request: APIRequest, on channel: Channel) {
+        inFlight = true
+        channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let handler = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        let router = self.router
+        Task {
+            let responder = Responder(channel: channel, keepAlive: head.isKeepAlive, head: head)
+            await router.handle(request, responder)
+            if !responder.hijacked {
+                channel.eventLoop.execute { handler.value.answered(channel) }
+            }
+        }
+    }
+
+    /// The response is out: the next request read meanwhile goes next; otherwise reading
+    /// resumes, unless the client has gone.
+    func answered(_ channel: Channel) {
+        inFlight = false
+        if !queued.isEmpty {
+            let (head, request) = queued.removeFirst()
+            return dispatch(head, request, on: channel)
+        }
+        if inputClosed { channel.close(promise: nil) } else { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let e = event as? ChannelEvent, e == .inputClosed else { return context.fireUserInboundEventTriggered(event) }
+        inputClosed = true
+        if !inFlight { context.close(promise: nil) }
+    }
+
+    /// A hijack removes this handler: a half-close it saw before goes on to the raw stream.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if inputClosed && inFlight { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

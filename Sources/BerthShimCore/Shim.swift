@@ -268,6 +268,15 @@ public final class Shim {
         if clients[client.fd] === client, client.readable, revents & Int16(POLLIN) != 0 || gone { readClient(client.fd) }
     }
 
+    /// A runtime's or the kernel's refusal, told apart from a failure.
+    static func failure(_ error: Error) -> ShimReply {
+        if case .badState = error as? RuntimeError { return ShimReply(error: "\(error)", refusal: .state) }
+        if let error = error as? SystemError, error.errno == EINVAL || error.errno == ERANGE {
+            return ShimReply(error: "\(error)", refusal: .value)
+        }
+        return ShimReply(error: "\(error)")
+    }
+
     /// A one-line answer on a fresh connection, whose socket buffer always has room for it.
     func reply(_ fd: Int32, _ reply: ShimReply) {
         let line = Array((try? JSONEncoder().encode(reply)) ?? Data()) + [10]
@@ -369,7 +378,7 @@ public final class Shim {
                 default: reply(client.fd, ShimReply(pid: initPid, pids: try runtime.processes(id: config.id)))
                 }
             } catch {
-                reply(client.fd, ShimReply(error: "\(error)"))
+                reply(client.fd, Self.failure(error))
             }
             drop(client.fd)
         case .kill:
@@ -377,7 +386,7 @@ public final class Shim {
                 try runtime.kill(id: config.id, signal: request.signal ?? SIGKILL, all: request.all ?? false)
                 reply(client.fd, ShimReply(pid: initPid))
             } catch {
-                reply(client.fd, ShimReply(error: "\(error)"))
+                reply(client.fd, Self.failure(error))
             }
             drop(client.fd)
         case .resize:

@@ -54,12 +54,22 @@ public struct ShimRequest: Codable, Sendable {
 /// The one-line JSON answer to every request (the first line of a stream).
 public struct ShimReply: Codable, Sendable {
     public var error: String?
+    /// Set when the error is a refusal rather than a failure, so the engine answers 4xx.
+    public var refusal: Refusal?
     public var pid: Int32?
     public var exit: ExitStatus?
     /// For `pids`: every process in the container's cgroup.
     public var pids: [Int32]?
-    public init(error: String? = nil, pid: Int32? = nil, exit: ExitStatus? = nil, pids: [Int32]? = nil) {
-        self.error = error; self.pid = pid; self.exit = exit; self.pids = pids
+    public init(error: String? = nil, refusal: Refusal? = nil, pid: Int32? = nil, exit: ExitStatus? = nil, pids: [Int32]? = nil) {
+        self.error = error; self.refusal = refusal; self.pid = pid; self.exit = exit; self.pids = pids
+    }
+
+    public enum Refusal: String, Codable, Sendable {
+        /// The container's state ("container not running": its init exited before the engine
+        /// heard of it): 409, as dockerd answers.
+        case state
+        /// A value the kernel will not take (EINVAL writing a cgroup file in an update): 400.
+        case value
     }
 }
 

@@ -11,10 +11,12 @@ public final class Lock: @unchecked Sendable {
     }
 }
 
-/// Blocking work on its own thread: a transfer or an extraction that waits in `read` must not
-/// hold one of the few threads Swift's cooperative pool has (two on this machine).
+/// Blocking work off Swift's cooperative pool (two threads on this machine): a transfer, an
+/// extraction or a subprocess that waits in a system call must not hold one of them.
 public enum Threads {
-    /// Runs `body` on a new detached pthread.
+    /// Runs `body` on a new detached pthread: for loops that last as long as the daemon or a
+    /// client's stream, and for work another blocking job waits on (a job of the bounded pool
+    /// must never wait for another job of that pool, or a full pool would deadlock).
     public static func detach(_ body: @escaping @Sendable () -> Void) {
         final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
@@ -26,10 +28,69 @@ public enum Threads {
         pthread_detach(thread)
     }
 
-    /// Runs blocking `body` on its own thread and awaits its result.
+    /// Runs blocking `body` on the daemon's bounded pool (`BlockingPool.shared`) and awaits its
+    /// result.
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            detach { continuation.resume(with: Result { try body() }) }
+            BlockingPool.shared.submit { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+/// A fixed ceiling of threads for blocking work, started as needed and kept: a burst of requests
+/// (100 parallel `docker cp`, a load of many layers) queues here instead of starting a thread
+/// each, which is what bounds berthd's threads and memory under load. Jobs run in arrival order.
+public final class BlockingPool: @unchecked Sendable {
+    /// Sized for what waits rather than computes: health probes and registry transfers wait on
+    /// sockets, extractions mostly on the disk.
+    public static let shared = BlockingPool(width: 64)
+
+    public let width: Int
+    private var mutex = pthread_mutex_t()
+    private var available = pthread_cond_t()
+    private var queue: [@Sendable () -> Void] = []
+    private var head = 0
+    private var threads = 0
+    private var idle = 0
+
+    public init(width: Int) {
+        self.width = max(1, width)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&available, nil)
+    }
+
+    public func submit(_ job: @escaping @Sendable () -> Void) {
+        pthread_mutex_lock(&mutex)
+        queue.append(job)
+        // every queued job needs an idle thread of its own, or a new one while under the ceiling
+        let startThread = queue.count - head > idle && threads < width
+        if startThread { threads += 1 }
+        pthread_cond_signal(&available)
+        pthread_mutex_unlock(&mutex)
+        if startThread { Threads.detach { [self] in work() } }
+    }
+
+    /// Threads started and jobs waiting for one, for the daemon's own figures.
+    public var load: (threads: Int, queued: Int) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return (threads, queue.count - head)
+    }
+
+    private func work() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            idle += 1
+            while head == queue.count { pthread_cond_wait(&available, &mutex) }
+            idle -= 1
+            let job = queue[head]
+            head += 1
+            if head == queue.count || head > 1024 {
+                queue.removeFirst(head)
+                head = 0
+            }
+            pthread_mutex_unlock(&mutex)
+            job()
         }
     }
 }

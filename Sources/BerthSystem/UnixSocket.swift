@@ -3,10 +3,13 @@ import Glibc
 /// Unix stream sockets: the console socket, the shim's socket, berthd's API socket.
 public enum UnixSocket {
     /// Connects a SOCK_STREAM unix socket to `path`.
-    public static func connect(_ path: String) throws -> Int32 {
+    /// `timeout` (seconds) bounds the connect, and every read and write on the socket after it,
+    /// until `setTimeout(fd, 0)`; a read past it fails with EAGAIN.
+    public static func connect(_ path: String, timeout: Int = 0) throws -> Int32 {
         let fd = try sys("socket", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let rc: Int32
         do {
+            if timeout > 0 { try setTimeout(fd, timeout) }
             rc = try withAddress(path) { Glibc.connect(fd, $0, $1) }
         } catch {
             close(fd)
@@ -18,6 +21,13 @@ public enum UnixSocket {
             throw error
         }
         return fd
+    }
+
+    public static func setTimeout(_ fd: Int32, _ seconds: Int) throws {
+        var limit = timeval(tv_sec: seconds, tv_usec: 0)
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            try sys("setsockopt", "SO_RCVTIMEO/SO_SNDTIMEO") { setsockopt(fd, SOL_SOCKET, option, &limit, socklen_t(MemoryLayout<timeval>.size)) }
+        }
     }
 
     /// Binds and listens on `path` (replacing a stale socket file) with `mode`.

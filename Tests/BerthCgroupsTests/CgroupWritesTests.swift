@@ -49,6 +49,11 @@ import Testing
         #expect(read(root + "/c/memory.swap.max") == "max")
         #expect(read(root + "/c/cpu.max") == "max 100000")
         #expect(read(root + "/c/pids.max") == "max")
+        // beyond the kernel's PID ceiling a limit cannot bind (and the kernel refuses to store it)
+        try m.apply(resources(#"{"pids":{"limit":123250850}}"#))
+        #expect(read(root + "/c/pids.max") == "max")
+        try m.apply(resources(#"{"pids":{"limit":4194304}}"#))
+        #expect(read(root + "/c/pids.max") == "4194304")
         #expect(throws: CgroupError.self) { try m.apply(resources(#"{"unified":{"../escape":"1"}}"#)) }
         #expect(throws: CgroupError.self) { try m.apply(resources(#"{"memory":{"disableOOMKiller":true}}"#)) }
     }

@@ -36,14 +36,21 @@ def at_once(calls):
     results = [None] * len(calls)
     barrier = threading.Barrier(len(calls))
 
+    errors = []
+
     def run(i, call):
         barrier.wait()
-        results[i] = call()
+        try:
+            results[i] = call()
+        except Exception as e:  # a request that hung or broke fails the test, not just its thread
+            errors.append(e)
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    assert not any(t.is_alive() for t in threads), "a call still running after 120 s"
+    assert errors == [], errors
     return results
 
 
@@ -90,7 +97,10 @@ def test_a_storm_of_operations_leaves_every_container_consistent(daemon):
                     body = json.dumps({"CpuShares": r.choice([512, 1024, 2048])}).encode()
                 if op == "rename":
                     op = f"rename?name=storm-{seed}-{n}"
-                status, _, out = api(daemon, method, f"/containers/{cid}/{op}", body, JSON if body else None)
+                try:
+                    status, _, out = api(daemon, method, f"/containers/{cid}/{op}", body, JSON if body else None)
+                except OSError as e:
+                    raise AssertionError(f"{method} {op} on {cid}: {e}") from e
                 if status >= 500:
                     failures.append((op, status, out))
         at_once([lambda s=rng.randrange(1 << 30): worker(s) for _ in range(12)])

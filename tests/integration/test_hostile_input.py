@@ -87,8 +87,24 @@ def test_extreme_resource_values_never_trap(daemon):
             cid = json.loads(text)["Id"]
             assert api(daemon, "POST", f"/v1.50/containers/{cid}/update", body=body[body.index(b'"HostConfig": ') + 14:-1],
                        headers={"Content-Type": "application/json"})[0] in (200, 400)
-            assert api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")[0] == 204
+            removed = api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")
+            assert removed[0] == 204, removed
     assert api(daemon, "GET", "/_ping")[0] == 200
+    # The same written into a running container's cgroup: a pids limit past the kernel's PID
+    # ceiling was refused by the kernel and answered 500 (the schema fuzzer found it).
+    body = json.dumps({"Image": "busybox", "Cmd": ["sleep", "100"], "HostConfig": {"NetworkMode": "none"}}).encode()
+    status, _, text = api(daemon, "POST", "/v1.50/containers/create", body=body, headers={"Content-Type": "application/json"})
+    cid = json.loads(text)["Id"]
+    try:
+        assert api(daemon, "POST", f"/v1.50/containers/{cid}/start")[0] == 204
+        for host in ({"PidsLimit": 123250850}, {"PidsLimit": big}, {"CpuShares": big}, {"Memory": big}, {"BlkioWeight": 65536},
+                     {"CpuQuota": big}, {"CpusetCpus": "0-99999"}):
+            status, _, text = api(daemon, "POST", f"/v1.50/containers/{cid}/update", body=json.dumps(host).encode(),
+                                  headers={"Content-Type": "application/json"})
+            assert status in (200, 400), (host, status, text[:200])
+    finally:
+        removed = api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")
+        assert removed[0] == 204, removed
     # Values read only at start: a log size of 99999999999g overflowed Int64 there and killed berthd.
     for host in ({"LogConfig": {"Type": "json-file", "Config": {"max-size": "99999999999g", "max-file": "99999999999999999999"}}},
                  {"BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": big}]}, {"BlkioDeviceWriteIOps": [{"Path": "/nonexistent", "Rate": 1}]},
@@ -100,7 +116,8 @@ def test_extreme_resource_values_never_trap(daemon):
             cid = json.loads(text)["Id"]
             api(daemon, "POST", f"/v1.50/containers/{cid}/start")
             assert daemon.proc.poll() is None, host
-            assert api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")[0] == 204
+            removed = api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")
+            assert removed[0] == 204, (host, removed)
     assert api(daemon, "GET", "/_ping")[0] == 200
 
 
