@@ -84,7 +84,7 @@ public actor ContainerService {
                 continue
             }
             let status = (try? FileIO.read(bundlePath(id) + "/exit.json")).flatMap { try? JSONDecoder().decode(ExitStatus.self, from: Data($0)) }
-            await exited(id, status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now()), boot: true)
+            await exited(id, status ?? ExitStatus(exitCode: 255, oomKilled: false, finishedAt: Timestamp.now()))
         }
         // A start that a kill interrupted before the record said running: its shim holds a
         // created task and perhaps a client's attach. dockerd deletes such a task at restart;
@@ -495,7 +495,7 @@ public actor ContainerService {
 
     /// An exit, processed under the container's gate: a `rename` or `update` that arrived while
     /// the network was being torn down is not overwritten by a stale copy of the record.
-    func exited(_ id: String, _ status: ExitStatus?, boot: Bool = false) async {
+    func exited(_ id: String, _ status: ExitStatus?) async {
         stopHealthChecks(id)
         let next: AfterExit
         do { next = try await serialized(id) { try await exitedHeld($0, status) } } catch {
@@ -571,7 +571,11 @@ public actor ContainerService {
             }
             record.stoppedByUser = true
             let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
-            await logFailure("signalling container \(id)") { try await send(sig, to: &record) }
+            do { try await send(sig, to: &record) } catch EngineError.conflict(_) {
+                log.debug("container \(id) exited before its stop signal")  // its exit is on the way
+            } catch {
+                log.warning("signalling container \(id): \(error)")
+            }
             try save(record)
             emit(record, "kill", ["signal": String(sig)])
             return (record, sig, timeout ?? record.config.StopTimeout ?? 10)

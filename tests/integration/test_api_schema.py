@@ -1,6 +1,8 @@
 """The Engine API driven by schemathesis from Docker's own swagger (API 1.41, Debian's
 golang-github-docker-docker-dev) over a loopback TCP listener: whatever the generated request,
-no 5xx, and the daemon never dies. Path parameters name real objects (a running container, an
+no 5xx, the daemon never dies, and every answer is one the swagger allows (`swagger_conformance`:
+a documented status, or 400/404/409, which dockerd answers on every route and the swagger lists
+on some only; a 2xx JSON body of the documented schema, fields nullable as Go writes them). Path parameters name real objects (a running container, an
 exec, an image, a network, a volume) so that requests reach the handlers rather than 404.
 
 Left out: what would reach past loopback (pulls, pushes, search, login, remote builds,
@@ -21,6 +23,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings
 
 from conftest import DOCKER, REPO, TIMEOUT, Daemon  # noqa: E402
 from registry_support import free_port  # noqa: E402
+from swagger_conformance import Swagger, swagger_error  # noqa: E402
 
 SWAGGER = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml"
 assert os.path.exists(SWAGGER), "Debian's golang-github-docker-docker-dev (the API's swagger) is missing: run make deps"
@@ -28,7 +31,10 @@ assert os.path.exists(SWAGGER), "Debian's golang-github-docker-docker-dev (the A
 EXCLUDED = (r"^/(images/create|images/search|images/[^/]+/push|images/load|build|auth|distribution|plugins|swarm|services|nodes"
             r"|tasks|secrets|configs|session|events)|/archive$|/attach(/ws)?$|/wait$")
 schema = schemathesis.openapi.from_path(SWAGGER).exclude(path_regex=EXCLUDED)
+swagger = Swagger(SWAGGER)
 requests_sent = 0
+bodies_checked = 0
+violations = []
 
 
 class Targets:
@@ -144,13 +150,27 @@ def test_no_request_makes_a_server_error(case, api_daemon):
     requests_sent += 1
     case.validate_response(response, checks=[schemathesis.checks.not_a_server_error])
     assert api_daemon.proc.poll() is None, "berthd died"
+    check_conformance(case, response)
+
+
+def check_conformance(case, response):
+    global bodies_checked
+    status = response.status_code
+    kind = ",".join(response.headers.get("content-type", []))  # schemathesis: lowercase names, lists of values
+    found = swagger.violations(case.method, case.path, status, kind, response.content)
+    found = [v for v in found if not swagger_error(case.path, v)]
+    bodies_checked += 200 <= status < 300 and "json" in kind
+    if found:
+        violations.append(f"{case.method} {case.path} → {status}: {'; '.join(found)}")
+    assert not found, (found, response.content[:500])
 
 
 def test_daemon_survived_every_request(api_daemon):
     assert api_daemon.proc.poll() is None
     assert api_daemon.ok("version", "--format", "{{.Server.Version}}")
-    print(f"\n{requests_sent} generated API requests, no 5xx")
+    print(f"\n{requests_sent} generated API requests, no 5xx; {bodies_checked} JSON bodies checked against the swagger")
     # the figure the README quotes
     os.makedirs(os.path.join(REPO, "tests", "results"), exist_ok=True)
     with open(os.path.join(REPO, "tests", "results", "api-schema.json"), "w") as f:
-        json.dump({"requests": requests_sent, "operations": len(list(schema.get_all_operations())), "server_errors": 0}, f, indent=1)
+        json.dump({"requests": requests_sent, "operations": len(list(schema.get_all_operations())), "server_errors": 0,
+                   "bodies_checked": bodies_checked, "swagger_violations": len(violations)}, f, indent=1)

@@ -244,6 +244,50 @@ def test_a_stalled_attach_costs_bounded_memory_and_the_log_keeps_everything(daem
         api(daemon, "DELETE", f"/containers/{cid}?force=1")
 
 
+def stalled_get(path, sock_path):
+    """A GET whose response nobody reads: the smallest receive buffer, never drained."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(sock_path)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return s
+
+
+def test_stalled_logs_events_and_stats_clients_cost_bounded_memory(daemon):
+    """`logs -f`, `events` and `stats` clients that stop reading while a container writes tens of
+    MB/s and hundreds of events go by: berthd writes to them only as fast as they take (the writes
+    are awaited), keeps serving others, and its memory stays within a small bound."""
+    cid = json.loads(api(daemon, "POST", "/containers/create",
+                         json.dumps({"Image": "busybox:latest", "Cmd": ["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz | while true; do head -c 4194304; sleep 0.05; done"],
+                                     "HostConfig": {"NetworkMode": "none"}}).encode(), {"Content-Type": "application/json"})[2])["Id"]
+    clients = []
+    try:
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        before = rss_kib(daemon.proc.pid)
+        clients = [stalled_get(f"/containers/{cid}/logs?follow=1&stdout=1&stderr=1", daemon.socket),
+                   stalled_get("/events", daemon.socket), stalled_get(f"/containers/{cid}/stats", daemon.socket)]
+        log = json.loads(api(daemon, "GET", f"/containers/{cid}/json")[2])["LogPath"]
+        start_size = os.path.getsize(log)
+        peak = before
+        for _ in range(150):  # 300 events (pause, unpause) for the stalled events client
+            assert api(daemon, "POST", f"/containers/{cid}/pause")[0] == 204
+            assert api(daemon, "POST", f"/containers/{cid}/unpause")[0] == 204
+            peak = max(peak, rss_kib(daemon.proc.pid))
+        for _ in range(10):
+            time.sleep(0.5)
+            peak = max(peak, rss_kib(daemon.proc.pid))
+        written = (os.path.getsize(log) - start_size) >> 20
+        growth_mib = (peak - before) / 1024
+        print(f"stalled logs -f, events, stats: berthd RSS grew {growth_mib:.1f} MiB while {written} MiB of log and 300 events went by")
+        assert written >= 32, written
+        assert growth_mib < 32, growth_mib
+        assert api(daemon, "GET", "/_ping")[0] == 200 and daemon.proc.poll() is None
+    finally:
+        for s in clients:
+            s.close()
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
 def demux(data):
     """Docker's multiplexed stream → (stdout, stderr, rest)."""
     out, err, i = bytearray(), bytearray(), 0
