@@ -10,6 +10,7 @@ import socket
 import tarfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -292,3 +293,25 @@ def test_berthd_started_from_path_finds_its_shim(tmp_path, rootfs_template):
             if line.split()[4].startswith(str(tmp_path)):
                 subprocess.run(["umount", "-l", line.split()[4]], timeout=TIMEOUT)
         remove_chains(chain_prefix(exec_root))
+
+
+def test_a_null_build_arg_is_unset_never_the_daemons_environment(daemon):
+    """`buildargs={"X": null}` means "declared, no value" (the client resolves values from its own
+    environment): berthd once filled it from its own environment, handing any API client the
+    daemon's variables, credentials included."""
+    with open(f"/proc/{daemon.proc.pid}/environ", "rb") as f:
+        environ = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    # a variable of berthd's that a container would not have on its own
+    key, value = next((k.decode(), v) for k, v in sorted(environ.items())
+                      if k not in (b"PATH", b"HOME", b"HOSTNAME", b"TERM") and len(v) >= 4 and k.replace(b"_", b"").isalnum())
+    dockerfile = f'FROM busybox:latest\nARG {key}\nRUN echo "value=[${key}]"\n'.encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as t:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        t.addfile(info, io.BytesIO(dockerfile))
+    query = urllib.parse.urlencode({"buildargs": json.dumps({key: None}), "rm": "1"})
+    status, _, out = api(daemon, "POST", f"/v1.41/build?{query}", body=context.getvalue(), headers={"Content-Type": "application/x-tar"})
+    assert status == 200, out
+    assert b"value=[]" in out, out[-2000:]
+    assert value not in out, f"the daemon's {key} reached the build"
