@@ -659,7 +659,7 @@ public actor NetworkService {
         // so the kernel would take the pair down with it anyway.
         let veths = a.endpoints.values.map(\.veth)
         if !veths.isEmpty {
-            Threads.detach { if let link = try? Netlink() { for v in veths { BridgeDriver(host: link).disconnect(hostVeth: v) } } }
+            BlockingPool.shared.submit { if let link = try? Netlink() { for v in veths { BridgeDriver(host: link).disconnect(hostVeth: v) } } }
         }
         if !a.ports.isEmpty { try? applyRules() }
     }

@@ -70,13 +70,6 @@ public final class BlockingPool: @unchecked Sendable {
         if startThread { Threads.detach { [self] in work() } }
     }
 
-    /// Threads started and jobs waiting for one, for the daemon's own figures.
-    public var load: (threads: Int, queued: Int) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return (threads, queue.count - head)
-    }
-
     private func work() {
         while true {
             pthread_mutex_lock(&mutex)

@@ -303,7 +303,8 @@ def test_a_null_build_arg_is_unset_never_the_daemons_environment(daemon):
         environ = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
     # a variable of berthd's that a container would not have on its own
     key, value = next((k.decode(), v) for k, v in sorted(environ.items())
-                      if k not in (b"PATH", b"HOME", b"HOSTNAME", b"TERM") and len(v) >= 4 and k.replace(b"_", b"").isalnum())
+                      if k not in (b"PATH", b"HOME", b"HOSTNAME", b"TERM", b"PWD", b"SHELL", b"USER", b"LOGNAME")
+                      and len(v) >= 8 and k.replace(b"_", b"").isalnum())
     dockerfile = f'FROM busybox:latest\nARG {key}\nRUN echo "value=[${key}]"\n'.encode()
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as t:
