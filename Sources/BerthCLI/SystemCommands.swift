@@ -118,7 +118,7 @@ extension CLI {
         if let s = f.string("since") { q.append(("since", Self.timeArgument(s))) }
         if let u = f.string("until") { q.append(("until", Self.timeArgument(u))) }
         if f.has("filter") { q.append(("filters", Self.filtersJSON(f.all("filter")))) }
-        let template = try f.string("format").map { try Template($0) }
+        let template = try f.string("format").map { try Template($0, jsonKeys: Self.eventFields) }
         try client.open("GET", "/events", query: q).lines { line in
             let event = try JSONValue.parse(line)
             if let template {
@@ -134,6 +134,9 @@ extension CLI {
         }
         return 0
     }
+
+    /// The fields of Go's `events.Message` whose JSON names are lower case.
+    static let eventFields = ["Status": "status", "ID": "id", "From": "from", "Scope": "scope", "Time": "time", "TimeNano": "timeNano"]
 
     /// docker's event time: RFC 3339 with nanoseconds, local zone (UTC here).
     static func eventTime(_ nanos: Int64) -> String {

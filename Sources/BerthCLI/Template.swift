@@ -9,12 +9,16 @@ public struct Template {
 
     let pieces: [Piece]
     public let isTable: Bool
+    /// Go field names whose JSON key differs (`TimeNano` is `timeNano` on the wire): a Go
+    /// template sees the struct's fields, while `{{json .}}` prints the wire names.
+    let jsonKeys: [String: String]
 
     public struct TemplateError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public init(_ source: String) throws {
+    public init(_ source: String, jsonKeys: [String: String] = [:]) throws {
+        self.jsonKeys = jsonKeys
         var text = source
         isTable = text.hasPrefix("table")
         if isTable { text = String(text.dropFirst(5)).drop(while: { $0 == " " }).description }
@@ -139,7 +143,7 @@ public struct Template {
             guard case .object = value else {
                 throw TemplateError(description: "template: can't evaluate field \(part) in type \(Self.typeName(value))")
             }
-            guard let next = value[String(part)] else {
+            guard let next = value[depth == 0 ? jsonKeys[String(part)] ?? String(part) : String(part)] else {
                 if depth > 0 { return .null }
                 throw TemplateError(description: "template: can't evaluate field \(part)")
             }

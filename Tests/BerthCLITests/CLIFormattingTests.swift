@@ -47,6 +47,10 @@ import Testing
         #expect(try Template("{{.Names}} {{.Labels}} {{.Nil}}").render(data) == "[a b] map[k:v] <no value>")
         #expect(throws: Template.TemplateError.self) { try Template("{{.Missing}}").render(data) }
         #expect(try Template("{{.Labels.absent}}").render(data) == "<no value>")  // a map's missing key, as Go prints it
+        // An event's Go fields over its wire names; `{{json .}}` keeps the wire names.
+        let event = try JSONValue.parse(#"{"id":"c1","timeNano":7,"Action":"oom"}"#)
+        let fields = try Template("{{.ID}} {{.TimeNano}} {{.Action}} {{json .}}", jsonKeys: CLI.eventFields)
+        #expect(try fields.render(event) == #"c1 7 oom {"id":"c1","timeNano":7,"Action":"oom"}"#)
         let table = try Template("table {{.ID}}\\t{{.Names}}")
         #expect(table.isTable && table.header(["ID": "CONTAINER ID"]) == "CONTAINER ID\tNAMES")
     }
