@@ -19,6 +19,18 @@ public struct RegistryCredentials: Sendable, Equatable {
         self.registryToken = registryToken
     }
 
+    /// From an auth config as Docker's clients and the kubelet send one: `auth` (base64 of
+    /// `user:password`) stands in for an empty username; nil when nothing at all is given.
+    public static func given(username: String, password: String, auth: String, identityToken: String, registryToken: String) -> RegistryCredentials? {
+        var username = username, password = password
+        if username.isEmpty, !auth.isEmpty, let data = Data(base64Encoded: auth) {
+            let pair = String(decoding: data, as: UTF8.self)
+            if let colon = pair.firstIndex(of: ":") { username = String(pair[..<colon]); password = String(pair[pair.index(after: colon)...]) }
+        }
+        let credentials = RegistryCredentials(username: username, password: password, identityToken: identityToken, registryToken: registryToken)
+        return credentials == RegistryCredentials() ? nil : credentials
+    }
+
     var basic: String? {
         guard !username.isEmpty || !password.isEmpty else { return nil }
         return "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()

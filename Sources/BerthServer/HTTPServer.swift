@@ -10,7 +10,8 @@ import NIOPosix
 
 /// The Engine API over HTTP/1.1 on unix sockets and TCP (TLS with client certificates off loopback).
 public final class HTTPServer: Sendable {
-    let group: MultiThreadedEventLoopGroup
+    /// Shared with the CRI server: two event loops serve both APIs.
+    public let group: MultiThreadedEventLoopGroup
     let router: Router
     let spool: String
 

@@ -107,13 +107,7 @@ struct RegistryRoutes {
     }
 
     static func credentials(_ auth: RegistryAuth) -> RegistryCredentials? {
-        var username = auth.username ?? "", password = auth.password ?? ""
-        if username.isEmpty, let encoded = auth.auth, let data = Data(base64Encoded: encoded) {
-            let pair = String(decoding: data, as: UTF8.self)
-            if let colon = pair.firstIndex(of: ":") { username = String(pair[..<colon]); password = String(pair[pair.index(after: colon)...]) }
-        }
-        let credentials = RegistryCredentials(username: username, password: password, identityToken: auth.identitytoken ?? "",
-                                              registryToken: auth.registrytoken ?? "")
-        return credentials == RegistryCredentials() ? nil : credentials
+        RegistryCredentials.given(username: auth.username ?? "", password: auth.password ?? "", auth: auth.auth ?? "",
+                                  identityToken: auth.identitytoken ?? "", registryToken: auth.registrytoken ?? "")
     }
 }

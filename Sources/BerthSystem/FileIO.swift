@@ -144,18 +144,25 @@ extension FileIO {
     }
 
     /// du of one directory tree (allocated blocks, hardlinks counted once).
-    public static func diskUsage(_ path: String) -> Int64 {
+    public static func diskUsage(_ path: String) -> Int64 { treeUsage(path).bytes }
+
+    /// Allocated bytes and inodes of one directory tree, each hardlinked inode counted once
+    /// (what the kubelet's image GC reads through CRI's ImageFsInfo).
+    public static func treeUsage(_ path: String) -> (bytes: Int64, inodes: Int64) {
         var seen = Set<UInt64>()
+        var inodes: Int64 = 0
         func walk(_ p: String) -> Int64 {
             var st = stat()
             guard lstat(p, &st) == 0 else { return 0 }
             if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return 0 }
+            inodes += 1
             var total = Int64(st.st_blocks) * 512
             if (st.st_mode & S_IFMT) == S_IFDIR {
                 for name in (try? listDirectory(p)) ?? [] { total += walk(p + "/" + name) }
             }
             return total
         }
-        return walk(path)
+        let bytes = walk(path)
+        return (bytes, inodes)
     }
 }

@@ -11,6 +11,18 @@ public final class Lock: @unchecked Sendable {
     }
 }
 
+/// One value behind a `Lock`, for state a synchronous caller shares without an actor's await.
+public final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let lock = Lock()
+    private var stored: Value
+    public init(_ value: Value) { stored = value }
+    public var value: Value { lock.locked { stored } }
+    /// Stores `value` and returns the one it replaced.
+    @discardableResult public func exchange(_ value: Value) -> Value {
+        lock.locked { defer { stored = value }; return stored }
+    }
+}
+
 /// Blocking work off Swift's cooperative pool (two threads on this machine): a transfer, an
 /// extraction or a subprocess that waits in a system call must not hold one of them.
 public enum Threads {

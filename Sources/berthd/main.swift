@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthCRI
 import BerthEngine
 import BerthImage
 import BerthRegistry
@@ -36,6 +37,8 @@ struct DaemonJSON: Decodable {
     var tlsCACert: String?
     var tlsCert: String?
     var tlsKey: String?
+    var cri: Bool?
+    var criSocket: String?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level", debug
@@ -44,6 +47,7 @@ struct DaemonJSON: Decodable {
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
         case usernsRemap = "userns-remap"
         case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
+        case cri, criSocket = "cri-socket"
     }
 }
 
@@ -65,6 +69,8 @@ let daemonFlags: [DaemonFlag] = [
     .init(short: "b", long: "bridge", kind: "string", help: "Attach containers to a network bridge (\"none\" for no default bridge; default berth0)"),
     .init(short: nil, long: "bip", kind: "string", help: "Specify network bridge IP"),
     .init(short: nil, long: "config-file", kind: "string", help: "Daemon configuration file (default \"/etc/berth/daemon.json\")"),
+    .init(short: nil, long: "cri", kind: nil, help: "Serve the Kubernetes Container Runtime Interface (CRI v1) (default true)"),
+    .init(short: nil, long: "cri-socket", kind: "string", help: "Socket of the CRI server (default \"/run/berth/cri.sock\", in the exec root)"),
     .init(short: nil, long: "data-root", kind: "string", help: "Root directory of persistent Berth state (default \"/var/lib/berth\")"),
     .init(short: "D", long: "debug", kind: nil, help: "Enable debug mode"),
     .init(short: nil, long: "exec-root", kind: "string", help: "Root directory for execution state files (default \"/run/berth\")"),
@@ -219,6 +225,16 @@ do {
                            caFile: overrides["tlscacert"] ?? file.tlsCACert ?? certPath + "/ca.pem", verify: tlsVerify)
         : nil
     try await server.listen(hosts, tls: tls)
+    if overrides["cri"].map({ $0 != "false" }) ?? file.cri ?? true {
+        let socket = overrides["cri-socket"] ?? file.criSocket ?? execRoot + "/cri.sock"
+        let criLog = Logger(label: "berth.cri")
+        let cri = try CRIServer(socket: socket, runtime: CRIRuntime(log: criLog),
+                                images: CRIImages(store: images, containers: containers, registry: registry, maxConcurrentDownloads: max(1, downloads),
+                                                  layerRoot: snapshotter.driver == "vfs" ? dataRoot + "/vfs" : overlayRoot, log: criLog),
+                                group: server.group, log: criLog)
+        cri.run()
+        log.info("CRI listen on \(socket)")
+    }
     log.info("Daemon has completed initialization", metadata: ["storage-driver": "\(snapshotter.driver)"])
     for host in hosts { log.info("API listen on \(host.hasPrefix("unix://") ? String(host.dropFirst(7)) : host)") }
     while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }

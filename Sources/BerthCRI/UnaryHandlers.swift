@@ -1,0 +1,67 @@
+import BerthEngine
+import BerthImage
+import BerthOCI
+import BerthRegistry
+import GRPCCore
+import GRPCProtobuf
+import Logging
+import SwiftProtobuf
+
+extension RPCRouter {
+    /// Registers a unary RPC. Every failure leaves through `CRIStatus.rpcError`, the one place
+    /// where Berth's errors become gRPC statuses, and is logged with the method's name.
+    mutating func unary<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
+        _ method: MethodDescriptor, log: Logger, _ body: @escaping @Sendable (Input) async throws -> Output
+    ) {
+        registerHandler(forMethod: method, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()) { request, _ in
+            let single = try await ServerRequest(stream: request)
+            do {
+                return StreamingServerResponse(single: ServerResponse(message: try await body(single.message)))
+            } catch {
+                let status = CRIStatus.rpcError(error)
+                if status.code == .notFound {
+                    log.debug("CRI \(method.method): \(status.message)")
+                } else {
+                    log.warning("CRI \(method.method) failed: \(status.message)", metadata: ["code": "\(status.code)"])
+                }
+                throw status
+            }
+        }
+    }
+}
+
+/// Berth's errors as gRPC statuses, with the codes containerd's CRI plugin answers for the same
+/// conditions (its errdefs mapping: not found, invalid argument, failed precondition, …).
+enum CRIStatus {
+    static func rpcError(_ error: any Error) -> RPCError {
+        if let rpc = error as? RPCError { return rpc }
+        let message = "\(error)"
+        switch error {
+        case let e as EngineError:
+            switch e {
+            case .notFound: return RPCError(code: .notFound, message: message)
+            case .invalid, .tooLarge: return RPCError(code: .invalidArgument, message: message)
+            case .conflict, .notModified: return RPCError(code: .failedPrecondition, message: message)
+            case .forbidden: return RPCError(code: .permissionDenied, message: message)
+            case .unavailable: return RPCError(code: .unavailable, message: message)
+            case .notImplemented: return RPCError(code: .unimplemented, message: message)
+            case .internalError: return RPCError(code: .internalError, message: message)
+            }
+        case let e as ImageError:
+            switch e {
+            case .notFound: return RPCError(code: .notFound, message: message)
+            case .conflict: return RPCError(code: .failedPrecondition, message: message)
+            case .ambiguous, .invalid: return RPCError(code: .invalidArgument, message: message)
+            }
+        case let e as RegistryError:
+            switch e {
+            case .manifestNotFound, .repositoryNotFound: return RPCError(code: .notFound, message: message)
+            case .unauthorized, .accessDenied: return RPCError(code: .permissionDenied, message: message)
+            case .unreachable, .connection: return RPCError(code: .unavailable, message: message)
+            default: return RPCError(code: .unknown, message: message)
+            }
+        case is Reference.ParseError: return RPCError(code: .invalidArgument, message: message)
+        default: return RPCError(code: .unknown, message: message)
+        }
+    }
+}

@@ -1,0 +1,123 @@
+"""The Container Runtime Interface as the kubelet speaks it: Python stubs generated from the pinned
+proto (../shared/peer-suites/cri-api, kubernetes/cri-api v0.36.3) with grpcio-tools, a client for a
+runtime's socket, and Debian's containerd 1.6 with its CRI plugin in a private root: the reference
+runtime every CRI test runs against before it judges berthd."""
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+
+from conftest import REPO, TIMEOUT
+
+PROTO = os.path.join(os.path.dirname(REPO), "shared", "peer-suites", "cri-api", "api.proto")
+CONTAINERD = shutil.which("containerd")
+_stubs = None
+
+
+def stubs():
+    """(api_pb2, api_pb2_grpc), generated once per session into a temporary directory."""
+    global _stubs
+    if _stubs is None:
+        if not os.path.exists(PROTO):
+            raise RuntimeError(f"the pinned CRI proto is missing: {PROTO}")
+        out = tempfile.mkdtemp(prefix="berth-cri-stubs-")
+        from grpc_tools import protoc
+        rc = protoc.main(["protoc", f"-I{os.path.dirname(PROTO)}", f"--python_out={out}", f"--grpc_python_out={out}", PROTO])
+        assert rc == 0, "grpc_tools.protoc failed on the CRI proto"
+        sys.path.insert(0, out)
+        _stubs = (importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc"))
+    return _stubs
+
+
+class CRI:
+    """A runtime's two CRI services over its UNIX socket; every call bounded by TIMEOUT."""
+
+    def __init__(self, name, socket_path):
+        self.name = name
+        self.socket = socket_path
+        self.pb, grpc_stubs = stubs()
+        self.channel = grpc.insecure_channel("unix://" + socket_path)
+        self.runtime = grpc_stubs.RuntimeServiceStub(self.channel)
+        self.images = grpc_stubs.ImageServiceStub(self.channel)
+
+    def __call__(self, service, method, timeout=TIMEOUT, **fields):
+        """`cri("runtime", "Version")` or `cri("images", "PullImage", image=...)`: the request
+        message is named after the method, as every CRI request is."""
+        request = getattr(self.pb, method + "Request")(**fields)
+        return getattr(getattr(self, service), method)(request, timeout=timeout)
+
+    def wait_ready(self, deadline=20):
+        end = time.time() + deadline
+        while True:
+            try:
+                return self("runtime", "Version", timeout=2)
+            except grpc.RpcError:
+                if time.time() > end:
+                    raise
+                time.sleep(0.1)
+
+    def close(self):
+        self.channel.close()
+
+
+class Containerd:
+    """Debian's containerd with its CRI plugin, in a root, state and socket of its own (never the
+    host's, never dockerd's); images reach it from the test registry over plain HTTP."""
+
+    def __init__(self, registry_hosts=()):
+        if CONTAINERD is None:
+            raise RuntimeError("containerd is not installed (make deps installs docker.io, which ships it)")
+        self.dir = tempfile.mkdtemp(prefix="berth-containerd-", dir="/var/tmp")
+        self.state = tempfile.mkdtemp(prefix="berth-containerd-", dir="/run")
+        self.socket = os.path.join(self.state, "containerd.sock")
+        self.log = os.path.join(self.dir, "containerd.log")
+        mirrors = "".join(f'[plugins."io.containerd.grpc.v1.cri".registry.mirrors."{h}"]\n  endpoint = ["http://{h}"]\n'
+                          for h in registry_hosts)
+        self.config = os.path.join(self.dir, "config.toml")
+        with open(self.config, "w") as f:
+            f.write(f"""version = 2
+root = "{self.dir}/root"
+state = "{self.state}/state"
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "{self.socket}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "berth.test/pause:1"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "{self.dir}/net.d"
+{mirrors}""")
+        self.proc = subprocess.Popen([CONTAINERD, "--config", self.config], stdin=subprocess.DEVNULL,
+                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.cri = CRI("containerd", self.socket)
+        try:
+            self.cri.wait_ready()
+        except grpc.RpcError:
+            self.stop()
+            raise RuntimeError("containerd's CRI did not come up: " + open(self.log).read()[-3000:])
+
+    def stop(self):
+        self.cri.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        subprocess.run(["pkill", "-9", "-f", "containerd-shim-runc-v2 .*-address " + self.socket], timeout=TIMEOUT)
+        for root in (self.dir, self.state):
+            mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(root)]
+            for m in sorted(mounts, key=len, reverse=True):
+                subprocess.run(["umount", "-l", m], timeout=TIMEOUT)
+        shutil.rmtree(self.state, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
