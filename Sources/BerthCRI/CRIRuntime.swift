@@ -1,18 +1,23 @@
 import BerthCRIProto
 import BerthSystem
+import FoundationEssentials
 import GRPCCore
 import Logging
 
-/// CRI's RuntimeService: what the kubelet asks first (version, readiness, cgroup driver). Pods
-/// and their containers are not served yet; their RPCs answer UNIMPLEMENTED, and `Status` says
-/// the pod network is not ready, so a kubelet pointed here reports the node NotReady rather than
-/// scheduling pods it cannot run.
+/// CRI's RuntimeService: what the kubelet asks first (version, readiness, cgroup driver) and pod
+/// sandboxes. Containers in pods are not served yet: their RPCs answer UNIMPLEMENTED.
 public struct CRIRuntime: Sendable {
     let log: Logger
+    let pods: PodSandboxes
     /// The pod CIDR the kubelet last handed over (`UpdateRuntimeConfig`), shown in verbose status.
     let podCIDR = Locked("")
 
-    public init(log: Logger) { self.log = log }
+    /// `stateRoot` keeps pod records across restarts; `runRoot` holds the namespace pins.
+    public init(stateRoot: String, runRoot: String, cniConfigDirectory: String, cniBinDirectories: [String], log: Logger) throws {
+        self.log = log
+        self.pods = try PodSandboxes(settings: .init(stateRoot: stateRoot, runRoot: runRoot, cniConfigDirectory: cniConfigDirectory,
+                                                     cniBinDirectories: cniBinDirectories), log: log)
+    }
 
     typealias Service = Runtime_V1_RuntimeService.Method
 
@@ -21,9 +26,10 @@ public struct CRIRuntime: Sendable {
 
     func register<T: ServerTransport>(_ router: inout RPCRouter<T>) {
         router.unary(Service.Version.descriptor, log: log) { (_: Runtime_V1_VersionRequest) in Self.version() }
-        router.unary(Service.Status.descriptor, log: log) { status($0) }
+        router.unary(Service.Status.descriptor, log: log) { await status($0) }
         router.unary(Service.RuntimeConfig.descriptor, log: log) { (_: Runtime_V1_RuntimeConfigRequest) in Self.runtimeConfig() }
         router.unary(Service.UpdateRuntimeConfig.descriptor, log: log) { updateRuntimeConfig($0) }
+        registerSandboxes(&router)
     }
 
     static func version() -> Runtime_V1_VersionResponse {
@@ -35,19 +41,26 @@ public struct CRIRuntime: Sendable {
         return response
     }
 
-    func status(_ request: Runtime_V1_StatusRequest) -> Runtime_V1_StatusResponse {
+    func status(_ request: Runtime_V1_StatusRequest) async -> Runtime_V1_StatusResponse {
+        let network = await pods.network()
         var runtimeReady = Runtime_V1_RuntimeCondition()
         runtimeReady.type = "RuntimeReady"
         runtimeReady.status = true
         var networkReady = Runtime_V1_RuntimeCondition()
         networkReady.type = "NetworkReady"
-        networkReady.status = false
-        networkReady.reason = "NetworkPluginNotReady"
-        networkReady.message = "Network plugin returns error: berth's CRI does not set up pod networks yet"
+        networkReady.status = network != nil
+        if network == nil {
+            networkReady.reason = "NetworkPluginNotReady"
+            networkReady.message = "Network plugin returns error: cni plugin not initialized"
+        }
         var response = Runtime_V1_StatusResponse()
         response.status.conditions = [runtimeReady, networkReady]
         if request.verbose {
-            response.info["config"] = #"{"cgroupDriver":"cgroupfs","podCIDR":"\#(podCIDR.value)"}"#
+            struct Config: Encodable { let cgroupDriver: String; let podCIDR: String; let cniConfig: String }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let config = Config(cgroupDriver: "cgroupfs", podCIDR: podCIDR.value, cniConfig: network?.file ?? "")
+            response.info["config"] = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"  // three strings always encode
         }
         return response
     }

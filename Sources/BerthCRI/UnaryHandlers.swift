@@ -30,6 +30,14 @@ extension RPCRouter {
     }
 }
 
+/// The statuses the CRI code raises itself, with containerd's codes for the same conditions.
+enum RPCStatus {
+    static func invalid(_ message: String) -> RPCError { RPCError(code: .invalidArgument, message: message) }
+    static func notFound(_ message: String) -> RPCError { RPCError(code: .notFound, message: message) }
+    static func exists(_ message: String) -> RPCError { RPCError(code: .alreadyExists, message: message) }
+    static func unavailable(_ message: String) -> RPCError { RPCError(code: .unavailable, message: message) }
+}
+
 /// Berth's errors as gRPC statuses, with the codes containerd's CRI plugin answers for the same
 /// conditions (its errdefs mapping: not found, invalid argument, failed precondition, …).
 enum CRIStatus {

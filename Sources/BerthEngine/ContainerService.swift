@@ -267,7 +267,7 @@ public actor ContainerService {
     /// 64 hex digits whose 12-digit short form is never all decimal digits: the short ID is the
     /// container's hostname, and resolvers read an all-digit name as an IPv4 number (moby's
     /// stringid rule; one ID in 280 would otherwise break `hostname -i`).
-    static func randomID() -> String {
+    public static func randomID() -> String {
         var generator = SystemRandomNumberGenerator()
         while true {
             let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }

@@ -11,20 +11,8 @@ import Glibc
 public enum NetworkNamespace {
     /// Makes a new namespace pinned at `path` (an empty file is created) with `lo` up.
     public static func create(at path: String) throws(NetworkError) {
-        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-        guard fd >= 0 else { throw .system("create \(path): \(String(cString: strerror(errno)))") }
-        close(fd)
-        do {
-            try onThread { () throws(NetworkError) in
-                guard berth_unshare(0x4000_0000 /* CLONE_NEWNET */) == 0 else { throw .system("unshare(CLONE_NEWNET): \(String(cString: strerror(errno)))") }
-                guard berth_mount("/proc/thread-self/ns/net", path, nil, MountFlag.bind, nil) == 0 else {
-                    throw .system("bind network namespace at \(path): \(String(cString: strerror(errno)))")
-                }
-                try Netlink().setUp(1)  // lo is always index 1 in a new namespace
-            }
-        } catch {
-            remove(at: path)
-            throw error
+        try PinnedNamespace.create(.net, at: path) { () throws(NetworkError) in
+            try Netlink().setUp(1)  // lo is always index 1 in a new namespace
         }
     }
 
@@ -41,10 +29,7 @@ public enum NetworkNamespace {
     }
 
     /// Unpins a namespace: once its last process is gone the kernel frees it, with its veth ends.
-    public static func remove(at path: String) {
-        try? Mounter.unmount(path, detach: true)
-        unlink(path)
-    }
+    public static func remove(at path: String) { PinnedNamespace.remove(at: path) }
 
     /// Runs `body` on a new thread and waits for it: the thread's namespace changes die with it.
     static func onThread<T>(_ body: @escaping () throws(NetworkError) -> T) throws(NetworkError) -> T {
@@ -62,6 +47,47 @@ public enum NetworkNamespace {
         }
         pthread_join(thread, nil)
         return try result!.get()
+    }
+}
+
+/// A namespace with no process in it, kept alive by a bind mount (CRI-O's `pinns`): a pod's
+/// network, IPC and UTS namespaces exist before any of its containers and outlive each of them.
+public enum PinnedNamespace {
+    public enum Kind: String, Sendable {
+        case net, ipc, uts
+        var cloneFlag: Int32 {
+            switch self {
+            case .net: return 0x4000_0000
+            case .ipc: return 0x0800_0000
+            case .uts: return 0x0400_0000
+            }
+        }
+    }
+
+    /// Makes a new namespace of `kind` pinned at `path` (an empty file is created), after `setup`
+    /// ran inside it (bringing `lo` up, setting the hostname).
+    public static func create(_ kind: Kind, at path: String, setup: @escaping () throws(NetworkError) -> Void = {}) throws(NetworkError) {
+        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw .system("create \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        do {
+            try NetworkNamespace.onThread { () throws(NetworkError) in
+                guard berth_unshare(kind.cloneFlag) == 0 else { throw .system("unshare(\(kind.rawValue) namespace): \(String(cString: strerror(errno)))") }
+                try setup()
+                guard berth_mount("/proc/thread-self/ns/\(kind.rawValue)", path, nil, MountFlag.bind, nil) == 0 else {
+                    throw .system("bind \(kind.rawValue) namespace at \(path): \(String(cString: strerror(errno)))")
+                }
+            }
+        } catch {
+            remove(at: path)
+            throw error
+        }
+    }
+
+    /// Unpins: once its last process is gone the kernel frees the namespace.
+    public static func remove(at path: String) {
+        try? Mounter.unmount(path, detach: true)
+        unlink(path)
     }
 }
 

@@ -61,6 +61,30 @@ public enum Subprocess {
         return (wait(pid), String(decoding: output, as: UTF8.self))
     }
 
+    /// Runs to completion with `input` on its stdin; returns the exit code and its stdout (its
+    /// stderr is ours). For plugin protocols that speak JSON both ways (CNI), where the input is
+    /// a few kilobytes and fits the pipe's buffer before the child reads it.
+    public static func run(_ path: String, _ args: [String], env: [String], input: [UInt8]) throws -> (status: Int32, stdout: [UInt8]) {
+        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0]
+        try sys("pipe") { berth_pipe_cloexec(&inPipe) }
+        do { try sys("pipe") { berth_pipe_cloexec(&outPipe) } } catch { close(inPipe[0]); close(inPipe[1]); throw error }
+        let pid: pid_t
+        do {
+            pid = try spawn(path, [path] + args, env: env, stdin: inPipe[0], closing: [inPipe[1], outPipe[0]], stdout: outPipe[1])
+        } catch {
+            for fd in inPipe + outPipe { close(fd) }
+            throw error
+        }
+        close(inPipe[0]); close(outPipe[1])
+        let fed = Result { try FileIO.writeAll(inPipe[1], input) }
+        close(inPipe[1])
+        let output = (try? FileIO.readAll(outPipe[0])) ?? []
+        close(outPipe[0])
+        let status = wait(pid)
+        try fed.get()
+        return (status, output)
+    }
+
     /// Starts `args` (argv[0] a path) with a pipe as its stdin (`feeding`) or its stdout;
     /// returns the pid and our end of the pipe. The child keeps this process's environment.
     public static func spawnPiped(_ args: [String], feeding: Bool) throws -> (pid: pid_t, fd: Int32) {

@@ -39,6 +39,8 @@ struct DaemonJSON: Decodable {
     var tlsKey: String?
     var cri: Bool?
     var criSocket: String?
+    var cniConfDir: String?
+    var cniBinDir: String?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level", debug
@@ -47,7 +49,7 @@ struct DaemonJSON: Decodable {
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
         case usernsRemap = "userns-remap"
         case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
-        case cri, criSocket = "cri-socket"
+        case cri, criSocket = "cri-socket", cniConfDir = "cni-conf-dir", cniBinDir = "cni-bin-dir"
     }
 }
 
@@ -68,6 +70,8 @@ struct DaemonFlag {
 let daemonFlags: [DaemonFlag] = [
     .init(short: "b", long: "bridge", kind: "string", help: "Attach containers to a network bridge (\"none\" for no default bridge; default berth0)"),
     .init(short: nil, long: "bip", kind: "string", help: "Specify network bridge IP"),
+    .init(short: nil, long: "cni-bin-dir", kind: "string", help: "Directories of the CNI plugins for pods, colon-separated (default \"/usr/lib/cni:/opt/cni/bin\")"),
+    .init(short: nil, long: "cni-conf-dir", kind: "string", help: "Directory of the CNI network configuration for pods (default \"/etc/cni/net.d\")"),
     .init(short: nil, long: "config-file", kind: "string", help: "Daemon configuration file (default \"/etc/berth/daemon.json\")"),
     .init(short: nil, long: "cri", kind: nil, help: "Serve the Kubernetes Container Runtime Interface (CRI v1) (default true)"),
     .init(short: nil, long: "cri-socket", kind: "string", help: "Socket of the CRI server (default \"/run/berth/cri.sock\", in the exec root)"),
@@ -228,7 +232,11 @@ do {
     if overrides["cri"].map({ $0 != "false" }) ?? file.cri ?? true {
         let socket = overrides["cri-socket"] ?? file.criSocket ?? execRoot + "/cri.sock"
         let criLog = Logger(label: "berth.cri")
-        let cri = try CRIServer(socket: socket, runtime: CRIRuntime(log: criLog),
+        let runtime = try CRIRuntime(stateRoot: dataRoot + "/cri/sandboxes", runRoot: execRoot + "/cri",
+                                     cniConfigDirectory: overrides["cni-conf-dir"] ?? file.cniConfDir ?? "/etc/cni/net.d",
+                                     cniBinDirectories: (overrides["cni-bin-dir"] ?? file.cniBinDir ?? "/usr/lib/cni:/opt/cni/bin").split(separator: ":").map(String.init),
+                                     log: criLog)
+        let cri = try CRIServer(socket: socket, runtime: runtime,
                                 images: CRIImages(store: images, containers: containers, registry: registry, maxConcurrentDownloads: max(1, downloads),
                                                   layerRoot: snapshotter.driver == "vfs" ? dataRoot + "/vfs" : overlayRoot, log: criLog),
                                 group: server.group, log: criLog)

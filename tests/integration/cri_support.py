@@ -3,12 +3,14 @@ proto (../shared/peer-suites/cri-api, kubernetes/cri-api v0.36.3) with grpcio-to
 runtime's socket, and Debian's containerd 1.6 with its CRI plugin in a private root: the reference
 runtime every CRI test runs against before it judges berthd."""
 import importlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import grpc
 
@@ -69,7 +71,7 @@ class Containerd:
     """Debian's containerd with its CRI plugin, in a root, state and socket of its own (never the
     host's, never dockerd's); images reach it from the test registry over plain HTTP."""
 
-    def __init__(self, registry_hosts=()):
+    def __init__(self, registry_hosts=(), cni_conf_dir=None):
         if CONTAINERD is None:
             raise RuntimeError("containerd is not installed (make deps installs docker.io, which ships it)")
         self.dir = tempfile.mkdtemp(prefix="berth-containerd-", dir="/var/tmp")
@@ -94,7 +96,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   restrict_oom_score_adj = true
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = "/usr/lib/cni"
-  conf_dir = "{self.dir}/net.d"
+  conf_dir = "{cni_conf_dir or self.dir + '/net.d'}"
 {mirrors}""")
         self.proc = subprocess.Popen([CONTAINERD, "--config", self.config], stdin=subprocess.DEVNULL,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -104,6 +106,11 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         except grpc.RpcError:
             self.stop()
             raise RuntimeError("containerd's CRI did not come up: " + open(self.log).read()[-3000:])
+
+    def import_image(self, archive):
+        """A docker-save tar into the namespace the CRI plugin serves (its sandbox image)."""
+        subprocess.run(["ctr", "--address", self.socket, "-n", "k8s.io", "images", "import", archive],
+                       check=True, capture_output=True, timeout=120)
 
     def stop(self):
         self.cri.close()
@@ -121,3 +128,68 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 subprocess.run(["umount", "-l", m], timeout=TIMEOUT)
         shutil.rmtree(self.state, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class CNINetwork:
+    """A pod network for one runtime: a conflist of Debian's bridge, host-local, portmap and
+    firewall plugins in a directory of its own, with a bridge and subnet no other test uses. Leaving it
+    deletes the bridge, the address leases and the portmap chains the plugins left."""
+
+    def __init__(self, tag, subnet):
+        self.bridge = "bcni" + uuid.uuid4().hex[:8]
+        self.subnet = subnet
+        self.name = "berth-test-" + tag
+        self.dir = tempfile.mkdtemp(prefix="berth-cni-")
+        self.conf_dir = os.path.join(self.dir, "net.d")
+        os.makedirs(self.conf_dir)
+        conflist = {"cniVersion": "1.0.0", "name": self.name, "plugins": [
+            {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}],
+                      "dataDir": os.path.join(self.dir, "ipam")}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+            # Pod-to-pod traffic crosses the bridge through netfilter's FORWARD, whose policy
+            # dockerd sets to DROP on this machine: the plugin accepts the pods' addresses there.
+            {"type": "firewall"},
+        ]}
+        with open(os.path.join(self.conf_dir, "10-berth-test.conflist"), "w") as f:
+            json.dump(conflist, f)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=TIMEOUT)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# The chains Debian's portmap and firewall plugins share between all pods, with the rules that
+# jump to them; they stay once made (a node keeps them), so the tests remove those they created.
+SHARED_CHAINS = {
+    "filter": (["CNI-FORWARD", "CNI-ADMIN"],
+               [["FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules", "-j", "CNI-FORWARD"]]),
+    "nat": (["CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"],
+            [["PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"],
+             ["OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "CNI-HOSTPORT-DNAT"],
+             ["POSTROUTING", "-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", "CNI-HOSTPORT-MASQ"]]),
+}
+
+
+def shared_chains_present():
+    found = set()
+    for table, (chains, _) in SHARED_CHAINS.items():
+        listing = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True, timeout=TIMEOUT).stdout
+        found |= {(table, c) for c in chains if f"-N {c}\n" in listing}
+    return found
+
+
+def remove_shared_chains(keep):
+    """Deletes the plugins' shared chains not in `keep` (those that were there before)."""
+    for table, (chains, jumps) in SHARED_CHAINS.items():
+        if all((table, c) in keep for c in chains):
+            continue
+        for jump in jumps:
+            subprocess.run(["iptables", "-t", table, "-D", *jump], capture_output=True, timeout=TIMEOUT)
+        for verb in ("-F", "-X"):
+            for chain in chains:
+                if (table, chain) not in keep:
+                    subprocess.run(["iptables", "-t", table, verb, chain], capture_output=True, timeout=TIMEOUT)

@@ -6,22 +6,26 @@ from images built by berthd.
 
 Where the two runtimes differ on purpose, the test says so and why (containerd 1.6 predates the
 RuntimeConfig RPC)."""
-import hashlib
+import glob
+import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import grpc
 import pytest
 
 from conftest import TIMEOUT, Daemon
-from cri_support import Containerd
-from registry_support import SKOPEO, Registry
+from cri_support import CRI, CNINetwork, Containerd, remove_shared_chains, shared_chains_present
+from registry_support import SKOPEO, Registry, free_port
 
 USER_IMAGES = {"uid": "USER 1002:1002", "name": "USER nobody"}
+SUBNETS = {"containerd": "10.231.7.0/24", "berth": "10.231.8.0/24"}
 
 
 @pytest.fixture(scope="module")
@@ -51,25 +55,54 @@ def registry(daemon):
         reg.stop()
 
 
+@pytest.fixture(scope="module")
+def pause_image(daemon):
+    """containerd's sandbox image (Berth needs none: its pods are pinned namespaces), built here."""
+    work = tempfile.mkdtemp(prefix="berth-cri-pause-")
+    try:
+        with open(os.path.join(work, "Dockerfile"), "w") as f:
+            f.write('FROM busybox\nCMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; while :; do sleep 3600 & wait; done"]\n')
+        daemon.ok("build", "-q", "-t", "berth.test/pause:1", work, timeout=120)
+        archive = os.path.join(work, "pause.tar")
+        daemon.ok("save", "-o", archive, "berth.test/pause:1")
+        daemon.ok("rmi", "berth.test/pause:1")
+        yield archive
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plugin_chains():
+    """The CNI plugins' shared netfilter chains this module made are removed after it."""
+    before = shared_chains_present()
+    yield
+    remove_shared_chains(keep=before)
+
+
 @pytest.fixture(scope="module", params=["containerd", "berth"])
-def cri(request, registry):
-    """One runtime's CRI client: containerd's plugin, or berthd's server on its exec root."""
-    if request.param == "containerd":
-        runtime = Containerd(registry_hosts=[registry.host])
-        yield runtime.cri
-        runtime.stop()
-    else:
-        engine = Daemon()
-        engine.start()
-        from cri_support import CRI
-        client = CRI("berth", os.path.join(engine.exec_root, "cri.sock"))
-        try:
-            client.wait_ready()
-            client.engine = engine
-            yield client
-        finally:
-            client.close()
-            engine.stop()
+def cri(request, registry, pause_image):
+    """One runtime's CRI client: containerd's plugin, or berthd's server on its exec root, each
+    with a pod network of its own (a CNI bridge and subnet) from Debian's plugins."""
+    subnet = SUBNETS[request.param]
+    with CNINetwork(request.param, subnet) as network:
+        if request.param == "containerd":
+            runtime = Containerd(registry_hosts=[registry.host], cni_conf_dir=network.conf_dir)
+            runtime.import_image(pause_image)
+            runtime.cri.network = network
+            yield runtime.cri
+            runtime.stop()
+        else:
+            engine = Daemon(extra_args=["--cni-conf-dir", network.conf_dir])
+            engine.start()
+            client = CRI("berth", os.path.join(engine.exec_root, "cri.sock"))
+            try:
+                client.wait_ready()
+                client.engine = engine
+                client.network = network
+                yield client
+            finally:
+                client.close()
+                engine.stop()
 
 
 @pytest.fixture
@@ -115,8 +148,7 @@ def test_version_names_the_runtime_and_api_v1(cri):
 def test_status_reports_runtime_and_network_conditions(cri):
     conditions = {c.type: c for c in cri("runtime", "Status").status.conditions}
     assert conditions["RuntimeReady"].status is True
-    # No CNI configuration is given to either runtime here: the network is honestly not ready.
-    assert conditions["NetworkReady"].status is False and conditions["NetworkReady"].reason
+    assert conditions["NetworkReady"].status is True  # the CNI configuration is in place
 
 
 def test_runtime_config_names_the_cgroup_driver(cri):
@@ -263,3 +295,175 @@ def test_an_image_pulled_over_cri_is_an_engine_image(cri, registry):
     finally:
         engine.ok("rmi", ref)
     assert not status(cri, ref).HasField("image")
+
+
+# pod.go, networking.go
+
+def pod_config(pb, name, host_network=False, **fields):
+    uid = uuid.uuid4().hex
+    options = pb.NamespaceOption(network=pb.NODE if host_network else pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    return pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace="berth-test", attempt=0),
+                               linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)),
+                               **fields)
+
+
+@pytest.fixture
+def pods(cri):
+    """Runs pods for a test and removes every one it ran, even on failure."""
+    started = []
+
+    def run(name, **kw):
+        sandbox = cri("runtime", "RunPodSandbox", config=pod_config(cri.pb, name, **kw), timeout=60).pod_sandbox_id
+        started.append(sandbox)
+        return sandbox
+    yield run
+    for sandbox in started:
+        try:
+            cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, timeout=60)
+        except grpc.RpcError:
+            pass
+
+
+def pod_status(cri, sandbox, verbose=False):
+    return cri("runtime", "PodSandboxStatus", pod_sandbox_id=sandbox, verbose=verbose)
+
+
+def namespace_path(cri, sandbox, kind):
+    """Where a pod's namespace can be entered: containerd's pause process, or Berth's pin."""
+    info = json.loads(pod_status(cri, sandbox, verbose=True).info["info"])
+    for ns in info["runtimeSpec"]["linux"]["namespaces"]:
+        if ns["type"] == kind and ns.get("path"):
+            return ns["path"]
+    return f"/proc/{info['pid']}/ns/{ 'net' if kind == 'network' else kind }"
+
+
+def nsenter(path_flag, *argv):
+    return subprocess.run(["nsenter", path_flag, *argv], capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def test_a_pod_runs_is_listed_stops_and_is_removed(cri, pods):
+    sandbox = pods("basic", labels={"app": "berth-basic"}, annotations={"note": "kept"})
+    status = pod_status(cri, sandbox).status
+    assert status.id == sandbox and status.state == cri.pb.SANDBOX_READY and status.created_at > 0
+    assert status.metadata.name == "basic" and status.labels["app"] == "berth-basic" and status.annotations["note"] == "kept"
+    listed = cri("runtime", "ListPodSandbox").items
+    assert [p.id for p in listed if p.id == sandbox] == [sandbox]
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox)
+    assert pod_status(cri, sandbox).status.state == cri.pb.SANDBOX_NOTREADY
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox)  # the kubelet stops more than once
+    cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox)
+    cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox)  # and removes what is gone
+    with pytest.raises(grpc.RpcError) as e:
+        pod_status(cri, sandbox)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert sandbox not in [p.id for p in cri("runtime", "ListPodSandbox").items]
+
+
+def test_a_ready_pod_is_stopped_by_its_removal(cri, pods):
+    sandbox = pods("removed-ready")
+    cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, timeout=60)
+    assert sandbox not in [p.id for p in cri("runtime", "ListPodSandbox").items]
+
+
+def test_list_pod_sandbox_filters_by_id_state_and_labels(cri, pods):
+    a = pods("filter-a", labels={"tier": "a", "app": "berth-filter"})
+    b = pods("filter-b", labels={"tier": "b", "app": "berth-filter"})
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=b)
+    pb = cri.pb
+
+    def listed(**filter_fields):
+        return {p.id for p in cri("runtime", "ListPodSandbox", filter=pb.PodSandboxFilter(**filter_fields)).items}
+    assert listed(id=a) == {a}
+    assert listed(label_selector={"app": "berth-filter"}) == {a, b}
+    assert listed(label_selector={"app": "berth-filter", "tier": "b"}) == {b}
+    assert listed(label_selector={"app": "berth-filter"}, state=pb.PodSandboxStateValue(state=pb.SANDBOX_READY)) == {a}
+    assert listed(label_selector={"app": "berth-filter"}, state=pb.PodSandboxStateValue(state=pb.SANDBOX_NOTREADY)) == {b}
+
+
+def test_a_pod_name_is_reserved_until_the_pod_is_removed(cri, pods):
+    config = pod_config(cri.pb, "twin")
+    first = cri("runtime", "RunPodSandbox", config=config, timeout=60).pod_sandbox_id
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            cri("runtime", "RunPodSandbox", config=config, timeout=60)
+        assert "reserved" in e.value.details()
+    finally:
+        cri("runtime", "RemovePodSandbox", pod_sandbox_id=first, timeout=60)
+
+
+def test_a_pod_gets_an_address_on_the_pod_network_and_answers_on_it(cri, pods):
+    sandbox = pods("net")
+    ip = pod_status(cri, sandbox).status.network.ip
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(cri.network.subnet)
+    inside = nsenter("--net=" + namespace_path(cri, sandbox, "network"), "ip", "-4", "-o", "addr", "show", "eth0")
+    assert f" {ip}/" in inside.stdout, inside
+    # The node reaches the pod through the bridge the plugins made (the gateway is the node's).
+    assert subprocess.run(["busybox", "ping", "-c", "1", "-W", "5", ip], capture_output=True, timeout=TIMEOUT).returncode == 0
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, timeout=60)
+    leases = os.path.join(cri.network.dir, "ipam", cri.network.name)
+    assert ip not in (os.listdir(leases) if os.path.isdir(leases) else []), "the stop gave the address back"
+
+
+def test_two_pods_reach_each_other(cri, pods):
+    a, b = pods("peer-a"), pods("peer-b")
+    ip_b = pod_status(cri, b).status.network.ip
+    r = nsenter("--net=" + namespace_path(cri, a, "network"), "busybox", "ping", "-c", "1", "-W", "5", ip_b)
+    assert r.returncode == 0, r
+
+
+def test_a_pod_has_its_hostname_and_dns_config(cri, pods):
+    pb = cri.pb
+    sandbox = pods("dns", hostname="berth-pod-host",
+                   dns_config=pb.DNSConfig(servers=["10.96.0.10"], searches=["berth-test.svc.cluster.local", "svc.cluster.local"],
+                                           options=["ndots:5"]))
+    r = nsenter("--uts=" + namespace_path(cri, sandbox, "uts"), "hostname")
+    assert r.stdout.strip() == "berth-pod-host", r
+    resolv = open(resolv_conf(cri, sandbox)).read()
+    assert "nameserver 10.96.0.10" in resolv and "search berth-test.svc.cluster.local svc.cluster.local" in resolv
+    assert "options ndots:5" in resolv
+
+
+def resolv_conf(cri, sandbox):
+    if cri.name == "berth":
+        return json.loads(pod_status(cri, sandbox, verbose=True).info["info"])["resolvConf"]
+    return glob.glob(f"/var/tmp/berth-containerd-*/root/io.containerd.grpc.v1.cri/sandboxes/{sandbox}/resolv.conf")[0]
+
+
+def test_a_host_network_pod_has_the_node_network(cri, pods):
+    sandbox = pods("hostnet", host_network=True)
+    status = pod_status(cri, sandbox).status
+    assert status.state == cri.pb.SANDBOX_READY and status.network.ip == ""
+    assert status.linux.namespaces.options.network == cri.pb.NODE
+
+
+def test_a_host_port_reaches_the_pod_from_the_node(cri, pods):
+    pb = cri.pb
+    port = free_port()
+    sandbox = pods("hostport", port_mappings=[pb.PortMapping(protocol=pb.TCP, container_port=8080, host_port=port, host_ip="127.0.0.1")])
+    ip = pod_status(cri, sandbox).status.network.ip
+    server = subprocess.Popen(["nsenter", "--net=" + namespace_path(cri, sandbox, "network"), "busybox", "nc", "-l", "-p", "8080", "-e",
+                               "echo", "from-the-pod"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        reply = b""
+        deadline = time.time() + TIMEOUT
+        while b"from-the-pod" not in reply and time.time() < deadline:
+            try:
+                with socket.create_connection((ip, 8080), timeout=2) as s:  # listening yet?
+                    reply = s.recv(64)
+            except OSError:
+                time.sleep(0.1)
+        assert b"from-the-pod" in reply
+        server.wait(timeout=TIMEOUT)
+        server = subprocess.Popen(["nsenter", "--net=" + namespace_path(cri, sandbox, "network"), "busybox", "nc", "-l", "-p", "8080", "-e",
+                                   "echo", "through-the-host-port"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        reply = b""
+        while b"through-the-host-port" not in reply and time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    reply = s.recv(64)
+            except OSError:
+                time.sleep(0.1)
+        assert b"through-the-host-port" in reply
+    finally:
+        server.kill()
+        server.wait(timeout=TIMEOUT)
