@@ -1,4 +1,5 @@
 import BerthCRIProto
+import BerthEngine
 import BerthSystem
 import FoundationEssentials
 import GRPCCore
@@ -12,15 +13,28 @@ extension CRIRuntime {
             return response
         }
         router.unary(Service.StopPodSandbox.descriptor, log: log) { (request: Runtime_V1_StopPodSandboxRequest) in
-            try await pods.stop(request.podSandboxID)
+            guard let pod = try await pods.find(request.podSandboxID) else {
+                throw RPCStatus.notFound("an error occurred when try to find sandbox: not found")
+            }
+            // Its containers are killed first (containerd stops them with no grace period).
+            for id in try await podContainers(pod.id) {
+                do { try await containers.stop(id, timeout: 0, signal: nil) } catch EngineError.notModified {}
+            }
+            try await pods.stop(pod.id)
             return Runtime_V1_StopPodSandboxResponse()
         }
         router.unary(Service.RemovePodSandbox.descriptor, log: log) { (request: Runtime_V1_RemovePodSandboxRequest) in
-            try await pods.remove(request.podSandboxID)
+            guard let pod = try await pods.find(request.podSandboxID) else { return Runtime_V1_RemovePodSandboxResponse() }
+            for id in try await podContainers(pod.id) { try await containers.remove(id, force: true) }
+            try await pods.remove(pod.id)
             return Runtime_V1_RemovePodSandboxResponse()
         }
         router.unary(Service.PodSandboxStatus.descriptor, log: log) { try await sandboxStatus($0) }
         router.unary(Service.ListPodSandbox.descriptor, log: log) { try await listSandboxes($0) }
+    }
+
+    func podContainers(_ sandbox: String) async throws -> [String] {
+        try await containers.list(all: true, limit: nil, filters: ["label": [PodContainers.sandboxLabel + "=" + sandbox]]).map(\.Id)
     }
 
     func sandboxStatus(_ request: Runtime_V1_PodSandboxStatusRequest) async throws -> Runtime_V1_PodSandboxStatusResponse {

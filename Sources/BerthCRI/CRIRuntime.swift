@@ -1,20 +1,24 @@
 import BerthCRIProto
+import BerthEngine
 import BerthSystem
 import FoundationEssentials
 import GRPCCore
 import Logging
 
-/// CRI's RuntimeService: what the kubelet asks first (version, readiness, cgroup driver) and pod
-/// sandboxes. Containers in pods are not served yet: their RPCs answer UNIMPLEMENTED.
+/// CRI's RuntimeService: what the kubelet asks first (version, readiness, cgroup driver), pod
+/// sandboxes, and the containers in them. An RPC not registered here answers UNIMPLEMENTED.
 public struct CRIRuntime: Sendable {
     let log: Logger
     let pods: PodSandboxes
+    let containers: ContainerService
     /// The pod CIDR the kubelet last handed over (`UpdateRuntimeConfig`), shown in verbose status.
     let podCIDR = Locked("")
 
     /// `stateRoot` keeps pod records across restarts; `runRoot` holds the namespace pins.
-    public init(stateRoot: String, runRoot: String, cniConfigDirectory: String, cniBinDirectories: [String], log: Logger) throws {
+    public init(containers: ContainerService, stateRoot: String, runRoot: String, cniConfigDirectory: String, cniBinDirectories: [String],
+                log: Logger) throws {
         self.log = log
+        self.containers = containers
         self.pods = try PodSandboxes(settings: .init(stateRoot: stateRoot, runRoot: runRoot, cniConfigDirectory: cniConfigDirectory,
                                                      cniBinDirectories: cniBinDirectories), log: log)
     }
@@ -30,6 +34,7 @@ public struct CRIRuntime: Sendable {
         router.unary(Service.RuntimeConfig.descriptor, log: log) { (_: Runtime_V1_RuntimeConfigRequest) in Self.runtimeConfig() }
         router.unary(Service.UpdateRuntimeConfig.descriptor, log: log) { updateRuntimeConfig($0) }
         registerSandboxes(&router)
+        registerContainers(&router)
     }
 
     static func version() -> Runtime_V1_VersionResponse {

@@ -121,3 +121,21 @@ extension ContainerService {
         try await task(exec.containerID).resize(width: width, height: height, execID: execID)
     }
 }
+
+extension ContainerService {
+    /// An exec whose whole output the caller gets (CRI's ExecSync): the container's user and
+    /// working directory, no terminal, no stdin; `timeout` in nanoseconds (0: none) kills it.
+    public func execSync(_ ref: String, command: [String], timeout: Int64, limit: Int) async throws -> ExecOutput {
+        let record = try find(ref)
+        guard record.state.Running, !record.state.Paused else { throw EngineError.conflict("container \(record.id) is not running") }
+        guard !command.isEmpty else { throw EngineError.invalid("No exec command specified") }
+        var exec = ExecConfig()
+        exec.Cmd = command
+        var request = ShimRequest(op: .exec)
+        request.execID = "sync-" + Self.randomID().prefix(16)
+        request.stdin = false
+        request.process = try execProcess(record, exec, tty: false)
+        let (fd, pid) = try await task(record.id).exec(request)
+        return try await Threads.run { ExecOutput.collect(fd, pid: pid, timeout: timeout, limit: limit) }
+    }
+}

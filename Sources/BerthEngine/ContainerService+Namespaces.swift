@@ -5,7 +5,8 @@ import Glibc
 
 /// `--pid`, `--ipc` and `--uts`: a container's pid, IPC and UTS namespaces new, the host's, or
 /// another running container's, with moby's rules and words (`daemon/oci_linux.go`
-/// `WithNamespaces`, `setupIpcDirs`, `getIpcContainer`, `getPidContainer`).
+/// `WithNamespaces`, `setupIpcDirs`, `getIpcContainer`, `getPidContainer`); or, as podman's
+/// `ns:<path>`, a namespace pinned at a path (how a CRI pod's containers join their pod).
 struct NamespaceJoins: Equatable {
     enum Choice: Equatable {
         case new, host
@@ -20,6 +21,14 @@ struct NamespaceJoins: Equatable {
         case none
         /// The host's (`--ipc host`) or the donor's (`--ipc container:`), bound.
         case bind(String)
+    }
+
+    /// The path of an `ns:<path>` mode (network, IPC, PID or UTS), which must be absolute.
+    static func pinned(_ mode: String?) throws -> String? {
+        guard let mode, mode.hasPrefix("ns:") else { return nil }
+        let path = String(mode.dropFirst(3))
+        guard path.hasPrefix("/") else { throw EngineError.invalid("invalid namespace path \(path): must be absolute") }
+        return path
     }
 
     var pid = Choice.new
@@ -81,6 +90,8 @@ extension ContainerService {
             guard FileIO.exists("/dev/shm") else { throw EngineError.invalid("/dev/shm is not mounted, but must be for --ipc=host") }
             joins.ipc = .host
             joins.shm = .bind("/dev/shm")
+        case _ where ipcMode.hasPrefix("ns:"):
+            joins.ipc = .join(try NamespaceJoins.pinned(ipcMode) ?? "")
         default:
             guard ipcMode.hasPrefix("container:") else { throw EngineError.invalid("Invalid IPC mode: \(ipcMode)") }
             let name = String(ipcMode.dropFirst("container:".count))
@@ -99,6 +110,8 @@ extension ContainerService {
         let pidMode = host.PidMode ?? ""
         if pidMode == "host" {
             joins.pid = .host
+        } else if let path = try NamespaceJoins.pinned(pidMode) {
+            joins.pid = .join(path)
         } else if pidMode.hasPrefix("container:") {
             let name = String(pidMode.dropFirst("container:".count))
             let donor: ContainerRecord
@@ -108,6 +121,7 @@ extension ContainerService {
             if remapped { joins.userNamespace = "/proc/\(donor.state.Pid)/ns/user" }
         }
         if host.UTSMode == "host" { joins.uts = .host }
+        if let path = try NamespaceJoins.pinned(host.UTSMode) { joins.uts = .join(path) }
         return joins
     }
 

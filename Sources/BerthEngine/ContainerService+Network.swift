@@ -14,6 +14,7 @@ extension ContainerService {
             _ = try find(String(mode.dropFirst("container:".count)))  // must exist, as Docker checks at create
             return [:]
         }
+        if try NamespaceJoins.pinned(mode) != nil { return [:] }
         var out: [String: EndpointSettings] = [:]
         guard let primary = try await networks.resolve(mode: mode) else { return [:] }
         out[primary.name] = EndpointSettings()
@@ -42,9 +43,13 @@ extension ContainerService {
     }
 
     /// Joins the container's network namespace: a new one with its endpoints and ports, the
-    /// host's (nil), or another container's.
+    /// host's (nil), another container's, or one pinned at a path (a CRI pod's), which its owner
+    /// set up.
     func setUpNetwork(_ record: inout ContainerRecord) async throws -> NetworkSetup {
         let mode = record.hostConfig.NetworkMode ?? "default"
+        if let path = try NamespaceJoins.pinned(mode) {
+            return NetworkSetup(namespace: path, endpoints: [:], ports: [:], addresses: [], embeddedDNS: false)
+        }
         if mode.hasPrefix("container:") {
             let target = try find(String(mode.dropFirst("container:".count)))
             guard target.state.Running else { throw EngineError.conflict("cannot join network of a non running container: \(target.id)") }
@@ -210,7 +215,7 @@ extension ContainerService {
         var record = try find(id)
         let net = try await networks.find(ref)
         let mode = record.hostConfig.NetworkMode ?? "default"
-        if mode == "host" || mode == "none" || mode.hasPrefix("container:") || net.driver != "bridge" {
+        if mode == "host" || mode == "none" || mode.hasPrefix("container:") || mode.hasPrefix("ns:") || net.driver != "bridge" {
             throw EngineError.forbidden("container cannot be disconnected from host network or connected to host network")
         }
         if record.endpoints?[net.name] != nil {

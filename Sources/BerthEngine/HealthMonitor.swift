@@ -97,16 +97,36 @@ enum HealthProbe {
     static func run(_ task: ContainerTask, request: ShimRequest, timeout: Int64) async -> (code: Int, output: String) {
         let fd: Int32, pid: Int32
         do { (fd, pid) = try await task.exec(request) } catch { return (-1, "\(error)") }
-        return (try? await Threads.run { collect(fd, pid: pid, timeout: timeout) }) ?? (-1, "health check could not run")
+        guard let outcome = try? await Threads.run({ ExecOutput.collect(fd, pid: pid, timeout: timeout, limit: HealthMonitor.maxOutput) }) else {
+            return (-1, "health check could not run")  // the pool refused the job: nothing more to say
+        }
+        switch outcome.end {
+        case .timedOut: return (-1, "Health check exceeded timeout (\(HealthMonitor.goDuration(timeout)))")
+        case .lost: return (-1, "health check for container ended without an exit code")
+        case .exited(let code):
+            let text = String(decoding: outcome.chunks.flatMap(\.bytes), as: UTF8.self) + (outcome.truncated ? "..." : "")
+            return (Int(code), text)
+        }
     }
+}
 
-    /// Reads the exec's stream until its exit status or the timeout (which kills the probe).
-    static func collect(_ fd: Int32, pid: Int32, timeout: Int64) -> (code: Int, output: String) {
+/// What an exec without a client wrote and how it ended, read from its shim stream on the
+/// blocking pool: health probes and CRI's ExecSync.
+public struct ExecOutput: Sendable {
+    public enum End: Sendable, Equatable { case exited(Int32), timedOut, lost }
+    public var end: End
+    /// In arrival order, each with its stream (1 stdout, 2 stderr), at most `limit` bytes in all.
+    public var chunks: [(stream: UInt8, bytes: [UInt8])]
+    public var truncated: Bool
+
+    /// Reads until the exit status, EOF, or the timeout (nanoseconds, 0 for none), which kills
+    /// the process.
+    static func collect(_ fd: Int32, pid: Int32, timeout: Int64, limit: Int) -> ExecOutput {
         defer { close(fd) }
-        let deadline = Timestamp.epochNow() + Double(timeout) / 1e9
+        let deadline = timeout > 0 ? Timestamp.epochNow() + Double(timeout) / 1e9 : Double.infinity
+        var out = ExecOutput(end: .lost, chunks: [], truncated: false)
+        var kept = 0
         var pending: [UInt8] = []
-        var output: [UInt8] = []
-        var truncated = false
         var chunk = [UInt8](repeating: 0, count: 8192)
         while true {
             let left = deadline - Timestamp.epochNow()
@@ -115,22 +135,24 @@ enum HealthProbe {
             if ready < 0 && errno == EINTR { continue }
             if ready == 0 && Timestamp.epochNow() >= deadline {
                 if pid > 0 { Glibc.kill(pid, SIGKILL) }
-                return (-1, "Health check exceeded timeout (\(HealthMonitor.goDuration(timeout)))")
+                out.end = .timedOut
+                return out
             }
             if ready == 0 { continue }
             let n = read(fd, &chunk, chunk.count)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return (-1, "health check for container ended without an exit code") }
+            if n <= 0 { return out }
             pending += chunk[0..<n]
             for (stream, payload) in Frame.parse(&pending) {
                 if stream == Frame.exit {
                     let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload))
-                    let text = String(decoding: output, as: UTF8.self) + (truncated ? "..." : "")
-                    return (Int(status?.exitCode ?? -1), text)
+                    out.end = status.map { .exited($0.exitCode) } ?? .lost
+                    return out
                 }
-                let room = HealthMonitor.maxOutput - output.count
-                if payload.count > room { truncated = true }
-                output += payload.prefix(max(room, 0))
+                let room = max(limit - kept, 0)
+                if payload.count > room { out.truncated = true }
+                if room > 0 { out.chunks.append((stream, Array(payload.prefix(room)))) }
+                kept += min(payload.count, room)
             }
         }
     }

@@ -445,10 +445,10 @@ public actor NetworkService {
     // MARK: containers
 
     /// Resolves a container's network mode to the networks it will join: `default`/`bridge`,
-    /// a user network, `none`, `host`, `container:<id>`.
+    /// a user network, `none`, `host`, `container:<id>`, `ns:<path>`.
     func resolve(mode: String?) throws -> NetworkRecord? {
         let m = mode.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        if m.hasPrefix("container:") { return nil }
+        if m.hasPrefix("container:") || m.hasPrefix("ns:") { return nil }
         let name = m == "default" ? "bridge" : m
         guard let r = lookup(name) else {
             if name == "bridge" { throw EngineError.notFound("network bridge not found: berthd runs without a default bridge (--bridge none)") }

@@ -114,7 +114,7 @@ enum SpecBuilder {
             for text in host.DeviceCgroupRules ?? [] { linux.resources?.devices?.append(try deviceCgroupRule(text)) }
         }
         return Spec(ociVersion: Spec.version, process: process, root: .init(path: rootfs, readonly: host.ReadonlyRootfs == true),
-                    hostname: namespaces.uts == .host ? nil : config.Hostname ?? record.shortID, domainname: config.Domainname, mounts: mounts,
+                    hostname: namespaces.uts == .new ? config.Hostname ?? record.shortID : nil, domainname: config.Domainname, mounts: mounts,
                     annotations: nil, linux: linux)
     }
 

@@ -232,7 +232,7 @@ do {
     if overrides["cri"].map({ $0 != "false" }) ?? file.cri ?? true {
         let socket = overrides["cri-socket"] ?? file.criSocket ?? execRoot + "/cri.sock"
         let criLog = Logger(label: "berth.cri")
-        let runtime = try CRIRuntime(stateRoot: dataRoot + "/cri/sandboxes", runRoot: execRoot + "/cri",
+        let runtime = try CRIRuntime(containers: containers, stateRoot: dataRoot + "/cri/sandboxes", runRoot: execRoot + "/cri",
                                      cniConfigDirectory: overrides["cni-conf-dir"] ?? file.cniConfDir ?? "/etc/cni/net.d",
                                      cniBinDirectories: (overrides["cni-bin-dir"] ?? file.cniBinDir ?? "/usr/lib/cni:/opt/cni/bin").split(separator: ":").map(String.init),
                                      log: criLog)

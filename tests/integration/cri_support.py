@@ -18,6 +18,7 @@ from conftest import REPO, TIMEOUT
 
 PROTO = os.path.join(os.path.dirname(REPO), "shared", "peer-suites", "cri-api", "api.proto")
 CONTAINERD = shutil.which("containerd")
+NETNS = "/var/run/netns"
 _stubs = None
 
 
@@ -47,17 +48,18 @@ class CRI:
         self.runtime = grpc_stubs.RuntimeServiceStub(self.channel)
         self.images = grpc_stubs.ImageServiceStub(self.channel)
 
-    def __call__(self, service, method, timeout=TIMEOUT, **fields):
+    def __call__(self, service, method, deadline=TIMEOUT, **fields):
         """`cri("runtime", "Version")` or `cri("images", "PullImage", image=...)`: the request
-        message is named after the method, as every CRI request is."""
+        message is named after the method, as every CRI request is. `deadline` bounds the call
+        (CRI's own `timeout` fields, as StopContainer's, are request fields)."""
         request = getattr(self.pb, method + "Request")(**fields)
-        return getattr(getattr(self, service), method)(request, timeout=timeout)
+        return getattr(getattr(self, service), method)(request, timeout=deadline)
 
     def wait_ready(self, deadline=20):
         end = time.time() + deadline
         while True:
             try:
-                return self("runtime", "Version", timeout=2)
+                return self("runtime", "Version", deadline=2)
             except grpc.RpcError:
                 if time.time() > end:
                     raise
@@ -98,6 +100,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   bin_dir = "/usr/lib/cni"
   conf_dir = "{cni_conf_dir or self.dir + '/net.d'}"
 {mirrors}""")
+        self.netns_before = set(os.listdir(NETNS)) if os.path.isdir(NETNS) else set()
         self.proc = subprocess.Popen([CONTAINERD, "--config", self.config], stdin=subprocess.DEVNULL,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
         self.cri = CRI("containerd", self.socket)
@@ -126,6 +129,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].startswith(root)]
             for m in sorted(mounts, key=len, reverse=True):
                 subprocess.run(["umount", "-l", m], timeout=TIMEOUT)
+        # containerd pins pod network namespaces in a host-wide directory and leaves some there.
+        for name in (set(os.listdir(NETNS)) if os.path.isdir(NETNS) else set()) - self.netns_before:
+            subprocess.run(["umount", "-l", os.path.join(NETNS, name)], capture_output=True, timeout=TIMEOUT)
+            try:
+                os.unlink(os.path.join(NETNS, name))
+            except OSError:
+                pass
         shutil.rmtree(self.state, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 

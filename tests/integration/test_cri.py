@@ -119,7 +119,7 @@ def auth(pb):
 
 
 def pull(cri, reference):
-    return cri("images", "PullImage", image=spec(cri.pb, reference), auth=auth(cri.pb), timeout=120).image_ref
+    return cri("images", "PullImage", image=spec(cri.pb, reference), auth=auth(cri.pb), deadline=120).image_ref
 
 
 def status(cri, reference, verbose=False):
@@ -212,7 +212,7 @@ def test_pulling_a_missing_image_fails(cri, registry):
 
 def test_a_pull_without_credentials_is_refused(cri, registry):
     with pytest.raises(grpc.RpcError):
-        cri("images", "PullImage", image=spec(cri.pb, f"{registry.host}/busybox:stable"), timeout=60)
+        cri("images", "PullImage", image=spec(cri.pb, f"{registry.host}/busybox:stable"), deadline=60)
     assert not status(cri, f"{registry.host}/busybox:stable").HasField("image")
 
 
@@ -313,13 +313,13 @@ def pods(cri):
     started = []
 
     def run(name, **kw):
-        sandbox = cri("runtime", "RunPodSandbox", config=pod_config(cri.pb, name, **kw), timeout=60).pod_sandbox_id
+        sandbox = cri("runtime", "RunPodSandbox", config=pod_config(cri.pb, name, **kw), deadline=60).pod_sandbox_id
         started.append(sandbox)
         return sandbox
     yield run
     for sandbox in started:
         try:
-            cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, timeout=60)
+            cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, deadline=60)
         except grpc.RpcError:
             pass
 
@@ -361,7 +361,7 @@ def test_a_pod_runs_is_listed_stops_and_is_removed(cri, pods):
 
 def test_a_ready_pod_is_stopped_by_its_removal(cri, pods):
     sandbox = pods("removed-ready")
-    cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, timeout=60)
+    cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, deadline=60)
     assert sandbox not in [p.id for p in cri("runtime", "ListPodSandbox").items]
 
 
@@ -382,13 +382,13 @@ def test_list_pod_sandbox_filters_by_id_state_and_labels(cri, pods):
 
 def test_a_pod_name_is_reserved_until_the_pod_is_removed(cri, pods):
     config = pod_config(cri.pb, "twin")
-    first = cri("runtime", "RunPodSandbox", config=config, timeout=60).pod_sandbox_id
+    first = cri("runtime", "RunPodSandbox", config=config, deadline=60).pod_sandbox_id
     try:
         with pytest.raises(grpc.RpcError) as e:
-            cri("runtime", "RunPodSandbox", config=config, timeout=60)
+            cri("runtime", "RunPodSandbox", config=config, deadline=60)
         assert "reserved" in e.value.details()
     finally:
-        cri("runtime", "RemovePodSandbox", pod_sandbox_id=first, timeout=60)
+        cri("runtime", "RemovePodSandbox", pod_sandbox_id=first, deadline=60)
 
 
 def test_a_pod_gets_an_address_on_the_pod_network_and_answers_on_it(cri, pods):
@@ -399,7 +399,7 @@ def test_a_pod_gets_an_address_on_the_pod_network_and_answers_on_it(cri, pods):
     assert f" {ip}/" in inside.stdout, inside
     # The node reaches the pod through the bridge the plugins made (the gateway is the node's).
     assert subprocess.run(["busybox", "ping", "-c", "1", "-W", "5", ip], capture_output=True, timeout=TIMEOUT).returncode == 0
-    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, timeout=60)
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, deadline=60)
     leases = os.path.join(cri.network.dir, "ipam", cri.network.name)
     assert ip not in (os.listdir(leases) if os.path.isdir(leases) else []), "the stop gave the address back"
 
@@ -467,3 +467,169 @@ def test_a_host_port_reaches_the_pod_from_the_node(cri, pods):
     finally:
         server.kill()
         server.wait(timeout=TIMEOUT)
+
+
+# container.go, multi_container.go, security_context.go
+
+def container_config(pb, name, command, **fields):
+    """As the kubelet fills it: the container's PID namespace its own unless the pod shares one."""
+    linux = fields.pop("linux", pb.LinuxContainerConfig())
+    linux.security_context.namespace_options.pid = pb.CONTAINER
+    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=fields.pop("image")),
+                              command=command, linux=linux, **fields)
+
+
+@pytest.fixture
+def pod_with(cri, registry):
+    """Runs a pod and creates (and starts) containers in it from busybox; all removed after."""
+    image = f"{registry.host}/busybox:latest"
+    pull(cri, image)
+
+    def make(name, containers, start=True, **pod_fields):
+        config = pod_config(cri.pb, name, **pod_fields)
+        sandbox = cri("runtime", "RunPodSandbox", config=config, deadline=60).pod_sandbox_id
+        made = []
+        for cname, command, extra in containers:
+            cid = cri("runtime", "CreateContainer", pod_sandbox_id=sandbox, sandbox_config=config,
+                      config=container_config(cri.pb, cname, command, image=image, **extra), deadline=60).container_id
+            if start:
+                cri("runtime", "StartContainer", container_id=cid, deadline=60)
+            made.append(cid)
+        created.append(sandbox)
+        return sandbox, made
+    created = []
+    yield make
+    for sandbox in created:
+        try:
+            cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, deadline=60)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND, e  # the test removed it itself
+        cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, deadline=60)
+
+
+SLEEPER = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+
+
+def container_status(cri, cid):
+    return cri("runtime", "ContainerStatus", container_id=cid).status
+
+
+def exec_sync(cri, cid, *argv, timeout=0):
+    """ExecSync's own `timeout` (seconds) is a field of the request, apart from the call's bound."""
+    return cri.runtime.ExecSync(cri.pb.ExecSyncRequest(container_id=cid, cmd=list(argv), timeout=timeout), timeout=TIMEOUT)
+
+
+def test_a_container_is_created_started_stopped_and_removed(cri, pod_with):
+    sandbox, (cid,) = pod_with("lifecycle", [("main", SLEEPER, {"labels": {"role": "main"}, "annotations": {"a": "b"}})], start=False)
+    status = container_status(cri, cid)
+    assert status.state == cri.pb.CONTAINER_CREATED and status.metadata.name == "main" and status.created_at > 0
+    assert status.labels["role"] == "main" and status.annotations["a"] == "b" and status.image_ref
+    cri("runtime", "StartContainer", container_id=cid, deadline=60)
+    status = container_status(cri, cid)
+    assert status.state == cri.pb.CONTAINER_RUNNING and status.started_at >= status.created_at
+    listed = cri("runtime", "ListContainers", filter=cri.pb.ContainerFilter(pod_sandbox_id=sandbox)).containers
+    assert [(c.id, c.pod_sandbox_id, c.metadata.name, c.state) for c in listed] == [(cid, sandbox, "main", cri.pb.CONTAINER_RUNNING)]
+    cri("runtime", "StopContainer", container_id=cid, timeout=10, deadline=60)
+    status = container_status(cri, cid)
+    assert status.state == cri.pb.CONTAINER_EXITED and status.exit_code == 0 and status.reason == "Completed"
+    assert status.finished_at >= status.started_at
+    cri("runtime", "RemoveContainer", container_id=cid)
+    cri("runtime", "RemoveContainer", container_id=cid)  # idempotent
+    with pytest.raises(grpc.RpcError) as e:
+        container_status(cri, cid)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_failing_container_reports_its_exit_code_and_reason(cri, pod_with):
+    _, (cid,) = pod_with("fails", [("fail", ["/bin/sh", "-c", "exit 3"], {})])
+    deadline = time.time() + TIMEOUT
+    while container_status(cri, cid).state != cri.pb.CONTAINER_EXITED:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    status = container_status(cri, cid)
+    assert (status.exit_code, status.reason) == (3, "Error")
+
+
+def test_exec_sync_returns_both_streams_and_the_exit_code(cri, pod_with):
+    _, (cid,) = pod_with("exec", [("main", SLEEPER, {})])
+    r = exec_sync(cri, cid, "/bin/sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.stdout, r.stderr, r.exit_code) == (b"out\n", b"err\n", 3)
+    assert exec_sync(cri, cid, "/bin/echo", "ok").stdout == b"ok\n"
+
+
+def test_exec_sync_past_its_timeout_is_an_error(cri, pod_with):
+    _, (cid,) = pod_with("exec-timeout", [("main", SLEEPER, {})])
+    started = time.time()
+    with pytest.raises(grpc.RpcError) as e:
+        exec_sync(cri, cid, "/bin/sleep", "20", timeout=1)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.time() - started < 15
+
+
+def test_the_containers_of_a_pod_share_its_network_hostname_ipc_and_dns(cri, pod_with):
+    pb = cri.pb
+    sandbox, (a, b) = pod_with("shared", [("a", SLEEPER, {}), ("b", SLEEPER, {})], hostname="berth-shared",
+                               dns_config=pb.DNSConfig(servers=["10.96.0.10"], searches=["svc.cluster.local"]))
+    ip = pod_status(cri, sandbox).status.network.ip
+    for cid in (a, b):
+        assert f"inet {ip}/" in exec_sync(cri, cid, "/bin/ip", "-4", "addr", "show", "eth0").stdout.decode()
+        assert exec_sync(cri, cid, "/bin/hostname").stdout == b"berth-shared\n"
+        assert b"nameserver 10.96.0.10" in exec_sync(cri, cid, "/bin/cat", "/etc/resolv.conf").stdout
+    assert exec_sync(cri, a, "/bin/sh", "-c", "echo shared > /dev/shm/note").exit_code == 0
+    assert exec_sync(cri, b, "/bin/cat", "/dev/shm/note").stdout == b"shared\n"
+    # One network namespace: b reaches a's listener on localhost.
+    assert exec_sync(cri, a, "/bin/sh", "-c", "nc -l -p 7070 -e echo from-a >/dev/null 2>&1 &").exit_code == 0
+    r = b""
+    deadline = time.time() + TIMEOUT
+    while b"from-a" not in r and time.time() < deadline:
+        r = exec_sync(cri, b, "/bin/sh", "-c", "nc 127.0.0.1 7070 </dev/null").stdout
+    assert b"from-a" in r
+
+
+def test_list_containers_filters_by_pod_state_and_labels(cri, pod_with):
+    pb = cri.pb
+    one, (a,) = pod_with("list-one", [("a", SLEEPER, {"labels": {"app": "berth-list", "tier": "a"}})])
+    two, (b,) = pod_with("list-two", [("b", SLEEPER, {"labels": {"app": "berth-list", "tier": "b"}})], start=False)
+
+    def listed(**fields):
+        return {c.id for c in cri("runtime", "ListContainers", filter=pb.ContainerFilter(**fields)).containers}
+    assert listed(pod_sandbox_id=one) == {a} and listed(pod_sandbox_id=two) == {b}
+    assert listed(label_selector={"app": "berth-list"}) == {a, b}
+    assert listed(label_selector={"app": "berth-list", "tier": "b"}) == {b}
+    assert listed(label_selector={"app": "berth-list"}, state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING)) == {a}
+    assert listed(label_selector={"app": "berth-list"}, state=pb.ContainerStateValue(state=pb.CONTAINER_CREATED)) == {b}
+    assert listed(id=a) == {a}
+
+
+def test_the_security_context_sets_user_groups_and_a_read_only_root(cri, pod_with):
+    pb = cri.pb
+    security = pb.LinuxContainerSecurityContext(run_as_user=pb.Int64Value(value=1234), run_as_group=pb.Int64Value(value=2345),
+                                                supplemental_groups=[3456], readonly_rootfs=True)
+    _, (cid,) = pod_with("security", [("main", SLEEPER, {"linux": pb.LinuxContainerConfig(security_context=security)})])
+    ids = exec_sync(cri, cid, "/bin/sh", "-c", "id -u; id -g; id -G").stdout.decode().split("\n")
+    assert ids[0] == "1234" and ids[1] == "2345" and "3456" in ids[2].split()
+    assert exec_sync(cri, cid, "/bin/touch", "/written").exit_code != 0
+
+
+def test_dropped_capabilities_are_gone(cri, pod_with):
+    pb = cri.pb
+    security = pb.LinuxContainerSecurityContext(capabilities=pb.Capability(drop_capabilities=["CHOWN"]))
+    _, (cid,) = pod_with("caps", [("main", SLEEPER, {"linux": pb.LinuxContainerConfig(security_context=security)})])
+    assert exec_sync(cri, cid, "/bin/chown", "1:1", "/tmp").exit_code != 0
+    assert exec_sync(cri, cid, "/bin/sh", "-c", "echo ok > /tmp/x && chgrp 0 /tmp/x").exit_code == 0
+
+
+def test_stopping_a_pod_stops_its_containers_and_removing_it_removes_them(cri, pod_with):
+    sandbox, (a, b) = pod_with("teardown", [("a", SLEEPER, {}), ("b", SLEEPER, {})])
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, deadline=60)
+    assert {container_status(cri, c).state for c in (a, b)} == {cri.pb.CONTAINER_EXITED}
+    cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, deadline=60)
+    assert not {a, b} & {c.id for c in cri("runtime", "ListContainers").containers}
+
+
+def test_a_pod_container_is_a_berth_container_with_the_kubelets_labels(cri, pod_with):
+    if cri.name != "berth":
+        pytest.skip("berthd only: containerd's CRI containers live in its k8s.io namespace, apart from dockerd")
+    kube = {"io.kubernetes.pod.name": "visible", "io.kubernetes.container.name": "main"}
+    _, (cid,) = pod_with("visible", [("main", SLEEPER, {"labels": kube})])
+    shown = cri.engine.ok("ps", "--filter", "label=io.kubernetes.pod.name=visible", "--format", "{{.ID}} {{.Names}} {{.Status}}").split()
+    assert shown[0] == cid[:12] and shown[1].startswith("k8s_main_visible_berth-test_") and shown[2] == "Up"
