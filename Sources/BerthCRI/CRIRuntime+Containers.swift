@@ -21,7 +21,10 @@ extension CRIRuntime {
         }
         router.unary(Service.RemoveContainer.descriptor, log: log) { (request: Runtime_V1_RemoveContainerRequest) in
             // Idempotent: a container already gone is not an error.
-            if let found = try? await criContainer(request.containerID) { try await containers.remove(found.Id, force: true) }
+            if let found = try? await criContainer(request.containerID) {
+                try await containers.remove(found.Id, force: true)
+                cpuSamples.forget(found.Id)
+            }
             return Runtime_V1_RemoveContainerResponse()
         }
         router.unary(Service.ContainerStatus.descriptor, log: log) { (request: Runtime_V1_ContainerStatusRequest) in
@@ -31,6 +34,10 @@ extension CRIRuntime {
         }
         router.unary(Service.ListContainers.descriptor, log: log) { try await listContainers($0) }
         router.unary(Service.ExecSync.descriptor, log: log) { try await execSync($0) }
+        router.unary(Service.ReopenContainerLog.descriptor, log: log) { (request: Runtime_V1_ReopenContainerLogRequest) in
+            try await containers.reopenLog(try await criContainer(request.containerID).Id)
+            return Runtime_V1_ReopenContainerLogResponse()
+        }
     }
 
     func createContainer(_ request: Runtime_V1_CreateContainerRequest) async throws -> Runtime_V1_CreateContainerResponse {
@@ -45,7 +52,10 @@ extension CRIRuntime {
         if request.config.linux.resources.oomScoreAdj < own {
             log.info("CRI: container \(request.config.metadata.name) asked oom_score_adj \(request.config.linux.resources.oomScoreAdj); berthd may set no less than its own \(own)")
         }
-        let created = try await containers.create(name: PodContainers.name(request.config, podConfig), config: body, host: host)
+        // The kubelet makes the pod's log directory; a path below it is the runtime's to make.
+        let logPath = request.config.logPath.isEmpty || podConfig.logDirectory.isEmpty ? nil : podConfig.logDirectory + "/" + request.config.logPath
+        if let logPath, let slash = logPath.lastIndex(of: "/") { try FileIO.makeDirectories(String(logPath[..<slash]), mode: 0o755) }
+        let created = try await containers.create(name: PodContainers.name(request.config, podConfig), config: body, host: host, criLogPath: logPath)
         var response = Runtime_V1_CreateContainerResponse()
         response.containerID = created.Id
         return response

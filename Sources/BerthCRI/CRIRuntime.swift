@@ -13,6 +13,7 @@ public struct CRIRuntime: Sendable {
     let containers: ContainerService
     /// The pod CIDR the kubelet last handed over (`UpdateRuntimeConfig`), shown in verbose status.
     let podCIDR = Locked("")
+    let cpuSamples = CPUSamples()
 
     /// `stateRoot` keeps pod records across restarts; `runRoot` holds the namespace pins.
     public init(containers: ContainerService, stateRoot: String, runRoot: String, cniConfigDirectory: String, cniBinDirectories: [String],
@@ -35,6 +36,7 @@ public struct CRIRuntime: Sendable {
         router.unary(Service.UpdateRuntimeConfig.descriptor, log: log) { updateRuntimeConfig($0) }
         registerSandboxes(&router)
         registerContainers(&router)
+        registerStats(&router)
     }
 
     static func version() -> Runtime_V1_VersionResponse {

@@ -47,7 +47,7 @@ enum PodContainers {
         labels[attemptLabel] = String(config.metadata.attempt)
         labels[annotationsLabel] = try json(config.annotations)
         labels[criLabelsLabel] = try json(config.labels)
-        if !config.logPath.isEmpty { labels[logPathLabel] = pod.logDirectory + "/" + config.logPath }
+        if !config.logPath.isEmpty && !pod.logDirectory.isEmpty { labels[logPathLabel] = pod.logDirectory + "/" + config.logPath }
         body.Labels = labels
 
         var host = HostConfig()

@@ -25,6 +25,8 @@ struct ContainerRecord: Codable, Sendable {
     var mounts: [MountRecord]? = nil
     /// The namespace a running container's network lives in (`SandboxKey`).
     var sandboxKey: String? = nil
+    /// Where the shim also writes the output in the kubelet's format (a CRI container's log).
+    var criLogPath: String? = nil
 
     var shortID: String { String(id.prefix(12)) }
 

@@ -139,3 +139,13 @@ extension ContainerService {
         return try await Threads.run { ExecOutput.collect(fd, pid: pid, timeout: timeout, limit: limit) }
     }
 }
+
+extension ContainerService {
+    /// CRI's ReopenContainerLog: only a running container has a log file open.
+    public func reopenLog(_ ref: String) async throws {
+        let record = try find(ref)
+        guard record.state.Running else { throw EngineError.conflict("container \(record.id) is not running") }
+        guard record.criLogPath != nil else { throw EngineError.invalid("container \(record.id) has no CRI log") }
+        try await task(record.id).reopenLog()
+    }
+}

@@ -170,8 +170,9 @@ public actor ContainerService {
 
     // MARK: create
 
+    /// `criLogPath`: a second log in the kubelet's format, for a CRI container.
     public func create(name requested: String?, config body: ContainerConfig, host: HostConfig,
-                       networking: NetworkingConfig? = nil) async throws -> ContainerCreateResponse {
+                       networking: NetworkingConfig? = nil, criLogPath: String? = nil) async throws -> ContainerCreateResponse {
         guard let imageRef = body.Image, !imageRef.isEmpty else { throw EngineError.invalid("config cannot be empty in order to create a container") }
         let image: ImageRecord
         do { image = try await images.resolve(imageRef) } catch ImageError.notFound {
@@ -218,6 +219,7 @@ public actor ContainerService {
                                      path: path, args: Array(command.dropFirst()), config: merged, hostConfig: host,
                                      state: ContainerRecord.initialState())
         record.endpoints = try await endpointsForCreate(host, networking, macAddress: body.MacAddress)
+        record.criLogPath = criLogPath
         try FileIO.makeDirectories(containerDir(id), mode: 0o710)
         // a remapped root reaches its /etc files here: group search only, nothing to read
         if let idmap = idmap(for: record) { chown(containerDir(id), 0, idmap.gid) }
@@ -412,7 +414,8 @@ public actor ContainerService {
                                         logMaxSize: Int64(record.hostConfig.LogConfig?.Config?["max-size"].flatMap(Self.parseSize) ?? config.logMaxSize),
                                         logMaxFiles: Int(record.hostConfig.LogConfig?.Config?["max-file"] ?? "") ?? config.logMaxFiles,
                                         exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
-                                        openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true)
+                                        openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true,
+                                        criLogPath: record.criLogPath)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
             // the shim's start (it creates the container) waits off the actor: other containers go on

@@ -38,6 +38,9 @@ public struct ContainerTask: Sendable {
         _ = try await exchange(request)
     }
 
+    /// Opens the CRI log's path again (after the kubelet rotated the file).
+    func reopenLog() async throws { _ = try await request(.reopenLog) }
+
     /// Every process in the container's cgroup.
     func pids() async throws -> [Int32] { try await request(.pids).pids ?? [] }
 

@@ -10,9 +10,7 @@ public final class JSONFileLogger {
     let maxFiles: Int
     var fd: Int32
     var size: Int64
-    /// Output not yet ending in a newline, per stream (Docker also cuts lines at 16 KiB).
-    var partial: [String: [UInt8]] = [:]
-    static let maxLine = 16 * 1024
+    var lines = LogLines()
 
     public init(path: String, maxSize: Int64, maxFiles: Int) throws {
         self.path = path
@@ -25,20 +23,12 @@ public final class JSONFileLogger {
     }
 
     public func write(_ bytes: ArraySlice<UInt8>, stream: String) {
-        var pending = partial[stream, default: []] + bytes
-        var start = 0
-        for i in pending.indices where pending[i] == 10 || i - start + 1 >= Self.maxLine {
-            emit(pending[start...i], stream: stream)
-            start = i + 1
-        }
-        pending.removeFirst(start)
-        partial[stream] = pending
+        lines.add(bytes, stream: stream) { line, _ in emit(line, stream: stream) }
     }
 
     /// Writes what is left of unterminated lines (at exit).
     public func flush() {
-        for (stream, pending) in partial where !pending.isEmpty { emit(pending[...], stream: stream) }
-        partial = [:]
+        lines.drain { line, stream in emit(line, stream: stream) }
     }
 
     func emit(_ line: ArraySlice<UInt8>, stream: String) {

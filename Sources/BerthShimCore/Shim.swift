@@ -16,6 +16,7 @@ public final class Shim {
     let runtime: Runtime
     /// nil for the `none` log driver: output goes only to attached clients.
     let logger: JSONFileLogger?
+    let criLog: CRILogFile?
     var initPid: Int32 = 0
     /// Output descriptors of the init (pipes, or the pty master) and the stream each feeds.
     var outputs: [Int32: UInt8] = [:]
@@ -75,6 +76,7 @@ public final class Shim {
         self.config = config
         runtime = Runtime(root: config.runtimeRoot)
         logger = config.logPath.isEmpty ? nil : try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles)
+        criLog = try config.criLogPath.map { try CRILogFile(path: $0) }
     }
 
     // MARK: start-up
@@ -398,6 +400,14 @@ public final class Shim {
             reply(client.fd, ShimReply(pid: initPid))  // acknowledged: output now flows to this client, its bytes feed stdin
         case .wait:
             break  // answered in finish()
+        case .reopenLog:
+            do {
+                try criLog?.reopen()
+                reply(client.fd, ShimReply(pid: initPid))
+            } catch {
+                reply(client.fd, ShimReply(error: "\(error)"))
+            }
+            drop(client.fd)
         case .exec:
             startExec(client, request)
         }
@@ -473,6 +483,7 @@ public final class Shim {
     func finish(_ exit: ExitStatus) -> ExitStatus {
         for fd in Array(outputs.keys) { while let chunk = readChunk(fd), !chunk.isEmpty { readOutputChunk(chunk, stream: outputs[fd]!) } }
         logger?.flush()
+        criLog?.flush()
         deliverQueuedOutput()
         try? runtime.delete(id: config.id, force: true)
         if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes)) }
@@ -502,6 +513,7 @@ public final class Shim {
     /// Logs a chunk of the container's output and passes it to every attached client that wants it.
     func readOutputChunk(_ chunk: ArraySlice<UInt8>, stream: UInt8) {
         logger?.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
+        criLog?.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
         for client in clients.values where client.wantsOutput {
             let wanted = stream == Frame.stderr ? client.request?.stderr ?? true : client.request?.stdout ?? true
             if wanted { send(client.fd, frame: stream, chunk) }

@@ -20,12 +20,14 @@ public struct ShimConfig: Codable, Sendable {
     public var openStdin: Bool
     /// Close the container's stdin when the first attached client closes its stdin (`docker run -i`).
     public var stdinOnce: Bool
+    /// A second log in the kubelet's format, for a CRI container (nil otherwise).
+    public var criLogPath: String?
 
     public init(id: String, bundle: String, runtimeRoot: String, socket: String, logPath: String, logMaxSize: Int64,
-                logMaxFiles: Int, exitFile: String, tty: Bool, openStdin: Bool, stdinOnce: Bool) {
+                logMaxFiles: Int, exitFile: String, tty: Bool, openStdin: Bool, stdinOnce: Bool, criLogPath: String? = nil) {
         self.id = id; self.bundle = bundle; self.runtimeRoot = runtimeRoot; self.socket = socket; self.logPath = logPath
         self.logMaxSize = logMaxSize; self.logMaxFiles = logMaxFiles; self.exitFile = exitFile; self.tty = tty
-        self.openStdin = openStdin; self.stdinOnce = stdinOnce
+        self.openStdin = openStdin; self.stdinOnce = stdinOnce; self.criLogPath = criLogPath
     }
 }
 
@@ -33,7 +35,7 @@ public struct ShimConfig: Codable, Sendable {
 /// connection into a stream: frames from the shim, raw stdin bytes to it. The shim is the only
 /// writer of its container's runtime state: every task operation berthd has goes through here.
 public struct ShimRequest: Codable, Sendable {
-    public enum Op: String, Codable, Sendable { case start, state, kill, pause, resume, pids, update, resize, attach, exec, wait }
+    public enum Op: String, Codable, Sendable { case start, state, kill, pause, resume, pids, update, resize, attach, exec, wait, reopenLog }
     public var op: Op
     public var signal: Int32?
     public var all: Bool?

@@ -10,6 +10,7 @@ import glob
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -633,3 +634,64 @@ def test_a_pod_container_is_a_berth_container_with_the_kubelets_labels(cri, pod_
     _, (cid,) = pod_with("visible", [("main", SLEEPER, {"labels": kube})])
     shown = cri.engine.ok("ps", "--filter", "label=io.kubernetes.pod.name=visible", "--format", "{{.ID}} {{.Names}} {{.Status}}").split()
     assert shown[0] == cid[:12] and shown[1].startswith("k8s_main_visible_berth-test_") and shown[2] == "Up"
+
+
+# logs and stats (container.go's log specs, stats.go)
+
+CHATTY = ["/bin/sh", "-c", "echo one; echo two >&2; i=0; while :; do echo line$i; i=$((i+1)); sleep 0.2; done"]
+RECORD = re.compile(r"^(\S+) (stdout|stderr) (F|P) (.*)$")
+
+
+def records(path):
+    out = []
+    for line in open(path).read().splitlines():
+        m = RECORD.match(line)
+        assert m, f"not a CRI log record: {line!r}"
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d)$", m.group(1)), m.group(1)
+        out.append((m.group(2), m.group(3), m.group(4)))
+    return out
+
+
+def wait_until(check, what):
+    deadline = time.time() + TIMEOUT
+    while not check():
+        assert time.time() < deadline, what
+        time.sleep(0.1)
+
+
+def test_output_is_logged_in_the_kubelets_format_and_the_log_reopened(cri, pod_with):
+    logs = tempfile.mkdtemp(prefix="berth-cri-logs-")
+    try:
+        _, (cid,) = pod_with("logs", [("main", CHATTY, {"log_path": "main/0.log"})], log_directory=logs)
+        path = os.path.join(logs, "main", "0.log")
+        assert container_status(cri, cid).log_path == path
+        wait_until(lambda: os.path.exists(path) and ("stdout", "F", "line1") in records(path), "the log has the first lines")
+        first = records(path)
+        assert ("stdout", "F", "one") in first and ("stderr", "F", "two") in first
+        os.rename(path, path + ".1")  # the kubelet's rotation
+        cri("runtime", "ReopenContainerLog", container_id=cid)
+        wait_until(lambda: os.path.exists(path) and any(r[2].startswith("line") for r in records(path)), "lines go to the reopened file")
+        moved = records(path + ".1")
+        assert all(r[0] == "stdout" and r[1] == "F" for r in records(path))
+        assert not set(r[2] for r in records(path)) & set(r[2] for r in moved), "no line is in both files"
+        cri("runtime", "StopContainer", container_id=cid, timeout=0, deadline=60)
+        with pytest.raises(grpc.RpcError):
+            cri("runtime", "ReopenContainerLog", container_id=cid)
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def test_container_stats_report_cpu_and_memory(cri, pod_with):
+    busy = ["/bin/sh", "-c", "head -c 20000000 /dev/zero > /dev/shm/fill; while :; do :; done"]
+    sandbox, (cid,) = pod_with("stats", [("busy", busy, {})])
+    wait_until(lambda: cri("runtime", "ContainerStats", container_id=cid).stats.memory.working_set_bytes.value > 1_000_000,
+               "the container's memory shows")
+    first = cri("runtime", "ContainerStats", container_id=cid).stats
+    time.sleep(0.5)
+    second = cri("runtime", "ContainerStats", container_id=cid).stats
+    assert second.attributes.id == cid and second.attributes.metadata.name == "busy"
+    assert second.cpu.usage_core_nano_seconds.value > first.cpu.usage_core_nano_seconds.value > 0
+    assert second.cpu.usage_nano_cores.value > 100_000_000  # a busy loop: well over a tenth of a core
+    assert second.memory.usage_bytes.value >= second.memory.working_set_bytes.value > 0
+    listed = cri("runtime", "ListContainerStats", filter=cri.pb.ContainerStatsFilter(pod_sandbox_id=sandbox)).stats
+    assert [s.attributes.id for s in listed] == [cid]
