@@ -34,6 +34,13 @@ extension CRIRuntime {
         }
         router.unary(Service.ListContainers.descriptor, log: log) { try await listContainers($0) }
         router.unary(Service.ExecSync.descriptor, log: log) { try await execSync($0) }
+        router.unary(Service.UpdateContainerResources.descriptor, log: log) { (request: Runtime_V1_UpdateContainerResourcesRequest) in
+            var host = HostConfig()
+            PodContainers.apply(request.linux, to: &host, ownOOMScore: PodContainers.ownOOMScore())
+            host.OomScoreAdj = nil  // a running process's score is set once, at its start
+            _ = try await containers.update(try await criContainer(request.containerID).Id, host)
+            return Runtime_V1_UpdateContainerResourcesResponse()
+        }
         router.unary(Service.ReopenContainerLog.descriptor, log: log) { (request: Runtime_V1_ReopenContainerLogRequest) in
             try await containers.reopenLog(try await criContainer(request.containerID).Id)
             return Runtime_V1_ReopenContainerLogResponse()

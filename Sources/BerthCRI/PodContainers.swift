@@ -80,7 +80,13 @@ enum PodContainers {
             if !security.maskedPaths.isEmpty { host.MaskedPaths = security.maskedPaths }
             if !security.readonlyPaths.isEmpty { host.ReadonlyPaths = security.readonlyPaths }
         }
-        let resources = config.linux.resources
+        apply(config.linux.resources, to: &host, ownOOMScore: ownOOMScore)
+        if !pod.linux.sysctls.isEmpty { host.Sysctls = pod.linux.sysctls }
+        return (body, host)
+    }
+
+    /// CPU and memory limits at create and in UpdateContainerResources; zero means "not set".
+    static func apply(_ resources: Runtime_V1_LinuxContainerResources, to host: inout HostConfig, ownOOMScore: Int) {
         if resources.cpuPeriod > 0 { host.CpuPeriod = resources.cpuPeriod }
         if resources.cpuQuota > 0 { host.CpuQuota = resources.cpuQuota }
         if resources.cpuShares > 0 { host.CpuShares = resources.cpuShares }
@@ -88,8 +94,6 @@ enum PodContainers {
         if !resources.cpusetCpus.isEmpty { host.CpusetCpus = resources.cpusetCpus }
         if !resources.cpusetMems.isEmpty { host.CpusetMems = resources.cpusetMems }
         if resources.oomScoreAdj != 0 { host.OomScoreAdj = clampedOOMScore(Int(resources.oomScoreAdj), own: ownOOMScore) }
-        if !pod.linux.sysctls.isEmpty { host.Sysctls = pod.linux.sysctls }
-        return (body, host)
     }
 
     /// `run_as_user`/`run_as_username` with `run_as_group`, as Docker's `User` (`uid:gid`).

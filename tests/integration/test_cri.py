@@ -695,3 +695,42 @@ def test_container_stats_report_cpu_and_memory(cri, pod_with):
     assert second.memory.usage_bytes.value >= second.memory.working_set_bytes.value > 0
     listed = cri("runtime", "ListContainerStats", filter=cri.pb.ContainerStatsFilter(pod_sandbox_id=sandbox)).stats
     assert [s.attributes.id for s in listed] == [cid]
+
+
+def test_resources_are_applied_and_updated(cri, pod_with):
+    pb = cri.pb
+    resources = pb.LinuxContainerResources(memory_limit_in_bytes=64 << 20, cpu_period=100000, cpu_quota=50000, cpu_shares=512,
+                                           oom_score_adj=-998)
+    _, (cid,) = pod_with("resources", [("main", SLEEPER, {"linux": pb.LinuxContainerConfig(resources=resources)})])
+    # -998 needs CAP_SYS_RESOURCE, which root lacks here: both runtimes raise it to their own score.
+    score = int(exec_sync(cri, cid, "/bin/cat", "/proc/1/oom_score_adj").stdout)
+    assert -998 < score <= 1000
+    pid = host_pid(cri, cid)
+    assert memory_limit(pid) == 64 << 20
+    cri("runtime", "UpdateContainerResources", container_id=cid,
+        linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20, cpu_period=100000, cpu_quota=50000))
+    assert memory_limit(pid) == 96 << 20
+
+
+def host_pid(cri, cid):
+    """The container's first process as the node sees it."""
+    marker = uuid.uuid4().hex
+    exec_sync(cri, cid, "/bin/sh", "-c", f"echo {marker} > /tmp/marker")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if open(f"/proc/{entry}/root/tmp/marker").read().strip() == marker and open(f"/proc/{entry}/cmdline").read().startswith("/bin/sh"):
+                    return int(entry)
+            except OSError:
+                continue
+    raise AssertionError("the container's process is not found")
+
+
+def memory_limit(pid):
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, controllers, path = line.strip().split(":", 2)
+        if controllers == "memory":
+            return int(open(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read())
+        if controllers == "":
+            return int(open(f"/sys/fs/cgroup{path}/memory.max").read())
+    raise AssertionError("no memory cgroup")
