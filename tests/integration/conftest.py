@@ -35,6 +35,31 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# The CRI specs run on containerd and on berthd: their outcomes per runtime go to
+# tests/results/cri.json, the figures the README's compatibility table quotes.
+CRI_OUTCOMES = {}
+
+
+def pytest_runtest_logreport(report):
+    if "test_cri.py::" not in report.nodeid or "[" not in report.nodeid:
+        return
+    runtime = report.nodeid.rsplit("[", 1)[1].rstrip("]")
+    name = report.nodeid.split("::", 1)[1].split("[", 1)[0]
+    if report.when == "call" or report.outcome != "passed":
+        outcome = "skipped" if report.skipped else report.outcome
+        CRI_OUTCOMES.setdefault(runtime, {})[name] = outcome
+
+
+def pytest_sessionfinish(session):
+    if not CRI_OUTCOMES:
+        return
+    results = os.path.join(REPO, "tests", "results")
+    os.makedirs(results, exist_ok=True)
+    counts = {rt: {o: sum(1 for v in tests.values() if v == o) for o in ("passed", "failed", "skipped")} for rt, tests in CRI_OUTCOMES.items()}
+    with open(os.path.join(results, "cri.json"), "w") as f:
+        json.dump({"counts": counts, "tests": CRI_OUTCOMES}, f, indent=1, sort_keys=True)
+
+
 @pytest.fixture(scope="session")
 def rootfs_template():
     """A busybox rootfs made from Debian's busybox-static, shared read-only by the session."""
