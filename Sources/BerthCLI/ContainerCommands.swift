@@ -29,7 +29,7 @@ extension CLI {
         .init(nil, "dns-option", value: true), .init(nil, "device", value: true),
         .init(nil, "health-cmd", value: true), .init(nil, "health-interval", value: true), .init(nil, "health-timeout", value: true),
         .init(nil, "health-retries", value: true), .init(nil, "health-start-period", value: true), .init(nil, "health-start-interval", value: true),
-        .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true),
+        .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true), .init(nil, "cgroup-parent", value: true),
         .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true), .init(nil, "cidfile", value: true),
         .init(nil, "domainname", value: true), .init(nil, "label-file", value: true), .init(nil, "oom-score-adj", value: true),
@@ -177,6 +177,7 @@ extension CLI {
         if let mac = f.string("mac-address") { config.MacAddress = mac }
         if f.has("link") { host.Links = f.all("link") }
         if let mode = f.string("cgroupns") { host.CgroupnsMode = mode }
+        if let parent = f.string("cgroup-parent") { host.CgroupParent = parent }
         // The docker CLI's own checks; IPC modes are left to the daemon, as docker does.
         if let mode = f.string("pid") {
             let parts = mode.split(separator: ":", omittingEmptySubsequences: false)

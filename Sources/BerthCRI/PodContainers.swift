@@ -82,6 +82,11 @@ enum PodContainers {
         }
         apply(config.linux.resources, to: &host, ownOOMScore: ownOOMScore)
         if !pod.linux.sysctls.isEmpty { host.Sysctls = pod.linux.sysctls }
+        let parent = pod.linux.cgroupParent
+        if parent.hasSuffix(".slice") {
+            throw RPCStatus.invalid("cgroup parent \(parent) is a systemd slice: Berth uses the cgroupfs driver (start the kubelet with --cgroup-driver=cgroupfs)")
+        }
+        if !parent.isEmpty { host.CgroupParent = parent }
         return (body, host)
     }
 

@@ -30,6 +30,14 @@ struct ContainerRecord: Codable, Sendable {
 
     var shortID: String { String(id.prefix(12)) }
 
+    /// The container's cgroup: `<--cgroup-parent>/<id>` (cgroupfs paths, as dockerd's cgroupfs
+    /// driver; a CRI pod's containers go under the kubelet's pod cgroup), `/berth/<id>` without one.
+    var cgroupPath: String {
+        let parent = hostConfig.CgroupParent ?? ""
+        guard !parent.isEmpty else { return "/berth/" + id }
+        return "/" + parent.split(separator: "/").joined(separator: "/") + "/" + id
+    }
+
     static func initialState() -> ContainerState {
         var state = ContainerState()
         state.Status = "created"

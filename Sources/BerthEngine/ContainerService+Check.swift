@@ -64,7 +64,7 @@ extension ContainerService {
                 }
             } else {
                 if !Mounter.mountPoints(under: bundlePath(id)).isEmpty { report.Problems.append("\(name): stopped but its rootfs is still mounted") }
-                if Cgroups.exists(path: "/berth/" + id) { report.Problems.append("\(name): stopped but its cgroup remains") }
+                if Cgroups.exists(path: record.cgroupPath) { report.Problems.append("\(name): stopped but its cgroup remains") }
             }
         }
         for info in snapshots where !imageCheck.chains.contains(info.key) && !info.key.hasPrefix(LayerUnpacker.stagingPrefix) {

@@ -12,7 +12,7 @@ extension ContainerService {
         out.id = record.id
         out.name = "/" + record.name
         guard record.state.Running else { return out }
-        let cgroup = try Cgroups.manager(path: "/berth/" + record.id).stats()
+        let cgroup = try Cgroups.manager(path: record.cgroupPath).stats()
         out.read = Timestamp.now()
         if let previous {
             out.preread = previous.read

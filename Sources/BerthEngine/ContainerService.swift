@@ -116,7 +116,7 @@ public actor ContainerService {
                     if status != 0 { throw EngineError.internalError(output.trimmed) }
                 }
             }
-            removeLeftoverCgroup(id)
+            removeLeftoverCgroup(record.cgroupPath)
             if mounted.contains(bundlePath(id) + "/rootfs") { unmountIdle(id) }
         }
         await restoreNetworks()
@@ -347,6 +347,9 @@ public actor ContainerService {
 
     /// Docker's checks on the host config's other settings, with its messages (resources: `ResourceChecks`).
     static func validate(_ host: HostConfig) throws {
+        if let parent = host.CgroupParent, parent.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+            throw EngineError.invalid("invalid cgroup parent \(parent): it may not contain . or .. components")
+        }
         if let driver = host.LogConfig?.Type, !driver.isEmpty, !logDrivers.contains(driver) {
             throw EngineError.invalid("logger: no log driver named '\(driver)' is registered")
         }
@@ -486,8 +489,8 @@ public actor ContainerService {
 
     /// The cgroup a task left behind: its shim's delete gave up (still busy after its retries), or
     /// no shim lived to run it. Emptied and removed, so nothing stays charged to a stopped container.
-    func removeLeftoverCgroup(_ id: String) {
-        guard Cgroups.exists(path: "/berth/" + id), let cgroup = try? Cgroups.manager(path: "/berth/" + id) else { return }
+    func removeLeftoverCgroup(_ path: String) {
+        guard Cgroups.exists(path: path), let cgroup = try? Cgroups.manager(path: path) else { return }
         for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
         try? cgroup.destroy()
     }
@@ -525,7 +528,7 @@ public actor ContainerService {
             // The shim of a start that failed: the container stays as it was (`created`, as in
             // dockerd), with the start's error and exit code, which its waiters hear.
             log.debug("exit of container \(id) reported while it was \(record.lifecycle.rawValue): its start failed")
-            removeLeftoverCgroup(id)
+            removeLeftoverCgroup(record.cgroupPath)
             for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: record.state.ExitCode) }
             return .nothing
         }
@@ -538,7 +541,7 @@ public actor ContainerService {
         releaseMounts(record)
         logFailure("saving container \(id)") { try save(record) }
         unmountIdle(id)
-        removeLeftoverCgroup(id)
+        removeLeftoverCgroup(record.cgroupPath)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }

@@ -90,7 +90,7 @@ enum SpecBuilder {
         var linux = Spec.Linux(
             namespaces: namespaces.specNamespaces + [Spec.LinuxNamespace(type: "mount")]
                 + (network.map { [Spec.LinuxNamespace(type: "network", path: $0)] } ?? []),
-            cgroupsPath: "/berth/" + record.id,
+            cgroupsPath: record.cgroupPath,
             resources: try resources(host),
             maskedPaths: privileged ? [] : host.MaskedPaths ?? defaultMaskedPaths,
             readonlyPaths: privileged ? [] : host.ReadonlyPaths ?? defaultReadonlyPaths)

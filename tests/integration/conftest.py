@@ -238,6 +238,26 @@ def remove_cgroups(cid):
                 time.sleep(0.01)
 
 
+def remove_cgroup_parent(parent):
+    """Removes a `--cgroup-parent` tree (v1 hierarchies and v2), deepest first, killing what is left."""
+    roots = glob.glob(f"/sys/fs/cgroup/*{parent}") + ([f"/sys/fs/cgroup{parent}"] if os.path.exists(f"/sys/fs/cgroup{parent}/cgroup.procs") else [])
+    for root in roots:
+        for d, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+            try:
+                for pid in open(os.path.join(d, "cgroup.procs")).read().split():
+                    os.kill(int(pid), 9)
+            except OSError:
+                pass
+            for _ in range(100):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+
+
 def chain_prefix(exec_root):
     """berthd's netfilter chain prefix for an exec root (FNV-1a, as Netfilter.prefix)."""
     h = 2166136261

@@ -2,6 +2,7 @@
 proto (../shared/peer-suites/cri-api, kubernetes/cri-api v0.36.3) with grpcio-tools, a client for a
 runtime's socket, and Debian's containerd 1.6 with its CRI plugin in a private root: the reference
 runtime every CRI test runs against before it judges berthd."""
+import glob
 import importlib
 import json
 import os
@@ -14,7 +15,7 @@ import uuid
 
 import grpc
 
-from conftest import REPO, TIMEOUT
+from conftest import REPO, TIMEOUT, remove_cgroup_parent
 
 PROTO = os.path.join(os.path.dirname(REPO), "shared", "peer-suites", "cri-api", "api.proto")
 CONTAINERD = shutil.which("containerd")
@@ -101,6 +102,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   conf_dir = "{cni_conf_dir or self.dir + '/net.d'}"
 {mirrors}""")
         self.netns_before = set(os.listdir(NETNS)) if os.path.isdir(NETNS) else set()
+        # containerd puts pods without a cgroup parent under /k8s.io and leaves that group behind.
+        self.own_cgroup = not glob.glob("/sys/fs/cgroup/*/k8s.io") and not os.path.isdir("/sys/fs/cgroup/k8s.io")
         self.proc = subprocess.Popen([CONTAINERD, "--config", self.config], stdin=subprocess.DEVNULL,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
         self.cri = CRI("containerd", self.socket)
@@ -136,6 +139,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 os.unlink(os.path.join(NETNS, name))
             except OSError:
                 pass
+        if self.own_cgroup:
+            remove_cgroup_parent("/k8s.io")
         shutil.rmtree(self.state, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 

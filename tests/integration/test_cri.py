@@ -21,7 +21,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import TIMEOUT, Daemon
+from conftest import TIMEOUT, Daemon, remove_cgroup_parent
 from cri_support import CRI, CNINetwork, Containerd, remove_shared_chains, shared_chains_present
 from registry_support import SKOPEO, Registry, free_port
 
@@ -300,11 +300,12 @@ def test_an_image_pulled_over_cri_is_an_engine_image(cri, registry):
 
 # pod.go, networking.go
 
-def pod_config(pb, name, host_network=False, **fields):
+def pod_config(pb, name, host_network=False, cgroup_parent="", **fields):
     uid = uuid.uuid4().hex
     options = pb.NamespaceOption(network=pb.NODE if host_network else pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
     return pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace="berth-test", attempt=0),
-                               linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)),
+                               linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent,
+                                                              security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)),
                                **fields)
 
 
@@ -734,3 +735,18 @@ def memory_limit(pid):
         if controllers == "":
             return int(open(f"/sys/fs/cgroup{path}/memory.max").read())
     raise AssertionError("no memory cgroup")
+
+
+@pytest.fixture
+def cgroup_parent():
+    """A kubelet-style pod cgroup (cgroupfs driver), removed after the test's pods."""
+    parent = f"/berth-test-kubepods/pod{uuid.uuid4().hex[:12]}"
+    yield parent
+    remove_cgroup_parent("/berth-test-kubepods")
+
+
+def test_containers_go_under_the_pods_cgroup_parent(cri, cgroup_parent, pod_with):
+    _, (cid,) = pod_with("cgparent", [("main", SLEEPER, {})], cgroup_parent=cgroup_parent)
+    lines = open(f"/proc/{host_pid(cri, cid)}/cgroup").read().splitlines()
+    memory = [line for line in lines if ":memory:" in line] or [line for line in lines if line.startswith("0::")]  # v1, else v2
+    assert memory[0].split(":", 2)[2].startswith(cgroup_parent + "/"), lines

@@ -1,14 +1,16 @@
 """berthd through the official docker CLI and through `berth`: the container lifecycle as a Docker
 user drives it (every test runs once per client)."""
+import glob
 import json
 import os
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 
-from conftest import cgroup_v1, run_captured
+from conftest import cgroup_v1, remove_cgroup_parent, run_captured
 
 
 def wait_for(predicate, timeout=15, interval=0.1):
@@ -358,3 +360,20 @@ def test_init_and_oom_warning(docker):
     assert r.returncode == 0
     if cgroup_v1():
         assert "OOM killer is disabled for the container, but no memory limit is set" in r.stderr
+
+
+def test_cgroup_parent_places_the_container(docker):
+    parent = "/berth-test-parent-" + uuid.uuid4().hex[:8]
+    try:
+        out = docker.ok("run", "--rm", "--cgroup-parent", parent, "busybox", "cat", "/proc/self/cgroup")
+        memory = [line for line in out.splitlines() if ":memory:" in line] or [line for line in out.splitlines() if line.startswith("0::")]
+        # v1 here (host cgroup namespace): the full path; v2 (private namespace): the container's root
+        assert memory[0].split(":", 2)[2].startswith(parent + "/") or memory[0] == "0::/", out
+        cid = docker.ok("run", "-d", "--cgroup-parent", parent.lstrip("/"), "busybox", "sleep", "60").strip()
+        assert inspect(docker, cid, "{{.HostConfig.CgroupParent}}") == parent.lstrip("/")
+        assert glob.glob(f"/sys/fs/cgroup/*{parent}/{cid}") or os.path.isdir(f"/sys/fs/cgroup{parent}/{cid}")
+        docker.ok("rm", "-f", cid)
+        r = docker.docker("run", "--rm", "--cgroup-parent", "/a/../../escape", "busybox", "true")
+        assert r.returncode == 125 and "cgroup parent" in r.stderr
+    finally:
+        remove_cgroup_parent(parent)
