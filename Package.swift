@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "BerthBuildTests", dependencies: ["BerthBuild"]),
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthAPI", "BerthOCI"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
-        .testTarget(name: "BerthCRITests", dependencies: ["BerthCRI", "BerthEngine", "BerthImage", "BerthOCI", "BerthRegistry",
+        .testTarget(name: "BerthCRITests", dependencies: ["BerthCRI", "BerthCRIProto", "BerthAPI", "BerthEngine", "BerthImage", "BerthOCI", "BerthRegistry",
                                                           .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),

@@ -1,3 +1,5 @@
+import BerthAPI
+import BerthCRIProto
 import BerthEngine
 import BerthImage
 import BerthOCI
@@ -37,5 +39,76 @@ import Testing
         let parse = try #require(throws: Reference.ParseError.self) { try Reference(parsing: "UPPERCASE") }
         #expect(CRIStatus.rpcError(parse).code == .invalidArgument)
         #expect(CRIStatus.rpcError(RPCError(code: .aborted, message: "kept")).code == .aborted)
+    }
+}
+
+/// A kubelet's container config as the engine's create request.
+@Suite struct PodContainerRequestTests {
+    func pod(network: Runtime_V1_NamespaceMode = .pod, ipc: Runtime_V1_NamespaceMode = .pod) -> Runtime_V1_PodSandboxConfig {
+        var pod = Runtime_V1_PodSandboxConfig()
+        pod.metadata.name = "web"
+        pod.metadata.namespace = "default"
+        pod.metadata.uid = "u1"
+        pod.logDirectory = "/var/log/pods/u1"
+        pod.linux.securityContext.namespaceOptions.network = network
+        pod.linux.securityContext.namespaceOptions.ipc = ipc
+        pod.linux.cgroupParent = "/kubepods/podu1"
+        return pod
+    }
+
+    func container() -> Runtime_V1_ContainerConfig {
+        var c = Runtime_V1_ContainerConfig()
+        c.metadata.name = "app"
+        c.metadata.attempt = 2
+        c.image.image = "busybox"
+        c.command = ["/bin/sh"]
+        c.args = ["-c", "true"]
+        c.logPath = "app/2.log"
+        c.linux.securityContext.namespaceOptions.pid = .container
+        return c
+    }
+
+    @Test func joinsThePodsPinnedNamespacesAndBindsItsFiles() throws {
+        let (body, host) = try PodContainers.request(container(), pod: pod(), sandboxID: "s1", pins: "/run/berth/cri/s1", files: "/var/lib/berth/cri/sandboxes/s1",
+                                                     ownOOMScore: 0)
+        #expect(body.Entrypoint == ["/bin/sh"] && body.Cmd == ["-c", "true"])
+        #expect(host.NetworkMode == "ns:/run/berth/cri/s1/net" && host.UTSMode == "ns:/run/berth/cri/s1/uts" && host.IpcMode == "ns:/run/berth/cri/s1/ipc")
+        #expect(host.PidMode == nil && host.CgroupParent == "/kubepods/podu1")
+        #expect(host.Binds == ["/var/lib/berth/cri/sandboxes/s1/resolv.conf:/etc/resolv.conf", "/var/lib/berth/cri/sandboxes/s1/hostname:/etc/hostname",
+                               "/var/lib/berth/cri/sandboxes/s1/hosts:/etc/hosts", "/run/berth/cri/s1/shm:/dev/shm"])
+        #expect(body.Labels?[PodContainers.sandboxLabel] == "s1" && body.Labels?[PodContainers.attemptLabel] == "2")
+        #expect(body.Labels?[PodContainers.logPathLabel] == "/var/log/pods/u1/app/2.log")
+        #expect(PodContainers.name(container(), pod()) == "k8s_app_web_default_u1_2")
+    }
+
+    @Test func theNodesNamespacesAreTheHosts() throws {
+        var c = container()
+        c.linux.securityContext.namespaceOptions.pid = .node
+        var mount = Runtime_V1_Mount()
+        mount.containerPath = "/etc/hosts"
+        mount.hostPath = "/var/lib/kubelet/pods/u1/etc-hosts"
+        c.mounts = [mount]
+        let (_, host) = try PodContainers.request(c, pod: pod(network: .node, ipc: .node), sandboxID: "s1", pins: "/p", files: "/f", ownOOMScore: 0)
+        #expect(host.NetworkMode == "host" && host.UTSMode == "host" && host.IpcMode == "host" && host.PidMode == "host")
+        // the kubelet's own /etc/hosts wins; no pod /dev/shm when IPC is the node's
+        #expect(host.Binds == ["/var/lib/kubelet/pods/u1/etc-hosts:/etc/hosts", "/f/resolv.conf:/etc/resolv.conf", "/f/hostname:/etc/hostname"])
+    }
+
+    @Test func securityContextAndRefusals() throws {
+        var c = container()
+        c.linux.securityContext.runAsUser.value = 1000
+        c.linux.securityContext.runAsGroup.value = 3000
+        c.linux.securityContext.supplementalGroups = [4000]
+        c.linux.securityContext.noNewPrivs = true
+        c.linux.securityContext.seccomp.profileType = .unconfined
+        c.linux.resources.oomScoreAdj = -998
+        let (body, host) = try PodContainers.request(c, pod: pod(), sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: -500)
+        #expect(body.User == "1000:3000" && host.GroupAdd == ["4000"])
+        #expect(host.SecurityOpt == ["no-new-privileges", "seccomp=unconfined"] && host.OomScoreAdj == -500)
+        c.linux.securityContext.namespaceOptions.pid = .pod
+        #expect(throws: RPCError.self) { try PodContainers.request(c, pod: pod(), sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0) }
+        var slice = pod()
+        slice.linux.cgroupParent = "kubepods-besteffort.slice"
+        #expect(throws: RPCError.self) { try PodContainers.request(container(), pod: slice, sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0) }
     }
 }

@@ -95,3 +95,25 @@ struct OperationGateTests {
         for i in stride(from: 0, to: log.count, by: 2) { #expect(log[i] == -log[i + 1]) }  // never two inside at once
     }
 }
+
+/// Where a container's cgroup goes: `/berth/<id>`, or under `--cgroup-parent` in the cgroupfs
+/// layout, with stray slashes folded and a parent refused when it could climb out.
+struct CgroupPathTests {
+    @Test(arguments: [(nil, "/berth/c"), ("", "/berth/c"), ("kubepods", "/kubepods/c"), ("/kubepods/pod1", "/kubepods/pod1/c"),
+                      ("//a//b/", "/a/b/c")] as [(String?, String)])
+    func cgroupPath(parent: String?, expected: String) {
+        var host = HostConfig()
+        host.CgroupParent = parent
+        let r = ContainerRecord(id: "c", name: "n", created: "", imageID: "", imageName: "", path: "true", args: [],
+                                config: ContainerConfig(), hostConfig: host, state: ContainerRecord.initialState())
+        #expect(r.cgroupPath == expected)
+    }
+
+    @Test func parentsThatClimbAreRefused() {
+        for parent in ["/a/../b", "..", "./x"] {
+            var host = HostConfig()
+            host.CgroupParent = parent
+            #expect(throws: EngineError.self) { try ContainerService.validate(host) }
+        }
+    }
+}
