@@ -29,8 +29,10 @@ struct PodSandboxRecord: Codable, Sendable {
 /// of the first configuration in the CNI directory, as the kubelet's runtimes do. A pod that asks
 /// for the node's namespaces gets no pin for them.
 ///
-/// One actor: pod operations are rare next to container ones, and a stop racing a remove of the
-/// same pod must not interleave (CNI DEL twice would release another pod's lease).
+/// One actor: pod operations are rare next to container ones. Its awaits (namespaces and plugins
+/// run on the blocking pool) let operations interleave, so a pod's name is reserved before the
+/// first await, and a stop marks the network detached before it runs the plugins' DEL (which the
+/// CNI spec makes idempotent, so a concurrent stop is harmless either way).
 actor PodSandboxes {
     struct Settings: Sendable {
         /// Records (and the files containers bind), kept across restarts.
@@ -99,6 +101,7 @@ actor PodSandboxes {
         let dir = directory(id), pinned = pins(id)
         var record = PodSandboxRecord(id: id, configJSON: try config.jsonString(), createdAt: Int64(Timestamp.epochNow() * 1e9),
                                       ready: false, runtimeHandler: runtimeHandler, addresses: [], networkAttached: false)
+        pods[id] = record  // the name is taken from here on (listed not ready until it is)
         do {
             try FileIO.makeDirectories(dir, mode: 0o711)
             try FileIO.makeDirectories(pinned, mode: 0o711)
@@ -128,6 +131,7 @@ actor PodSandboxes {
             try save(record)
         } catch {
             await release(record)
+            pods[id] = nil
             throw error
         }
         log.info("CRI: pod sandbox \(id) (\(Self.name(wanted))) is ready", metadata: ["ip": "\(record.addresses.first ?? "host")"])
@@ -187,21 +191,27 @@ actor PodSandboxes {
     /// namespaces stay pinned until the sandbox is removed.
     func stop(_ ref: String) async throws {
         guard var record = try find(ref) else { throw RPCStatus.notFound("an error occurred when try to find sandbox: not found") }
-        if record.networkAttached, let network = network() {
-            let attachment = attachment(record.id, try record.config())
-            try await Threads.run { [cni] in try cni.delete(network, attachment) }
-            record.networkAttached = false
-        }
+        let attached = record.networkAttached
         if record.ready { log.info("CRI: pod sandbox \(record.id) stopped") }
         record.ready = false
+        record.networkAttached = false
         try save(record)
+        if attached, let network = network() {
+            let attachment = attachment(record.id, try record.config())
+            do { try await Threads.run { [cni] in try cni.delete(network, attachment) } } catch {
+                // Kept attached, so the kubelet's next stop (it retries) asks the plugins again.
+                record.networkAttached = true
+                try save(record)
+                throw error
+            }
+        }
     }
 
     /// A pod that is still ready is stopped first, as containerd does; a missing one is not an error.
     func remove(_ ref: String) async throws {
         guard let found = try find(ref) else { return }
         try await stop(found.id)
-        await release(found)
+        await release(pods[found.id] ?? found)
         pods[found.id] = nil
         log.info("CRI: pod sandbox \(found.id) removed")
     }

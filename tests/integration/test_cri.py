@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -391,6 +392,26 @@ def test_a_pod_name_is_reserved_until_the_pod_is_removed(cri, pods):
         assert "reserved" in e.value.details()
     finally:
         cri("runtime", "RemovePodSandbox", pod_sandbox_id=first, deadline=60)
+
+
+def test_the_same_pod_run_twice_at_once_runs_once(cri):
+    config = pod_config(cri.pb, "racing")
+    outcomes = []
+
+    def run():
+        try:
+            outcomes.append(("ok", cri("runtime", "RunPodSandbox", config=config, deadline=60).pod_sandbox_id))
+        except grpc.RpcError as e:
+            outcomes.append(("refused", e.details()))
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [value for kind, value in outcomes if kind == "ok"]
+    for sandbox in made:
+        cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, deadline=60)
+    assert len(made) == 1 and "reserved" in next(v for k, v in outcomes if k == "refused"), outcomes
 
 
 def test_a_pod_gets_an_address_on_the_pod_network_and_answers_on_it(cri, pods):
