@@ -51,7 +51,8 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session):
-    if not CRI_OUTCOMES:
+    # a run of chosen tests (-k, -m) would overwrite the whole suite's figures with a few
+    if not CRI_OUTCOMES or session.config.getoption("keyword") or session.config.getoption("markexpr"):
         return
     results = os.path.join(REPO, "tests", "results")
     os.makedirs(results, exist_ok=True)
