@@ -132,9 +132,8 @@ extension CRIRuntime {
 
     func listContainers(_ request: Runtime_V1_ListContainersRequest) async throws -> Runtime_V1_ListContainersResponse {
         let filter = request.filter
-        var wanted = ["label": [PodContainers.sandboxLabel + (filter.podSandboxID.isEmpty ? "" : "=" + filter.podSandboxID)]]
-        wanted["label"]! += filter.labelSelector.map { $0.key + "=" + $0.value }
         var response = Runtime_V1_ListContainersResponse()
+        let wanted = PodContainers.filters(pod: filter.podSandboxID, labels: filter.labelSelector)
         for summary in try await containers.list(all: true, limit: nil, filters: wanted) {
             if !filter.id.isEmpty && !summary.Id.hasPrefix(filter.id) { continue }
             let state = Self.state(summary.State)
@@ -159,7 +158,9 @@ extension CRIRuntime {
     /// DEADLINE_EXCEEDED, as containerd answers it.
     func execSync(_ request: Runtime_V1_ExecSyncRequest) async throws -> Runtime_V1_ExecSyncResponse {
         let id = try await criContainer(request.containerID).Id
-        let timeout = request.timeout > 0 ? request.timeout * 1_000_000_000 : 0
+        // A timeout too long to count in nanoseconds is no timeout (and must not trap berthd).
+        let (nanos, overflow) = request.timeout.multipliedReportingOverflow(by: 1_000_000_000)
+        let timeout = request.timeout > 0 && !overflow ? nanos : 0
         let output = try await containers.execSync(id, command: request.cmd, timeout: timeout, limit: 16 << 20)
         var response = Runtime_V1_ExecSyncResponse()
         switch output.end {

@@ -34,7 +34,7 @@ extension CRIRuntime {
     }
 
     func podContainers(_ sandbox: String) async throws -> [String] {
-        try await containers.list(all: true, limit: nil, filters: ["label": [PodContainers.sandboxLabel + "=" + sandbox]]).map(\.Id)
+        try await containers.list(all: true, limit: nil, filters: PodContainers.filters(pod: sandbox, labels: [:])).map(\.Id)
     }
 
     func sandboxStatus(_ request: Runtime_V1_PodSandboxStatusRequest) async throws -> Runtime_V1_PodSandboxStatusResponse {

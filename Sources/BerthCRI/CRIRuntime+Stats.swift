@@ -16,8 +16,7 @@ extension CRIRuntime {
         }
         router.unary(Service.ListContainerStats.descriptor, log: log) { (request: Runtime_V1_ListContainerStatsRequest) in
             let filter = request.filter
-            var wanted = ["label": [PodContainers.sandboxLabel + (filter.podSandboxID.isEmpty ? "" : "=" + filter.podSandboxID)]]
-            wanted["label"]! += filter.labelSelector.map { $0.key + "=" + $0.value }
+            let wanted = PodContainers.filters(pod: filter.podSandboxID, labels: filter.labelSelector)
             var response = Runtime_V1_ListContainerStatsResponse()
             for summary in try await containers.list(all: false, limit: nil, filters: wanted) where filter.id.isEmpty || summary.Id.hasPrefix(filter.id) {
                 guard let found = try? await criContainer(summary.Id) else { continue }  // removed meanwhile

@@ -101,6 +101,12 @@ enum PodContainers {
         if resources.oomScoreAdj != 0 { host.OomScoreAdj = clampedOOMScore(Int(resources.oomScoreAdj), own: ownOOMScore) }
     }
 
+    /// The engine's list filters for CRI containers: those of one pod (or of every pod) that
+    /// carry the kubelet's label selector.
+    static func filters(pod: String, labels: [String: String]) -> [String: [String]] {
+        ["label": [sandboxLabel + (pod.isEmpty ? "" : "=" + pod)] + labels.map { $0.key + "=" + $0.value }]
+    }
+
     /// `run_as_user`/`run_as_username` with `run_as_group`, as Docker's `User` (`uid:gid`).
     static func user(_ security: Runtime_V1_LinuxContainerSecurityContext) -> String? {
         let user = security.hasRunAsUser ? String(security.runAsUser.value) : security.runAsUsername

@@ -221,22 +221,27 @@ def container_cgroups(cid):
     return glob.glob(f"/sys/fs/cgroup/*/berth/{cid}") + glob.glob(f"/sys/fs/cgroup/unified/berth/{cid}")
 
 
+def remove_cgroup(d):
+    """Kills what is left in one cgroup directory and removes it (retried while it empties)."""
+    try:
+        for pid in open(os.path.join(d, "cgroup.procs")).read().split():
+            os.kill(int(pid), 9)
+    except OSError:
+        pass
+    for _ in range(100):
+        try:
+            os.rmdir(d)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
+
+
 def remove_cgroups(cid):
     """Kills what is left in a container's cgroups and removes them."""
     for d in container_cgroups(cid):
-        try:
-            for pid in open(os.path.join(d, "cgroup.procs")).read().split():
-                os.kill(int(pid), 9)
-        except OSError:
-            pass
-        for _ in range(100):
-            try:
-                os.rmdir(d)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.01)
+        remove_cgroup(d)
 
 
 def remove_cgroup_parent(parent):
@@ -244,19 +249,7 @@ def remove_cgroup_parent(parent):
     roots = glob.glob(f"/sys/fs/cgroup/*{parent}") + ([f"/sys/fs/cgroup{parent}"] if os.path.exists(f"/sys/fs/cgroup{parent}/cgroup.procs") else [])
     for root in roots:
         for d, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
-            try:
-                for pid in open(os.path.join(d, "cgroup.procs")).read().split():
-                    os.kill(int(pid), 9)
-            except OSError:
-                pass
-            for _ in range(100):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
+            remove_cgroup(d)
 
 
 def chain_prefix(exec_root):
