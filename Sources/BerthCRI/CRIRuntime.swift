@@ -14,12 +14,15 @@ public struct CRIRuntime: Sendable {
     /// The pod CIDR the kubelet last handed over (`UpdateRuntimeConfig`), shown in verbose status.
     let podCIDR = Locked("")
     let cpuSamples = CPUSamples()
+    /// Where Exec, Attach and PortForward send their clients; berthd binds it at start.
+    public let streaming: StreamingServer
 
     /// `stateRoot` keeps pod records across restarts; `runRoot` holds the namespace pins.
     public init(containers: ContainerService, stateRoot: String, runRoot: String, cniConfigDirectory: String, cniBinDirectories: [String],
                 log: Logger) throws {
         self.log = log
         self.containers = containers
+        self.streaming = StreamingServer(containers: containers, log: log)
         self.pods = try PodSandboxes(settings: .init(stateRoot: stateRoot, runRoot: runRoot, cniConfigDirectory: cniConfigDirectory,
                                                      cniBinDirectories: cniBinDirectories), log: log)
     }
@@ -37,6 +40,7 @@ public struct CRIRuntime: Sendable {
         registerSandboxes(&router)
         registerContainers(&router)
         registerStats(&router)
+        registerStreaming(&router)
     }
 
     static func version() -> Runtime_V1_VersionResponse {

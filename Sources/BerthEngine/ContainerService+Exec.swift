@@ -123,19 +123,26 @@ extension ContainerService {
 }
 
 extension ContainerService {
-    /// An exec whose whole output the caller gets (CRI's ExecSync): the container's user and
-    /// working directory, no terminal, no stdin; `timeout` in nanoseconds (0: none) kills it.
-    public func execSync(_ ref: String, command: [String], timeout: Int64, limit: Int) async throws -> ExecOutput {
+    /// An exec outside Docker's exec instances (CRI's Exec and ExecSync): the container's user
+    /// and working directory; nothing is recorded, the caller owns the stream it starts.
+    public func launchExec(_ ref: String, command: [String], tty: Bool, stdin: Bool) throws -> ExecLaunch {
         let record = try find(ref)
         guard record.state.Running, !record.state.Paused else { throw EngineError.conflict("container \(record.id) is not running") }
         guard !command.isEmpty else { throw EngineError.invalid("No exec command specified") }
         var exec = ExecConfig()
         exec.Cmd = command
         var request = ShimRequest(op: .exec)
-        request.execID = "sync-" + Self.randomID().prefix(16)
-        request.stdin = false
-        request.process = try execProcess(record, exec, tty: false)
-        let (fd, pid) = try await task(record.id).exec(request)
+        request.execID = "cri-" + Self.randomID().prefix(16)
+        request.stdin = stdin
+        request.process = try execProcess(record, exec, tty: tty)
+        return ExecLaunch(task: task(record.id), request: request, tty: tty, detachKeys: nil)
+    }
+
+    /// An exec whose whole output the caller gets (CRI's ExecSync): no terminal, no stdin;
+    /// `timeout` in nanoseconds (0: none) kills it.
+    public func execSync(_ ref: String, command: [String], timeout: Int64, limit: Int) async throws -> ExecOutput {
+        let launch = try launchExec(ref, command: command, tty: false, stdin: false)
+        let (fd, pid) = try await launch.task.exec(launch.request)
         return try await Threads.run { ExecOutput.collect(fd, pid: pid, timeout: timeout, limit: limit) }
     }
 }

@@ -850,11 +850,16 @@ public actor ContainerService {
         public var tty: Bool
     }
 
-    /// The json-file logs, oldest rotation first.
-    public func logSource(_ ref: String) throws -> LogSource {
+    /// The json-file logs, oldest rotation first. A running container's shim first logs what
+    /// the container has written so far: `docker logs` right after `start` must find the output
+    /// the process wrote before the request, even while the shim has not read it yet.
+    public func logSource(_ ref: String) async throws -> LogSource {
         let record = try find(ref)
         guard record.hostConfig.LogConfig?.Type != "none" else {
             throw EngineError.notImplemented("configured logging driver does not support reading")
+        }
+        if record.state.Running {
+            do { try await task(record.id).syncLog() } catch { log.debug("logs of \(record.id): its shim did not sync the log: \(error)") }
         }
         return LogSource(paths: JSONLogFile.paths(base: logPath(record.id)), running: record.state.Running, id: record.id, tty: record.config.Tty == true)
     }

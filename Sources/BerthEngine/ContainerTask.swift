@@ -38,6 +38,9 @@ public struct ContainerTask: Sendable {
         _ = try await exchange(request)
     }
 
+    /// Has the shim log what the container wrote so far before answering.
+    func syncLog() async throws { _ = try await request(.syncLog) }
+
     /// Opens the CRI log's path again (after the kubelet rotated the file).
     func reopenLog() async throws { _ = try await request(.reopenLog) }
 
@@ -45,7 +48,7 @@ public struct ContainerTask: Sendable {
     func pids() async throws -> [Int32] { try await request(.pids).pids ?? [] }
 
     /// A terminal's size: the container's own, or an exec's.
-    func resize(width: UInt16, height: UInt16, execID: String? = nil) async throws {
+    public func resize(width: UInt16, height: UInt16, execID: String? = nil) async throws {
         var request = ShimRequest(op: .resize)
         request.width = width
         request.height = height

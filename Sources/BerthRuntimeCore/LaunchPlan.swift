@@ -117,13 +117,14 @@ struct LaunchPlan {
         if slave > 2 { close(slave) }
     }
 
-    /// Blocks until `start` opens the exec fifo for reading, then tells it we are going.
+    /// Blocks until `start` opens the exec fifo for reading, then tells it we are going. The
+    /// writing end stays open, close-on-exec: `start` sees the fifo's EOF once execve has loaded
+    /// the container's program (or the process died), and returns only then.
     func waitForStart() throws {
         guard let execFifo else { return }
         let path = RootedPath.procPath(execFifo)
         let fd = try sys("open", "exec.fifo") { open(path, O_WRONLY | O_CLOEXEC) }
         try FileIO.writeAll(fd, [UInt8(ascii: "0")], path: "exec.fifo")
-        close(fd)
         close(execFifo)
     }
 

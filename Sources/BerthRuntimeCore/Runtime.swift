@@ -188,14 +188,24 @@ public struct Runtime {
         }
         let fd = try sys("open", dir.fifoPath) { open(dir.fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
         defer { close(fd) }
+        // The init's byte says it is going; the fifo's EOF (its end is close-on-exec) says the
+        // container's program is loaded: a client that reads the logs as soon as `start` returns
+        // then finds the output of a program that writes at once.
+        var going = false
         while true {
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let rc = poll(&entry, 1, 100)
-            if rc > 0 && entry.revents & Int16(POLLIN) != 0 {
+            if rc > 0 && entry.revents & Int16(POLLIN | POLLHUP) != 0 {
                 var byte: UInt8 = 0
-                if read(fd, &byte, 1) == 1 { break }
+                let n = read(fd, &byte, 1)
+                if n == 1 { going = true; continue }
+                if n == 0 {
+                    if going { break }
+                    throw RuntimeError.badState("the container's init closed the exec fifo without starting")
+                }
             }
             if !ProcessStatus.isAlive(record.pid, startTime: record.startTime) {
+                if going { break }  // it ran and is over already: the exit is the shim's to report
                 throw RuntimeError.badState("cannot start a container that has stopped")
             }
         }

@@ -2,6 +2,7 @@ import BerthAPI
 import BerthEngine
 import BerthOCI
 import BerthShimProtocol
+import BerthStreams
 import BerthSystem
 import FoundationEssentials
 import Glibc
@@ -143,7 +144,7 @@ struct ContainerRoutes {
         let parsed: DetachKeys
         do { parsed = try DetachKeys(parsing: req.query("detachKeys")) } catch { throw EngineError.invalid(error.description) }
         let keys: DetachKeys? = req.flag("stdin") && tty ? parsed : nil
-        let bridge = ShimBridge(tty: tty, detachKeys: keys, onExit: nil)
+        let bridge = ShimBridge(framing: tty ? .raw : .multiplexed, detachKeys: keys, onExit: nil)
         let loop = r.channel.eventLoop
         let wants = (stdin: req.flag("stdin"), stdout: req.flag("stdout") || req.query("stdout") == nil,
                      stderr: req.flag("stderr") || req.query("stderr") == nil)
@@ -183,7 +184,7 @@ struct ContainerRoutes {
         let launch = try await service.prepareExecStart(execID)
         let raw = start.Tty == true  // moby frames the stream unless the start asks for a tty
         let service = self.service
-        let bridge = ShimBridge(tty: raw, detachKeys: launch.detachKeys) { status in
+        let bridge = ShimBridge(framing: raw ? .raw : .multiplexed, detachKeys: launch.detachKeys) { status in
             await service.execExited(execID, code: status.exitCode)
         }
         // As moby: the response head goes out before the process starts. For a client that reads

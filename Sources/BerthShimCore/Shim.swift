@@ -241,13 +241,16 @@ public final class Shim {
         return chunk
     }
 
-    func readOutput(_ fd: Int32, stream: UInt8) {
+    /// Whether there was output to read.
+    @discardableResult
+    func readOutput(_ fd: Int32, stream: UInt8) -> Bool {
         guard let chunk = readChunk(fd, terminal: fd == master) else {
             outputs[fd] = nil
             if fd != master { close(fd) }
-            return
+            return false
         }
         if !chunk.isEmpty { readOutputChunk(chunk, stream: stream) }
+        return !chunk.isEmpty
     }
 
     /// Queues a frame for a client and writes what its socket takes now; never waits for it.
@@ -400,6 +403,15 @@ public final class Shim {
             reply(client.fd, ShimReply(pid: initPid))  // acknowledged: output now flows to this client, its bytes feed stdin
         case .wait:
             break  // answered in finish()
+        case .syncLog:
+            // What the container wrote before this request is logged before the answer, so a
+            // log read that follows (`docker logs` right after `start`) finds it. Bounded: a
+            // container that writes without pause does not hold the shim here.
+            for (fd, stream) in outputs {
+                for _ in 0..<32 { if !readOutput(fd, stream: stream) { break } }
+            }
+            reply(client.fd, ShimReply(pid: initPid))
+            drop(client.fd)
         case .reopenLog:
             do {
                 try criLog?.reopen()

@@ -35,7 +35,7 @@ public struct ShimConfig: Codable, Sendable {
 /// connection into a stream: frames from the shim, raw stdin bytes to it. The shim is the only
 /// writer of its container's runtime state: every task operation berthd has goes through here.
 public struct ShimRequest: Codable, Sendable {
-    public enum Op: String, Codable, Sendable { case start, state, kill, pause, resume, pids, update, resize, attach, exec, wait, reopenLog }
+    public enum Op: String, Codable, Sendable { case start, state, kill, pause, resume, pids, update, resize, attach, exec, wait, reopenLog, syncLog }
     public var op: Op
     public var signal: Int32?
     public var all: Bool?

@@ -21,6 +21,10 @@ public final class Locked<Value: Sendable>: @unchecked Sendable {
     @discardableResult public func exchange(_ value: Value) -> Value {
         lock.locked { defer { stored = value }; return stored }
     }
+    /// Reads and changes the value in one step.
+    public func mutate<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        try lock.locked { try body(&stored) }
+    }
 }
 
 /// Blocking work off Swift's cooperative pool (two threads on this machine): a transfer, an

@@ -39,6 +39,7 @@ struct DaemonJSON: Decodable {
     var tlsKey: String?
     var cri: Bool?
     var criSocket: String?
+    var criStreamingAddress: String?
     var cniConfDir: String?
     var cniBinDir: String?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
@@ -49,7 +50,7 @@ struct DaemonJSON: Decodable {
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
         case usernsRemap = "userns-remap"
         case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
-        case cri, criSocket = "cri-socket", cniConfDir = "cni-conf-dir", cniBinDir = "cni-bin-dir"
+        case cri, criSocket = "cri-socket", criStreamingAddress = "cri-streaming-address", cniConfDir = "cni-conf-dir", cniBinDir = "cni-bin-dir"
     }
 }
 
@@ -75,6 +76,7 @@ let daemonFlags: [DaemonFlag] = [
     .init(short: nil, long: "config-file", kind: "string", help: "Daemon configuration file (default \"/etc/berth/daemon.json\")"),
     .init(short: nil, long: "cri", kind: nil, help: "Serve the Kubernetes Container Runtime Interface (CRI v1) (default true)"),
     .init(short: nil, long: "cri-socket", kind: "string", help: "Socket of the CRI server (default \"/run/berth/cri.sock\", in the exec root)"),
+    .init(short: nil, long: "cri-streaming-address", kind: "string", help: "Address of the CRI streaming server for exec, attach and port-forward (default \"127.0.0.1:0\": a free port)"),
     .init(short: nil, long: "data-root", kind: "string", help: "Root directory of persistent Berth state (default \"/var/lib/berth\")"),
     .init(short: "D", long: "debug", kind: nil, help: "Enable debug mode"),
     .init(short: nil, long: "exec-root", kind: "string", help: "Root directory for execution state files (default \"/run/berth\")"),
@@ -236,6 +238,12 @@ do {
                                      cniConfigDirectory: overrides["cni-conf-dir"] ?? file.cniConfDir ?? "/etc/cni/net.d",
                                      cniBinDirectories: (overrides["cni-bin-dir"] ?? file.cniBinDir ?? "/usr/lib/cni:/opt/cni/bin").split(separator: ":").map(String.init),
                                      log: criLog)
+        let streaming = overrides["cri-streaming-address"] ?? file.criStreamingAddress ?? "127.0.0.1:0"
+        guard let colon = streaming.lastIndex(of: ":"), let port = Int(streaming[streaming.index(after: colon)...]), (0...65535).contains(port) else {
+            fail("invalid cri-streaming-address \"\(streaming)\": want host:port")
+        }
+        try await runtime.streaming.start(host: String(streaming[..<colon].filter { $0 != "[" && $0 != "]" }), port: port,
+                                          group: server.group)
         let cri = try CRIServer(socket: socket, runtime: runtime,
                                 images: CRIImages(store: images, containers: containers, registry: registry, maxConcurrentDownloads: max(1, downloads),
                                                   layerRoot: snapshotter.driver == "vfs" ? dataRoot + "/vfs" : overlayRoot, log: criLog),

@@ -7,6 +7,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -352,6 +353,12 @@ class Daemon:
         """Removes every container, stops the daemon, and sweeps shims, mounts and cgroups."""
         records = os.path.join(self.data, "containers")
         known = [name.removeprefix("removing-") for name in os.listdir(records)] if os.path.isdir(records) else []
+        if self.proc and self.proc.poll() is not None:  # it died on its own: say how, before its log is gone
+            text = open(self.log, errors="replace").read()
+            # a Swift trap's report: its message, then the thread that crashed
+            heads = [m.start() for m in re.finditer(r"Fatal error|\*\*\* .*crashed|Thread \d+ (\"[^\"]*\" )?crashed:", text)]
+            print(f"berthd exited by itself ({self.proc.returncode}); its log:\n"
+                  + ("\n...\n".join(text[h:h + 3000] for h in heads[:3]) if heads else text[-4000:]))
         if self.proc and self.proc.poll() is None:
             ids = self.docker("ps", "-aq", timeout=20).stdout.split()
             if ids:

@@ -773,3 +773,147 @@ def test_containers_go_under_the_pods_cgroup_parent(cri, cgroup_parent, pod_with
     lines = open(f"/proc/{host_pid(cri, cid)}/cgroup").read().splitlines()
     memory = [line for line in lines if ":memory:" in line] or [line for line in lines if line.startswith("0::")]  # v1, else v2
     assert memory[0].split(":", 2)[2].startswith(cgroup_parent + "/"), lines
+
+
+# streaming.go: Exec, Attach and PortForward hand out a URL on the runtime's streaming server, which
+# the client reaches over WebSocket with Kubernetes' channel protocol (v4: a channel byte before
+# every message; 0 stdin, 1 stdout, 2 stderr, 3 the final status, 4 resizes).
+
+STREAM_URL = re.compile(r"^http://127\.0\.0\.1:\d+/(exec|attach|portforward)/[A-Za-z0-9_-]+$")
+
+
+def stream(url, send=(), protocol="v4.channel.k8s.io", query="", pause=0.0):
+    """Connects to a streaming URL, sends `send` (each a channel byte and its data), and reads
+    until the server ends the stream: the bytes of every channel, and the messages in order."""
+    import websocket
+    assert STREAM_URL.match(url), url
+    ws = websocket.create_connection("ws://" + url[len("http://"):] + query, subprotocols=[protocol], timeout=TIMEOUT)
+    assert ws.getsubprotocol() == protocol
+    try:
+        messages = []
+        for message in send:
+            time.sleep(pause)
+            ws.send_binary(message)
+        while True:
+            try:
+                opcode, data = ws.recv_data()
+            except websocket.WebSocketConnectionClosedException:
+                break  # containerd's server closes without a close frame
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+            messages.append(data)
+    finally:
+        ws.close()
+    channels = {}
+    for data in messages:
+        if data:
+            channels[data[0]] = channels.get(data[0], b"") + data[1:]
+    return channels, messages
+
+
+def exec_url(cri, cid, cmd, **streams):
+    return cri("runtime", "Exec", container_id=cid, cmd=cmd, **streams).url
+
+
+def test_exec_streams_stdin_stdout_stderr_and_the_exit_status(cri, pod_with):
+    _, (cid,) = pod_with("stream-exec", [("main", SLEEPER, {})])
+    url = exec_url(cri, cid, ["/bin/sh", "-c", "read line; echo got:$line; echo oops >&2; exit 7"], stdin=True, stdout=True, stderr=True)
+    channels, messages = stream(url, send=[b"\x00hello\n"])
+    assert messages[0] == b"\x01", "the first message opens stdout, empty"
+    assert channels[1] == b"got:hello\n" and channels[2] == b"oops\n"
+    status = json.loads(channels[3])
+    assert (status["status"], status["reason"]) == ("Failure", "NonZeroExitCode")
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+    channels, _ = stream(exec_url(cri, cid, ["/bin/echo", "fine"], stdout=True))
+    assert channels[1] == b"fine\n" and json.loads(channels[3])["status"] == "Success"
+    import websocket
+    with pytest.raises(websocket.WebSocketBadStatusException):  # a URL is used once
+        stream(url)
+
+
+def test_exec_with_a_terminal_takes_its_size_from_resizes(cri, pod_with):
+    _, (cid,) = pod_with("stream-tty", [("main", SLEEPER, {})])
+    url = exec_url(cri, cid, ["/bin/sh", "-c", "sleep 1; stty size"], stdin=True, stdout=True, tty=True)
+    channels, _ = stream(url, send=[b'\x04{"Width":123,"Height":45}'])
+    assert b"45 123" in channels[1], channels
+    assert json.loads(channels[3])["status"] == "Success"
+
+
+def test_exec_and_attach_requests_are_checked(cri, pod_with):
+    _, (cid, done) = pod_with("stream-checks", [("main", SLEEPER, {}), ("done", ["/bin/true"], {})])
+    for streams, code in (({"tty": True, "stdout": True, "stderr": True}, grpc.StatusCode.INVALID_ARGUMENT),
+                          ({}, grpc.StatusCode.INVALID_ARGUMENT)):
+        for method in ("Exec", "Attach"):
+            extra = {"cmd": ["/bin/true"]} if method == "Exec" else {}
+            with pytest.raises(grpc.RpcError) as e:
+                cri("runtime", method, container_id=cid, **extra, **streams)
+            assert e.value.code() == code, (method, streams, e.value)
+    wait_until(lambda: container_status(cri, done).state == cri.pb.CONTAINER_EXITED, "the short container exits")
+    with pytest.raises(grpc.RpcError) as e:  # not running
+        exec_url(cri, done, ["/bin/true"], stdout=True)
+    assert "CONTAINER_EXITED" in e.value.details()
+
+
+def test_attach_joins_the_containers_stdin_and_output(cri, pod_with):
+    reader = ["/bin/sh", "-c", "read line; echo attached:$line; echo bye >&2"]
+    _, (cid,) = pod_with("stream-attach", [("main", reader, {"stdin": True, "stdin_once": True})])
+    url = cri("runtime", "Attach", container_id=cid, stdin=True, stdout=True, stderr=True).url
+    channels, _ = stream(url, send=[b"\x00there\n"])
+    assert channels[1] == b"attached:there\n" and channels[2] == b"bye\n"
+    assert json.loads(channels[3])["status"] == "Success"
+
+
+def test_port_forward_reaches_a_port_inside_the_pod(cri, pod_with):
+    reply = "printf '#!/bin/sh\\nread line\\necho pong:$line\\n' > /tmp/reply; chmod +x /tmp/reply; while :; do nc -l -p 8080 -e /tmp/reply; done"
+    sandbox, (cid,) = pod_with("stream-portforward", [("server", ["/bin/sh", "-c", reply], {})])
+    wait_until(lambda: b":8080" in exec_sync(cri, cid, "/bin/netstat", "-ltn").stdout, "the pod listens on 8080")
+    url = cri("runtime", "PortForward", pod_sandbox_id=sandbox, port=[8080]).url
+    channels, messages = stream(url, send=[b"\x00ping\n"], query="?port=8080", pause=0.2)
+    assert messages[:2] == [b"\x00\x90\x1f", b"\x01\x90\x1f"], "each channel opens with the port, little-endian"
+    assert channels[0] == b"\x90\x1fpong:ping\n", channels
+    # nothing listens on 8081: the port's error channel says so
+    url = cri("runtime", "PortForward", pod_sandbox_id=sandbox, port=[8081]).url
+    channels, _ = stream(url, query="?port=8081")
+    assert b"8081" in channels[1][2:] and b"refused" in channels[1][2:].lower(), channels
+
+
+def test_v5_closes_stdin_with_a_close_message(cri, pod_with):
+    if cri.name == "containerd":
+        pytest.skip("v5.channel.k8s.io (Kubernetes 1.30) is newer than containerd 1.6's streaming server")
+    _, (cid,) = pod_with("stream-v5", [("main", SLEEPER, {})])
+    url = exec_url(cri, cid, ["/bin/cat"], stdin=True, stdout=True)
+    channels, _ = stream(url, send=[b"\x00typed", b"\xff\x00"], protocol="v5.channel.k8s.io")
+    assert channels[1] == b"typed" and json.loads(channels[3])["status"] == "Success"
+
+
+def test_the_streaming_server_refuses_what_it_does_not_serve_and_survives_bad_input(cri, pod_with):
+    if cri.name == "containerd":
+        pytest.skip("containerd 1.6 serves SPDY as well: this is Berth's refusal of it")
+    import http.client
+    import websocket
+    _, (cid,) = pod_with("stream-hostile", [("main", SLEEPER, {})])
+    url = exec_url(cri, cid, ["/bin/cat"], stdin=True, stdout=True)
+    host, path = url[len("http://"):].split("/", 1)
+    conn = http.client.HTTPConnection(host, timeout=TIMEOUT)
+    conn.request("GET", "/" + path, headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1", "X-Stream-Protocol-Version": "v4.channel.k8s.io"})
+    reply = conn.getresponse()
+    assert reply.status == 400 and b"SPDY/3.1 is not served" in reply.read()
+    conn.close()
+    conn = http.client.HTTPConnection(host, timeout=TIMEOUT)
+    conn.request("GET", "/exec/not-a-token")
+    assert conn.getresponse().status == 404
+    conn.close()
+    ws = websocket.create_connection("ws://" + url[len("http://"):], subprotocols=["v4.channel.k8s.io"], timeout=TIMEOUT)
+    ws.send_binary(b"")                      # no channel at all
+    ws.send(b"text frames are not served")   # the base64 protocols' framing
+    ws.send_binary(b"\xc8junk")              # a channel that does not exist
+    ws.send_binary(b"\x04{not json")         # a resize that is not one
+    ws.send_binary(b"\x04" + b"9" * 300000)  # a long one
+    ws.ping(b"still there?")
+    ws.send_binary(b"\x00survived")
+    assert ws.recv_data() == (websocket.ABNF.OPCODE_BINARY, b"\x01")
+    data = b""
+    while b"survived" not in data:
+        data += ws.recv_data()[1][1:]
+    ws.close()
+    assert exec_sync(cri, cid, "/bin/echo", "alive").stdout == b"alive\n"

@@ -99,11 +99,16 @@ def run_suite(host, junit):
     return p
 
 
-def outcomes(junit):
-    out = {}
+def testcases(junit):
+    """Each test case of a junit report under its `module::Class::test` name."""
     for tc in ET.parse(junit).iter("testcase"):
         parts = tc.get("classname").split(".")
-        name = f"{parts[-2]}::{parts[-1]}::{tc.get('name')}"
+        yield f"{parts[-2]}::{parts[-1]}::{tc.get('name')}", tc
+
+
+def outcomes(junit):
+    out = {}
+    for name, tc in testcases(junit):
         state = "pass"
         for child in tc:
             if child.tag in ("failure", "error"):
@@ -114,6 +119,18 @@ def outcomes(junit):
         if out.get(name) != "fail":  # a teardown error after a pass is a failure
             out[name] = state
     return out
+
+
+def failures(junit, names):
+    """The failure text of the named tests: the suite's whole output is too long to show, and a
+    flaky test must say what it saw the one time it failed."""
+    texts = []
+    for name, tc in testcases(junit):
+        if name in names:
+            for child in tc:
+                if child.tag in ("failure", "error"):
+                    texts.append(f"--- {name} ({child.tag})\n{(child.text or child.get('message') or '')[-4000:]}")
+    return "\n".join(texts)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +183,8 @@ def test_docker_py_suite_passes_where_dockerd_does(images):
             json.dump(results, f, indent=1)
             f.write("\n")
         print(f"docker-py suite: dockerd {results['dockerd_passed']} passed, berthd {results['berthd_passed']} passed")
-        assert not missing, f"{len(missing)} tests pass on dockerd but not on berthd:\n" + "\n".join(missing) + "\n" + report.stdout[-6000:]
+        assert not missing, (f"{len(missing)} tests pass on dockerd but not on berthd:\n" + "\n".join(missing) + "\n"
+                             + failures(os.path.join(work, "berthd.xml"), set(missing))
+                             + "\n--- berthd's log (tail)\n" + log_tail + "\n--- suite output (tail)\n" + report.stdout[-2000:])
     finally:
         shutil.rmtree(work, ignore_errors=True)

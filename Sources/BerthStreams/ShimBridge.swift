@@ -5,11 +5,21 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// Joins a hijacked client connection to a shim stream (attach or exec): the shim's frames go
-/// out as Docker's multiplexed stream (or raw bytes for a tty), the client's bytes go in as
-/// stdin, and either side closing ends the other.
-final class ShimBridge: @unchecked Sendable {
-    let tty: Bool
+/// Joins a client connection to a shim stream (attach or exec): the shim's frames go out in the
+/// client's framing, the client's bytes go in as stdin, and either side closing ends the other.
+public final class ShimBridge: @unchecked Sendable {
+    /// How each chunk of output is framed on the client's connection.
+    public enum Framing: Sendable {
+        /// Docker's multiplexed stream: an 8-byte header (stream, size) before each chunk.
+        case multiplexed
+        /// The bytes alone (Docker's tty stream).
+        case raw
+        /// Kubernetes' channel protocols: the stream's number (1 stdout, 2 stderr) before each
+        /// chunk; the connection's own handler makes each chunk one message.
+        case channelPrefixed
+    }
+
+    let framing: Framing
     let onExit: (@Sendable (ExitStatus) async -> Void)?
     /// Records the exit before the client's connection closes: a client inspects the exec as
     /// soon as its stream ends and must find the exit code there.
@@ -38,14 +48,14 @@ final class ShimBridge: @unchecked Sendable {
     /// connection closes as soon as it is handed over (the keys may arrive before that).
     private var detached = false
 
-    init(tty: Bool, detachKeys: DetachKeys?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
-        self.tty = tty
+    public init(framing: Framing, detachKeys: DetachKeys?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
+        self.framing = framing
         self.detachScanner = detachKeys.map(DetachKeyScanner.init)
         self.onExit = onExit
     }
 
     /// Bytes from the client (nil: it closed its sending side or went away).
-    func fromClient(_ buffer: ByteBuffer?) {
+    public func fromClient(_ buffer: ByteBuffer?) {
         guard var buffer else {
             let (target, peer, shimGone) = lock.withLock { () -> (Channel?, Channel?, Bool) in
                 clientClosedInput = true
@@ -83,15 +93,15 @@ final class ShimBridge: @unchecked Sendable {
     /// (docker-py, and compose on it): its first read of the head comes well within this. Output
     /// ready before the hand-over, and a `logs=1` replay (`ContainerRoutes.replay`), wait for
     /// every client.
-    static let headStart = TimeAmount.milliseconds(50)
+    public static let headStart = TimeAmount.milliseconds(50)
 
     /// docker-py's User-Agent (compose 1.x sends `docker-compose/… docker-py/…`).
-    static func readsHeadBuffered(userAgent: String?) -> Bool {
+    public static func readsHeadBuffered(userAgent: String?) -> Bool {
         guard let userAgent else { return false }
         return userAgent.hasPrefix("docker-sdk-python/") || userAgent.contains("docker-py/")
     }
 
-    func attachClient(_ channel: Channel, holdOutput: Bool = false) {
+    public func attachClient(_ channel: Channel, holdOutput: Bool = false) {
         if holdOutput || lock.withLock({ !pendingOutput.isEmpty }) {
             channel.eventLoop.scheduleTask(in: Self.headStart) { [self] in handOver(channel) }
         } else {
@@ -117,7 +127,7 @@ final class ShimBridge: @unchecked Sendable {
     }
 
     /// Wraps the connected shim socket and starts moving bytes.
-    func connectShim(fd: Int32, on loop: EventLoop) {
+    public func connectShim(fd: Int32, on loop: EventLoop) {
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .channelInitializer { [self] channel in
@@ -138,14 +148,19 @@ final class ShimBridge: @unchecked Sendable {
 
     /// Output for the client: from the shim, read on `source`'s event loop, or (no source) a
     /// message of berthd's own.
-    func toClient(_ stream: UInt8, _ payload: [UInt8], from source: Channel? = nil) {
+    public func toClient(_ stream: UInt8, _ payload: [UInt8], from source: Channel? = nil) {
         if stream == Frame.exit {
             if let status = try? JSONDecoder().decode(ExitStatus.self, from: Data(payload)), let onExit {
                 lock.withLock { exitRecorded = Task { await onExit(status) } }
             }
             return
         }
-        let bytes = (tty ? [] : Frame.header(stream: stream, length: payload.count)) + payload
+        let bytes: [UInt8]
+        switch framing {
+        case .multiplexed: bytes = Frame.header(stream: stream, length: payload.count) + payload
+        case .raw: bytes = payload
+        case .channelPrefixed: bytes = [stream] + payload
+        }
         let (target, pause) = lock.withLock { () -> (Channel?, Bool) in
             backlog += bytes.count
             if client == nil { pendingOutput.append(bytes) }
@@ -176,7 +191,7 @@ final class ShimBridge: @unchecked Sendable {
 
     /// The shim stream ended, or never came (the container failed to start: Docker just closes
     /// the attach; the error reaches the client through the start request).
-    func shimClosed() {
+    public func shimClosed() {
         let target = lock.withLock { () -> Channel? in
             shimDone = true
             return client

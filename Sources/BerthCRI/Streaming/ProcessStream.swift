@@ -1,0 +1,96 @@
+import BerthEngine
+import BerthStreams
+import BerthSystem
+import FoundationEssentials
+import Logging
+import NIOCore
+
+/// One exec or attach on a WebSocket: the container's streams through a `ShimBridge` (the same
+/// bounded, lossless path as `docker attach`), stdin and resizes from the client's channels, and
+/// the final status on the error channel before the close.
+final class ProcessStream: Sendable {
+    let proto: ChannelProtocol
+    let wantsStdin: Bool
+    let bridge: ShimBridge
+    /// Where resizes go once the process runs; a resize that comes earlier waits here.
+    private let resizer = Locked<(target: (@Sendable (UInt16, UInt16) async throws -> Void)?, pending: (UInt16, UInt16)?)>((nil, nil))
+    private let socket = Locked<ChannelSocketHandler?>(nil)
+    let log: Logger
+
+    init(proto: ChannelProtocol, stdin: Bool, command: [String]?, log: Logger) {
+        self.proto = proto
+        self.wantsStdin = stdin
+        self.log = log
+        let socket = self.socket
+        // An exec's exit decides its status; an attach ends well when the container's output does.
+        self.bridge = ShimBridge(framing: .channelPrefixed, detachKeys: nil) { status in
+            let end: StreamStatus = status.exitCode == 0 ? .success : .exited(code: status.exitCode, command: command ?? [])
+            socket.value?.farewell.exchange(end.message(for: proto))
+        }
+    }
+
+    /// The pipeline's handler for the client's side.
+    func handler() -> ChannelSocketHandler {
+        let handler = ChannelSocketHandler(onMessage: { [self] channel, buffer in received(channel, buffer) },
+                                           onEnd: { [bridge] in bridge.fromClient(nil) })
+        socket.exchange(handler)
+        return handler
+    }
+
+    private func received(_ channel: UInt8, _ buffer: ByteBuffer) {
+        switch channel {
+        case ChannelProtocol.stdin where wantsStdin:
+            bridge.fromClient(buffer)
+        case ChannelProtocol.resize:
+            struct Size: Decodable { var Width: UInt16; var Height: UInt16 }
+            guard let size = try? JSONDecoder().decode(Size.self, from: Data(buffer.readableBytesView)) else {
+                return log.debug("CRI stream: a resize that is not {\"Width\",\"Height\"} was ignored")
+            }
+            let target = resizer.mutate { state -> (@Sendable (UInt16, UInt16) async throws -> Void)? in
+                if state.target == nil { state.pending = (size.Width, size.Height) }
+                return state.target
+            }
+            if let target { resize(target, size.Width, size.Height) }
+        case ChannelProtocol.close where proto == .v5:
+            if buffer.readableBytesView.first == ChannelProtocol.stdin { bridge.fromClient(nil) }
+        default:
+            break
+        }
+    }
+
+    /// The process runs: resizes go to `target` from now on, the last early one first.
+    func resizes(to target: @escaping @Sendable (UInt16, UInt16) async throws -> Void) {
+        let pending = resizer.mutate { state -> (UInt16, UInt16)? in
+            state.target = target
+            defer { state.pending = nil }
+            return state.pending
+        }
+        if let (width, height) = pending { resize(target, width, height) }
+    }
+
+    private func resize(_ target: @escaping @Sendable (UInt16, UInt16) async throws -> Void, _ width: UInt16, _ height: UInt16) {
+        let log = log
+        Task {
+            do { try await target(width, height) } catch { log.debug("CRI stream: resize to \(width)x\(height) failed: \(error)") }
+        }
+    }
+
+    /// Tells the client the streams are open (the kubelet's empty message on the first output
+    /// channel it serves), then hands the connection to the bridge.
+    func open(_ channel: Channel, stdout: Bool, stderr: Bool) {
+        let first = stdout ? ChannelProtocol.stdout : stderr ? ChannelProtocol.stderr : ChannelProtocol.error
+        channel.writeAndFlush(channel.allocator.buffer(bytes: [first]), promise: nil)
+        bridge.attachClient(channel)
+    }
+
+    /// Ends the stream with `status` (the process never ran, or an attach ended).
+    func finish(_ status: StreamStatus) {
+        socket.value?.farewell.exchange(status.message(for: proto))
+        bridge.shimClosed()
+    }
+
+    /// An attach's status when its stream ends: the kubelet reports success.
+    func endsWell() {
+        socket.value?.farewell.exchange(StreamStatus.success.message(for: proto))
+    }
+}
