@@ -41,6 +41,7 @@ public struct CRIRuntime: Sendable {
         registerContainers(&router)
         registerStats(&router)
         registerStreaming(&router)
+        registerEvents(&router)
     }
 
     static func version() -> Runtime_V1_VersionResponse {

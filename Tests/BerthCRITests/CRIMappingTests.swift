@@ -111,4 +111,10 @@ import Testing
         slice.linux.cgroupParent = "kubepods-besteffort.slice"
         #expect(throws: RPCError.self) { try PodContainers.request(container(), pod: slice, sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0) }
     }
+
+    @Test func theEnginesContainerActionsAreTheKubeletsEvents() {
+        #expect(["create", "start", "die", "destroy"].map(CRIRuntime.eventType)
+                == [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent])
+        #expect(CRIRuntime.eventType("kill") == nil && CRIRuntime.eventType("exec_start: sh") == nil)
+    }
 }

@@ -721,6 +721,65 @@ def test_container_stats_report_cpu_and_memory(cri, pod_with):
     assert [s.attributes.id for s in listed] == [cid]
 
 
+
+def test_pod_stats_are_its_containers_and_its_interface(cri, cgroup_parent, pod_with):
+    """As the kubelet runs pods: under a pod cgroup (containerd 1.6 reads its figures there)."""
+    busy = ["/bin/sh", "-c", "head -c 20000000 /dev/zero > /dev/shm/fill; while :; do :; done"]
+    sandbox, (a, b) = pod_with("podstats", [("busy", busy, {}), ("idle", SLEEPER, {})], labels={"tier": "stats"}, cgroup_parent=cgroup_parent)
+    wait_until(lambda: cri("runtime", "PodSandboxStats", pod_sandbox_id=sandbox).stats.linux.memory.working_set_bytes.value > 1_000_000,
+               "the pod's memory shows")
+    stats = cri("runtime", "PodSandboxStats", pod_sandbox_id=sandbox).stats
+    assert stats.attributes.id == sandbox and stats.attributes.metadata.name == "podstats" and stats.attributes.labels["tier"] == "stats"
+    linux = stats.linux
+    assert linux.cpu.timestamp > 0 and linux.cpu.usage_core_nano_seconds.value > 0
+    assert sorted(c.attributes.id for c in linux.containers) == sorted([a, b])
+    assert linux.memory.working_set_bytes.value >= max(c.memory.working_set_bytes.value for c in linux.containers)
+    assert linux.process.process_count.value >= 2
+    assert linux.network.default_interface.name == "eth0"
+    listed = cri("runtime", "ListPodSandboxStats", filter=cri.pb.PodSandboxStatsFilter(label_selector={"tier": "stats"})).stats
+    assert [s.attributes.id for s in listed] == [sandbox]
+    assert not cri("runtime", "ListPodSandboxStats", filter=cri.pb.PodSandboxStatsFilter(label_selector={"tier": "none"})).stats
+    with pytest.raises(grpc.RpcError) as e:
+        cri("runtime", "PodSandboxStats", pod_sandbox_id="0" * 64)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_container_events_stream_the_pods_container_lifecycle(cri, pod_with, registry):
+    if cri.name == "containerd":
+        pytest.skip("GetContainerEvents came in containerd 1.7; 1.6 answers UNIMPLEMENTED")
+    sandbox, _ = pod_with("events", [])
+    events, ready = [], threading.Event()
+    call = cri.runtime.GetContainerEvents(cri.pb.GetEventsRequest(), timeout=TIMEOUT)
+
+    def read():
+        ready.set()
+        try:
+            for event in call:
+                events.append(event)
+        except grpc.RpcError:
+            pass  # cancelled at the end
+    reader = threading.Thread(target=read)
+    reader.start()
+    ready.wait()
+    time.sleep(0.3)  # the stream is subscribed
+    config = pod_config(cri.pb, "events")
+    cid = cri("runtime", "CreateContainer", pod_sandbox_id=sandbox, sandbox_config=config,
+              config=container_config(cri.pb, "main", SLEEPER, image=f"{registry.host}/busybox:latest"), deadline=60).container_id
+    cri("runtime", "StartContainer", container_id=cid, deadline=60)
+    cri("runtime", "StopContainer", container_id=cid, timeout=0, deadline=60)
+    cri("runtime", "RemoveContainer", container_id=cid)
+    pb = cri.pb
+    wanted = [pb.CONTAINER_CREATED_EVENT, pb.CONTAINER_STARTED_EVENT, pb.CONTAINER_STOPPED_EVENT, pb.CONTAINER_DELETED_EVENT]
+    wait_until(lambda: [e.container_event_type for e in events if e.container_id == cid] == wanted, f"four events in order: {events}")
+    call.cancel()
+    reader.join(timeout=TIMEOUT)
+    mine = [e for e in events if e.container_id == cid]
+    assert all(e.pod_sandbox_status.id == sandbox and e.created_at > 0 for e in mine)
+    started = mine[1]
+    assert [(s.id, s.state) for s in started.containers_statuses] == [(cid, pb.CONTAINER_RUNNING)]
+    assert [(s.id, s.state) for s in mine[2].containers_statuses] == [(cid, pb.CONTAINER_EXITED)]
+    assert not mine[3].containers_statuses
+
 def test_resources_are_applied_and_updated(cri, pod_with):
     pb = cri.pb
     resources = pb.LinuxContainerResources(memory_limit_in_bytes=64 << 20, cpu_period=100000, cpu_quota=50000, cpu_shares=512,
