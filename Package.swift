@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // zlib, for SPDY's header compression on the CRI streaming server
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "BerthSystem", dependencies: ["CBerthLinux"]),
         .target(name: "BerthOCI"),
@@ -64,7 +66,7 @@ let package = Package(
         .target(name: "BerthCRIProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                       .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                       .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")]),
-        .target(name: "BerthCRI", dependencies: ["BerthCRIProto", "BerthEngine", "BerthStreams", "BerthNetwork", "BerthShimProtocol", "BerthImage", "BerthRegistry", "BerthOCI", "BerthSystem",
+        .target(name: "BerthCRI", dependencies: ["BerthCRIProto", "CZlib", "BerthEngine", "BerthStreams", "BerthNetwork", "BerthShimProtocol", "BerthImage", "BerthRegistry", "BerthOCI", "BerthSystem",
                                                  .product(name: "GRPCCore", package: "grpc-swift-2"),
                                                  .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                                                  .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -99,7 +101,8 @@ let package = Package(
         .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthAPI", "BerthOCI"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
         .testTarget(name: "BerthCRITests", dependencies: ["BerthCRI", "BerthCRIProto", "BerthAPI", "BerthEngine", "BerthImage", "BerthOCI", "BerthRegistry",
-                                                          .product(name: "GRPCCore", package: "grpc-swift-2")]),
+                                                          .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                                          .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "BerthSystemTests", dependencies: ["BerthSystem"]),
         .testTarget(name: "BerthCgroupsTests", dependencies: ["BerthCgroups", "BerthOCI"]),
         .testTarget(name: "BerthArchiveTests", dependencies: ["BerthTestSupport", "BerthArchive", "BerthContent", "BerthSystem"]),

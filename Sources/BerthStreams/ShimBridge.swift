@@ -133,7 +133,7 @@ public final class ShimBridge: @unchecked Sendable {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ShimFrameHandler(bridge: self)) }
             }
-        bootstrap.withConnectedSocket(descriptor: fd).whenSuccess { [self] channel in
+        bootstrap.withConnectedSocket(fd).whenSuccess { [self] channel in
             let (input, closed, gone) = lock.withLock { () -> ([ByteBuffer], Bool, Bool) in
                 shim = channel
                 defer { pendingInput = [] }

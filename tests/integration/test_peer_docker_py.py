@@ -99,7 +99,7 @@ def run_suite(host, junit):
     return p
 
 
-def testcases(junit):
+def junit_cases(junit):
     """Each test case of a junit report under its `module::Class::test` name."""
     for tc in ET.parse(junit).iter("testcase"):
         parts = tc.get("classname").split(".")
@@ -108,7 +108,7 @@ def testcases(junit):
 
 def outcomes(junit):
     out = {}
-    for name, tc in testcases(junit):
+    for name, tc in junit_cases(junit):
         state = "pass"
         for child in tc:
             if child.tag in ("failure", "error"):
@@ -125,7 +125,7 @@ def failures(junit, names):
     """The failure text of the named tests: the suite's whole output is too long to show, and a
     flaky test must say what it saw the one time it failed."""
     texts = []
-    for name, tc in testcases(junit):
+    for name, tc in junit_cases(junit):
         if name in names:
             for child in tc:
                 if child.tag in ("failure", "error"):

@@ -45,12 +45,13 @@ final class ChannelSocketHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// The connection can take more output again (port forwarding resumes its reads).
     let onWritable: @Sendable () -> Void
     /// The last message before the close frame (the error channel's status), set by the session.
-    let farewell = Locked<[UInt8]?>(nil)
+    let farewell: Locked<[UInt8]?>
     private var closing = false
     private var ended = false
 
-    init(onMessage: @escaping @Sendable (UInt8, ByteBuffer) -> Void, onEnd: @escaping @Sendable () -> Void,
-         onWritable: @escaping @Sendable () -> Void = {}) {
+    init(farewell: Locked<[UInt8]?> = Locked(nil), onMessage: @escaping @Sendable (UInt8, ByteBuffer) -> Void,
+         onEnd: @escaping @Sendable () -> Void, onWritable: @escaping @Sendable () -> Void = {}) {
+        self.farewell = farewell
         self.onMessage = onMessage
         self.onEnd = onEnd
         self.onWritable = onWritable
@@ -77,8 +78,9 @@ final class ChannelSocketHandler: ChannelDuplexHandler, @unchecked Sendable {
             closing = true
             var code = context.channel.allocator.buffer(capacity: 2)
             code.write(webSocketErrorCode: .normalClosure)
+            let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: code))).whenComplete { _ in
-                context.close(promise: nil)
+                channel.close(promise: nil)
             }
         default:
             break  // text (the base64 protocols, not offered), pong

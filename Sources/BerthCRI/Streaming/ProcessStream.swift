@@ -5,39 +5,42 @@ import FoundationEssentials
 import Logging
 import NIOCore
 
-/// One exec or attach on a WebSocket: the container's streams through a `ShimBridge` (the same
-/// bounded, lossless path as `docker attach`), stdin and resizes from the client's channels, and
-/// the final status on the error channel before the close.
+/// One exec or attach, on a WebSocket or SPDY: the container's streams through a `ShimBridge`
+/// (the same bounded, lossless path as `docker attach`), stdin and resizes from the client's
+/// channels, and the final status on the error channel before the close.
 final class ProcessStream: Sendable {
     let proto: ChannelProtocol
     let wantsStdin: Bool
     let bridge: ShimBridge
     /// Where resizes go once the process runs; a resize that comes earlier waits here.
     private let resizer = Locked<(target: (@Sendable (UInt16, UInt16) async throws -> Void)?, pending: (UInt16, UInt16)?)>((nil, nil))
-    private let socket = Locked<ChannelSocketHandler?>(nil)
+    /// The error channel's last message, which the connection's handler sends before it closes.
+    let farewell = Locked<[UInt8]?>(nil)
     let log: Logger
 
     init(proto: ChannelProtocol, stdin: Bool, command: [String]?, log: Logger) {
         self.proto = proto
         self.wantsStdin = stdin
         self.log = log
-        let socket = self.socket
+        let farewell = self.farewell
         // An exec's exit decides its status; an attach ends well when the container's output does.
         self.bridge = ShimBridge(framing: .channelPrefixed, detachKeys: nil) { status in
             let end: StreamStatus = status.exitCode == 0 ? .success : .exited(code: status.exitCode, command: command ?? [])
-            socket.value?.farewell.exchange(end.message(for: proto))
+            farewell.exchange(end.message(for: proto))
         }
     }
 
-    /// The pipeline's handler for the client's side.
-    func handler() -> ChannelSocketHandler {
-        let handler = ChannelSocketHandler(onMessage: { [self] channel, buffer in received(channel, buffer) },
-                                           onEnd: { [bridge] in bridge.fromClient(nil) })
-        socket.exchange(handler)
-        return handler
+    /// The pipeline's handler for a WebSocket client.
+    func webSocketHandler() -> ChannelSocketHandler {
+        ChannelSocketHandler(farewell: farewell, onMessage: { [self] channel, buffer in received(channel, buffer) },
+                             onEnd: { [self] in clientEnded() })
     }
 
-    private func received(_ channel: UInt8, _ buffer: ByteBuffer) {
+    /// The client's sending side is over (or the client is gone).
+    func clientEnded() { bridge.fromClient(nil) }
+
+    /// A message on one of the client's channels (stdin, resize, v5's close).
+    func received(_ channel: UInt8, _ buffer: ByteBuffer) {
         switch channel {
         case ChannelProtocol.stdin where wantsStdin:
             bridge.fromClient(buffer)
@@ -75,22 +78,25 @@ final class ProcessStream: Sendable {
         }
     }
 
-    /// Tells the client the streams are open (the kubelet's empty message on the first output
-    /// channel it serves), then hands the connection to the bridge.
-    func open(_ channel: Channel, stdout: Bool, stderr: Bool) {
-        let first = stdout ? ChannelProtocol.stdout : stderr ? ChannelProtocol.stderr : ChannelProtocol.error
-        channel.writeAndFlush(channel.allocator.buffer(bytes: [first]), promise: nil)
+    /// Tells a WebSocket client the streams are open (the kubelet's empty message on the first
+    /// output channel it serves; over SPDY the client opened them), then hands the connection to
+    /// the bridge.
+    func open(_ channel: Channel, stdout: Bool, stderr: Bool, announce: Bool) {
+        if announce {
+            let first = stdout ? ChannelProtocol.stdout : stderr ? ChannelProtocol.stderr : ChannelProtocol.error
+            channel.writeAndFlush(channel.allocator.buffer(bytes: [first]), promise: nil)
+        }
         bridge.attachClient(channel)
     }
 
-    /// Ends the stream with `status` (the process never ran, or an attach ended).
+    /// Ends the stream with `status` (the process never ran).
     func finish(_ status: StreamStatus) {
-        socket.value?.farewell.exchange(status.message(for: proto))
+        farewell.exchange(status.message(for: proto))
         bridge.shimClosed()
     }
 
     /// An attach's status when its stream ends: the kubelet reports success.
     func endsWell() {
-        socket.value?.farewell.exchange(StreamStatus.success.message(for: proto))
+        farewell.exchange(StreamStatus.success.message(for: proto))
     }
 }

@@ -12,6 +12,12 @@ final class StreamRequests: Sendable {
         case attach(containerID: String, tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool)
         case portForward(podID: String, netns: String, ports: [UInt16])
 
+        /// The command of an exec.
+        var command: [String]? {
+            if case .exec(_, let command, _, _, _, _) = self { return command }
+            return nil
+        }
+
         /// The URL path's first segment for this kind of request.
         var kind: String {
             switch self {

@@ -11,7 +11,8 @@ import NIOWebSocket
 /// `http://<address>/<kind>/<token>` and the client connects there. Served on TCP (the kubelet
 /// reaches it as it reaches containerd's, on 127.0.0.1 by default), WebSocket with Kubernetes'
 /// channel protocols (`v5.channel.k8s.io`, `v4.channel.k8s.io`, `channel.k8s.io`; port forwarding
-/// v4 and unnamed). SPDY/3.1 upgrades are refused with a message that names what is served.
+/// v4 and unnamed) or SPDY/3.1 (remote command v4 to v1, `portforward.k8s.io`), the protocol the
+/// kubelet proxies `kubectl exec`, `attach` and `port-forward` with.
 public final class StreamingServer: Sendable {
     let requests = StreamRequests()
     let containers: ContainerService
@@ -40,7 +41,8 @@ public final class StreamingServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
-                channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })).flatMap {
+                let spdy = SPDYUpgrader(server: self)
+                return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader, spdy], completionHandler: { _ in })).flatMap {
                     channel.pipeline.addHandler(RefusalHandler(requests: self.requests), name: RefusalHandler.name)
                 }
             }
@@ -93,23 +95,60 @@ public final class StreamingServer: Sendable {
     private func serveWebSocket(_ channel: Channel, _ request: StreamRequests.Request, proto: ChannelProtocol, query: [(String, String)]) -> EventLoopFuture<Void> {
         let aggregator = NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 1 << 20)
         switch request {
-        case .exec(let id, let command, let tty, let stdin, let stdout, let stderr):
-            let stream = ProcessStream(proto: proto, stdin: stdin, command: command, log: log)
-            return channel.pipeline.addHandlers([aggregator, stream.handler()]).map { [self] in
-                stream.open(channel, stdout: stdout, stderr: stderr && !tty)
-                Task { await exec(stream, id, command: command, tty: tty, stdin: stdin, on: channel.eventLoop) }
-            }
-        case .attach(let id, let tty, let stdin, let stdout, let stderr):
-            let stream = ProcessStream(proto: proto, stdin: stdin, command: nil, log: log)
-            return channel.pipeline.addHandlers([aggregator, stream.handler()]).map { [self] in
-                stream.endsWell()
-                stream.open(channel, stdout: stdout, stderr: stderr && !tty)
-                Task { await attach(stream, id, stdin: stdin, stdout: stdout, stderr: stderr && !tty, on: channel.eventLoop) }
+        case .exec(_, _, _, let stdin, _, _), .attach(_, _, let stdin, _, _):
+            let stream = ProcessStream(proto: proto, stdin: stdin, command: request.command, log: log)
+            return channel.eventLoop.makeCompletedFuture { [self] in
+                try channel.pipeline.syncOperations.addHandlers([aggregator, stream.webSocketHandler()])
+                launch(request, stream, on: channel, announce: true)
             }
         case .portForward(_, let netns, let ports):
             let asked = query.filter { $0.0 == "port" }.compactMap { UInt16($0.1) }
             let stream = PortForwardStream(ports: asked.isEmpty ? ports : asked, netns: netns, log: log)
-            return channel.pipeline.addHandlers([aggregator, stream.handler()]).map { stream.start(channel) }
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers([aggregator, stream.handler()])
+                stream.start(channel)
+            }
+        }
+    }
+
+    /// An upgraded SPDY connection (`SPDYUpgrader` checked the token and the protocol).
+    func serveSPDY(_ channel: Channel, _ head: HTTPRequestHead) -> EventLoopFuture<Void> {
+        guard let route = Self.route(head.uri), let request = requests.take(route.token, kind: route.kind),
+              let chosen = SPDYProtocol.negotiate(head.headers["X-Stream-Protocol-Version"], kind: route.kind)
+        else { return channel.close() }
+        return channel.pipeline.removeHandler(name: RefusalHandler.name).flatMapThrowing { [self] () -> SPDYSession in
+            switch request {
+            case .portForward(_, let netns, _):
+                return try SPDYSession(channel: channel, delegate: SPDYPortForward(netns: netns, log: log))
+            case .exec(_, _, let tty, let stdin, let stdout, let stderr), .attach(_, let tty, let stdin, let stdout, let stderr):
+                let stream = ProcessStream(proto: chosen == "v4.channel.k8s.io" ? .v4 : .v1, stdin: stdin, command: request.command, log: log)
+                let command = SPDYRemoteCommand(stream: stream, stdin: stdin, stdout: stdout, stderr: stderr, tty: tty,
+                                                resize: chosen == "v4.channel.k8s.io" || chosen == "v3.channel.k8s.io") { [self] in
+                    launch(request, stream, on: channel, announce: false)
+                }
+                channel.eventLoop.scheduleTask(in: SPDYRemoteCommand.streamsDeadline) { [log] in
+                    if !command.isStarted {
+                        log.info("CRI stream: the client did not open its streams in time")
+                        channel.close(promise: nil)
+                    }
+                }
+                return try SPDYSession(channel: channel, delegate: command, farewell: stream.farewell)
+            }
+        }.flatMap { session in channel.pipeline.addHandler(session) }
+    }
+
+    /// Starts an exec or attach once its client's streams are open.
+    private func launch(_ request: StreamRequests.Request, _ stream: ProcessStream, on channel: Channel, announce: Bool) {
+        switch request {
+        case .exec(let id, let command, let tty, let stdin, let stdout, let stderr):
+            stream.open(channel, stdout: stdout, stderr: stderr && !tty, announce: announce)
+            Task { await exec(stream, id, command: command, tty: tty, stdin: stdin, on: channel.eventLoop) }
+        case .attach(let id, let tty, let stdin, let stdout, let stderr):
+            stream.endsWell()
+            stream.open(channel, stdout: stdout, stderr: stderr && !tty, announce: announce)
+            Task { await attach(stream, id, stdin: stdin, stdout: stdout, stderr: stderr && !tty, on: channel.eventLoop) }
+        case .portForward:
+            break
         }
     }
 
@@ -161,7 +200,8 @@ private final class RefusalHandler: ChannelInboundHandler, RemovableChannelHandl
         headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: message + "\n")))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     static func refusal(_ head: HTTPRequestHead, requests: StreamRequests) -> (HTTPResponseStatus, String) {
@@ -170,9 +210,11 @@ private final class RefusalHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let upgrade = head.headers["Upgrade"].first?.lowercased() ?? ""
         if upgrade.hasPrefix("spdy") {
-            return (.badRequest, "berthd's streaming server speaks WebSocket (v5.channel.k8s.io, v4.channel.k8s.io, channel.k8s.io); SPDY/3.1 is not served")
+            let offered = head.headers["X-Stream-Protocol-Version"].joined(separator: ", ")
+            let served = route.kind == "portforward" ? SPDYProtocol.portForward : SPDYProtocol.remoteCommand
+            return (.forbidden, "unable to upgrade: unable to negotiate protocol: client supports [\(offered)], server accepts [\(served.joined(separator: ", "))]")
         }
-        if upgrade != "websocket" { return (.badRequest, "a WebSocket upgrade is required") }
+        if upgrade != "websocket" { return (.badRequest, "a WebSocket or SPDY/3.1 upgrade is required") }
         let offered = head.headers["Sec-WebSocket-Protocol"].joined(separator: ", ")
         return (.badRequest, "none of the offered protocols (\(offered)) is served; supported: "
                 + StreamingServer.supported(route.kind).map(\.rawValue).filter { !$0.isEmpty }.joined(separator: ", "))
