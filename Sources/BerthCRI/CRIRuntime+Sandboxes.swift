@@ -71,6 +71,7 @@ extension CRIRuntime {
         var namespaces: [Namespace] = []
         if options.network != .node { namespaces += [Namespace(type: "network", path: pins + "/net"), Namespace(type: "uts", path: pins + "/uts")] }
         if options.ipc != .node { namespaces.append(Namespace(type: "ipc", path: pins + "/ipc")) }
+        if options.pid == .pod { namespaces.append(Namespace(type: "pid", path: pins + "/pid")) }
         let written = try FileIO.read(dir + "/hostname")
         let hostname = String(decoding: written.prefix { $0 != 0x0a }, as: UTF8.self)
         let info = Info(runtimeSpec: Spec(linux: Linux(namespaces: namespaces), hostname: hostname), resolvConf: dir + "/resolv.conf",

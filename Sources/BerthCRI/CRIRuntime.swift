@@ -19,12 +19,12 @@ public struct CRIRuntime: Sendable {
 
     /// `stateRoot` keeps pod records across restarts; `runRoot` holds the namespace pins.
     public init(containers: ContainerService, stateRoot: String, runRoot: String, cniConfigDirectory: String, cniBinDirectories: [String],
-                log: Logger) throws {
+                shimPath: String, log: Logger) throws {
         self.log = log
         self.containers = containers
         self.streaming = StreamingServer(containers: containers, log: log)
         self.pods = try PodSandboxes(settings: .init(stateRoot: stateRoot, runRoot: runRoot, cniConfigDirectory: cniConfigDirectory,
-                                                     cniBinDirectories: cniBinDirectories), log: log)
+                                                     cniBinDirectories: cniBinDirectories, shimPath: shimPath), log: log)
     }
 
     typealias Service = Runtime_V1_RuntimeService.Method

@@ -58,7 +58,12 @@ enum PodContainers {
         switch security.namespaceOptions.pid {
         case .container: break
         case .node: host.PidMode = "host"
-        default: throw RPCError(code: .unimplemented, message: "a pod-wide or targeted PID namespace is not supported by Berth yet")
+        case .pod:
+            guard podOptions.pid == .pod else {
+                throw RPCError(code: .failedPrecondition, message: "container asks for the pod's PID namespace, but the pod was not run with a shared one")
+            }
+            host.PidMode = "ns:" + pins + "/pid"
+        default: throw RPCError(code: .unimplemented, message: "a targeted PID namespace (an ephemeral container's) is not supported by Berth yet")
         }
         var binds = config.mounts.map { m in m.hostPath + ":" + m.containerPath + (m.readonly ? ":ro" : "") }
         let mounted = Set(config.mounts.map(\.containerPath))

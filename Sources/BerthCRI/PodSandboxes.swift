@@ -4,6 +4,7 @@ import BerthNetwork
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import GRPCCore
 import Logging
 import SwiftProtobuf
 
@@ -18,6 +19,14 @@ struct PodSandboxRecord: Codable, Sendable {
     var addresses: [String]
     /// Whether the pod network is still attached (a stop detaches it once).
     var networkAttached: Bool
+    /// The init of the pod's shared PID namespace, when the pod asked for one.
+    var pidInit: PodProcess?
+
+    struct PodProcess: Codable, Sendable {
+        var pid: Int32
+        /// Tells the process from a later one that reuses its pid.
+        var startTime: UInt64?
+    }
 
     func config() throws -> Runtime_V1_PodSandboxConfig { try Runtime_V1_PodSandboxConfig(jsonString: configJSON) }
 }
@@ -41,6 +50,8 @@ actor PodSandboxes {
         var runRoot: String
         var cniConfigDirectory: String
         var cniBinDirectories: [String]
+        /// `berth-shim`, whose `--pod-init` is the init of a pod's shared PID namespace.
+        var shimPath: String
     }
 
     let settings: Settings
@@ -120,6 +131,7 @@ actor PodSandboxes {
                 }
                 if network != nil { try NetworkNamespace.create(at: pinned + "/net") }
             }
+            if options.pid == .pod { record.pidInit = try await startPIDInit(pinned) }
             if let network {
                 let attachment = self.attachment(id, config)
                 let result = try await Threads.run { [cni] in try cni.add(network, attachment) }
@@ -136,6 +148,30 @@ actor PodSandboxes {
         }
         log.info("CRI: pod sandbox \(id) (\(Self.name(wanted))) is ready", metadata: ["ip": "\(record.addresses.first ?? "host")"])
         return id
+    }
+
+    /// Starts the init of the pod's shared PID namespace and pins the namespace, which the
+    /// containers then join (a namespace cannot outlive its init, so the pin alone cannot hold it).
+    func startPIDInit(_ pinned: String) async throws -> PodSandboxRecord.PodProcess {
+        let shim = settings.shimPath
+        let (status, output) = try await Threads.run { try Subprocess.run(shim, ["--pod-init"]) }
+        guard status == 0, let pid = Int32(output.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+            throw RPCError(code: .internalError, message: "failed to start the pod's PID namespace init (\(shim) --pod-init): \(output)")
+        }
+        let process = PodSandboxRecord.PodProcess(pid: pid, startTime: ProcessStatus.startTime(pid))
+        do {
+            try await Threads.run { try PinnedNamespace.pin("/proc/\(pid)/ns/pid", at: pinned + "/pid") }
+        } catch {
+            Self.stop(process)
+            throw error
+        }
+        return process
+    }
+
+    /// Kills a pod's PID namespace init, if it is still the process recorded: the kernel then
+    /// kills every process left in the namespace.
+    static func stop(_ process: PodSandboxRecord.PodProcess) {
+        if ProcessStatus.isAlive(process.pid, startTime: process.startTime) { kill(process.pid, SIGKILL) }
     }
 
     /// containerd's name for a pod's sandbox, which the kubelet's logs use too.
@@ -196,6 +232,7 @@ actor PodSandboxes {
         record.ready = false
         record.networkAttached = false
         try save(record)
+        if let process = record.pidInit { Self.stop(process) }
         if attached, let network = network() {
             let attachment = attachment(record.id, try record.config())
             do { try await Threads.run { [cni] in try cni.delete(network, attachment) } } catch {
@@ -219,13 +256,14 @@ actor PodSandboxes {
     /// Unpins what `run` pinned and deletes the pod's files; each step logs its own failure, so
     /// one stuck mount does not keep the rest.
     func release(_ record: PodSandboxRecord) async {
+        if let process = record.pidInit { Self.stop(process) }
         let pinned = pins(record.id), dir = directory(record.id), log = log
         if record.networkAttached, let network = network() {
             let attachment = attachment(record.id, (try? record.config()) ?? Runtime_V1_PodSandboxConfig())
             do { try await Threads.run { [cni] in try cni.delete(network, attachment) } } catch { log.warning("CRI: detaching pod \(record.id): \(error)") }
         }
         let unpinned: Void? = try? await Threads.run {  // the body logs each failure itself
-            for kind in ["net", "ipc", "uts"] where FileIO.exists(pinned + "/" + kind) { PinnedNamespace.remove(at: pinned + "/" + kind) }
+            for kind in ["net", "ipc", "uts", "pid"] where FileIO.exists(pinned + "/" + kind) { PinnedNamespace.remove(at: pinned + "/" + kind) }
             if FileIO.exists(pinned + "/shm") {
                 do { try Mounter.unmount(pinned + "/shm", detach: true) } catch { log.warning("CRI: unmounting pod \(record.id)'s /dev/shm: \(error)") }
             }

@@ -84,6 +84,18 @@ public enum PinnedNamespace {
         }
     }
 
+    /// Pins the namespace at `source` (a `/proc/<pid>/ns/<kind>` file) at `path`.
+    public static func pin(_ source: String, at path: String) throws(NetworkError) {
+        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw .system("create \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+        guard berth_mount(source, path, nil, MountFlag.bind, nil) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw .system("bind \(source) at \(path): \(reason)")
+        }
+    }
+
     /// Unpins: once its last process is gone the kernel frees the namespace.
     public static func remove(at path: String) {
         try? Mounter.unmount(path, detach: true)

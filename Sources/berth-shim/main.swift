@@ -15,9 +15,10 @@ if CommandLine.arguments.count == 2, ["--version", "-v"].contains(CommandLine.ar
     exit(0)
 }
 if CommandLine.arguments.count == 2, ["--help", "-h"].contains(CommandLine.arguments[1]) {
-    print("Usage:  berth-shim [--delete] CONFIG.json\n\nThe per-container shim berthd starts: it creates the container through berth-runtime, holds its\nstdio, logs and exit status, and outlives berthd. --delete removes what a killed shim left. Not meant to be run by hand.")
+    print("Usage:  berth-shim [--delete] CONFIG.json\n\nThe per-container shim berthd starts: it creates the container through berth-runtime, holds its\nstdio, logs and exit status, and outlives berthd. --delete removes what a killed shim left;\n--pod-init is the init of a CRI pod's shared PID namespace. Not meant to be run by hand.")
     exit(0)
 }
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "--pod-init" { PodInit.run() }
 // `--delete CONFIG.json`: what a killed shim left (containerd's `shim delete`), run by berthd at
 // boot for starts a crash interrupted; the shim stays the only writer of the runtime's state.
 let deleting = CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--delete"

@@ -237,7 +237,7 @@ do {
         let runtime = try CRIRuntime(containers: containers, stateRoot: dataRoot + "/cri/sandboxes", runRoot: execRoot + "/cri",
                                      cniConfigDirectory: overrides["cni-conf-dir"] ?? file.cniConfDir ?? "/etc/cni/net.d",
                                      cniBinDirectories: (overrides["cni-bin-dir"] ?? file.cniBinDir ?? "/usr/lib/cni:/opt/cni/bin").split(separator: ":").map(String.init),
-                                     log: criLog)
+                                     shimPath: config.shimPath, log: criLog)
         let streaming = overrides["cri-streaming-address"] ?? file.criStreamingAddress ?? "127.0.0.1:0"
         guard let colon = streaming.lastIndex(of: ":"), let port = Int(streaming[streaming.index(after: colon)...]), (0...65535).contains(port) else {
             fail("invalid cri-streaming-address \"\(streaming)\": want host:port")

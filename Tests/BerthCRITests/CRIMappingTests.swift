@@ -106,7 +106,11 @@ import Testing
         #expect(body.User == "1000:3000" && host.GroupAdd == ["4000"])
         #expect(host.SecurityOpt == ["no-new-privileges", "seccomp=unconfined"] && host.OomScoreAdj == -500)
         c.linux.securityContext.namespaceOptions.pid = .pod
-        #expect(throws: RPCError.self) { try PodContainers.request(c, pod: pod(), sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0) }
+        // the pod's PID namespace (the proto's default, POD) only in a pod that has one
+        #expect(try PodContainers.request(c, pod: pod(), sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0).1.PidMode == "ns:/p/pid")
+        var apart = pod()
+        apart.linux.securityContext.namespaceOptions.pid = .container
+        #expect(throws: RPCError.self) { try PodContainers.request(c, pod: apart, sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0) }
         var slice = pod()
         slice.linux.cgroupParent = "kubepods-besteffort.slice"
         #expect(throws: RPCError.self) { try PodContainers.request(container(), pod: slice, sandboxID: "s", pins: "/p", files: "/f", ownOOMScore: 0) }

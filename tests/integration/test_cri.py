@@ -301,9 +301,9 @@ def test_an_image_pulled_over_cri_is_an_engine_image(cri, registry):
 
 # pod.go, networking.go
 
-def pod_config(pb, name, host_network=False, cgroup_parent="", **fields):
+def pod_config(pb, name, host_network=False, cgroup_parent="", share_pid=False, **fields):
     uid = uuid.uuid4().hex
-    options = pb.NamespaceOption(network=pb.NODE if host_network else pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+    options = pb.NamespaceOption(network=pb.NODE if host_network else pb.POD, pid=pb.POD if share_pid else pb.CONTAINER, ipc=pb.POD)
     return pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace="berth-test", attempt=0),
                                linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent,
                                                               security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)),
@@ -497,7 +497,7 @@ def test_a_host_port_reaches_the_pod_from_the_node(cri, pods):
 def container_config(pb, name, command, **fields):
     """As the kubelet fills it: the container's PID namespace its own unless the pod shares one."""
     linux = fields.pop("linux", pb.LinuxContainerConfig())
-    linux.security_context.namespace_options.pid = pb.CONTAINER
+    linux.security_context.namespace_options.pid = pb.POD if fields.pop("share_pid", False) else pb.CONTAINER
     return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=fields.pop("image")),
                               command=command, linux=linux, **fields)
 
@@ -609,6 +609,27 @@ def test_the_containers_of_a_pod_share_its_network_hostname_ipc_and_dns(cri, pod
         r = exec_sync(cri, b, "/bin/sh", "-c", "nc 127.0.0.1 7070 </dev/null").stdout
     assert b"from-a" in r
 
+
+def test_a_pod_can_share_one_pid_namespace(cri, pod_with):
+    marked = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done", "pod-b-marker"]
+    sandbox, (a, b) = pod_with("sharedpid", [("a", SLEEPER, {"share_pid": True}), ("b", marked, {"share_pid": True})], share_pid=True)
+    seen = exec_sync(cri, a, "/bin/sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout.decode()
+    assert "pod-b-marker" in seen, seen  # a sees b's process
+    first = exec_sync(cri, b, "/bin/cat", "/proc/1/cmdline").stdout.decode()
+    assert "pod-b-marker" not in first and "sleep 1" not in first, f"PID 1 is the pod's own init, not a container: {first!r}"
+    namespace = namespace_path(cri, sandbox, "pid")  # containerd's pause process, or Berth's pin
+    ns_id = os.readlink(namespace) if os.path.islink(namespace) else f"pid:[{os.stat(namespace).st_ino}]"
+    members = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _ns(pid) == ns_id]
+    assert len(members) >= 3, members  # the init, a, b (and their sleeps)
+    cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, deadline=60)
+    wait_until(lambda: not [pid for pid in members if _ns(pid) == ns_id], "every process of the pod's PID namespace is gone")
+
+
+def _ns(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
 
 def test_list_containers_filters_by_pod_state_and_labels(cri, pod_with):
     pb = cri.pb
