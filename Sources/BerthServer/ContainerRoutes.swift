@@ -145,6 +145,7 @@ struct ContainerRoutes {
         do { parsed = try DetachKeys(parsing: req.query("detachKeys")) } catch { throw EngineError.invalid(error.description) }
         let keys: DetachKeys? = req.flag("stdin") && tty ? parsed : nil
         let bridge = ShimBridge(framing: tty ? .raw : .multiplexed, detachKeys: keys, onExit: nil)
+        bridge.takesInput(from: r.channel)
         let loop = r.channel.eventLoop
         let wants = (stdin: req.flag("stdin"), stdout: req.flag("stdout") || req.query("stdout") == nil,
                      stderr: req.flag("stderr") || req.query("stderr") == nil)
@@ -187,6 +188,7 @@ struct ContainerRoutes {
         let bridge = ShimBridge(framing: raw ? .raw : .multiplexed, detachKeys: launch.detachKeys) { status in
             await service.execExited(execID, code: status.exitCode)
         }
+        bridge.takesInput(from: r.channel)
         // As moby: the response head goes out before the process starts. For a client that reads
         // the head through a buffer (docker-py), the bridge holds the first output back a little.
         var client: Channel?

@@ -169,7 +169,9 @@ public final class Shim {
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0), pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             if !attachBehind { for fd in outputs.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
             for client in clients.values {
-                let events = (client.readable ? POLLIN : 0) | (client.outbox.pending > 0 ? POLLOUT : 0)
+                // a client whose stdin the container has not taken yet is not read: its writes block
+                let heldBack = stdinSink(for: client).map { $0.pending.count >= Self.stdinBacklog } ?? false
+                let events = (client.readable && !heldBack ? POLLIN : 0) | (client.outbox.pending > 0 ? POLLOUT : 0)
                 if events != 0 { fds.append(pollfd(fd: client.fd, events: Int16(events), revents: 0)) }
             }
             // an exec's output waits for its client, as the process would for docker's
@@ -315,10 +317,18 @@ public final class Shim {
         }
     }
 
+    /// Stdin the shim holds for a container before it stops reading the clients that feed it: a
+    /// client that writes faster than the container reads is held back instead of growing the shim.
+    static let stdinBacklog = 1 << 20
+
+    /// Where a client's bytes go: its exec's stdin, or the container's for an attach with stdin.
+    func stdinSink(for client: Client) -> StdinSink? {
+        client.execPid.flatMap { execs[$0]?.stdin } ?? (client.request?.op == .attach && client.request?.stdin == true ? stdin : nil)
+    }
+
     /// Stdin bytes from an attached client or an exec's client.
     func input(_ client: Client, _ bytes: ArraySlice<UInt8>) {
-        let sink = client.execPid.flatMap { execs[$0]?.stdin } ?? (client.request?.op == .attach && client.request?.stdin == true ? stdin : nil)
-        guard let sink, !sink.closeWhenDrained else { return }
+        guard let sink = stdinSink(for: client), !sink.closeWhenDrained else { return }
         sink.pending += bytes
         flushStdin(sink.fd)
     }

@@ -47,12 +47,21 @@ public final class ShimBridge: @unchecked Sendable {
     /// The client typed the detach sequence: nothing more of its input goes through, and its
     /// connection closes as soon as it is handed over (the keys may arrive before that).
     private var detached = false
+    /// The connection the client's input comes on: its reads pause while the shim's socket is
+    /// full (or, before the shim is connected, past `highWater` of waiting input), so a client
+    /// that writes faster than the container reads is held back instead of growing berthd.
+    private var inputSource: Channel?
+    private var inputPaused = false
+    private var pendingInputBytes = 0
 
     public init(framing: Framing, detachKeys: DetachKeys?, onExit: (@Sendable (ExitStatus) async -> Void)?) {
         self.framing = framing
         self.detachScanner = detachKeys.map(DetachKeyScanner.init)
         self.onExit = onExit
     }
+
+    /// Where the client's input comes from, for the bound on what waits of it.
+    public func takesInput(from channel: Channel) { lock.withLock { inputSource = channel } }
 
     /// Bytes from the client (nil: it closed its sending side or went away).
     public func fromClient(_ buffer: ByteBuffer?) {
@@ -77,10 +86,17 @@ public final class ShimBridge: @unchecked Sendable {
                 buffer = ByteBuffer(bytes: result.forward)
                 detached = result.detached
             }
-            if shim == nil, buffer.readableBytes > 0 { pendingInput.append(buffer) }
+            if shim == nil, buffer.readableBytes > 0 {
+                pendingInput.append(buffer)
+                pendingInputBytes += buffer.readableBytes
+                if pendingInputBytes > Self.highWater { pauseInput() }
+            }
             return (shim, client, detached)
         }
-        if let target, buffer.readableBytes > 0 { target.writeAndFlush(buffer, promise: nil) }
+        if let target, buffer.readableBytes > 0 {
+            target.writeAndFlush(buffer, promise: nil)
+            if !target.isWritable { lock.withLock { pauseInput() } }
+        }
         if detachedNow {
             // Docker closes the client's connection; the container and its stdin stay as they are.
             peer?.close(promise: nil)
@@ -142,8 +158,27 @@ public final class ShimBridge: @unchecked Sendable {
             if gone { return channel.close(promise: nil) }  // as a detach after the shim joined does
             for buffer in input { channel.write(buffer, promise: nil) }
             channel.flush()
+            lock.withLock { pendingInputBytes = 0 }
+            if channel.isWritable { shimWritable() }
             if closed { channel.close(mode: .output, promise: nil) }
         }
+    }
+
+    /// Under the lock.
+    private func pauseInput() {
+        guard !inputPaused, let source = inputSource else { return }
+        inputPaused = true
+        source.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+    }
+
+    /// The shim's socket can take more: the client's input flows again.
+    func shimWritable() {
+        let source = lock.withLock { () -> Channel? in
+            guard inputPaused else { return nil }
+            inputPaused = false
+            return inputSource
+        }
+        source?.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
     }
 
     /// Output for the client: from the shim, read on `source`'s event loop, or (no source) a
@@ -229,6 +264,10 @@ final class ShimFrameHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) { bridge.shimClosed() }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { bridge.shimWritable() }
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? ChannelEvent, e == .inputClosed { context.close(promise: nil) }

@@ -404,3 +404,35 @@ def test_attach_with_logs_replays_a_big_log_in_bounded_memory(daemon):
         assert growth < 32, growth
     finally:
         api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def test_a_client_flooding_stdin_costs_bounded_memory(daemon):
+    """A client that writes to a container's stdin faster than the container reads (here: never):
+    berthd and the shim stop reading the client past a bounded backlog, so the client's writes
+    block instead of piling up in either process."""
+    cid = json.loads(api(daemon, "POST", "/containers/create",
+                         json.dumps({"Image": "busybox:latest", "Cmd": ["sleep", "60"], "OpenStdin": True}).encode(),
+                         {"Content-Type": "application/json"})[2])["Id"]
+    try:
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        shim = int(subprocess.run(["pgrep", "-f", f"berth-shim .*{cid}"], capture_output=True, text=True).stdout.split()[0])
+        before, shim_before = rss_kib(daemon.proc.pid), rss_kib(shim)
+        s, status = hijack(f"/containers/{cid}/attach?stream=1&stdin=1&stdout=1", daemon.socket)
+        assert status == 101
+        s.settimeout(0.5)
+        sent, chunk, peak, shim_peak = 0, b"x" * 65536, before, shim_before
+        deadline = time.time() + 8
+        while time.time() < deadline:
+            try:
+                sent += s.send(chunk)
+            except socket.timeout:
+                pass  # the client is held back: what the test wants
+            peak, shim_peak = max(peak, rss_kib(daemon.proc.pid)), max(shim_peak, rss_kib(shim))
+        s.close()
+        growth, shim_growth = (peak - before) / 1024, (shim_peak - shim_before) / 1024
+        print(f"stdin flood: the client got {sent >> 20} MiB in; berthd RSS +{growth:.1f} MiB, shim +{shim_growth:.1f} MiB")
+        assert growth < 32 and shim_growth < 32, (growth, shim_growth)
+        assert sent >> 20 < 64, f"{sent >> 20} MiB taken from a client whose container reads nothing"
+        assert daemon.proc.poll() is None
+    finally:
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")

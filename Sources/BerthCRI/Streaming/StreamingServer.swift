@@ -97,6 +97,7 @@ public final class StreamingServer: Sendable {
         switch request {
         case .exec(_, _, _, let stdin, _, _), .attach(_, _, let stdin, _, _):
             let stream = ProcessStream(proto: proto, stdin: stdin, command: request.command, log: log)
+            stream.bridge.takesInput(from: channel)
             return channel.eventLoop.makeCompletedFuture { [self] in
                 try channel.pipeline.syncOperations.addHandlers([aggregator, stream.webSocketHandler()])
                 launch(request, stream, on: channel, announce: true)
@@ -122,6 +123,7 @@ public final class StreamingServer: Sendable {
                 return try SPDYSession(channel: channel, delegate: SPDYPortForward(netns: netns, log: log))
             case .exec(_, _, let tty, let stdin, let stdout, let stderr), .attach(_, let tty, let stdin, let stdout, let stderr):
                 let stream = ProcessStream(proto: chosen == "v4.channel.k8s.io" ? .v4 : .v1, stdin: stdin, command: request.command, log: log)
+                stream.bridge.takesInput(from: channel)
                 let command = SPDYRemoteCommand(stream: stream, stdin: stdin, stdout: stdout, stderr: stderr, tty: tty,
                                                 resize: chosen == "v4.channel.k8s.io" || chosen == "v3.channel.k8s.io") { [self] in
                     launch(request, stream, on: channel, announce: false)
