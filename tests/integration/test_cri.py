@@ -301,12 +301,13 @@ def test_an_image_pulled_over_cri_is_an_engine_image(cri, registry):
 
 # pod.go, networking.go
 
-def pod_config(pb, name, host_network=False, cgroup_parent="", share_pid=False, **fields):
+def pod_config(pb, name, host_network=False, cgroup_parent="", share_pid=False, privileged=False, sysctls=None, **fields):
     uid = uuid.uuid4().hex
     options = pb.NamespaceOption(network=pb.NODE if host_network else pb.POD, pid=pb.POD if share_pid else pb.CONTAINER, ipc=pb.POD)
     return pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace="berth-test", attempt=0),
-                               linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent,
-                                                              security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)),
+                               linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, sysctls=sysctls or {},
+                                                              security_context=pb.LinuxSandboxSecurityContext(namespace_options=options,
+                                                                                                              privileged=privileged)),
                                **fields)
 
 
@@ -663,6 +664,65 @@ def test_dropped_capabilities_are_gone(cri, pod_with):
     assert exec_sync(cri, cid, "/bin/chown", "1:1", "/tmp").exit_code != 0
     assert exec_sync(cri, cid, "/bin/sh", "-c", "echo ok > /tmp/x && chgrp 0 /tmp/x").exit_code == 0
 
+
+
+def test_a_privileged_container_may_do_what_a_confined_one_may_not(cri, pod_with):
+    pb = cri.pb
+    privileged = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(privileged=True))
+    _, (confined, free) = pod_with("privileged", [("confined", SLEEPER, {}), ("free", SLEEPER, {"linux": privileged})], privileged=True)
+    mount = ("/bin/sh", "-c", "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t")
+    assert exec_sync(cri, confined, *mount).exit_code != 0
+    assert exec_sync(cri, free, *mount).exit_code == 0
+
+
+def test_host_paths_are_mounted_read_write_or_read_only(cri, pod_with):
+    pb = cri.pb
+    host = tempfile.mkdtemp(prefix="berth-cri-mount-")
+    try:
+        with open(os.path.join(host, "given"), "w") as f:
+            f.write("from-the-host\n")
+        mounts = [pb.Mount(container_path="/rw", host_path=host), pb.Mount(container_path="/ro", host_path=host, readonly=True)]
+        _, (cid,) = pod_with("mounts", [("main", SLEEPER, {"mounts": mounts})])
+        assert exec_sync(cri, cid, "/bin/cat", "/ro/given").stdout == b"from-the-host\n"
+        assert exec_sync(cri, cid, "/bin/sh", "-c", "echo back > /rw/written").exit_code == 0
+        assert open(os.path.join(host, "written")).read() == "back\n"
+        assert exec_sync(cri, cid, "/bin/sh", "-c", "echo no > /ro/refused").exit_code != 0
+    finally:
+        shutil.rmtree(host, ignore_errors=True)
+
+
+def test_pod_sysctls_are_set_in_its_namespaces(cri, pod_with):
+    pb = cri.pb
+    sysctls = {"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "80"}
+    node = open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read()
+    _, (cid,) = pod_with("sysctls", [("main", SLEEPER, {})], sysctls=sysctls)
+    assert exec_sync(cri, cid, "/bin/cat", "/proc/sys/kernel/shm_rmid_forced").stdout == b"1\n"
+    assert exec_sync(cri, cid, "/bin/cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start").stdout == b"80\n"
+    assert open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read() == node  # the node's own is untouched
+
+    
+def test_a_localhost_seccomp_profile_is_enforced(cri, pod_with):
+    pb = cri.pb
+    work = tempfile.mkdtemp(prefix="berth-cri-seccomp-")
+    try:
+        profile = os.path.join(work, "deny-mkdir.json")
+        with open(profile, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}, f)
+        confined = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+            seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.Localhost, localhost_ref=profile)))
+        _, (cid, free) = pod_with("seccomp", [("confined", SLEEPER, {"linux": confined}), ("free", SLEEPER, {})])
+        assert exec_sync(cri, cid, "/bin/mkdir", "/tmp/refused").exit_code != 0
+        assert exec_sync(cri, free, "/bin/mkdir", "/tmp/allowed").exit_code == 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_masked_and_read_only_paths_are_applied(cri, pod_with):
+    pb = cri.pb
+    security = pb.LinuxContainerSecurityContext(masked_paths=["/proc/kcore", "/etc/masked-dir"], readonly_paths=["/proc/sys"])
+    _, (cid,) = pod_with("paths", [("main", ["/bin/sh", "-c", "mkdir -p /etc/masked-dir; " + SLEEPER[2]], {"linux": pb.LinuxContainerConfig(security_context=security)})])
+    assert exec_sync(cri, cid, "/bin/sh", "-c", "head -c 16 /proc/kcore | wc -c").stdout.strip() == b"0"
+    assert exec_sync(cri, cid, "/bin/sh", "-c", "echo 1 > /proc/sys/kernel/shm_rmid_forced").exit_code != 0
 
 def test_stopping_a_pod_stops_its_containers_and_removing_it_removes_them(cri, pod_with):
     sandbox, (a, b) = pod_with("teardown", [("a", SLEEPER, {}), ("b", SLEEPER, {})])
