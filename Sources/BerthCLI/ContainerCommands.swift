@@ -631,6 +631,7 @@ extension CLI {
         let tty = try client.call("GET", "/containers/\(ref)/json")["Config"]?["Tty"] == .bool(true)
         var q = [("stdout", "1"), ("stderr", "1"), ("follow", f.bool("follow") ? "1" : "0"), ("timestamps", f.bool("timestamps") ? "1" : "0")]
         if let t = f.string("tail") { q.append(("tail", t)) }
+        if f.bool("details") { q.append(("details", "1")) }
         if let s = f.string("since") { q.append(("since", Self.timeArgument(s))) }
         if let u = f.string("until") { q.append(("until", Self.timeArgument(u))) }
         let response = try client.open("GET", "/containers/\(ref)/logs", query: q)

@@ -418,7 +418,7 @@ public actor ContainerService {
                                         logMaxFiles: Int(record.hostConfig.LogConfig?.Config?["max-file"] ?? "") ?? config.logMaxFiles,
                                         exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
                                         openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true,
-                                        criLogPath: record.criLogPath)
+                                        criLogPath: record.criLogPath, logAttributes: Self.logAttributes(record))
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
             // the shim's start (it creates the container) waits off the actor: other containers go on

@@ -11,9 +11,11 @@ public final class JSONFileLogger {
     var fd: Int32
     var size: Int64
     var lines = LogLines()
+    let attrs: [String: String]
 
-    public init(path: String, maxSize: Int64, maxFiles: Int) throws {
+    public init(path: String, maxSize: Int64, maxFiles: Int, attrs: [String: String] = [:]) throws {
         self.path = path
+        self.attrs = attrs
         self.maxSize = maxSize
         self.maxFiles = maxFiles
         fd = try sys("open", path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) }
@@ -32,7 +34,7 @@ public final class JSONFileLogger {
     }
 
     func emit(_ line: ArraySlice<UInt8>, stream: String) {
-        let entry = JSONLogEntry(log: Array(line), stream: stream, time: Timestamp.now()).encoded()
+        let entry = JSONLogEntry(log: Array(line), stream: stream, time: Timestamp.now(), attrs: attrs).encoded()
         if maxSize > 0 && size + Int64(entry.count) > maxSize && size > 0 { rotate() }
         try? FileIO.writeAll(fd, entry, path: path)
         size += Int64(entry.count)

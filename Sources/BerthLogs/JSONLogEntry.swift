@@ -9,11 +9,14 @@ public struct JSONLogEntry: Equatable, Sendable {
     public var log: [UInt8]
     public var stream: String
     public var time: String
+    /// The extra attributes the `labels`/`env` log options pick (`docker logs --details`).
+    public var attrs: [String: String]
 
-    public init(log: [UInt8], stream: String, time: String) {
+    public init(log: [UInt8], stream: String, time: String, attrs: [String: String] = [:]) {
         self.log = log
         self.stream = stream
         self.time = time
+        self.attrs = attrs
     }
 
     /// The entry's line, newline included. Output that is not UTF-8 is logged with U+FFFD in place
@@ -22,7 +25,27 @@ public struct JSONLogEntry: Equatable, Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(log.count + 64)
         out += Array(#"{"log":""#.utf8)
-        for byte in String(decoding: log, as: UTF8.self).utf8 {
+        Self.escape(log, into: &out)
+        out += Array(#"","stream":""#.utf8) + Array(stream.utf8) + [0x22]
+        if !attrs.isEmpty {  // moby's order: log, stream, attrs (keys sorted, as Go writes a map), time
+            out += Array(#","attrs":{"#.utf8)
+            for (n, key) in attrs.keys.sorted().enumerated() {
+                if n > 0 { out.append(0x2C) }
+                out.append(0x22)
+                Self.escape(Array(key.utf8), into: &out)
+                out += [0x22, 0x3A, 0x22]
+                Self.escape(Array((attrs[key] ?? "").utf8), into: &out)
+                out.append(0x22)
+            }
+            out.append(0x7D)
+        }
+        out += Array(#","time":""#.utf8) + Array(time.utf8) + Array("\"}\n".utf8)
+        return out
+    }
+
+    /// A JSON string's content, as Go's encoder writes it for these fields.
+    static func escape(_ bytes: [UInt8], into out: inout [UInt8]) {
+        for byte in String(decoding: bytes, as: UTF8.self).utf8 {
             switch byte {
             case 0x22: out += [0x5C, 0x22]
             case 0x5C: out += [0x5C, 0x5C]
@@ -33,20 +56,18 @@ public struct JSONLogEntry: Equatable, Sendable {
             default: out.append(byte)
             }
         }
-        out += Array(#"","stream":""#.utf8) + Array(stream.utf8) + Array(#"","time":""#.utf8) + Array(time.utf8) + Array("\"}\n".utf8)
-        return out
     }
 
     static let hex = Array("0123456789abcdef".utf8)
 
-    private struct Generic: Decodable { let log: String; let stream: String; let time: String }
+    private struct Generic: Decodable { let log: String; let stream: String; let time: String; let attrs: [String: String]? }
 
     /// One line of a json-file log (without its newline); nil when it is not an entry.
     public init?(line: some Collection<UInt8>) {
         let bytes = Array(line)
         if let fast = Self.parseOwnShape(bytes) { self = fast; return }
         guard let generic = try? JSONDecoder().decode(Generic.self, from: Data(bytes)) else { return nil }
-        self.init(log: Array(generic.log.utf8), stream: generic.stream, time: generic.time)
+        self.init(log: Array(generic.log.utf8), stream: generic.stream, time: generic.time, attrs: generic.attrs ?? [:])
     }
 
     /// The shape `encoded()` writes, field by field; nil at the first surprise.

@@ -19,6 +19,7 @@ struct LogStreamer {
         let until = req.query("until").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
         let tail = req.query("tail").flatMap { $0 == "all" ? nil : Int($0) }
         let timestamps = req.flag("timestamps")
+        let details = req.flag("details")
         let follow = req.flag("follow")
         r.beginStream(contentType: source.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
 
@@ -31,6 +32,7 @@ struct LogStreamer {
                 if let until, time > until { return }
             }
             var payload = entry.log
+            if details { payload = Self.details(entry.attrs) + payload }
             if timestamps { payload = Array((entry.time + " ").utf8) + payload }
             let header = source.tty ? [] : Frame.header(stream: entry.stream == "stderr" ? Frame.stderr : Frame.stdout, length: payload.count)
             try await r.write(header + payload)
@@ -72,6 +74,31 @@ struct LogStreamer {
         r.end()
     }
 
+    /// `details=1`: an entry's attributes before its line, as moby writes them (`k=v` pairs sorted
+    /// by key, query-escaped, joined by commas, then a space; a lone space when there are none).
+    static func details(_ attrs: [String: String]) -> [UInt8] {
+        let pairs = attrs.keys.sorted().map { queryEscaped($0) + "=" + queryEscaped(attrs[$0] ?? "") }
+        return Array((pairs.joined(separator: ",") + " ").utf8)
+    }
+
+    /// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, the rest `%XX`.
+    static func queryEscaped(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            case UInt8(ascii: " "): out += "+"
+            default: out += "%" + String(byte, radix: 16, uppercase: true).leftPadded()
+            }
+        }
+        return out
+    }
+}
+
+private extension String {
+    func leftPadded() -> String { count < 2 ? "0" + self : self }
 }
 
 /// What attach with `logs=1` replays before the live stream: the log as it stood when the attach

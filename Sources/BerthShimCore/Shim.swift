@@ -75,7 +75,8 @@ public final class Shim {
     public init(config: ShimConfig) throws {
         self.config = config
         runtime = Runtime(root: config.runtimeRoot)
-        logger = config.logPath.isEmpty ? nil : try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles)
+        logger = config.logPath.isEmpty ? nil : try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles,
+                                                                         attrs: config.logAttributes ?? [:])
         criLog = try config.criLogPath.map { try CRILogFile(path: $0) }
     }
 

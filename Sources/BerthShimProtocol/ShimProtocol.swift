@@ -22,12 +22,15 @@ public struct ShimConfig: Codable, Sendable {
     public var stdinOnce: Bool
     /// A second log in the kubelet's format, for a CRI container (nil otherwise).
     public var criLogPath: String?
+    /// The `attrs` of every json-file entry (the `labels`/`env` log options' picks; nil for none).
+    public var logAttributes: [String: String]?
 
     public init(id: String, bundle: String, runtimeRoot: String, socket: String, logPath: String, logMaxSize: Int64,
-                logMaxFiles: Int, exitFile: String, tty: Bool, openStdin: Bool, stdinOnce: Bool, criLogPath: String? = nil) {
+                logMaxFiles: Int, exitFile: String, tty: Bool, openStdin: Bool, stdinOnce: Bool, criLogPath: String? = nil,
+                logAttributes: [String: String]? = nil) {
         self.id = id; self.bundle = bundle; self.runtimeRoot = runtimeRoot; self.socket = socket; self.logPath = logPath
         self.logMaxSize = logMaxSize; self.logMaxFiles = logMaxFiles; self.exitFile = exitFile; self.tty = tty
-        self.openStdin = openStdin; self.stdinOnce = stdinOnce; self.criLogPath = criLogPath
+        self.openStdin = openStdin; self.stdinOnce = stdinOnce; self.criLogPath = criLogPath; self.logAttributes = logAttributes
     }
 }
 

@@ -27,10 +27,17 @@ struct JSONLogEntryTests {
     @Test func entriesInAnotherShapeStillDecode() throws {
         let dockerd = #"{"log":"hi \u00e9\ud83d\ude00\n","stream":"stderr","attrs":{"tag":"x"},"time":"2026-01-01T00:00:00Z"}"#
         let entry = try #require(JSONLogEntry(line: Array(dockerd.utf8)))
-        #expect(entry == JSONLogEntry(log: Array("hi é😀\n".utf8), stream: "stderr", time: "2026-01-01T00:00:00Z"))
+        #expect(entry == JSONLogEntry(log: Array("hi é😀\n".utf8), stream: "stderr", time: "2026-01-01T00:00:00Z", attrs: ["tag": "x"]))
         let escaped = #"{"log":"\u00e9\ud83d\ude00\/","stream":"stdout","time":"t"}"#
         #expect(JSONLogEntry(line: Array(escaped.utf8))?.log == Array("é😀/".utf8))
         #expect(JSONLogEntry(line: Array(#"{"log":"unterminated"#.utf8)) == nil)
         #expect(JSONLogEntry(line: Array("not json".utf8)) == nil)
+    }
+
+    @Test func attributesGoBetweenStreamAndTimeSortedAndComeBack() throws {
+        let entry = JSONLogEntry(log: Array("hi\n".utf8), stream: "stdout", time: "t", attrs: ["team": "blue \"x\"", "STAGE": "prod"])
+        let line = entry.encoded()
+        #expect(String(decoding: line, as: UTF8.self) == #"{"log":"hi\n","stream":"stdout","attrs":{"STAGE":"prod","team":"blue \"x\""},"time":"t"}"# + "\n")
+        #expect(JSONLogEntry(line: line.dropLast()) == entry)
     }
 }

@@ -5,6 +5,7 @@ import os
 import subprocess
 
 from conftest import DOCKER, TIMEOUT, Daemon
+from peer_engines import engines  # noqa: F401 (a fixture)
 
 ENTRY_BYTES = 16 * 1024  # as the shim cuts long lines: 16 KiB of output per entry
 FILLER = 1 << 30
@@ -57,3 +58,25 @@ def test_tail_of_a_1_gib_log_and_a_full_read_keep_berthd_flat(rootfs_template):
         assert growth < 64 * 1024, f"berthd's peak RSS grew by {growth} KiB reading a log of over 1 GiB"
     finally:
         d.stop()
+
+
+def test_logs_details_show_the_attributes_the_log_options_pick_as_dockerd_does(engines):
+    """`--log-opt labels=…`/`env=…` pick attributes that every json-file entry carries, and `logs
+    --details` prints them before each line; without them it prints a lone space."""
+    outputs = []
+    for engine in engines:
+        def ok(*args):
+            r = engine.docker(*args)
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+            return r.stdout
+        name = "details-" + os.urandom(4).hex()
+        ok("run", "--name", name, "--label", "team=blue green", "-e", "STAGE=prod/1", "--log-opt", "labels=team,absent",
+                  "--log-opt", "env=STAGE", "--log-opt", "env-regex=^NOPE", "busybox", "echo", "hello")
+        bare = "bare-" + os.urandom(4).hex()
+        ok("run", "--name", bare, "busybox", "echo", "bare")
+        outputs.append((ok("logs", "--details", name), ok("logs", "--details", bare), ok("logs", name)))
+        ok("rm", name, bare)
+    dockerd, berthd = outputs
+    assert berthd == dockerd, (dockerd, berthd)
+    assert berthd[2] == "hello\n" and berthd[1] == " bare\n"
+    assert berthd[0] in ("STAGE=prod%2F1,team=blue+green hello\n", "team=blue+green,STAGE=prod%2F1 hello\n")
