@@ -1,5 +1,6 @@
 import BerthEngine
 import BerthLogs
+import BerthRegistry
 import BerthShimProtocol
 import BerthSystem
 import FoundationEssentials
@@ -81,25 +82,11 @@ struct LogStreamer {
         return Array((pairs.joined(separator: ",") + " ").utf8)
     }
 
-    /// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, the rest `%XX`.
-    static func queryEscaped(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: " "): out += "+"
-            default: out += "%" + String(byte, radix: 16, uppercase: true).leftPadded()
-            }
-        }
-        return out
-    }
+    /// Go's `url.QueryEscape`: percent-encoding, with a space as `+`.
+    static func queryEscaped(_ text: String) -> String { HTTPURL.percentEncode(text).replacing("%20", with: "+") }
 }
 
-private extension String {
-    func leftPadded() -> String { count < 2 ? "0" + self : self }
-}
+
 
 /// What attach with `logs=1` replays before the live stream: the log as it stood when the attach
 /// arrived (its files opened and the live one's size taken then, so nothing the live stream
