@@ -150,14 +150,15 @@ public struct CLI: Sendable {
 
     /// Prints rows through `--format` (a template, `table …`, or `json`) or docker's default table.
     func printRows(_ rows: [JSONValue], format: String?, defaultFormat: String, titles: [String: String]) throws {
+        out(try renderRows(rows, format: format, defaultFormat: defaultFormat, titles: titles))
+    }
+
+    func renderRows(_ rows: [JSONValue], format: String?, defaultFormat: String, titles: [String: String]) throws -> String {
         let spec = format.flatMap { $0.isEmpty ? nil : $0 } ?? defaultFormat
-        if spec == "json" {
-            for row in rows { out(row.compact + "\n") }
-            return
-        }
+        if spec == "json" { return rows.map { $0.compact + "\n" }.joined() }
         let template = try Template(spec)
         var lines: [String] = template.isTable ? [template.header(titles)] : []
         for row in rows { lines.append(try template.render(row)) }
-        if template.isTable { out(Table.fromTemplate(lines)) } else { out(lines.map { $0 + "\n" }.joined()) }
+        return template.isTable ? Table.fromTemplate(lines) : lines.map { $0 + "\n" }.joined()
     }
 }

@@ -2,6 +2,7 @@ import BerthAPI
 import BerthBuild
 import BerthOCI
 import BerthSystem
+import Dispatch
 import FoundationEssentials
 import Glibc
 
@@ -759,22 +760,35 @@ extension CLI {
 
     func stats(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("a", "all"), .init(nil, "no-stream"), .init(nil, "format", value: true), .init(nil, "no-trunc")])
-        var names = f.positionals
-        if names.isEmpty {
-            names = try client.call("GET", "/containers/json", query: [("all", f.bool("all") ? "1" : "0")]).array.compactMap { $0["Id"]?.string }
-        }
         let titles = ["Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
                       "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"]
         let format = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+        let streaming = !f.bool("no-stream")
         repeat {
-            var rows: [JSONValue] = []
-            for n in names {
-                let s = try client.call("GET", "/containers/\(n)/stats", query: [("stream", "0")])
-                rows.append(Self.statsRow(s, name: n))
+            // without names, the containers of the moment: one started meanwhile joins the table
+            let names = f.positionals.isEmpty
+                ? try client.call("GET", "/containers/json", query: [("all", f.bool("all") ? "1" : "0")]).array.compactMap { $0["Id"]?.string }
+                : f.positionals
+            // each sample takes the daemon a second (it measures CPU over it): all at once
+            let samples = Locked([Int: Result<JSONValue, Error>]())
+            let client = self.client, asked = names
+            DispatchQueue.concurrentPerform(iterations: asked.count) { i in
+                let result = Result { try client.call("GET", "/containers/\(asked[i])/stats", query: [("stream", "0")]) }
+                samples.mutate { $0[i] = result }
             }
-            if !f.bool("no-stream") { out("\u{1b}[2J\u{1b}[H") }
-            try printRows(rows, format: f.string("format"), defaultFormat: format, titles: titles)
-        } while !f.bool("no-stream")
+            var rows: [JSONValue] = []
+            for (i, name) in names.enumerated() {
+                switch samples.value[i] {
+                case .success(let sample)?: rows.append(Self.statsRow(sample, name: name))
+                case .failure(let error)? where !streaming: throw error
+                default: break  // a container that went away while the table streams drops out, as docker's
+                }
+            }
+            let table = try renderRows(rows, format: f.string("format"), defaultFormat: format, titles: titles)
+            // docker's redraw: from the top, each line over the old one (erasing what is left of it),
+            // then the rest of the screen erased, so the table does not flicker
+            out(streaming ? "\u{1b}[H" + table.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { $0 + "\u{1b}[K\n" }.joined() + "\u{1b}[J" : table)
+        } while streaming
         return 0
     }
 

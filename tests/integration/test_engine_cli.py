@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from conftest import cgroup_v1, remove_cgroup_parent, run_captured
+from test_cli_detach import Terminal
 
 
 def wait_for(predicate, timeout=15, interval=0.1):
@@ -242,6 +243,24 @@ def test_stats_top_rename_update_wait(docker):
     docker.ok("run", "-d", "--name", "waiter", "busybox", "sh", "-c", "sleep 1; exit 9")
     assert docker.ok("wait", "waiter").strip() == "9"
 
+
+
+def test_stats_redraws_in_place_on_a_terminal_and_picks_up_new_containers(docker):
+    """As docker's: each frame from the top of the screen, every line erased to its end and the rest
+    of the screen below the table; a container started meanwhile joins."""
+    docker.ok("run", "-d", "--name", "live", "busybox", "sleep", "300")
+    screen = Terminal(docker, ["stats"])
+    try:
+        screen.read_until(b"live", timeout=30)
+        frames = screen.seen.count(b"\x1b[H")
+        docker.ok("run", "-d", "--name", "late", "busybox", "sleep", "300")
+        screen.read_until(b"late", timeout=30)
+        assert screen.seen.startswith(b"\x1b[H"), screen.seen[:200]
+        assert screen.seen.count(b"\x1b[H") > frames and b"\x1b[K" in screen.seen and b"\x1b[J" in screen.seen
+        assert b"CONTAINER ID" in screen.seen and b"MEM USAGE / LIMIT" in screen.seen
+    finally:
+        screen.proc.kill()
+        screen.proc.wait(timeout=10)
 
 def test_events_stream(docker):
     since = str(time.time() - 1)
