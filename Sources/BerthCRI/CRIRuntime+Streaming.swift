@@ -28,6 +28,9 @@ extension CRIRuntime {
                 throw RPCStatus.notFound("failed to find sandbox \"\(request.podSandboxID)\": not found")
             }
             guard pod.ready else { throw RPCError(code: .failedPrecondition, message: "sandbox \(pod.id) is not running") }
+            guard request.port.count <= StreamingServer.maxPorts else {
+                throw RPCStatus.invalid("at most \(StreamingServer.maxPorts) ports are forwarded at once")
+            }
             let ports = try request.port.map { port -> UInt16 in
                 guard let valid = UInt16(exactly: port), valid > 0 else { throw RPCStatus.invalid("invalid port \(port)") }
                 return valid

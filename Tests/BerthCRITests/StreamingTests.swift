@@ -73,4 +73,14 @@ import Testing
         #expect(StreamStatus.internalError("x").message(for: .v1) == [3, UInt8(ascii: "x")])
         #expect(StreamStatus.success.message(for: .v4)?.first == 3)
     }
+
+    @Test func forwardedPortsAreNumbersAUserMeantAndFewEnoughForOneByteOfChannels() throws {
+        #expect(try StreamingServer.forwardedPorts([("port", "80"), ("other", "x"), ("port", "65535")]).get() == [80, 65535])
+        for bad in ["x", "0", "65536", "-1", ""] {
+            #expect(throws: StreamingServer.RefusalReason.self) { try StreamingServer.forwardedPorts([("port", bad)]).get() }
+        }
+        let many = (1...UInt16(StreamingServer.maxPorts + 1)).map { ("port", String($0)) }
+        #expect(throws: StreamingServer.RefusalReason.self) { try StreamingServer.forwardedPorts(many).get() }
+        #expect(StreamingServer.maxPorts * 2 <= 255)  // every port's two channels fit the channel byte
+    }
 }

@@ -2,7 +2,7 @@ import BerthAPI
 import Testing
 @testable import BerthEngine
 
-/// The json-file attributes the `labels`, `labels-regex`, `env` and `env-regex` log options pick.
+/// The json-file attributes the `labels` and `env` log options pick.
 struct LogAttributesTests {
     func record(options: [String: String]) -> ContainerRecord {
         var config = ContainerConfig()
@@ -16,11 +16,11 @@ struct LogAttributesTests {
                                config: config, hostConfig: host, state: ContainerRecord.initialState())
     }
 
-    @Test func namedAndMatchedLabelsAndVariablesArePicked() {
+    @Test func namedLabelsAndVariablesArePicked() {
         #expect(ContainerService.logAttributes(record(options: [:])) == nil)
         #expect(ContainerService.logAttributes(record(options: ["labels": "team,absent", "env": "STAGE,NOEQUALS"]))
                 == ["team": "blue", "STAGE": "prod=1"])
-        #expect(ContainerService.logAttributes(record(options: ["labels-regex": "^t", "env-regex": "AT"])) == ["team": "blue", "tier": "web", "PATH": "/bin"])
-        #expect(ContainerService.logAttributes(record(options: ["labels-regex": "(unclosed"])) == nil)
+        // patterns are not applied (a backtracking regex from a client on the engine's actor)
+        #expect(ContainerService.logAttributes(record(options: ["labels-regex": "(a+)+$", "env-regex": "AT"])) == nil)
     }
 }

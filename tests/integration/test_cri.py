@@ -1057,7 +1057,43 @@ def test_the_streaming_server_refuses_what_it_does_not_serve_and_survives_bad_in
     while b"survived" not in data:
         data += ws.recv_data()[1][1:]
     ws.close()
+    # a client that floods resizes and pings and reads nothing: only the latest resize is
+    # applied, pongs are not queued for it, and berthd's memory stays flat
+    url = exec_url(cri, cid, ["/bin/cat"], stdin=True, stdout=True, tty=True)
+    before = rss_kib(cri.engine.proc.pid)
+    ws = websocket.create_connection("ws://" + url[len("http://"):], subprotocols=["v4.channel.k8s.io"], timeout=TIMEOUT)
+    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ws.settimeout(2)
+    for n in range(20000):
+        try:
+            ws.send_binary(b'\x04{"Width":%d,"Height":40}' % (n % 500 + 1))
+            ws.ping(b"p" * 125)  # the largest a control frame may carry
+        except (websocket.WebSocketTimeoutException, TimeoutError):
+            break  # loopback TCP stops this client's sending once its own receive side is full
+    ws.close()
+    assert (rss_kib(cri.engine.proc.pid) - before) >> 10 < 32, "a flood of resizes and pings grew berthd"
+    # port-forward URLs are held to what a port is, and to how many one WebSocket can carry
+    sandbox = cri("runtime", "ListContainers", filter=cri.pb.ContainerFilter(id=cid)).containers[0].pod_sandbox_id
+    for query, reason in (("?port=x", b"unable to parse"), ("?port=0", b"must be > 0"), ("?" + "&".join(f"port={p}" for p in range(1, 200)), b"at most")):
+        url = cri("runtime", "PortForward", pod_sandbox_id=sandbox, port=[80]).url
+        host, path = url[len("http://"):].split("/", 1)
+        conn = http.client.HTTPConnection(host, timeout=TIMEOUT)
+        conn.request("GET", "/" + path + query, headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v4.channel.k8s.io"})
+        reply = conn.getresponse()
+        assert reply.status == 400 and reason in reply.read(), query
+        conn.close()
+    with pytest.raises(grpc.RpcError) as e:
+        cri("runtime", "PortForward", pod_sandbox_id=sandbox, port=list(range(1, 200)))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert exec_sync(cri, cid, "/bin/echo", "alive").stdout == b"alive\n"
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
 # The same streams over SPDY/3.1, the protocol the kubelet proxies `kubectl exec`, `attach` and
@@ -1134,6 +1170,8 @@ def test_spdy_port_forward_pairs_streams_by_request(cri, pod_with):
             conn.write(data, f"ping{request}\n".encode())
             assert conn.wait(lambda: data.fin, TIMEOUT), f"the pod's answer ends: {data.data}"
             assert bytes(data.data) == f"pong:ping{request}\n".encode() and not error.data
+            # the pod's loop starts its next listener after this answer: wait for it
+            wait_until(lambda: b":8080" in exec_sync(cri, cid, "/bin/netstat", "-ltn").stdout, "the pod listens on 8080 again")
     finally:
         conn.close()
 

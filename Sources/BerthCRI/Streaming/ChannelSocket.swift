@@ -18,9 +18,14 @@ enum ChannelProtocol: String, Sendable, CaseIterable {
     /// The first of the client's offer (in its order) that `supported` has, as the kubelet's
     /// handshake chooses; a client that offers none gets `.unnamed`.
     static func negotiate(_ offered: [String], supported: [ChannelProtocol]) -> ChannelProtocol? {
-        let names = offered.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let names = offers(offered)
         if names.isEmpty { return supported.contains(.unnamed) ? .unnamed : nil }
         return names.lazy.compactMap { ChannelProtocol(rawValue: $0) }.first { $0 != .unnamed && supported.contains($0) }
+    }
+
+    /// The protocol names of a header's values, each possibly a comma-separated list.
+    static func offers(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// Whether the error channel carries a JSON status at the end (v1 writes only an error's text).
@@ -69,7 +74,9 @@ final class ChannelSocketHandler: ChannelDuplexHandler, @unchecked Sendable {
             var payload = frame.unmaskedData
             guard let channel = payload.readInteger(as: UInt8.self) else { return }  // an empty message says nothing
             onMessage(channel, payload)
-        case .ping:
+        case .ping where context.channel.isWritable:
+            // only while the client takes what it is sent: a pinging client that reads nothing
+            // must not queue pongs here (RFC 6455 lets a pong answer the latest ping only)
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .connectionClose:

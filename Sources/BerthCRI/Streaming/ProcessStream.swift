@@ -12,8 +12,15 @@ final class ProcessStream: Sendable {
     let proto: ChannelProtocol
     let wantsStdin: Bool
     let bridge: ShimBridge
-    /// Where resizes go once the process runs; a resize that comes earlier waits here.
-    private let resizer = Locked<(target: (@Sendable (UInt16, UInt16) async throws -> Void)?, pending: (UInt16, UInt16)?)>((nil, nil))
+    /// Where resizes go once the process runs, the latest size not yet applied, and whether one
+    /// is being applied: a client may send resizes faster than the shim applies them, and only
+    /// the latest matters, so at most one waits and one runs.
+    private let resizer = Locked<Resizes>(Resizes())
+    struct Resizes {
+        var target: (@Sendable (UInt16, UInt16) async throws -> Void)?
+        var pending: (UInt16, UInt16)?
+        var running = false
+    }
     /// The error channel's last message, which the connection's handler sends before it closes.
     let farewell = Locked<[UInt8]?>(nil)
     let log: Logger
@@ -49,11 +56,8 @@ final class ProcessStream: Sendable {
             guard let size = try? JSONDecoder().decode(Size.self, from: Data(buffer.readableBytesView)) else {
                 return log.debug("CRI stream: a resize that is not {\"Width\",\"Height\"} was ignored")
             }
-            let target = resizer.mutate { state -> (@Sendable (UInt16, UInt16) async throws -> Void)? in
-                if state.target == nil { state.pending = (size.Width, size.Height) }
-                return state.target
-            }
-            if let target { resize(target, size.Width, size.Height) }
+            resizer.mutate { $0.pending = (size.Width, size.Height) }
+            applyResizes()
         case ChannelProtocol.close where proto == .v5:
             if buffer.readableBytesView.first == ChannelProtocol.stdin { bridge.fromClient(nil) }
         default:
@@ -63,18 +67,27 @@ final class ProcessStream: Sendable {
 
     /// The process runs: resizes go to `target` from now on, the last early one first.
     func resizes(to target: @escaping @Sendable (UInt16, UInt16) async throws -> Void) {
-        let pending = resizer.mutate { state -> (UInt16, UInt16)? in
-            state.target = target
-            defer { state.pending = nil }
-            return state.pending
-        }
-        if let (width, height) = pending { resize(target, width, height) }
+        resizer.mutate { $0.target = target }
+        applyResizes()
     }
 
-    private func resize(_ target: @escaping @Sendable (UInt16, UInt16) async throws -> Void, _ width: UInt16, _ height: UInt16) {
-        let log = log
+    /// Applies the latest waiting size, then any that came meanwhile, unless that is under way.
+    private func applyResizes() {
+        let target = resizer.mutate { state -> (@Sendable (UInt16, UInt16) async throws -> Void)? in
+            guard let target = state.target, state.pending != nil, !state.running else { return nil }
+            state.running = true
+            return target
+        }
+        guard let target else { return }
+        let (resizer, log) = (resizer, log)
         Task {
-            do { try await target(width, height) } catch { log.debug("CRI stream: resize to \(width)x\(height) failed: \(error)") }
+            while let (width, height) = resizer.mutate({ state -> (UInt16, UInt16)? in
+                defer { state.pending = nil }
+                if state.pending == nil { state.running = false }
+                return state.pending
+            }) {
+                do { try await target(width, height) } catch { log.debug("CRI stream: resize to \(width)x\(height) failed: \(error)") }
+            }
         }
     }
 

@@ -62,7 +62,7 @@ final class SPDYSession: ChannelDuplexHandler, @unchecked Sendable {
         case .data(let stream, let flags, let payload):
             if payload.readableBytes > 0 {
                 delegate.received(stream, payload, session: self)
-                windowUpdate(stream, payload.readableBytes, context)
+                if context.channel.isWritable { windowUpdate(stream, payload.readableBytes, context) }
             }
             if flags & SPDY.finFlag != 0 { delegate.finished(stream, session: self) }
         case .control(let type, let flags, var payload):
@@ -86,7 +86,8 @@ final class SPDYSession: ChannelDuplexHandler, @unchecked Sendable {
                 open.remove(id)
                 delegate.finished(id, session: self)
             case .ping:
-                control(.ping, Array(payload.readableBytesView), context)
+                // answered only while the client takes what it is sent, so pings never queue here
+                if context.channel.isWritable { control(.ping, Array(payload.readableBytesView), context) }
             case .goAway:
                 context.close(promise: nil)
             default:
@@ -95,7 +96,8 @@ final class SPDYSession: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    /// Gives the client back the window `count` bytes took, for a client that enforces flow control.
+    /// Gives the client back the window `count` bytes took, for a client that enforces flow control
+    /// (held back while the client reads nothing: its own sending then waits, as it should).
     private func windowUpdate(_ stream: UInt32, _ count: Int, _ context: ChannelHandlerContext) {
         control(.windowUpdate, bytes(stream) + bytes(UInt32(count)), context)
     }

@@ -16,7 +16,7 @@ enum SPDYProtocol {
     /// handshake chooses.
     static func negotiate(_ offered: [String], kind: String) -> String? {
         let served = kind == "portforward" ? portForward : remoteCommand
-        return offered.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.first { served.contains($0) }
+        return ChannelProtocol.offers(offered).first { served.contains($0) }
     }
 }
 

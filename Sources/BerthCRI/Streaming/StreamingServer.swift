@@ -69,6 +69,24 @@ public final class StreamingServer: Sendable {
         return (parts[0], parts[1], pairs)
     }
 
+    /// Ports one WebSocket forwards at most: each takes two channels, numbered in one byte.
+    static let maxPorts = 64
+
+    /// The `port` values of a port-forward URL (the kubelet's `?port=80&port=443`), as the
+    /// kubelet reads them: each a number from 1 to 65535, or the request is refused with why.
+    static func forwardedPorts(_ query: [(String, String)]) -> Result<[UInt16], RefusalReason> {
+        var ports: [UInt16] = []
+        for (name, value) in query where name == "port" {
+            guard let port = UInt16(value) else { return .failure(RefusalReason("unable to parse \"\(value)\" as a port")) }
+            guard port > 0 else { return .failure(RefusalReason("port \"\(value)\" must be > 0")) }
+            ports.append(port)
+        }
+        guard ports.count <= maxPorts else { return .failure(RefusalReason("at most \(maxPorts) ports are forwarded at once")) }
+        return .success(ports)
+    }
+
+    struct RefusalReason: Error { let message: String; init(_ message: String) { self.message = message } }
+
     static func supported(_ kind: String) -> [ChannelProtocol] {
         kind == "portforward" ? [.v4, .unnamed] : [.v5, .v4, .v1, .unnamed]
     }
@@ -77,7 +95,8 @@ public final class StreamingServer: Sendable {
     /// a protocol both sides speak. Otherwise the request goes on to `RefusalHandler`.
     private func upgradeHeaders(_ head: HTTPRequestHead) -> HTTPHeaders? {
         guard let route = Self.route(head.uri), requests.contains(route.token, kind: route.kind),
-              let proto = ChannelProtocol.negotiate(head.headers["Sec-WebSocket-Protocol"], supported: Self.supported(route.kind))
+              let proto = ChannelProtocol.negotiate(head.headers["Sec-WebSocket-Protocol"], supported: Self.supported(route.kind)),
+              route.kind != "portforward" || (try? Self.forwardedPorts(route.query).get()) != nil
         else { return nil }
         return proto == .unnamed ? HTTPHeaders() : HTTPHeaders([("Sec-WebSocket-Protocol", proto.rawValue)])
     }
@@ -103,7 +122,7 @@ public final class StreamingServer: Sendable {
                 launch(request, stream, on: channel, announce: true)
             }
         case .portForward(_, let netns, let ports):
-            let asked = query.filter { $0.0 == "port" }.compactMap { UInt16($0.1) }
+            let asked = (try? Self.forwardedPorts(query).get()) ?? []  // checked before the upgrade
             let stream = PortForwardStream(ports: asked.isEmpty ? ports : asked, netns: netns, log: log)
             return channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandlers([aggregator, stream.handler()])
@@ -211,6 +230,9 @@ private final class RefusalHandler: ChannelInboundHandler, RemovableChannelHandl
             return (.notFound, "stream request not found or expired")
         }
         let upgrade = head.headers["Upgrade"].first?.lowercased() ?? ""
+        if route.kind == "portforward", !upgrade.hasPrefix("spdy"), case .failure(let reason) = StreamingServer.forwardedPorts(route.query) {
+            return (.badRequest, reason.message)
+        }
         if upgrade.hasPrefix("spdy") {
             let offered = head.headers["X-Stream-Protocol-Version"].joined(separator: ", ")
             let served = route.kind == "portforward" ? SPDYProtocol.portForward : SPDYProtocol.remoteCommand
