@@ -22,6 +22,10 @@ EXTRA_COMMANDS = {
 }
 # Where docker's words name docker itself, they name Berth; "Docker Hub" and "Dockerfile" stay.
 RENAMES = [("Manage Docker", "Manage Berth"), ("script for docker", "script for berth"), ("Docker version", "Berth version"), ("docker disk usage", "Berth disk usage")]
+# Flags Berth adds to docker's commands (buildx's words where buildx has the flag).
+BUILD_FLAGS = {"secret": ("stringArray", 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'),
+               "ssh": ("stringArray", 'SSH agent socket to expose to the build (format: "default|<id>[=<socket>]")')}
+EXTRA_FLAGS = {"build": BUILD_FLAGS, "builder build": BUILD_FLAGS, "image build": BUILD_FLAGS}
 DEPRECATED_FLAGS = {"name": ("string", "Specify volume name (deprecated: give it as an argument)"),
                     "net": ("string", "Alias of --network (deprecated)"), "net-alias": ("list", "Alias of --network-alias (deprecated)"),
                     "time": ("int", "Alias of --timeout (deprecated)")}
@@ -108,6 +112,7 @@ def main():
             if not usage:
                 sys.exit(f"docker {path} --help printed no usage")
             usage = usage.replace("docker", "berth", 1)
+        flags = {**flags, **EXTRA_FLAGS.get(path, {})}
         body = ", ".join(f"{swift(k)}: ({swift(v[0])}, {swift(v[1])})" for k, v in sorted(flags.items()))
         out.append(f"        {swift(path)}: Entry(usage: {swift(usage)}, description: {swift(renamed(description))},")
         out.append(f"                   flags: [{body or ':'}]),")

@@ -48,8 +48,8 @@ public struct Dockerfile: Sendable {
                              "LABEL", "SHELL", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER"]
     /// Flags each instruction accepts here; BuildKit's others get "not supported".
     static let allowedFlags: [String: Set<String>] = [
-        "FROM": ["platform"], "COPY": ["from", "chown", "chmod", "link", "exclude"], "ADD": ["chown", "chmod", "link", "exclude", "checksum"],
-        "RUN": ["mount"],
+        "FROM": ["platform"], "COPY": ["from", "chown", "chmod", "link", "exclude", "parents"], "ADD": ["chown", "chmod", "link", "exclude", "checksum"],
+        "RUN": ["mount", "network"],
         "HEALTHCHECK": ["interval", "timeout", "start-period", "start-interval", "retries"],
     ]
 

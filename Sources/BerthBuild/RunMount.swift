@@ -1,9 +1,10 @@
 /// `RUN --mount=…`, as BuildKit's Dockerfile frontend reads it: `type=cache|bind|tmpfs` (bind by
 /// default), `target` (or `dst`, `destination`), `source`/`src`, `from`, `id`, `sharing`, `ro`/`rw`,
-/// `mode`, `uid`, `gid`, `size`. Secrets and SSH need a build session, which the classic endpoint
-/// does not have: they are refused by name rather than run without.
+/// `mode`, `uid`, `gid`, `size`; `type=secret|ssh` with `required` and (secrets) `env`. A secret's
+/// value and an SSH agent come with the build request (`berth build --secret`, `--ssh`), as
+/// BuildKit's session brings them, never from the context.
 public struct RunMount: Equatable, Sendable {
-    public enum Kind: String, Sendable { case bind, cache, tmpfs }
+    public enum Kind: String, Sendable { case bind, cache, tmpfs, secret, ssh }
     public enum Sharing: String, Sendable { case shared, locked, `private` }
 
     public var kind: Kind = .bind
@@ -20,6 +21,10 @@ public struct RunMount: Equatable, Sendable {
     public var gid: UInt32?
     /// A tmpfs's size in bytes.
     public var size: Int64?
+    /// A secret or agent the build must have (else the step runs without the mount).
+    public var required = false
+    /// A secret's environment variable (Dockerfile 1.10's `env=`): with no target, no file.
+    public var env: String?
     /// As written, for the step's cache key.
     public var spec: String
 
@@ -43,9 +48,6 @@ public struct RunMount: Equatable, Sendable {
             switch key {
             case "type":
                 let name = try required()
-                if name == "secret" || name == "ssh" {
-                    throw DockerfileError("--mount=type=\(name) needs a build session (BuildKit's); POST /build has none, so it is not supported here")
-                }
                 guard let parsed = Kind(rawValue: name) else { throw DockerfileError("--mount: unsupported mount type \"\(name)\"") }
                 kind = parsed
             case "target", "dst", "destination": target = try required()
@@ -66,14 +68,34 @@ public struct RunMount: Equatable, Sendable {
             case "size":
                 guard let parsed = Self.bytes(try required()) else { throw DockerfileError("--mount: invalid size \(value ?? "")") }
                 size = parsed
-            case "required", "env": throw DockerfileError("--mount: \(key) applies to secrets, which need BuildKit")
+            case "required": self.required = try flag()
+            case "env": env = try required()
             default: throw DockerfileError("--mount: unexpected key '\(key)' in '\(field)'")
             }
         }
-        guard !target.isEmpty else { throw DockerfileError("--mount: a target is required") }
+        switch kind {
+        case .secret:
+            // BuildKit's defaults: the id from the source or target's name, the file in /run/secrets
+            guard from == nil else { throw DockerfileError("secret mount should not have a from") }
+            guard !(source ?? "").isEmpty || !target.isEmpty || !(id ?? "").isEmpty || env != nil else {
+                throw DockerfileError("invalid secret mount. one of source, target required")
+            }
+            id = id ?? source.map(Self.baseName) ?? (target.isEmpty ? env : Self.baseName(target))
+            if target.isEmpty && env == nil { target = "/run/secrets/" + Self.baseName(id ?? "") }
+            mode = mode ?? 0o400
+        case .ssh:
+            guard from == nil else { throw DockerfileError("ssh mount should not have a from") }
+            id = id ?? "default"
+            mode = mode ?? 0o600
+        default:
+            guard !required, env == nil else { throw DockerfileError("--mount: required and env apply to secret and ssh mounts") }
+            guard !target.isEmpty else { throw DockerfileError("--mount: a target is required") }
+        }
         // binds are read-only unless asked (their writes are thrown away anyway); caches are writable
         self.readOnly = readOnly ?? (kind == .bind)
     }
+
+    static func baseName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 
     /// `64m`, `1g`, `512k` or bytes.
     static func bytes(_ text: String) -> Int64? {

@@ -13,8 +13,9 @@ extension CLI {
         let f = try Flags(args, specs: [.init("t", "tag", value: true), .init("f", "file", value: true), .init(nil, "build-arg", value: true),
                                         .init(nil, "target", value: true), .init(nil, "no-cache"), .init(nil, "pull"), .init(nil, "label", value: true),
                                         .init("q", "quiet"), .init(nil, "rm"), .init(nil, "force-rm"), .init(nil, "network", value: true),
-                                        .init(nil, "platform", value: true)])
+                                        .init(nil, "platform", value: true), .init(nil, "secret", value: true), .init(nil, "ssh", value: true)])
         guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) build\" requires exactly 1 argument.") }
+        let session = try Self.buildSession(secrets: f.all("secret"), agents: f.all("ssh"))
         let spool = try FileIO.makeTemporaryDirectory(prefix: "berth-build-")
         defer { try? FileIO.removeTree(spool) }
         let tarPath = spool + "/context.tar"
@@ -63,9 +64,11 @@ extension CLI {
         if f.bool("quiet") { query.append(("q", "1")) }
         if f.has("rm") && !f.bool("rm") { query.append(("rm", "0")) }
         if f.bool("force-rm") { query.append(("forcerm", "1")) }
+        if let platform = f.string("platform") { query.append(("platform", platform)) }
+        if let network = f.string("network") { query.append(("networkmode", network)) }
         let fd = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
-        let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd)
+        let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd, headers: session)
         var code: Int32 = 0
         try response.lines { line in
             let message = (try? JSONValue.parse(line)) ?? .null
@@ -79,6 +82,63 @@ extension CLI {
             return true
         }
         return code
+    }
+
+    /// `--secret` and `--ssh` as buildx reads them, for the request's headers (`BuildHeaders`):
+    /// a secret from a file (`src=`, or a file named by the id) or a variable (`env=`, or a variable
+    /// named by the id when one is set); an agent by its socket (`default` is `$SSH_AUTH_SOCK`).
+    static func buildSession(secrets: [String], agents: [String]) throws -> [(String, String)] {
+        var values: [(String, JSONValue)] = []
+        for spec in secrets {
+            var fields: [String: String] = [:]
+            for field in spec.split(separator: ",") {
+                let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+                fields[kv[0].lowercased()] = kv.count > 1 ? kv[1] : ""
+            }
+            guard let id = fields["id"], !id.isEmpty else { throw Flags.UsageError(description: "invalid secret \(spec): an id is required") }
+            let file = fields["src"] ?? fields["source"]
+            var variable = fields["env"]
+            switch fields["type"] {
+            case "env": variable = variable ?? file ?? id
+            case "file": break
+            case nil: if file == nil && variable == nil && getenv(id) != nil { variable = id }
+            case let other?: throw Flags.UsageError(description: "unsupported secret type \"\(other)\"")
+            }
+            let bytes: [UInt8]
+            if let variable, fields["type"] != "file" {
+                guard let value = getenv(variable) else { throw APIClient.Failure(status: 0, message: "secret \(id): environment variable \(variable) is not set") }
+                bytes = Array(String(cString: value).utf8)
+            } else {
+                let path = file ?? id
+                do { bytes = try FileIO.read(path) } catch { throw APIClient.Failure(status: 0, message: "failed to read secret \(id) from \(path): \(error)") }
+            }
+            values.append((id, .string(Data(bytes).base64EncodedString())))
+        }
+        var sockets: [(String, JSONValue)] = []
+        for spec in agents {
+            let kv = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            let id = kv[0]
+            let paths = kv.count > 1 ? kv[1].split(separator: ",").map(String.init) : getenv("SSH_AUTH_SOCK").map { [String(cString: $0)] } ?? []
+            guard paths.count == 1, let path = paths.first, !path.isEmpty else {
+                throw APIClient.Failure(status: 0, message: kv.count > 1 ? "--ssh \(spec): berth forwards one agent socket per id; add keys to an agent with ssh-add"
+                                                                        : "--ssh \(id): SSH_AUTH_SOCK is not set; start an agent or name its socket (\(id)=/path/to/agent.sock)")
+            }
+            var st = stat()
+            guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK else {
+                throw APIClient.Failure(status: 0, message: "--ssh \(id): \(path) is not an agent's socket (berth forwards agents, not key files: ssh-add the key to an agent)")
+            }
+            var cwd = [CChar](repeating: 0, count: Int(PATH_MAX))
+            sockets.append((id, .string(path.hasPrefix("/") || getcwd(&cwd, cwd.count) == nil ? path : String(cString: cwd) + "/" + path)))
+        }
+        // Headers travel whole; the daemon's parser takes 80 KiB of them. BuildKit's own limit per secret is 500 KiB.
+        var headers: [(String, String)] = []
+        if !values.isEmpty {
+            let encoded = Data(JSONValue.object(values).compact.utf8).base64EncodedString()
+            guard encoded.utf8.count <= 64 << 10 else { throw APIClient.Failure(status: 0, message: "secrets too large: berth build sends at most 48 KiB of them") }
+            headers.append((BuildHeaders.secrets, encoded))
+        }
+        if !sockets.isEmpty { headers.append((BuildHeaders.ssh, Data(JSONValue.object(sockets).compact.utf8).base64EncodedString())) }
+        return headers
     }
 
     static func looksLikeTar(_ bytes: [UInt8]) -> Bool {

@@ -30,6 +30,9 @@ public actor ContainerService {
     /// The probe loop of each running container with a healthcheck.
     var healthTasks: [String: Task<Void, Never>] = [:]
     var gate = OperationGate()
+    /// Variables a build step's container gets in its runtime spec only (on the volatile exec
+    /// root), never in its record: a secret's `RUN --mount=type=secret,env=`.
+    var stepEnvironment: [String: [String]] = [:]
     let log = Logger(label: "berth.engine")
 
     /// Bookkeeping or clean-up whose failure must not fail the operation at hand, but which an
@@ -235,6 +238,7 @@ public actor ContainerService {
             try? FileIO.removeTree(bundlePath(id))
             try? FileIO.removeTree(containerDir(id))
             containers[id] = nil
+        stepEnvironment[id] = nil
             throw error
         }
         return ContainerCreateResponse(Id: id, Warnings: warnings)
@@ -381,6 +385,9 @@ public actor ContainerService {
 
     // MARK: start
 
+    /// A build step's variables for its runtime spec only (see `stepEnvironment`).
+    func setStepEnvironment(_ id: String, _ environment: [String]) { stepEnvironment[id] = environment.isEmpty ? nil : environment }
+
     public func start(_ ref: String) async throws {
         try await serialized(ref) { try await startHeld($0) }
     }
@@ -406,9 +413,13 @@ public actor ContainerService {
             let links = record.endpoints?["bridge"] != nil ? try legacyLinks(record) : []
             try writeEtcFiles(record, network, extraHosts: Self.linkHosts(links))
             let linkEnv = links.flatMap { Self.linkEnvironment(alias: $0.alias, parent: record.name, target: $0.target, ip: $0.ip) }
-            let spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
+            var spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
                                              mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap, linkEnv: linkEnv,
                                              namespaces: try namespaceJoins(record))
+            if let extra = stepEnvironment[id] {
+                let env = spec.process?.env ?? []
+                spec.process?.env = Self.mergeEnv(env, extra)
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
@@ -788,6 +799,7 @@ public actor ContainerService {
         stopHealthChecks(id)
         for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(EngineError.noSuchContainer(id))) }
         containers[id] = nil
+        stepEnvironment[id] = nil
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
         emit(final, "destroy")
         if removeVolumes {

@@ -28,6 +28,13 @@ public struct BuildOptions: Sendable {
     /// `--cache-from`: when given, a cached step counts only if its image is one of these
     /// images or an ancestor of one (moby's imageCache); names that resolve to nothing add none.
     public var cacheFrom: [String]?
+    /// `berth build --secret`: each secret's value by id, held in memory and written only to a
+    /// step's tmpfs (never to a layer, the image's config or history, or a cache key).
+    public var secrets: [String: [UInt8]] = [:]
+    /// `berth build --ssh`: by id, the socket of an agent on this machine.
+    public var sshAgents: [String: String] = [:]
+    /// `--platform`; this machine's when nil (the only one berthd builds for).
+    public var platform: Platform?
     public init() {}
 }
 
@@ -115,9 +122,10 @@ public final class ImageBuilder: @unchecked Sendable {
     public func build(_ dockerfile: Dockerfile) async throws -> ImageRecord {
         lexer = ShellLexer(escape: dockerfile.escape)
         let instructions = dockerfile.instructions
-        let (skipped, targetStage) = try Self.unneededSteps(instructions, target: options.target, lexer: lexer, buildArgs: options.buildArgs)
+        let platform = try Self.targetPlatform(options.platform)
+        let (skipped, targetStage) = try Self.unneededSteps(instructions, target: options.target, lexer: lexer, buildArgs: options.buildArgs, platform: platform)
         let total = instructions.count - skipped.count
-        var meta: [String: String] = [:]
+        var meta = Self.platformArgs(platform)
         var stages: [Stage] = []
         var current: Stage?
         var number = 0
@@ -185,9 +193,9 @@ public final class ImageBuilder: @unchecked Sendable {
     /// `RUN --mount=from=`, and those the stages they name, and so on. The rest, and every stage
     /// after the target, is not built.
     static func unneededSteps(_ instructions: [Instruction], target: String?, lexer: ShellLexer,
-                              buildArgs: [String: String]) throws -> (skipped: Set<Int>, target: Int) {
+                              buildArgs: [String: String], platform: Platform = .current) throws -> (skipped: Set<Int>, target: Int) {
         var starts: [Int] = []  // each stage's FROM
-        var meta: [String: String] = [:]
+        var meta = platformArgs(platform)
         for (i, ins) in instructions.enumerated() {
             if ins.keyword == "FROM" { starts.append(i) }
             if starts.isEmpty, ins.keyword == "ARG" {
@@ -227,6 +235,25 @@ public final class ImageBuilder: @unchecked Sendable {
         return (skipped, wanted)
     }
 
+    /// The platform a build is for: `--platform` when it names this machine's (berthd runs no
+    /// emulator, so a RUN for another architecture could not run).
+    static func targetPlatform(_ asked: Platform?) throws -> Platform {
+        let here = Platform.current
+        guard let asked else { return here }
+        guard asked.os == here.os, asked.architecture == here.architecture else {
+            throw BuildError(message: "berthd builds for \(here) only (it runs no emulator): platform \(asked) is not supported")
+        }
+        return asked
+    }
+
+    /// BuildKit's automatic platform ARGs, in the global scope as BuildKit defines them: FROM
+    /// lines see them, and a stage sees one it declares (`ARG TARGETARCH`).
+    static func platformArgs(_ target: Platform) -> [String: String] {
+        let build = Platform.current
+        return ["BUILDPLATFORM": build.description, "BUILDOS": build.os, "BUILDARCH": build.architecture, "BUILDVARIANT": build.variant ?? "",
+                "TARGETPLATFORM": target.description, "TARGETOS": target.os, "TARGETARCH": target.architecture, "TARGETVARIANT": target.variant ?? ""]
+    }
+
     static func stageName(_ ins: Instruction) -> String? {
         let words = ins.text.split(whereSeparator: \.isWhitespace)
         return words.count == 3 && words[1].lowercased() == "as" ? words[2].lowercased() : nil
@@ -238,6 +265,9 @@ public final class ImageBuilder: @unchecked Sendable {
         let words = try lexer.words(ins.text, meta)
         guard words.count == 1 || (words.count == 3 && words[1].lowercased() == "as") else {
             throw BuildError(message: "Dockerfile:\(ins.line): FROM requires either one or three arguments")
+        }
+        if let asked = try ins.flags["platform"].map({ try lexer.process($0, meta) }), !asked.isEmpty {
+            _ = try Self.targetPlatform(try Platform(parsing: asked))
         }
         var stage = Stage()
         stage.name = words.count == 3 ? words[2].lowercased() : nil
@@ -279,11 +309,14 @@ public final class ImageBuilder: @unchecked Sendable {
             let argsText = stage.args.isEmpty ? "" : "|\(stage.args.count) " + stage.args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
             // the mounts as written are part of the key (a cache's content is not: that is its point)
             let mountsText = ins.mounts.map { "--mount=" + $0.spec + " " }.joined()
-            let key = cacheKey(stage, "RUN " + argsText + mountsText + command.joined(separator: " "))
+            let networkText = ins.flags["network"].map { "--network=\($0) " } ?? ""
+            let key = cacheKey(stage, "RUN " + argsText + mountsText + networkText + command.joined(separator: " "))
             if try await cached(key, &stage) { return }
+            let network = try runNetwork(ins)
             let mounts = try await StepMounts.prepare(ins.mounts, for: self, stage: stage, stages: stages)
             do {
-                stage.image = try await runStep(stage, command: command, createdBy: argsText + mountsText + command.joined(separator: " "), mounts: mounts.specs)
+                stage.image = try await runStep(stage, command: command, createdBy: argsText + mountsText + command.joined(separator: " "),
+                                                mounts: mounts.specs, environment: mounts.environment, network: network)
             } catch {
                 await mounts.release()
                 throw error
@@ -447,7 +480,23 @@ public final class ImageBuilder: @unchecked Sendable {
         }
     }
 
-    func createContainer(_ stage: Stage, command: [String], mounts: [MountSpec] = []) async throws -> String {
+    /// `RUN --network=default|none|host`, BuildKit's: `host` only when the build itself runs on
+    /// the host's network (`--network host`), which stands in for BuildKit's `network.host`
+    /// entitlement: a Dockerfile alone cannot take a build onto the host's network.
+    func runNetwork(_ ins: Instruction) throws -> String? {
+        switch ins.flags["network"] {
+        case nil, "default": return options.networkMode
+        case "none": return "none"
+        case "host":
+            guard options.networkMode == "host" else {
+                throw BuildError(message: "Dockerfile:\(ins.line): RUN --network=host needs the build on the host's network (build --network host), as BuildKit needs network.host allowed")
+            }
+            return "host"
+        case let other?: throw BuildError(message: "Dockerfile:\(ins.line): unsupported network mode \"\(other)\" (use default, none or host)")
+        }
+    }
+
+    func createContainer(_ stage: Stage, command: [String], mounts: [MountSpec] = [], environment: [String] = [], network: String? = nil) async throws -> String {
         var config = ContainerConfig()
         config.Image = stage.image?.id.description
         config.Cmd = command
@@ -460,10 +509,12 @@ public final class ImageBuilder: @unchecked Sendable {
         config.Labels = ["com.berth.build": "intermediate"]
         guard stage.image != nil else { throw BuildError(message: "a RUN, COPY or WORKDIR step needs a base image; FROM scratch has no shell to run") }
         var host = HostConfig()
-        host.NetworkMode = options.networkMode
+        host.NetworkMode = network ?? options.networkMode
         host.ExtraHosts = options.extraHosts.isEmpty ? nil : options.extraHosts
         host.Mounts = mounts.isEmpty ? nil : mounts
-        return try await containers.create(name: nil, config: config, host: host).Id
+        let id = try await containers.create(name: nil, config: config, host: host).Id
+        await containers.setStepEnvironment(id, environment)
+        return id
     }
 
     /// A RUN of the shell form, heredocs included as BuildKit runs them: a lone heredoc is the
@@ -481,8 +532,9 @@ public final class ImageBuilder: @unchecked Sendable {
         return shell + [interpreter.joined(separator: " ") + " /dev/stdin <<'\(delimiter)'\n" + doc.content + delimiter + "\n"]
     }
 
-    func runStep(_ stage: Stage, command: [String], createdBy: String, mounts: [MountSpec] = []) async throws -> ImageRecord {
-        let id = try await createContainer(stage, command: command, mounts: mounts)
+    func runStep(_ stage: Stage, command: [String], createdBy: String, mounts: [MountSpec] = [], environment: [String] = [],
+                 network: String? = nil) async throws -> ImageRecord {
+        let id = try await createContainer(stage, command: command, mounts: mounts, environment: environment, network: network)
         await say(" ---> Running in \(id.prefix(12))\n")
         // Removed before the step returns (not in the background): a daemon killed right after a
         // build must not find a step container left over.
@@ -611,6 +663,10 @@ public final class ImageBuilder: @unchecked Sendable {
             do { return try Digest(parsing: text) } catch { throw BuildError(message: "Dockerfile:\(ins.line): invalid checksum digest format: \(text)") }
         }
         let excludes = self.excludes(ins)
+        // `COPY --parents`: each match keeps its path under the destination, from a `/./` in its
+        // source on (BuildKit's pivot), or whole.
+        let parents = ins.flags["parents"].map { $0 != "false" } ?? false
+        var kept: [String: String] = [:]
         for source in sources {
             if generated.contains(source) {
                 items.append(source)
@@ -642,8 +698,14 @@ public final class ImageBuilder: @unchecked Sendable {
                 throw BuildError(message: "\(ins.keyword) failed: file not found in build context or excluded by .dockerignore: stat \(source): file does not exist")
             }
             items += matches
+            if parents {
+                let pivot = source.firstRange(of: "/./").map { String(ContainerService.cleanPath("/" + source[..<$0.lowerBound]).dropFirst()) } ?? ""
+                for match in matches {
+                    kept[match] = pivot.isEmpty ? match : String(match.dropFirst(pivot.count).drop { $0 == "/" })
+                }
+            }
         }
-        if items.count > 1 && !destSlash {
+        if items.count > 1 && !destSlash && !parents {
             throw BuildError(message: "When using \(ins.keyword) with more than one source file, the destination must be a directory and end with a /")
         }
         // From the context, the key holds the files' checksum; from a stage or image, that image's ID.
@@ -657,6 +719,7 @@ public final class ImageBuilder: @unchecked Sendable {
         let sourceItems = items
         let keepOwner = fromContainer != nil
         let downloadedItems = downloaded
+        let keptPaths = kept
         stage.image = try await changeRootfs(stage, createdBy: "\(ins.keyword) \(ins.text)") { root in
             let owner = try chown.map { try Self.owner($0, rootfs: root) }
             let rooted = try RootedPath(root: root)
@@ -682,7 +745,10 @@ public final class ImageBuilder: @unchecked Sendable {
                     try LayerExtractor(root: RootedPath.procPath(dirfd), whiteouts: .none).extract(try TarReader(fd: fd))
                     continue
                 }
-                let (dir, name) = isDir ? (target, ".") : (destIsDir ? (target, base) : RootedPath.split(target))
+                var (dir, name) = isDir ? (target, ".") : (destIsDir ? (target, base) : RootedPath.split(target))
+                if let keep = keptPaths[rel], keep != "." {
+                    (dir, name) = isDir ? (target + "/" + keep, ".") : (RootedPath.split(target + "/" + keep).0, base)
+                }
                 let dirfd = try rooted.makeDirectories(dir)
                 defer { close(dirfd) }
                 let sink = CopySink(owner: owner, mode: mode ?? (fromURL ? 0o600 : nil), ignore: fromURL ? IgnoreRules("") : ignore,

@@ -6,10 +6,15 @@ import Glibc
 
 /// What a `RUN --mount` step gets mounted, made before the step's container and undone after it:
 /// a cache's directory (kept across builds), a tmpfs, or a bind of the context, a stage or an
-/// image (read-only, or writable through an overlay whose changes are thrown away). None of it
-/// is in the step's layer: the commit takes the container's own writes only.
+/// image (read-only, or writable through an overlay whose changes are thrown away), a secret's
+/// file or an SSH agent's socket. None of it is in the step's layer: the commit takes the
+/// container's own writes only.
 struct StepMounts {
     var specs: [MountSpec] = []
+    /// Variables for the step only (a secret's `env=`, `SSH_AUTH_SOCK`): never in the image.
+    var environment: [String] = []
+    /// The step's tmpfs for secret files and agent sockets, made at the first one.
+    private var secrets: String?
     /// Undoes one thing this step set up (cache users, overlays, source containers).
     private var undo: [@Sendable () async -> Void] = []
 
@@ -25,6 +30,7 @@ struct StepMounts {
     }
 
     private mutating func add(_ mount: RunMount, builder: ImageBuilder, stage: ImageBuilder.Stage, stages: [ImageBuilder.Stage]) async throws {
+        if mount.kind == .secret || mount.kind == .ssh { return try await addSecret(mount, builder: builder, stage: stage) }
         let target = mount.target.hasPrefix("/") ? mount.target : ContainerService.cleanPath((stage.config.workingDir ?? "/") + "/" + mount.target)
         var spec = MountSpec()
         spec.Target = target
@@ -39,6 +45,8 @@ struct StepMounts {
             spec.Type = "bind"
             spec.Source = path
             spec.ReadOnly = mount.readOnly
+        case .secret, .ssh:
+            return
         case .bind:
             var root = builder.context
             if let from = mount.from {
@@ -67,6 +75,62 @@ struct StepMounts {
             spec.ReadOnly = mount.readOnly
         }
         specs.append(spec)
+    }
+
+    /// A secret (its file, its variable, or both) or an agent's socket, from what the build
+    /// request brought; one that is missing skips the mount unless it is `required`, as BuildKit does.
+    private mutating func addSecret(_ mount: RunMount, builder: ImageBuilder, stage: ImageBuilder.Stage) async throws {
+        let id = mount.id ?? "default"
+        let options = builder.options
+        guard mount.kind == .secret ? options.secrets[id] != nil : options.sshAgents[id] != nil else {
+            guard !mount.required else {
+                throw BuildError(message: mount.kind == .secret ? "secret \(id): not found" : "no SSH key \"\(id)\" forwarded from the client (berth build --ssh \(id))")
+            }
+            return
+        }
+        var target = mount.target
+        if mount.kind == .ssh && target.isEmpty { target = "/run/buildkit/ssh_agent.\(specs.filter { $0.Source?.hasSuffix(".agent") == true }.count)" }
+        if !target.isEmpty && !target.hasPrefix("/") { target = ContainerService.cleanPath((stage.config.workingDir ?? "/") + "/" + target) }
+        if let variable = mount.env, let value = options.secrets[id] { environment.append(variable + "=" + String(decoding: value, as: UTF8.self)) }
+        guard !target.isEmpty else { return }
+        let dir = try secretsDirectory(next: builder.context)
+        // The owner as the step's user sees it: shifted into the remapped range under --userns-remap.
+        let shift = builder.containers.config.remap
+        let owner = (uid: (shift?.uid ?? 0) + (mount.uid ?? 0), gid: (shift?.gid ?? 0) + (mount.gid ?? 0))
+        let mode = mode_t(mount.mode ?? 0o400)
+        let source = dir + "/\(specs.count)." + (mount.kind == .secret ? "secret" : "agent")
+        if mount.kind == .secret {
+            try AtomicFile.write(source, options.secrets[id] ?? [], mode: mode, durable: false)
+            try sys("chown", source) { chown(source, owner.uid, owner.gid) }
+        } else {
+            let relay = try AgentRelay(path: source, agent: options.sshAgents[id] ?? "", mode: mode, owner: owner)
+            undo.append { relay.stop() }
+            if !environment.contains(where: { $0.hasPrefix("SSH_AUTH_SOCK=") }) { environment.append("SSH_AUTH_SOCK=" + target) }
+        }
+        var spec = MountSpec()
+        spec.Type = "bind"
+        spec.Source = source
+        spec.Target = target
+        spec.ReadOnly = mount.kind == .secret
+        specs.append(spec)
+    }
+
+    /// A tmpfs only root can enter, so no secret's value ever reaches a disk; unmounted after the step.
+    private mutating func secretsDirectory(next context: String) throws -> String {
+        if let secrets { return secrets }
+        let dir = try FileIO.makeTemporaryDirectory(in: AtomicFile.parentDirectory(of: context), prefix: "secrets-")
+        do {
+            try Mounter.mount("tmpfs", dir, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=0700,size=16m")
+        } catch {
+            try? FileIO.removeTree(dir)
+            throw error
+        }
+        undo.append {
+            try? Mounter.unmount(dir, detach: true)
+            rmdir(dir)
+        }
+        secrets = dir
+        return dir
     }
 
     /// `lower` made writable for one step: an overlay whose upper layer is thrown away after.

@@ -99,10 +99,7 @@ struct RegistryRoutes {
 
     /// The credentials in `X-Registry-Auth` (base64url JSON; some clients send standard base64).
     static func credentials(_ req: APIRequest) -> RegistryCredentials? {
-        guard let header = req.headers["X-Registry-Auth"].first, !header.isEmpty else { return nil }
-        var text = String(header.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
-        while text.utf8.count % 4 != 0 { text += "=" }
-        guard let data = Data(base64Encoded: text), let auth = try? WireDecoder.decode(RegistryAuth.self, from: Array(data)) else { return nil }
+        guard let auth = try? HeaderJSON.decode(RegistryAuth.self, req, "X-Registry-Auth") else { return nil }
         return credentials(auth)
     }
 

@@ -29,17 +29,28 @@ import Testing
         #expect(df.instructions[1].excludes == ["*.md", "docs/"])
         #expect(df.instructions[2].flags == ["checksum": "sha256:00"])
         #expect(throws: DockerfileError("Dockerfile:2: COPY --exclude needs a pattern")) { try Dockerfile(parsing: "FROM x\nCOPY --exclude= a b") }
-        #expect(throws: DockerfileError("Dockerfile:2: COPY --parents is not supported by the classic builder (it needs BuildKit)")) {
-            try Dockerfile(parsing: "FROM x\nCOPY --parents a/b c")
+        #expect(try Dockerfile(parsing: "FROM x\nCOPY --parents a/./b c/").instructions[1].flags == ["parents": "true"])
+        #expect(throws: DockerfileError("Dockerfile:2: ADD --parents is not supported by the classic builder (it needs BuildKit)")) {
+            try Dockerfile(parsing: "FROM x\nADD --parents a/b c")
         }
     }
 
+    @Test func secretAndSSHMountsTakeBuildKitsDefaults() throws {
+        let secret = try RunMount(parsing: "type=secret,id=tok")
+        #expect(secret.kind == .secret && secret.target == "/run/secrets/tok" && secret.mode == 0o400 && !secret.required)
+        let named = try RunMount(parsing: "type=secret,target=/etc/app/key,required")
+        #expect(named.id == "key" && named.target == "/etc/app/key" && named.required)
+        let env = try RunMount(parsing: "type=secret,id=tok,env=TOKEN")
+        #expect(env.env == "TOKEN" && env.target.isEmpty)
+        let ssh = try RunMount(parsing: "type=ssh")
+        #expect(ssh.id == "default" && ssh.mode == 0o600 && ssh.target.isEmpty)
+        #expect(throws: DockerfileError("invalid secret mount. one of source, target required")) { try RunMount(parsing: "type=secret") }
+        #expect(throws: DockerfileError("--mount: required and env apply to secret and ssh mounts")) { try RunMount(parsing: "type=cache,target=/c,required") }
+    }
+
     @Test func refusesWhatTheClassicBuilderCannotDo() {
-        #expect(throws: DockerfileError("Dockerfile:2: --mount=type=secret needs a build session (BuildKit's); POST /build has none, so it is not supported here")) {
-            try Dockerfile(parsing: "FROM busybox\nRUN --mount=type=secret,id=x true")
-        }
-        #expect(throws: DockerfileError("Dockerfile:2: RUN --network is not supported by the classic builder (it needs BuildKit)")) {
-            try Dockerfile(parsing: "FROM busybox\nRUN --network=none true")
+        #expect(throws: DockerfileError("Dockerfile:2: RUN --security is not supported by the classic builder (it needs BuildKit)")) {
+            try Dockerfile(parsing: "FROM busybox\nRUN --security=insecure true")
         }
         #expect(throws: DockerfileError("Dockerfile:2: unterminated heredoc EOF: no line \"EOF\" after it")) {
             try Dockerfile(parsing: "FROM busybox\nRUN <<EOF\necho")

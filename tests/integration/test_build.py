@@ -4,9 +4,14 @@ line numbers."""
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import time
 import uuid
 
 import pytest
+
+from conftest import BERTH, TIMEOUT, run_captured
 
 
 @pytest.fixture
@@ -157,9 +162,133 @@ RUN --mount=type=bind,from=tools,source=/out,target=/tools cp /tools/tool /tool
     assert cache_id in docker.ok("builder", "prune", "-af")
     tag3, _ = build(docker, tags, ctx, "--no-cache")
     assert docker.ok("run", "--rm", tag3, "cat", "/count") == "1\n"
-    write(ctx, "Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=token cat /run/secrets/token\n")
-    _, refused = build(docker, tags, ctx, check=False)
-    assert refused.returncode != 0 and "--mount=type=secret needs a build session" in refused.stdout + refused.stderr
+
+
+# Asks an SSH agent (at $SSH_AUTH_SOCK) for its identities and prints how many it holds: a static
+# program a busybox build step can run (busybox has no unix-socket client).
+AGENT_CHECK = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void) {
+    const char *path = getenv("SSH_AUTH_SOCK");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (!path) return 2;
+    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { perror("connect"); return 3; }
+    unsigned char ask[5] = {0, 0, 0, 1, 11}, got[9];  /* SSH_AGENTC_REQUEST_IDENTITIES */
+    if (write(fd, ask, 5) != 5) return 4;
+    size_t n = 0;
+    while (n < sizeof got) { ssize_t r = read(fd, got + n, sizeof got - n); if (r <= 0) return 5; n += r; }
+    if (got[4] != 12) return 6;                        /* SSH_AGENT_IDENTITIES_ANSWER */
+    printf("%u keys\n", (unsigned)(got[5] << 24 | got[6] << 16 | got[7] << 8 | got[8]));
+    return 0;
+}
+"""
+
+
+def compile_static(source, out):
+    cc = shutil.which("cc") or "/opt/swift/usr/bin/clang"
+    with open(out + ".c", "w") as f:
+        f.write(source)
+    subprocess.run([cc, "-static", "-O2", "-o", out, out + ".c"], check=True, capture_output=True, timeout=TIMEOUT)
+    os.unlink(out + ".c")
+
+
+def test_run_mounts_secrets_and_ssh_agents(builder, ctx, tmp_path_factory):
+    """`RUN --mount=type=secret|ssh` as BuildKit runs them, the values brought by `berth build
+    --secret/--ssh`: the secret as a read-only file (its mode and owner as asked) or a variable,
+    an agent relayed through a socket of the step's own; nothing of the secret anywhere in the
+    daemon's data root afterwards (layers, image config, history, cache keys, records), and a new
+    value does not invalidate the cache. Missing secrets skip the mount unless `required`, which
+    is what the docker CLI (which cannot send secrets to the classic endpoint) gets."""
+    docker, tags = builder
+    write(ctx, "Dockerfile", """FROM busybox
+RUN --mount=type=secret,id=token --mount=type=secret,id=other,env=OTHER,target=/etc/other,mode=0440,uid=7,gid=8 sh -c \
+    'sha256sum < /run/secrets/token | cut -c1-64 > /seen; stat -c "%a %u %g" /run/secrets/token /etc/other >> /seen; \
+     printf %s "$OTHER" | sha256sum | cut -c1-64 >> /seen; touch /run/secrets/token 2>/dev/null || echo ro >> /seen'
+RUN --mount=type=secret,id=absent sh -c 'test -e /run/secrets/absent && echo present > /absent || echo none > /absent'
+""")
+    if docker.binary != BERTH:
+        tag, _ = build(docker, tags, ctx)
+        assert docker.ok("run", "--rm", tag, "cat", "/absent") == "none\n"
+        write(ctx, "Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=token,required cat /run/secrets/token\n")
+        _, refused = build(docker, tags, ctx, check=False)
+        assert refused.returncode != 0 and "secret token: not found" in refused.stdout + refused.stderr
+        return
+    secrets = tmp_path_factory.mktemp("secrets")
+    value, other = "tok-" + uuid.uuid4().hex, "env-" + uuid.uuid4().hex
+    with open(secrets / "token", "w") as f:
+        f.write(value)
+    env = dict(docker.env(), OTHER_SECRET=other)
+    r = run_captured([BERTH, "build", "-t", "sec:1", "--secret", f"id=token,src={secrets / 'token'}", "--secret", "id=other,env=OTHER_SECRET",
+                      str(ctx)], env=env, timeout=120)
+    tags.append("sec:1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    seen = docker.ok("run", "--rm", "sec:1", "cat", "/seen", "/absent")
+    assert seen == "\n".join([hashlib.sha256(value.encode()).hexdigest(), "400 0 0", "440 7 8", hashlib.sha256(other.encode()).hexdigest(), "ro", "none"]) + "\n"
+    # nowhere on the daemon's disk (layers, configs, history, cache, records, logs), nor mounted
+    for needle in (value, other):
+        found = subprocess.run(["grep", "-rlF", needle, docker.data], capture_output=True, text=True, timeout=TIMEOUT)
+        assert found.stdout == "", found.stdout
+        assert needle not in docker.ok("history", "--no-trunc", "sec:1") + docker.ok("image", "inspect", "sec:1")
+    assert not [m for m in open("/proc/self/mountinfo") if "/secrets-" in m]
+    # a new value is not a new cache key (as BuildKit), and a required secret must come
+    with open(secrets / "token", "w") as f:
+        f.write("changed")
+    again = run_captured([BERTH, "build", "-t", "sec:1", "--secret", f"id=token,src={secrets / 'token'}", str(ctx)], env=env, timeout=120)
+    assert again.returncode == 0 and again.stdout.count("Using cache") == 2, again.stdout + again.stderr
+
+    # SSH: a real agent holding one key, reached from the step through berthd's relay
+    tools = tmp_path_factory.mktemp("ssh")
+    compile_static(AGENT_CHECK, str(ctx / "agentcheck"))
+    agent_sock = str(tools / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", agent_sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(agent_sock):
+                break
+            time.sleep(0.05)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tools / "key")], check=True, timeout=TIMEOUT)
+        subprocess.run(["ssh-add", "-q", str(tools / "key")], check=True, capture_output=True, timeout=TIMEOUT, env=dict(os.environ, SSH_AUTH_SOCK=agent_sock))
+        write(ctx, "Dockerfile", """FROM busybox
+RUN --mount=type=bind,source=agentcheck,target=/agentcheck --mount=type=ssh,mode=0660 sh -c \
+    '/agentcheck > /ssh && stat -c "%a %n" "$SSH_AUTH_SOCK" >> /ssh'
+RUN --mount=type=ssh,id=deploy,required true
+""")
+        r = run_captured([BERTH, "build", "-t", "sec:2", "--ssh", "default", "--ssh", "deploy=" + agent_sock, str(ctx)],
+                         env=dict(docker.env(), SSH_AUTH_SOCK=agent_sock), timeout=120)
+        tags.append("sec:2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert docker.ok("run", "--rm", "sec:2", "cat", "/ssh") == "1 keys\n660 /run/buildkit/ssh_agent.0\n"
+        missing = run_captured([BERTH, "build", "--no-cache", "--ssh", "default", str(ctx)], env=dict(docker.env(), SSH_AUTH_SOCK=agent_sock), timeout=120)
+        assert missing.returncode != 0 and 'no SSH key "deploy"' in missing.stdout + missing.stderr
+    finally:
+        agent.kill()
+        agent.wait(timeout=TIMEOUT)
+
+
+def test_platform_args_as_buildkit_defines_them(builder, ctx):
+    """BuildKit's automatic platform ARGs: global (FROM lines see them), in a stage only when
+    declared; `--platform` of this machine is taken, another refused by name (no emulator)."""
+    docker, tags = builder
+    here = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    write(ctx, "Dockerfile", """FROM --platform=$BUILDPLATFORM busybox
+ARG TARGETPLATFORM
+ARG TARGETOS
+ARG TARGETARCH
+RUN echo "$TARGETPLATFORM $TARGETOS/$TARGETARCH [$BUILDPLATFORM]" > /p
+""")
+    tag, r = build(docker, tags, ctx, "--platform", here)
+    assert "were not consumed" not in r.stdout
+    assert docker.ok("run", "--rm", tag, "cat", "/p") == f"{here} {here} []\n"
+    other = "linux/s390x" if here != "linux/s390x" else "linux/amd64"
+    _, refused = build(docker, tags, ctx, "--no-cache", "--platform", other, check=False)
+    assert refused.returncode != 0 and f"platform {other} is not supported" in refused.stdout + refused.stderr
 
 
 def test_only_the_stages_the_target_needs_are_built(builder, ctx):
@@ -234,9 +363,9 @@ def test_failures_report_exit_codes_and_lines(builder, ctx):
     write(ctx, "Dockerfile", "FROM busybox\nRUNX true\n")
     _, r = build(docker, tags, ctx, check=False)
     assert r.returncode != 0 and "Dockerfile:2" in r.stderr and "unknown instruction: RUNX" in r.stderr
-    write(ctx, "Dockerfile", "FROM busybox\nRUN --network=none true\n")
+    write(ctx, "Dockerfile", "FROM busybox\nRUN --security=insecure true\n")
     _, r = build(docker, tags, ctx, check=False)
-    assert r.returncode != 0 and "Dockerfile:2: RUN --network is not supported" in r.stderr
+    assert r.returncode != 0 and "Dockerfile:2: RUN --security is not supported" in r.stderr
     write(ctx, "Dockerfile", "FROM busybox\nCOPY missing.txt /\n")
     _, r = build(docker, tags, ctx, check=False)
     assert r.returncode != 0 and "missing.txt" in r.stderr
@@ -321,6 +450,27 @@ COPY --exclude=*.md top.* /top/
     tag, _ = build(docker, tags, ctx)
     listing = docker.ok("run", "--rm", tag, "sh", "-c", "cd / && find app top -type f | sort").split()
     assert listing == ["app/docs/keep.txt", "app/main.sh", "top/top.txt"]
+
+
+def test_copy_parents_and_run_network(builder, ctx):
+    """`COPY --parents` keeps each match's path under the destination (from a `/./` on, BuildKit's
+    pivot); `RUN --network=none` cuts one step off the network, and `host` needs the build on the
+    host's network, as BuildKit needs network.host allowed."""
+    docker, tags = builder
+    for name in ("svc/a/package.json", "svc/b/package.json", "svc/b/src/x.txt", "lib/deep/one.txt"):
+        write(ctx, name, name + "\n")
+    write(ctx, "Dockerfile", """FROM busybox
+COPY --parents svc/a/package.json svc/b/package.json /app/
+COPY --parents ./lib/./deep/one.txt svc/b/src /pivot/
+RUN --network=none sh -c 'ip -o link | grep -v " lo:" | wc -l > /links'
+""")
+    tag, _ = build(docker, tags, ctx)
+    listing = docker.ok("run", "--rm", tag, "sh", "-c", "cd / && find app pivot -type f | sort; cat /links").split()
+    assert listing == ["app/svc/a/package.json", "app/svc/b/package.json", "pivot/deep/one.txt", "pivot/svc/b/src/x.txt", "0"]
+    write(ctx, "Dockerfile", "FROM busybox\nRUN --network=host true\n")
+    _, refused = build(docker, tags, ctx, check=False)
+    assert refused.returncode != 0 and "RUN --network=host needs the build on the host's network" in refused.stdout + refused.stderr
+    build(docker, tags, ctx, "--network", "host")
 
 
 def test_cache_survives_a_daemon_restart(daemon, ctx):
