@@ -130,11 +130,14 @@ extension CLI {
             var cwd = [CChar](repeating: 0, count: Int(PATH_MAX))
             sockets.append((id, .string(path.hasPrefix("/") || getcwd(&cwd, cwd.count) == nil ? path : String(cString: cwd) + "/" + path)))
         }
-        // Headers travel whole; the daemon's parser takes 80 KiB of them. BuildKit's own limit per secret is 500 KiB.
+        // The daemon's HTTP parser takes 80 KiB of headers, and a secret is base64 twice (a value in
+        // JSON, the JSON in a header): about 40 KiB of secrets. BuildKit's own limit is 500 KiB each.
         var headers: [(String, String)] = []
         if !values.isEmpty {
             let encoded = Data(JSONValue.object(values).compact.utf8).base64EncodedString()
-            guard encoded.utf8.count <= 64 << 10 else { throw APIClient.Failure(status: 0, message: "secrets too large: berth build sends at most 48 KiB of them") }
+            guard encoded.utf8.count <= 72 << 10 else {
+                throw APIClient.Failure(status: 0, message: "secrets too large: berth build sends at most about 40 KiB of them (in the request's headers)")
+            }
             headers.append((BuildHeaders.secrets, encoded))
         }
         if !sockets.isEmpty { headers.append((BuildHeaders.ssh, Data(JSONValue.object(sockets).compact.utf8).base64EncodedString())) }

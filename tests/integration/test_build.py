@@ -242,6 +242,16 @@ RUN --mount=type=secret,id=absent sh -c 'test -e /run/secrets/absent && echo pre
         f.write("changed")
     again = run_captured([BERTH, "build", "-t", "sec:1", "--secret", f"id=token,src={secrets / 'token'}", str(ctx)], env=env, timeout=120)
     assert again.returncode == 0 and again.stdout.count("Using cache") == 2, again.stdout + again.stderr
+    # as large as the request's headers carry (the daemon's parser takes 80 KiB of them), then a clear refusal
+    with open(secrets / "big", "wb") as f:
+        f.write(os.urandom(36 << 10))
+    write(ctx, "Dockerfile.big", "FROM busybox\nRUN --mount=type=secret,id=big wc -c < /run/secrets/big\n")
+    big = run_captured([BERTH, "build", "-f", "Dockerfile.big", "--secret", f"id=big,src={secrets / 'big'}", str(ctx)], env=env, timeout=120)
+    assert big.returncode == 0 and "36864" in big.stdout, big.stdout + big.stderr
+    with open(secrets / "big", "wb") as f:
+        f.write(os.urandom(48 << 10))
+    big = run_captured([BERTH, "build", "-f", "Dockerfile.big", "--secret", f"id=big,src={secrets / 'big'}", str(ctx)], env=env, timeout=120)
+    assert big.returncode != 0 and "secrets too large" in big.stderr
 
     # SSH: a real agent holding one key, reached from the step through berthd's relay
     tools = tmp_path_factory.mktemp("ssh")
