@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI", "CRuntimeSeal"]),
 
         .target(name: "BerthShimProtocol", dependencies: ["BerthOCI"]),
-        .target(name: "BerthLogs", dependencies: ["BerthOCI", "BerthSystem"]),
+        .target(name: "BerthLogs", dependencies: ["BerthOCI", "BerthSystem", "CZlib"]),
         .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthLogs", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux",
                                                     .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "berth-shim", dependencies: ["BerthShimCore", "BerthShimProtocol", "BerthSystem", "CBerthLinux"]),

@@ -124,7 +124,7 @@ extension ContainerService {
         out.ResolvConfPath = containerDir(r.id) + "/resolv.conf"
         out.HostnamePath = containerDir(r.id) + "/hostname"
         out.HostsPath = containerDir(r.id) + "/hosts"
-        out.LogPath = logPath(r.id)
+        out.LogPath = logFile(r)?.format == .jsonFile ? logPath(r.id) : ""
         out.Name = "/" + r.name
         out.RestartCount = r.restartCount
         out.Driver = images.snapshotter.driver

@@ -215,7 +215,7 @@ public actor ContainerService {
         let command = (merged.Entrypoint ?? []) + (merged.Cmd ?? [])
         guard let path = command.first else { throw EngineError.invalid("no command specified") }
 
-        host = Self.withDefaults(host)
+        host = Self.withDefaults(host, logDriver: config.logDriver)
         host.Links = links
 
         var record = ContainerRecord(id: id, name: name, created: Timestamp.now(), imageID: image.id.description, imageName: imageRef,
@@ -311,11 +311,11 @@ public actor ContainerService {
 
     /// What dockerd fills in at create for what the client left unset, so inspect answers as
     /// dockerd's does.
-    static func withDefaults(_ given: HostConfig) -> HostConfig {
+    static func withDefaults(_ given: HostConfig, logDriver: String = "json-file") -> HostConfig {
         var host = given
         if (host.NetworkMode ?? "").isEmpty { host.NetworkMode = "default" }
         if host.LogConfig == nil { host.LogConfig = LogConfig() }
-        if (host.LogConfig?.Type ?? "").isEmpty { host.LogConfig?.Type = "json-file" }
+        if (host.LogConfig?.Type ?? "").isEmpty { host.LogConfig?.Type = logDriver }
         if host.LogConfig?.Config == nil { host.LogConfig?.Config = [:] }
         if host.RestartPolicy == nil { host.RestartPolicy = RestartPolicy(Name: "no", MaximumRetryCount: 0) }
         if (host.RestartPolicy?.Name ?? "").isEmpty { host.RestartPolicy?.Name = "no" }
@@ -346,16 +346,29 @@ public actor ContainerService {
         return host
     }
 
-    /// The log drivers this engine runs: json-file (the default) and none.
-    static let logDrivers: Set = ["json-file", "none"]
+    /// The log drivers this engine runs, with the options each takes (moby's lists; `none` takes
+    /// anything; `mode` and `max-buffer-size` go to every driver, and need nothing here: the shim
+    /// never blocks on its log).
+    static let logDrivers: [String: Set<String>] = [
+        "json-file": ["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+        "local": ["max-size", "max-file", "compress"],
+        "none": [],
+    ]
+    public static var logDriverNames: [String] { logDrivers.keys.sorted() }
+    /// The driver a container gets when it names none.
+    nonisolated public var logDriver: String { config.logDriver }
 
     /// Docker's checks on the host config's other settings, with its messages (resources: `ResourceChecks`).
     static func validate(_ host: HostConfig) throws {
         if let parent = host.CgroupParent, parent.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
             throw EngineError.invalid("invalid cgroup parent \(parent): it may not contain . or .. components")
         }
-        if let driver = host.LogConfig?.Type, !driver.isEmpty, !logDrivers.contains(driver) {
-            throw EngineError.invalid("logger: no log driver named '\(driver)' is registered")
+        if let driver = host.LogConfig?.Type, !driver.isEmpty {
+            guard let options = logDrivers[driver] else { throw EngineError.invalid("logger: no log driver named '\(driver)' is registered") }
+            for key in (host.LogConfig?.Config ?? [:]).keys.sorted() where driver != "none" && !options.contains(key) && !["mode", "max-buffer-size"].contains(key) {
+                // each driver's own words in moby
+                throw EngineError.invalid(driver == "local" ? "unknown log opt '\(key)' for log driver local" : "unknown log opt '\(key)' for \(driver) log driver")
+            }
         }
         if let mode = host.CgroupnsMode, !["", "private", "host"].contains(mode) {
             throw EngineError.invalid("invalid cgroup namespace mode: \(mode)")
@@ -423,13 +436,14 @@ public actor ContainerService {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
+            let logRotation = logRotation(record)
+            if let log = logFile(record) { try FileIO.makeDirectories(AtomicFile.parentDirectory(of: log.path), mode: 0o700) }
             let shimConfig = ShimConfig(id: id, bundle: bundle, runtimeRoot: config.runtimeRoot, socket: socketPath(id),
-                                        logPath: record.hostConfig.LogConfig?.Type == "none" ? "" : logPath(id),
-                                        logMaxSize: Int64(record.hostConfig.LogConfig?.Config?["max-size"].flatMap(Self.parseSize) ?? config.logMaxSize),
-                                        logMaxFiles: Int(record.hostConfig.LogConfig?.Config?["max-file"] ?? "") ?? config.logMaxFiles,
+                                        logPath: logFile(record)?.path ?? "", logMaxSize: logRotation.maxSize, logMaxFiles: logRotation.maxFiles,
                                         exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
                                         openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true,
-                                        criLogPath: record.criLogPath, logAttributes: Self.logAttributes(record))
+                                        criLogPath: record.criLogPath, logAttributes: Self.logAttributes(record),
+                                        logFormat: logFile(record)?.format.rawValue, logCompress: logRotation.compress)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
             // the shim's start (it creates the container) waits off the actor: other containers go on
@@ -857,12 +871,35 @@ public actor ContainerService {
 
     public struct LogSource: Sendable {
         public var paths: [String]
+        public var format: LogFormat
         public var running: Bool
         public var id: String
         public var tty: Bool
     }
 
-    /// The json-file logs, oldest rotation first. A running container's shim first logs what
+    /// Where the container's log is written and in which format; nil for the `none` driver.
+    /// The local driver's file is not the API's `LogPath`, as in moby (its format is private).
+    nonisolated func logFile(_ record: ContainerRecord) -> (path: String, format: LogFormat)? {
+        switch record.hostConfig.LogConfig?.Type {
+        case "none": return nil
+        case "local": return (containerDir(record.id) + "/local-logs/container.log", .local)
+        default: return (logPath(record.id), .jsonFile)
+        }
+    }
+
+    /// The log's rotation: the container's options, else the daemon's `log-opts`, else the
+    /// driver's defaults (json-file: never rotated; local: 20 MB × 5 files, compressed, as dockerd's).
+    nonisolated func logRotation(_ record: ContainerRecord) -> (maxSize: Int64, maxFiles: Int, compress: Bool) {
+        let options = record.hostConfig.LogConfig?.Config ?? [:]
+        let local = record.hostConfig.LogConfig?.Type == "local"
+        let daemonSize = config.logMaxSize > 0 ? config.logMaxSize : local ? 20 << 20 : 0
+        let daemonFiles = config.logMaxFiles > 1 || !local ? config.logMaxFiles : 5
+        return (options["max-size"].flatMap(Self.parseSize) ?? daemonSize,
+                options["max-file"].flatMap { Int($0) } ?? daemonFiles,
+                options["compress"].map { $0 != "false" } ?? local)
+    }
+
+    /// The log's files, oldest rotation first. A running container's shim first logs what
     /// the container has written so far: `docker logs` right after `start` must find the output
     /// the process wrote before the request, even while the shim has not read it yet.
     public func logSource(_ ref: String) async throws -> LogSource {
@@ -873,7 +910,8 @@ public actor ContainerService {
         if record.state.Running {
             do { try await task(record.id).syncLog() } catch { log.debug("logs of \(record.id): its shim did not sync the log: \(error)") }
         }
-        return LogSource(paths: JSONLogFile.paths(base: logPath(record.id)), running: record.state.Running, id: record.id, tty: record.config.Tty == true)
+        let file = logFile(record) ?? (logPath(record.id), .jsonFile)
+        return LogSource(paths: LogFiles.paths(base: file.path), format: file.format, running: record.state.Running, id: record.id, tty: record.config.Tty == true)
     }
 
     public func isRunning(_ id: String) -> Bool { containers[id]?.state.Running == true }

@@ -8,6 +8,8 @@ public struct EngineConfig: Sendable {
     public var execRoot: String
     public var storageDriver: String?
     public var shimPath: String
+    /// `log-driver`: what a container gets when it names none (json-file, local or none).
+    public var logDriver = "json-file"
     public var logMaxSize: Int64
     public var logMaxFiles: Int
     public var defaultUlimits: [String: (soft: Int64, hard: Int64)]

@@ -1,14 +1,12 @@
 import BerthSystem
 import Glibc
 
-/// One json-file log (what `JSONFileLogger` writes: one entry per line), read through one open
-/// descriptor without holding the file in memory: `--tail N` reads blocks backwards from the end,
-/// the rest goes forward a block at a time. The descriptor keeps a followed file readable after
-/// its container is removed (docker-py's `run()` reads the followed stream only after removing it)
-/// and across a rotation until its last line is read.
-public final class JSONLogFile {
-    public let path: String
-    private var fd: Int32
+/// One json-file log (what `LogFileWriter` writes in `.jsonFile` format: one entry per line),
+/// read through one open descriptor (`OpenLogFile`): `--tail N` reads blocks backwards from the
+/// end, the rest goes forward a block at a time.
+public final class JSONLogFile: LogFileReader {
+    private let file: OpenLogFile
+    private var fd: Int32 { file.fd }
     /// The next byte the forward reader takes.
     private var offset: Int64 = 0
     /// The start of a line whose end has not been read yet.
@@ -17,18 +15,11 @@ public final class JSONLogFile {
 
     /// nil when there is no such file.
     public init?(path: String) {
-        self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let file = OpenLogFile(path: path) else { return nil }
+        self.file = file
     }
 
-    deinit { close(fd) }
-
-    /// The file's size now.
-    public var size: Int64 {
-        var st = stat()
-        return fstat(fd, &st) == 0 ? Int64(st.st_size) : 0
-    }
+    public var size: Int64 { file.size }
 
     /// Where the forward reader goes on from (the end of what a tail took).
     public func seek(to position: Int64) {
@@ -102,25 +93,21 @@ public final class JSONLogFile {
         }
     }
 
-    /// Whether the logger has rotated: the path now names another file. Once this one is read to
-    /// its end, `reopen` goes on with the new one from its start.
-    public var replaced: Bool {
-        var current = stat(), mine = stat()
-        guard stat(path, &current) == 0, fstat(fd, &mine) == 0 else { return false }
-        return mine.st_ino != current.st_ino || mine.st_dev != current.st_dev
+    public var replaced: Bool { file.replaced }
+
+    public func reopen() { if file.reopen() { seek(to: 0) } }
+
+    public func lastEntries(_ count: Int, before end: Int64) -> [JSONLogEntry] {
+        lastLines(count, before: end).compactMap { JSONLogEntry(line: $0) }
     }
 
-    public func reopen() {
-        let fresh = open(path, O_RDONLY | O_CLOEXEC)
-        guard fresh >= 0 else { return }
-        close(fd)
-        fd = fresh
-        seek(to: 0)
-    }
+    public func entryBoundary(before end: Int64) -> Int64 { lineBoundary(before: end) }
 
-    /// The rotations of the log at `base` that exist (`base.N` … `base.1`), then `base` itself,
-    /// the live file, even before the container's first line: oldest first.
-    public static func paths(base: String, maxRotations: Int = 9) -> [String] {
-        stride(from: maxRotations, to: 0, by: -1).map { "\(base).\($0)" }.filter(FileIO.exists) + [base]
+    public func nextEntries(upTo limit: Int64? = nil) -> [JSONLogEntry] {
+        while case let lines = nextLines(upTo: limit), !lines.isEmpty {
+            let entries = lines.compactMap { JSONLogEntry(line: $0.utf8) }
+            if !entries.isEmpty { return entries }
+        }
+        return []
     }
 }

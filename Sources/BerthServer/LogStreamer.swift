@@ -7,7 +7,7 @@ import FoundationEssentials
 import Glibc
 import NIOCore
 
-/// `docker logs`: json-file entries back to bytes, with since/until/tail/timestamps, following
+/// `docker logs`: the log's entries (json-file or local) back to bytes, with since/until/tail/timestamps, following
 /// the file while the container runs.
 struct LogStreamer {
     let service: ContainerService
@@ -24,8 +24,7 @@ struct LogStreamer {
         let follow = req.flag("follow")
         r.beginStream(contentType: source.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
 
-        func emit(_ line: some Collection<UInt8>) async throws {
-            guard let entry = JSONLogEntry(line: line) else { return }
+        func emit(_ entry: JSONLogEntry) async throws {
             if entry.stream == "stdout" && !stdout || entry.stream == "stderr" && !stderr { return }
             if since > 0 || until != nil {
                 let time = Timestamp.parse(entry.time) ?? 0
@@ -41,19 +40,19 @@ struct LogStreamer {
 
         // The live file is opened before anything is read: what the container logs from here on
         // is read through this descriptor, and nothing falls between the past and the follow.
-        let live = source.paths.last.flatMap(JSONLogFile.init)
-        let older = source.paths.dropLast().compactMap(JSONLogFile.init)
+        let live = source.paths.last.flatMap { LogFiles.open($0, format: source.format) }
+        let older = source.paths.dropLast().compactMap { LogFiles.open($0, format: source.format) }
         if let tail {
             let end = live?.size ?? 0
-            var picked = live?.lastLines(tail, before: end) ?? []
+            var picked = live?.lastEntries(tail, before: end) ?? []
             for file in older.reversed() where picked.count < tail {
-                picked = file.lastLines(tail - picked.count, before: file.size) + picked
+                picked = file.lastEntries(tail - picked.count, before: file.size) + picked
             }
-            for line in picked { try await emit(line) }
-            live?.seek(to: live?.lineBoundary(before: end) ?? 0)
+            for entry in picked { try await emit(entry) }
+            live?.seek(to: live?.entryBoundary(before: end) ?? 0)
         } else {
             for file in older + (live.map { [$0] } ?? []) {
-                while case let lines = file.nextLines(), !lines.isEmpty { for line in lines { try await emit(line.utf8) } }
+                while case let entries = file.nextEntries(upTo: nil), !entries.isEmpty { for entry in entries { try await emit(entry) } }
             }
         }
 
@@ -62,12 +61,12 @@ struct LogStreamer {
                 // checked before reading: once the container is seen stopped, the read that
                 // follows finds everything its shim logged (it logs all before reporting the exit)
                 let running = await service.isRunning(source.id)
-                var fresh = live.nextLines()
+                var fresh = live.nextEntries(upTo: nil)
                 if fresh.isEmpty, live.replaced {
                     live.reopen()
-                    fresh = live.nextLines()
+                    fresh = live.nextEntries(upTo: nil)
                 }
-                for line in fresh { try await emit(line.utf8) }
+                for entry in fresh { try await emit(entry) }
                 if fresh.isEmpty && !running { break }
                 if fresh.isEmpty { try await Task.sleep(nanoseconds: 50_000_000) }
             }
@@ -93,12 +92,12 @@ struct LogStreamer {
 /// brings is replayed too), written to the client a block at a time, each write awaited. It held
 /// the whole log in memory, twice, before.
 final class LogReplay: @unchecked Sendable {
-    private let files: [JSONLogFile]
+    private let files: [LogFileReader]
     private let end: Int64
     private let stdout: Bool, stderr: Bool
 
     init(_ source: ContainerService.LogSource, stdout: Bool, stderr: Bool) {
-        files = source.paths.compactMap(JSONLogFile.init)
+        files = source.paths.compactMap { LogFiles.open($0, format: source.format) }
         end = files.last?.size ?? 0
         self.stdout = stdout
         self.stderr = stderr
@@ -108,10 +107,9 @@ final class LogReplay: @unchecked Sendable {
     func write(to channel: Channel, tty: Bool) async -> Bool {
         for (i, file) in files.enumerated() {
             let limit = i == files.count - 1 ? end : nil
-            while case let lines = file.nextLines(upTo: limit), !lines.isEmpty {
+            while case let entries = file.nextEntries(upTo: limit), !entries.isEmpty {
                 var bytes: [UInt8] = []
-                for line in lines {
-                    guard let entry = JSONLogEntry(line: line.utf8) else { continue }
+                for entry in entries {
                     let isErr = entry.stream == "stderr"
                     guard isErr ? stderr : stdout else { continue }
                     if !tty { bytes += Frame.header(stream: isErr ? Frame.stderr : Frame.stdout, length: entry.log.count) }

@@ -117,12 +117,12 @@ struct SystemRoutes {
         i.Plugins = .init()
         i.Plugins.Volume = ["local"]
         i.Plugins.Network = ["bridge", "host", "none"]
-        i.Plugins.Log = ["json-file", "none"]
+        i.Plugins.Log = ContainerService.logDriverNames
         i.MemoryLimit = true; i.SwapLimit = true; i.CpuCfsPeriod = true; i.CpuCfsQuota = true
         i.CPUShares = true; i.CPUSet = true; i.PidsLimit = true; i.OomKillDisable = !Cgroups.isUnified()
         i.IPv4Forwarding = ((try? FileIO.readString("/proc/sys/net/ipv4/ip_forward"))?.trimmed ?? "0") == "1"
         i.SystemTime = Timestamp.now()
-        i.LoggingDriver = "json-file"
+        i.LoggingDriver = containers.logDriver
         i.CgroupDriver = "cgroupfs"
         i.CgroupVersion = Cgroups.isUnified() ? "2" : "1"
         i.KernelVersion = release

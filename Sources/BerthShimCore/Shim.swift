@@ -15,7 +15,7 @@ public final class Shim {
     let config: ShimConfig
     let runtime: Runtime
     /// nil for the `none` log driver: output goes only to attached clients.
-    let logger: JSONFileLogger?
+    let logger: LogFileWriter?
     let criLog: CRILogFile?
     var initPid: Int32 = 0
     /// Output descriptors of the init (pipes, or the pty master) and the stream each feeds.
@@ -75,8 +75,9 @@ public final class Shim {
     public init(config: ShimConfig) throws {
         self.config = config
         runtime = Runtime(root: config.runtimeRoot)
-        logger = config.logPath.isEmpty ? nil : try JSONFileLogger(path: config.logPath, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles,
-                                                                         attrs: config.logAttributes ?? [:])
+        let format: LogFileWriter.Format = config.logFormat == LogFormat.local.rawValue ? .local(compress: config.logCompress ?? true)
+                                                                                       : .jsonFile(attrs: config.logAttributes ?? [:])
+        logger = config.logPath.isEmpty ? nil : try LogFileWriter(path: config.logPath, format: format, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles)
         criLog = try config.criLogPath.map { try CRILogFile(path: $0) }
     }
 

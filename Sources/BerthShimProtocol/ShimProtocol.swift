@@ -9,8 +9,8 @@ public struct ShimConfig: Codable, Sendable {
     public var runtimeRoot: String
     /// The shim's unix socket.
     public var socket: String
-    /// json-file log, rotated at `logMaxSize` bytes keeping `logMaxFiles` files (0: never rotate);
-    /// empty for the `none` driver.
+    /// The log (json-file or local format), rotated at `logMaxSize` bytes keeping `logMaxFiles`
+    /// files (0: never rotate); empty for the `none` driver.
     public var logPath: String
     public var logMaxSize: Int64
     public var logMaxFiles: Int
@@ -24,13 +24,17 @@ public struct ShimConfig: Codable, Sendable {
     public var criLogPath: String?
     /// The `attrs` of every json-file entry (the `labels`/`env` log options' picks; nil for none).
     public var logAttributes: [String: String]?
+    /// `local` for the local driver's format (nil: json-file), and whether its rotations are gzipped.
+    public var logFormat: String?
+    public var logCompress: Bool?
 
     public init(id: String, bundle: String, runtimeRoot: String, socket: String, logPath: String, logMaxSize: Int64,
                 logMaxFiles: Int, exitFile: String, tty: Bool, openStdin: Bool, stdinOnce: Bool, criLogPath: String? = nil,
-                logAttributes: [String: String]? = nil) {
+                logAttributes: [String: String]? = nil, logFormat: String? = nil, logCompress: Bool? = nil) {
         self.id = id; self.bundle = bundle; self.runtimeRoot = runtimeRoot; self.socket = socket; self.logPath = logPath
         self.logMaxSize = logMaxSize; self.logMaxFiles = logMaxFiles; self.exitFile = exitFile; self.tty = tty
         self.openStdin = openStdin; self.stdinOnce = stdinOnce; self.criLogPath = criLogPath; self.logAttributes = logAttributes
+        self.logFormat = logFormat; self.logCompress = logCompress
     }
 }
 

@@ -22,6 +22,7 @@ struct DaemonJSON: Decodable {
     var debug: Bool?
     var liveRestore: Bool?
     var logOpts: [String: String]?
+    var logDriver: String?
     var registryMirrors: [String]?
     var insecureRegistries: [String]?
     var defaultUlimits: [String: UlimitJSON]?
@@ -45,7 +46,7 @@ struct DaemonJSON: Decodable {
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level", debug
-        case liveRestore = "live-restore", logOpts = "log-opts", registryMirrors = "registry-mirrors"
+        case liveRestore = "live-restore", logOpts = "log-opts", logDriver = "log-driver", registryMirrors = "registry-mirrors"
         case insecureRegistries = "insecure-registries", defaultUlimits = "default-ulimits", bip, bridge, iptables, mtu
         case maxConcurrentDownloads = "max-concurrent-downloads", maxConcurrentUploads = "max-concurrent-uploads"
         case usernsRemap = "userns-remap"
@@ -94,6 +95,7 @@ let daemonFlags: [DaemonFlag] = [
     .init(short: nil, long: "tlscert", kind: "string", help: "Path to TLS certificate file (default \"~/.docker/cert.pem\")"),
     .init(short: nil, long: "tlskey", kind: "string", help: "Path to TLS key file (default \"~/.docker/key.pem\")"),
     .init(short: nil, long: "tlsverify", kind: nil, help: "Use TLS and verify the remote"),
+    .init(short: nil, long: "log-driver", kind: "string", help: "Default driver for container logs (json-file, local or none) (default \"json-file\")"),
     .init(short: nil, long: "userns-remap", kind: "string", help: "User/Group setting for user namespaces (\"default\" or USER[:GROUP])"),
     .init(short: "v", long: "version", kind: nil, help: "Print version information and quit"),
 ]
@@ -197,6 +199,10 @@ do {
                               logMaxFiles: file.logOpts?["max-file"].flatMap { Int($0) } ?? 1,
                               defaultUlimits: (file.defaultUlimits ?? [:]).mapValues { (soft: $0.Soft, hard: $0.Hard) },
                               liveRestore: file.liveRestore ?? true)
+    if let driver = overrides["log-driver"] ?? file.logDriver, !driver.isEmpty {
+        guard ContainerService.logDriverNames.contains(driver) else { fail("unknown log driver \(driver): use json-file, local or none") }
+        config.logDriver = driver
+    }
     if let remap = (overrides["userns-remap"] ?? file.usernsRemap).flatMap({ $0.isEmpty ? nil : $0 }) {
         let range = try SubordinateIDs.resolve(remap)
         config.remap = try IDMap(uid: range.uid, gid: range.gid, size: range.size)

@@ -57,7 +57,7 @@ struct JSONLogFileTests {
         try write(base + ".2", "a\n")
         try write(base + ".1", "b\n")
         try write(base, "c\n")
-        #expect(JSONLogFile.paths(base: base) == [base + ".2", base + ".1", base])
+        #expect(LogFiles.paths(base: base) == [base + ".2", base + ".1", base])
         let live = try #require(JSONLogFile(path: base))
         #expect(live.nextLines() == ["c"])
         #expect(!live.replaced)

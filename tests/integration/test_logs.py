@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from conftest import DOCKER, TIMEOUT, Daemon
+from conftest import BERTH, DOCKER, TIMEOUT, Daemon
 from peer_engines import engines  # noqa: F401 (a fixture)
 
 ENTRY_BYTES = 16 * 1024  # as the shim cuts long lines: 16 KiB of output per entry
@@ -60,15 +60,21 @@ def test_tail_of_a_1_gib_log_and_a_full_read_keep_berthd_flat(rootfs_template):
         d.stop()
 
 
+def engine_ok(engine):
+    """The engine's CLI, asserting success and returning its output."""
+    def ok(*args):
+        r = engine.docker(*args)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+    return ok
+
+
 def test_logs_details_show_the_attributes_the_log_options_pick_as_dockerd_does(engines):
     """`--log-opt labels=…`/`env=…` pick attributes that every json-file entry carries, and `logs
     --details` prints them before each line; without them it prints a lone space."""
     outputs = []
     for engine in engines:
-        def ok(*args):
-            r = engine.docker(*args)
-            assert r.returncode == 0, (args, r.stdout, r.stderr)
-            return r.stdout
+        ok = engine_ok(engine)
         name = "details-" + os.urandom(4).hex()
         ok("run", "--name", name, "--label", "team=blue green", "-e", "STAGE=prod/1", "--log-opt", "labels=team,absent",
                   "--log-opt", "env=STAGE", "busybox", "echo", "hello")
@@ -80,3 +86,53 @@ def test_logs_details_show_the_attributes_the_log_options_pick_as_dockerd_does(e
     assert berthd == dockerd, (dockerd, berthd)
     assert berthd[2] == "hello\n" and berthd[1] == " bare\n"
     assert berthd[0] in ("STAGE=prod%2F1,team=blue+green hello\n", "team=blue+green,STAGE=prod%2F1 hello\n")
+
+
+def test_local_log_driver_as_dockerd_runs_it(engines):
+    """`--log-driver local` (and daemon.json's `log-driver`): framed entries rotated into gzipped
+    files; `logs` in full, `--tail` across the compressed rotations and `-f` answer as dockerd's;
+    inspect shows no LogPath (the format is private, as moby keeps it) and options the driver
+    does not take are refused in dockerd's words."""
+    outputs = []
+    script = 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done; printf "last, no newline" >&2'
+    for engine in engines:
+        ok = engine_ok(engine)
+        name = "local-" + os.urandom(4).hex()
+        ok("run", "--name", name, "--log-driver", "local", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh", "-c", script)
+        full = engine.docker("logs", name)
+        tail = engine.docker("logs", "--tail", "4", name)
+        follow = ok("run", "-d", "--log-driver", "local", "busybox", "sh", "-c", "echo a; sleep 1; echo b").strip()
+        followed = engine.docker("logs", "-f", follow, timeout=30).stdout
+        refused = engine.docker("create", "--log-driver", "local", "--log-opt", "labels=x", "busybox")
+        info = ok("inspect", "--format", "{{.HostConfig.LogConfig.Type}} [{{.LogPath}}]", name)
+        cid = ok("inspect", "--format", "{{.Id}}", name).strip()
+        files = sorted(os.listdir(os.path.join(getattr(engine, "data", None) or engine.base, "containers", cid, "local-logs")))
+        outputs.append(dict(full_tail=full.stdout.splitlines()[-3:], stderr=full.stderr, tail=(tail.stdout, tail.stderr), followed=followed,
+                            refused=(refused.returncode, refused.stderr.strip()), info=info, files=files))
+        ok("rm", "-f", name, follow)
+    dockerd, berthd = outputs
+    assert berthd == dockerd, (dockerd, berthd)
+    assert berthd["tail"] == ("line 2997\nline 2998\nline 2999\n", "last, no newline")
+    assert berthd["files"] == ["container.log", "container.log.1.gz", "container.log.2.gz"]
+    assert "unknown log opt 'labels' for log driver local" in berthd["refused"][1]
+
+
+def test_daemon_log_driver_is_every_containers_default(rootfs_template):
+    """`--log-driver local` (daemon.json's `log-driver`): what `info` reports and what a container
+    that names no driver gets; an unknown one stops berthd with a clear error."""
+    d = Daemon(extra_args=("--log-driver", "local"))
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=TIMEOUT).stdout
+        assert subprocess.run([DOCKER, "import", "-", "busybox:latest"], input=tar, env=d.env(), capture_output=True, timeout=60).returncode == 0
+        assert d.ok("info", "--format", "{{.LoggingDriver}}").strip() == "local"
+        cid = d.ok("run", "-d", "--network", "none", "busybox", "echo", "hello").strip()
+        assert d.ok("wait", cid).strip() == "0"
+        assert d.ok("inspect", "--format", "{{.HostConfig.LogConfig.Type}}", cid).strip() == "local"
+        assert d.ok("logs", cid) == "hello\n"
+        assert os.path.exists(os.path.join(d.data, "containers", cid, "local-logs", "container.log"))
+    finally:
+        d.stop()
+    bad = subprocess.run([os.path.join(os.path.dirname(BERTH), "berthd"), "--log-driver", "syslogx", "--data-root", "/nonexistent/x"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert bad.returncode != 0 and "unknown log driver syslogx" in bad.stderr
