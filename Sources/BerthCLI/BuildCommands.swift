@@ -13,9 +13,13 @@ extension CLI {
         let f = try Flags(args, specs: [.init("t", "tag", value: true), .init("f", "file", value: true), .init(nil, "build-arg", value: true),
                                         .init(nil, "target", value: true), .init(nil, "no-cache"), .init(nil, "pull"), .init(nil, "label", value: true),
                                         .init("q", "quiet"), .init(nil, "rm"), .init(nil, "force-rm"), .init(nil, "network", value: true),
-                                        .init(nil, "platform", value: true), .init(nil, "secret", value: true), .init(nil, "ssh", value: true)])
+                                        .init(nil, "platform", value: true), .init(nil, "secret", value: true), .init(nil, "ssh", value: true),
+                                        .init(nil, "progress", value: true)])
         guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) build\" requires exactly 1 argument.") }
         let session = try Self.buildSession(secrets: f.all("secret"), agents: f.all("ssh"))
+        let progress = f.string("progress") ?? "auto"
+        guard ["auto", "plain", "tty"].contains(progress) else { throw Flags.UsageError(description: "invalid progress mode \"\(progress)\": use auto, plain or tty") }
+        let view = !f.bool("quiet") && (progress == "tty" || progress == "auto" && isatty(1) == 1) ? BuildProgressView() : nil
         let spool = try FileIO.makeTemporaryDirectory(prefix: "berth-build-")
         defer { try? FileIO.removeTree(spool) }
         let tarPath = spool + "/context.tar"
@@ -47,7 +51,7 @@ extension CLI {
         }
         var st = stat()
         stat(tarPath, &st)
-        if !f.bool("quiet") { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
+        if !f.bool("quiet") && view == nil { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
         var query: [(String, String)] = [("dockerfile", dockerfile)]
         for t in f.all("tag") { query.append(("t", t)) }
         if f.has("build-arg") {
@@ -70,17 +74,27 @@ extension CLI {
         defer { close(fd) }
         let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd, headers: session)
         var code: Int32 = 0
-        try response.lines { line in
-            let message = (try? JSONValue.parse(line)) ?? .null
-            if let error = message["error"]?.string {
-                FileIO.stderr(error + "\n")
-                code = Int32(message["errorDetail"]?["code"]?.int ?? 1)
-                if code == 0 { code = 1 }
+        var failure: String?
+        do {
+            try response.lines { line in
+                let message = (try? JSONValue.parse(line)) ?? .null
+                if let error = message["error"]?.string {
+                    failure = error
+                    code = Int32(message["errorDetail"]?["code"]?.int ?? 1)
+                    if code == 0 { code = 1 }
+                    return true
+                }
+                if let text = message["stream"]?.string {
+                    if let view { view.consume(text) } else { out(text) }
+                }
                 return true
             }
-            if let text = message["stream"]?.string { out(text) }
-            return true
+        } catch {
+            view?.finish(failed: true)
+            throw error
         }
+        view?.finish(failed: failure != nil)
+        if let failure { FileIO.stderr(failure + "\n") }
         return code
     }
 

@@ -12,6 +12,18 @@ public indirect enum JSONValue: Equatable, Sendable {
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool { a.compact == b.compact }
 
+    /// Go's name for the value's type, for template errors.
+    var typeName: String {
+        switch self {
+        case .null: return "<nil>"
+        case .bool: return "bool"
+        case .number: return "float64"
+        case .string: return "string"
+        case .array: return "[]interface {}"
+        case .object: return "map[string]interface {}"
+        }
+    }
+
     public subscript(key: String) -> JSONValue? {
         if case .object(let fields) = self { return fields.first { $0.0 == key }?.1 }
         return nil

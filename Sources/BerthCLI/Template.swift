@@ -13,7 +13,7 @@ public struct Template {
     /// template sees the struct's fields, while `{{json .}}` prints the wire names.
     let jsonKeys: [String: String]
 
-    public struct TemplateError: Error, CustomStringConvertible {
+    public struct TemplateError: Error, CustomStringConvertible, Equatable {
         public let description: String
     }
 
@@ -112,6 +112,15 @@ public struct Template {
         case "join":
             let separator = try argument(2).string ?? ""
             return .text(try argument(1).array.map { try Self.text(.json($0)) }.joined(separator: separator))
+        case "len":
+            // Go's len: of a slice, a map or a string; anything else is an error, as in Go
+            switch try argument(1) {
+            case .array(let items): return .json(.number(String(items.count)))
+            case .object(let fields): return .json(.number(String(fields.count)))
+            case .string(let text): return .json(.number(String(text.utf8.count)))
+            case .null: return .json(.number("0"))
+            case let other: throw TemplateError(description: "template: error calling len: len of type \(other.typeName)")
+            }
         case "lower": return .text(try Self.text(.json(try argument(1))).lowercased())
         case "upper": return .text(try Self.text(.json(try argument(1))).uppercased())
         case "println": return .text(try Self.text(.json(try argument(1))) + "\n")

@@ -465,6 +465,7 @@ public final class ImageBuilder: @unchecked Sendable {
     /// A container on the stage's image (not started), changed by `body` on its mounted rootfs,
     /// committed as one layer.
     func changeRootfs(_ stage: Stage, createdBy: String, _ body: @escaping @Sendable (String) throws -> Void) async throws -> ImageRecord {
+        guard stage.image != nil else { return try await firstLayer(stage, createdBy: createdBy, body) }
         let id = try await createContainer(stage, command: ["/bin/sh"])
         do {
             let root = try await containers.acquireRootfs(id)
@@ -478,6 +479,20 @@ public final class ImageBuilder: @unchecked Sendable {
             try? await containers.remove(id, force: true)
             throw error
         }
+    }
+
+    /// A `FROM scratch` stage's first COPY, ADD or WORKDIR: there is no image to make a container
+    /// of, so the step writes into an empty directory, which becomes the image's only layer.
+    func firstLayer(_ stage: Stage, createdBy: String, _ body: @escaping @Sendable (String) throws -> Void) async throws -> ImageRecord {
+        let root = try FileIO.makeTemporaryDirectory(in: AtomicFile.parentDirectory(of: context), prefix: "scratch-")
+        defer { try? FileIO.removeTree(root) }
+        try await Threads.run { try body(root) }
+        let details = ImageCommitter.Details(config: stage.config, createdBy: "/bin/sh -c #(nop) " + createdBy)
+        let record = try await ImageCommitter(store: images).commit(parent: nil, details: details, tags: []) { sink in
+            try TreeArchiver(mode: .plain).archive(root, to: sink)
+        }
+        await say(" ---> \(Self.short(record.id))\n")
+        return record
     }
 
     /// `RUN --network=default|none|host`, BuildKit's: `host` only when the build itself runs on
@@ -507,7 +522,7 @@ public final class ImageBuilder: @unchecked Sendable {
         for (k, v) in stage.args.sorted(by: { $0.key < $1.key }) where !env.contains(where: { $0.hasPrefix(k + "=") }) { env.append(k + "=" + v) }
         config.Env = env
         config.Labels = ["com.berth.build": "intermediate"]
-        guard stage.image != nil else { throw BuildError(message: "a RUN, COPY or WORKDIR step needs a base image; FROM scratch has no shell to run") }
+        guard stage.image != nil else { throw BuildError(message: "a RUN step needs a base image: FROM scratch has no shell to run (COPY a static program in first and RUN it in JSON form)") }
         var host = HostConfig()
         host.NetworkMode = network ?? options.networkMode
         host.ExtraHosts = options.extraHosts.isEmpty ? nil : options.extraHosts

@@ -47,6 +47,8 @@ import Testing
         #expect(try Template("{{.Names}} {{.Labels}} {{.Nil}}").render(data) == "[a b] map[k:v] <no value>")
         #expect(throws: Template.TemplateError.self) { try Template("{{.Missing}}").render(data) }
         #expect(try Template("{{.Labels.absent}}").render(data) == "<no value>")  // a map's missing key, as Go prints it
+        #expect(try Template("{{len .Names}} {{len .Labels}} {{len .State.Status}}").render(data) == "2 1 7")
+        #expect(throws: Template.TemplateError(description: "template: error calling len: len of type float64")) { try Template("{{len .State.Pid}}").render(data) }
         // An event's Go fields over its wire names; `{{json .}}` keeps the wire names.
         let event = try JSONValue.parse(#"{"id":"c1","timeNano":7,"Action":"oom"}"#)
         let fields = try Template("{{.ID}} {{.TimeNano}} {{.Action}} {{json .}}", jsonKeys: CLI.eventFields)

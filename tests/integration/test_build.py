@@ -4,9 +4,11 @@ line numbers."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
+import types
 import uuid
 
 import pytest
@@ -280,6 +282,53 @@ RUN --mount=type=ssh,id=deploy,required true
     finally:
         agent.kill()
         agent.wait(timeout=TIMEOUT)
+
+
+def test_berth_build_on_a_terminal_shows_steps_in_place(daemon, ctx):
+    """`berth build` on a terminal: BuildKit's view (a line per step with its time, CACHED steps,
+    the running step's output under it), and a failed step's output in full with the error."""
+    from test_cli_detach import Terminal
+    client = types.SimpleNamespace(binary=BERTH, env=daemon.env)
+    write(ctx, "Dockerfile", "FROM busybox\nRUN echo first-step-output\nRUN sleep 1 && echo second\n")
+    tag = "tty" + uuid.uuid4().hex[:8] + ":t"
+    screen = Terminal(client, ["build", "-t", tag, str(ctx)])
+    try:
+        assert screen.exited(timeout=120) == 0
+        seen = screen.read_until(b"FINISHED").decode()
+        assert "=> [2/3] RUN echo first-step-output" in seen and "=> # first-step-output" in seen
+        assert re.search(r"\[\+\] Building \d+\.\ds \(3/3\) FINISHED", seen) and "=> naming to " + tag in seen
+        again = Terminal(client, ["build", "-t", tag, str(ctx)])
+        assert again.exited(timeout=120) == 0
+        assert "=> CACHED [3/3] RUN sleep 1 && echo second" in again.read_until(b"FINISHED").decode()
+        write(ctx, "Dockerfile", "FROM busybox\nRUN for i in 1 2 3 4 5 6 7 8 9; do echo out-$i; done; exit 3\n")
+        failed = Terminal(client, ["build", str(ctx)])
+        assert failed.exited(timeout=120) == 3
+        text = failed.read_until(b"returned a non-zero code: 3").decode()
+        assert "ERROR [2/2] RUN for i in" in text and "FAILED" in text
+        assert "------\r\n > [2/2] RUN for i in" in text and all(f"out-{i}\r\n" in text for i in range(1, 10))
+        plain = run_captured([BERTH, "build", "--progress", "plain", str(ctx)], env=daemon.env(), timeout=120)
+        assert "Step 2/2 : RUN" in plain.stdout and "[+] Building" not in plain.stdout
+    finally:
+        daemon.docker("rmi", "-f", tag)
+
+
+def test_from_scratch_takes_copies_and_is_copied_from(builder, ctx):
+    """`FROM scratch` then COPY/WORKDIR (a static program's image, the commonest multi-stage
+    ending), and `COPY --from` such a stage."""
+    docker, tags = builder
+    shutil.copy("/bin/busybox", ctx / "busybox")
+    write(ctx, "Dockerfile", """FROM scratch AS tools
+COPY busybox /bin/busybox
+WORKDIR /data
+RUN ["/bin/busybox", "sh", "-c", "echo made > /data/made"]
+FROM busybox
+COPY --from=tools /data/made /made
+""")
+    tag, _ = build(docker, tags, ctx, "--target", "tools")
+    assert docker.ok("run", "--rm", tag, "/bin/busybox", "cat", "/data/made") == "made\n"
+    assert docker.ok("image", "inspect", "--format", "{{len .RootFS.Layers}} {{.Config.WorkingDir}}", tag) == "3 /data\n"
+    final, _ = build(docker, tags, ctx)
+    assert docker.ok("run", "--rm", final, "cat", "/made") == "made\n"
 
 
 def test_platform_args_as_buildkit_defines_them(builder, ctx):
