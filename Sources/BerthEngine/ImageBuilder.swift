@@ -47,6 +47,7 @@ public struct BuildError: Error, CustomStringConvertible {
 
 /// The classic builder: each step runs (or creates) a container on the previous step's image and
 /// commits it, or commits a config change; a step whose key is cached reuses its image.
+/// Independent stages build at once (`build`).
 public final class ImageBuilder: @unchecked Sendable {
     let containers: ContainerService
     let images: ImageStore
@@ -59,7 +60,8 @@ public final class ImageBuilder: @unchecked Sendable {
     /// Downloads `ADD <url>` sources into a file (the server's HTTP client).
     let fetch: @Sendable (String, String) async throws -> Void
     var lexer = ShellLexer()
-    var usedArgs = Set<String>()
+    /// The build args a stage's ARG took (stages run at once: behind a lock).
+    let usedArgs = Locked(Set<String>())
 
     struct Stage {
         var name: String?
@@ -118,64 +120,54 @@ public final class ImageBuilder: @unchecked Sendable {
         return dockerfile
     }
 
-    /// Builds the prepared Dockerfile; returns the image, tagged.
+    /// Builds the prepared Dockerfile; returns the image, tagged. The stages the target needs run
+    /// at once wherever they do not depend on each other (BuildKit's order): a stage starts when
+    /// the stages it names are built; its steps keep their numbers (`Step N/M`), so the stream
+    /// interleaves but each line says which step it is. A failed stage fails those waiting for it,
+    /// and the others stop before their next step.
     public func build(_ dockerfile: Dockerfile) async throws -> ImageRecord {
         lexer = ShellLexer(escape: dockerfile.escape)
         let instructions = dockerfile.instructions
         let platform = try Self.targetPlatform(options.platform)
-        let (skipped, targetStage) = try Self.unneededSteps(instructions, target: options.target, lexer: lexer, buildArgs: options.buildArgs, platform: platform)
-        let total = instructions.count - skipped.count
+        let plan = try Self.plan(instructions, target: options.target, lexer: lexer, buildArgs: options.buildArgs, platform: platform)
+        let total = plan.stages.filter(plan.needed.contains).map { plan.range($0, of: instructions).count }.reduce(0, +) + (plan.starts.first ?? 0)
+        var numbers: [Int: Int] = [:]  // instruction index → its step number
+        for i in instructions.indices where i < (plan.starts.first ?? 0) || plan.needed.contains(plan.stage(of: i)) { numbers[i] = numbers.count + 1 }
+        // the global ARGs, before any FROM
         var meta = Self.platformArgs(platform)
-        var stages: [Stage] = []
-        var current: Stage?
-        var number = 0
-        for (i, ins) in instructions.enumerated() {
-            if skipped.contains(i) {
-                // a stage the target does not need keeps its place (and name): `--from=N` counts it
-                if ins.keyword == "FROM" {
-                    if let done = current { stages.append(done) }
-                    current = Stage(name: Self.stageName(ins))
-                }
-                continue
-            }
-            number += 1
-            await say("Step \(number)/\(total) : \(ins.original)\n")
+        for (i, ins) in instructions.enumerated() where i < (plan.starts.first ?? instructions.count) {
+            await say("Step \(numbers[i] ?? 0)/\(total) : \(ins.original)\n")
+            guard ins.keyword == "ARG" else { throw BuildError(message: "no build stage in current context") }
             do {
-                if ins.keyword == "FROM" {
-                    if let done = current { stages.append(done) }
-                    current = try await from(ins, meta: meta, stages: stages)
-                    for trigger in current?.config.onBuild ?? [] {
-                        await say("# Executing build trigger: \(trigger)\n")
-                        let parsed = try Dockerfile(parsing: "FROM scratch\n" + trigger).instructions[1]
-                        current!.config.onBuild = nil
-                        try await step(parsed, &current!, stages: stages, meta: meta)
-                    }
-                    current!.config.onBuild = nil
-                    continue
-                }
-                guard current != nil else {
-                    guard ins.keyword == "ARG" else { throw BuildError(message: "no build stage in current context") }
-                    for (k, v) in try lexer.pairs(ins.text, [:], legacy: false) { meta[k] = options.buildArgs[k] ?? v ?? "" }
-                    continue
-                }
-                try await step(ins, &current!, stages: stages, meta: meta)
-            } catch let e as BuildError {
-                throw e
+                for (k, v) in try lexer.pairs(ins.text, [:], legacy: false) { meta[k] = options.buildArgs[k] ?? v ?? "" }
             } catch let e as DockerfileError {
                 throw BuildError(message: "Dockerfile:\(ins.line): \(e.message)")
-            } catch {
-                throw BuildError(message: "\(error)")
             }
         }
-        if let last = current { stages.append(last) }
-        guard targetStage < stages.count else { throw BuildError(message: "no build stage in Dockerfile") }
-        var final = stages[targetStage]
+        guard !plan.starts.isEmpty else { throw BuildError(message: "no build stage in Dockerfile") }
+        let results = StageResults()
+        let globals = meta, numbered = numbers
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in plan.stages where plan.needed.contains(index) {
+                group.addTask {
+                    do {
+                        await results.finish(index, .success(try await self.buildStage(index, plan: plan, instructions: instructions, numbers: numbered,
+                                                                                  total: total, meta: globals, results: results)))
+                    } catch {
+                        await results.finish(index, .failure(error))
+                        throw error
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        var final = try await results.value(of: plan.target)
         if !options.labels.isEmpty {
             final.config.labels = (final.config.labels ?? [:]).merging(options.labels) { $1 }
             final.image = try await commitConfig(final, createdBy: "LABEL " + options.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         guard let image = final.image else { throw BuildError(message: "No image was generated. Is your Dockerfile empty?") }
-        let unused = Set(options.buildArgs.keys).subtracting(usedArgs).subtracting(meta.keys).sorted()
+        let unused = Set(options.buildArgs.keys).subtracting(usedArgs.value).subtracting(meta.keys).sorted()
         if !unused.isEmpty { await say("[Warning] One or more build-args [\(unused.joined(separator: " "))] were not consumed\n") }
         for tag in options.tags { try await images.tag(image.id.description, as: tag.description) }
         await emit(ProgressMessage(aux: .init(ID: image.id.description)))
@@ -188,12 +180,66 @@ public final class ImageBuilder: @unchecked Sendable {
         return image
     }
 
-    /// The steps of the stages the target does not need, as BuildKit skips them: the target (the
-    /// last stage by default) needs the stages it names in FROM, `COPY --from` and
-    /// `RUN --mount=from=`, and those the stages they name, and so on. The rest, and every stage
-    /// after the target, is not built.
-    static func unneededSteps(_ instructions: [Instruction], target: String?, lexer: ShellLexer,
-                              buildArgs: [String: String], platform: Platform = .current) throws -> (skipped: Set<Int>, target: Int) {
+    /// One stage's steps, once the stages it names are built.
+    func buildStage(_ index: Int, plan: BuildPlan, instructions: [Instruction], numbers: [Int: Int], total: Int,
+                    meta: [String: String], results: StageResults) async throws -> Stage {
+        // the earlier stages by position (`--from=N` counts them all); only those it names are built
+        var stages = plan.names.prefix(index).map { Stage(name: $0) }
+        for dependency in plan.dependencies[index, default: []].sorted() { stages[dependency] = try await results.value(of: dependency) }
+        var current = Stage(name: plan.names[index])
+        for i in plan.range(index, of: instructions) {
+            try Task.checkCancellation()
+            let ins = instructions[i]
+            await say("Step \(numbers[i] ?? 0)/\(total) : \(ins.original)\n")
+            do {
+                if ins.keyword == "FROM" {
+                    current = try await from(ins, meta: meta, stages: stages)
+                    for trigger in current.config.onBuild ?? [] {
+                        await say("# Executing build trigger: \(trigger)\n")
+                        let parsed = try Dockerfile(parsing: "FROM scratch\n" + trigger).instructions[1]
+                        current.config.onBuild = nil
+                        try await step(parsed, &current, stages: stages, meta: meta)
+                    }
+                    current.config.onBuild = nil
+                    continue
+                }
+                try await step(ins, &current, stages: stages, meta: meta)
+            } catch let e as BuildError {
+                throw e
+            } catch let e as DockerfileError {
+                throw BuildError(message: "Dockerfile:\(ins.line): \(e.message)")
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw BuildError(message: "\(error)")
+            }
+        }
+        return current
+    }
+
+    /// What a build runs: its stages (each from its FROM to the next), the ones the target needs
+    /// (the last stage by default; the stages it names in FROM, `COPY --from` and
+    /// `RUN --mount=from=`, and theirs, as BuildKit reads them), and what each waits for.
+    struct BuildPlan: Sendable {
+        var starts: [Int]
+        var names: [String?]
+        var needed: Set<Int>
+        /// Per stage, the earlier stages it names.
+        var dependencies: [Int: Set<Int>]
+        var target: Int
+
+        var stages: Range<Int> { starts.indices }
+
+        func range(_ stage: Int, of instructions: [Instruction]) -> Range<Int> {
+            starts[stage]..<(stage + 1 < starts.count ? starts[stage + 1] : instructions.count)
+        }
+
+        /// The stage instruction `i` belongs to (-1 before the first FROM).
+        func stage(of i: Int) -> Int { (starts.lastIndex { $0 <= i }) ?? -1 }
+    }
+
+    static func plan(_ instructions: [Instruction], target: String?, lexer: ShellLexer,
+                     buildArgs: [String: String], platform: Platform = .current) throws -> BuildPlan {
         var starts: [Int] = []  // each stage's FROM
         var meta = platformArgs(platform)
         for (i, ins) in instructions.enumerated() {
@@ -216,23 +262,20 @@ public final class ImageBuilder: @unchecked Sendable {
             if let named = names[..<index].lastIndex(of: reference.lowercased()) { return named }
             return Int(reference).flatMap { $0 >= 0 && $0 < index ? $0 : nil }
         }
-        var needed: Set<Int> = []
-        var queue = [wanted]
-        while let index = queue.popLast() {
-            guard needed.insert(index).inserted else { continue }
-            let end = index + 1 < starts.count ? starts[index + 1] : instructions.count
-            for ins in instructions[starts[index]..<end] {
+        var plan = BuildPlan(starts: starts, names: names, needed: [], dependencies: [:], target: max(0, wanted))
+        for index in starts.indices {
+            for ins in instructions[plan.range(index, of: instructions)] {
                 var references = ins.mounts.compactMap(\.from) + (ins.flags["from"].map { [$0] } ?? [])
                 if ins.keyword == "FROM", let base = try lexer.words(ins.text, meta).first { references.append(base) }
-                queue += references.compactMap { stage($0, before: index) }
+                plan.dependencies[index, default: []].formUnion(references.compactMap { stage($0, before: index) })
             }
         }
-        var skipped: Set<Int> = []
-        for (index, start) in starts.enumerated() where !needed.contains(index) {
-            let end = index + 1 < starts.count ? starts[index + 1] : instructions.count
-            skipped.formUnion(start..<end)
+        var queue = starts.isEmpty ? [] : [wanted]
+        while let index = queue.popLast() {
+            guard plan.needed.insert(index).inserted else { continue }
+            queue += plan.dependencies[index, default: []]
         }
-        return (skipped, wanted)
+        return plan
     }
 
     /// The platform a build is for: `--platform` when it names this machine's (berthd runs no
@@ -257,6 +300,23 @@ public final class ImageBuilder: @unchecked Sendable {
     static func stageName(_ ins: Instruction) -> String? {
         let words = ins.text.split(whereSeparator: \.isWhitespace)
         return words.count == 3 && words[1].lowercased() == "as" ? words[2].lowercased() : nil
+    }
+
+    /// Each stage's result as it comes, for the stages that wait for it.
+    actor StageResults {
+        private var results: [Int: Result<Stage, Error>] = [:]
+        private var waiting: [Int: [CheckedContinuation<Stage, Error>]] = [:]
+
+        func finish(_ index: Int, _ result: Result<Stage, Error>) {
+            results[index] = result
+            for waiter in waiting.removeValue(forKey: index) ?? [] { waiter.resume(with: result) }
+        }
+
+        /// The stage once built; its failure, if it failed.
+        func value(of index: Int) async throws -> Stage {
+            if let result = results[index] { return try result.get() }
+            return try await withCheckedThrowingContinuation { waiting[index, default: []].append($0) }
+        }
     }
 
     // MARK: FROM
@@ -343,7 +403,7 @@ public final class ImageBuilder: @unchecked Sendable {
         case "ARG":
             for (k, v) in try lexer.pairs(ins.text, [:], legacy: false) {
                 stage.args[k] = options.buildArgs[k] ?? v ?? meta[k] ?? ""
-                if options.buildArgs[k] != nil { usedArgs.insert(k) }
+                if options.buildArgs[k] != nil { usedArgs.mutate { _ = $0.insert(k) } }
             }
             let key = cacheKey(stage, "ARG " + ins.text)
             if try await cached(key, &stage) { return }
@@ -614,8 +674,9 @@ public final class ImageBuilder: @unchecked Sendable {
         var next = ins.heredocs.makeIterator()
         for (i, source) in sources.enumerated() where source.hasPrefix("<<") {
             guard let doc = next.next() else { continue }
-            let rel = ".berth-heredoc-\(i)/\(doc.name)"
-            try FileIO.makeDirectories(context + "/.berth-heredoc-\(i)", mode: 0o700)
+            // named for the line too: stages building at once must not share a name
+            let rel = ".berth-heredoc-\(ins.line)-\(i)/\(doc.name)"
+            try FileIO.makeDirectories(context + "/.berth-heredoc-\(ins.line)-\(i)", mode: 0o700)
             let content = doc.expand ? try lexer.expand(doc.content, vars) : doc.content
             try AtomicFile.write(context + "/" + rel, Array(content.utf8), mode: 0o644)
             sources[i] = rel
@@ -690,7 +751,7 @@ public final class ImageBuilder: @unchecked Sendable {
             if ins.keyword == "ADD", source.hasPrefix("http://") || source.hasPrefix("https://") {
                 // Fetched by berthd into the context (never unpacked, mode 0600, as Docker does).
                 let name = source.split(separator: "?").first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "download"
-                let rel = ".berth-add-\(downloaded.count)/" + (name.contains(":") ? "download" : name)
+                let rel = ".berth-add-\(ins.line)-\(downloaded.count)/" + (name.contains(":") ? "download" : name)
                 try FileIO.makeDirectories(context + "/" + AtomicFile.parentDirectory(of: rel), mode: 0o700)
                 do { try await fetch(source, context + "/" + rel) } catch {
                     throw BuildError(message: "ADD failed: \(source): \(error)")

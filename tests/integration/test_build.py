@@ -375,6 +375,40 @@ RUN --mount=type=bind,from=1,source=/base,target=/b cat /b > /again
     assert r.returncode != 0 and "failed to reach build target nope in Dockerfile (its stages: broken, base, middle, unused)" in r.stderr
 
 
+def test_independent_stages_build_at_once(builder, ctx):
+    """Stages that do not depend on each other run at the same time, as BuildKit runs them: each
+    of two stages waits (through a shared cache mount) for the other to have started, which
+    only finishes if both run at once. A failing stage fails the build with its own error."""
+    docker, tags = builder
+    cache_id = "meet-" + uuid.uuid4().hex[:8]
+    meet = ("RUN --mount=type=cache,id=CACHE,target=/c sh -c 'touch /c/ME; i=0; while [ ! -e /c/OTHER ]; do "
+            "i=$((i+1)); [ $i -gt 600 ] && exit 7; sleep 0.05; done; echo ME-saw-OTHER > /ME'").replace("CACHE", cache_id)
+    write(ctx, "Dockerfile", f"""FROM busybox AS a
+{meet.replace("ME", "a").replace("OTHER", "b")}
+FROM busybox AS b
+{meet.replace("ME", "b").replace("OTHER", "a")}
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+""")
+    tag, r = build(docker, tags, ctx)
+    assert docker.ok("run", "--rm", tag, "cat", "/a", "/b") == "a-saw-b\nb-saw-a\n"
+    assert "Step 7/7 : COPY --from=b /b /b" in r.stdout
+    docker.docker("builder", "prune", "-af")
+    write(ctx, "Dockerfile", """FROM busybox AS a
+RUN exit 5
+FROM busybox AS b
+RUN sleep 1
+RUN echo never
+FROM busybox
+COPY --from=a / /a
+COPY --from=b / /b
+""")
+    _, failed = build(docker, tags, ctx, "--no-cache", check=False)
+    assert failed.returncode == 5 and "returned a non-zero code: 5" in failed.stderr
+    assert docker.ok("ps", "-aq", "--filter", "label=com.berth.build") == ""
+
+
 def test_cache_hits_then_misses_after_a_change(builder, ctx):
     docker, tags = builder
     token = uuid.uuid4().hex  # the cache is the daemon's: steps unique to this test
