@@ -14,9 +14,11 @@ extension CLI {
                                         .init(nil, "target", value: true), .init(nil, "no-cache"), .init(nil, "pull"), .init(nil, "label", value: true),
                                         .init("q", "quiet"), .init(nil, "rm"), .init(nil, "force-rm"), .init(nil, "network", value: true),
                                         .init(nil, "platform", value: true), .init(nil, "secret", value: true), .init(nil, "ssh", value: true),
-                                        .init(nil, "progress", value: true)])
+                                        .init(nil, "progress", value: true), .init(nil, "add-host", value: true), .init(nil, "cache-from", value: true),
+                                        .init(nil, "iidfile", value: true)])
         guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) build\" requires exactly 1 argument.") }
         let session = try Self.buildSession(secrets: f.all("secret"), agents: f.all("ssh"))
+        if let path = f.string("iidfile") { unlink(path) }  // as docker: never a stale ID after a failed build
         let progress = f.string("progress") ?? "auto"
         guard ["auto", "plain", "tty"].contains(progress) else { throw Flags.UsageError(description: "invalid progress mode \"\(progress)\": use auto, plain or tty") }
         let view = !f.bool("quiet") && (progress == "tty" || progress == "auto" && isatty(1) == 1) ? BuildProgressView() : nil
@@ -70,11 +72,14 @@ extension CLI {
         if f.bool("force-rm") { query.append(("forcerm", "1")) }
         if let platform = f.string("platform") { query.append(("platform", platform)) }
         if let network = f.string("network") { query.append(("networkmode", network)) }
+        for host in f.all("add-host") { query.append(("extrahosts", host)) }
+        if f.has("cache-from") { query.append(("cachefrom", JSONValue.array(f.all("cache-from").map { .string($0) }).compact)) }
         let fd = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
         let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd, headers: session)
         var code: Int32 = 0
         var failure: String?
+        var imageID: String?
         do {
             try response.lines { line in
                 let message = (try? JSONValue.parse(line)) ?? .null
@@ -87,6 +92,7 @@ extension CLI {
                 if let text = message["stream"]?.string {
                     if let view { view.consume(text) } else { out(text) }
                 }
+                if let id = message["aux"]?["ID"]?.string { imageID = id }
                 return true
             }
         } catch {
@@ -95,6 +101,9 @@ extension CLI {
         }
         view?.finish(failed: failure != nil)
         if let failure { FileIO.stderr(failure + "\n") }
+        if code == 0, let path = f.string("iidfile"), let id = imageID {
+            try AtomicFile.write(path, Array(id.utf8), mode: 0o644, durable: false)
+        }
         return code
     }
 

@@ -409,6 +409,19 @@ COPY --from=b / /b
     assert docker.ok("ps", "-aq", "--filter", "label=com.berth.build") == ""
 
 
+def test_add_host_cache_from_and_iidfile(builder, ctx, tmp_path_factory):
+    docker, tags = builder
+    iid = str(tmp_path_factory.mktemp("iid") / "id")
+    write(ctx, "Dockerfile", "FROM busybox\nRUN grep -q '10.1.2.3.*buildhost' /etc/hosts && echo ok > /ok\n")
+    tag, _ = build(docker, tags, ctx, "--add-host", "buildhost:10.1.2.3", "--iidfile", iid)
+    assert open(iid).read() == docker.ok("image", "inspect", "--format", "{{.Id}}", tag).strip()
+    # --cache-from an image that is not an ancestor: the step is not taken from the cache
+    tag2, again = build(docker, tags, ctx, "--add-host", "buildhost:10.1.2.3", "--cache-from", "busybox")
+    assert "Using cache" not in again.stdout
+    _, cached = build(docker, tags, ctx, "--add-host", "buildhost:10.1.2.3", "--cache-from", tag2)
+    assert "Using cache" in cached.stdout
+
+
 def test_cache_hits_then_misses_after_a_change(builder, ctx):
     docker, tags = builder
     token = uuid.uuid4().hex  # the cache is the daemon's: steps unique to this test
