@@ -5,10 +5,13 @@ import BerthAPI
 /// state, so the booleans can never disagree with each other or with the status.
 enum ContainerLifecycle: String, Sendable, CaseIterable {
     case created, running, paused, restarting, exited, dead
+    /// Being removed (in memory only: a removal a crash interrupts is finished or undone at boot).
+    case removing
 
     /// Read back from a stored state (records are kept in Docker's shape, as dockerd keeps them).
     init(_ state: ContainerState) {
-        if state.Dead { self = .dead }
+        if state.Status == "removing" { self = .removing }
+        else if state.Dead { self = .dead }
         else if state.Paused { self = .paused }
         else if state.Running { self = .running }
         else if state.Restarting { self = .restarting }
@@ -23,11 +26,13 @@ enum ContainerLifecycle: String, Sendable, CaseIterable {
     /// stored: a `start` racing a `start` used to leave a killed container marked running.
     func canMove(to next: ContainerLifecycle) -> Bool {
         switch (self, next) {
+        case (.removing, _): return false
         case (_, .dead): return true
         case (.created, .running), (.exited, .running), (.restarting, .running): return true
         case (.running, .paused), (.paused, .running): return true
         case (.running, .exited), (.paused, .exited), (.restarting, .exited): return true
         case (.exited, .restarting): return true
+        case (.created, .removing), (.exited, .removing), (.dead, .removing), (.restarting, .removing): return true
         default: return false
         }
     }

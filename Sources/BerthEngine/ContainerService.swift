@@ -765,6 +765,9 @@ public actor ContainerService {
     /// A running container (with `force`) is killed under its gate and its exit awaited outside
     /// it, since recording the exit takes the gate; then it is removed under the gate.
     public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false) async throws {
+        if let record = try? find(ref), record.lifecycle == .removing {
+            throw EngineError.conflict("removal of container \(record.id) is already in progress")
+        }
         for _ in 0..<3 {
             let running: String? = try await serialized(ref) { id in
                 let record = try find(id)
@@ -794,11 +797,18 @@ public actor ContainerService {
             r.stoppedByUser = true  // the pending restart finds this and does not start it
             try save(r)
         }
+        // what inspect and ps show meanwhile, and what a second rm is refused for (not stored)
+        var removing = containers[id] ?? record
+        try removing.move(to: .removing)
+        containers[id] = removing
         await networks.tearDown(container: id)
         // The commit point: once the record's directory is renamed away the container is gone,
         // and a crash past here leaves only what `sweepOrphans` clears at the next start.
         let doomed = config.containersRoot + "/removing-" + id
-        try sys("rename", containerDir(id)) { Glibc.rename(containerDir(id), doomed) }
+        do { try sys("rename", containerDir(id)) { Glibc.rename(containerDir(id), doomed) } } catch {
+            containers[id] = record
+            throw error
+        }
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)  // not mounted unless it ran
         // A shareable container's /dev/shm, when its exit was never seen (only those read mountinfo).
         if record.hostConfig.IpcMode == "shareable" && isMounted(doomed + "/mounts/shm") {

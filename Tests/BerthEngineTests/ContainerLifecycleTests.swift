@@ -13,6 +13,7 @@ struct ContainerLifecycleTests {
         case .exited: try r.move(to: .running); try r.move(to: .exited)
         case .restarting: try r.move(to: .running); try r.move(to: .exited); try r.move(to: .restarting)
         case .dead: try r.move(to: .dead)
+        case .removing: try r.move(to: .removing)
         }
         return r
     }
@@ -40,6 +41,10 @@ struct ContainerLifecycleTests {
         #expect(refused(exited, .paused) && refused(exited, .exited))
         #expect(refused(running, .running) && refused(running, .restarting))
         #expect(!refused(running, .paused) && !refused(exited, .restarting))
+        // only a container without a process is removed, and nothing comes back from removing
+        let removing = try record(.removing)
+        #expect(refused(running, .removing) && !refused(exited, .removing) && !refused(created, .removing))
+        #expect(ContainerLifecycle.allCases.allSatisfy { refused(removing, $0) })
     }
 
     /// Records written before the lifecycle existed (or by an older berthd) read as what they say.

@@ -142,3 +142,20 @@ def test_a_rename_while_the_exit_is_recorded_is_kept(daemon):
         finally:
             api(daemon, "DELETE", f"/containers/{cid}?force=1")
     assert lost == [], f"renames lost: {lost}"
+
+
+def test_parallel_removals_remove_once(daemon):
+    """Eight `rm -f` of one running container at once: one removes it (204); the others are told
+    it is gone (404) or, while it is being removed, dockerd's "removal of container … is already
+    in progress" (409); nothing is left behind."""
+    for _ in range(3):
+        cid = create(daemon)
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        results = at_once([lambda: api(daemon, "DELETE", f"/containers/{cid}?force=1")] * 8)
+        statuses = collections.Counter(r[0] for r in results)
+        assert statuses[204] == 1 and statuses[204] + statuses[404] + statuses[409] == 8, results
+        for status, _, body in results:
+            if status == 409:
+                assert f"removal of container {cid} is already in progress" in body.decode(), body
+        assert api(daemon, "GET", f"/containers/{cid}/json")[0] == 404
+        assert shims(cid) == 0
