@@ -1,4 +1,5 @@
 import BerthEngine
+import BerthSystem
 import BerthImage
 import BerthOCI
 import BerthRegistry
@@ -43,33 +44,17 @@ enum RPCStatus {
 enum CRIStatus {
     static func rpcError(_ error: any Error) -> RPCError {
         if let rpc = error as? RPCError { return rpc }
-        let message = "\(error)"
-        switch error {
-        case let e as EngineError:
-            switch e {
-            case .notFound: return RPCError(code: .notFound, message: message)
-            case .invalid, .tooLarge: return RPCError(code: .invalidArgument, message: message)
-            case .conflict, .notModified: return RPCError(code: .failedPrecondition, message: message)
-            case .forbidden: return RPCError(code: .permissionDenied, message: message)
-            case .unavailable: return RPCError(code: .unavailable, message: message)
-            case .notImplemented: return RPCError(code: .unimplemented, message: message)
-            case .internalError: return RPCError(code: .internalError, message: message)
-            }
-        case let e as ImageError:
-            switch e {
-            case .notFound: return RPCError(code: .notFound, message: message)
-            case .conflict: return RPCError(code: .failedPrecondition, message: message)
-            case .ambiguous, .invalid: return RPCError(code: .invalidArgument, message: message)
-            }
-        case let e as RegistryError:
-            switch e {
-            case .manifestNotFound, .repositoryNotFound: return RPCError(code: .notFound, message: message)
-            case .unauthorized, .accessDenied: return RPCError(code: .permissionDenied, message: message)
-            case .unreachable, .connection: return RPCError(code: .unavailable, message: message)
-            default: return RPCError(code: .unknown, message: message)
-            }
-        case is Reference.ParseError: return RPCError(code: .invalidArgument, message: message)
-        default: return RPCError(code: .unknown, message: message)
+        guard let coded = error as? CodedError else { return RPCError(code: .unknown, message: "\(error)") }
+        let code: RPCError.Code
+        switch coded.code {
+        case .notFound: code = .notFound
+        case .invalid, .tooLarge: code = .invalidArgument
+        case .conflict, .notModified: code = .failedPrecondition
+        case .forbidden, .unauthorized: code = .permissionDenied
+        case .unavailable, .upstream: code = .unavailable
+        case .notImplemented: code = .unimplemented
+        case .internal: code = .internalError
         }
+        return RPCError(code: code, message: coded.description)
     }
 }

@@ -1,5 +1,8 @@
-/// Errors with the HTTP status Docker answers them with; `message` is Docker's wording.
-public enum EngineError: Error, CustomStringConvertible, Equatable {
+import BerthSystem
+
+/// The engine's errors, in Docker's wording, each of an `ErrorCode` kind (the API edge gives it
+/// the HTTP status dockerd answers with).
+public enum EngineError: CodedError, Equatable {
     case notFound(String)
     case conflict(String)
     case invalid(String)
@@ -20,17 +23,17 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    public var status: Int {
+    public var code: ErrorCode {
         switch self {
-        case .notFound: return 404
-        case .conflict: return 409
-        case .invalid: return 400
-        case .notModified: return 304
-        case .forbidden: return 403
-        case .tooLarge: return 413
-        case .unavailable: return 503
-        case .notImplemented: return 501
-        case .internalError: return 500
+        case .notFound: return .notFound
+        case .conflict: return .conflict
+        case .invalid: return .invalid
+        case .notModified: return .notModified
+        case .forbidden: return .forbidden
+        case .tooLarge: return .tooLarge
+        case .unavailable: return .unavailable
+        case .notImplemented: return .notImplemented
+        case .internalError: return .internal
         }
     }
 

@@ -1,8 +1,9 @@
 import BerthOCI
+import BerthSystem
 
 /// What went wrong talking to a registry, worded as Docker words it so scripts that match on
 /// `manifest for … not found` or `pull access denied` keep working.
-public enum RegistryError: Error, CustomStringConvertible, Equatable {
+public enum RegistryError: CodedError, Equatable {
     case invalidURL(String)
     case tls(String)
     case connection(String)
@@ -35,13 +36,15 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    /// The Engine API status a client sees. A pull or push refused for credentials is a 500, as
-    /// dockerd's: the docker CLI answers a 401 with an interactive login prompt.
-    public var status: Int {
+    /// A pull or push refused for credentials is `unauthorized`, which the API answers with a
+    /// 500, as dockerd: the docker CLI answers a 401 with an interactive login prompt.
+    public var code: ErrorCode {
         switch self {
-        case .manifestNotFound, .repositoryNotFound, .accessDenied, .noMatchingPlatform: return 404
-        case .invalidURL: return 400
-        default: return 500
+        case .manifestNotFound, .repositoryNotFound, .accessDenied, .noMatchingPlatform: return .notFound
+        case .invalidURL: return .invalid
+        case .unauthorized: return .unauthorized
+        case .connection, .unreachable, .tls, .registry, .protocolError: return .upstream
+        case .digestMismatch, .unsupported: return .internal
         }
     }
 

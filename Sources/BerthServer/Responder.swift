@@ -3,6 +3,7 @@ import BerthEngine
 import BerthImage
 import BerthOCI
 import BerthRegistry
+import BerthSystem
 import FoundationEssentials
 import NIOConcurrencyHelpers
 import NIOCore
@@ -67,19 +68,8 @@ public final class Responder: @unchecked Sendable {
     }
 
     static func describe(_ error: Error) -> (Int, String) {
-        switch error {
-        case let e as EngineError: return (e.status, e.description)
-        case let e as ImageError:
-            switch e {
-            case .notFound, .ambiguous: return (404, e.description)
-            case .conflict: return (409, e.description)
-            case .invalid: return (400, e.description)
-            }
-        case let e as Reference.ParseError: return (400, e.description)
-        case let e as RegistryError: return (e.status, e.description)
-        case let e as WireDecodingError: return (400, e.message)
-        default: return (500, "\(error)")
-        }
+        guard let coded = error as? CodedError else { return (500, "\(error)") }
+        return (coded.code.httpStatus, coded.description)
     }
 
     // MARK: streams
@@ -150,4 +140,22 @@ final class RawStreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) { inbound(nil) }
+}
+
+extension ErrorCode {
+    /// The status dockerd answers each kind of failure with: the API's one mapping.
+    var httpStatus: Int {
+        switch self {
+        case .invalid: return 400
+        case .notFound: return 404
+        case .conflict: return 409
+        case .notModified: return 304
+        case .forbidden: return 403
+        case .tooLarge: return 413
+        case .unavailable: return 503
+        case .notImplemented: return 501
+        // a 401 would make the docker CLI prompt for a login; dockerd answers a refused pull with 500
+        case .unauthorized, .upstream, .internal: return 500
+        }
+    }
 }

@@ -5,6 +5,7 @@ import BerthImage
 import BerthOCI
 import BerthRegistry
 import GRPCCore
+import BerthSystem
 import Testing
 @testable import BerthCRI
 
@@ -34,8 +35,10 @@ import Testing
         #expect(CRIStatus.rpcError(EngineError.invalid("bad")).code == .invalidArgument)
         #expect(CRIStatus.rpcError(EngineError.conflict("busy")).code == .failedPrecondition)
         #expect(CRIStatus.rpcError(ImageError.notFound("busybox")).code == .notFound)
-        #expect(CRIStatus.rpcError(ImageError.ambiguous("ab")).code == .invalidArgument)
+        #expect(CRIStatus.rpcError(ImageError.ambiguous("ab")).code == .notFound)  // as the API's 404
         #expect(CRIStatus.rpcError(RegistryError.unauthorized("no")).code == .permissionDenied)
+        #expect(CRIStatus.rpcError(RegistryError.unreachable("https://r/v2/", underlying: "refused")).code == .unavailable)
+        #expect(CRIStatus.rpcError(SystemError("open", "/x", errno: 2)).code == .unknown)
         let parse = try #require(throws: Reference.ParseError.self) { try Reference(parsing: "UPPERCASE") }
         #expect(CRIStatus.rpcError(parse).code == .invalidArgument)
         #expect(CRIStatus.rpcError(RPCError(code: .aborted, message: "kept")).code == .aborted)
