@@ -21,7 +21,7 @@ extension CLI {
         if let path = f.string("iidfile") { unlink(path) }  // as docker: never a stale ID after a failed build
         let progress = f.string("progress") ?? "auto"
         guard ["auto", "plain", "tty"].contains(progress) else { throw Flags.UsageError(description: "invalid progress mode \"\(progress)\": use auto, plain or tty") }
-        let view = !f.bool("quiet") && (progress == "tty" || progress == "auto" && isatty(1) == 1) ? BuildProgressView() : nil
+        let wantsView = !f.bool("quiet") && (progress == "tty" || progress == "auto" && isatty(1) == 1)
         let spool = try FileIO.makeTemporaryDirectory(prefix: "berth-build-")
         defer { try? FileIO.removeTree(spool) }
         let tarPath = spool + "/context.tar"
@@ -53,7 +53,7 @@ extension CLI {
         }
         var st = stat()
         stat(tarPath, &st)
-        if !f.bool("quiet") && view == nil { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
+        if !f.bool("quiet") && !wantsView { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
         var query: [(String, String)] = [("dockerfile", dockerfile)]
         for t in f.all("tag") { query.append(("t", t)) }
         if f.has("build-arg") {
@@ -77,6 +77,7 @@ extension CLI {
         let fd = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
         let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd, headers: session)
+        let view = wantsView ? BuildProgressView() : nil
         var code: Int32 = 0
         var failure: String?
         var imageID: String?

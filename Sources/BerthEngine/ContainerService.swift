@@ -66,7 +66,11 @@ public actor ContainerService {
         // Only directories named by an ID: `removing-<id>` is an rm past its commit point.
         for id in try FileIO.listDirectory(config.containersRoot) where Self.owner(ofSnapshot: id) == id {
             do {
-                loaded[id] = try JSONDecoder().decode(ContainerRecord.self, from: Data(try FileIO.read(config.containersRoot + "/" + id + "/config.v2.json")))
+                var record = try JSONDecoder().decode(ContainerRecord.self, from: Data(try FileIO.read(config.containersRoot + "/" + id + "/config.v2.json")))
+                // a removal is never stored, but a save meanwhile (a health result) can carry it:
+                // after a crash cut it short before its commit point, the container is there, stopped
+                if record.lifecycle == .removing { record.state.Status = "exited" }
+                loaded[id] = record
             } catch {
                 Logger(label: "berth.engine").error("failed to load container \(id), left out: \(error)")
             }

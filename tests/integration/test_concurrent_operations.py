@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BERTH, api
+from conftest import BERTH, DOCKER, Daemon, api
 
 JSON = {"Content-Type": "application/json"}
 
@@ -159,3 +159,25 @@ def test_parallel_removals_remove_once(daemon):
                 assert f"removal of container {cid} is already in progress" in body.decode(), body
         assert api(daemon, "GET", f"/containers/{cid}/json")[0] == 404
         assert shims(cid) == 0
+
+
+def test_a_stored_removing_state_comes_back_exited(rootfs_template):
+    """`removing` lives in memory only; a record a save wrote during a removal that a crash cut
+    short comes back exited (its stored state before is not known), and can be removed."""
+    d = Daemon()
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=60).stdout
+        assert subprocess.run([DOCKER, "import", "-", "busybox:latest"], input=tar, env=d.env(), capture_output=True, timeout=60).returncode == 0
+        cid = d.ok("create", "busybox", "true").strip()
+        d.proc.terminate()
+        d.proc.wait(timeout=30)
+        path = f"{d.data}/containers/{cid}/config.v2.json"
+        record = json.load(open(path))
+        record["state"]["Status"] = "removing"
+        json.dump(record, open(path, "w"))
+        d.start()
+        assert d.ok("inspect", "--format", "{{.State.Status}}", cid) == "exited\n"
+        d.ok("rm", cid)
+    finally:
+        d.stop()
