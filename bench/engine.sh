@@ -251,6 +251,11 @@ build_cached=(-n "berth" "$berth build -q -t bench/build $work/ctx")
 if [ "$have_docker" = 1 ]; then
     build_cold+=(-n "docker (classic builder)" "DOCKER_BUILDKIT=0 $dock build -q --no-cache -t bench/build $work/ctx")
     build_cached+=(-n "docker (classic builder)" "DOCKER_BUILDKIT=0 $dock build -q -t bench/build $work/ctx")
+    # dockerd 20.10's built-in BuildKit, through Debian's docker 20.10 CLI (docker 28 needs buildx for it)
+    if [ -x /usr/bin/docker ]; then
+        build_cold+=(-n "docker (BuildKit)" "DOCKER_BUILDKIT=1 /usr/bin/docker -H unix://$dsock build -q --no-cache -t bench/build $work/ctx")
+        build_cached+=(-n "docker (BuildKit)" "DOCKER_BUILDKIT=1 /usr/bin/docker -H unix://$dsock build -q -t bench/build $work/ctx")
+    fi
 fi
 if [ "$have_podman" = 1 ]; then
     build_cold+=(-n "podman" "$podman build -q --no-cache --build-arg BASE=$pimage -t localhost/bench-build $work/ctx")
