@@ -50,7 +50,10 @@ final class AgentRelay: @unchecked Sendable {
     private func accepting() {
         while readable(listener, or: -1) != nil {
             let client = berth_accept_cloexec(listener)
-            guard client >= 0 else { continue }
+            guard client >= 0 else {
+                if errno == EMFILE || errno == ENFILE { usleep(100_000) }  // out of descriptors: not a spin
+                continue
+            }
             let admitted = connections.mutate { count -> Bool in
                 guard count < Self.connectionLimit else { return false }
                 count += 1

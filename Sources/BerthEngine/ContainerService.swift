@@ -242,7 +242,6 @@ public actor ContainerService {
             try? FileIO.removeTree(bundlePath(id))
             try? FileIO.removeTree(containerDir(id))
             containers[id] = nil
-        stepEnvironment[id] = nil
             throw error
         }
         return ContainerCreateResponse(Id: id, Warnings: warnings)
@@ -440,14 +439,14 @@ public actor ContainerService {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
-            let logRotation = logRotation(record)
-            if let log = logFile(record) { try FileIO.makeDirectories(AtomicFile.parentDirectory(of: log.path), mode: 0o700) }
+            let logRotation = logRotation(record), logFile = logFile(record)
+            if let logFile { try FileIO.makeDirectories(AtomicFile.parentDirectory(of: logFile.path), mode: 0o700) }
             let shimConfig = ShimConfig(id: id, bundle: bundle, runtimeRoot: config.runtimeRoot, socket: socketPath(id),
-                                        logPath: logFile(record)?.path ?? "", logMaxSize: logRotation.maxSize, logMaxFiles: logRotation.maxFiles,
+                                        logPath: logFile?.path ?? "", logMaxSize: logRotation.maxSize, logMaxFiles: logRotation.maxFiles,
                                         exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
                                         openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true,
                                         criLogPath: record.criLogPath, logAttributes: Self.logAttributes(record),
-                                        logFormat: logFile(record)?.format.rawValue, logCompress: logRotation.compress)
+                                        logFormat: logFile?.format.rawValue, logCompress: logRotation.compress)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
             // the shim's start (it creates the container) waits off the actor: other containers go on

@@ -15,6 +15,8 @@ struct StepMounts {
     var environment: [String] = []
     /// The step's tmpfs for secret files and agent sockets, made at the first one.
     private var secrets: String?
+    /// SSH mounts so far, which number the default targets (`/run/buildkit/ssh_agent.N`).
+    private var agents = 0
     /// Undoes one thing this step set up (cache users, overlays, source containers).
     private var undo: [@Sendable () async -> Void] = []
 
@@ -30,7 +32,6 @@ struct StepMounts {
     }
 
     private mutating func add(_ mount: RunMount, builder: ImageBuilder, stage: ImageBuilder.Stage, stages: [ImageBuilder.Stage]) async throws {
-        if mount.kind == .secret || mount.kind == .ssh { return try await addSecret(mount, builder: builder, stage: stage) }
         let target = mount.target.hasPrefix("/") ? mount.target : ContainerService.cleanPath((stage.config.workingDir ?? "/") + "/" + mount.target)
         var spec = MountSpec()
         spec.Target = target
@@ -46,7 +47,7 @@ struct StepMounts {
             spec.Source = path
             spec.ReadOnly = mount.readOnly
         case .secret, .ssh:
-            return
+            return try await addSecret(mount, builder: builder, stage: stage)
         case .bind:
             var root = builder.context
             if let from = mount.from {
@@ -89,7 +90,10 @@ struct StepMounts {
             return
         }
         var target = mount.target
-        if mount.kind == .ssh && target.isEmpty { target = "/run/buildkit/ssh_agent.\(specs.filter { $0.Source?.hasSuffix(".agent") == true }.count)" }
+        if mount.kind == .ssh {
+            if target.isEmpty { target = "/run/buildkit/ssh_agent.\(agents)" }
+            agents += 1
+        }
         if !target.isEmpty && !target.hasPrefix("/") { target = ContainerService.cleanPath((stage.config.workingDir ?? "/") + "/" + target) }
         if let variable = mount.env, let value = options.secrets[id] { environment.append(variable + "=" + String(decoding: value, as: UTF8.self)) }
         guard !target.isEmpty else { return }

@@ -33,11 +33,21 @@ public protocol LogFileReader: AnyObject {
 public enum LogFiles {
     /// The files of the log at `base` that exist, oldest first: its rotations (`base.N` …
     /// `base.1`, gzipped ones as `base.N.gz`), then `base` itself, the live file, even before
-    /// the container's first line.
-    public static func paths(base: String, maxRotations: Int = 9) -> [String] {
-        stride(from: maxRotations, to: 0, by: -1).compactMap { n in
-            ["\(base).\(n).gz", "\(base).\(n)"].first(where: FileIO.exists)
-        } + [base]
+    /// the container's first line. Found by listing the directory, so any `max-file` is read
+    /// and the cost is the files there, not the setting.
+    public static func paths(base: String) -> [String] {
+        let directory = AtomicFile.parentDirectory(of: base)
+        let name = String(base[base.index(after: base.lastIndex(of: "/") ?? base.startIndex)...])
+        var rotations: [Int: String] = [:]
+        for entry in (try? FileIO.listDirectory(directory)) ?? [] where entry.hasPrefix(name + ".") {
+            var suffix = entry.dropFirst(name.count + 1)
+            let gzipped = suffix.hasSuffix(".gz")
+            if gzipped { suffix = suffix.dropLast(3) }
+            guard let n = Int(suffix), n > 0 else { continue }
+            // a rotation compressed just before a crash can be there twice: the .gz is whole
+            if gzipped || rotations[n] == nil { rotations[n] = directory + "/" + entry }
+        }
+        return rotations.keys.sorted(by: >).compactMap { rotations[$0] } + [base]
     }
 
     public static func open(_ path: String, format: LogFormat) -> LogFileReader? {
@@ -51,18 +61,32 @@ public enum LogFiles {
 /// A log file open for reading through one descriptor, which keeps a followed file readable
 /// after its container is removed (docker-py's `run()` reads the followed stream only after
 /// removing it) and across a rotation until its last entry is read. A gzipped rotation is
-/// inflated into an unlinked file beside it: read like the others, gone when closed.
+/// opened at once (the rotation that follows cannot swap it) and inflated at its first read,
+/// into an unlinked file beside it: a `--tail` the live file answers inflates nothing.
 final class OpenLogFile {
     let path: String
-    private(set) var fd: Int32
+    private var opened: Int32
+    private var inflatedFD: Int32?
 
     init?(path: String) {
         self.path = path
-        fd = path.hasSuffix(".gz") ? Self.inflated(path) : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        opened = open(path, O_RDONLY | O_CLOEXEC)
+        guard opened >= 0 else { return nil }
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(opened)
+        if let inflatedFD, inflatedFD >= 0 { close(inflatedFD) }
+    }
+
+    /// What reads go to (-1 when a gzipped rotation could not be inflated: it reads as empty).
+    var fd: Int32 {
+        guard path.hasSuffix(".gz") else { return opened }
+        if let inflatedFD { return inflatedFD }
+        let fd = Self.inflated(opened, beside: path)
+        inflatedFD = fd
+        return fd
+    }
 
     var size: Int64 {
         var st = stat()
@@ -78,21 +102,24 @@ final class OpenLogFile {
 
     var replaced: Bool {
         var current = stat(), mine = stat()
-        guard stat(path, &current) == 0, fstat(fd, &mine) == 0 else { return false }
+        guard stat(path, &current) == 0, fstat(opened, &mine) == 0 else { return false }
         return mine.st_ino != current.st_ino || mine.st_dev != current.st_dev
     }
 
-    /// Whether the path could be opened again.
+    /// Whether the path could be opened again (the live file, after a rotation).
     func reopen() -> Bool {
         let fresh = open(path, O_RDONLY | O_CLOEXEC)
         guard fresh >= 0 else { return false }
-        close(fd)
-        fd = fresh
+        close(opened)
+        opened = fresh
         return true
     }
 
-    static func inflated(_ path: String) -> Int32 {
-        guard let gz = gzopen(path, "rb") else { return -1 }
+    /// The gzip stream of `compressed` inflated into an unlinked file in `path`'s directory.
+    static func inflated(_ compressed: Int32, beside path: String) -> Int32 {
+        let copy = dup(compressed)
+        guard copy >= 0 else { return -1 }
+        guard let gz = gzdopen(copy, "rb") else { close(copy); return -1 }
         defer { gzclose(gz) }
         var template = Array((AtomicFile.parentDirectory(of: path) + "/.inflated-XXXXXX").utf8CString)
         let fd = mkstemp(&template)

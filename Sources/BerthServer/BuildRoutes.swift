@@ -59,9 +59,7 @@ extension BuildOptions {
         options.networkMode = req.query("networkmode").flatMap { $0.isEmpty ? nil : $0 }
         options.extraHosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }
         if let from = req.query("cachefrom"), !from.isEmpty { options.cacheFrom = try WireDecoder.decode([String].self, from: Array(from.utf8)) }
-        if let platform = req.query("platform"), !platform.isEmpty {
-            do { options.platform = try Platform(parsing: platform) } catch { throw EngineError.invalid("\(error)") }
-        }
+        if let platform = req.query("platform"), !platform.isEmpty { options.platform = try Platform(parsing: platform) }
         // `berth build --secret` and `--ssh` (the docker CLI sends these only to BuildKit's session)
         for (id, value) in try HeaderJSON.decode([String: String].self, req, BuildHeaders.secrets) ?? [:] {
             guard let bytes = Data(base64Encoded: value) else { throw EngineError.invalid("\(BuildHeaders.secrets): secret \(id) is not base64") }

@@ -46,6 +46,20 @@ struct LocalLogFileTests {
         #expect(live.lastEntries(2, before: live.size).map(\.stream) == [stream(lines[399]), "stdout"])
     }
 
+    /// Any number of rotations is found (not only nine), a rotation left both plain and gzipped
+    /// by a crash counts once, and other files beside the log are not rotations.
+    @Test func rotationsAreListedFromTheDirectory() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let base = dir + "/container.log"
+        for name in ["container.log", "container.log.1", "container.log.1.gz", "container.log.12.gz", "container.log.2.gz",
+                     "container.log.x", "container.log.0", ".inflated-abc123", "other.log.1"] {
+            try Data().write(to: URL(fileURLWithPath: dir + "/" + name))
+        }
+        #expect(LogFiles.paths(base: base) == [base + ".12.gz", base + ".2.gz", base + ".1.gz", base])
+        #expect(LogFiles.paths(base: dir + "/absent.log") == [dir + "/absent.log"])
+    }
+
     @Test func aHalfWrittenFrameIsLeftForTheFollower() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
