@@ -5,7 +5,8 @@
 # and `images` with 50 containers, resident memory of the daemons and of the per-container shims;
 # then image transport: a cold pull of a ~150 MB five-layer image from a local docker-registry
 # (skopeo's plain copy as the floor), save, load, export and import; and `run --rm` on each
-# engine's default bridge network against `--network none`, so networking's share shows.
+# engine's default bridge network against `--network none`, so networking's share shows; and
+# builds: cold, fully cached, after one source file changed, and reusing a cache mount.
 # Starts its own berthd, dockerd and registry on private roots and loopback, and removes
 # everything it made.
 # Usage: bench/engine.sh BIN_DIR [RUNS]
@@ -58,7 +59,7 @@ cleanup() {
         [ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
     fi
     if [ "$have_podman" = 1 ]; then
-        $podman rm -af >/dev/null 2>&1; $podman rmi -f "$pimage" localhost/bench-build >/dev/null 2>&1; $podman image prune -f >/dev/null 2>&1
+        $podman rm -af >/dev/null 2>&1; $podman rmi -f "$pimage" localhost/bench-build localhost/bench-edit localhost/bench-cachemount >/dev/null 2>&1; $podman image prune -f >/dev/null 2>&1
     fi
     sleep 2
     for d in /run/berth-bench /var/lib/berth-bench /run/berth-bench-docker /var/lib/berth-bench-docker; do
@@ -264,6 +265,32 @@ fi
 hyperfine --warmup 1 --runs 5 --export-json "$work/build-cold.json" --style basic "${build_cold[@]}" >&2
 hyperfine --warmup 1 --runs 10 --export-json "$work/build-cached.json" --style basic "${build_cached[@]}" >&2
 
+echo "timing a rebuild after one source file changed, and one whose RUN reuses a cache mount" >&2
+# An edit-and-rebuild loop: a big unchanged COPY stays cached, the changed file's COPY and the
+# RUN after it run again. Then a dependency cache: the RUN fills /cache only when it is empty (a
+# package manager's download), so a rebuild after an edit keeps it; the classic builder has no
+# cache mounts, so that row has no classic column.
+mkdir -p "$work/edit" "$work/cachemount"
+head -c 4194304 /dev/urandom >"$work/edit/big"
+printf 'ARG BASE=busybox\nFROM $BASE\nCOPY big /big\nCOPY src /src\nRUN cat /src > /out\n' >"$work/edit/Dockerfile"
+printf '# syntax=docker/dockerfile:1\nARG BASE=busybox\nFROM $BASE\nCOPY src /src\nRUN --mount=type=cache,target=/cache sh -c '"'"'[ -f /cache/deps ] || seq 1 3000000 > /cache/deps; wc -l /cache/deps /src > /out'"'"'\n' >"$work/cachemount/Dockerfile"
+edit="date +%s%N > $work/edit/src; date +%s%N > $work/cachemount/src"
+build_edit=(-n "berth" "$berth build -q -t bench/edit $work/edit")
+build_cachemount=(-n "berth" "$berth build -q -t bench/cachemount $work/cachemount")
+if [ "$have_docker" = 1 ]; then
+    build_edit+=(-n "docker (classic builder)" "DOCKER_BUILDKIT=0 $dock build -q -t bench/edit $work/edit")
+    if [ -x /usr/bin/docker ]; then
+        build_edit+=(-n "docker (BuildKit)" "DOCKER_BUILDKIT=1 /usr/bin/docker -H unix://$dsock build -q -t bench/edit $work/edit")
+        build_cachemount+=(-n "docker (BuildKit)" "DOCKER_BUILDKIT=1 /usr/bin/docker -H unix://$dsock build -q -t bench/cachemount $work/cachemount")
+    fi
+fi
+if [ "$have_podman" = 1 ]; then
+    build_edit+=(-n "podman" "$podman build -q --build-arg BASE=$pimage -t localhost/bench-edit $work/edit")
+    build_cachemount+=(-n "podman" "$podman build -q --build-arg BASE=$pimage -t localhost/bench-cachemount $work/cachemount")
+fi
+hyperfine --warmup 1 --runs 10 --prepare "$edit" --export-json "$work/build-edit.json" --style basic "${build_edit[@]}" >&2
+hyperfine --warmup 1 --runs 10 --prepare "$edit" --export-json "$work/build-cachemount.json" --style basic "${build_cachemount[@]}" >&2
+
 mkdir -p "$here/results"
 day=$(date -u +%Y-%m-%d)
 python3 - "$work" "$here/results/engine-$day" <<PY
@@ -277,6 +304,8 @@ pull = {r["command"]: r for r in json.load(open(f"{work}/pull.json"))["results"]
 transfer = {r["command"]: r for r in json.load(open(f"{work}/transfer.json"))["results"]}
 build_cold = {r["command"]: r for r in json.load(open(f"{work}/build-cold.json"))["results"]}
 build_cached = {r["command"]: r for r in json.load(open(f"{work}/build-cached.json"))["results"]}
+build_edit = {r["command"]: r for r in json.load(open(f"{work}/build-edit.json"))["results"]}
+build_cachemount = {r["command"]: r for r in json.load(open(f"{work}/build-cachemount.json"))["results"]}
 ms = lambda r: r["median"] * 1000
 spread = lambda results: {k: {"median_ms": ms(v), "min_ms": v["min"] * 1000, "max_ms": v["max"] * 1000} for k, v in results.items()}
 figures = {
@@ -288,13 +317,16 @@ figures = {
     "save_load_export_import": spread(transfer),
     "build_cold": spread(build_cold),
     "build_cached": spread(build_cached),
+    "build_one_file_changed": spread(build_edit),
+    "build_cache_mount_reused": spread(build_cachemount),
     "start_50_ms": {"berth": $berth50, "docker": "$docker50" or None, "podman (runc)": "$podman50" or None},
     "start_50_ms_samples": {"berth": "$berth50_samples".split(), "docker": "${docker50_samples:-}".split(), "podman (runc)": "${podman50_samples:-}".split()},
     "berthd_rss_with_50_kb_samples": "$berthd_50_samples".split(),
     "berth_shim_rss_kb_samples": "$berth_shim_samples".split(),
     "raw_times_s": {name: {k: v["times"] for k, v in results.items()} for name, results in
                     (("run", run), ("run_default_bridge", bridged), ("ps", ps), ("images", images), ("pull", pull),
-                     ("transfer", transfer), ("build_cold", build_cold), ("build_cached", build_cached))},
+                     ("transfer", transfer), ("build_cold", build_cold), ("build_cached", build_cached),
+                     ("build_one_file_changed", build_edit), ("build_cache_mount_reused", build_cachemount))},
     "daemon_idle_rss_kb": {"berthd": $berthd_idle, "dockerd+containerd": $dockerd_idle},
     "berthd_rss_with_50_kb": $berthd_50,
     "shim_rss_kb": {"berth-shim": $berth_shim, "containerd-shim-runc-v2": $docker_shim, "conmon": $conmon},
@@ -338,6 +370,8 @@ for op in ("save", "load", "export", "import"):
             lines.append(f"| {op} of the 150 MB image (median of 5) | {ms(ours):.0f} ms | {peer} | {ms(theirs):.0f} ms | {ratio(ms(ours), ms(theirs))} |")
 compare("build, 7 steps, cold (--no-cache) (median)", build_cold, digits=0)
 compare("build, 7 steps, fully cached (median)", build_cached, digits=0)
+compare("rebuild after one source file changed (median)", build_edit, digits=0)
+compare("rebuild reusing a RUN --mount=type=cache (median)", build_cachemount, digits=0)
 if $dockerd_idle:
     lines.append(f"| daemon idle RSS | {$berthd_idle/1024:.1f} MiB | dockerd+containerd | {$dockerd_idle/1024:.1f} MiB | {$dockerd_idle/$berthd_idle:.1f}× smaller |")
 def memory(label, ours, theirs, name):

@@ -15,7 +15,11 @@ extension CLI {
                                         .init("q", "quiet"), .init(nil, "rm"), .init(nil, "force-rm"), .init(nil, "network", value: true),
                                         .init(nil, "platform", value: true), .init(nil, "secret", value: true), .init(nil, "ssh", value: true),
                                         .init(nil, "progress", value: true), .init(nil, "add-host", value: true), .init(nil, "cache-from", value: true),
-                                        .init(nil, "iidfile", value: true)])
+                                        .init(nil, "iidfile", value: true), .init("m", "memory", value: true), .init(nil, "memory-swap", value: true),
+                                        .init("c", "cpu-shares", value: true), .init(nil, "cpu-period", value: true), .init(nil, "cpu-quota", value: true),
+                                        .init(nil, "cpuset-cpus", value: true), .init(nil, "cpuset-mems", value: true), .init(nil, "cgroup-parent", value: true),
+                                        .init(nil, "shm-size", value: true), .init(nil, "ulimit", value: true), .init(nil, "security-opt", value: true),
+                                        .init(nil, "isolation", value: true), .init(nil, "squash"), .init(nil, "compress"), .init(nil, "disable-content-trust")])
         guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) build\" requires exactly 1 argument.") }
         let session = try Self.buildSession(secrets: f.all("secret"), agents: f.all("ssh"))
         if let path = f.string("iidfile") { unlink(path) }  // as docker: never a stale ID after a failed build
@@ -51,6 +55,15 @@ extension CLI {
                 if let outside { try Self.addFile(tar, name: dockerfile, bytes: outside) }
             }
         }
+        if f.bool("compress") {
+            // as docker's --compress: the same tar, gzipped on the way (the daemon reads either)
+            let input = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
+            defer { close(input) }
+            let output = try sys("open", tarPath + ".gz") { open(tarPath + ".gz", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+            defer { close(output) }
+            try Gzip.compress(fd: input) { try FileIO.writeAll(output, $0) }
+            try sys("rename", tarPath) { Glibc.rename(tarPath + ".gz", tarPath) }
+        }
         var st = stat()
         stat(tarPath, &st)
         if !f.bool("quiet") && !wantsView { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
@@ -74,6 +87,7 @@ extension CLI {
         if let network = f.string("network") { query.append(("networkmode", network)) }
         for host in f.all("add-host") { query.append(("extrahosts", host)) }
         if f.has("cache-from") { query.append(("cachefrom", JSONValue.array(f.all("cache-from").map { .string($0) }).compact)) }
+        query += try Self.stepLimits(f)
         let fd = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
         let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd, headers: session)
@@ -171,6 +185,33 @@ extension CLI {
     static func looksLikeTar(_ bytes: [UInt8]) -> Bool {
         if bytes.count > 262, Array(bytes[257..<262]) == Array("ustar".utf8) { return true }
         return bytes.starts(with: [0x1f, 0x8b]) || bytes.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a]) || bytes.starts(with: [0x28, 0xb5, 0x2f, 0xfd])
+    }
+
+    /// The step containers' limits, in `POST /build`'s query as the docker CLI sends them.
+    static func stepLimits(_ f: Flags) throws -> [(String, String)] {
+        var query: [(String, String)] = []
+        for (flag, name) in [("memory", "memory"), ("memory-swap", "memswap"), ("shm-size", "shmsize")] {
+            guard let v = f.string(flag) else { continue }
+            guard let n = v == "-1" && flag == "memory-swap" ? -1 : Size.parse(v) else {
+                throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: invalid size: '\(v)'")
+            }
+            query.append((name, String(n)))
+        }
+        for (flag, name) in [("cpu-shares", "cpushares"), ("cpu-period", "cpuperiod"), ("cpu-quota", "cpuquota")] {
+            guard let v = f.string(flag) else { continue }
+            guard Int64(v) != nil else { throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: strconv.ParseInt: parsing \"\(v)\": invalid syntax") }
+            query.append((name, v))
+        }
+        for (flag, name) in [("cpuset-cpus", "cpusetcpus"), ("cpuset-mems", "cpusetmems"), ("cgroup-parent", "cgroupparent"), ("isolation", "isolation")] {
+            if let v = f.string(flag) { query.append((name, v)) }
+        }
+        if f.has("ulimit") {
+            let limits = try f.all("ulimit").map(ulimit)
+            query.append(("ulimits", String(decoding: try JSONEncoder().encode(limits), as: UTF8.self)))
+        }
+        for opt in f.all("security-opt") { query.append(("securityopt", opt)) }
+        if f.bool("squash") { query.append(("squash", "1")) }
+        return query
     }
 
     static func writeContext(_ path: String, _ body: (TarWriter) throws -> Void) throws {

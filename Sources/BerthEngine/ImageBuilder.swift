@@ -35,6 +35,10 @@ public struct BuildOptions: Sendable {
     public var sshAgents: [String: String] = [:]
     /// `--platform`; this machine's when nil (the only one berthd builds for).
     public var platform: Platform?
+    /// What every step's container starts from: `--memory`, `--memory-swap`, `--cpu-*`,
+    /// `--cpuset-*`, `--shm-size`, `--ulimit`, `--cgroup-parent` and `--security-opt`, as moby's
+    /// classic builder gives them to each container it makes.
+    public var stepHost = HostConfig()
     public init() {}
 }
 
@@ -583,7 +587,7 @@ public final class ImageBuilder: @unchecked Sendable {
         config.Env = env
         config.Labels = ["com.berth.build": "intermediate"]
         guard stage.image != nil else { throw BuildError(message: "a RUN step needs a base image: FROM scratch has no shell to run (COPY a static program in first and RUN it in JSON form)") }
-        var host = HostConfig()
+        var host = options.stepHost
         host.NetworkMode = network ?? options.networkMode
         host.ExtraHosts = options.extraHosts.isEmpty ? nil : options.extraHosts
         host.Mounts = mounts.isEmpty ? nil : mounts

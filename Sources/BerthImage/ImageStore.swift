@@ -20,6 +20,9 @@ public actor ImageStore {
     /// Blobs and snapshots an operation in progress has written but not yet named (a pull's
     /// layers): garbage collection keeps them, as containerd's leases do.
     var leases: [UInt64: (blobs: Set<Digest>, chains: Set<String>)] = [:]
+    /// Decoded image configs: a config is named by its digest, so it never changes, and a cached
+    /// build step, `images` or `inspect` would otherwise read and decode the same blob each time.
+    var configs: [Digest: ImageConfig] = [:]
     var nextLease: UInt64 = 0
 
     struct Database: Codable {
@@ -96,7 +99,12 @@ public actor ImageStore {
     }
 
     public func config(_ record: ImageRecord) throws -> ImageConfig {
-        try decode(ImageConfig.self, record.id)
+        if let config = configs[record.id] { return config }
+        let config = try decode(ImageConfig.self, record.id)
+        // emptied when full rather than ordered: a few hundred configs, warmed again by use
+        if configs.count >= 512 { configs.removeAll(keepingCapacity: true) }
+        configs[record.id] = config
+        return config
     }
 
     public func manifest(_ record: ImageRecord) throws -> Manifest {

@@ -66,7 +66,38 @@ extension BuildOptions {
             options.secrets[id] = Array(bytes)
         }
         options.sshAgents = try HeaderJSON.decode([String: String].self, req, BuildHeaders.ssh) ?? [:]
+        options.stepHost = try Self.stepHost(req)
         self = options
+    }
+}
+
+extension BuildOptions {
+    /// The step containers' limits, read as moby reads them: a number that does not parse is 0
+    /// (unset), except `shmsize`, which is refused; `ulimits` is JSON.
+    static func stepHost(_ req: APIRequest) throws -> HostConfig {
+        var host = HostConfig()
+        func number(_ name: String) -> Int64? { req.query(name).flatMap { Int64($0) }.flatMap { $0 == 0 ? nil : $0 } }
+        func text(_ name: String) -> String? { req.query(name).flatMap { $0.isEmpty ? nil : $0 } }
+        host.Memory = number("memory")
+        host.MemorySwap = number("memswap")
+        host.CpuShares = number("cpushares")
+        host.CpuPeriod = number("cpuperiod")
+        host.CpuQuota = number("cpuquota")
+        host.CpusetCpus = text("cpusetcpus")
+        host.CpusetMems = text("cpusetmems")
+        host.CgroupParent = text("cgroupparent")
+        if let size = text("shmsize") {
+            guard let bytes = Int64(size) else { throw EngineError.invalid("strconv.ParseInt: parsing \"\(size)\": invalid syntax") }
+            host.ShmSize = bytes == 0 ? nil : bytes
+        }
+        // the docker CLI sends `null` for none
+        if let limits = text("ulimits") { host.Ulimits = try WireDecoder.decode([Ulimit]?.self, from: Array(limits.utf8)) }
+        let security = (req.query["securityopt"] ?? []).filter { !$0.isEmpty }
+        host.SecurityOpt = security.isEmpty ? nil : security
+        if let isolation = text("isolation"), isolation != "default" { throw EngineError.invalid("Unsupported isolation: \"\(isolation)\"") }
+        // moby without experimental features (there are none here)
+        if req.flag("squash") { throw EngineError.invalid("squash is only supported with experimental mode") }
+        return host
     }
 }
 

@@ -422,6 +422,41 @@ def test_add_host_cache_from_and_iidfile(builder, ctx, tmp_path_factory):
     assert "Using cache" in cached.stdout
 
 
+def test_step_limits_reach_every_run_step(builder, ctx):
+    """`build --memory --memory-swap --cpu-shares --cpu-quota --cpuset-cpus --shm-size --ulimit
+    --cgroup-parent --compress`: each RUN step's container gets them, as moby's classic builder
+    gives them (dockerd 20.10 shows the same values for the same Dockerfile)."""
+    docker, tags = builder
+    parent = "berth-build-limits-" + uuid.uuid4().hex[:6]
+    write(ctx, "Dockerfile", """FROM busybox
+RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares \
+        /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpuset/cpuset.cpus > /limits \
+    && grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo | cut -d' ' -f4 >> /limits \
+    && df -k /dev/shm | tail -1 | awk '{print $2}' >> /limits && ulimit -n >> /limits
+""")
+    try:
+        tag, _ = build(docker, tags, ctx, "--no-cache", "--memory", "64m", "--memory-swap", "128m", "--cpu-shares", "512",
+                       "--cpu-quota", "50000", "--cpuset-cpus", "0", "--shm-size", "8m", "--ulimit", "nofile=300:400",
+                       "--cgroup-parent", parent, "--compress", "--disable-content-trust", "--isolation", "default")
+        lines = docker.ok("run", "--rm", tag, "cat", "/limits").split()
+        assert lines[:4] == [str(64 << 20), "512", "50000", "0"], lines
+        assert lines[4].startswith("/" + parent + "/"), lines  # the step's cgroup under --cgroup-parent
+        assert lines[5:] == ["8192", "300"], lines
+        # a refused value fails the build with the create's words
+        _, small = build(docker, tags, ctx, "--no-cache", "--memory", "1m", check=False)
+        assert small.returncode != 0 and "Minimum memory limit allowed is 6MB" in small.stdout + small.stderr
+        _, squash = build(docker, tags, ctx, "--squash", check=False)
+        assert squash.returncode != 0 and "experimental" in squash.stderr
+    finally:
+        for sub in ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "devices", "freezer", "systemd"):
+            path = f"/sys/fs/cgroup/{sub}/{parent}"
+            if os.path.isdir(path):
+                for root, dirs, _ in os.walk(path, topdown=False):
+                    for d in dirs:
+                        os.rmdir(os.path.join(root, d))
+                os.rmdir(path)
+
+
 def test_cache_hits_then_misses_after_a_change(builder, ctx):
     docker, tags = builder
     token = uuid.uuid4().hex  # the cache is the daemon's: steps unique to this test
