@@ -37,6 +37,8 @@ extension CLI {
         .init(nil, "runtime", value: true), .init(nil, "isolation", value: true), .init(nil, "blkio-weight-device", value: true),
         .init(nil, "device-read-bps", value: true), .init(nil, "device-write-bps", value: true),
         .init(nil, "device-read-iops", value: true), .init(nil, "device-write-iops", value: true),
+        .init(nil, "annotation", value: true), .init(nil, "volume-driver", value: true), .init(nil, "storage-opt", value: true),
+        .init(nil, "disable-content-trust"),
     ]
 
     /// `--device-read-bps /dev/sda:1mb` and its kin, checked as the docker CLI checks them.
@@ -238,6 +240,9 @@ extension CLI {
         host.BlkioDeviceWriteIOps = try Self.throttleDevices(f, "device-write-iops", iops: true)
         host.Runtime = f.string("runtime")
         host.Isolation = f.string("isolation")
+        if f.has("annotation") { host.Annotations = Self.keyValues(f.all("annotation")) }
+        host.VolumeDriver = f.string("volume-driver")
+        if f.has("storage-opt") { host.StorageOpt = Self.keyValues(f.all("storage-opt")) }
         let ulimits = try f.all("ulimit").map(Self.ulimit)
         if !ulimits.isEmpty { host.Ulimits = ulimits }
         if f.has("cap-add") { host.CapAdd = f.all("cap-add") }

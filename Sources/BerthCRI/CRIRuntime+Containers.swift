@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthCRIProto
 import BerthEngine
+import BerthOCI
 import BerthSystem
 import FoundationEssentials
 import GRPCCore
@@ -29,7 +30,9 @@ extension CRIRuntime {
         }
         router.unary(Service.ContainerStatus.descriptor, log: log) { (request: Runtime_V1_ContainerStatusRequest) in
             var response = Runtime_V1_ContainerStatusResponse()
-            response.status = Self.status(try await criContainer(request.containerID))
+            let found = try await criContainer(request.containerID)
+            response.status = Self.status(found)
+            if request.verbose { response.info["info"] = try await verboseInfo(found) }
             return response
         }
         router.unary(Service.ListContainers.descriptor, log: log) { try await listContainers($0) }
@@ -70,6 +73,21 @@ extension CRIRuntime {
 
     /// A container of a pod, by full ID or unique prefix; the Engine API's own containers are
     /// not CRI's to see.
+    /// containerd's verbose container info (what `crictl inspect` prints): the sandbox, the
+    /// init's pid, the snapshot and the runtime spec the container was started with (none
+    /// before its first start, when berthd has not made one yet).
+    func verboseInfo(_ c: ContainerInspect) async throws -> String {
+        struct Info: Encodable {
+            let sandboxID: String, pid: Int32, removing: Bool, snapshotKey: String, snapshotter: String, runtimeType: String
+            let runtimeSpec: Spec?
+        }
+        let info = Info(sandboxID: c.Config.Labels?[PodContainers.sandboxLabel] ?? "", pid: c.State.Pid, removing: c.State.Status == "removing",
+                        snapshotKey: c.Id, snapshotter: "overlayfs", runtimeType: "berth-runtime", runtimeSpec: try containers.runtimeSpec(c.Id))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(info), as: UTF8.self)
+    }
+
     func criContainer(_ ref: String) async throws -> ContainerInspect {
         guard !ref.isEmpty, let found = try? await containers.inspect(ref), found.Config.Labels?[PodContainers.sandboxLabel] != nil else {
             throw RPCStatus.notFound("an error occurred when try to find container \"\(ref)\": not found")

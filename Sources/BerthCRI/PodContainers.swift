@@ -51,6 +51,15 @@ enum PodContainers {
         body.Labels = labels
 
         var host = HostConfig()
+        // containerd's annotations on the runtime spec (for hooks and runtimes that ask what a
+        // container is); the pod's own annotations are not passed, as containerd passes none
+        // unless configured to: a runtime may act on some
+        host.Annotations = [
+            "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.container-name": config.metadata.name,
+            "io.kubernetes.cri.sandbox-id": sandboxID, "io.kubernetes.cri.sandbox-name": pod.metadata.name,
+            "io.kubernetes.cri.sandbox-namespace": pod.metadata.namespace, "io.kubernetes.cri.sandbox-uid": pod.metadata.uid,
+            "io.kubernetes.cri.image-name": config.image.image,
+        ]
         let shared = podOptions.network == .node
         host.NetworkMode = shared ? "host" : "ns:" + pins + "/net"
         host.UTSMode = shared ? "host" : "ns:" + pins + "/uts"

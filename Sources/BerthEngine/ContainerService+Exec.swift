@@ -62,7 +62,7 @@ extension ContainerService {
     /// The container's own process, changed as an exec asks (command, env, user, cwd, privileges).
     func execProcess(_ record: ContainerRecord, _ exec: ExecConfig, tty: Bool) throws -> Spec.Process {
         // the spec this engine wrote for the running container
-        let spec = try JSONDecoder().decode(Spec.self, from: Data(try FileIO.read(bundlePath(record.id) + "/config.json")))
+        guard let spec = try runtimeSpec(record.id) else { throw EngineError.conflict("Container \(record.id) is not running") }
         guard let base = spec.process else { throw EngineError.internalError("container \(record.id) has no process in its spec") }
         var process = base
         process.terminal = tty

@@ -35,6 +35,12 @@ extension ContainerService {
 
     /// Every mount of a new container; named and anonymous volumes are created now, as Docker's.
     func resolveMounts(_ config: ContainerConfig, _ host: HostConfig) throws -> [MountRecord] {
+        // `--volume-driver` names the plugin for the volumes `-v` and VOLUME make; only `local`
+        // is built in (no plugins), refused before any volume is made, in moby's words
+        if let driver = host.VolumeDriver, !["", "local"].contains(driver),
+           !(config.Volumes ?? [:]).isEmpty || (host.Binds ?? []).contains(where: { !$0.hasPrefix("/") }) {
+            throw EngineError.notFound("error looking up volume plugin \(driver): plugin \"\(driver)\" not found")
+        }
         var out: [MountRecord] = []
         func add(_ m: MountRecord) throws {
             let dest = Self.cleanPath(m.destination)

@@ -383,6 +383,11 @@ public actor ContainerService {
             throw EngineError.invalid("Invalid isolation: \"\(isolation)\" - linux only supports 'default'")
         }
         for rule in host.DeviceCgroupRules ?? [] { _ = try SpecBuilder.deviceCgroupRule(rule) }
+        // overlay2's checks in moby, in its order: sizes need xfs project quotas (none here)
+        if let options = host.StorageOpt, !options.isEmpty {
+            if options["size"] != nil { throw EngineError.invalid("--storage-opt is supported only for overlay over xfs with 'pquota' mount option") }
+            throw EngineError.invalid("Unknown option \(options.keys.sorted()[0])")
+        }
         let restart = try RestartRule(validating: host.RestartPolicy)
         if let mode = host.UsernsMode, !["", "host"].contains(mode) { throw EngineError.invalid("invalid USER mode: \(mode)") }
         if host.AutoRemove == true && restart != .never {

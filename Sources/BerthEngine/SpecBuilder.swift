@@ -115,7 +115,7 @@ enum SpecBuilder {
         }
         return Spec(ociVersion: Spec.version, process: process, root: .init(path: rootfs, readonly: host.ReadonlyRootfs == true),
                     hostname: namespaces.uts == .new ? config.Hostname ?? record.shortID : nil, domainname: config.Domainname, mounts: mounts,
-                    annotations: nil, linux: linux)
+                    annotations: host.Annotations.flatMap { $0.isEmpty ? nil : $0 }, linux: linux)
     }
 
     static let defaultMaskedPaths = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",

@@ -551,6 +551,12 @@ def test_a_container_is_created_started_stopped_and_removed(cri, pod_with):
     cri("runtime", "StartContainer", container_id=cid, deadline=60)
     status = container_status(cri, cid)
     assert status.state == cri.pb.CONTAINER_RUNNING and status.started_at >= status.created_at
+    # `crictl inspect`'s view: the spec the container runs with carries containerd's annotations
+    # (not the pod's own: containerd passes none unless configured to)
+    info = json.loads(cri("runtime", "ContainerStatus", container_id=cid, verbose=True).info["info"])
+    annotations = info["runtimeSpec"]["annotations"]
+    assert info["sandboxID"] == sandbox and info["pid"] > 0 and "a" not in annotations
+    assert annotations["io.kubernetes.cri.container-type"] == "container" and annotations["io.kubernetes.cri.sandbox-id"] == sandbox
     listed = cri("runtime", "ListContainers", filter=cri.pb.ContainerFilter(pod_sandbox_id=sandbox)).containers
     assert [(c.id, c.pod_sandbox_id, c.metadata.name, c.state) for c in listed] == [(cid, sandbox, "main", cri.pb.CONTAINER_RUNNING)]
     cri("runtime", "StopContainer", container_id=cid, timeout=10, deadline=60)

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import cgroup_v1, remove_cgroup_parent, run_captured
+from conftest import api, cgroup_v1, remove_cgroup_parent, run_captured
 from test_cli_detach import Terminal
 
 
@@ -329,6 +329,29 @@ def test_cidfile_label_file_domainname_oom_score_adj(docker, tmp_path):
         assert r.returncode == 125 and "container ID file found, make sure the other container isn't running or delete" in r.stderr, r.stderr
     finally:
         docker.ok("rm", "-f", cid)
+
+
+def test_annotations_volume_driver_and_storage_opt(docker):
+    """`--annotation` reaches the runtime spec (what hooks and runtimes read) and inspect;
+    `--volume-driver` other than local and `--storage-opt` are refused in dockerd's words
+    (no plugins; no xfs project quotas under overlay here), and nothing is left behind."""
+    cid = docker.ok("run", "-d", "--annotation", "org.example.note=kept", "--annotation", "org.example.empty=",
+                    "--disable-content-trust", "busybox", "sleep", "100").strip()
+    try:
+        assert inspect(docker, cid, "{{json .HostConfig.Annotations}}") == '{"org.example.empty":"","org.example.note":"kept"}'
+        with open(os.path.join(docker.exec_root, "containers", cid, "config.json")) as f:
+            assert json.load(f)["annotations"] == {"org.example.note": "kept", "org.example.empty": ""}
+    finally:
+        docker.ok("rm", "-f", cid)
+    # a 404 as dockerd's (after which the docker CLI, as against dockerd, tries to pull the image)
+    volumes = docker.ok("volume", "ls", "-q")
+    body = json.dumps({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"VolumeDriver": "nfsplug", "Binds": ["data:/data"]}})
+    status, _, answer = api(docker, "POST", "/containers/create", body, {"Content-Type": "application/json"})
+    assert (status, json.loads(answer)["message"]) == (404, 'error looking up volume plugin nfsplug: plugin "nfsplug" not found')
+    assert docker.ok("volume", "ls", "-q") == volumes
+    docker.ok("run", "--rm", "--volume-driver", "local", "-v", "/tmp:/host", "busybox", "true")
+    r = docker.docker("run", "--rm", "--storage-opt", "size=1G", "busybox", "true")
+    assert r.returncode == 125 and "--storage-opt is supported only for overlay over xfs with 'pquota' mount option" in r.stderr, r.stderr
 
 
 def block_device():
