@@ -87,6 +87,7 @@ bench: build
 	@bench/engine.sh $(RELEASE_BIN)
 	@bench/extract.sh $(RELEASE_BIN)
 	@$(TEST_PYTHON) bench/cri.py $(RELEASE_BIN)
+	@$(TEST_PYTHON) bench/scale.py $(RELEASE_BIN)
 	@bench/report.py
 
 ## Installs the four programs, systemd units (berth.service, berth.socket), completions for bash,

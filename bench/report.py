@@ -16,7 +16,8 @@ machine = f"{cores} cores, {memory} GiB, {platform.system()} {platform.release()
 merged = {"date": day, "machine": machine}
 sections = []
 for part, title in (("runtime", "Runtime alone: berth-runtime vs crun vs runc"), ("engine", "Engine, images, networks and build"),
-                    ("extract", "Layer extraction vs GNU tar"), ("cri", "Kubernetes CRI: berthd vs containerd 1.6")):
+                    ("extract", "Layer extraction vs GNU tar"), ("cri", "Kubernetes CRI: berthd vs containerd 1.6"),
+                    ("scale", "Scale: 1,000 containers, 200 running: berthd vs dockerd 20.10")):
     base = os.path.join(results, f"{part}-{day}")
     if os.path.exists(base + ".json"):
         merged[part] = json.load(open(base + ".json"))

@@ -237,8 +237,8 @@ public actor ContainerService {
             emit(record, "create")
         } catch {
             for m in record.mounts ?? [] where m.anonymous { try? volumes.remove(m.source, force: true) }
-            try? images.snapshotter.remove(key: id)
-            try? images.snapshotter.remove(key: Self.initKey(id))
+            try? images.snapshotter.removeLeaf(key: id)
+            try? images.snapshotter.removeLeaf(key: Self.initKey(id))
             try? FileIO.removeTree(bundlePath(id))
             try? FileIO.removeTree(containerDir(id))
             containers[id] = nil
@@ -267,7 +267,7 @@ public actor ContainerService {
             try InitLayer.populate(snapshotter, key: building)
             try snapshotter.commit(key: building, as: initKey)
         } catch {
-            try? snapshotter.remove(key: building)
+            try? snapshotter.removeLeaf(key: building)
             throw error
         }
         _ = try snapshotter.prepare(key: id, parent: initKey)
@@ -823,8 +823,9 @@ public actor ContainerService {
             logFailure("unmounting container \(id)'s shared /dev/shm") { try Mounter.unmount(doomed + "/mounts/shm", detach: true) }
         }
         // past the commit point a failure here leaves what the next boot's sweep removes; say so
-        logFailure("removing container \(id)'s writable layer") { try images.snapshotter.remove(key: id) }
-        logFailure("removing container \(id)'s init layer") { try images.snapshotter.remove(key: Self.initKey(id)) }
+        // nothing is ever made on a container's layers but its writable layer on its init layer
+        logFailure("removing container \(id)'s writable layer") { try images.snapshotter.removeLeaf(key: id) }
+        logFailure("removing container \(id)'s init layer") { try images.snapshotter.removeLeaf(key: Self.initKey(id)) }
         logFailure("removing container \(id)'s bundle") { try FileIO.removeTree(bundlePath(id)) }
         logFailure("removing container \(id)'s directory") { try FileIO.removeTree(doomed) }
         let final = containers[id] ?? record

@@ -72,6 +72,11 @@ public struct OverlaySnapshotter: StoredSnapshotter {
         unlink(linkPath(key))
     }
 
+    public func removeLeaf(key: String) throws {
+        try store.remove(key, checkChildren: false)
+        unlink(linkPath(key))
+    }
+
 
     public func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts) {
         _ = try requireActive(key)

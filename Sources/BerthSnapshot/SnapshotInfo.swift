@@ -101,11 +101,10 @@ struct SnapshotDirectory: Sendable {
         AtomicFile.syncDirectory(root)
     }
 
-    func remove(_ key: String, beforeDelete: (String) throws -> Void = { _ in }) throws {
+    func remove(_ key: String, checkChildren: Bool = true) throws {
         _ = try require(key)
-        if list().contains(where: { $0.parent == key }) { throw SnapshotError.hasChildren(key) }
+        if checkChildren, list().contains(where: { $0.parent == key }) { throw SnapshotError.hasChildren(key) }
         let dir = path(key)
-        try beforeDelete(dir)
         // Rename first so a crash mid-delete never leaves a half snapshot under a live name.
         let doomed = root + "/removing-" + Self.id(key)
         try sys("rename", dir) { rename(dir, doomed) }

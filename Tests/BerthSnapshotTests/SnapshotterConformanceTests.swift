@@ -94,7 +94,8 @@ import Testing
             #expect(throws: SnapshotError.exists("c1")) { try f.snapshotter.prepare(key: "c1", parent: "sha256:base") }
             #expect(throws: SnapshotError.notFound("nope")) { try f.snapshotter.prepare(key: "c2", parent: "nope") }
             #expect(throws: SnapshotError.notActive("sha256:base")) { try f.snapshotter.applyTarget(key: "sha256:base") }
-            try f.snapshotter.remove(key: "c1")
+            try f.snapshotter.removeLeaf(key: "c1")  // the caller's word that nothing is on it
+            #expect(f.snapshotter.info(key: "c1") == nil)
             try f.snapshotter.remove(key: "sha256:base")
             #expect(f.snapshotter.list().isEmpty)
         }

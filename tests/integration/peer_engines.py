@@ -23,7 +23,8 @@ SUITE_IMAGES = ("busybox:latest", "busybox:buildroot-2014.02", "alpine:3.10", "a
 class Dockerd:
     """dockerd on /run/berth-peer-docker; docker0 replaced by a bridge of its own."""
 
-    def __init__(self, name="berth-peer-docker"):
+    def __init__(self, name="berth-peer-docker", extra_args=()):
+        self.extra_args = list(extra_args)
         self.base = f"/var/lib/{name}"
         self.exec_root = f"/run/{name}"
         self.socket = os.path.join(self.exec_root, "docker.sock")
@@ -48,7 +49,7 @@ class Dockerd:
                 [DOCKERD, "--data-root", self.base, "--exec-root", os.path.join(self.exec_root, "exec"), "-H", self.host,
                  "--pidfile", os.path.join(self.exec_root, "dockerd.pid"), "--bridge", self.bridge, "--userland-proxy=false",
                  "--default-address-pool", "base=10.215.0.0/16,size=24",
-                 "--containerd-namespace", "berth-peer", "--containerd-plugins-namespace", "berth-peer-plugins"],
+                 "--containerd-namespace", "berth-peer", "--containerd-plugins-namespace", "berth-peer-plugins", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.time() + 120  # an emulated CPU (the cgroup v2 guest) starts dockerd slowly
         while time.time() < deadline:
