@@ -191,11 +191,7 @@ extension CLI {
     static func stepLimits(_ f: Flags) throws -> [(String, String)] {
         var query: [(String, String)] = []
         for (flag, name) in [("memory", "memory"), ("memory-swap", "memswap"), ("shm-size", "shmsize")] {
-            guard let v = f.string(flag) else { continue }
-            guard let n = v == "-1" && flag == "memory-swap" ? -1 : Size.parse(v) else {
-                throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: invalid size: '\(v)'")
-            }
-            query.append((name, String(n)))
+            if let n = try byteSize(f, flag) { query.append((name, String(n))) }
         }
         for (flag, name) in [("cpu-shares", "cpushares"), ("cpu-period", "cpuperiod"), ("cpu-quota", "cpuquota")] {
             guard let v = f.string(flag) else { continue }

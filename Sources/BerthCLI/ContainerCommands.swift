@@ -208,12 +208,7 @@ extension CLI {
         if !bindings.isEmpty { host.PortBindings = bindings }
         if f.bool("publish-all") { host.PublishAllPorts = true }
 
-        func bytes(_ flag: String) throws -> Int64? {
-            guard let v = f.string(flag) else { return nil }
-            if v == "-1" { return -1 }
-            guard let n = Size.parse(v) else { throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: invalid size: '\(v)'") }
-            return n
-        }
+        func bytes(_ flag: String) throws -> Int64? { try Self.byteSize(f, flag) }
         host.Memory = try bytes("memory")
         host.MemorySwap = try bytes("memory-swap")
         host.MemoryReservation = try bytes("memory-reservation")
@@ -406,6 +401,15 @@ extension CLI {
     static func envEntry(_ entry: String) -> String {
         if entry.contains("=") { return entry }
         return getenv(entry).map { entry + "=" + String(cString: $0) } ?? entry
+    }
+
+    /// A size flag (`-m 64m`, `--shm-size 1g`; `-1` for unlimited) in the docker CLI's words when
+    /// it does not parse.
+    static func byteSize(_ f: Flags, _ flag: String) throws -> Int64? {
+        guard let v = f.string(flag) else { return nil }
+        if v == "-1" { return -1 }
+        guard let n = Size.parse(v) else { throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: invalid size: '\(v)'") }
+        return n
     }
 
     static func ulimit(_ spec: String) throws -> Ulimit {
