@@ -8,6 +8,28 @@ import Glibc
 public enum Gzip {
     /// Reads `fd` to its end and writes the gzip stream through `output`.
     public static func compress(fd: Int32, into output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        var st = stat()
+        fstat(fd, &st)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        try compress(size: Int64(st.st_size), into: output) { write in
+            while true {
+                let n = read(fd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw SystemError("read", "layer") }
+                if n == 0 { return }
+                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            }
+        }
+    }
+
+    /// The gzip stream of `bytes` (a build context read from stdin) through `output`.
+    public static func compress(_ bytes: [UInt8], into output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        try compress(size: Int64(bytes.count), into: output) { write in try bytes.withUnsafeBytes { try write($0) } }
+    }
+
+    /// `size` bytes, handed over by `produce` in pieces, compressed through `output`.
+    static func compress(size: Int64, into output: @escaping (UnsafeRawBufferPointer) throws -> Void,
+                         produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let archive = archive_write_new()
         defer { archive_write_free(archive) }
         archive_write_set_format_raw(archive)
@@ -37,22 +59,17 @@ public enum Gzip {
             if rc < ARCHIVE_WARN { throw sink.failure ?? ArchiveError.malformed(DecompressedStream.message(archive)) }
         }
         try check(archive_write_open(archive, box.toOpaque(), nil, write, nil))
-        var st = stat()
-        fstat(fd, &st)
         let entry = archive_entry_new()
         defer { archive_entry_free(entry) }
         archive_entry_set_filetype(entry, TarEntry.typeFile)
-        archive_entry_set_size(entry, Int64(st.st_size))
+        archive_entry_set_size(entry, size)
         archive_entry_set_pathname_utf8(entry, "layer.tar")
         try check(archive_write_header(archive, entry))
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SystemError("read", "layer") }
-            if n == 0 { break }
-            let written = buffer.withUnsafeBytes { archive_write_data(archive, $0.baseAddress, n) }
-            if written < 0 { throw sink.failure ?? ArchiveError.malformed(DecompressedStream.message(archive)) }
+        try produce { piece in
+            guard piece.count > 0 else { return }
+            if archive_write_data(archive, piece.baseAddress, piece.count) < 0 {
+                throw sink.failure ?? ArchiveError.malformed(DecompressedStream.message(archive))
+            }
         }
         try check(archive_write_close(archive))
     }

@@ -140,10 +140,44 @@ public struct APIClient: Sendable {
         return out
     }
 
-    /// Sends a request and reads the response head; the body is left to the caller.
+    /// A request body sent while it is produced, in HTTP chunks: a build context as it is
+    /// archived (no spool file, and the daemon unpacks while the client still reads the tree),
+    /// an upload as it is read.
+    public final class ChunkedBody {
+        let fd: Int32
+        /// Bytes sent so far.
+        public private(set) var count: Int64 = 0
+
+        init(fd: Int32) { self.fd = fd }
+
+        public func write(_ bytes: UnsafeRawBufferPointer) throws {
+            guard bytes.count > 0 else { return }
+            var chunk = Array((String(bytes.count, radix: 16) + "\r\n").utf8)
+            chunk.reserveCapacity(chunk.count + bytes.count + 2)
+            chunk.append(contentsOf: bytes)
+            chunk += [0x0d, 0x0a]
+            try FileIO.writeAll(fd, chunk)
+            count += Int64(bytes.count)
+        }
+
+        /// What `source` holds to its end.
+        public func copy(from source: Int32) throws {
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = read(source, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw SystemError("read", "input") }
+                if n == 0 { return }
+                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            }
+        }
+    }
+
+    /// Sends a request and reads the response head; the body is left to the caller. `stream`
+    /// produces a chunked body.
     public func open(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
-                     contentType: String = "application/json", upgrade: Bool = false, bodyFD: Int32? = nil,
-                     headers extra: [(String, String)] = []) throws -> Response {
+                     contentType: String = "application/json", upgrade: Bool = false,
+                     headers extra: [(String, String)] = [], stream: ((ChunkedBody) throws -> Void)? = nil) throws -> Response {
         let fd: Int32
         do { fd = try UnixSocket.connect(socket) } catch {
             throw Failure(status: 0, message: "Cannot connect to the Berth daemon at unix://\(socket). Is the berth daemon running?")
@@ -152,11 +186,14 @@ public struct APIClient: Sendable {
         if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
-        if bodyFD != nil { head += "Content-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n" }
+        if stream != nil { head += "Content-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n" }
         head += "\r\n"
         do {
             try FileIO.writeAll(fd, Array(head.utf8) + (body ?? []))
-            if let bodyFD { try Self.sendChunked(from: bodyFD, to: fd) }
+            if let stream {
+                try stream(ChunkedBody(fd: fd))
+                try FileIO.writeAll(fd, Array("0\r\n\r\n".utf8))
+            }
         } catch {
             close(fd)
             throw error
@@ -180,18 +217,6 @@ public struct APIClient: Sendable {
             throw Failure(status: status, message: message)
         }
         return response
-    }
-
-    static func sendChunked(from source: Int32, to fd: Int32) throws {
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = read(source, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SystemError("read", "input") }
-            if n == 0 { break }
-            try FileIO.writeAll(fd, Array((String(n, radix: 16) + "\r\n").utf8) + chunk[0..<n] + [0x0d, 0x0a])
-        }
-        try FileIO.writeAll(fd, Array("0\r\n\r\n".utf8))
     }
 
     /// A whole request: the body parsed as JSON (null when empty).

@@ -26,17 +26,24 @@ extension CLI {
         let progress = f.string("progress") ?? "auto"
         guard ["auto", "plain", "tty"].contains(progress) else { throw Flags.UsageError(description: "invalid progress mode \"\(progress)\": use auto, plain or tty") }
         let wantsView = !f.bool("quiet") && (progress == "tty" || progress == "auto" && isatty(1) == 1)
-        let spool = try FileIO.makeTemporaryDirectory(prefix: "berth-build-")
-        defer { try? FileIO.removeTree(spool) }
-        let tarPath = spool + "/context.tar"
         var dockerfile = f.string("file") ?? "Dockerfile"
         let source = f.positionals[0]
+        let compression: TarWriter.Compression = f.bool("compress") ? .gzip : .none
+        // The context is archived straight into the request (as docker's --compress: gzipped on
+        // the way; the daemon reads either).
+        let produce: (APIClient.ChunkedBody) throws -> Void
         if source == "-" {
             let input = try FileIO.readAll(0)
             if Self.looksLikeTar(input) {
-                try AtomicFile.write(tarPath, input, durable: false)
+                produce = { body in
+                    if compression == .gzip {
+                        try Gzip.compress(input) { try body.write($0) }
+                    } else {
+                        try input.withUnsafeBytes { try body.write($0) }
+                    }
+                }
             } else {
-                try Self.writeContext(tarPath) { tar in try Self.addFile(tar, name: "Dockerfile", bytes: input) }
+                produce = { body in try Self.sendContext(body, compression) { tar in try Self.addFile(tar, name: "Dockerfile", bytes: input) } }
                 dockerfile = "Dockerfile"
             }
         } else {
@@ -49,30 +56,23 @@ extension CLI {
                 outside = bytes
                 dockerfile = ".dockerfile.\(UInt32.random(in: 0...UInt32.max))"
             }
-            try Self.writeContext(tarPath) { tar in
-                let filter = IgnoreFilter(rules: ignore, keep: [dockerfile, ".dockerignore"], output: tar)
-                try TreeArchiver(mode: .plain).archive(source, to: filter)
-                if let outside { try Self.addFile(tar, name: dockerfile, bytes: outside) }
+            let name = dockerfile
+            produce = { body in
+                try Self.sendContext(body, compression) { tar in
+                    let filter = IgnoreFilter(rules: ignore, keep: [name, ".dockerignore"], output: tar)
+                    try TreeArchiver(mode: .plain).archive(source, to: filter)
+                    if let outside { try Self.addFile(tar, name: name, bytes: outside) }
+                }
             }
         }
-        if f.bool("compress") {
-            // as docker's --compress: the same tar, gzipped on the way (the daemon reads either)
-            let input = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
-            defer { close(input) }
-            let output = try sys("open", tarPath + ".gz") { open(tarPath + ".gz", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-            defer { close(output) }
-            try Gzip.compress(fd: input) { try FileIO.writeAll(output, $0) }
-            try sys("rename", tarPath) { Glibc.rename(tarPath + ".gz", tarPath) }
-        }
-        var st = stat()
-        stat(tarPath, &st)
-        if !f.bool("quiet") && !wantsView { out("Sending build context to Docker daemon  \(Size.human(Int64(st.st_size)))\n") }
+        let announce = !f.bool("quiet") && !wantsView
         var query: [(String, String)] = [("dockerfile", dockerfile)]
         for t in f.all("tag") { query.append(("t", t)) }
         if f.has("build-arg") {
             let args = f.all("build-arg").map { a -> (String, JSONValue) in
-                let kv = a.split(separator: "=", maxSplits: 1).map(String.init)
-                return (kv[0], kv.count > 1 ? .string(kv[1]) : getenv(kv[0]).map { .string(String(cString: $0)) } ?? .null)
+                let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                let key = kv.first ?? ""
+                return (key, kv.count > 1 ? .string(kv[1]) : getenv(key).map { .string(String(cString: $0)) } ?? .null)
             }
             query.append(("buildargs", JSONValue.object(args).compact))
         }
@@ -88,9 +88,10 @@ extension CLI {
         for host in f.all("add-host") { query.append(("extrahosts", host)) }
         if f.has("cache-from") { query.append(("cachefrom", JSONValue.array(f.all("cache-from").map { .string($0) }).compact)) }
         query += try Self.stepLimits(f)
-        let fd = try sys("open", tarPath) { open(tarPath, O_RDONLY | O_CLOEXEC) }
-        defer { close(fd) }
-        let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", bodyFD: fd, headers: session)
+        let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", headers: session) { body in
+            try produce(body)
+            if announce { out("Sending build context to Docker daemon  \(Size.human(body.count))\n") }
+        }
         let view = wantsView ? BuildProgressView() : nil
         var code: Int32 = 0
         var failure: String?
@@ -210,12 +211,12 @@ extension CLI {
         return query
     }
 
-    static func writeContext(_ path: String, _ body: (TarWriter) throws -> Void) throws {
-        let fd = try sys("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-        defer { close(fd) }
-        let tar = try TarWriter(fd: fd)
-        try body(tar)
-        _ = try tar.finish()
+    /// Archives a context into the request's body as it is made.
+    static func sendContext(_ body: APIClient.ChunkedBody, _ compression: TarWriter.Compression,
+                            _ fill: (TarWriter) throws -> Void) throws {
+        let tar = try TarWriter(compression: compression) { try body.write($0) }
+        try fill(tar)
+        try tar.finish()
     }
 
     static func addFile(_ tar: TarWriter, name: String, bytes: [UInt8]) throws {

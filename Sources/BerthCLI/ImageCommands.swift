@@ -145,7 +145,7 @@ extension CLI {
             throw APIClient.Failure(status: 0, message: "requested load from stdin, but stdin is empty")
         }
         let response = try client.open("POST", "/images/load", query: [("quiet", f.bool("quiet") ? "1" : "0")],
-                                       contentType: "application/x-tar", bodyFD: fd)
+                                       contentType: "application/x-tar") { try $0.copy(from: fd) }
         return try progress(response)
     }
 
@@ -196,7 +196,7 @@ extension CLI {
         if let m = f.string("message") { q.append(("message", m)) }
         let fd = try inputFD(f.positionals[0])
         defer { if fd != 0 { close(fd) } }
-        return try progress(try client.open("POST", "/images/create", query: q, contentType: "application/x-tar", bodyFD: fd))
+        return try progress(try client.open("POST", "/images/create", query: q, contentType: "application/x-tar") { try $0.copy(from: fd) })
     }
 
     func commit(_ args: [String]) throws -> Int32 {
@@ -252,7 +252,7 @@ extension CLI {
             let (pid, fd) = try Subprocess.spawnPiped(["/bin/tar"] + argv.dropFirst(), feeding: false)
             defer { close(fd) }
             _ = try client.open("PUT", "/containers/\(container)/archive", query: [("path", into), ("noOverwriteDirNonDir", "true")],
-                                contentType: "application/x-tar", bodyFD: fd).body()
+                                contentType: "application/x-tar") { try $0.copy(from: fd) }.body()
             return Subprocess.wait(pid) == 0 ? 0 : 1
         }
         throw APIClient.Failure(status: 0, message: "copying between containers is not supported")

@@ -49,7 +49,7 @@ public struct ImageCommitter {
                 do {
                     let tar = try TarWriter { try writer.write($0) }
                     try writeLayer(tar)
-                    let (_, size) = try tar.finish()
+                    let size = try tar.finish()
                     return (try writer.commit(), size)
                 } catch {
                     writer.abort()

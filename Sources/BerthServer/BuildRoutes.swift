@@ -7,6 +7,7 @@ import BerthRegistry
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 import NIOHTTP1
 
 /// `POST /build` (the classic builder the docker CLI uses without BuildKit) and `/build/prune`.
@@ -106,16 +107,33 @@ extension BuildRoutes {
         let options = try BuildOptions(request: req)
         // The context: the uploaded tar (plain or compressed), unpacked confined to a spool directory.
         let dir = try FileIO.makeTemporaryDirectory(in: spool, prefix: "build-")
-        defer { try? FileIO.removeTree(dir) }
+        do { try await build(req, options, context: dir, r) } catch {
+            await Self.removeContext(dir)
+            throw error
+        }
+        await Self.removeContext(dir)
+    }
+
+    /// Removed after the response is out, on the blocking pool (a context may be large).
+    static func removeContext(_ dir: String) async {
+        do { try await Threads.run { try FileIO.removeTree(dir) } } catch {
+            Logger(label: "berth.build").warning("removing build context \(dir): \(error)")
+        }
+    }
+
+    private func build(_ req: APIRequest, _ options: BuildOptions, context dir: String, _ r: Responder) async throws {
         if let file = req.bodyFile {
-            defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
-            let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
-            defer { close(fd) }
-            var st = stat()
-            fstat(fd, &st)
-            if st.st_size > 0 {
-                do { try LayerExtractor(root: dir, whiteouts: .none).extract(try TarReader(fd: fd)) } catch {
-                    throw EngineError.invalid("the build context is not a valid tar archive: \(error)")
+            // file system work: on the blocking pool, never the cooperative one
+            try await Threads.run {
+                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
+                defer { close(fd) }
+                var st = stat()
+                fstat(fd, &st)
+                if st.st_size > 0 {
+                    do { try LayerExtractor(root: dir, whiteouts: .none).extract(try TarReader(fd: fd)) } catch {
+                        throw EngineError.invalid("the build context is not a valid tar archive: \(error)")
+                    }
                 }
             }
         }
