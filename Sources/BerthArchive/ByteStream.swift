@@ -9,6 +9,9 @@ public final class DecompressedStream {
     let archive: OpaquePointer
     let hasher = SHA256()
     public private(set) var count: Int64 = 0
+    /// Told how many bytes of the input (compressed, as stored) have been read, after each
+    /// block: what `docker load`'s bars count.
+    public var onRead: ((Int64) -> Void)?
     /// Set when a consumer's read failed inside a C callback, to be rethrown outside it.
     var failure: Error?
     private var exhausted = false
@@ -44,6 +47,7 @@ public final class DecompressedStream {
         let block = UnsafeRawBufferPointer(start: buffer, count: size)
         hasher.update(block)
         count += Int64(size)
+        onRead?(archive_filter_bytes(archive, -1))
         return block
     }
 

@@ -147,6 +147,8 @@ public struct APIClient: Sendable {
         let fd: Int32
         /// Bytes sent so far.
         public private(set) var count: Int64 = 0
+        /// Told the count after each write (an upload's progress line).
+        public var onWrite: ((Int64) -> Void)?
 
         init(fd: Int32) { self.fd = fd }
 
@@ -158,6 +160,7 @@ public struct APIClient: Sendable {
             chunk += [0x0d, 0x0a]
             try FileIO.writeAll(fd, chunk)
             count += Int64(bytes.count)
+            onWrite?(count)
         }
 
         /// What `source` holds to its end.

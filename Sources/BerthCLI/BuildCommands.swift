@@ -88,9 +88,20 @@ extension CLI {
         for host in f.all("add-host") { query.append(("extrahosts", host)) }
         if f.has("cache-from") { query.append(("cachefrom", JSONValue.array(f.all("cache-from").map { .string($0) }).compact)) }
         query += try Self.stepLimits(f)
+        // as docker's classic client: the line redrawn every 512 KiB on a terminal, once otherwise
+        let sending = "Sending build context to Docker daemon  "
+        let redraw = announce && isatty(1) == 1
         let response = try client.open("POST", "/build", query: query, contentType: "application/x-tar", headers: session) { body in
+            var shown: Int64 = 0
+            if redraw {
+                body.onWrite = { [self] sent in
+                    guard sent - shown >= 512 << 10 else { return }
+                    shown = sent
+                    out("\r" + sending + Size.human(sent))
+                }
+            }
             try produce(body)
-            if announce { out("Sending build context to Docker daemon  \(Size.human(body.count))\n") }
+            if announce { out((redraw ? "\r" : "") + sending + Size.human(body.count) + "\n") }
         }
         let view = wantsView ? BuildProgressView() : nil
         var code: Int32 = 0

@@ -122,10 +122,7 @@ extension CLI {
         h.Timeout = try duration("health-timeout")
         h.StartPeriod = try duration("health-start-period")
         h.StartInterval = try duration("health-start-interval")
-        if let r = f.string("health-retries") {
-            guard let n = Int(r) else { throw Flags.UsageError(description: "invalid argument \"\(r)\" for \"--health-retries\" flag") }
-            h.Retries = n
-        }
+        if let n = try f.int("health-retries") { h.Retries = n }
         return h == HealthConfig() ? nil : h
     }
 
@@ -175,7 +172,7 @@ extension CLI {
         labels += f.all("label")
         if !labels.isEmpty { config.Labels = Self.keyValues(labels) }
         config.StopSignal = f.string("stop-signal")
-        config.StopTimeout = f.int("stop-timeout")
+        config.StopTimeout = try f.int("stop-timeout")
         config.Healthcheck = try Self.healthcheck(f)
         if let mac = f.string("mac-address") { config.MacAddress = mac }
         if f.has("link") { host.Links = f.all("link") }
@@ -213,21 +210,21 @@ extension CLI {
         host.MemorySwap = try bytes("memory-swap")
         host.MemoryReservation = try bytes("memory-reservation")
         host.KernelMemory = try bytes("kernel-memory")
-        host.MemorySwappiness = f.int("memory-swappiness").map(Int64.init)
+        host.MemorySwappiness = try f.int("memory-swappiness").map(Int64.init)
         host.ShmSize = try bytes("shm-size")
         if f.bool("oom-kill-disable") { host.OomKillDisable = true }
         if let cpus = f.string("cpus") {
             guard let v = Double(cpus), v.isFinite, abs(v) < 1e9 else { throw Flags.UsageError(description: "invalid argument \"\(cpus)\" for \"--cpus\" flag: failed to parse \(cpus) as a rational number") }
             host.NanoCpus = Int64(v * 1e9)
         }
-        host.CpuShares = f.int("cpu-shares").map(Int64.init)
-        host.CpuQuota = f.int("cpu-quota").map(Int64.init)
-        host.CpuPeriod = f.int("cpu-period").map(Int64.init)
+        host.CpuShares = try f.int("cpu-shares").map(Int64.init)
+        host.CpuQuota = try f.int("cpu-quota").map(Int64.init)
+        host.CpuPeriod = try f.int("cpu-period").map(Int64.init)
         host.CpusetCpus = f.string("cpuset-cpus")
         host.CpusetMems = f.string("cpuset-mems")
-        host.PidsLimit = f.int("pids-limit").map(Int64.init)
-        host.BlkioWeight = f.int("blkio-weight")
-        host.OomScoreAdj = f.int("oom-score-adj")
+        host.PidsLimit = try f.int("pids-limit").map(Int64.init)
+        host.BlkioWeight = try f.uint16("blkio-weight")
+        host.OomScoreAdj = try f.int("oom-score-adj")
         host.BlkioWeightDevice = try Self.weightDevices(f)
         host.BlkioDeviceReadBps = try Self.throttleDevices(f, "device-read-bps", iops: false)
         host.BlkioDeviceWriteBps = try Self.throttleDevices(f, "device-write-bps", iops: false)
@@ -528,7 +525,7 @@ extension CLI {
         let f = try Flags(args, specs: [.init("t", "time", value: true), .init(nil, "timeout", value: true), .init("s", "signal", value: true)])
         try requireArgs(f, 1, "\(name) stop")
         var q: [(String, String)] = []
-        if let t = f.string("time") ?? f.string("timeout") { q.append(("t", t)) }
+        if let t = try f.int("time") ?? f.int("timeout") { q.append(("t", String(t))) }
         if let s = f.string("signal") { q.append(("signal", s)) }
         return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/stop", query: q).body(); out(n + "\n") }
     }
@@ -537,7 +534,8 @@ extension CLI {
         let f = try Flags(args, specs: [.init("t", "time", value: true), .init(nil, "timeout", value: true), .init("s", "signal", value: true)])
         try requireArgs(f, 1, "\(name) restart")
         var q: [(String, String)] = []
-        if let t = f.string("time") ?? f.string("timeout") { q.append(("t", t)) }
+        if let t = try f.int("time") ?? f.int("timeout") { q.append(("t", String(t))) }
+        if let s = f.string("signal") { q.append(("signal", s)) }
         return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/restart", query: q).body(); out(n + "\n") }
     }
 
@@ -572,7 +570,7 @@ extension CLI {
                                         .init("s", "size"), .init("f", "filter", value: true), .init(nil, "format", value: true),
                                         .init(nil, "no-trunc")])
         var q: [(String, String)] = [("all", f.bool("all") || f.has("last") || f.bool("latest") ? "1" : "0")]
-        if let n = f.int("last") { q.append(("limit", String(n))) }
+        if let n = try f.int("last") { q.append(("limit", String(n))) }
         if f.bool("latest") { q.append(("limit", "1")) }
         if f.bool("size") { q.append(("size", "1")) }
         if f.has("filter") { q.append(("filters", Self.filtersJSON(f.all("filter")))) }

@@ -23,9 +23,12 @@ public struct Flags {
 
     var values: [String: [String]] = [:]
     public var positionals: [String] = []
+    /// Each flag's shorthand, for errors that name the flag as pflag does (`-c, --cpu-shares`).
+    let shorthands: [String: Character]
 
     public init(_ args: [String], specs: [Spec], stopAtPositional: Bool = false) throws {
         let byLong = Dictionary(specs.map { ($0.long, $0) }, uniquingKeysWith: { a, _ in a })
+        shorthands = byLong.compactMapValues(\.short)
         let byShort = Dictionary(specs.compactMap { s in s.short.map { ($0, s) } }, uniquingKeysWith: { a, _ in a })
         var i = 0
         while i < args.count {
@@ -72,6 +75,56 @@ public struct Flags {
     public func bool(_ long: String) -> Bool { values[long]?.last == "true" }
     public func string(_ long: String) -> String? { values[long]?.last }
     public func all(_ long: String) -> [String] { values[long] ?? [] }
-    public func int(_ long: String) -> Int? { string(long).flatMap { Int($0) } }
+    /// An int flag as pflag parses it (Go's `strconv.ParseInt` with base prefixes): a value that
+    /// is not a number is a usage error in docker's words, never silently unset.
+    public func int(_ long: String) throws -> Int? {
+        guard let text = string(long) else { return nil }
+        return Int(try number(long, text, function: "ParseInt", range: Int64.min...Int64.max))
+    }
+
+    /// A uint16 flag (`--blkio-weight`), as pflag parses it.
+    public func uint16(_ long: String) throws -> Int? {
+        guard let text = string(long) else { return nil }
+        return Int(try number(long, text, function: "ParseUint", range: 0...Int64(UInt16.max)))
+    }
+
+    private func number(_ long: String, _ text: String, function: String, range: ClosedRange<Int64>) throws -> Int64 {
+        let problem: String
+        switch Self.parseGoInteger(text, unsigned: range.lowerBound >= 0) {
+        case .some(.some(let n)) where range.contains(n): return n
+        case .some: problem = "value out of range"
+        case .none: problem = "invalid syntax"
+        }
+        let name = shorthands[long].map { "-\($0), --\(long)" } ?? "--\(long)"
+        throw UsageError(description: "invalid argument \"\(text)\" for \"\(name)\" flag: strconv.\(function): parsing \"\(text)\": \(problem)")
+    }
+
+    /// Go's integer syntax with base 0: an optional sign (not for unsigned), `0x`, `0o`, `0b` or a
+    /// leading `0` (octal), underscores between digits only after a prefix. nil: not a number;
+    /// `.some(nil)`: a number that does not fit 64 bits.
+    static func parseGoInteger(_ text: String, unsigned: Bool) -> Int64?? {
+        var digits = Substring(text)
+        var negative = false
+        if !unsigned, let sign = digits.first, sign == "+" || sign == "-" {
+            negative = sign == "-"
+            digits = digits.dropFirst()
+        }
+        var radix = 10
+        let lower = digits.lowercased()
+        if lower.hasPrefix("0x") { radix = 16; digits = digits.dropFirst(2) }
+        else if lower.hasPrefix("0o") { radix = 8; digits = digits.dropFirst(2) }
+        else if lower.hasPrefix("0b") { radix = 2; digits = digits.dropFirst(2) }
+        else if lower.hasPrefix("0"), lower.count > 1 { radix = 8; digits = digits.dropFirst() }
+        if radix != 10 {
+            // underscores only between digits
+            if digits.hasPrefix("_") && lower.hasPrefix("0") && !["x", "o", "b"].contains(lower.dropFirst().first) { return nil }
+            if digits.hasSuffix("_") || digits.contains("__") { return nil }
+            digits = Substring(digits.filter { $0 != "_" })
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isHexDigit && Int(String($0), radix: radix) != nil }) else { return nil }
+        guard let magnitude = UInt64(digits, radix: radix) else { return .some(nil) }
+        if negative { return magnitude <= UInt64(Int64.max) + 1 ? .some(magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)) : .some(nil) }
+        return magnitude <= UInt64(Int64.max) ? .some(Int64(magnitude)) : .some(nil)
+    }
     public func has(_ long: String) -> Bool { values[long] != nil }
 }

@@ -144,7 +144,9 @@ extension CLI {
         if fd == 0 && isatty(0) == 1 {
             throw APIClient.Failure(status: 0, message: "requested load from stdin, but stdin is empty")
         }
-        let response = try client.open("POST", "/images/load", query: [("quiet", f.bool("quiet") ? "1" : "0")],
+        // as docker: bars only for a terminal
+        let quiet = f.bool("quiet") || isatty(1) == 0
+        let response = try client.open("POST", "/images/load", query: [("quiet", quiet ? "1" : "0")],
                                        contentType: "application/x-tar") { try $0.copy(from: fd) }
         return try progress(response)
     }

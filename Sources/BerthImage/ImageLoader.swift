@@ -48,7 +48,7 @@ public struct ImageLoader {
         }
     }
 
-    public func load(fd: Int32, progress: @escaping @Sendable (String, Int64) -> Void = { _, _ in }) async throws -> [Loaded] {
+    public func load(fd: Int32, progress: @escaping @Sendable (ImageStore.LayerProgress) -> Void = { _ in }) async throws -> [Loaded] {
         let staged = try stage(fd: fd)
         var loaded: [Loaded] = []
         if let manifestJSON = staged.documents["manifest.json"] {
@@ -84,7 +84,7 @@ public struct ImageLoader {
     }
 
     /// An OCI layout (skopeo's oci-archive, or the index of a Docker 25+ save without manifest.json).
-    func loadLayout(_ indexJSON: [UInt8], staged: Staged, progress: @escaping @Sendable (String, Int64) -> Void) async throws -> [Loaded] {
+    func loadLayout(_ indexJSON: [UInt8], staged: Staged, progress: @escaping @Sendable (ImageStore.LayerProgress) -> Void) async throws -> [Loaded] {
         let index: Index
         do { index = try JSONDecoder().decode(Index.self, from: Data(indexJSON)) } catch {
             throw ImageError.invalid("invalid archive: index.json: \(error)")

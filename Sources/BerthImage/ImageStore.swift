@@ -169,7 +169,7 @@ public actor ImageStore {
     /// meanwhile; a lease keeps the blobs and new snapshots from a concurrent prune.
     @discardableResult
     public func add(manifestDigest: Digest, tags: [Reference], repoDigests: [String] = [], parent: Digest? = nil,
-                    progress: @escaping @Sendable (String, Int64) -> Void = { _, _ in }) async throws -> ImageRecord {
+                    progress: @escaping @Sendable (LayerProgress) -> Void = { _ in }) async throws -> ImageRecord {
         let manifest = try decode(Manifest.self, manifestDigest)
         if let problem = Manifest.depthProblem(layers: manifest.layers.count) { throw ImageError.invalid(problem) }
         let config = try decode(ImageConfig.self, manifest.config.digest)
@@ -196,17 +196,33 @@ public actor ImageStore {
         return record
     }
 
+    /// How far the unpacking of one layer is: bytes of its blob read, of `total`.
+    public struct LayerProgress: Sendable {
+        public var blob: Digest
+        public var diffID: Digest
+        public var current: Int64
+        public var total: Int64
+        public var done = false
+    }
+
     /// Extracts one layer blob into snapshot `chain` unless it exists; returns the files' size.
-    nonisolated func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, parent: Digest?, progress: @Sendable (String, Int64) -> Void) throws -> Int64 {
+    /// Progress goes out at the start, every 512 KiB read and at the end.
+    nonisolated func unpack(_ layer: Descriptor, diffID: Digest, chain: Digest, parent: Digest?, progress: @escaping @Sendable (LayerProgress) -> Void) throws -> Int64 {
         if snapshotter.info(key: chain.description) != nil {
             return snapshotter.usage(key: chain.description)
         }
         let fd = try content.open(layer.digest)
         defer { close(fd) }
         let unpacker = LayerUnpacker(snapshotter: snapshotter)
-        let (key, bytes) = try unpacker.extract(fd: fd, diffID: diffID, chain: chain, parent: parent)
+        var reported: Int64 = 0
+        progress(LayerProgress(blob: layer.digest, diffID: diffID, current: 0, total: layer.size))
+        let (key, bytes) = try unpacker.extract(fd: fd, diffID: diffID, chain: chain, parent: parent) { read in
+            guard read - reported >= 512 << 10 else { return }
+            reported = read
+            progress(LayerProgress(blob: layer.digest, diffID: diffID, current: min(read, layer.size), total: layer.size))
+        }
         try unpacker.commit(key: key, chain: chain, parent: parent)
-        progress(layer.digest.description, bytes)
+        progress(LayerProgress(blob: layer.digest, diffID: diffID, current: layer.size, total: layer.size, done: true))
         return bytes
     }
 

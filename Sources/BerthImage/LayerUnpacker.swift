@@ -21,13 +21,16 @@ public struct LayerUnpacker: Sendable {
 
     /// Extracts the (possibly compressed) tar readable from `fd` into a new active snapshot on
     /// `parent`, verifying `diffID`. Returns the staging key and the bytes extracted; the caller
-    /// commits with `commit` (or removes the key on its own failure).
-    public func extract(fd: Int32, diffID: Digest, chain: Digest, parent: Digest?) throws -> (key: String, bytes: Int64) {
+    /// commits with `commit` (or removes the key on its own failure). `read` hears how much of
+    /// the input has been consumed.
+    public func extract(fd: Int32, diffID: Digest, chain: Digest, parent: Digest?,
+                        read: ((Int64) -> Void)? = nil) throws -> (key: String, bytes: Int64) {
         let key = Self.stagingKey(chain)
         _ = try snapshotter.prepare(key: key, parent: parent?.description)
         do {
             let (directory, whiteouts) = try snapshotter.applyTarget(key: key)
             let reader = try TarReader(fd: fd)
+            reader.stream.onRead = read
             let bytes = try LayerExtractor(root: directory, whiteouts: whiteouts).extract(reader)
             let actual = try reader.stream.finish()
             guard actual == diffID else {

@@ -146,9 +146,9 @@ public struct ImagePuller: Sendable {
         try await Threads.run { try Threads.parallel(count: missing.count, width: maxConcurrentDownloads) { try job.run(missing[$0]) } }
 
         let record = try await store.add(manifestDigest: resolved.manifestDigest, tags: ref.tag == nil ? [] : [ref],
-                                         repoDigests: ["\(ref.name)@\(resolved.digest)"]) { digest, _ in
+                                         repoDigests: ["\(ref.name)@\(resolved.digest)"]) { step in
             // vfs: layers are unpacked here, in order.
-            if let digest = try? Digest(parsing: digest) { progress(.layer(digest.shortID, "Pull complete")) }
+            if step.done { progress(.layer(step.blob.shortID, "Pull complete")) }
         }
         progress(ProgressMessage(status: "Digest: \(resolved.digest)"))
         let isNew = !upToDate || !missing.isEmpty

@@ -29,8 +29,14 @@ struct ImageRoutes {
                 let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
                 defer { close(fd) }
                 r.beginStream(contentType: "application/json")
+                // moby's bars: each new layer as its blob is read (the docker CLI asks for them only on a terminal)
+                let quiet = req.flag("quiet")
                 do {
-                    for line in try await ImageLoader(store: store).load(fd: fd) {
+                    let loaded = try await ImageLoader(store: store).load(fd: fd) { step in
+                        guard !quiet else { return }
+                        r.post(ProgressMessage.layer(step.diffID.shortID, "Loading layer", current: step.current, total: step.total))
+                    }
+                    for line in loaded {
                         events.publish("image", "load", id: line.description)
                         try await r.writeJSONLine(ProgressMessage(stream: line.description + "\n"))
                     }

@@ -36,6 +36,29 @@ import Testing
         #expect(throws: Flags.UsageError.self) { try Flags(["--nope"], specs: CLI.runFlags) }
     }
 
+    /// Numbers as pflag reads them (Go's base-0 syntax), and its words when they do not parse.
+    @Test func numberFlagsParseAsGoAndFailInItsWords() throws {
+        let f = try Flags(["-c", "0x10", "--pids-limit=-1", "--oom-score-adj", "1_000", "--cpu-quota", "017", "--stop-timeout", "99999999999999999999",
+                           "--blkio-weight", "70000", "--cpu-period", "12a"], specs: CLI.runFlags)
+        #expect(try f.int("cpu-shares") == 16)
+        #expect(try f.int("pids-limit") == -1)
+        #expect(try f.int("cpu-quota") == 15)
+        #expect(try f.int("memory-swappiness") == nil)
+        func failure(_ body: () throws -> Int?) -> String {
+            do { _ = try body(); return "" } catch { return "\(error)" }
+        }
+        #expect(failure { try f.int("oom-score-adj") } == #"invalid argument "1_000" for "--oom-score-adj" flag: strconv.ParseInt: parsing "1_000": invalid syntax"#)
+        #expect(failure { try f.int("stop-timeout") }.hasSuffix("value out of range"))
+        #expect(failure { try f.uint16("blkio-weight") } == #"invalid argument "70000" for "--blkio-weight" flag: strconv.ParseUint: parsing "70000": value out of range"#)
+        #expect(failure { try f.int("cpu-period") } == #"invalid argument "12a" for "--cpu-period" flag: strconv.ParseInt: parsing "12a": invalid syntax"#)
+        let short = try Flags(["-c", "x"], specs: CLI.runFlags)
+        #expect(failure { try short.int("cpu-shares") } == #"invalid argument "x" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "x": invalid syntax"#)
+        #expect(Flags.parseGoInteger("0b101", unsigned: false) == .some(.some(5)))
+        #expect(Flags.parseGoInteger("-9223372036854775808", unsigned: false) == .some(.some(Int64.min)))
+        #expect(Flags.parseGoInteger("-1", unsigned: true) == .none)
+        #expect(Flags.parseGoInteger("", unsigned: false) == .none)
+    }
+
     @Test func templatesOverJSON() throws {
         let data = try JSONValue.parse(#"{"State":{"Status":"running","Pid":42,"Running":true},"Names":["a","b"],"Labels":{"k":"v"},"Nil":null}"#)
         #expect(try Template("{{.State.Status}} {{.State.Pid}} {{.State.Running}}").render(data) == "running 42 true")
