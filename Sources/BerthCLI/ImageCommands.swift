@@ -95,15 +95,18 @@ extension CLI {
 
     // MARK: moving files and images
 
-    /// Writes a streamed body to `-o FILE` (atomically) or stdout, which must not be a terminal.
-    func download(_ response: APIClient.Response, to file: String?, what: String) throws {
+    /// Writes a streamed body to `-o FILE` (atomically) or stdout, which must not be a terminal:
+    /// refused before the request, in the docker CLI's words (for save and export alike).
+    func download(to file: String?, _ request: () throws -> APIClient.Response) throws {
         guard let file else {
             guard isatty(1) == 0 else {
-                throw APIClient.Failure(status: 0, message: "failed to \(what): refusing to write to a terminal; use -o or redirect")
+                throw APIClient.Failure(status: 0, message: "cowardly refusing to save to a terminal. Use the -o flag or redirect")
             }
+            let response = try request()
             while let piece = try response.next() { try FileIO.writeAll(1, piece) }
             return
         }
+        let response = try request()
         let temp = file + ".berth-tmp"
         let fd = try sys("open", temp) { open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
         do {
@@ -126,14 +129,14 @@ extension CLI {
     func save(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("o", "output", value: true), .init(nil, "platform", value: true)])
         try requireArgs(f, 1, "\(name) save")
-        try download(try client.open("GET", "/images/get", query: f.positionals.map { ("names", $0) }), to: f.string("output"), what: "save")
+        try download(to: f.string("output")) { try client.open("GET", "/images/get", query: f.positionals.map { ("names", $0) }) }
         return 0
     }
 
     func export(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("o", "output", value: true)])
         try requireArgs(f, 1, "\(name) export")
-        try download(try client.open("GET", "/containers/\(f.positionals[0])/export"), to: f.string("output"), what: "export")
+        try download(to: f.string("output")) { try client.open("GET", "/containers/\(f.positionals[0])/export") }
         return 0
     }
 

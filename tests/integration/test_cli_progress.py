@@ -11,6 +11,7 @@ import time
 import uuid
 
 from conftest import BERTH, TIMEOUT
+from registry_support import Registry
 
 
 def on_terminal(daemon, args, timeout=60):
@@ -43,16 +44,21 @@ def on_terminal(daemon, args, timeout=60):
         os.close(master)
 
 
-def test_load_draws_layer_bars_on_a_terminal_and_plain_lines_otherwise(docker, tmp_path):
+def saved_image(docker, image, archive):
+    """An image with a 3 MB layer of its own (busybox's is already here, and a present layer is
+    skipped, as in dockerd), saved to `archive` and removed."""
     name = "progress-" + uuid.uuid4().hex[:8]
-    image = f"{name}:load"
-    archive = str(tmp_path / "image.tar")
-    # a layer of its own (busybox's is already unpacked, and a present layer is skipped, as in dockerd)
     docker.ok("run", "--name", name, "busybox", "sh", "-c", "head -c 3000000 /dev/urandom > /big")
     docker.ok("commit", name, image)
     docker.ok("rm", name)
     docker.ok("save", "-o", archive, image)
     docker.ok("rmi", image)
+
+
+def test_load_draws_layer_bars_on_a_terminal_and_plain_lines_otherwise(docker, tmp_path):
+    image = "progress-" + uuid.uuid4().hex[:8] + ":load"
+    archive = str(tmp_path / "image.tar")
+    saved_image(docker, image, archive)
 
     code, seen = on_terminal(docker, ["load", "-i", archive])
     assert code == 0, seen
@@ -87,3 +93,29 @@ def test_build_redraws_the_context_line_on_a_terminal_and_prints_it_once_otherwi
         assert line + b"3.15MB\n" in piped.stdout
     finally:
         daemon.docker("rmi", tag)
+
+
+def test_save_and_export_refuse_a_terminal_before_asking_the_daemon(docker):
+    name = "progress-" + uuid.uuid4().hex[:8]
+    docker.ok("create", "--name", name, "busybox", "true")
+    for args in (["save", "busybox"], ["export", name]):
+        code, seen = on_terminal(docker, args)
+        assert code == 1 and b"cowardly refusing to save to a terminal. Use the -o flag or redirect" in seen, (args, seen)
+
+
+def test_pull_and_push_draw_bars_on_a_terminal(docker, tmp_path):
+    archive = str(tmp_path / "image.tar")
+    saved_image(docker, "progress-seed:1", archive)
+    registry = Registry()
+    ref = f"{registry.host}/seed/bars:1"
+    pushed = f"{registry.host}/pushed/bars:1"
+    try:
+        registry.seed(archive, "seed/bars:1")
+        code, seen = on_terminal(docker, ["pull", ref])
+        assert code == 0 and b"Downloading" in seen and b"[=" in seen and b"Pull complete" in seen, seen
+        docker.ok("tag", ref, pushed)
+        code, seen = on_terminal(docker, ["push", pushed])
+        assert code == 0 and b"Pushing" in seen and b"[=" in seen and b"Pushed" in seen, seen
+    finally:
+        docker.docker("rmi", ref, pushed)
+        registry.stop()
