@@ -34,13 +34,20 @@ public enum WireEncoder {
 private protocol SortedKeyMap {}
 extension Dictionary: SortedKeyMap where Key == String {}
 
+/// One value of the document being built. Containers grow in place (members appended, a key's
+/// place found through `positions`): the first encoder rebuilt an object's member list for every
+/// key it set, which made a container's inspect (about 250 keys) slower than dockerd's.
 private final class Node {
     enum Value {
         case unset, null, bool(Bool), number(String), string(String)
-        case array([Node])
-        case object([(String, Node)])
+        case array, object
     }
     var value: Value = .unset
+    /// An array's elements.
+    var items: [Node] = []
+    /// An object's members in the order first set, and the index of each key.
+    var members: [(String, Node)] = []
+    var positions: [String: Int] = [:]
 
     /// Go's omitempty: false, 0, "", null, and empty arrays and maps.
     var isEmpty: Bool {
@@ -49,9 +56,22 @@ private final class Node {
         case .bool(let b): return !b
         case .number(let n): return Double(n) == 0
         case .string(let s): return s.isEmpty
-        case .array(let a): return a.isEmpty
-        case .object(let o): return o.isEmpty
+        case .array: return items.isEmpty
+        case .object: return members.isEmpty
         }
+    }
+
+    func becomeObject() {
+        if case .object = value { return }
+        value = .object
+        members = []
+        positions = [:]
+    }
+
+    func becomeArray() {
+        if case .array = value { return }
+        value = .array
+        items = []
     }
 
     func write(into out: inout [UInt8]) {
@@ -59,19 +79,19 @@ private final class Node {
         case .unset, .null: out += Array("null".utf8)
         case .bool(let b): out += Array((b ? "true" : "false").utf8)
         case .number(let n): out += Array(n.utf8)
-        case .string(let s): out += Array(JSONText.quote(s).utf8)
-        case .array(let items):
+        case .string(let s): JSONText.appendQuoted(s, to: &out)
+        case .array:
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 item.write(into: &out)
             }
             out.append(UInt8(ascii: "]"))
-        case .object(let members):
+        case .object:
             out.append(UInt8(ascii: "{"))
             for (i, (key, node)) in members.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                out += Array(JSONText.quote(key).utf8)
+                JSONText.appendQuoted(key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 node.write(into: &out)
             }
@@ -79,15 +99,23 @@ private final class Node {
         }
     }
 
+    /// A key set again keeps its first place and takes the new value.
     func set(_ key: String, _ child: Node) {
-        var members: [(String, Node)]
-        if case .object(let existing) = value { members = existing } else { members = [] }
-        if let i = members.firstIndex(where: { $0.0 == key }) { members[i].1 = child } else { members.append((key, child)) }
-        value = .object(members)
+        becomeObject()
+        if let i = positions[key] { members[i].1 = child; return }
+        positions[key] = members.count
+        members.append((key, child))
     }
 
     func append(_ child: Node) {
-        if case .array(let existing) = value { value = .array(existing + [child]) } else { value = .array([child]) }
+        becomeArray()
+        items.append(child)
+    }
+
+    /// Go marshals a map's keys sorted.
+    func sortMembers() {
+        members.sort { $0.0 < $1.0 }
+        positions = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.0, $0) })
     }
 }
 
@@ -98,12 +126,12 @@ private struct GoEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .object = node.value {} else { node.value = .object([]) }
+        node.becomeObject()
         return KeyedEncodingContainer(GoKeyedEncoder<Key>(node: node, omit: omit, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        if case .array = node.value {} else { node.value = .array([]) }
+        node.becomeArray()
         return GoUnkeyedEncoder(node: node, codingPath: codingPath)
     }
 
@@ -112,9 +140,7 @@ private struct GoEncoder: Encoder {
     /// Encodes any value into `node`, with the omitempty keys of its own type.
     static func encode<T: Encodable>(_ value: T, into node: Node, codingPath: [CodingKey]) throws {
         try value.encode(to: GoEncoder(node: node, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [], codingPath: codingPath))
-        if T.self is SortedKeyMap.Type, case .object(let members) = node.value {
-            node.value = .object(members.sorted { $0.0 < $1.0 })
-        }
+        if T.self is SortedKeyMap.Type, case .object = node.value { node.sortMembers() }
     }
 }
 
@@ -232,7 +258,7 @@ private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
     let node: Node
     let codingPath: [CodingKey]
     var count: Int {
-        if case .array(let a) = node.value { return a.count }
+        if case .array = node.value { return node.items.count }
         return 0
     }
 

@@ -2,21 +2,56 @@
 /// (Foundation's encoder orders keys by hash unless sorted).
 public enum JSONText {
     public static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        appendQuoted(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `s` as a JSON string, escaped as Go's encoding/json does without HTML escaping (moby's
+    /// `WriteJSON`): `"`, `\`, the control characters (`\n`, `\r`, `\t`, else `\u00xx`) and
+    /// U+2028/U+2029. Works on the UTF-8 bytes, copying unescaped runs whole: every API response
+    /// goes through here.
+    public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        var text = s
+        text.withUTF8 { bytes in
+            let hex = Array("0123456789abcdef".utf8)
+            var run = 0
+            var i = 0
+            func flush(_ end: Int) {
+                if end > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<end])) }
             }
+            while i < bytes.count {
+                let b = bytes[i]
+                if b >= 0x20 && b != 0x22 && b != 0x5c {
+                    // U+2028 and U+2029: E2 80 A8 / E2 80 A9
+                    if b == 0xe2, i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xa8 || bytes[i + 2] == 0xa9 {
+                        flush(i)
+                        out.append(contentsOf: Array("\\u202".utf8))
+                        out.append(bytes[i + 2] == 0xa8 ? UInt8(ascii: "8") : UInt8(ascii: "9"))
+                        i += 3
+                        run = i
+                        continue
+                    }
+                    i += 1
+                    continue
+                }
+                flush(i)
+                switch b {
+                case 0x22: out += [0x5c, 0x22]
+                case 0x5c: out += [0x5c, 0x5c]
+                case 0x0a: out += [0x5c, UInt8(ascii: "n")]
+                case 0x0d: out += [0x5c, UInt8(ascii: "r")]
+                case 0x09: out += [0x5c, UInt8(ascii: "t")]
+                default: out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+                }
+                i += 1
+                run = i
+            }
+            flush(bytes.count)
         }
-        return out + "\""
+        out.append(0x22)
     }
 }
 
