@@ -72,7 +72,7 @@ extension ContainerService {
             report.Problems.append("snapshot \(info.key): no image or container uses it")
         }
         var expected = Set(running.flatMap { [bundlePath($0) + "/rootfs", networks.namespaceRoot + "/" + $0] })
-        for (volume, users) in volumeUsers() where users.contains(where: running.contains) { expected.insert(volumes.dataPath(volume)) }
+        for (volume, users) in volumes.users() where users.contains(where: running.contains) { expected.insert(volumes.store.dataPath(volume)) }
         for root in [config.dataRoot, config.execRoot] {
             for point in Mounter.mountPoints(under: root) where point != root && !expected.contains(point) {
                 report.Problems.append("mount \(point): left behind")

@@ -131,7 +131,7 @@ extension ContainerService {
         return (m, String(clean.dropFirst(dest.count)))
     }
 
-    nonisolated func mountSource(_ m: MountRecord) -> String { m.type == "volume" ? volumes.dataPath(m.source) : m.source }
+    nonisolated func mountSource(_ m: MountRecord) -> String { m.type == "volume" ? volumes.store.dataPath(m.source) : m.source }
 
     /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container, every
     /// entry confined to that directory.

@@ -23,18 +23,9 @@ struct MountRecord: Codable, Sendable, Equatable {
 }
 
 extension ContainerService {
-    static func volumeError(_ error: Error) -> Error {
-        switch error as? VolumeError {
-        case .notFound(let m)?: return EngineError.notFound(m)
-        case .invalid(let m)?: return EngineError.invalid(m)
-        case .inUse(let m)?: return EngineError.conflict(m)
-        case .system(let m)?: return EngineError.internalError(m)
-        case nil: return error
-        }
-    }
-
-    /// Every mount of a new container; named and anonymous volumes are created now, as Docker's.
-    func resolveMounts(_ config: ContainerConfig, _ host: HostConfig) throws -> [MountRecord] {
+    /// Every mount of new container `id`; named and anonymous volumes are created now, as
+    /// Docker's, and the container takes a reference on each volume it names.
+    func resolveMounts(_ config: ContainerConfig, _ host: HostConfig, for id: String) throws -> [MountRecord] {
         // `--volume-driver` names the plugin for the volumes `-v` and VOLUME make; only `local`
         // is built in (no plugins), refused before any volume is made, in moby's words
         if let driver = host.VolumeDriver, !["", "local"].contains(driver),
@@ -51,22 +42,24 @@ extension ContainerService {
             m.destination = dest
             out.append(m)
         }
-        for spec in host.Binds ?? [] { try add(try bindSpec(spec)) }
-        for spec in host.Mounts ?? [] { try add(try mountSpec(spec)) }
+        for spec in host.Binds ?? [] { try add(try bindSpec(spec, for: id)) }
+        for spec in host.Mounts ?? [] { try add(try mountSpec(spec, for: id)) }
         for from in host.VolumesFrom ?? [] {
-            let parts = from.split(separator: ":").map(String.init)
-            let source = try find(parts[0])
+            guard !from.isEmpty else { throw EngineError.invalid("volumes-from specification cannot be an empty string") }
+            let parts = from.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let source = try find(parts[0])  // a non-empty text splits into at least one part
             let mode = parts.count > 1 ? parts[1] : ""
             guard ["", "ro", "rw"].contains(mode) else { throw EngineError.invalid("invalid mode for volumes-from: \(mode)") }
             for var m in source.mounts ?? [] where !out.contains(where: { $0.destination == m.destination }) && m.type != "tmpfs" {
                 if !mode.isEmpty { m.readOnly = mode == "ro" }
                 m.anonymous = false  // the other container owns it
+                if m.type == "volume" { try volumes.reference(m.source, by: id) }
                 out.append(m)
             }
         }
         let tmpfs = Set((host.Tmpfs ?? [:]).keys.map(Self.cleanPath))
         for path in (config.Volumes ?? [:]).keys.sorted() where !out.contains(where: { $0.destination == Self.cleanPath(path) }) && !tmpfs.contains(Self.cleanPath(path)) {
-            let v = try createVolume(nil, anonymous: true)
+            let v = try volumes.create(nil, anonymous: true, for: id)
             try add(MountRecord(type: "volume", source: v.name, destination: path, readOnly: false, mode: "", propagation: "",
                                 noCopy: false, anonymous: true, tmpfsOptions: []))
         }
@@ -79,18 +72,9 @@ extension ContainerService {
         return p.hasPrefix("/") ? "/" + parts.joined(separator: "/") : parts.joined(separator: "/")
     }
 
-    func createVolume(_ name: String?, anonymous: Bool, options: [String: String] = [:], labels: [String: String] = [:]) throws -> VolumeInfo {
-        do {
-            let existed = name.map { (try? volumes.get($0)) != nil } ?? false
-            let v = try volumes.create(name: name, options: options, labels: labels, anonymous: anonymous)
-            if !existed { events.publish("volume", "create", id: v.name, attributes: ["driver": "local"]) }
-            return v
-        } catch { throw Self.volumeError(error) }
-    }
-
     /// `-v SRC:DST[:MODE]`: an absolute SRC is a bind (made when missing, as Docker's `-v` does),
     /// any other a named volume.
-    func bindSpec(_ spec: String) throws -> MountRecord {
+    func bindSpec(_ spec: String, for id: String) throws -> MountRecord {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, parts.count <= 3, !parts[0].isEmpty, parts[1].hasPrefix("/") else {
             throw EngineError.invalid("invalid volume specification: '\(spec)'")
@@ -109,13 +93,13 @@ extension ContainerService {
                                mode: parts.count > 2 ? parts[2] : "", propagation: propagation.isEmpty ? "rprivate" : propagation,
                                noCopy: false, anonymous: false, tmpfsOptions: [])
         }
-        let v = try createVolume(parts[0], anonymous: false)
+        let v = try volumes.create(parts[0], anonymous: false, for: id)
         return MountRecord(type: "volume", source: v.name, destination: parts[1], readOnly: modes.contains("ro"),
                            mode: parts.count > 2 ? parts[2] : "z", propagation: "", noCopy: modes.contains("nocopy"), anonymous: false, tmpfsOptions: [])
     }
 
     /// `--mount type=bind|volume|tmpfs,…` (the CLI sends it parsed).
-    func mountSpec(_ m: MountSpec) throws -> MountRecord {
+    func mountSpec(_ m: MountSpec, for id: String) throws -> MountRecord {
         let target = m.Target ?? ""
         guard !target.isEmpty else { throw EngineError.invalid("invalid mount config for type \"\(m.Type ?? "")\": field Target must not be empty") }
         switch m.Type ?? "" {
@@ -132,8 +116,8 @@ extension ContainerService {
         case "volume":
             if m.BindOptions != nil { throw EngineError.invalid("invalid mount config for type \"volume\": BindOptions must not be specified") }
             let name = m.Source.flatMap { $0.isEmpty ? nil : $0 }
-            let v = try createVolume(name, anonymous: name == nil, options: m.VolumeOptions?.DriverConfig?.Options ?? [:],
-                                     labels: m.VolumeOptions?.Labels ?? [:])
+            let v = try volumes.create(name, anonymous: name == nil, options: m.VolumeOptions?.DriverConfig?.Options ?? [:],
+                                       labels: m.VolumeOptions?.Labels ?? [:], for: id)
             return MountRecord(type: "volume", source: v.name, destination: target, readOnly: m.ReadOnly == true, mode: "",
                                propagation: "", noCopy: m.VolumeOptions?.NoCopy == true, anonymous: name == nil, tmpfsOptions: [])
         case "tmpfs":
@@ -159,9 +143,9 @@ extension ContainerService {
                 switch m.type {
                 case "volume":
                     let path: String
-                    do { path = try volumes.acquire(m.source) } catch { throw Self.volumeError(error) }
+                    do { path = try volumes.store.acquire(m.source) } catch { throw VolumeService.apiError(error) }
                     acquired.append(m.source)
-                    if volumes.isEmpty(m.source) {
+                    if volumes.store.isEmpty(m.source) {
                         // a new volume belongs to the container's root, remapped or not (the copy-up below carries the image's owner)
                         if let idmap = idmap(for: record) { try sys("chown", path) { chown(path, idmap.uid, idmap.gid) } }
                         if !m.noCopy { try await Threads.run { try Self.copyImageContent(rootfs: rootfs, path: m.destination, into: path) } }
@@ -178,14 +162,14 @@ extension ContainerService {
                 }
             }
         } catch {
-            for name in acquired { volumes.release(name) }
+            for name in acquired { volumes.store.release(name) }
             throw error
         }
         return out
     }
 
     func releaseMounts(_ record: ContainerRecord) {
-        for m in record.mounts ?? [] where m.type == "volume" { volumes.release(m.source) }
+        for m in record.mounts ?? [] where m.type == "volume" { volumes.store.release(m.source) }
         if record.hostConfig.IpcMode == "shareable" { unmountShareableShm(record.id) }
     }
 
@@ -211,86 +195,12 @@ extension ContainerService {
             p.Propagation = m.type == "bind" ? m.propagation : ""
             if m.type == "volume" {
                 p.Name = m.source
-                p.Source = volumes.dataPath(m.source)
+                p.Source = volumes.store.dataPath(m.source)
                 p.Driver = "local"
             } else {
                 p.Source = m.source
             }
             return p
         }
-    }
-
-    // MARK: volume API
-
-    func volumeUsers() -> [String: [String]] {
-        var users: [String: [String]] = [:]
-        for r in containers.values { for m in r.mounts ?? [] where m.type == "volume" { users[m.source, default: []].append(r.id) } }
-        return users
-    }
-
-    func view(_ v: VolumeInfo, users: Int? = nil, size: Bool = false) -> Volume {
-        var out = Volume()
-        out.Name = v.name
-        out.CreatedAt = v.createdAt
-        out.Labels = v.labels
-        out.Options = v.options
-        out.Mountpoint = volumes.dataPath(v.name)
-        if size { out.UsageData = .init(Size: volumes.usage(v.name), RefCount: Int64(users ?? 0)) }
-        return out
-    }
-
-    public func createVolume(_ request: VolumeCreateRequest) throws -> Volume {
-        if let d = request.Driver, !d.isEmpty, d != "local" { throw EngineError.notFound("plugin \"\(d)\" not found") }
-        // moby 23+: a volume created without a name is anonymous (`volume prune` takes it without -a)
-        let name = request.Name.flatMap { $0.isEmpty ? nil : $0 }
-        return view(try createVolume(name, anonymous: name == nil, options: request.DriverOpts ?? [:], labels: request.Labels ?? [:]))
-    }
-
-    public func inspectVolume(_ name: String) throws -> Volume {
-        do { return view(try volumes.get(name)) } catch { throw Self.volumeError(error) }
-    }
-
-    public func listVolumes(filters: [String: [String]]) throws -> VolumeListResponse {
-        for key in filters.keys where !["dangling", "name", "label", "driver"].contains(key) { throw EngineError.invalid("invalid filter '\(key)'") }
-        let users = volumeUsers()
-        let list = volumes.list().filter { v in
-            if let d = filters["dangling"]?.first {
-                let dangling = ["1", "true"].contains(d)
-                if dangling != (users[v.name] == nil) { return false }
-            }
-            if let names = filters["name"], !names.contains(where: { v.name.contains($0) }) { return false }
-            if let drivers = filters["driver"], !drivers.contains("local") { return false }
-            return LabelFilter.matches(filters["label"], v.labels)
-        }
-        return VolumeListResponse(Volumes: list.map { view($0) })
-    }
-
-    public func removeVolume(_ name: String, force: Bool) throws {
-        if let users = volumeUsers()[name] {
-            throw EngineError.conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]")
-        }
-        do { try volumes.remove(name, force: force) } catch { throw Self.volumeError(error) }
-        events.publish("volume", "destroy", id: name, attributes: ["driver": "local"])
-    }
-
-    /// Unused volumes: anonymous ones, or all with `all=true` (Docker 23+), minus label filters.
-    public func pruneVolumes(filters: [String: [String]]) throws -> VolumePruneReport {
-        let users = volumeUsers()
-        let all = filters["all"]?.contains { ["1", "true"].contains($0) } == true
-        var deleted: [String] = []
-        var reclaimed: Int64 = 0
-        for v in volumes.list() where users[v.name] == nil && (all || v.anonymous) {
-            guard LabelFilter.matches(filters["label"], v.labels),
-                  !(filters["label!"] ?? []).contains(where: { LabelFilter.matches([$0], v.labels) }) else { continue }
-            let size = volumes.usage(v.name)
-            if (try? removeVolume(v.name, force: false)) != nil { deleted.append(v.name); reclaimed += size }
-        }
-        return VolumePruneReport(VolumesDeleted: deleted, SpaceReclaimed: reclaimed)
-    }
-
-    /// `system df`'s volumes.
-    public func volumeUsage() -> [Volume] {
-        let users = volumeUsers()
-        return volumes.list().map { view($0, users: users[$0.name]?.count ?? 0, size: true) }
     }
 }

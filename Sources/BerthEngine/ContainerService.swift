@@ -17,7 +17,7 @@ public actor ContainerService {
     let config: EngineConfig
     nonisolated public let images: ImageStore
     nonisolated public let networks: NetworkService
-    nonisolated public let volumes: VolumeStore
+    nonisolated public let volumes: VolumeService
     nonisolated public let events: EventLog
     var containers: [String: ContainerRecord] = [:]
     var exitWaiters: [String: [Waiter]] = [:]
@@ -55,7 +55,7 @@ public actor ContainerService {
         }
     }
 
-    public init(config: EngineConfig, images: ImageStore, networks: NetworkService, volumes: VolumeStore, events: EventLog) throws {
+    public init(config: EngineConfig, images: ImageStore, networks: NetworkService, volumes: VolumeService, events: EventLog) throws {
         self.config = config
         self.volumes = volumes
         self.images = images
@@ -76,6 +76,9 @@ public actor ContainerService {
             }
         }
         containers = loaded
+        for record in loaded.values {
+            volumes.restore(container: record.id, volumes: (record.mounts ?? []).filter { $0.type == "volume" }.map(\.source))
+        }
     }
 
     /// Starts exit monitoring, reconnects to the shims of containers that ran before berthd
@@ -166,6 +169,7 @@ public actor ContainerService {
 
     /// By full ID, name (with or without `/`), or unique ID prefix, as Docker resolves them.
     func find(_ ref: String) throws -> ContainerRecord {
+        guard !ref.isEmpty else { throw EngineError.noSuchContainer(ref) }  // every ID has the empty prefix
         if let r = containers[ref] { return r }
         let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
         if let r = containers.values.first(where: { $0.name == name }) { return r }
@@ -231,12 +235,15 @@ public actor ContainerService {
         // a remapped root reaches its /etc files here: group search only, nothing to read
         if let idmap = idmap(for: record) { chown(containerDir(id), 0, idmap.gid) }
         do {
-            record.mounts = try resolveMounts(merged, host)
+            record.mounts = try resolveMounts(merged, host, for: id)
             try prepareLayers(id, image: try await images.topChain(image))
             try save(record)
             emit(record, "create")
         } catch {
-            for m in record.mounts ?? [] where m.anonymous { try? volumes.remove(m.source, force: true) }
+            // the volumes made for it alone go with it (resolveMounts may have failed half way)
+            for name in volumes.drop(container: id) where (try? volumes.store.get(name))?.anonymous == true {
+                logFailure("removing volume \(name) of a container whose create failed") { try volumes.store.remove(name, force: true) }
+            }
             try? images.snapshotter.removeLeaf(key: id)
             try? images.snapshotter.removeLeaf(key: Self.initKey(id))
             try? FileIO.removeTree(bundlePath(id))
@@ -835,9 +842,11 @@ public actor ContainerService {
         stepEnvironment[id] = nil
         for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
         emit(final, "destroy")
+        let unused = volumes.drop(container: id)
         if removeVolumes {
-            let users = volumeUsers()
-            for m in final.mounts ?? [] where m.anonymous && users[m.source] == nil { try? removeVolume(m.source, force: true) }
+            for m in final.mounts ?? [] where m.anonymous && unused.contains(m.source) {
+                await logFailure("removing volume \(m.source) of container \(id)") { try await volumes.remove(m.source, force: true) }
+            }
         }
         for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: final.state.ExitCode) }
         for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: final.state.ExitCode) }

@@ -57,10 +57,7 @@ public final class EventLog: @unchecked Sendable {
             case "image":
                 ok = values.contains { $0 == attributes["image"] || $0 == attributes["name"] || $0 == event.Actor.ID }
             case "label":
-                ok = values.contains { filter in
-                    let kv = filter.split(separator: "=", maxSplits: 1).map(String.init)
-                    return kv.count == 1 ? attributes[kv[0]] != nil : attributes[kv[0]] == kv[1]
-                }
+                ok = LabelFilter.matches(values, attributes)
             default: ok = true
             }
             if !ok { return false }

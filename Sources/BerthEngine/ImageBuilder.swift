@@ -359,7 +359,8 @@ public final class ImageBuilder: @unchecked Sendable {
         var vars = stage.args
         for entry in stage.config.env ?? [] {
             let kv = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            vars[kv[0]] = kv.count > 1 ? kv[1] : ""
+            guard let key = kv.first else { continue }  // an image's config may hold an empty entry
+            vars[key] = kv.count > 1 ? kv[1] : ""
         }
         return vars
     }

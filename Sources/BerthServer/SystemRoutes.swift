@@ -51,7 +51,8 @@ struct SystemRoutes {
                 let usage = await containers.imageUsage()
                 let images = try await ImageAPI.list(store, all: true, filters: [:], containersUsing: usage)
                 let list = try await containers.list(all: true, limit: nil, filters: [:])
-                r.json(DiskUsage(LayersSize: images.reduce(0) { $0 + $1.Size }, Images: images, Containers: list))
+                r.json(DiskUsage(LayersSize: images.reduce(0) { $0 + $1.Size }, Images: images, Containers: list,
+                                 Volumes: try await containers.volumes.usage()))
             }),
         ]
     }
@@ -60,7 +61,7 @@ struct SystemRoutes {
         var LayersSize: Int64
         var Images: [ImageSummary]
         var Containers: [ContainerSummary]
-        var Volumes: [String] = []
+        var Volumes: [Volume]
         var BuildCache: [String] = []
     }
 

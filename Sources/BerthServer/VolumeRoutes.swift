@@ -1,5 +1,6 @@
 import BerthAPI
 import BerthEngine
+import BerthSystem
 import FoundationEssentials
 import NIOHTTP1
 
@@ -8,18 +9,18 @@ struct VolumeRoutes {
     let containers: ContainerService
 
     var table: [(HTTPMethod, String, Router.Handler)] {
-        let c = containers
+        let v = containers.volumes
         return [
-            (.GET, "/volumes", { req, _, r in r.json(try await c.listVolumes(filters: try ContainerService.parseFilters(req.query("filters")))) }),
+            (.GET, "/volumes", { req, _, r in r.json(try v.list(filters: try ContainerService.parseFilters(req.query("filters")))) }),
             (.POST, "/volumes/create", { req, _, r in
                 let request = try req.decodeBody(VolumeCreateRequest.self)
-                r.json(try await c.createVolume(request), status: .created)
+                r.json(try await Threads.run { try v.create(request) }, status: .created)
             }),
             (.POST, "/volumes/prune", { req, _, r in
-                r.json(try await c.pruneVolumes(filters: try ContainerService.parseFilters(req.query("filters"))))
+                r.json(await v.prune(filters: try ContainerService.parseFilters(req.query("filters"))))
             }),
-            (.GET, "/volumes/{name}", { _, p, r in r.json(try await c.inspectVolume(p[0])) }),
-            (.DELETE, "/volumes/{name}", { req, p, r in try await c.removeVolume(p[0], force: req.flag("force")); r.status(.noContent) }),
+            (.GET, "/volumes/{name}", { _, p, r in r.json(try v.inspect(p[0])) }),
+            (.DELETE, "/volumes/{name}", { req, p, r in try await v.remove(p[0], force: req.flag("force")); r.status(.noContent) }),
         ]
     }
 }

@@ -213,8 +213,10 @@ do {
                                                             iptables: overrides["iptables"].map { $0 != "false" } ?? file.iptables ?? true,
                                                             mtu: overrides["mtu"].flatMap { Int($0) } ?? file.mtu ?? 1500),
                                       dataRoot: dataRoot, execRoot: execRoot)
+    let events = EventLog()
     let containers = try ContainerService(config: config, images: images, networks: networks,
-                                          volumes: try VolumeStore(root: dataRoot + "/volumes"), events: EventLog())
+                                          volumes: VolumeService(store: try VolumeStore(root: dataRoot + "/volumes"), events: events),
+                                          events: events)
     await containers.restore()
     // After the containers' own sweep: layers only their orphaned snapshots held become free.
     for note in try await images.repair() { log.warning("repair: \(note)") }

@@ -5,12 +5,14 @@ Every test gets its own state root and bundle; teardown force-deletes whatever t
 """
 import glob
 import http.client
+import io
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
@@ -286,6 +288,17 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(30)
         self.sock.connect(self.path)
+
+
+def tar_of(files):
+    """An uncompressed tar of {name: bytes} (a build context, a layer, an upload)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def api(daemon, method, path, body=None, headers=None):

@@ -6,7 +6,7 @@ import tarfile
 import time
 
 import pytest
-from conftest import api
+from conftest import api, tar_of
 
 import docker as docker_sdk  # noqa: E402  (make deps installs the SDK; missing, the run fails)
 
@@ -97,13 +97,8 @@ def test_sdk_networks_ports_and_volumes(client):
 def test_sdk_archive_and_images(client):
     c = client.containers.run("busybox", ["sleep", "300"], detach=True)
     try:
-        data = io.BytesIO()
-        with tarfile.open(fileobj=data, mode="w") as t:
-            payload = b"through put_archive\n"
-            info = tarfile.TarInfo("put.txt")
-            info.size = len(payload)
-            t.addfile(info, io.BytesIO(payload))
-        assert c.put_archive("/tmp", data.getvalue())
+        payload = b"through put_archive\n"
+        assert c.put_archive("/tmp", tar_of({"put.txt": payload}))
         stream, stat = c.get_archive("/tmp/put.txt")
         assert stat["name"] == "put.txt" and stat["size"] == len(payload)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as t:

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from conftest import api
+from conftest import api, tar_of
 from registry_support import Registry
 
 
@@ -122,6 +122,38 @@ def test_extreme_resource_values_never_trap(daemon):
     assert api(daemon, "GET", "/_ping")[0] == 200
 
 
+def test_empty_strings_where_a_separator_was_expected_never_trap(daemon):
+    """Each of these split a client's text and took its first part unchecked: an empty string has
+    none, and the daemon trapped (found by reading for `[0]` after `split`)."""
+    for volumes_from, expected in (([""], "volumes-from specification cannot be an empty string"), ([":"], "No such container"),
+                                   ([":ro"], "No such container")):
+        body = json.dumps({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"VolumesFrom": volumes_from}}).encode()
+        status, _, text = api(daemon, "POST", "/v1.50/containers/create", body=body, headers={"Content-Type": "application/json"})
+        assert status in (400, 404) and expected in text.decode(), (volumes_from, status, text)
+    # an events label filter of "" (and "=") matches nothing, as dockerd's
+    for label in ("", "=", "a="):
+        filters = urllib.parse.quote(json.dumps({"label": [label]}))
+        status, _, text = api(daemon, "GET", f"/v1.50/events?since=0&until=1&filters={filters}")
+        assert status == 200, (label, status, text[:200])
+    # an image whose config holds an empty environment entry, built FROM
+    body = json.dumps({"Image": "busybox", "Cmd": ["true"]}).encode()
+    status, _, text = api(daemon, "POST", "/v1.50/containers/create", body=body, headers={"Content-Type": "application/json"})
+    cid = json.loads(text)["Id"]
+    try:
+        status, _, text = api(daemon, "POST", f"/v1.50/commit?container={cid}&repo=hostile-emptyenv&tag=1",
+                              body=json.dumps({"Env": ["", "A=1"]}).encode(), headers={"Content-Type": "application/json"})
+        assert status == 201, text
+        context = tar_of({"Dockerfile": b"FROM hostile-emptyenv:1\nENV B=$A\n"})
+        status, _, text = api(daemon, "POST", "/v1.50/build?t=hostile-emptyenv:2", body=context,
+                              headers={"Content-Type": "application/x-tar"})
+        assert status == 200 and b"Successfully built" in text, text[-400:]
+    finally:
+        api(daemon, "DELETE", f"/v1.50/containers/{cid}?force=1")
+        api(daemon, "DELETE", "/v1.50/images/hostile-emptyenv:2")
+        api(daemon, "DELETE", "/v1.50/images/hostile-emptyenv:1")
+    assert api(daemon, "GET", "/_ping")[0] == 200
+
+
 def test_slowloris_connections_are_closed_and_others_served(daemon):
     clients = [raw_connection(daemon) for _ in range(40)]
     stop = threading.Event()
@@ -180,12 +212,7 @@ def test_load_of_a_10gb_declared_entry_fails_cleanly(daemon, name, tmp_path):
 
 
 def layer_tar():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        info = tarfile.TarInfo("hello")
-        info.size = 3
-        t.addfile(info, io.BytesIO(b"hi\n"))
-    return buf.getvalue()
+    return tar_of({"hello": b"hi\n"})
 
 
 def test_load_of_10000_layers_is_refused(daemon, tmp_path):
@@ -194,14 +221,8 @@ def test_load_of_10000_layers_is_refused(daemon, tmp_path):
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": [diff_id] * 10000}}).encode()
     manifest = json.dumps([{"Config": "config.json", "RepoTags": ["deep:latest"], "Layers": ["layer.tar"] * 10000}]).encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in [("layer.tar", layer), ("config.json", config), ("manifest.json", manifest)]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
     path = tmp_path / "deep.tar"
-    path.write_bytes(buf.getvalue())
+    path.write_bytes(tar_of({"layer.tar": layer, "config.json": config, "manifest.json": manifest}))
     r = daemon.docker("load", "-i", str(path))
     assert r.returncode != 0 and "max depth exceeded" in r.stderr, r.stderr
     assert daemon.docker("image", "inspect", "deep:latest").returncode != 0
@@ -306,13 +327,9 @@ def test_a_null_build_arg_is_unset_never_the_daemons_environment(daemon):
                       if k not in (b"PATH", b"HOME", b"HOSTNAME", b"TERM", b"PWD", b"SHELL", b"USER", b"LOGNAME")
                       and len(v) >= 8 and k.replace(b"_", b"").isalnum())
     dockerfile = f'FROM busybox:latest\nARG {key}\nRUN echo "value=[${key}]"\n'.encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as t:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        t.addfile(info, io.BytesIO(dockerfile))
     query = urllib.parse.urlencode({"buildargs": json.dumps({key: None}), "rm": "1"})
-    status, _, out = api(daemon, "POST", f"/v1.41/build?{query}", body=context.getvalue(), headers={"Content-Type": "application/x-tar"})
+    status, _, out = api(daemon, "POST", f"/v1.41/build?{query}", body=tar_of({"Dockerfile": dockerfile}),
+                         headers={"Content-Type": "application/x-tar"})
     assert status == 200, out
     assert b"value=[]" in out, out[-2000:]
     assert value not in out, f"the daemon's {key} reached the build"
