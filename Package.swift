@@ -94,7 +94,9 @@ let package = Package(
 
         .testTarget(name: "BerthOCITests", dependencies: ["BerthOCI"]),
         .testTarget(name: "BerthAPITests", dependencies: ["BerthAPI"]),
-        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthAPI", "BerthOCI", "BerthCgroups", "BerthSystem", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "BerthEngineTests", dependencies: ["BerthEngine", "BerthAPI", "BerthOCI", "BerthCgroups", "BerthSystem", "BerthImage",
+                                                              "BerthArchive", "BerthSnapshot", "BerthShimProtocol", "BerthVolume", "BerthTestSupport",
+                                                              .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "BerthNetworkTests", dependencies: ["BerthNetwork"]),
         .testTarget(name: "BerthLogsTests", dependencies: ["BerthLogs"]),
         .testTarget(name: "BerthBuildTests", dependencies: ["BerthBuild"]),

@@ -115,3 +115,23 @@ public struct SystemCheckReport: Codable, Sendable {
     public var Problems: [String] = []
     public init() {}
 }
+
+/// One record of `system df`'s `BuildCache` (moby's `types.BuildCache`): here, the directory of a
+/// `RUN --mount=type=cache` id, BuildKit's `exec.cachemount` record.
+public struct BuildCacheRecord: Codable, Sendable, Equatable {
+    public var ID: String
+    public var Parents: [String]?
+    public var `Type`: String
+    public var Description: String
+    public var InUse: Bool
+    public var Shared: Bool
+    public var Size: Int64
+    public var CreatedAt: String
+    public var LastUsedAt: String?
+    public var UsageCount: Int
+    public init(ID: String, Type: String, Description: String, InUse: Bool, Shared: Bool, Size: Int64, CreatedAt: String,
+                LastUsedAt: String?, UsageCount: Int) {
+        self.ID = ID; self.Type = Type; self.Description = Description; self.InUse = InUse; self.Shared = Shared; self.Size = Size
+        self.CreatedAt = CreatedAt; self.LastUsedAt = LastUsedAt; self.UsageCount = UsageCount
+    }
+}

@@ -35,7 +35,12 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     public var int: Int64? {
-        if case .number(let n) = self { return Int64(n) ?? Double(n).map { Int64($0) } }
+        if case .number(let n) = self { return Int64(n) ?? Double(n).flatMap { Int64(exactly: $0.rounded(.towardZero)) } }
+        return nil
+    }
+
+    public var bool: Bool? {
+        if case .bool(let b) = self { return b }
         return nil
     }
 

@@ -75,19 +75,33 @@ extension CLI {
         let f = try Flags(args, specs: [.init("v", "verbose"), .init(nil, "format", value: true)])
         let df = try client.call("GET", "/system/df")
         let images = df["Images"]?.array ?? [], containers = df["Containers"]?.array ?? []
-        let imageSize = images.reduce(Int64(0)) { $0 + ($1["Size"]?.int ?? 0) }
-        let activeImages = images.filter { ($0["Containers"]?.int ?? 0) > 0 }.count
-        let containerSize = containers.reduce(Int64(0)) { $0 + ($1["SizeRw"]?.int ?? 0) }
-        let running = containers.filter { $0["State"]?.string == "running" }.count
+        let volumes = df["Volumes"]?.array ?? [], caches = df["BuildCache"]?.array ?? []
+        // the docker CLI's sums: what no container uses is reclaimable, with its share of the total
+        func reclaimable(_ bytes: Int64, of total: Int64) -> String {
+            total > 0 ? "\(Size.human(bytes)) (\(bytes * 100 / total)%)" : Size.human(bytes)
+        }
+        func int(_ value: JSONValue?) -> Int64 { value?.int ?? 0 }
+        let layers = int(df["LayersSize"])
+        let usedImages = images.filter { int($0["Containers"]) > 0 }
+        let imagesUsed = usedImages.reduce(Int64(0)) { $0 + int($1["Size"]) - max(int($1["SharedSize"]), 0) }
+        let containerSize = containers.reduce(Int64(0)) { $0 + int($1["SizeRw"]) }
+        let stopped = containers.filter { $0["State"]?.string != "running" }
+        let volumeSize = volumes.reduce(Int64(0)) { $0 + max(int($1["UsageData"]?["Size"]), 0) }
+        let unusedVolumes = volumes.filter { int($0["UsageData"]?["RefCount"]) == 0 }
+        let cacheSize = caches.filter { $0["Shared"]?.bool != true }.reduce(Int64(0)) { $0 + int($1["Size"]) }
+        let idleCaches = caches.filter { $0["Shared"]?.bool != true && $0["InUse"]?.bool != true }
+        func row(_ type: String, _ total: Int, _ active: Int, _ size: Int64, _ free: String) -> JSONValue {
+            .object([("Type", .string(type)), ("TotalCount", .string(String(total))), ("Active", .string(String(active))),
+                     ("Size", .string(Size.human(size))), ("Reclaimable", .string(free))])
+        }
         let rows: [JSONValue] = [
-            .object([("Type", .string("Images")), ("TotalCount", .string(String(images.count))), ("Active", .string(String(activeImages))),
-                     ("Size", .string(Size.human(imageSize))), ("Reclaimable", .string(Size.human(0)))]),
-            .object([("Type", .string("Containers")), ("TotalCount", .string(String(containers.count))), ("Active", .string(String(running))),
-                     ("Size", .string(Size.human(containerSize))), ("Reclaimable", .string(Size.human(0)))]),
-            .object([("Type", .string("Local Volumes")), ("TotalCount", .string("0")), ("Active", .string("0")),
-                     ("Size", .string("0B")), ("Reclaimable", .string("0B"))]),
-            .object([("Type", .string("Build Cache")), ("TotalCount", .string("0")), ("Active", .string("0")),
-                     ("Size", .string("0B")), ("Reclaimable", .string("0B"))]),
+            row("Images", images.count, usedImages.count, layers, reclaimable(layers - imagesUsed, of: layers)),
+            row("Containers", containers.count, containers.count - stopped.count, containerSize,
+                reclaimable(stopped.reduce(Int64(0)) { $0 + int($1["SizeRw"]) }, of: containerSize)),
+            row("Local Volumes", volumes.count, volumes.count - unusedVolumes.count, volumeSize,
+                reclaimable(unusedVolumes.reduce(Int64(0)) { $0 + max(int($1["UsageData"]?["Size"]), 0) }, of: volumeSize)),
+            row("Build Cache", caches.count, caches.filter { $0["InUse"]?.bool == true }.count, cacheSize,
+                Size.human(idleCaches.reduce(Int64(0)) { $0 + int($1["Size"]) })),
         ]
         try printRows(rows, format: f.string("format"), defaultFormat: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
                       titles: ["Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"])

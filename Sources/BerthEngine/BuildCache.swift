@@ -1,3 +1,4 @@
+import BerthAPI
 import BerthBuild
 import BerthSystem
 import FoundationEssentials
@@ -93,6 +94,39 @@ public actor BuildCache {
             lockWaiters[key]?.removeFirst()
             next.resume()
         }
+    }
+
+    /// A cache id back from its directory name (`directoryName`'s inverse).
+    static func cacheID(_ name: String) -> String {
+        var bytes: [UInt8] = []
+        var rest = Substring(name)
+        while let c = rest.first {
+            if c == "_", rest.count >= 3, let b = UInt8(rest.dropFirst().prefix(2), radix: 16) {
+                bytes.append(b)
+                rest = rest.dropFirst(3)
+            } else {
+                bytes += Array(String(c).utf8)
+                rest = rest.dropFirst()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `system df`'s records: each cache mount's directory, its size walked on the blocking pool.
+    public func mountRecords() async -> [BuildCacheRecord] {
+        let root = mountsRoot
+        let names = ((try? FileIO.listDirectory(root)) ?? []).filter { !$0.hasPrefix("private-") }.sorted()
+        let users = mountUsers
+        return (try? await Threads.run {
+            names.map { name -> BuildCacheRecord in
+                var st = stat()
+                stat(root + "/" + name, &st)
+                let modified = Timestamp.format(st.st_mtim)
+                return BuildCacheRecord(ID: name, Type: "exec.cachemount", Description: "cached mount (id: \(Self.cacheID(name)))",
+                                        InUse: users[name] != nil, Shared: false, Size: FileIO.diskUsage(root + "/" + name),
+                                        CreatedAt: Timestamp.format(st.st_ctim), LastUsedAt: modified, UsageCount: 0)
+            }
+        }) ?? []
     }
 
     /// Removes the cache mounts no step uses now; returns their directory names (`builder prune`).

@@ -32,7 +32,7 @@ extension ContainerService {
 
     /// What starting an exec needs: the container's task, and the request that makes the process.
     public struct ExecLaunch: Sendable {
-        public var task: ContainerTask
+        public var task: any TaskControl
         public var request: ShimRequest
         /// Whether the process has a pty.
         public var tty: Bool

@@ -26,7 +26,8 @@ public actor ContainerService {
     var execs: [String: ExecRecord] = [:]
     /// Operations (export, cp) using a container's rootfs mount; it stays while any does.
     var rootfsUsers: [String: Int] = [:]
-    nonisolated(unsafe) var monitor: ExitMonitor!
+    /// Where the containers' processes run: their shims (a fake in the engine's unit tests).
+    nonisolated let tasks: any TaskService
     /// The probe loop of each running container with a healthcheck.
     var healthTasks: [String: Task<Void, Never>] = [:]
     var gate = OperationGate()
@@ -55,8 +56,10 @@ public actor ContainerService {
         }
     }
 
-    public init(config: EngineConfig, images: ImageStore, networks: NetworkService, volumes: VolumeService, events: EventLog) throws {
+    public init(config: EngineConfig, images: ImageStore, networks: NetworkService, volumes: VolumeService, events: EventLog,
+                tasks: (any TaskService)? = nil) throws {
         self.config = config
+        self.tasks = tasks ?? ShimTasks(shimPath: config.shimPath, bundlesRoot: config.bundlesRoot)
         self.volumes = volumes
         self.images = images
         self.networks = networks
@@ -84,12 +87,12 @@ public actor ContainerService {
     /// Starts exit monitoring, reconnects to the shims of containers that ran before berthd
     /// (re)started, marks the others exited, and applies restart policies.
     public func restore() async {
-        monitor = ExitMonitor { [weak self] id, status in
+        tasks.monitorExits { [weak self] id, status in
             Task { await self?.exited(id, status) }
         }
         sweepOrphans()
         for (id, record) in containers where record.state.Running {
-            if await task(id).isAlive, (try? monitor.watch(id: id, socket: socketPath(id))) != nil {
+            if await task(id).isAlive, (try? tasks.watch(id)) != nil {
                 startHealthChecks(id, reset: false)
                 continue
             }
@@ -149,7 +152,7 @@ public actor ContainerService {
     nonisolated func bundlePath(_ id: String) -> String { config.bundlesRoot + "/" + id }
     nonisolated func socketPath(_ id: String) -> String { bundlePath(id) + "/shim.sock" }
     nonisolated func logPath(_ id: String) -> String { containerDir(id) + "/" + id + "-json.log" }
-    nonisolated func task(_ id: String) -> ContainerTask { ContainerTask(id: id, socket: socketPath(id)) }
+    nonisolated func task(_ id: String) -> any TaskControl { tasks.task(id) }
 
     /// A container event with Docker's attributes: image, name and the container's labels.
     func emit(_ record: ContainerRecord, _ action: String, _ extra: [String: String] = [:]) {
@@ -461,16 +464,14 @@ public actor ContainerService {
                                         logFormat: logFile?.format.rawValue, logCompress: logRotation.compress)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
-            // the shim's start (it creates the container) waits off the actor: other containers go on
-            let shimPath = config.shimPath
-            let (status, output) = try await Threads.run { try Subprocess.run(shimPath, [bundle + "/shim.json"]) }
-            guard status == 0 else { throw Self.startError(output.trimmed) }
+            // the task's creation waits off the actor: other containers go on
+            try await tasks.create(id, bundle: bundle)
             for pending in pendingAttaches.removeValue(forKey: id) ?? [] {
                 do { pending.connected(.success(try await task(id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr))) } catch {
                     pending.connected(.failure(error))
                 }
             }
-            try monitor.watch(id: id, socket: socketPath(id))
+            try tasks.watch(id)
             let pid = try await task(id).start()
             try record.move(to: .running)
             record.state.OOMKilled = false

@@ -94,7 +94,7 @@ enum HealthMonitor {
 /// One probe: an exec through the container's task whose output (the first 4 KiB) and exit code
 /// are collected on the blocking pool, never on the actor.
 enum HealthProbe {
-    static func run(_ task: ContainerTask, request: ShimRequest, timeout: Int64) async -> (code: Int, output: String) {
+    static func run(_ task: any TaskControl, request: ShimRequest, timeout: Int64) async -> (code: Int, output: String) {
         let fd: Int32, pid: Int32
         do { (fd, pid) = try await task.exec(request) } catch { return (-1, "\(error)") }
         guard let outcome = try? await Threads.run({ ExecOutput.collect(fd, pid: pid, timeout: timeout, limit: HealthMonitor.maxOutput) }) else {

@@ -10,11 +10,12 @@ import NIOHTTP1
 struct SystemRoutes {
     let containers: ContainerService
     let store: ImageStore
+    let buildCache: BuildCache
     let dataRoot: String
     static let engineVersion = BerthVersion.release
 
     var table: [(HTTPMethod, String, Router.Handler)] {
-        let containers = self.containers, store = self.store, dataRoot = self.dataRoot
+        let containers = self.containers, store = self.store, dataRoot = self.dataRoot, buildCache = self.buildCache
         return [
             (.GET, "/_ping", { _, _, r in r.text("OK") }),
             (.GET, "/version", { _, _, r in r.json(Self.version()) }),
@@ -52,7 +53,7 @@ struct SystemRoutes {
                 let images = try await ImageAPI.list(store, all: true, filters: [:], containersUsing: usage)
                 let list = try await containers.list(all: true, limit: nil, filters: [:])
                 r.json(DiskUsage(LayersSize: images.reduce(0) { $0 + $1.Size }, Images: images, Containers: list,
-                                 Volumes: try await containers.volumes.usage()))
+                                 Volumes: try await containers.volumes.usage(), BuildCache: await buildCache.mountRecords()))
             }),
         ]
     }
@@ -62,7 +63,7 @@ struct SystemRoutes {
         var Images: [ImageSummary]
         var Containers: [ContainerSummary]
         var Volumes: [Volume]
-        var BuildCache: [String] = []
+        var BuildCache: [BuildCacheRecord]
     }
 
     static func uname() -> (release: String, machine: String) {

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import BERTH, TIMEOUT, run_captured
+from conftest import BERTH, TIMEOUT, api, run_captured
 
 
 @pytest.fixture
@@ -161,7 +161,16 @@ RUN --mount=type=bind,from=tools,source=/out,target=/tools cp /tools/tool /tool
     # the cache outlives the build: a build without the step cache sees the first run's line
     tag2, _ = build(docker, tags, ctx, "--no-cache")
     assert docker.ok("run", "--rm", tag2, "cat", "/count") == "2\n"
+    # system df counts it as build cache, as BuildKit's exec.cachemount records
+    records = json.loads(api(docker, "GET", "/system/df")[2])["BuildCache"]
+    mine = [r for r in records if r["Description"] == f"cached mount (id: {cache_id})"]
+    assert len(mine) == 1 and mine[0]["Type"] == "exec.cachemount" and mine[0]["Size"] > 0 and not mine[0]["InUse"], records
+    summary = [line.split() for line in docker.ok("system", "df").splitlines()]
+    cache_row = next(row for row in summary if row[:2] == ["Build", "Cache"])
+    assert int(cache_row[2]) >= 1 and cache_row[4] != "0B", summary
     assert cache_id in docker.ok("builder", "prune", "-af")
+    records = json.loads(api(docker, "GET", "/system/df")[2])["BuildCache"]
+    assert not [r for r in records if cache_id in r["Description"]]
     tag3, _ = build(docker, tags, ctx, "--no-cache")
     assert docker.ok("run", "--rm", tag3, "cat", "/count") == "1\n"
 
