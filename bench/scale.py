@@ -20,6 +20,9 @@ import time
 
 here = os.path.dirname(os.path.abspath(__file__))
 os.environ["BERTH_BIN"] = os.path.abspath(sys.argv[1])
+# a daemon answering 100 runs at once may take minutes for one request (dockerd took over the
+# tests' 30 s on a noisy day and ended the whole run): give every request 5 minutes
+os.environ.setdefault("BERTH_TIMEOUT_SCALE", "10")
 sys.path.insert(0, os.path.join(here, "..", "tests", "integration"))
 import conftest  # noqa: E402
 from conftest import api  # noqa: E402

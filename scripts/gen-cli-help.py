@@ -25,7 +25,8 @@ RENAMES = [("Manage Docker", "Manage Berth"), ("script for docker", "script for 
 # Flags Berth adds to docker's commands (buildx's words where buildx has the flag).
 BUILD_FLAGS = {"secret": ("stringArray", 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'),
                "ssh": ("stringArray", 'SSH agent socket to expose to the build (format: "default|<id>[=<socket>]")'),
-               "progress": ("string", 'Set type of progress output ("auto", "plain", "tty"). Use plain to show container output (default "auto")')}
+               "progress": ("string", 'Set type of progress output ("auto", "plain", "tty"). Use plain to show container output (default "auto")'),
+               "no-cache-filter": ("stringArray", "Do not cache specified stages")}
 EXTRA_FLAGS = {"build": BUILD_FLAGS, "builder build": BUILD_FLAGS, "image build": BUILD_FLAGS}
 DEPRECATED_FLAGS = {"name": ("string", "Specify volume name (deprecated: give it as an argument)"),
                     "net": ("string", "Alias of --network (deprecated)"), "net-alias": ("list", "Alias of --network-alias (deprecated)"),

@@ -14,7 +14,7 @@ extension CLI {
                                         .init(nil, "target", value: true), .init(nil, "no-cache"), .init(nil, "pull"), .init(nil, "label", value: true),
                                         .init("q", "quiet"), .init(nil, "rm"), .init(nil, "force-rm"), .init(nil, "network", value: true),
                                         .init(nil, "platform", value: true), .init(nil, "secret", value: true), .init(nil, "ssh", value: true),
-                                        .init(nil, "progress", value: true), .init(nil, "add-host", value: true), .init(nil, "cache-from", value: true),
+                                        .init(nil, "progress", value: true), .init(nil, "add-host", value: true), .init(nil, "cache-from", value: true), .init(nil, "no-cache-filter", value: true),
                                         .init(nil, "iidfile", value: true), .init("m", "memory", value: true), .init(nil, "memory-swap", value: true),
                                         .init("c", "cpu-shares", value: true), .init(nil, "cpu-period", value: true), .init(nil, "cpu-quota", value: true),
                                         .init(nil, "cpuset-cpus", value: true), .init(nil, "cpuset-mems", value: true), .init(nil, "cgroup-parent", value: true),
@@ -87,6 +87,11 @@ extension CLI {
         if let network = f.string("network") { query.append(("networkmode", network)) }
         for host in f.all("add-host") { query.append(("extrahosts", host)) }
         if f.has("cache-from") { query.append(("cachefrom", JSONValue.array(f.all("cache-from").map { .string($0) }).compact)) }
+        if f.has("no-cache-filter") {
+            // buildx's: repeatable, each a comma-separated list of stage names
+            let stages = f.all("no-cache-filter").flatMap { $0.split(separator: ",").map { JSONValue.string(String($0)) } }
+            query.append(("nocachefilter", JSONValue.array(stages).compact))
+        }
         query += try Self.stepLimits(f)
         // as docker's classic client: the line redrawn every 512 KiB on a terminal, once otherwise
         let sending = "Sending build context to Docker daemon  "

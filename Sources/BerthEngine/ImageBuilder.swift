@@ -16,6 +16,8 @@ public struct BuildOptions: Sendable {
     public var buildArgs: [String: String] = [:]
     public var target: String?
     public var noCache = false
+    /// `--no-cache-filter` (BuildKit's): the stages, by name, whose steps never come from the cache.
+    public var noCacheStages: Set<String> = []
     public var pull = false
     public var labels: [String: String] = [:]
     public var quiet = false
@@ -497,7 +499,8 @@ public final class ImageBuilder: @unchecked Sendable {
 
     /// On a hit, moves the stage to the cached image and says so.
     func cached(_ key: String, _ stage: inout Stage) async throws -> Bool {
-        guard !options.noCache, let id = await cache.lookup(key), let record = try? await images.resolve(id) else { return false }
+        guard !options.noCache, stage.name.map({ options.noCacheStages.contains($0) }) != true,
+              let id = await cache.lookup(key), let record = try? await images.resolve(id) else { return false }
         if let sources = options.cacheFrom, !(await cacheSources(sources)).contains(record.id) { return false }
         stage.image = record
         stage.config = try await images.config(record).config ?? .init()

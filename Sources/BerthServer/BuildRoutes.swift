@@ -60,6 +60,10 @@ extension BuildOptions {
         options.networkMode = req.query("networkmode").flatMap { $0.isEmpty ? nil : $0 }
         options.extraHosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }
         if let from = req.query("cachefrom"), !from.isEmpty { options.cacheFrom = try WireDecoder.decode([String].self, from: Array(from.utf8)) }
+        // Berth's own (the classic endpoint has no such parameter; buildx hands it to BuildKit)
+        if let stages = req.query("nocachefilter"), !stages.isEmpty {
+            options.noCacheStages = Set(try WireDecoder.decode([String].self, from: Array(stages.utf8)))
+        }
         if let platform = req.query("platform"), !platform.isEmpty { options.platform = try Platform(parsing: platform) }
         // `berth build --secret` and `--ssh` (the docker CLI sends these only to BuildKit's session)
         for (id, value) in try HeaderJSON.decode([String: String].self, req, BuildHeaders.secrets) ?? [:] {

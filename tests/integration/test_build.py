@@ -647,3 +647,27 @@ def test_copy_cannot_follow_context_symlinks_to_the_host(builder, ctx):
     write(ctx, "Dockerfile", "FROM busybox\nCOPY alias.txt /dir/\n")
     tag, _ = build(docker, tags, ctx)
     assert docker.ok("run", "--rm", tag, "cat", "/dir/alias.txt") == "inside\n"
+
+
+def test_no_cache_filter_rebuilds_only_the_stages_named(daemon, ctx):
+    """berth build --no-cache-filter (buildx's flag; berthd takes it as `nocachefilter`): the named
+    stage's steps run again, the others come from the cache."""
+    write(ctx, "Dockerfile", """FROM busybox AS deps
+RUN echo deps > /deps
+FROM busybox AS app
+COPY --from=deps /deps /deps
+RUN echo app > /app
+""")
+    tags = []
+    before, daemon.binary = daemon.binary, BERTH
+    try:
+        build(daemon, tags, ctx, "--progress=plain")
+        _, again = build(daemon, tags, ctx, "--progress=plain", "--no-cache-filter", "app")
+        steps = again.stdout.split("Step ")
+        deps_run = next(s for s in steps if s.startswith("2/5"))
+        app_run = next(s for s in steps if s.startswith("5/5"))
+        assert "Using cache" in deps_run and "Using cache" not in app_run, again.stdout
+    finally:
+        for t in tags:
+            daemon.docker("rmi", "-f", t)
+        daemon.binary = before

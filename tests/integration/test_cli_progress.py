@@ -73,7 +73,7 @@ def test_load_draws_layer_bars_on_a_terminal_and_plain_lines_otherwise(docker, t
 
 
 def test_build_redraws_the_context_line_on_a_terminal_and_prints_it_once_otherwise(daemon, tmp_path):
-    daemon.binary = BERTH
+    before, daemon.binary = daemon.binary, BERTH
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "data").write_bytes(os.urandom(3 << 20))
@@ -93,6 +93,7 @@ def test_build_redraws_the_context_line_on_a_terminal_and_prints_it_once_otherwi
         assert line + b"3.15MB\n" in piped.stdout
     finally:
         daemon.docker("rmi", tag)
+        daemon.binary = before
 
 
 def test_save_and_export_refuse_a_terminal_before_asking_the_daemon(docker):

@@ -172,3 +172,50 @@ def test_compose_application_end_to_end(engine, tmp_path):
         assert project_objects(engine) == {"containers": [], "networks": [], "volumes": []}
     finally:
         compose(engine, tmp_path, "down", "-v", "--remove-orphans", timeout=120, check=False)
+
+
+MODERN_COMPOSE = """
+version: "3.8"
+services:
+  app:
+    build: {context: ./app, target: final}
+    image: berth-compose-modern:1
+    command: ["sh", "-c", "cat /greeting /from-builder /cache-count"]
+"""
+
+# What today's Dockerfiles use and dockerd 20.10's classic builder refuses ("the --mount option
+# requires BuildKit"): heredocs, RUN --mount=type=cache, and a stage the target does not need,
+# which fails if built.
+MODERN_DOCKERFILE = """# syntax=docker/dockerfile:1
+FROM busybox:latest AS broken
+RUN exit 1
+FROM busybox:latest AS builder
+RUN --mount=type=cache,target=/cache sh -c 'echo x >> /cache/n; wc -l < /cache/n > /cache-count'
+RUN <<EOT
+echo built by a heredoc > /from-builder
+EOT
+FROM busybox:latest AS final
+COPY <<EOT /greeting
+hello from compose
+EOT
+COPY --from=builder /from-builder /cache-count /
+"""
+
+
+def test_compose_builds_todays_dockerfiles(daemon, tmp_path):
+    """docker-compose 1.29 sends its builds to POST /build (docker-py, no BuildKit session): berthd
+    builds a Dockerfile of heredocs, a cache mount and an unneeded failing stage there."""
+    assert COMPOSE, "docker-compose (Debian's) is needed"
+    daemon.web_port = 0
+    (tmp_path / "docker-compose.yml").write_text(MODERN_COMPOSE)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(MODERN_DOCKERFILE)
+    try:
+        compose(daemon, tmp_path, "build")
+        out = compose(daemon, tmp_path, "run", "--rm", "app").stdout
+        assert out.split("\n")[:3] == ["hello from compose", "built by a heredoc", "1"], out
+        # the cache mount outlived the first build: a build without the step cache counts twice
+        compose(daemon, tmp_path, "build", "--no-cache")
+        assert compose(daemon, tmp_path, "run", "--rm", "app").stdout.split("\n")[2] == "2"
+    finally:
+        compose(daemon, tmp_path, "down", "--rmi", "all", check=False)
