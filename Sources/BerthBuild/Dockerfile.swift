@@ -138,6 +138,9 @@ public struct Dockerfile: Sendable {
             rest = String(rest.dropFirst(word.count)).trimmingSpaces
             let kv = word.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init)
             let flag = kv.first ?? ""
+            if keyword == "ADD" && flag == "keep-git-dir" {
+                throw DockerfileError("\(name):\(line): ADD --keep-git-dir: git sources are not supported (Berth's builder fetches local files and http(s) URLs only)")
+            }
             guard allowedFlags[keyword]?.contains(flag) == true else {
                 throw DockerfileError("\(name):\(line): \(keyword) --\(flag) is not supported by the classic builder (it needs BuildKit)")
             }

@@ -43,26 +43,24 @@ struct StepMounts {
             let cache = builder.cache
             let (path, key) = try await cache.acquireMount(mount, id: mount.id ?? target)
             undo.append { await cache.releaseMount(key) }
+            // BuildKit's `from` and `source`: a new (empty) cache starts as a copy of that directory
+            if mount.from != nil, ((try? FileIO.listDirectory(path)) ?? []).isEmpty {
+                let seed = try await sourceDirectory(mount, builder: builder, stages: stages)
+                try await Threads.run {
+                    let (status, output) = try Subprocess.run("/bin/cp", ["-a", "--", seed + "/.", path + "/"])
+                    guard status == 0 else { throw BuildError(message: "seeding cache mount \(mount.id ?? target): \(output.trimmed)", code: nil) }
+                    // the cache's own root keeps the mount's mode and owner
+                    chmod(path, mode_t(mount.mode ?? 0o755))
+                    chown(path, mount.uid ?? 0, mount.gid ?? 0)
+                }
+            }
             spec.Type = "bind"
             spec.Source = path
             spec.ReadOnly = mount.readOnly
         case .secret, .ssh:
             return try await addSecret(mount, builder: builder, stage: stage)
         case .bind:
-            var root = builder.context
-            if let from = mount.from {
-                let source = try await builder.mountStage(from, stages: stages)
-                let containers = builder.containers
-                undo.append { await containers.releaseRootfs(source.container); try? await containers.remove(source.container, force: true) }
-                root = source.root
-            }
-            // resolved inside its root: a symlink in the context cannot lend the step a host path
-            let relative = mount.source.map { String($0.drop { $0 == "/" }) } ?? ""
-            let resolved = relative.isEmpty ? "" : try RootedPath(root: root).resolve(relative)
-            var source = root + (resolved.isEmpty || resolved == "." ? "" : "/" + resolved)
-            guard FileIO.exists(source) else {
-                throw BuildError(message: "failed to compute cache key: \"/\(relative)\" not found", code: nil)
-            }
+            var source = try await sourceDirectory(mount, builder: builder, stages: stages)
             if !mount.readOnly {
                 source = try Self.scratchOverlay(over: source, next: builder.context)
                 let merged = source
@@ -76,6 +74,25 @@ struct StepMounts {
             spec.ReadOnly = mount.readOnly
         }
         specs.append(spec)
+    }
+
+    /// What a mount's `from` (a stage or an image; the context when absent) holds at its
+    /// `source`, resolved inside that root: a symlink there cannot lend the step a host path.
+    private mutating func sourceDirectory(_ mount: RunMount, builder: ImageBuilder, stages: [ImageBuilder.Stage]) async throws -> String {
+        var root = builder.context
+        if let from = mount.from {
+            let source = try await builder.mountStage(from, stages: stages)
+            let containers = builder.containers
+            undo.append { await containers.releaseRootfs(source.container); try? await containers.remove(source.container, force: true) }
+            root = source.root
+        }
+        let relative = mount.source.map { String($0.drop { $0 == "/" }) } ?? ""
+        let resolved = relative.isEmpty ? "" : try RootedPath(root: root).resolve(relative)
+        let source = root + (resolved.isEmpty || resolved == "." ? "" : "/" + resolved)
+        guard FileIO.exists(source) else {
+            throw BuildError(message: "failed to compute cache key: \"/\(relative)\" not found", code: nil)
+        }
+        return source
     }
 
     /// A secret (its file, its variable, or both) or an agent's socket, from what the build

@@ -671,3 +671,29 @@ RUN echo app > /app
         for t in tags:
             daemon.docker("rmi", "-f", t)
         daemon.binary = before
+
+
+def test_a_cache_mount_from_a_stage_starts_as_its_copy(builder, ctx):
+    """RUN --mount=type=cache,from=STAGE,source=PATH (BuildKit's): a new cache is seeded from the
+    stage's directory; once it holds something, later builds keep what the steps left."""
+    docker, tags = builder
+    cache_id = "seeded-" + uuid.uuid4().hex[:8]
+    write(ctx, "Dockerfile", """FROM busybox AS seed
+RUN mkdir -p /seed/sub && echo seeded > /seed/sub/file
+FROM busybox
+RUN --mount=type=cache,id=CACHE_ID,target=/c,from=seed,source=/seed,uid=1000,mode=0750 sh -c 'cat /c/sub/file > /got; echo more >> /c/sub/file; stat -c "%u %a" /c >> /got'
+""".replace("CACHE_ID", cache_id))
+    try:
+        tag, _ = build(docker, tags, ctx)
+        assert docker.ok("run", "--rm", tag, "cat", "/got") == "seeded\n1000 750\n"
+        tag2, _ = build(docker, tags, ctx, "--no-cache")
+        assert docker.ok("run", "--rm", tag2, "cat", "/got") == "seeded\nmore\n1000 750\n"
+    finally:
+        docker.docker("builder", "prune", "-af")
+
+
+def test_add_keep_git_dir_is_refused_by_name(builder, ctx):
+    docker, tags = builder
+    write(ctx, "Dockerfile", "FROM busybox\nADD --keep-git-dir=true https://example.invalid/repo.git /src\n")
+    _, r = build(docker, tags, ctx, check=False)
+    assert r.returncode != 0 and "ADD --keep-git-dir: git sources are not supported" in r.stdout + r.stderr, r.stdout + r.stderr
