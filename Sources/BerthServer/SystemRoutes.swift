@@ -3,6 +3,7 @@ import BerthCgroups
 import BerthEngine
 import BerthImage
 import BerthSystem
+import FoundationEssentials
 import Glibc
 import NIOHTTP1
 
@@ -27,10 +28,19 @@ struct SystemRoutes {
                 let (past, live, token) = containers.events.subscribe(since: since ?? until.map { _ in 0 })
                 defer { containers.events.unsubscribe(token) }
                 r.beginStream(contentType: "application/json")
+                // What is already past goes out in 64 KiB writes: one flush per event (a round trip
+                // to the event loop each) made a client reading 1,000 events wait 60 ms.
+                let encoder = JSONEncoder()
+                var batch: [UInt8] = []
                 for event in past where EventLog.matches(event, filters) {
                     if let until, event.timeNano > until { break }
-                    try await r.writeJSONLine(event)
+                    batch += Array(try encoder.encode(event)) + [10]
+                    if batch.count >= 64 << 10 {
+                        try await r.write(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
                 }
+                try await r.write(batch)
                 if let until, until <= Self.nowNanos() { return r.end() }
                 // The stream ends when the client goes away or `until` passes.
                 let closer = Task { [channel = r.channel] in
