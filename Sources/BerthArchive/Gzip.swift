@@ -10,16 +10,7 @@ public enum Gzip {
     public static func compress(fd: Int32, into output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         var st = stat()
         fstat(fd, &st)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        try compress(size: Int64(st.st_size), into: output) { write in
-            while true {
-                let n = read(fd, &buffer, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw SystemError("read", "layer") }
-                if n == 0 { return }
-                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-            }
-        }
+        try compress(size: Int64(st.st_size), into: output) { write in try FileIO.forEachBlock(fd, path: "layer", write) }
     }
 
     /// The gzip stream of `bytes` (a build context read from stdin) through `output`.

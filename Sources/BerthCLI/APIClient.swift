@@ -164,16 +164,7 @@ public struct APIClient: Sendable {
         }
 
         /// What `source` holds to its end.
-        public func copy(from source: Int32) throws {
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let n = read(source, &buffer, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw SystemError("read", "input") }
-                if n == 0 { return }
-                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-            }
-        }
+        public func copy(from source: Int32) throws { try FileIO.forEachBlock(source, path: "input", write) }
     }
 
     /// Sends a request and reads the response head; the body is left to the caller. `stream`

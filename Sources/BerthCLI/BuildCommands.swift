@@ -211,9 +211,7 @@ extension CLI {
             if let n = try byteSize(f, flag) { query.append((name, String(n))) }
         }
         for (flag, name) in [("cpu-shares", "cpushares"), ("cpu-period", "cpuperiod"), ("cpu-quota", "cpuquota")] {
-            guard let v = f.string(flag) else { continue }
-            guard Int64(v) != nil else { throw Flags.UsageError(description: "invalid argument \"\(v)\" for \"--\(flag)\" flag: strconv.ParseInt: parsing \"\(v)\": invalid syntax") }
-            query.append((name, v))
+            if let n = try f.int(flag) { query.append((name, String(n))) }
         }
         for (flag, name) in [("cpuset-cpus", "cpusetcpus"), ("cpuset-mems", "cpusetmems"), ("cgroup-parent", "cgroupparent"), ("isolation", "isolation")] {
             if let v = f.string(flag) { query.append((name, v)) }

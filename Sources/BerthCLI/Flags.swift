@@ -116,8 +116,7 @@ public struct Flags {
         else if lower.hasPrefix("0b") { radix = 2; digits = digits.dropFirst(2) }
         else if lower.hasPrefix("0"), lower.count > 1 { radix = 8; digits = digits.dropFirst() }
         if radix != 10 {
-            // underscores only between digits
-            if digits.hasPrefix("_") && lower.hasPrefix("0") && !["x", "o", "b"].contains(lower.dropFirst().first) { return nil }
+            // underscores between digits, or between the prefix and a digit (Go's underscoreOK)
             if digits.hasSuffix("_") || digits.contains("__") { return nil }
             digits = Substring(digits.filter { $0 != "_" })
         }

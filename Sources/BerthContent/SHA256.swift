@@ -37,14 +37,8 @@ public final class SHA256 {
     /// The digest of what `fd` holds from its offset to the end, read 1 MiB at a time.
     public static func digest(fd: Int32, path: String? = nil) throws -> Digest {
         let h = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw SystemError("read", path) }
-            if n == 0 { return h.finish() }
-            buffer.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-        }
+        try FileIO.forEachBlock(fd, path: path) { h.update($0) }
+        return h.finish()
     }
 
     public static func digest(_ bytes: [UInt8]) -> Digest {

@@ -36,6 +36,19 @@ public enum FileIO {
         }
     }
 
+    /// Hands what `fd` holds from its offset to the end to `body`, 1 MiB at a time (each block
+    /// valid only during the call).
+    public static func forEachBlock(_ fd: Int32, path: String? = nil, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SystemError("read", path) }
+            if n == 0 { return }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        }
+    }
+
     /// Writes `text` with one write(2): cgroupfs and procfs take a value per write call.
     public static func write(_ path: String, _ text: String, flags: Int32 = O_WRONLY | O_TRUNC) throws {
         let fd = try sys("open", path) { open(path, flags | O_CLOEXEC, 0o644) }
