@@ -84,8 +84,8 @@ public struct CRIImages: Sendable {
     func remove(_ request: Runtime_V1_RemoveImageRequest) async throws -> Runtime_V1_RemoveImageResponse {
         guard let record = try await lookup(request.image.image) else { return Runtime_V1_RemoveImageResponse() }
         let id = record.id.description
-        let users = await containers.users(ofImage: id)
-        for action in try await store.remove(id, force: true, users: users, inUse: await containers.imagesInUse()) {
+        let users = containers.users(ofImage: id)
+        for action in try await store.remove(id, force: true, users: users, inUse: containers.imagesInUse()) {
             if case .deleted(let digest) = action { containers.events.publish("image", "delete", id: digest.description) }
         }
         return Runtime_V1_RemoveImageResponse()

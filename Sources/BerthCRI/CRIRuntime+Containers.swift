@@ -89,7 +89,7 @@ extension CRIRuntime {
     }
 
     func criContainer(_ ref: String) async throws -> ContainerInspect {
-        guard !ref.isEmpty, let found = try? await containers.inspect(ref), found.Config.Labels?[PodContainers.sandboxLabel] != nil else {
+        guard !ref.isEmpty, let found = try? containers.inspect(ref), found.Config.Labels?[PodContainers.sandboxLabel] != nil else {
             throw RPCStatus.notFound("an error occurred when try to find container \"\(ref)\": not found")
         }
         return found

@@ -48,7 +48,7 @@ extension CRIRuntime {
     }
 
     func stats(_ c: ContainerInspect) async throws -> Runtime_V1_ContainerStats {
-        stats(c, try await containers.stats(c.Id, previous: nil), now: Int64(Timestamp.epochNow() * 1e9))
+        stats(c, try containers.stats(c.Id, previous: nil), now: Int64(Timestamp.epochNow() * 1e9))
     }
 
     func podStats(_ pod: PodSandboxRecord) async throws -> Runtime_V1_PodSandboxStats {
@@ -68,7 +68,7 @@ extension CRIRuntime {
         let running = try await containers.list(all: false, limit: nil, filters: PodContainers.filters(pod: pod.id, labels: [:]))
         for summary in running {
             // a container that stops meanwhile is left out, as it is from ListContainerStats
-            guard let found = try? await criContainer(summary.Id), let sample = try? await containers.stats(found.Id, previous: nil) else { continue }
+            guard let found = try? await criContainer(summary.Id), let sample = try? containers.stats(found.Id, previous: nil) else { continue }
             let one = self.stats(found, sample, now: now)
             linux.containers.append(one)
             linux.cpu.usageCoreNanoSeconds.value &+= one.cpu.usageCoreNanoSeconds.value

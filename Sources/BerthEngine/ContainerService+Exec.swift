@@ -23,9 +23,9 @@ extension ContainerService {
         guard let cmd = exec.Cmd, !cmd.isEmpty else { throw EngineError.invalid("No exec command specified") }
         if (try? DetachKeys(parsing: exec.DetachKeys)) == nil { throw EngineError.invalid("Invalid escape keys (\(exec.DetachKeys ?? "")) provided") }
         let id = Self.randomID()
-        execs[id] = ExecRecord(id: id, containerID: record.id, config: exec)
+        execs.mutate { $0[id] = ExecRecord(id: id, containerID: record.id, config: exec) }
+        containers.mutate(record.id) { $0.execIDs.append(id) }
         record.execIDs.append(id)
-        containers[record.id] = record
         emit(record, "exec_create: " + cmd.joined(separator: " "), ["execID": id])
         return IDResponse(Id: id)
     }
@@ -41,9 +41,15 @@ extension ContainerService {
     }
 
     public func prepareExecStart(_ execID: String) throws -> ExecLaunch {
-        guard var exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
-        guard !exec.running, exec.exitCode == nil else { throw EngineError.conflict("Exec command \(execID) has already run") }
+        // claimed in one step: two starts of one exec must not both run it
+        let exec = try execs.mutate { execs -> ExecRecord in
+            guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
+            guard !exec.running, exec.exitCode == nil else { throw EngineError.conflict("Exec command \(execID) has already run") }
+            execs[execID]?.running = true
+            return exec
+        }
         guard let record = containers[exec.containerID], record.state.Running else {
+            execs.mutate { $0[execID]?.running = false }
             throw EngineError.conflict("Container \(exec.containerID) is not running")
         }
         // The pty is the create request's; the start's `Tty` only chooses raw or multiplexed
@@ -51,10 +57,11 @@ extension ContainerService {
         let tty = exec.config.Tty == true
         var request = ShimRequest(op: .exec)
         request.execID = execID
-        request.process = try execProcess(record, exec.config, tty: tty)
+        do { request.process = try execProcess(record, exec.config, tty: tty) } catch {
+            execs.mutate { $0[execID]?.running = false }
+            throw error
+        }
         request.stdin = exec.config.AttachStdin == true
-        exec.running = true
-        execs[execID] = exec
         let keys = tty && request.stdin == true ? try? DetachKeys(parsing: exec.config.DetachKeys) : nil
         return ExecLaunch(task: task(record.id), request: request, tty: tty, detachKeys: keys)
     }
@@ -80,22 +87,24 @@ extension ContainerService {
     }
 
     public func execStarted(_ execID: String, pid: Int32) {
-        execs[execID]?.pid = pid
-        if let exec = execs[execID], let record = containers[exec.containerID] {
+        if let exec = execs.mutate({ $0[execID]?.pid = pid; return $0[execID] }), let record = containers[exec.containerID] {
             emit(record, "exec_start: " + (exec.config.Cmd ?? []).joined(separator: " "), ["execID": execID])
         }
     }
 
     public func execExited(_ execID: String, code: Int32) {
-        execs[execID]?.running = false
-        execs[execID]?.exitCode = code
-        if let exec = execs[execID], let record = containers[exec.containerID] {
+        let ended = execs.mutate { execs -> ExecRecord? in
+            execs[execID]?.running = false
+            execs[execID]?.exitCode = code
+            return execs[execID]
+        }
+        if let exec = ended, let record = containers[exec.containerID] {
             emit(record, "exec_die", ["execID": execID, "exitCode": String(code)])
         }
     }
 
     public func inspectExec(_ execID: String) throws -> ExecInspect {
-        guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
+        guard let exec = execs.value[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
         var out = ExecInspect()
         out.ID = exec.id
         out.ContainerID = exec.containerID
@@ -117,7 +126,7 @@ extension ContainerService {
     }
 
     public func resizeExec(_ execID: String, height: UInt16, width: UInt16) async throws {
-        guard let exec = execs[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
+        guard let exec = execs.value[execID] else { throw EngineError.notFound("No such exec instance: \(execID)") }
         try await task(exec.containerID).resize(width: width, height: height, execID: execID)
     }
 }

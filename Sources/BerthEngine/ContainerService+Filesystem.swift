@@ -14,26 +14,32 @@ extension ContainerService {
 
     /// The container's file system mounted at its bundle's rootfs, as it is while the container
     /// runs; each user releases it with `releaseRootfs`.
-    func acquireRootfs(_ id: String) throws -> String {
+    func acquireRootfs(_ id: String) async throws -> String {
         let rootfs = bundlePath(id) + "/rootfs"
-        if !isMounted(rootfs) {
-            try FileIO.makeDirectories(rootfs, mode: 0o711)
-            try images.snapshotter.mounts(key: id).mount(at: rootfs)
+        let snapshotter = images.snapshotter
+        try await container(id).run { container in
+            if !Self.isMounted(rootfs) {
+                try FileIO.makeDirectories(rootfs, mode: 0o711)
+                try snapshotter.mounts(key: id).mount(at: rootfs)
+            }
+            container.rootfsUsers += 1
         }
-        rootfsUsers[id, default: 0] += 1
         return rootfs
     }
 
-    func releaseRootfs(_ id: String) {
-        rootfsUsers[id, default: 1] -= 1
-        if rootfsUsers[id] == 0 { rootfsUsers[id] = nil }
-        unmountIdle(id)
+    func releaseRootfs(_ id: String) async {
+        await containers.actor(id)?.run { $0.rootfsUsers -= 1 }
+        await unmountIdle(id)
     }
 
     /// Unmounts the rootfs unless the container runs or an operation still uses it.
-    func unmountIdle(_ id: String) {
-        guard rootfsUsers[id] == nil, containers[id]?.state.Running != true else { return }
-        try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)
+    func unmountIdle(_ id: String) async {
+        guard let container = containers.actor(id) else { return }
+        let (containers, rootfs) = (containers, bundlePath(id) + "/rootfs")
+        await container.run { container in
+            guard container.rootfsUsers == 0, containers[id]?.state.Running != true else { return }
+            try? Mounter.unmount(rootfs, detach: true)
+        }
     }
 
     /// The maps the mounted rootfs shows owners through: a running remapped container's is
@@ -47,9 +53,15 @@ extension ContainerService {
     /// Runs `body` with the mounted rootfs on the blocking pool: a tree walk waits on the disk.
     func withRootfs<T: Sendable>(_ ref: String, _ body: @escaping @Sendable (String, ContainerRecord) throws -> T) async throws -> T {
         let record = try find(ref)
-        let root = try acquireRootfs(record.id)
-        defer { releaseRootfs(record.id) }
-        return try await Threads.run { try body(root, record) }
+        let root = try await acquireRootfs(record.id)
+        do {
+            let result = try await Threads.run { try body(root, record) }
+            await releaseRootfs(record.id)
+            return result
+        } catch {
+            await releaseRootfs(record.id)
+            throw error
+        }
     }
 
     // MARK: export and diff

@@ -3,13 +3,13 @@ import BerthShimProtocol
 import BerthSystem
 
 /// Healthchecks: one probe loop per running, unpaused container with a HEALTHCHECK. The loop
-/// sleeps and probes off the actor; the actor only decides whether the next probe is still
-/// wanted and records each result (status, streak, log, `health_status` events).
+/// sleeps and probes on its own task, owned by the container's actor; each probe first checks that
+/// it is still wanted, and each result is recorded (status, streak, log, `health_status` events).
 extension ContainerService {
     /// At start the status goes back to `starting` with no failures; after unpause it carries on.
-    func startHealthChecks(_ id: String, reset: Bool) {
-        stopHealthChecks(id)
-        guard var record = containers[id], record.state.Running, !record.state.Paused,
+    func startHealthChecks(_ id: String, reset: Bool) async {
+        await stopHealthChecks(id)
+        guard let container = containers.actor(id), var record = containers[id], record.state.Running, !record.state.Paused,
               let check = record.config.Healthcheck,
               let command = HealthMonitor.probeCommand(check, shell: record.config.Shell) else { return }
         if reset || record.state.Health == nil {
@@ -21,23 +21,23 @@ extension ContainerService {
         }
         let startedAt = record.state.StartedAt
         let task = task(id)
-        healthTasks[id] = Task { [weak self] in
+        await container.setHealthTask(Task { [weak self] in
             while !Task.isCancelled {
                 let since = Int64((Timestamp.epochNow() - (Timestamp.parse(startedAt) ?? 0)) * 1e9)
                 try? await Task.sleep(nanoseconds: UInt64(HealthMonitor.nextDelay(check, sinceStart: since)))
-                guard !Task.isCancelled, let self, let request = await self.probeRequest(id, command, startedAt) else { return }
+                guard !Task.isCancelled, let self, let request = self.probeRequest(id, command, startedAt) else { return }
                 let start = Timestamp.now()
                 let startEpoch = Timestamp.epochNow()
                 let timeout = HealthMonitor.timeout(check)
                 let outcome = await HealthProbe.run(task, request: request, timeout: timeout)
                 let result = HealthProbeResult(Start: start, End: Timestamp.now(), ExitCode: outcome.code, Output: outcome.output)
-                await self.recordHealth(id, startedAt: startedAt, probeStart: startEpoch, result)
+                self.recordHealth(id, startedAt: startedAt, probeStart: startEpoch, result)
             }
-        }
+        })
     }
 
-    func stopHealthChecks(_ id: String) {
-        healthTasks.removeValue(forKey: id)?.cancel()
+    func stopHealthChecks(_ id: String) async {
+        await containers.actor(id)?.setHealthTask(nil)
     }
 
     /// The probe as an exec of the container's user and working directory; nil once the run it

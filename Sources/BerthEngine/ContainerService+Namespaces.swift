@@ -100,7 +100,7 @@ extension ContainerService {
             do { donor = try find(name) } catch { throw EngineError.notFound("\(prefix): \(error)") }
             try requireRunning(donor, prefix + ": ")
             // Only a donor that offered its IPC (`shareable`: its /dev/shm mounted on the host side) may be joined.
-            guard isMounted(shmPath(donor.id)) else {
+            guard Self.isMounted(shmPath(donor.id)) else {
                 throw EngineError.invalid("\(prefix): non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
             }
             joins.ipc = .join("/proc/\(donor.state.Pid)/ns/ipc")
@@ -132,7 +132,7 @@ extension ContainerService {
 
     private func mountShareableShm(_ record: ContainerRecord) throws -> String {
         let path = shmPath(record.id)
-        guard !isMounted(path) else { return path }
+        guard !Self.isMounted(path) else { return path }
         try FileIO.makeDirectories(path, mode: 0o700)
         let size = record.hostConfig.ShmSize.flatMap { $0 > 0 ? $0 : nil } ?? SpecBuilder.defaultShmSize
         try Mounter.mount("shm", path, type: "tmpfs", flags: MountFlag.noexec | MountFlag.nosuid | MountFlag.nodev, data: "mode=1777,size=\(size)")
@@ -142,7 +142,7 @@ extension ContainerService {
 
     func unmountShareableShm(_ id: String) {
         let path = shmPath(id)
-        guard isMounted(path) else { return }
+        guard Self.isMounted(path) else { return }
         logFailure("unmounting the shared /dev/shm of \(id)") { try Mounter.unmount(path, detach: true) }
     }
 

@@ -11,29 +11,19 @@ import FoundationEssentials
 import Glibc
 import Logging
 
-/// Every container's record and lifecycle. One actor: each operation is short (the long waits,
-/// for exits and for `stop` timeouts, are continuations resumed by the exit monitor).
-public actor ContainerService {
+/// Every container's lifecycle: the operations, run on each container's own `Container` actor
+/// (one at a time per container, containers in parallel), over records kept in the registry.
+/// The long waits, for exits and for `stop` timeouts, are waiters resumed by the exit monitor.
+public final class ContainerService: Sendable {
     let config: EngineConfig
     nonisolated public let images: ImageStore
     nonisolated public let networks: NetworkService
     nonisolated public let volumes: VolumeService
     nonisolated public let events: EventLog
-    var containers: [String: ContainerRecord] = [:]
-    var exitWaiters: [String: [Waiter]] = [:]
-    var removeWaiters: [String: [Waiter]] = [:]
-    var pendingAttaches: [String: [PendingAttach]] = [:]
-    var execs: [String: ExecRecord] = [:]
-    /// Operations (export, cp) using a container's rootfs mount; it stays while any does.
-    var rootfsUsers: [String: Int] = [:]
+    let containers = ContainerRegistry()
+    let execs = Locked<[String: ExecRecord]>([:])
     /// Where the containers' processes run: their shims (a fake in the engine's unit tests).
-    nonisolated let tasks: any TaskService
-    /// The probe loop of each running container with a healthcheck.
-    var healthTasks: [String: Task<Void, Never>] = [:]
-    var gate = OperationGate()
-    /// Variables a build step's container gets in its runtime spec only (on the volatile exec
-    /// root), never in its record: a secret's `RUN --mount=type=secret,env=`.
-    var stepEnvironment: [String: [String]] = [:]
+    let tasks: any TaskService
     let log = Logger(label: "berth.engine")
 
     /// Bookkeeping or clean-up whose failure must not fail the operation at hand, but which an
@@ -78,8 +68,8 @@ public actor ContainerService {
                 Logger(label: "berth.engine").error("failed to load container \(id), left out: \(error)")
             }
         }
-        containers = loaded
         for record in loaded.values {
+            containers[record.id] = record
             volumes.restore(container: record.id, volumes: (record.mounts ?? []).filter { $0.type == "volume" }.map(\.source))
         }
     }
@@ -91,9 +81,10 @@ public actor ContainerService {
             Task { await self?.exited(id, status) }
         }
         sweepOrphans()
-        for (id, record) in containers where record.state.Running {
+        for record in containers.values where record.state.Running {
+            let id = record.id
             if await task(id).isAlive, (try? tasks.watch(id)) != nil {
-                startHealthChecks(id, reset: false)
+                await startHealthChecks(id, reset: false)
                 continue
             }
             let status = (try? FileIO.read(bundlePath(id) + "/exit.json")).flatMap { try? JSONDecoder().decode(ExitStatus.self, from: Data($0)) }
@@ -105,7 +96,8 @@ public actor ContainerService {
         // An earlier kill may also have left the rootfs mounted.
         let mounted = Set(Mounter.mountPoints(under: config.bundlesRoot))
         let shims = ShimClient.processes()
-        for (id, record) in containers where !record.state.Running {
+        for record in containers.values where !record.state.Running {
+            let id = record.id
             if FileIO.exists(socketPath(id)) {
                 if (try? await task(id).kill(SIGKILL)) != nil {
                     for _ in 0..<100 {
@@ -130,17 +122,17 @@ public actor ContainerService {
                 }
             }
             removeLeftoverCgroup(record.cgroupPath)
-            if mounted.contains(bundlePath(id) + "/rootfs") { unmountIdle(id) }
+            if mounted.contains(bundlePath(id) + "/rootfs") { await unmountIdle(id) }
         }
         await restoreNetworks()
         // A build step's container that a crash left behind (the builder removes its own).
-        for (id, record) in containers where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
-            await logFailure("removing build container \(id) left by a crash") { try await remove(id, force: true) }
+        for record in containers.values where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
+            await logFailure("removing build container \(record.id) left by a crash") { try await remove(record.id, force: true) }
         }
-        for (id, record) in containers where !record.state.Running
+        for record in containers.values where !record.state.Running
             && RestartRule(record.hostConfig.RestartPolicy).restartsAtDaemonStart(stoppedByUser: record.stoppedByUser) {
-            await logFailure("failed to start container \(id) (restart policy \(record.hostConfig.RestartPolicy?.Name ?? ""))") {
-                try await start(id)
+            await logFailure("failed to start container \(record.id) (restart policy \(record.hostConfig.RestartPolicy?.Name ?? ""))") {
+                try await start(record.id)
             }
         }
     }
@@ -163,23 +155,23 @@ public actor ContainerService {
         events.publish("container", action, id: record.id, attributes: attributes)
     }
 
+    /// The record in memory, then on disk, in that order for every writer of this container.
     func save(_ record: ContainerRecord) throws {
-        containers[record.id] = record
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600)
+        let write = {
+            self.containers[record.id] = record
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try AtomicFile.write(self.recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600)
+        }
+        if let container = containers.actor(record.id) { try container.saving.locked(write) } else { try write() }
     }
 
-    /// By full ID, name (with or without `/`), or unique ID prefix, as Docker resolves them.
-    func find(_ ref: String) throws -> ContainerRecord {
-        guard !ref.isEmpty else { throw EngineError.noSuchContainer(ref) }  // every ID has the empty prefix
-        if let r = containers[ref] { return r }
-        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
-        if let r = containers.values.first(where: { $0.name == name }) { return r }
-        let matches = containers.values.filter { $0.id.hasPrefix(ref) }
-        if matches.count == 1 { return matches[0] }
-        if matches.count > 1 { throw EngineError.notFound("multiple IDs found with provided prefix: \(ref)") }
-        throw EngineError.noSuchContainer(ref)
+    func find(_ ref: String) throws -> ContainerRecord { try containers.find(ref) }
+
+    /// The actor of a container that exists.
+    func container(_ id: String) throws -> Container {
+        guard let container = containers.actor(id) else { throw EngineError.noSuchContainer(id) }
+        return container
     }
 
     // MARK: create
@@ -201,10 +193,24 @@ public actor ContainerService {
         if config.remap != nil && host.Privileged == true && host.UsernsMode != "host" {
             throw EngineError.invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
         }
-        let name = try reserveName(requested)
-        let links = try normalizedLinks(host.Links, parent: name, mode: host.NetworkMode)
         var id = ""
         repeat { id = Self.randomID() } while containers[id] != nil
+        let name = try reserveName(requested, for: id)
+        do {
+            return try await create(id: id, name: name, config: body, host: host, image: image, imageConfig: imageConfig,
+                                    networking: networking, criLogPath: criLogPath, warnings: warnings)
+        } catch {
+            containers.release(name, for: id)
+            throw error
+        }
+    }
+
+    private func create(id: String, name: String, config body: ContainerConfig, host: HostConfig, image: ImageRecord,
+                        imageConfig: ImageConfig, networking: NetworkingConfig?, criLogPath: String?,
+                        warnings: [String]) async throws -> ContainerCreateResponse {
+        var host = host
+        let imageRef = body.Image ?? ""
+        let links = try normalizedLinks(host.Links, parent: name, mode: host.NetworkMode)
 
         var merged = body
         let ic = imageConfig.config
@@ -295,13 +301,16 @@ public actor ContainerService {
         }
     }
 
-    func reserveName(_ requested: String?) throws -> String {
+    /// Validates and takes a name for container `id` (a generated one when none is asked for).
+    func reserveName(_ requested: String?, for id: String) throws -> String {
         guard let requested, !requested.isEmpty else {
             for attempt in 0..<10 {
                 let name = NameGenerator.generate(retry: attempt)
-                if !containers.values.contains(where: { $0.name == name }) { return name }
+                if (try? containers.reserve(name, for: id)) != nil { return name }
             }
-            return NameGenerator.generate(retry: 1) + String(Int.random(in: 0..<1000))
+            let name = NameGenerator.generate(retry: 1) + String(Int.random(in: 0..<1000))
+            try containers.reserve(name, for: id)
+            return name
         }
         let name = requested.hasPrefix("/") ? String(requested.dropFirst()) : requested
         let valid = name.utf8.count >= 2 && name.utf8.enumerated().allSatisfy { i, c in
@@ -309,9 +318,7 @@ public actor ContainerService {
             return i == 0 ? alnum : alnum || c == 95 || c == 46 || c == 45
         }
         guard valid else { throw EngineError.invalid("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
-        if let other = containers.values.first(where: { $0.name == name }) {
-            throw EngineError.conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
-        }
+        try containers.reserve(name, for: id)
         return name
     }
 
@@ -416,8 +423,10 @@ public actor ContainerService {
 
     // MARK: start
 
-    /// A build step's variables for its runtime spec only (see `stepEnvironment`).
-    func setStepEnvironment(_ id: String, _ environment: [String]) { stepEnvironment[id] = environment.isEmpty ? nil : environment }
+    /// A build step's variables for its runtime spec only (see `Container.stepEnvironment`).
+    func setStepEnvironment(_ id: String, _ environment: [String]) async throws {
+        try await container(id).run { $0.stepEnvironment = environment }
+    }
 
     public func start(_ ref: String) async throws {
         try await serialized(ref) { try await startHeld($0) }
@@ -430,12 +439,16 @@ public actor ContainerService {
         try FileIO.makeDirectories(bundle + "/rootfs", mode: 0o711)
         let rootfs = bundle + "/rootfs"
         let idmap = idmap(for: record)
-        if idmap != nil && isMounted(rootfs) {
-            // mounted as stored by cp or a build step: the container needs its idmapped view
-            guard rootfsUsers[id] == nil else { throw EngineError.conflict("container \(id) is busy: a copy or commit is in progress") }
-            try Mounter.unmount(rootfs, detach: true)
+        let container = try self.container(id)
+        let snapshotter = images.snapshotter
+        try await container.run { container in
+            if idmap != nil && Self.isMounted(rootfs) {
+                // mounted as stored by cp or a build step: the container needs its idmapped view
+                guard container.rootfsUsers == 0 else { throw EngineError.conflict("container \(id) is busy: a copy or commit is in progress") }
+                try Mounter.unmount(rootfs, detach: true)
+            }
+            if !Self.isMounted(rootfs) { try snapshotter.mounts(key: id).mount(at: rootfs, idmap: idmap) }
         }
-        if !isMounted(rootfs) { try images.snapshotter.mounts(key: id).mount(at: rootfs, idmap: idmap) }
         var mountsHeld = false
         do {
             let mounts = try await prepareMounts(record, rootfs: rootfs)
@@ -447,7 +460,8 @@ public actor ContainerService {
             var spec = try SpecBuilder.build(record, rootfs: rootfs, containerDir: containerDir(id), network: network.namespace,
                                              mounts: mounts, defaultUlimits: config.defaultUlimits, idmap: idmap, linkEnv: linkEnv,
                                              namespaces: try namespaceJoins(record))
-            if let extra = stepEnvironment[id] {
+            let extra = await container.stepEnvironment
+            if !extra.isEmpty {
                 let env = spec.process?.env ?? []
                 spec.process?.env = Self.mergeEnv(env, extra)
             }
@@ -466,7 +480,7 @@ public actor ContainerService {
             unlink(bundle + "/exit.json")
             // the task's creation waits off the actor: other containers go on
             try await tasks.create(id, bundle: bundle)
-            for pending in pendingAttaches.removeValue(forKey: id) ?? [] {
+            for pending in await container.takePendingAttaches() {
                 do { pending.connected(.success(try await task(id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr))) } catch {
                     pending.connected(.failure(error))
                 }
@@ -482,17 +496,17 @@ public actor ContainerService {
             record.state.FinishedAt = ContainerRecord.zeroTime
             record.stoppedByUser = false
             containers[id] = record
-            startHealthChecks(id, reset: true)
+            await startHealthChecks(id, reset: true)
             record = containers[id] ?? record
             try save(record)
             emit(record, "start")
         } catch {
-            for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(error)) }
+            for pending in await container.takePendingAttaches() { pending.connected(.failure(error)) }
             if FileIO.exists(socketPath(id)) { try? await task(id).kill(SIGKILL) }
             await tearDownNetwork(&record)
             if mountsHeld { releaseMounts(record) }
             containers[id] = record
-            unmountIdle(id)
+            await unmountIdle(id)
             record.state.Error = "\(error)"
             record.state.ExitCode = Self.startFailureCode("\(error)")
             logFailure("saving container \(id)") { try save(record) }
@@ -524,7 +538,7 @@ public actor ContainerService {
         return Int64(lower)
     }
 
-    func isMounted(_ path: String) -> Bool { Mounter.mountPoints(under: path).contains(path) }
+    static func isMounted(_ path: String) -> Bool { Mounter.mountPoints(under: path).contains(path) }
 
     // MARK: exit
 
@@ -543,7 +557,7 @@ public actor ContainerService {
     /// An exit, processed under the container's gate: a `rename` or `update` that arrived while
     /// the network was being torn down is not overwritten by a stale copy of the record.
     func exited(_ id: String, _ status: ExitStatus?) async {
-        stopHealthChecks(id)
+        await stopHealthChecks(id)
         let next: AfterExit
         do { next = try await serialized(id) { try await exitedHeld($0, status) } } catch {
             return log.debug("exit of container \(id) not recorded: \(error)")  // removed meanwhile
@@ -570,7 +584,7 @@ public actor ContainerService {
             // dockerd), with the start's error and exit code, which its waiters hear.
             log.debug("exit of container \(id) reported while it was \(record.lifecycle.rawValue): its start failed")
             removeLeftoverCgroup(record.cgroupPath)
-            for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: record.state.ExitCode) }
+            await containers.actor(id)?.resumeExitWaiters(record.state.ExitCode)
             return .nothing
         }
         try record.move(to: .exited)
@@ -581,11 +595,11 @@ public actor ContainerService {
         await tearDownNetwork(&record)
         releaseMounts(record)
         logFailure("saving container \(id)") { try save(record) }
-        unmountIdle(id)
+        await unmountIdle(id)
         removeLeftoverCgroup(record.cgroupPath)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
-        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: status.exitCode) }
+        await containers.actor(id)?.resumeExitWaiters(status.exitCode)
         if record.hostConfig.AutoRemove == true { return .remove }
         guard RestartRule(record.hostConfig.RestartPolicy).restartsAfterExit(code: status.exitCode, restarts: record.restartCount,
                                                                              stoppedByUser: record.stoppedByUser) else { return .nothing }
@@ -706,44 +720,42 @@ public actor ContainerService {
 
     /// True if the container exited within `seconds`.
     func waitForExit(_ id: String, seconds: Double) async -> Bool {
-        guard containers[id]?.state.Running == true else { return true }
         let waiter = Waiter()
+        guard await waitForExit(id, waiter) else { return true }
         let timeout = Task {
             try? await Task.sleep(nanoseconds: UInt64(min(max(seconds, 0), 1e9) * 1e9))  // `-t` may be any integer
-            self.fire(waiter)
+            waiter.resume()
         }
-        exitWaiters[id, default: []].append(waiter)
         await waiter.wait()
         timeout.cancel()
         return containers[id]?.state.Running != true
     }
 
-    func fire(_ waiter: Waiter) { waiter.resume() }
-
-    /// Suspends until the waiter registered with `register` is resumed (by an exit, a removal or
-    /// a timeout); returns the exit code it was resumed with. Carried by the waiter because the
+    /// Registers `waiter` for the container's next exit if it is running now (any exit when
+    /// `always`); false if it is not (or gone). The waiter carries the exit code, because the
     /// container may be gone (`--rm`) by the time the waiting task runs again.
-    @discardableResult
-    func suspend(_ register: (Waiter) -> Void) async -> Int32? {
-        let waiter = Waiter()
-        register(waiter)
-        await waiter.wait()
-        return waiter.exitCode
+    func waitForExit(_ id: String, _ waiter: Waiter, always: Bool = false) async -> Bool {
+        guard let container = containers.actor(id) else { return false }
+        let containers = containers
+        return await container.addExitWaiter(waiter) { always || containers[id]?.state.Running == true }
     }
 
     public func wait(_ ref: String, condition: String?) async throws -> WaitResponse {
         let record = try find(ref)
         let id = record.id
-        var code: Int32?
+        let waiter = Waiter()
+        let registered: Bool
         switch condition ?? "not-running" {
         case "removed":
-            if containers[id] != nil { code = await suspend { removeWaiters[id, default: []].append($0) } }
+            let containers = containers
+            registered = await containers.actor(id)?.addRemoveWaiter(waiter) { containers[id] != nil } ?? false
         case "next-exit":
-            code = await suspend { exitWaiters[id, default: []].append($0) }
+            registered = await waitForExit(id, waiter, always: true)
         default:
-            if record.state.Running { code = await suspend { exitWaiters[id, default: []].append($0) } }
+            registered = await waitForExit(id, waiter)
         }
-        return WaitResponse(StatusCode: code ?? containers[id]?.state.ExitCode ?? record.state.ExitCode)
+        if registered { await waiter.wait() }
+        return WaitResponse(StatusCode: waiter.exitCode ?? containers[id]?.state.ExitCode ?? record.state.ExitCode)
     }
 
     public func pause(_ ref: String) async throws {
@@ -756,7 +768,7 @@ public actor ContainerService {
         guard !record.state.Paused else { throw EngineError.conflict("Container \(record.id) is already paused") }
         try await task(record.id).pause()
         try record.move(to: .paused)
-        stopHealthChecks(record.id)
+        await stopHealthChecks(record.id)
         try save(record)
         emit(record, "pause")
     }
@@ -771,7 +783,7 @@ public actor ContainerService {
         try await task(record.id).resume()
         try record.move(to: .running)
         try save(record)
-        startHealthChecks(record.id, reset: false)
+        await startHealthChecks(record.id, reset: false)
         emit(record, "unpause")
     }
 
@@ -827,7 +839,7 @@ public actor ContainerService {
         }
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)  // not mounted unless it ran
         // A shareable container's /dev/shm, when its exit was never seen (only those read mountinfo).
-        if record.hostConfig.IpcMode == "shareable" && isMounted(doomed + "/mounts/shm") {
+        if record.hostConfig.IpcMode == "shareable" && Self.isMounted(doomed + "/mounts/shm") {
             logFailure("unmounting container \(id)'s shared /dev/shm") { try Mounter.unmount(doomed + "/mounts/shm", detach: true) }
         }
         // past the commit point a failure here leaves what the next boot's sweep removes; say so
@@ -837,11 +849,11 @@ public actor ContainerService {
         logFailure("removing container \(id)'s bundle") { try FileIO.removeTree(bundlePath(id)) }
         logFailure("removing container \(id)'s directory") { try FileIO.removeTree(doomed) }
         let final = containers[id] ?? record
-        stopHealthChecks(id)
-        for pending in pendingAttaches.removeValue(forKey: id) ?? [] { pending.connected(.failure(EngineError.noSuchContainer(id))) }
+        let container = try self.container(id)
+        await container.setHealthTask(nil)
+        for pending in await container.takePendingAttaches() { pending.connected(.failure(EngineError.noSuchContainer(id))) }
         containers[id] = nil
-        stepEnvironment[id] = nil
-        for exec in execs.values where exec.containerID == id { execs[exec.id] = nil }
+        execs.mutate { $0 = $0.filter { $0.value.containerID != id } }
         emit(final, "destroy")
         let unused = volumes.drop(container: id)
         if removeVolumes {
@@ -849,8 +861,8 @@ public actor ContainerService {
                 await logFailure("removing volume \(m.source) of container \(id)") { try await volumes.remove(m.source, force: true) }
             }
         }
-        for waiter in exitWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: final.state.ExitCode) }
-        for waiter in removeWaiters.removeValue(forKey: id) ?? [] { waiter.resume(exitCode: final.state.ExitCode) }
+        await container.resumeExitWaiters(final.state.ExitCode)
+        await container.resumeRemoveWaiters(final.state.ExitCode)
     }
 
     public func prune() async -> PruneReport {
@@ -869,10 +881,15 @@ public actor ContainerService {
 
     func renameHeld(_ id: String, to newName: String) throws {
         var record = try find(id)
-        let name = try reserveName(newName)
+        let wanted = newName.hasPrefix("/") ? String(newName.dropFirst()) : newName
+        if wanted == record.name { throw EngineError.invalid("Renaming a container with the same name as its current name") }
+        let name = try reserveName(newName, for: id)
         let old = record.name
         record.name = name
-        try save(record)
+        do { try save(record) } catch {
+            containers.release(name, for: id)
+            throw error
+        }
         emit(record, "rename", ["oldName": "/" + old])
     }
 
@@ -893,7 +910,7 @@ public actor ContainerService {
                 pending.connected(.failure(error))
             }
         } else if record.state.Status == "created" || record.state.Restarting || record.state.Status == "exited" {
-            pendingAttaches[record.id, default: []].append(pending)
+            try await container(record.id).run { $0.pendingAttaches.append(pending) }
         }
         return (record.id, record.config.Tty == true)
     }
@@ -947,8 +964,8 @@ public actor ContainerService {
 
     /// Suspends until container `id` exits (now, if it is not running).
     public func exitEvent(_ id: String) async {
-        guard containers[id]?.state.Running == true else { return }
-        await suspend { exitWaiters[id, default: []].append($0) }
+        let waiter = Waiter()
+        if await waitForExit(id, waiter) { await waiter.wait() }
     }
 
     public func resize(_ ref: String, height: UInt16, width: UInt16) async throws {

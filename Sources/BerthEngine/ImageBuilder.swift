@@ -596,7 +596,7 @@ public final class ImageBuilder: @unchecked Sendable {
         host.ExtraHosts = options.extraHosts.isEmpty ? nil : options.extraHosts
         host.Mounts = mounts.isEmpty ? nil : mounts
         let id = try await containers.create(name: nil, config: config, host: host).Id
-        await containers.setStepEnvironment(id, environment)
+        try await containers.setStepEnvironment(id, environment)
         return id
     }
 

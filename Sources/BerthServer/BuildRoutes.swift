@@ -27,7 +27,7 @@ struct BuildRoutes {
                 let store = routes.containers.images
                 for id in await routes.cache.clear() {
                     guard let digest = try? Digest(parsing: id), await store.tags(of: digest).isEmpty else { continue }
-                    let users = await routes.containers.users(ofImage: id)
+                    let users = routes.containers.users(ofImage: id)
                     if users.isEmpty, (try? await store.remove(id, force: false, users: users)) != nil { deleted.append(id) }
                 }
                 deleted += await routes.cache.clearMounts()

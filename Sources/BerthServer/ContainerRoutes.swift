@@ -28,7 +28,7 @@ struct ContainerRoutes {
                                        size: req.flag("size")))
             }),
             (.POST, "/containers/prune", { _, _, r in r.json(await s.prune()) }),
-            (.GET, "/containers/{id}/json", { req, p, r in r.json(try await s.inspect(p[0], size: req.flag("size"))) }),
+            (.GET, "/containers/{id}/json", { req, p, r in r.json(try s.inspect(p[0], size: req.flag("size"))) }),
             (.POST, "/containers/{id}/start", { _, p, r in try await s.start(p[0]); r.status(.noContent) }),
             (.POST, "/containers/{id}/stop", { req, p, r in
                 try await s.stop(p[0], timeout: req.int("t"), signal: req.query("signal")); r.status(.noContent)
@@ -48,11 +48,11 @@ struct ContainerRoutes {
             // `/containers/{parent}/{alias}?link=1`: a legacy link's name is a path under its parent
             (.DELETE, "/containers/{id}/{alias}", { req, p, r in
                 guard req.flag("link") else { throw EngineError.notFound("page not found") }
-                try await s.removeLink(parent: p[0], alias: p[1])
+                try s.removeLink(parent: p[0], alias: p[1])
                 r.status(.noContent)
             }),
             (.POST, "/containers/{id}/wait", { req, p, r in
-                _ = try await s.inspect(p[0])  // 404 before the 200 head goes out
+                _ = try s.inspect(p[0])  // 404 before the 200 head goes out
                 r.beginStream(contentType: "application/json")
                 let result = try await s.wait(p[0], condition: req.query("condition"))
                 try await r.writeJSONLine(result)
@@ -65,13 +65,13 @@ struct ContainerRoutes {
             }),
             (.GET, "/containers/{id}/stats", { req, p, r in
                 let stream = req.flag("stream", default: true)
-                var sample = try await s.stats(p[0], previous: nil)
+                var sample = try s.stats(p[0], previous: nil)
                 if !stream && req.flag("one-shot") { return r.json(sample) }
                 r.beginStream(contentType: "application/json")
                 if stream { try await r.writeJSONLine(sample) }
                 repeat {
                     try await Task.sleep(nanoseconds: 1_000_000_000)
-                    guard r.isActive, let next = try? await s.stats(p[0], previous: sample) else { break }
+                    guard r.isActive, let next = try? s.stats(p[0], previous: sample) else { break }
                     sample = next
                     try await r.writeJSONLine(sample)
                 } while stream
@@ -117,13 +117,13 @@ struct ContainerRoutes {
                 r.json(IDResponse(Id: try await s.commit(container, options)), status: .created)
             }),
             (.POST, "/containers/{id}/exec", { req, p, r in
-                r.json(try await s.createExec(p[0], try req.decodeBody(ExecConfig.self)), status: .created)
+                r.json(try s.createExec(p[0], try req.decodeBody(ExecConfig.self)), status: .created)
             }),
             (.POST, "/exec/{id}/start", { req, p, r in try await execStart(req, p[0], r) }),
             (.POST, "/exec/{id}/resize", { req, p, r in
                 try await s.resizeExec(p[0], height: req.dimension("h"), width: req.dimension("w")); r.status(.ok)
             }),
-            (.GET, "/exec/{id}/json", { _, p, r in r.json(try await s.inspectExec(p[0])) }),
+            (.GET, "/exec/{id}/json", { _, p, r in r.json(try s.inspectExec(p[0])) }),
         ]
     }
 
@@ -138,7 +138,7 @@ struct ContainerRoutes {
     func attach(_ req: APIRequest, _ ref: String, _ r: Responder) async throws {
         // dockerd attaches to a stopped container too (the stream carries its next run, or ends
         // when it is removed); refusing that is the docker CLI's own check, not the daemon's.
-        let inspect = try await service.inspect(ref)
+        let inspect = try service.inspect(ref)
         if inspect.State.Paused { throw EngineError.conflict("You cannot attach to a paused container, unpause it first") }
         let tty = inspect.Config.Tty == true
         let parsed: DetachKeys
@@ -182,11 +182,11 @@ struct ContainerRoutes {
 
     func execStart(_ req: APIRequest, _ execID: String, _ r: Responder) async throws {
         let start = try req.decodeBody(ExecStartConfig.self)
-        let launch = try await service.prepareExecStart(execID)
+        let launch = try service.prepareExecStart(execID)
         let raw = start.Tty == true  // moby frames the stream unless the start asks for a tty
         let service = self.service
         let bridge = ShimBridge(framing: raw ? .raw : .multiplexed, detachKeys: launch.detachKeys) { status in
-            await service.execExited(execID, code: status.exitCode)
+            service.execExited(execID, code: status.exitCode)
         }
         bridge.takesInput(from: r.channel)
         // As moby: the response head goes out before the process starts. For a client that reads
@@ -201,10 +201,10 @@ struct ContainerRoutes {
         do {
             let (stream, pid) = try await launch.task.exec(launch.request)
             fd = stream
-            await service.execStarted(execID, pid: pid)
+            service.execStarted(execID, pid: pid)
         } catch {
             let message = "OCI runtime exec failed: \(error): unknown"
-            await service.execExited(execID, code: ContainerService.startFailureCode(message))
+            service.execExited(execID, code: ContainerService.startFailureCode(message))
             guard client != nil else { throw EngineError.invalid(message) }
             // after the hijack the error can only travel in the stream, as moby writes it
             bridge.toClient(Frame.stdout, Array((message + "\r\n").utf8))

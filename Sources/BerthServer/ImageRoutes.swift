@@ -19,7 +19,7 @@ struct ImageRoutes {
         let events = containers.events
         return [
             (.GET, "/images/json", { req, _, r in
-                let usage = await containers.imageUsage()
+                let usage = containers.imageUsage()
                 r.json(try await ImageAPI.list(store, all: req.flag("all"), filters: try ContainerService.parseFilters(req.query("filters")),
                                                containersUsing: usage))
             }),
@@ -69,7 +69,7 @@ struct ImageRoutes {
             (.POST, "/images/prune", { req, _, r in
                 let filters = try ContainerService.parseFilters(req.query("filters"))
                 let all = filters["dangling"]?.first == "false"
-                let (actions, reclaimed) = try await store.prune(all: all, inUse: await containers.imagesInUse())
+                let (actions, reclaimed) = try await store.prune(all: all, inUse: containers.imagesInUse())
                 r.json(PruneReport(ImagesDeleted: actions.map(Self.item), SpaceReclaimed: reclaimed))
             }),
             (.GET, "/images/{name...}/json", { _, p, r in r.json(try await ImageAPI.inspect(store, p[0])) }),
@@ -84,8 +84,8 @@ struct ImageRoutes {
                 r.status(.created)
             }),
             (.DELETE, "/images/{name...}", { req, p, r in
-                let users = await containers.users(ofImage: try await store.resolve(p[0]).id.description)
-                let actions = try await store.remove(p[0], force: req.flag("force"), users: users, inUse: await containers.imagesInUse())
+                let users = containers.users(ofImage: try await store.resolve(p[0]).id.description)
+                let actions = try await store.remove(p[0], force: req.flag("force"), users: users, inUse: containers.imagesInUse())
                 for action in actions {
                     switch action {
                     case .untagged(let name): events.publish("image", "untag", id: name, attributes: ["name": name])

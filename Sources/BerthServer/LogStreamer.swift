@@ -60,7 +60,7 @@ struct LogStreamer {
             while r.isActive {
                 // checked before reading: once the container is seen stopped, the read that
                 // follows finds everything its shim logged (it logs all before reporting the exit)
-                let running = await service.isRunning(source.id)
+                let running = service.isRunning(source.id)
                 var fresh = live.nextEntries(upTo: nil)
                 if fresh.isEmpty, live.replaced {
                     live.reopen()

@@ -18,7 +18,7 @@ struct NetworkRoutes {
                 r.json(created, status: .created)
             }),
             (.POST, "/networks/prune", { req, _, r in
-                let deleted = try await n.prune(filters: try ContainerService.parseFilters(req.query("filters")), inUse: await c.networksInUse())
+                let deleted = try await n.prune(filters: try ContainerService.parseFilters(req.query("filters")), inUse: c.networksInUse())
                 r.json(NetworkPruneReport(NetworksDeleted: deleted))
             }),
             (.GET, "/networks/{id}", { _, p, r in r.json(try await n.inspect(p[0])) }),

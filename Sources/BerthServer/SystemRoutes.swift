@@ -59,7 +59,7 @@ struct SystemRoutes {
             }),
             (.GET, "/system/check", { _, _, r in r.json(await containers.check()) }),
             (.GET, "/system/df", { _, _, r in
-                let usage = await containers.imageUsage()
+                let usage = containers.imageUsage()
                 let images = try await ImageAPI.list(store, all: true, filters: [:], containersUsing: usage)
                 let list = try await containers.list(all: true, limit: nil, filters: [:])
                 r.json(DiskUsage(LayersSize: images.reduce(0) { $0 + $1.Size }, Images: images, Containers: list,
@@ -116,7 +116,7 @@ struct SystemRoutes {
 
     static func info(_ containers: ContainerService, _ store: ImageStore, _ dataRoot: String) async -> InfoResponse {
         var i = InfoResponse()
-        let counts = await containers.counts()
+        let counts = containers.counts()
         let (release, machine) = uname()
         i.ID = (try? EngineIdentity.id(dataRoot: dataRoot)) ?? ""
         i.Containers = counts.total

@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthSystem
 import Testing
 @testable import BerthEngine
 
@@ -63,41 +64,66 @@ struct ContainerLifecycleTests {
     }
 }
 
-struct OperationGateTests {
-    @Test func oneHolderPerContainerAndOthersFree() {
-        var gate = OperationGate()
-        let first = gate.tryEnter("a"), again = gate.tryEnter("a"), other = gate.tryEnter("b")
-        #expect(first && !again)
-        #expect(other)  // another container is never held up
-        let next = gate.leave("a")
-        #expect(next == nil)
-        let reentered = gate.tryEnter("a"), stillHeld = gate.tryEnter("b")
-        #expect(reentered && !stillHeld)
-    }
-
-    /// Waiters get the gate in arrival order, handed over without a moment free in between.
-    @Test func waitersGetTheGateInOrder() async {
-        actor Order {
-            var gate = OperationGate()
-            var log: [Int] = []
-            func run(_ n: Int, hold: UInt64) async {
-                if !gate.tryEnter("c") { await withCheckedContinuation { gate.enqueue("c", $0) } }
-                log.append(n)
-                try? await Task.sleep(nanoseconds: hold)
-                log.append(-n)
-                gate.leave("c")?.resume()
-            }
-        }
-        let order = Order()
+struct ContainerGateTests {
+    /// Operations on one container get its gate in arrival order, one at a time across their
+    /// awaits, and another container's gate is never held up by it.
+    @Test func oneOperationAtATimeInArrivalOrder() async {
+        let container = Container(id: "c"), other = Container(id: "d")
+        let log = Locked<[Int]>([])
         await withTaskGroup(of: Void.self) { group in
             for n in 1...4 {
-                group.addTask { await order.run(n, hold: 2_000_000) }
+                group.addTask {
+                    await container.enter()
+                    log.mutate { $0.append(n) }
+                    try? await Task.sleep(nanoseconds: 2_000_000)
+                    log.mutate { $0.append(-n) }
+                    await container.leave()
+                }
                 try? await Task.sleep(nanoseconds: 200_000)  // arrival order 1, 2, 3, 4
             }
+            await other.enter()  // free while "c" is busy
+            await other.leave()
         }
-        let log = await order.log
-        #expect(log.count == 8)
-        for i in stride(from: 0, to: log.count, by: 2) { #expect(log[i] == -log[i + 1]) }  // never two inside at once
+        let order = log.value
+        #expect(order.count == 8)
+        for i in stride(from: 0, to: order.count, by: 2) { #expect(order[i] == -order[i + 1]) }  // never two inside at once
+        #expect(order.filter { $0 > 0 } == [1, 2, 3, 4])
+    }
+}
+
+struct ContainerRegistryTests {
+    func record(_ id: String, _ name: String) -> ContainerRecord {
+        ContainerRecord(id: id, name: name, created: "", imageID: "", imageName: "", path: "true", args: [],
+                        config: ContainerConfig(), hostConfig: HostConfig(), state: ContainerRecord.initialState())
+    }
+
+    @Test func findsByIDNameAndUniquePrefix() throws {
+        let registry = ContainerRegistry()
+        registry["abc123"] = record("abc123", "web")
+        registry["abd456"] = record("abd456", "db")
+        #expect(try registry.find("web").id == "abc123")
+        #expect(try registry.find("/db").id == "abd456")
+        #expect(try registry.find("abc").id == "abc123")
+        #expect(throws: EngineError.self) { try registry.find("ab") }  // two match
+        #expect(throws: EngineError.self) { try registry.find("") }
+        #expect(registry.actor("abc123") != nil)
+    }
+
+    /// A name is taken when it is reserved, before its container has a record, and a rename
+    /// frees the old name.
+    @Test func namesAreReservedOnceAndFollowRenames() throws {
+        let registry = ContainerRegistry()
+        try registry.reserve("web", for: "a")
+        #expect(throws: EngineError.self) { try registry.reserve("web", for: "b") }
+        registry["a"] = record("a", "web")
+        try registry.reserve("api", for: "a")
+        registry["a"] = record("a", "api")
+        try registry.reserve("web", for: "b")  // free again
+        registry.release("web", for: "b")
+        #expect(throws: EngineError.self) { try registry.reserve("api", for: "b") }
+        registry["a"] = nil  // removed: its name and actor go with it
+        try registry.reserve("api", for: "b")
+        #expect(registry.actor("a") == nil)
     }
 }
 

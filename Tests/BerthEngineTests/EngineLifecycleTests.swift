@@ -122,7 +122,7 @@ final class FakeTasks: TaskService, @unchecked Sendable {
             return try await service.create(name: nil, config: config, host: host).Id
         }
 
-        func state(_ id: String) async throws -> ContainerState { try await service.inspect(id).State }
+        func state(_ id: String) async throws -> ContainerState { try service.inspect(id).State }
 
         /// Polls until `done` holds, for at most 10 s.
         func eventually(_ what: String, _ done: () async throws -> Bool) async throws {
@@ -159,10 +159,10 @@ final class FakeTasks: TaskService, @unchecked Sendable {
         do {
             try await body(engine)
         } catch {
-            for id in await service.containers.keys { try? await service.remove(id, force: true) }
+            for id in service.containers.values.map(\.id) { try? await service.remove(id, force: true) }
             throw error
         }
-        for id in await service.containers.keys { try await service.remove(id, force: true) }
+        for id in service.containers.values.map(\.id) { try await service.remove(id, force: true) }
     }
 
     @Test func aStartedContainerRunsUntilItsExitIsRecorded() async throws {
@@ -192,7 +192,7 @@ final class FakeTasks: TaskService, @unchecked Sendable {
             }
             try await Task.sleep(nanoseconds: 600_000_000)  // longer than the next back-off would be
             #expect(engine.tasks.starts(id) == 3)
-            let inspect = try await engine.service.inspect(id)
+            let inspect = try engine.service.inspect(id)
             #expect(inspect.RestartCount == 2 && inspect.State.ExitCode == 3)
         }
     }

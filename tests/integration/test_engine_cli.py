@@ -82,7 +82,8 @@ def test_exec_stdin_tty_and_exit_code(docker):
 
 
 def test_attach_and_detach_keys(docker):
-    docker.ok("run", "-d", "--name", "att", "busybox", "sh", "-c", "sleep 1; echo attached-output; sleep 300")
+    # Repeated, so the line reaches the client however late its attach lands (a slow guest took over a second).
+    docker.ok("run", "-d", "--name", "att", "busybox", "sh", "-c", "while :; do echo attached-output; sleep 0.3; done")
     p = subprocess.Popen([docker.binary, "attach", "--no-stdin", "att"], env=docker.env(), stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
     try:

@@ -175,7 +175,7 @@ public final class StreamingServer: Sendable {
 
     private func exec(_ stream: ProcessStream, _ id: String, command: [String], tty: Bool, stdin: Bool, on loop: EventLoop) async {
         do {
-            let launch = try await containers.launchExec(id, command: command, tty: tty, stdin: stdin)
+            let launch = try containers.launchExec(id, command: command, tty: tty, stdin: stdin)
             let (fd, _) = try await launch.task.exec(launch.request)
             let execID = launch.request.execID
             stream.resizes { width, height in try await launch.task.resize(width: width, height: height, execID: execID) }

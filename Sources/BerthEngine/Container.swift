@@ -1,0 +1,100 @@
+import BerthSystem
+
+/// One container's live state, owned by its own actor: the queue that runs its operations one
+/// at a time, who waits for its exit or removal, attaches waiting for its start, its probe loop
+/// and the operations using its mounted rootfs. Different containers share nothing here, so
+/// their operations run in parallel; the record itself lives in `ContainerRegistry`, where
+/// lookups read it without waiting, and is written by the operation holding this gate.
+actor Container {
+    let id: String
+    /// Orders each write of the record to disk with its copy in the registry (a health result
+    /// and a `stop` may save at once; both write one file).
+    nonisolated let saving = Lock()
+    private var busy = false
+    private var queue: [CheckedContinuation<Void, Never>] = []
+    var exitWaiters: [Waiter] = []
+    var removeWaiters: [Waiter] = []
+    var pendingAttaches: [ContainerService.PendingAttach] = []
+    var healthTask: Task<Void, Never>?
+    /// Operations (export, cp) using the rootfs mount; it stays while any does.
+    var rootfsUsers = 0
+    /// Variables a build step's container gets in its runtime spec only (on the volatile exec
+    /// root), never in its record: a secret's `RUN --mount=type=secret,env=`.
+    var stepEnvironment: [String] = []
+
+    init(id: String) { self.id = id }
+
+    /// Waits for the gate, in arrival order. The actor alone serializes only between suspension
+    /// points: a `start` awaiting its network let a second `start` in (both spawned a shim; the
+    /// container ended killed), and a `rename` landing meanwhile was overwritten by the start's
+    /// copy of the record.
+    func enter() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { queue.append($0) }
+    }
+
+    /// Passes the gate straight to the next waiter, or frees it.
+    func leave() {
+        if queue.isEmpty { busy = false } else { queue.removeFirst().resume() }
+    }
+
+    /// Runs `body` on this actor: a check and a change of this state in one step.
+    func run<T: Sendable>(_ body: @Sendable (isolated Container) throws -> T) rethrows -> T { try body(self) }
+
+    /// Adds a waiter if `condition` (read from the registry) holds at this moment: an exit or a
+    /// removal changes the registry before it resumes the waiters here, so none is missed.
+    func addExitWaiter(_ waiter: Waiter, if condition: @Sendable () -> Bool) -> Bool {
+        guard condition() else { return false }
+        exitWaiters.append(waiter)
+        return true
+    }
+
+    func addRemoveWaiter(_ waiter: Waiter, if condition: @Sendable () -> Bool) -> Bool {
+        guard condition() else { return false }
+        removeWaiters.append(waiter)
+        return true
+    }
+
+    func resumeExitWaiters(_ code: Int32) {
+        for waiter in exitWaiters { waiter.resume(exitCode: code) }
+        exitWaiters = []
+    }
+
+    func resumeRemoveWaiters(_ code: Int32) {
+        for waiter in removeWaiters { waiter.resume(exitCode: code) }
+        removeWaiters = []
+    }
+
+    func takePendingAttaches() -> [ContainerService.PendingAttach] {
+        defer { pendingAttaches = [] }
+        return pendingAttaches
+    }
+
+    /// Replaces the probe loop (nil stops it).
+    func setHealthTask(_ task: Task<Void, Never>?) {
+        healthTask?.cancel()
+        healthTask = task
+    }
+}
+
+extension ContainerService {
+    /// Runs `body` with container `ref`'s gate held; `body` gets the container's ID and must look
+    /// the record up again (it may have changed, or gone, while this waited).
+    func serialized<T>(_ ref: String, _ body: (String) async throws -> T) async throws -> T {
+        let id = try find(ref).id
+        let container = try container(id)
+        await container.enter()
+        do {
+            guard containers[id] != nil else { throw EngineError.noSuchContainer(ref) }
+            let result = try await body(id)
+            await container.leave()
+            return result
+        } catch {
+            await container.leave()
+            throw error
+        }
+    }
+}
