@@ -239,6 +239,11 @@ def test_stats_top_rename_update_wait(docker):
     assert "sleep 300" in docker.ok("top", "st")
     docker.ok("rename", "st", "st2")
     assert inspect(docker, "st2", "{{.Name}}") == "/st2"
+    same = docker.docker("rename", "st2", "st2")  # dockerd's invalid-parameter error
+    assert same.returncode == 1 and "Renaming a container with the same name as its current name" in same.stderr
+    docker.ok("run", "-d", "--name", "other", "busybox", "sleep", "300")
+    taken = docker.docker("rename", "other", "st2")
+    assert taken.returncode == 1 and 'The container name "/st2" is already in use by container' in taken.stderr
     docker.ok("update", "-m", "128m", "st2")
     assert inspect(docker, "st2", "{{.HostConfig.Memory}}") == str(128 << 20)
     docker.ok("run", "-d", "--name", "waiter", "busybox", "sh", "-c", "sleep 1; exit 9")
