@@ -2,9 +2,10 @@ import Glibc
 
 /// go-units' sizes, as docker prints them.
 public enum Size {
-    /// Decimal, three significant digits: `1.98MB`, `72.8MB`, `0B`.
-    public static func human(_ bytes: Int64) -> String {
-        format(Double(bytes), base: 1000, units: ["B", "kB", "MB", "GB", "TB", "PB"], digits: 3)
+    /// Decimal, three significant digits (`HumanSizeWithPrecision(_, 3)`): `1.98MB`, `72.8MB`,
+    /// `0B`; four (`HumanSize`, what `system df` prints) when asked.
+    public static func human(_ bytes: Int64, digits: Int = 3) -> String {
+        format(Double(bytes), base: 1000, units: ["B", "kB", "MB", "GB", "TB", "PB"], digits: digits)
     }
 
     /// Binary, four significant digits: `1.684MiB`, `23.54GiB`.

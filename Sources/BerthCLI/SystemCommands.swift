@@ -74,11 +74,13 @@ extension CLI {
     func df(_ args: [String]) throws -> Int32 {
         let f = try Flags(args, specs: [.init("v", "verbose"), .init(nil, "format", value: true)])
         let df = try client.call("GET", "/system/df")
+        if f.bool("verbose") { return try dfVerbose(df, format: f.string("format")) }
         let images = df["Images"]?.array ?? [], containers = df["Containers"]?.array ?? []
         let volumes = df["Volumes"]?.array ?? [], caches = df["BuildCache"]?.array ?? []
         // the docker CLI's sums: what no container uses is reclaimable, with its share of the total
+        func human(_ bytes: Int64) -> String { Size.human(bytes, digits: 4) }
         func reclaimable(_ bytes: Int64, of total: Int64) -> String {
-            total > 0 ? "\(Size.human(bytes)) (\(bytes * 100 / total)%)" : Size.human(bytes)
+            total > 0 ? "\(human(bytes)) (\(bytes * 100 / total)%)" : human(bytes)
         }
         func int(_ value: JSONValue?) -> Int64 { value?.int ?? 0 }
         let layers = int(df["LayersSize"])
@@ -92,7 +94,7 @@ extension CLI {
         let idleCaches = caches.filter { $0["Shared"]?.bool != true && $0["InUse"]?.bool != true }
         func row(_ type: String, _ total: Int, _ active: Int, _ size: Int64, _ free: String) -> JSONValue {
             .object([("Type", .string(type)), ("TotalCount", .string(String(total))), ("Active", .string(String(active))),
-                     ("Size", .string(Size.human(size))), ("Reclaimable", .string(free))])
+                     ("Size", .string(human(size))), ("Reclaimable", .string(free))])
         }
         let rows: [JSONValue] = [
             row("Images", images.count, usedImages.count, layers, reclaimable(layers - imagesUsed, of: layers)),
@@ -101,10 +103,81 @@ extension CLI {
             row("Local Volumes", volumes.count, volumes.count - unusedVolumes.count, volumeSize,
                 reclaimable(unusedVolumes.reduce(Int64(0)) { $0 + max(int($1["UsageData"]?["Size"]), 0) }, of: volumeSize)),
             row("Build Cache", caches.count, caches.filter { $0["InUse"]?.bool == true }.count, cacheSize,
-                Size.human(idleCaches.reduce(Int64(0)) { $0 + int($1["Size"]) })),
+                human(idleCaches.reduce(Int64(0)) { $0 + int($1["Size"]) })),
         ]
         try printRows(rows, format: f.string("format"), defaultFormat: "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
                       titles: ["Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"])
+        return 0
+    }
+
+    /// `system df -v`: the docker CLI's four tables (its DiskUsageContext's verbose write), each
+    /// object with the columns and words of that CLI's image, container, volume and cache lists;
+    /// a `--format` is applied once to all four lists, as docker applies it.
+    func dfVerbose(_ df: JSONValue, format: String?) throws -> Int32 {
+        func int(_ value: JSONValue?) -> Int64 { value?.int ?? 0 }
+        func ago(_ epoch: Double) -> String { Timestamp.humanDuration(Timestamp.epochNow() - epoch) + " ago" }
+        func orNA(_ value: Int64, _ text: (Int64) -> String) -> String { value == -1 ? "N/A" : text(value) }
+        /// stringid.TruncateID: what follows an algorithm's colon, 12 characters of it.
+        func short(_ id: String?) -> String { String((id ?? "").split(separator: ":", maxSplits: 1).last?.prefix(12) ?? "") }
+        let images: [JSONValue] = (df["Images"]?.array ?? []).map { i in
+            var repo = "<none>", tag = "<none>"
+            if let first = i["RepoTags"]?.array.first?.string, first != "<none>:<none>", let colon = first.lastIndex(of: ":"),
+               !first[colon...].contains("/") {
+                (repo, tag) = (String(first[..<colon]), String(first[first.index(after: colon)...]))
+            }
+            let size = int(i["Size"]), shared = int(i["SharedSize"])
+            return .object([("Repository", .string(repo)), ("Tag", .string(tag)), ("ID", .string(short(i["Id"]?.string))),
+                            ("CreatedSince", .string(ago(Double(int(i["Created"]))))), ("Size", .string(Size.human(size))),
+                            ("SharedSize", .string(orNA(shared) { Size.human($0, digits: 4) })),
+                            ("UniqueSize", .string(orNA(shared) { Size.human(size - $0, digits: 4) })),
+                            ("Containers", .string(orNA(int(i["Containers"])) { String($0) }))])
+        }
+        let containers: [JSONValue] = (df["Containers"]?.array ?? []).map { c in
+            guard case .object(var row) = Self.psRow(c, trunc: true) else { return .null }
+            let local = (c["Mounts"]?.array ?? []).filter { $0["Driver"]?.string == "local" }.count
+            row.append(("LocalVolumes", .string(String(local))))
+            if let i = row.firstIndex(where: { $0.0 == "Size" }) { row[i].1 = .string(Size.human(int(c["SizeRw"]))) }  // no virtual size here
+            return .object(row)
+        }
+        let volumes: [JSONValue] = (df["Volumes"]?.array ?? []).map { v in
+            let usage = v["UsageData"]
+            return .object([("Name", .string(v["Name"]?.string ?? "")), ("Driver", .string(v["Driver"]?.string ?? "")),
+                            ("Links", .string(usage.map { String(int($0["RefCount"])) } ?? "N/A")),
+                            ("Size", .string(usage.map { Size.human(int($0["Size"]), digits: 4) } ?? "N/A"))])
+        }
+        // most recently used first (never used last), then by ID: the docker CLI's order
+        let caches = (df["BuildCache"]?.array ?? []).sorted { a, b in
+            let (x, y) = (a["LastUsedAt"]?.string.flatMap(Timestamp.parse), b["LastUsedAt"]?.string.flatMap(Timestamp.parse))
+            if x != y { return (x ?? -.infinity) > (y ?? -.infinity) }
+            return (a["ID"]?.string ?? "") < (b["ID"]?.string ?? "")
+        }
+        let cacheRows: [JSONValue] = caches.map { c in
+            .object([("ID", .string(short(c["ID"]?.string) + (c["InUse"]?.bool == true ? "*" : ""))),
+                     ("CacheType", .string(c["Type"]?.string ?? "")), ("Size", .string(Size.human(int(c["Size"])))),
+                     ("CreatedSince", .string(ago(c["CreatedAt"]?.string.flatMap(Timestamp.parse) ?? 0))),
+                     ("LastUsedSince", .string(c["LastUsedAt"]?.string.flatMap(Timestamp.parse).map(ago) ?? "")),
+                     ("UsageCount", .string(String(int(c["UsageCount"])))), ("Shared", .string(c["Shared"]?.bool == true ? "true" : "false"))])
+        }
+        if let format, !format.isEmpty, format != "table" {
+            let all = JSONValue.object([("Images", .array(images)), ("Containers", .array(containers)), ("Volumes", .array(volumes)),
+                                        ("BuildCache", .array(cacheRows))])
+            out(format == "json" ? all.compact + "\n" : try Template(format).render(all) + "\n")
+            return 0
+        }
+        out("Images space usage:\n\n")
+        try printRows(images, format: nil, defaultFormat: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+                      titles: Self.imageTitles.merging(["SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"]) { $1 })
+        out("\nContainers space usage:\n\n")
+        try printRows(containers, format: nil, defaultFormat: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+                      titles: Self.psTitles.merging(["LocalVolumes": "LOCAL VOLUMES"]) { $1 })
+        out("\nLocal Volumes space usage:\n\n")
+        try printRows(volumes, format: nil, defaultFormat: "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+                      titles: ["Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE", "Driver": "DRIVER"])
+        let cacheTotal = caches.reduce(Int64(0)) { $0 + int($1["Size"]) }
+        out("\nBuild cache usage: \(Size.human(cacheTotal, digits: 4))\n\n")
+        try printRows(cacheRows, format: nil, defaultFormat: "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+                      titles: ["ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED", "LastUsedSince": "LAST USED",
+                               "UsageCount": "USAGE", "Shared": "SHARED"])
         return 0
     }
 

@@ -56,6 +56,8 @@ extension CRIRuntime {
         }
         guard pod.ready else { throw RPCError(code: .failedPrecondition, message: "sandbox \(pod.id) is not ready") }
         let podConfig = try pod.config()
+        let pidOptions = request.config.linux.securityContext.namespaceOptions
+        if pidOptions.pid == .target { try await validateTarget(pidOptions.targetID, sandbox: pod.id) }
         let own = PodContainers.ownOOMScore()
         let (body, host) = try PodContainers.request(request.config, pod: podConfig, sandboxID: pod.id, pins: await pods.pins(pod.id),
                                                      files: await pods.directory(pod.id), ownOOMScore: own)
@@ -69,6 +71,19 @@ extension CRIRuntime {
         var response = Runtime_V1_CreateContainerResponse()
         response.containerID = created.Id
         return response
+    }
+
+    /// The container whose PID namespace a `TARGET` container joins: one of the same pod, running
+    /// (containerd's checks and words).
+    func validateTarget(_ target: String, sandbox: String) async throws {
+        func invalid(_ why: String, _ code: RPCError.Code = .unknown) -> RPCError {
+            RPCError(code: code, message: "failed to generate container spec: invalid target container: " + why)
+        }
+        guard let found = try? await criContainer(target) else { throw invalid("container \"\(target)\" does not exist: not found", .notFound) }
+        let owner = found.Config.Labels?[PodContainers.sandboxLabel] ?? ""
+        guard owner == sandbox else { throw invalid("container \"\(target)\" (sandbox \(owner)) does not belong to sandbox \(sandbox)") }
+        let state = Self.state(found.State.Status)
+        guard state == .containerRunning else { throw invalid("container \"\(target)\" is not running - in state \(Self.stateName(state))") }
     }
 
     /// A container of a pod, by full ID or unique prefix; the Engine API's own containers are
@@ -93,6 +108,16 @@ extension CRIRuntime {
             throw RPCStatus.notFound("an error occurred when try to find container \"\(ref)\": not found")
         }
         return found
+    }
+
+    /// The state as containerd's messages name it (the proto's enum name).
+    static func stateName(_ state: Runtime_V1_ContainerState) -> String {
+        switch state {
+        case .containerCreated: return "CONTAINER_CREATED"
+        case .containerRunning: return "CONTAINER_RUNNING"
+        case .containerExited: return "CONTAINER_EXITED"
+        default: return "CONTAINER_UNKNOWN"
+        }
     }
 
     static func state(_ status: String) -> Runtime_V1_ContainerState {

@@ -52,13 +52,7 @@ extension CRIRuntime {
     func runningContainer(_ ref: String) async throws -> String {
         let found = try await criContainer(ref)
         guard found.State.Running else {
-            let name: String
-            switch Self.state(found.State.Status) {
-            case .containerCreated: name = "CONTAINER_CREATED"
-            case .containerExited: name = "CONTAINER_EXITED"
-            default: name = "CONTAINER_UNKNOWN"
-            }
-            throw RPCError(code: .failedPrecondition, message: "container \(found.Id) is in \(name) state")
+            throw RPCError(code: .failedPrecondition, message: "container \(found.Id) is in \(Self.stateName(Self.state(found.State.Status))) state")
         }
         return found.Id
     }

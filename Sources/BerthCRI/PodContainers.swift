@@ -72,7 +72,11 @@ enum PodContainers {
                 throw RPCError(code: .failedPrecondition, message: "container asks for the pod's PID namespace, but the pod was not run with a shared one")
             }
             host.PidMode = "ns:" + pins + "/pid"
-        default: throw RPCError(code: .unimplemented, message: "a targeted PID namespace (an ephemeral container's) is not supported by Berth yet")
+        case .target:
+            // an ephemeral (debug) container's: the namespace of one running container of the pod
+            // (checked by the caller), joined at start as `--pid container:<id>` is
+            host.PidMode = "container:" + security.namespaceOptions.targetID
+        default: throw RPCStatus.invalid("unknown PID namespace mode \(security.namespaceOptions.pid)")
         }
         var binds = config.mounts.map { m in m.hostPath + ":" + m.containerPath + (m.readonly ? ":ro" : "") }
         let mounted = Set(config.mounts.map(\.containerPath))

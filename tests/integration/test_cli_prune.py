@@ -52,3 +52,28 @@ def test_prunes_ask_and_report_as_docker_does(daemon):
         assert outputs[BERTH][what] == theirs, what
     assert "Deleted Containers:\n<id>\n\nDeleted Networks:\nprunenet-" in outputs[BERTH]["system prune --volumes (yes)"]
     assert "Deleted Volumes:\n<id>\n\n" in outputs[BERTH]["system prune --volumes (yes)"]
+
+
+def test_system_df_and_its_verbose_tables_read_as_the_docker_clis(daemon):
+    """Both CLIs on one daemon, with a container, a named volume holding a file and an image in
+    use: the same summary and the same four verbose tables (docker 28's columns and sizes)."""
+    tag = uuid.uuid4().hex[:8]
+    daemon.ok("run", "--name", "df-" + tag, "-v", f"dfvol-{tag}:/data", "busybox", "sh", "-c", "echo hello > /data/f; echo x > /f")
+    try:
+        def table(client, *args):
+            r = subprocess.run([client, "system", "df", *args], env=daemon.env(), capture_output=True, text=True, timeout=TIMEOUT)
+            assert r.returncode == 0, (client, r.stderr)
+            text = re.sub(r"(\d+ \w+|About an? \w+|Less than a second) ago", "<ago>", r.stdout)
+            # docker 28 prints the daemon's BuilderSize, which API 1.42 and later no longer send
+            text = re.sub(r"Build cache usage: .*", "Build cache usage: <size>", text)
+            return [re.sub(r" {2,}", "  ", line.rstrip()) for line in text.splitlines()]
+        for args in ((), ("-v",)):
+            theirs, ours = table(DOCKER, *args), table(BERTH, *args)
+            assert ours == theirs, (args, ours, theirs)
+        verbose = table(BERTH, "-v")
+        assert [line for line in verbose if line.endswith("space usage:")] == \
+            ["Images space usage:", "Containers space usage:", "Local Volumes space usage:"]
+        assert any(line.startswith(f"dfvol-{tag}  1  ") for line in verbose), verbose
+    finally:
+        daemon.docker("rm", "-f", "df-" + tag)
+        daemon.docker("volume", "rm", f"dfvol-{tag}")

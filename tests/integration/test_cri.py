@@ -499,6 +499,9 @@ def container_config(pb, name, command, **fields):
     """As the kubelet fills it: the container's PID namespace its own unless the pod shares one."""
     linux = fields.pop("linux", pb.LinuxContainerConfig())
     linux.security_context.namespace_options.pid = pb.POD if fields.pop("share_pid", False) else pb.CONTAINER
+    if "target" in fields:  # an ephemeral (debug) container's: another container's namespace
+        linux.security_context.namespace_options.pid = pb.TARGET
+        linux.security_context.namespace_options.target_id = fields.pop("target")
     return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=fields.pop("image")),
                               command=command, linux=linux, **fields)
 
@@ -630,6 +633,33 @@ def test_a_pod_can_share_one_pid_namespace(cri, pod_with):
     assert len(members) >= 3, members  # the init, a, b (and their sleeps)
     cri("runtime", "StopPodSandbox", pod_sandbox_id=sandbox, deadline=60)
     wait_until(lambda: not [pid for pid in members if _ns(pid) == ns_id], "every process of the pod's PID namespace is gone")
+
+
+def test_a_container_can_join_another_containers_pid_namespace(cri, pod_with, registry):
+    """What `kubectl debug --target` asks: PID namespace TARGET, the namespace of one running
+    container of the pod; a target that is gone, stopped or in another pod is refused."""
+    marked = SLEEPER + ["target-marker"]
+    sandbox, (a, stopped) = pod_with("targetpid", [("a", marked, {}), ("stopped", ["/bin/true"], {})])
+    other, _ = pod_with("targetother", [])
+    config = pod_config(cri.pb, "targetpid")
+    image = f"{registry.host}/busybox:latest"
+
+    def debugger(target, pod=sandbox, name="debug"):
+        return cri("runtime", "CreateContainer", pod_sandbox_id=pod, sandbox_config=config, deadline=60,
+                   config=container_config(cri.pb, name, SLEEPER, image=image, target=target)).container_id
+    debug = debugger(a)
+    cri("runtime", "StartContainer", container_id=debug, deadline=60)
+    first = exec_sync(cri, debug, "/bin/cat", "/proc/1/cmdline").stdout.decode()
+    assert "target-marker" in first, f"PID 1 of the debugger's namespace is the target: {first!r}"
+    wait_until(lambda: container_status(cri, stopped).state == cri.pb.CONTAINER_EXITED, "the short container exited")
+    unknown, missing = grpc.StatusCode.UNKNOWN, grpc.StatusCode.NOT_FOUND  # containerd's codes
+    for target, pod, why, code in (("0" * 64, sandbox, "does not exist", missing),
+                                   (stopped, sandbox, "is not running - in state CONTAINER_EXITED", unknown),
+                                   (a, other, "does not belong to sandbox", unknown)):
+        with pytest.raises(grpc.RpcError) as refused:
+            debugger(target, pod=pod, name="debug-" + why.split()[0])
+        assert refused.value.code() == code and "invalid target container" in refused.value.details() \
+            and why in refused.value.details(), refused.value.details()
 
 
 def _ns(pid):
