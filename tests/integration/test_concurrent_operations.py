@@ -66,6 +66,27 @@ def test_parallel_starts_start_once(daemon):
         api(daemon, "DELETE", f"/containers/{cid}?force=1")
 
 
+def test_parallel_creates_of_one_name_make_one_container(daemon):
+    """A name is taken in one step with its check (a registry, as dockerd's): eight creates of one
+    name at once make one container and seven 409s naming it; a create that fails after taking
+    its name gives the name back."""
+    body = json.dumps({"Image": "busybox:latest", "Cmd": ["true"]}).encode()
+    results = at_once([lambda: api(daemon, "POST", "/containers/create?name=one-name", body, JSON)] * 8)
+    made = [json.loads(r[2])["Id"] for r in results if r[0] == 201]
+    try:
+        assert collections.Counter(r[0] for r in results) == {201: 1, 409: 7}, results
+        for status, _, out in results:
+            assert status == 201 or f'is already in use by container \\"{made[0]}\\"' in out.decode(), out
+        failing = json.dumps({"Image": "busybox:latest", "HostConfig": {"NetworkMode": "no-such-network"}}).encode()
+        assert api(daemon, "POST", "/containers/create?name=given-back", failing, JSON)[0] == 404
+        status, _, out = api(daemon, "POST", "/containers/create?name=given-back", body, JSON)
+        assert status == 201, out
+        made.append(json.loads(out)["Id"])
+    finally:
+        for cid in made:
+            api(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
 def test_a_rename_during_start_is_kept(daemon):
     cid = create(daemon)
     try:
