@@ -28,6 +28,13 @@ dock="docker -H unix://$dsock"
 podman="env CONTAINERS_CONF=$work/containers.conf podman --runtime runc"
 podman_crun="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec env CONTAINERS_CONF=$work/containers.conf podman --runtime crun \"\$@\"' podman"
 pimage=localhost/berth-bench-busybox
+# The shim's memory rows hold for the static, non-PIE shim `make build` installs: a PIE build
+# (`swift build -c release` alone) relocates ~36,000 pointers at every start, dirtying ~0.5 MB
+# of data pages per shim. Refuse to measure the wrong one.
+if ! python3 -c 'import sys; sys.exit(open(sys.argv[1], "rb").read(18)[16] != 2)' "$bin/berth-shim"; then  # ELF e_type: EXEC
+    echo "bench/engine.sh: $bin/berth-shim is not the static shim (run make build, which installs it)" >&2
+    exit 1
+fi
 have_docker=$(command -v dockerd >/dev/null && echo 1 || echo 0)
 have_podman=$(command -v podman >/dev/null && echo 1 || echo 0)
 # Bridges of their own (never the host's berth0/docker0), on fixed private ranges.
