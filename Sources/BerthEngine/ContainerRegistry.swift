@@ -42,6 +42,16 @@ final class ContainerRegistry: @unchecked Sendable {
     }
 
     var values: [ContainerRecord] { lock.locked { Array(records.values) } }
+
+    /// Folds over the records in place under the lock, for sums over every container (`images`'
+    /// counts, `info`) that need no copy of them all.
+    func reduce<T>(into initial: T, _ body: (inout T, ContainerRecord) -> Void) -> T {
+        lock.locked {
+            var result = initial
+            for record in records.values { body(&result, record) }
+            return result
+        }
+    }
     var count: Int { lock.locked { records.count } }
 
     /// The container's actor, while it exists.

@@ -171,22 +171,24 @@ extension ContainerService {
 extension ContainerService {
     /// Containers per image ID (for `docker images` and `rmi`).
     public func imageUsage() -> [String: Int] {
-        var out: [String: Int] = [:]
-        for r in containers.values { out[r.imageID, default: 0] += 1 }
-        return out
+        containers.reduce(into: [:]) { $0[$1.imageID, default: 0] += 1 }
     }
 
     public func users(ofImage id: String) -> [ImageStore.User] {
-        containers.values.filter { $0.imageID == id }.map { ImageStore.User(containerID: $0.id, running: $0.state.Running) }
+        containers.reduce(into: []) { users, r in
+            if r.imageID == id { users.append(ImageStore.User(containerID: r.id, running: r.state.Running)) }
+        }
     }
 
     public func imagesInUse() -> Set<Digest> {
-        Set(containers.values.compactMap { try? Digest(parsing: $0.imageID) })
+        containers.reduce(into: Set()) { used, r in if let digest = try? Digest(parsing: r.imageID) { used.insert(digest) } }
     }
 
     public func counts() -> (total: Int, running: Int, paused: Int, stopped: Int) {
-        let running = containers.values.filter { $0.state.Running && !$0.state.Paused }.count
-        let paused = containers.values.filter { $0.state.Paused }.count
-        return (containers.count, running, paused, containers.count - running - paused)
+        let (total, running, paused) = containers.reduce(into: (0, 0, 0)) { n, r in
+            n.0 += 1
+            if r.state.Paused { n.2 += 1 } else if r.state.Running { n.1 += 1 }
+        }
+        return (total, running, paused, total - running - paused)
     }
 }
