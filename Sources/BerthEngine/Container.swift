@@ -12,8 +12,9 @@ actor Container {
     nonisolated let saving = Lock()
     private var busy = false
     private var queue: [CheckedContinuation<Void, Never>] = []
-    var exitWaiters: [Waiter] = []
-    var removeWaiters: [Waiter] = []
+    /// What a waiter waits for: the next exit, or the removal (which also ends exit waits).
+    enum Awaited { case exit, removal }
+    private var waiters: [Awaited: [Waiter]] = [:]
     var pendingAttaches: [ContainerService.PendingAttach] = []
     var healthTask: Task<Void, Never>?
     /// Operations (export, cp) using the rootfs mount; it stays while any does.
@@ -46,26 +47,14 @@ actor Container {
 
     /// Adds a waiter if `condition` (read from the registry) holds at this moment: an exit or a
     /// removal changes the registry before it resumes the waiters here, so none is missed.
-    func addExitWaiter(_ waiter: Waiter, if condition: @Sendable () -> Bool) -> Bool {
+    func add(_ waiter: Waiter, for awaited: Awaited, if condition: @Sendable () -> Bool) -> Bool {
         guard condition() else { return false }
-        exitWaiters.append(waiter)
+        waiters[awaited, default: []].append(waiter)
         return true
     }
 
-    func addRemoveWaiter(_ waiter: Waiter, if condition: @Sendable () -> Bool) -> Bool {
-        guard condition() else { return false }
-        removeWaiters.append(waiter)
-        return true
-    }
-
-    func resumeExitWaiters(_ code: Int32) {
-        for waiter in exitWaiters { waiter.resume(exitCode: code) }
-        exitWaiters = []
-    }
-
-    func resumeRemoveWaiters(_ code: Int32) {
-        for waiter in removeWaiters { waiter.resume(exitCode: code) }
-        removeWaiters = []
+    func resume(_ awaited: Awaited, exitCode code: Int32) {
+        for waiter in waiters.removeValue(forKey: awaited) ?? [] { waiter.resume(exitCode: code) }
     }
 
     func takePendingAttaches() -> [ContainerService.PendingAttach] {

@@ -8,7 +8,8 @@ import FoundationEssentials
 import Glibc
 
 /// What reads or writes a container's files: export, diff, cp and commit. The long file work runs
-/// off the actor (nonisolated), so one big export does not hold up every other request.
+/// on the blocking pool; only counting the rootfs' users takes the container's actor, so one big
+/// export holds up nothing else.
 extension ContainerService {
     // MARK: the rootfs mount
 
@@ -44,9 +45,9 @@ extension ContainerService {
 
     /// The maps the mounted rootfs shows owners through: a running remapped container's is
     /// idmapped; otherwise it shows them as stored.
-    nonisolated func mountedIDMap(_ record: ContainerRecord) -> IDMap? { record.state.Running ? idmap(for: record) : nil }
+    func mountedIDMap(_ record: ContainerRecord) -> IDMap? { record.state.Running ? idmap(for: record) : nil }
 
-    nonisolated func ownerShift(_ record: ContainerRecord) -> OwnerShift {
+    func ownerShift(_ record: ContainerRecord) -> OwnerShift {
         mountedIDMap(record).map { OwnerShift(uid: $0.uid, gid: $0.gid) } ?? .none
     }
 
@@ -113,7 +114,7 @@ extension ContainerService {
 
     /// A `cp` source. The files berthd binds over /etc are read where they live, as Docker reads
     /// them through its bind mounts (the rootfs holds only the init layer's empty mount points).
-    nonisolated func archiveItem(_ root: String, _ record: ContainerRecord, _ path: String) throws -> ArchiveItem {
+    func archiveItem(_ root: String, _ record: ContainerRecord, _ path: String) throws -> ArchiveItem {
         let clean = "/" + path.split(separator: "/").joined(separator: "/")
         if ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].contains(clean) {
             return try ArchiveItem(root: containerDir(record.id), path: String(clean.dropFirst(4)), container: record.name)
@@ -133,7 +134,7 @@ extension ContainerService {
     /// cp reads and writes there, as Docker mounts a container's volumes for cp, whether the
     /// container runs or not (the rootfs seen from the host never shows them). tmpfs mounts
     /// live only in a running container's mount namespace and are not reached.
-    nonisolated func mountHolding(_ clean: String, _ record: ContainerRecord) -> (MountRecord, String)? {
+    func mountHolding(_ clean: String, _ record: ContainerRecord) -> (MountRecord, String)? {
         let holding = (record.mounts ?? []).filter { m in
             let dest = "/" + m.destination.split(separator: "/").joined(separator: "/")
             return m.type != "tmpfs" && (clean == dest || clean.hasPrefix(dest == "/" ? "/" : dest + "/"))
@@ -143,7 +144,7 @@ extension ContainerService {
         return (m, String(clean.dropFirst(dest.count)))
     }
 
-    nonisolated func mountSource(_ m: MountRecord) -> String { m.type == "volume" ? volumes.store.dataPath(m.source) : m.source }
+    func mountSource(_ m: MountRecord) -> String { m.type == "volume" ? volumes.store.dataPath(m.source) : m.source }
 
     /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container, every
     /// entry confined to that directory.

@@ -113,7 +113,7 @@ extension ContainerService {
     }
 
     /// The runtime spec berthd wrote at the container's last start (nil before its first).
-    public nonisolated func runtimeSpec(_ id: String) throws -> Spec? {
+    public func runtimeSpec(_ id: String) throws -> Spec? {
         let bytes: [UInt8]
         do { bytes = try FileIO.read(bundlePath(id) + "/config.json") } catch let error as SystemError where error.errno == ENOENT { return nil }
         return try JSONDecoder().decode(Spec.self, from: Data(bytes))

@@ -176,7 +176,7 @@ extension ContainerService {
     /// Docker's copy-up: what the image holds at a volume's path seeds the empty volume. The
     /// path is resolved inside the rootfs by the kernel, so an image symlink cannot point the
     /// copy at the host. On the blocking pool: it waits for a `cp` of any size.
-    nonisolated static func copyImageContent(rootfs: String, path: String, into target: String) throws {
+    static func copyImageContent(rootfs: String, path: String, into target: String) throws {
         let root = try RootedPath(root: rootfs)
         guard let fd = try? root.open(path, flags: O_PATH | O_DIRECTORY) else { return }
         defer { close(fd) }

@@ -16,10 +16,10 @@ import Logging
 /// The long waits, for exits and for `stop` timeouts, are waiters resumed by the exit monitor.
 public final class ContainerService: Sendable {
     let config: EngineConfig
-    nonisolated public let images: ImageStore
-    nonisolated public let networks: NetworkService
-    nonisolated public let volumes: VolumeService
-    nonisolated public let events: EventLog
+    public let images: ImageStore
+    public let networks: NetworkService
+    public let volumes: VolumeService
+    public let events: EventLog
     let containers = ContainerRegistry()
     let execs = Locked<[String: ExecRecord]>([:])
     /// Where the containers' processes run: their shims (a fake in the engine's unit tests).
@@ -139,12 +139,12 @@ public final class ContainerService: Sendable {
 
     // MARK: paths and lookup
 
-    nonisolated func containerDir(_ id: String) -> String { config.containersRoot + "/" + id }
-    nonisolated func recordPath(_ id: String) -> String { containerDir(id) + "/config.v2.json" }
-    nonisolated func bundlePath(_ id: String) -> String { config.bundlesRoot + "/" + id }
-    nonisolated func socketPath(_ id: String) -> String { bundlePath(id) + "/shim.sock" }
-    nonisolated func logPath(_ id: String) -> String { containerDir(id) + "/" + id + "-json.log" }
-    nonisolated func task(_ id: String) -> any TaskControl { tasks.task(id) }
+    func containerDir(_ id: String) -> String { config.containersRoot + "/" + id }
+    func recordPath(_ id: String) -> String { containerDir(id) + "/config.v2.json" }
+    func bundlePath(_ id: String) -> String { config.bundlesRoot + "/" + id }
+    func socketPath(_ id: String) -> String { bundlePath(id) + "/shim.sock" }
+    func logPath(_ id: String) -> String { containerDir(id) + "/" + id + "-json.log" }
+    func task(_ id: String) -> any TaskControl { tasks.task(id) }
 
     /// A container event with Docker's attributes: image, name and the container's labels.
     func emit(_ record: ContainerRecord, _ action: String, _ extra: [String: String] = [:]) {
@@ -322,10 +322,10 @@ public final class ContainerService: Sendable {
         return name
     }
 
-    public nonisolated var usernsRemapped: Bool { config.remap != nil }
+    public var usernsRemapped: Bool { config.remap != nil }
 
     /// The daemon's `--userns-remap` maps, unless the container opted out with `--userns=host`.
-    nonisolated func idmap(for record: ContainerRecord) -> IDMap? {
+    func idmap(for record: ContainerRecord) -> IDMap? {
         record.hostConfig.UsernsMode == "host" ? nil : config.remap
     }
 
@@ -376,7 +376,7 @@ public final class ContainerService: Sendable {
     ]
     public static var logDriverNames: [String] { logDrivers.keys.sorted() }
     /// The driver a container gets when it names none.
-    nonisolated public var logDriver: String { config.logDriver }
+    public var logDriver: String { config.logDriver }
 
     /// Docker's checks on the host config's other settings, with its messages (resources: `ResourceChecks`).
     static func validate(_ host: HostConfig) throws {
@@ -478,7 +478,7 @@ public final class ContainerService: Sendable {
                                         logFormat: logFile?.format.rawValue, logCompress: logRotation.compress)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")
-            // the task's creation waits off the actor: other containers go on
+            // the task's creation waits on the blocking pool: other containers go on
             try await tasks.create(id, bundle: bundle)
             for pending in await container.takePendingAttaches() {
                 do { pending.connected(.success(try await task(id).attach(stdin: pending.stdin, stdout: pending.stdout, stderr: pending.stderr))) } catch {
@@ -584,7 +584,7 @@ public final class ContainerService: Sendable {
             // dockerd), with the start's error and exit code, which its waiters hear.
             log.debug("exit of container \(id) reported while it was \(record.lifecycle.rawValue): its start failed")
             removeLeftoverCgroup(record.cgroupPath)
-            await containers.actor(id)?.resumeExitWaiters(record.state.ExitCode)
+            await containers.actor(id)?.resume(.exit, exitCode: record.state.ExitCode)
             return .nothing
         }
         try record.move(to: .exited)
@@ -599,7 +599,7 @@ public final class ContainerService: Sendable {
         removeLeftoverCgroup(record.cgroupPath)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
-        await containers.actor(id)?.resumeExitWaiters(status.exitCode)
+        await containers.actor(id)?.resume(.exit, exitCode: status.exitCode)
         if record.hostConfig.AutoRemove == true { return .remove }
         guard RestartRule(record.hostConfig.RestartPolicy).restartsAfterExit(code: status.exitCode, restarts: record.restartCount,
                                                                              stoppedByUser: record.stoppedByUser) else { return .nothing }
@@ -737,7 +737,7 @@ public final class ContainerService: Sendable {
     func waitForExit(_ id: String, _ waiter: Waiter, always: Bool = false) async -> Bool {
         guard let container = containers.actor(id) else { return false }
         let containers = containers
-        return await container.addExitWaiter(waiter) { always || containers[id]?.state.Running == true }
+        return await container.add(waiter, for: .exit) { always || containers[id]?.state.Running == true }
     }
 
     public func wait(_ ref: String, condition: String?) async throws -> WaitResponse {
@@ -748,7 +748,7 @@ public final class ContainerService: Sendable {
         switch condition ?? "not-running" {
         case "removed":
             let containers = containers
-            registered = await containers.actor(id)?.addRemoveWaiter(waiter) { containers[id] != nil } ?? false
+            registered = await containers.actor(id)?.add(waiter, for: .removal) { containers[id] != nil } ?? false
         case "next-exit":
             registered = await waitForExit(id, waiter, always: true)
         default:
@@ -861,8 +861,8 @@ public final class ContainerService: Sendable {
                 await logFailure("removing volume \(m.source) of container \(id)") { try await volumes.remove(m.source, force: true) }
             }
         }
-        await container.resumeExitWaiters(final.state.ExitCode)
-        await container.resumeRemoveWaiters(final.state.ExitCode)
+        await container.resume(.exit, exitCode: final.state.ExitCode)
+        await container.resume(.removal, exitCode: final.state.ExitCode)
     }
 
     public func prune() async -> PruneReport {
@@ -884,13 +884,13 @@ public final class ContainerService: Sendable {
         let wanted = newName.hasPrefix("/") ? String(newName.dropFirst()) : newName
         if wanted == record.name { throw EngineError.invalid("Renaming a container with the same name as its current name") }
         let name = try reserveName(newName, for: id)
-        let old = record.name
+        let before = record
         record.name = name
         do { try save(record) } catch {
-            containers.release(name, for: id)
+            containers[id] = before  // the old name back in memory, the new one free again
             throw error
         }
-        emit(record, "rename", ["oldName": "/" + old])
+        emit(record, "rename", ["oldName": "/" + before.name])
     }
 
     // MARK: attach and logs
@@ -925,7 +925,7 @@ public final class ContainerService: Sendable {
 
     /// Where the container's log is written and in which format; nil for the `none` driver.
     /// The local driver's file is not the API's `LogPath`, as in moby (its format is private).
-    nonisolated func logFile(_ record: ContainerRecord) -> (path: String, format: LogFormat)? {
+    func logFile(_ record: ContainerRecord) -> (path: String, format: LogFormat)? {
         switch record.hostConfig.LogConfig?.Type {
         case "none": return nil
         case "local": return (containerDir(record.id) + "/local-logs/container.log", .local)
@@ -935,7 +935,7 @@ public final class ContainerService: Sendable {
 
     /// The log's rotation: the container's options, else the daemon's `log-opts`, else the
     /// driver's defaults (json-file: never rotated; local: 20 MB × 5 files, compressed, as dockerd's).
-    nonisolated func logRotation(_ record: ContainerRecord) -> (maxSize: Int64, maxFiles: Int, compress: Bool) {
+    func logRotation(_ record: ContainerRecord) -> (maxSize: Int64, maxFiles: Int, compress: Bool) {
         let options = record.hostConfig.LogConfig?.Config ?? [:]
         let local = record.hostConfig.LogConfig?.Type == "local"
         let daemonSize = config.logMaxSize > 0 ? config.logMaxSize : local ? 20 << 20 : 0
