@@ -66,12 +66,15 @@ def test_pause_freezes_through_cgroup_freeze(docker):
 
 
 def test_an_oom_kill_is_read_from_memory_events(docker):
+    # A name of its own per run: the previous parameter's container, also OOM-killed, may fall in the
+    # window `--since` opens a second early.
+    name = f"v2oom-{time.time_ns()}"
     since = str(int(time.time()) - 1)
-    docker.docker("run", "--name", "v2oom", "-m", "16m", "--memory-swap", "16m", "busybox",
+    docker.docker("run", "--name", name, "-m", "16m", "--memory-swap", "16m", "busybox",
                   "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", timeout=120)
-    assert inspect(docker, "v2oom", "{{.State.OOMKilled}} {{.State.ExitCode}}") == "true 137"
+    assert inspect(docker, name, "{{.State.OOMKilled}} {{.State.ExitCode}}") == "true 137"
     until = str(int(time.time()) + 1)
-    events = docker.ok("events", "--since", since, "--until", until, "--filter", "container=v2oom",
+    events = docker.ok("events", "--since", since, "--until", until, "--filter", f"container={name}",
                        "--format", "{{.TimeNano}} {{.Action}} {{.Actor.ID}}", timeout=30)
     assert [line.split()[1] for line in events.splitlines()].count("oom") == 1, events
 
