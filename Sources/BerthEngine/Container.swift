@@ -15,6 +15,9 @@ actor Container {
     /// What a waiter waits for: the next exit, or the removal (which also ends exit waits).
     enum Awaited { case exit, removal }
     private var waiters: [Awaited: [Waiter]] = [:]
+    /// An exit is being recorded: the registry already says stopped, but its `die` is not out
+    /// yet. A `stop` waiting from then on must still wait, or its `stop` event beats the `die`.
+    private var exitPending = false
     var pendingAttaches: [ContainerService.PendingAttach] = []
     var healthTask: Task<Void, Never>?
     /// Operations (export, cp) using the rootfs mount; it stays while any does.
@@ -45,15 +48,19 @@ actor Container {
     /// Runs `body` on this actor: a check and a change of this state in one step.
     func run<T: Sendable>(_ body: @Sendable (isolated Container) throws -> T) rethrows -> T { try body(self) }
 
-    /// Adds a waiter if `condition` (read from the registry) holds at this moment: an exit or a
-    /// removal changes the registry before it resumes the waiters here, so none is missed.
+    /// Adds a waiter if `condition` (read from the registry) holds at this moment, or an exit is
+    /// being recorded: an exit or a removal changes the registry before it resumes the waiters
+    /// here, so none is missed.
     func add(_ waiter: Waiter, for awaited: Awaited, if condition: @Sendable () -> Bool) -> Bool {
-        guard condition() else { return false }
+        guard (awaited == .exit && exitPending) || condition() else { return false }
         waiters[awaited, default: []].append(waiter)
         return true
     }
 
+    func exitBegins() { exitPending = true }
+
     func resume(_ awaited: Awaited, exitCode code: Int32) {
+        exitPending = false
         for waiter in waiters.removeValue(forKey: awaited) ?? [] { waiter.resume(exitCode: code) }
     }
 

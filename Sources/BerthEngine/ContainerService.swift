@@ -588,6 +588,7 @@ public final class ContainerService: Sendable {
             return .nothing
         }
         try record.move(to: .exited)
+        await containers.actor(id)?.exitBegins()
         record.state.Pid = 0
         record.state.ExitCode = status.exitCode
         record.state.OOMKilled = status.oomKilled

@@ -890,7 +890,7 @@ public final class ImageBuilder: @unchecked Sendable {
             case S_IFREG:
                 let file = try rooted.open(rel, flags: O_RDONLY)
                 defer { close(file) }
-                line += " " + SHA256.digest(try FileIO.readAll(file, path: rel)).description
+                line += " " + (try SHA256.digest(fd: file, path: rel)).description
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: 4097)
                 let n = readlinkat(fd, "", &buffer, 4096)

@@ -111,9 +111,24 @@ public struct CNI: Sendable {
         }
     }
 
+    /// Plugins that only pass the previous result on when a capability argument is absent or
+    /// empty: portmap's ADD and DEL return at once without `portMappings` (plugins/meta/portmap),
+    /// so a pod without hostPorts is spared its exec (a Go binary's start, ~5 ms) both ways.
+    static let inertWithout = ["portmap": "portMappings"]
+
+    func isInert(_ plugin: [String: CNIValue], _ attachment: CNIAttachment, previous: CNIValue?) -> Bool {
+        guard let type = plugin["type"]?.string, let capability = Self.inertWithout[type], previous != nil else { return false }
+        guard case .object(let declared)? = plugin["capabilities"], declared[capability] == .bool(true) else { return true }
+        switch attachment.capabilities[capability] {
+        case .array(let items)?: return items.isEmpty
+        case nil, .null?: return true
+        default: return false
+        }
+    }
+
     public func add(_ network: CNINetwork, _ attachment: CNIAttachment) throws(NetworkError) -> Result {
         var previous: CNIValue?
-        for plugin in network.plugins {
+        for plugin in network.plugins where !isInert(plugin, attachment, previous: previous) {
             previous = try invoke("ADD", network, plugin, attachment, previous: previous)
         }
         let result = Result(raw: previous ?? .object([:]))
@@ -131,7 +146,7 @@ public struct CNI: Sendable {
     public func delete(_ network: CNINetwork, _ attachment: CNIAttachment) throws(NetworkError) {
         let cached = try? JSONDecoder().decode(CNIValue.self, from: Data(try FileIO.read(cachePath(network, attachment))))
         var failure: NetworkError?
-        for plugin in network.plugins.reversed() {
+        for plugin in network.plugins.reversed() where !isInert(plugin, attachment, previous: cached) {
             do { _ = try invoke("DEL", network, plugin, attachment, previous: cached) } catch { failure = failure ?? error }
         }
         unlink(cachePath(network, attachment))

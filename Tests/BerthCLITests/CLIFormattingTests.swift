@@ -83,6 +83,39 @@ import Testing
         #expect(table.isTable && table.header(["ID": "CONTAINER ID"]) == "CONTAINER ID\tNAMES")
     }
 
+    /// The control structures and functions docker's own documentation uses in `--format`.
+    @Test func templatesWithControlStructures() throws {
+        let data = try JSONValue.parse(#"""
+            {"Name":"/web","State":{"Running":true,"Status":"running","Health":null},
+             "NetworkSettings":{"Networks":{"front":{"IPAddress":"10.0.0.2"},"back":{"IPAddress":"10.1.0.2"}},
+                                "Ports":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],"443/tcp":null}},
+             "Config":{"Env":["A=1","B=2"],"Labels":{}},"Mounts":[]}
+            """#)
+        func render(_ t: String) throws -> String { try Template(t).render(data) }
+        #expect(try render("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}") == "10.1.0.2 10.0.0.2 ")  // a map in key order
+        #expect(try render("{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{if $conf}}{{(index $conf 0).HostPort}}{{else}}none{{end}}; {{end}}")
+                == "443/tcp -> none; 80/tcp -> 8080; ")
+        #expect(try render("{{range $i, $e := .Config.Env}}{{$i}}={{$e}} {{end}}") == "0=A=1 1=B=2 ")
+        #expect(try render("{{range .Config.Env}}{{println .}}{{end}}") == "A=1\nB=2\n")
+        #expect(try render("{{range .Mounts}}x{{else}}no mounts{{end}}") == "no mounts")
+        #expect(try render("{{if .State.Running}}up{{else if .State.Health}}health{{else}}down{{end}}") == "up")
+        #expect(try render("{{if not .State.Health}}none{{end}} {{if eq .State.Status \"running\" \"paused\"}}live{{end}}") == "none live")
+        #expect(try render("{{with .State}}{{.Status}}{{end}}{{with .Config.Labels}}labels{{else}} no labels{{end}}") == "running no labels")
+        #expect(try render("{{$n := .Name}}{{range .Config.Env}}{{$n}}:{{.}} {{end}}{{$.Name}}") == "/web:A=1 /web:B=2 /web")
+        #expect(try render("{{.Name | upper}} {{printf \"%-6s|%3d|%q|%.2f\" .Name 7 .State.Status 1.5}}") == "/WEB /web  |  7|\"running\"|1.50")
+        #expect(try render("{{join (split \"a,b\" \",\") \"+\"}} {{title \"hello world\"}} {{truncate .Name 2}} {{pad \"x\" 1 2}}|") == "a+b Hello World /w  x  |")
+        #expect(try render("{{len .Config.Env}} {{and .State.Running .Name}} {{or .Config.Labels \"empty\"}} {{gt (len .Config.Env) 1}}") == "2 /web empty true")
+        #expect(try render("a  {{- /* a comment */ -}}  b\n{{- \"c\"}}") == "abc")
+        #expect(try render("{{printf \"%s %s\" .Name}}") == "/web %!s(MISSING)")
+        #expect(throws: Template.TemplateError.self) { try render("{{range .Name}}{{end}}") }
+        #expect(throws: Template.TemplateError.self) { try render("{{if .Name}}unterminated") }
+        #expect(throws: Template.TemplateError.self) { try render("{{end}}") }
+        #expect(throws: Template.TemplateError.self) { try render("{{eq .Name 1}}") }
+        #expect(throws: Template.TemplateError.self) { try render("{{$undefined}}") }
+        #expect(throws: Template.TemplateError.self) { try render("{{nosuch .Name}}") }
+        #expect(throws: Template.TemplateError.self) { try render("{{index .Config.Env 5}}") }
+    }
+
     @Test func jsonKeepsKeyOrderAndEscapes() throws {
         let text = #"{"z":1,"a":[true,null,"x\"\u00e9\ud83d\ude00"],"m":{}}"#
         let value = try JSONValue.parse(text)

@@ -102,3 +102,17 @@ import Testing
         #expect(text.hasPrefix("*nat\n:BERTH-abc123-POSTROUTING - [0:0]\n") && text.hasSuffix("COMMIT\n"))
     }
 }
+
+/// portmap is skipped only where its own code would pass the previous result on unchanged.
+@Test func portmapIsSkippedOnlyWithoutPortMappings() {
+    let cni = CNI(binDirectories: [], cacheDirectory: "/nonexistent")
+    let portmap: [String: CNIValue] = ["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]
+    let previous = CNIValue.object(["ips": .array([])])
+    let plain = CNIAttachment(containerID: "p", netns: "/x")
+    let mapped = CNIAttachment(containerID: "p", netns: "/x", capabilities: ["portMappings": .array([.object(["hostPort": .int(80)])])])
+    #expect(cni.isInert(portmap, plain, previous: previous))
+    #expect(!cni.isInert(portmap, mapped, previous: previous))
+    #expect(cni.isInert(["type": .string("portmap")], mapped, previous: previous))  // not declared: it never sees the mappings
+    #expect(!cni.isInert(portmap, plain, previous: nil))  // first in a list: let it say it must be chained
+    #expect(!cni.isInert(["type": .string("bridge")], plain, previous: previous))
+}

@@ -160,6 +160,34 @@ def test_ps_filters_and_formats(docker):
     assert all(len(c) == 64 for c in full)
 
 
+def test_format_templates_from_dockers_documentation(docker):
+    """The `--format` forms docker's documentation teaches (range over a map in key order, range
+    with variables, if/else, with, pipelines, printf), printed the same by both CLIs: the docker
+    CLI runs Go's text/template itself."""
+    net = f"fmtnet{os.getpid()}"
+    docker.ok("network", "create", net)
+    try:
+        docker.ok("run", "-d", "--name", "fmtc", "--network", net, "-p", "127.0.0.1::80", "-e", "A=1", "-l", "b=2", "-l", "a=1",
+                  "busybox", "sleep", "300")
+        docker.ok("network", "connect", "bridge", "fmtc")
+        addresses = inspect(docker, "fmtc", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()
+        by_name = inspect(docker, "fmtc", "{{range $name, $n := .NetworkSettings.Networks}}{{$name}}={{$n.IPAddress}} {{end}}").split()
+        assert [a.split("=")[0] for a in by_name] == sorted(["bridge", net]) and [a.split("=")[1] for a in by_name] == addresses
+        port = inspect(docker, "fmtc", "{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{(index $conf 0).HostIp}}{{end}}")
+        assert port == "80/tcp -> 127.0.0.1"
+        assert inspect(docker, "fmtc", "{{range $k, $v := .Config.Labels}}{{$k}}:{{$v}},{{end}}") == "a:1,b:2,"
+        assert inspect(docker, "fmtc", "{{if .State.Running}}up{{else}}down{{end}} {{with .State}}{{.Status | upper}}{{end}}") == "up RUNNING"
+        assert inspect(docker, "fmtc", '{{if eq .State.Status "exited"}}gone{{else if .State.Paused}}paused{{else}}live{{end}}') == "live"
+        assert inspect(docker, "fmtc", '{{printf "%-9s|" .Config.Image}}{{len .Mounts}}{{range .Mounts}}m{{else}} none{{end}}') == "busybox  |0 none"
+        assert inspect(docker, "fmtc", '{{- range .Config.Env}}{{if eq (index (split . "=") 0) "A"}}{{.}}{{end}}{{end -}}') == "A=1"
+        assert docker.ok("ps", "--filter", "name=fmtc", "--format", "{{.Names}}{{if .Ports}} has ports{{end}}").strip() == "fmtc has ports"
+        bad = docker.docker("inspect", "-f", "{{range .Name}}{{end}}", "fmtc")
+        assert bad.returncode != 0 and "range can't iterate over /fmtc" in bad.stderr, bad
+    finally:
+        docker.docker("rm", "-f", "fmtc")
+        docker.docker("network", "rm", net)
+
+
 def test_resource_limits_in_cgroup_and_oom(docker):
     cid = docker.ok("run", "-d", "-m", "32m", "--cpus", "0.5", "--pids-limit", "50", "--cpu-shares", "512",
                     "busybox", "sleep", "300").strip()
