@@ -45,30 +45,85 @@ extension CLI {
             out(try Template(format).render(info) + "\n")
             return 0
         }
-        func s(_ k: String) -> String { info[k].map(Template.goText) ?? "" }
-        out("""
-        Server:
-         Containers: \(s("Containers"))
-          Running: \(s("ContainersRunning"))
-          Paused: \(s("ContainersPaused"))
-          Stopped: \(s("ContainersStopped"))
-         Images: \(s("Images"))
-         Server Version: \(s("ServerVersion"))
-         Storage Driver: \(s("Driver"))
-         Logging Driver: \(s("LoggingDriver"))
-         Cgroup Driver: \(s("CgroupDriver"))
-         Cgroup Version: \(s("CgroupVersion"))
-         Kernel Version: \(s("KernelVersion"))
-         Operating System: \(s("OperatingSystem"))
-         OSType: \(s("OSType"))
-         Architecture: \(s("Architecture"))
-         CPUs: \(s("NCPU"))
-         Total Memory: \(Size.binary(Double(info["MemTotal"]?.int ?? 0)))
-         Name: \(s("Name"))
-         Docker Root Dir: \(s("DockerRootDir"))
-
-        """)
+        out(Self.infoText(info, client: Self.clientVersion))
+        for warning in info["Warnings"]?.array ?? [] { FileIO.stderr(Template.goText(warning) + "\n") }
         return 0
+    }
+
+    /// The docker CLI's `info` layout, line for line (cli/command/system/info.go): optional
+    /// lines only when the daemon sent them, sorted runtimes, decoded security options, the
+    /// insecure registries by name then by CIDR.
+    static func infoText(_ info: JSONValue, client version: String) -> String {
+        var lines = ["Client:", " Version:    \(version)", " Context:    default", " Debug Mode: false", "", "Server:"]
+        func s(_ key: String) -> String { info[key].map(Template.goText) ?? "" }
+        func line(_ label: String, _ key: String) { lines.append(" \(label): \(s(key))") }
+        func nonEmpty(_ label: String, _ key: String) { if !s(key).isEmpty { line(label, key) } }
+        func strings(_ value: JSONValue?) -> [String] { value?.array.compactMap(\.string) ?? [] }
+        line("Containers", "Containers")
+        lines += ["  Running: \(s("ContainersRunning"))", "  Paused: \(s("ContainersPaused"))", "  Stopped: \(s("ContainersStopped"))"]
+        line("Images", "Images")
+        line("Server Version", "ServerVersion")
+        line("Storage Driver", "Driver")
+        for pair in info["DriverStatus"]?.array ?? [] where pair.array.count == 2 {
+            lines.append("  \(Template.goText(pair.array[0])): \(Template.goText(pair.array[1]))")
+        }
+        nonEmpty("Logging Driver", "LoggingDriver")
+        nonEmpty("Cgroup Driver", "CgroupDriver")
+        nonEmpty("Cgroup Version", "CgroupVersion")
+        let plugins = info["Plugins"]
+        lines += [" Plugins:", "  Volume: " + strings(plugins?["Volume"]).joined(separator: " "),
+                  "  Network: " + strings(plugins?["Network"]).joined(separator: " ")]
+        if !strings(plugins?["Authorization"]).isEmpty { lines.append("  Authorization: " + strings(plugins?["Authorization"]).joined(separator: " ")) }
+        lines.append("  Log: " + strings(plugins?["Log"]).joined(separator: " "))
+        lines.append(" Swarm: " + (info["Swarm"]?["LocalNodeState"]?.string ?? ""))
+        if case .object(let runtimes)? = info["Runtimes"], !runtimes.isEmpty {
+            lines += [" Runtimes: " + runtimes.map(\.0).sorted().joined(separator: " "), " Default Runtime: \(s("DefaultRuntime"))"]
+        }
+        if s("OSType") == "linux" {
+            line("Init Binary", "InitBinary")
+            for (name, key) in [("containerd", "ContainerdCommit"), ("runc", "RuncCommit"), ("init", "InitCommit")] {
+                lines.append(" \(name) version: " + (info[key]?["ID"]?.string ?? ""))
+            }
+            let options = strings(info["SecurityOptions"])
+            if !options.isEmpty {
+                lines.append(" Security Options:")
+                for option in options {
+                    let fields = option.split(separator: ",").map { $0.split(separator: "=", maxSplits: 1).map(String.init) }
+                    lines.append("  " + (fields.first { $0.first == "name" }?.last ?? option))
+                    if let profile = fields.first(where: { $0.count == 2 && $0[0] == "profile" }) { lines.append("   Profile: " + profile[1]) }
+                }
+            }
+        }
+        line("Kernel Version", "KernelVersion")
+        nonEmpty("Operating System", "OperatingSystem")
+        nonEmpty("OSType", "OSType")
+        nonEmpty("Architecture", "Architecture")
+        line("CPUs", "NCPU")
+        lines.append(" Total Memory: " + Size.binary(Double(info["MemTotal"]?.int ?? 0)))
+        nonEmpty("Name", "Name")
+        nonEmpty("ID", "ID")
+        line("Docker Root Dir", "DockerRootDir")
+        line("Debug Mode", "Debug")
+        if info["Debug"]?.bool == true {
+            lines += ["  File Descriptors: \(s("NFd"))", "  Goroutines: \(s("NGoroutines"))", "  System Time: \(s("SystemTime"))",
+                      "  EventsListeners: \(s("NEventsListener"))"]
+        }
+        nonEmpty("HTTP Proxy", "HttpProxy")
+        nonEmpty("HTTPS Proxy", "HttpsProxy")
+        nonEmpty("No Proxy", "NoProxy")
+        let labels = strings(info["Labels"])
+        if !labels.isEmpty { lines += [" Labels:"] + labels.map { "  " + $0 } }
+        line("Experimental", "ExperimentalBuild")
+        let registries = info["RegistryConfig"]
+        var indexes: [(String, JSONValue)] = []
+        if case .object(let fields)? = registries?["IndexConfigs"] { indexes = fields }
+        let insecureNames = indexes.filter { $0.1["Secure"]?.bool != true }.map { $0.1["Name"]?.string ?? $0.0 }.sorted()
+        let cidrs = strings(registries?["InsecureRegistryCIDRs"])
+        if !indexes.isEmpty || !cidrs.isEmpty { lines += [" Insecure Registries:"] + (insecureNames + cidrs).map { "  " + $0 } }
+        let mirrors = strings(registries?["Mirrors"])
+        if !mirrors.isEmpty { lines += [" Registry Mirrors:"] + mirrors.map { "  " + $0 } }
+        line("Live Restore Enabled", "LiveRestoreEnabled")
+        return lines.joined(separator: "\n") + "\n\n"
     }
 
     func df(_ args: [String]) throws -> Int32 {

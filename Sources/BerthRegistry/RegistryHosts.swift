@@ -56,9 +56,11 @@ public struct RegistryHosts: Sendable {
         if insecure.contains(host) { return true }
         let name = (try? HTTPURL.splitHostPort(host, original: host).0) ?? host
         if insecure.contains(name) { return true }
-        let cidrs = ["127.0.0.0/8", "::1/128"] + insecure.filter { $0.contains("/") }
-        return Self.addresses(of: name).contains { address in cidrs.contains { CIDR.contains($0, address) } }
+        return Self.addresses(of: name).contains { address in insecureCIDRs.contains { CIDR.contains($0, address) } }
     }
+
+    /// Loopback is always insecure, as in dockerd; then the CIDRs among `insecure`.
+    public var insecureCIDRs: [String] { ["127.0.0.0/8", "::1/128"] + insecure.filter { $0.contains("/") } }
 
     func hasCA(_ host: String) -> Bool { !certificateFiles(host).ca.isEmpty }
 

@@ -21,7 +21,7 @@ public final class HTTPServer: Sendable {
         self.spool = spool
         let registryRoutes = RegistryRoutes(store: images, registry: registry, events: containers.events,
                                             maxConcurrentDownloads: maxConcurrentDownloads, maxConcurrentUploads: maxConcurrentUploads)
-        let table = SystemRoutes(containers: containers, store: images, buildCache: buildCache, dataRoot: dataRoot).table
+        let table = SystemRoutes(containers: containers, store: images, buildCache: buildCache, registry: registry.hosts, dataRoot: dataRoot).table
             + ContainerRoutes(service: containers, spool: spool).table
             + ImageRoutes(store: images, containers: containers, spool: spool, registry: registryRoutes).table
             + registryRoutes.table

@@ -2,6 +2,7 @@ import BerthAPI
 import BerthCgroups
 import BerthEngine
 import BerthImage
+import BerthRegistry
 import BerthSystem
 import FoundationEssentials
 import Glibc
@@ -12,15 +13,16 @@ struct SystemRoutes {
     let containers: ContainerService
     let store: ImageStore
     let buildCache: BuildCache
+    let registry: RegistryHosts
     let dataRoot: String
     static let engineVersion = BerthVersion.release
 
     var table: [(HTTPMethod, String, Router.Handler)] {
-        let containers = self.containers, store = self.store, dataRoot = self.dataRoot, buildCache = self.buildCache
+        let containers = self.containers, store = self.store, dataRoot = self.dataRoot, buildCache = self.buildCache, registry = self.registry
         return [
             (.GET, "/_ping", { _, _, r in r.text("OK") }),
             (.GET, "/version", { _, _, r in r.json(Self.version()) }),
-            (.GET, "/info", { _, _, r in r.json(await Self.info(containers, store, dataRoot)) }),
+            (.GET, "/info", { _, _, r in r.json(await Self.info(containers, store, registry, dataRoot)) }),
             (.GET, "/events", { req, _, r in
                 let filters = try ContainerService.parseFilters(req.query("filters"))
                 let since = try req.query("since").map(APIRequest.eventTime)
@@ -114,7 +116,7 @@ struct SystemRoutes {
         return v
     }
 
-    static func info(_ containers: ContainerService, _ store: ImageStore, _ dataRoot: String) async -> InfoResponse {
+    static func info(_ containers: ContainerService, _ store: ImageStore, _ registry: RegistryHosts, _ dataRoot: String) async -> InfoResponse {
         var i = InfoResponse()
         let counts = containers.counts()
         let (release, machine) = uname()
@@ -145,7 +147,7 @@ struct SystemRoutes {
         i.NCPU = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         i.MemTotal = Int64(sysconf(Int32(_SC_PHYS_PAGES))) * Int64(sysconf(Int32(_SC_PAGESIZE)))
         i.IndexServerAddress = "https://index.docker.io/v1/"
-        i.RegistryConfig = .init()
+        i.RegistryConfig = Self.registryConfig(registry)
         i.DockerRootDir = dataRoot
         i.Name = Self.hostname()
         i.ServerVersion = engineVersion
@@ -155,8 +157,27 @@ struct SystemRoutes {
         i.Swarm.LocalNodeState = "inactive"
         i.LiveRestoreEnabled = true
         i.Isolation = ""
+        i.InitBinary = "docker-init"  // what `--init` binds at /sbin/docker-init, as dockerd names it
         i.SecurityOptions = ["name=seccomp,profile=builtin"] + (containers.usernsRemapped ? ["name=userns"] : []) + ["name=cgroupns"]
         return i
+    }
+
+    /// dockerd's view of the registries: Docker Hub with its mirrors, each insecure host by name,
+    /// and the insecure CIDRs (loopback always).
+    static func registryConfig(_ hosts: RegistryHosts) -> InfoResponse.RegistryConfig {
+        var config = InfoResponse.RegistryConfig()
+        let mirrors = hosts.mirrors.map { $0.description.hasSuffix("/") ? $0.description : $0.description + "/" }
+        config.Mirrors = mirrors
+        config.InsecureRegistryCIDRs = hosts.insecureCIDRs
+        var hub = InfoResponse.IndexInfo()
+        hub.Name = "docker.io"; hub.Mirrors = mirrors; hub.Secure = true; hub.Official = true
+        config.IndexConfigs["docker.io"] = hub
+        for host in hosts.insecure where !host.contains("/") {
+            var index = InfoResponse.IndexInfo()
+            index.Name = host
+            config.IndexConfigs[host] = index
+        }
+        return config
     }
 
     static func osName() -> String {

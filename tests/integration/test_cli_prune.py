@@ -77,3 +77,16 @@ def test_system_df_and_its_verbose_tables_read_as_the_docker_clis(daemon):
     finally:
         daemon.docker("rm", "-f", "df-" + tag)
         daemon.docker("volume", "rm", f"dfvol-{tag}")
+
+
+def test_info_reads_as_the_docker_clis(daemon):
+    """`berth info` and `docker info` on one daemon: the same sections and lines (docker 28's
+    layout), only the client's own version differs."""
+    def info(client):
+        r = subprocess.run([client, "info"], env=daemon.env(), capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, (client, r.stderr)
+        return re.sub(r"^ Version: .*$", " Version: <client>", r.stdout, count=1, flags=re.M).splitlines()
+    theirs, ours = info(DOCKER), info(BERTH)
+    assert ours == theirs, "\n".join(f"{a!r:60} {b!r}" for a, b in zip(ours, theirs))
+    assert " Insecure Registries:" in ours and "  127.0.0.0/8" in ours and " Init Binary: docker-init" in ours
+
