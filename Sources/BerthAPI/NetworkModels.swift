@@ -16,6 +16,8 @@ public struct EndpointSettings: Codable, Sendable, Equatable, GoEncodable {
     public var Aliases: [String]?
     public var MacAddress: String = ""
     public var DriverOpts: [String: String]?
+    /// API 1.48: the endpoint of the highest priority gives the container its default route.
+    public var GwPriority: Int = 0
     public var NetworkID: String = ""
     public var EndpointID: String = ""
     public var Gateway: String = ""
@@ -59,10 +61,15 @@ public struct NetworkCreateRequest: Codable, Sendable {
     public var Ingress: Bool?
     public var IPAM: IPAM?
     public var EnableIPv6: Bool?
+    /// API 1.47: false asks for an IPv6-only network.
+    public var EnableIPv4: Bool?
+    public var ConfigOnly: Bool?
+    public var ConfigFrom: ConfigReference?
     public var Options: [String: String]?
     public var Labels: [String: String]?
     public init() {}
 }
+
 
 public struct NetworkCreateResponse: Codable, Sendable {
     public var Id: String
@@ -90,6 +97,7 @@ public struct Network: Codable, Sendable, GoEncodable {
     public var Created: String = ""
     public var Scope: String = "local"
     public var Driver: String = ""
+    public var EnableIPv4: Bool = true
     public var EnableIPv6: Bool = false
     public var IPAM: IPAM = .init()
     public var Internal: Bool = false

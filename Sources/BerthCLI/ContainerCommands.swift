@@ -33,6 +33,7 @@ extension CLI {
         .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true), .init(nil, "cgroup-parent", value: true),
         .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true), .init(nil, "cidfile", value: true),
+        .init(nil, "link-local-ip", value: true),
         .init(nil, "domainname", value: true), .init(nil, "label-file", value: true), .init(nil, "oom-score-adj", value: true),
         .init(nil, "runtime", value: true), .init(nil, "isolation", value: true), .init(nil, "blkio-weight-device", value: true),
         .init(nil, "device-read-bps", value: true), .init(nil, "device-write-bps", value: true),
@@ -90,6 +91,15 @@ extension CLI {
             case "ip": e.IPAMConfig = e.IPAMConfig ?? EndpointIPAMConfig(); e.IPAMConfig?.IPv4Address = kv[1]
             case "ip6": e.IPAMConfig = e.IPAMConfig ?? EndpointIPAMConfig(); e.IPAMConfig?.IPv6Address = kv[1]
             case "mac-address": e.MacAddress = kv[1]
+            case "link-local-ip":
+                var ipam = e.IPAMConfig ?? EndpointIPAMConfig()
+                ipam.LinkLocalIPs = (ipam.LinkLocalIPs ?? []) + [kv[1]]
+                e.IPAMConfig = ipam
+            case "gw-priority":
+                guard let priority = Int(kv[1]) else {
+                    throw Flags.UsageError(description: "invalid argument \"\(text)\" for \"--network\" flag: invalid gw-priority: \(kv[1])")
+                }
+                e.GwPriority = priority
             case "driver-opt":
                 let opt = kv[1].split(separator: "=", maxSplits: 1).map(String.init)
                 if opt.count == 2 { e.DriverOpts = (e.DriverOpts ?? [:]).merging([opt[0]: opt[1]]) { $1 } }
@@ -253,19 +263,26 @@ extension CLI {
         var networking: NetworkingConfig?
         // `--network NAME` or docker's advanced `--network name=N,alias=A,ip=…,ip6=…,mac-address=…`,
         // repeatable: the first is the network mode, each is an endpoint (API 1.44's several
-        // EndpointsConfig entries); `--network-alias`, `--ip`, `--ip6` and `--mac-address` apply
-        // to the first, as in the docker CLI.
-        let specs = try (f.all("network") + f.all("net")).map(Self.networkSpec)
+        // EndpointsConfig entries); `--network-alias`, `--ip`, `--ip6`, `--link-local-ip` and
+        // `--mac-address` apply to the first, as in the docker CLI, which without `--network`
+        // sends them for the "default" network (the daemon refuses what the bridge cannot take).
+        var specs = try (f.all("network") + f.all("net")).map(Self.networkSpec)
+        let implicit = specs.isEmpty && ["network-alias", "ip", "ip6", "link-local-ip"].contains(where: f.has)
+        if implicit { specs = [("default", EndpointSettings())] }
         if let first = specs.first {
-            host.NetworkMode = first.name
+            if !implicit { host.NetworkMode = first.name }
             var endpoints: [String: EndpointSettings] = [:]
             for (i, var spec) in specs.enumerated() {
                 if i == 0 {
                     if f.has("network-alias") { spec.endpoint.Aliases = (spec.endpoint.Aliases ?? []) + f.all("network-alias") }
-                    if f.has("ip") || f.has("ip6") { spec.endpoint.IPAMConfig = spec.endpoint.IPAMConfig ?? EndpointIPAMConfig() }
+                    if f.has("ip") || f.has("ip6") || f.has("link-local-ip") { spec.endpoint.IPAMConfig = spec.endpoint.IPAMConfig ?? EndpointIPAMConfig() }
                     if let ip = f.string("ip") { spec.endpoint.IPAMConfig?.IPv4Address = ip }
                     if let ip6 = f.string("ip6") { spec.endpoint.IPAMConfig?.IPv6Address = ip6 }
-                    if let mac = f.string("mac-address") { spec.endpoint.MacAddress = mac; config.MacAddress = nil }
+                    if f.has("link-local-ip") {
+                        let given = spec.endpoint.IPAMConfig?.LinkLocalIPs ?? []
+                        spec.endpoint.IPAMConfig?.LinkLocalIPs = given + f.all("link-local-ip")
+                    }
+                    if !implicit, let mac = f.string("mac-address") { spec.endpoint.MacAddress = mac; config.MacAddress = nil }
                 }
                 if spec.endpoint != EndpointSettings() || specs.count > 1 { endpoints[spec.name] = spec.endpoint }
             }
@@ -276,8 +293,9 @@ extension CLI {
         }
         if f.has("dns-search") { host.DnsSearch = f.all("dns-search") }
         // `--device HOST[:CONTAINER][:PERMISSIONS]`.
-        host.Devices = f.has("device") ? f.all("device").map { spec in
+        host.Devices = f.has("device") ? try f.all("device").map { spec in
             let parts = spec.split(separator: ":").map(String.init)
+            guard !parts.isEmpty else { throw Flags.UsageError(description: "invalid argument \"\(spec)\" for \"--device\" flag: bad format for path: \(spec)") }
             var d = DeviceMapping()
             d.PathOnHost = parts[0]
             d.PathInContainer = parts.count > 1 && parts[1].hasPrefix("/") ? parts[1] : parts[0]
@@ -726,7 +744,9 @@ extension CLI {
     func inspect(_ args: [String], kind: String?) throws -> Int32 {
         // `--type` chooses among objects only where the command itself does not (`container inspect` does)
         let sizes: [Flags.Spec] = kind == nil || kind == "container" ? [.init("s", "size")] : []  // only containers have sizes
-        let f = try Flags(args, specs: [.init("f", "format", value: true)] + sizes + (kind == nil ? [.init(nil, "type", value: true)] : []))
+        let extra: [Flags.Spec] = kind == "image" ? [.init(nil, "platform", value: true)] : kind == "network" ? [.init("v", "verbose")] : []
+        let f = try Flags(args, specs: [.init("f", "format", value: true)] + sizes + extra + (kind == nil ? [.init(nil, "type", value: true)] : []))
+        let platform = try Self.platformQuery(f)
         try requireArgs(f, 1, "\(name) inspect")
         let type = kind ?? f.string("type")
         var results: [JSONValue] = []
@@ -735,12 +755,17 @@ extension CLI {
             let paths = ["container": "/containers/\(n)/json", "image": "/images/\(n)/json", "network": "/networks/\(n)", "volume": "/volumes/\(n)"]
             let order = type.map { [$0] } ?? ["container", "image", "network", "volume"]
             var found: JSONValue?
+            var refusal: APIClient.Failure?
             for kind in order {
                 guard let path = paths[kind] else { throw Flags.UsageError(description: "\"\(kind)\" is not a valid value for --type") }
-                if let v = try? client.call("GET", path, query: kind == "container" && f.bool("size") ? [("size", "1")] : []) { found = v; break }
+                let query = kind == "container" && f.bool("size") ? [("size", "1")] : kind == "image" ? platform
+                    : kind == "network" && f.bool("verbose") ? [("verbose", "true")] : []
+                do { found = try client.call("GET", path, query: query); break } catch let e as APIClient.Failure where e.status == 404 {
+                    if kind == "image" && !platform.isEmpty { refusal = e }  // found, but of another platform: say so
+                }
             }
             guard let value = found else {
-                FileIO.stderr("Error: No such \(type ?? "object"): \(n)\n")
+                FileIO.stderr(refusal.map { "Error response from daemon: \($0.message)\n" } ?? "Error: No such \(type ?? "object"): \(n)\n")
                 code = 1
                 continue
             }

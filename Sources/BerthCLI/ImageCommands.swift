@@ -47,10 +47,12 @@ extension CLI {
     }
 
     func rmi(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("f", "force"), .init(nil, "no-prune")])
+        let f = try Flags(args, specs: [.init("f", "force"), .init(nil, "no-prune"), .init(nil, "platform", value: true)])
         try requireArgs(f, 1, "\(name) rmi")
+        let query = [("force", f.bool("force") ? "1" : "0"), ("noprune", f.bool("no-prune") ? "1" : "0")]
+            + (try Self.platformQuery(f)).map { ("platforms", $0.1) }  // API 1.50's name on delete
         return each(f.positionals) { n in
-            for item in try client.call("DELETE", "/images/\(n)", query: [("force", f.bool("force") ? "1" : "0")]).array {
+            for item in try client.call("DELETE", "/images/\(n)", query: query).array {
                 if let u = item["Untagged"]?.string { out("Untagged: \(u)\n") }
                 if let d = item["Deleted"]?.string { out("Deleted: \(d)\n") }
             }
@@ -71,11 +73,25 @@ extension CLI {
         return [("repo", String(ref[..<colon])), ("tag", String(ref[ref.index(after: colon)...]))]
     }
 
+    /// `--platform os/arch[/variant]` as the docker CLI sends it since API 1.49: an OCI platform in JSON.
+    static func platformQuery(_ f: Flags) throws -> [(String, String)] {
+        guard let text = f.string("platform"), !text.isEmpty else { return [] }
+        let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...3).contains(parts.count), !parts.contains(where: \.isEmpty) else {
+            throw Flags.UsageError(description: "invalid platform \"\(text)\": use os/arch[/variant]")
+        }
+        let (os, arch) = parts.count == 1 ? ("linux", parts[0]) : (parts[0], parts[1])
+        var fields: [(String, JSONValue)] = [("architecture", .string(arch)), ("os", .string(os))]
+        if parts.count == 3 { fields.append(("variant", .string(parts[2]))) }
+        return [("platform", JSONValue.object(fields).compact)]
+    }
+
     func history(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("q", "quiet"), .init("H", "human"), .init(nil, "no-trunc"), .init(nil, "format", value: true)])
+        let f = try Flags(args, specs: [.init("q", "quiet"), .init("H", "human"), .init(nil, "no-trunc"), .init(nil, "format", value: true),
+                                        .init(nil, "platform", value: true)])
         try requireArgs(f, 1, "\(name) history")
         let trunc = !f.bool("no-trunc")
-        let rows: [JSONValue] = try client.call("GET", "/images/\(f.positionals[0])/history").array.map { h in
+        let rows: [JSONValue] = try client.call("GET", "/images/\(f.positionals[0])/history", query: try Self.platformQuery(f)).array.map { h in
             let id = h["Id"]?.string ?? ""
             var by = h["CreatedBy"]?.string ?? ""
             if trunc && by.count > 45 { by = String(by.prefix(44)) + "…" }

@@ -21,7 +21,9 @@ extension CLI {
         let f = try Flags(args, specs: [.init("d", "driver", value: true), .init(nil, "subnet", value: true), .init(nil, "gateway", value: true),
                                         .init(nil, "ip-range", value: true), .init(nil, "internal"), .init(nil, "attachable"),
                                         .init(nil, "label", value: true), .init("o", "opt", value: true), .init(nil, "ipv6"),
-                                        .init(nil, "aux-address", value: true)])
+                                        .init(nil, "aux-address", value: true), .init(nil, "ipv4"), .init(nil, "ipam-driver", value: true),
+                                        .init(nil, "ipam-opt", value: true), .init(nil, "scope", value: true), .init(nil, "config-only"),
+                                        .init(nil, "config-from", value: true), .init(nil, "ingress")])
         guard f.positionals.count == 1 else { throw Flags.UsageError(description: "\"\(name) network create\" requires exactly 1 argument.") }
         var request = NetworkCreateRequest()
         request.Name = f.positionals[0]
@@ -29,6 +31,11 @@ extension CLI {
         request.Internal = f.bool("internal")
         request.Attachable = f.bool("attachable")
         if f.bool("ipv6") { request.EnableIPv6 = true }
+        if f.has("ipv4") { request.EnableIPv4 = f.bool("ipv4") }
+        if f.has("scope") { request.Scope = f.string("scope") }
+        if f.bool("ingress") { request.Ingress = true }
+        if f.bool("config-only") { request.ConfigOnly = true }
+        if let from = f.string("config-from") { request.ConfigFrom = ConfigReference(); request.ConfigFrom?.Network = from }
         request.Labels = Self.keyValues(f.all("label"))
         request.Options = Self.keyValues(f.all("opt"))
         if f.has("subnet") || f.has("gateway") || f.has("ip-range") || f.has("aux-address") {
@@ -46,6 +53,12 @@ extension CLI {
                 pool.AuxiliaryAddresses = aux.isEmpty ? nil : aux
                 return pool
             }
+            request.IPAM = ipam
+        }
+        if f.has("ipam-driver") || f.has("ipam-opt") {
+            var ipam = request.IPAM ?? IPAM()
+            ipam.Driver = f.string("ipam-driver") ?? "default"
+            if f.has("ipam-opt") { ipam.Options = Self.keyValues(f.all("ipam-opt")) }
             request.IPAM = ipam
         }
         let created = try client.call("POST", "/networks/create", json: request)
@@ -87,7 +100,9 @@ extension CLI {
     }
 
     func networkConnect(_ args: [String], connect: Bool) throws -> Int32 {
-        let f = try Flags(args, specs: connect ? [.init(nil, "alias", value: true), .init(nil, "ip", value: true), .init(nil, "link", value: true)]
+        let f = try Flags(args, specs: connect ? [.init(nil, "alias", value: true), .init(nil, "ip", value: true), .init(nil, "ip6", value: true),
+                                                  .init(nil, "link", value: true), .init(nil, "link-local-ip", value: true),
+                                                  .init(nil, "driver-opt", value: true), .init(nil, "gw-priority", value: true)]
                                               : [.init("f", "force")])
         guard f.positionals.count == 2 else {
             throw Flags.UsageError(description: "\"\(name) network \(connect ? "connect" : "disconnect")\" requires exactly 2 arguments.")
@@ -97,7 +112,20 @@ extension CLI {
         if connect {
             var e = EndpointSettings()
             if f.has("alias") { e.Aliases = f.all("alias") }
-            if let ip = f.string("ip") { e.IPAMConfig = EndpointIPAMConfig(); e.IPAMConfig?.IPv4Address = ip }
+            if f.has("link") { e.Links = f.all("link") }
+            if f.has("ip") || f.has("ip6") || f.has("link-local-ip") {
+                var ipam = EndpointIPAMConfig()
+                ipam.IPv4Address = f.string("ip")
+                ipam.IPv6Address = f.string("ip6")
+                if f.has("link-local-ip") { ipam.LinkLocalIPs = f.all("link-local-ip") }
+                e.IPAMConfig = ipam
+            }
+            for option in f.all("driver-opt") {
+                let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw Flags.UsageError(description: "invalid key value pair format in driver options") }
+                e.DriverOpts = (e.DriverOpts ?? [:]).merging([kv[0]: kv[1]]) { $1 }
+            }
+            e.GwPriority = try f.int("gw-priority") ?? 0
             body.EndpointConfig = e
         } else {
             body.Force = f.bool("force")

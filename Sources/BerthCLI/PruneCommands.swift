@@ -33,8 +33,8 @@ extension CLI {
     }
 
     /// Runs one pruner; returns the report text and the space reclaimed.
-    func runPruner(_ pruner: Pruner, filters: [String], inSystemPrune: Bool = false) throws -> (String, Int64) {
-        let report = try client.call("POST", pruner.path, query: filters.isEmpty ? [] : [("filters", Self.filtersJSON(filters))])
+    func runPruner(_ pruner: Pruner, filters: [String], query extra: [(String, String)] = [], inSystemPrune: Bool = false) throws -> (String, Int64) {
+        let report = try client.call("POST", pruner.path, query: (filters.isEmpty ? [] : [("filters", Self.filtersJSON(filters))]) + extra)
         var text = ""
         if pruner.deletedKey == "ImagesDeleted" {
             let items = report["ImagesDeleted"]?.array ?? []
@@ -93,9 +93,12 @@ extension CLI {
     }
 
     func builderPrune(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: Self.pruneFlags + [.init("a", "all")])
-        guard confirmed("WARNING! This will remove all dangling build cache. Are you sure you want to continue?", force: f.bool("force")) else { return 0 }
-        let (text, space) = try runPruner(Self.buildPruner, filters: [])
+        let f = try Flags(args, specs: Self.pruneFlags + [.init("a", "all"), .init(nil, "keep-storage", value: true)])
+        let what = f.bool("all") ? "all build cache" : "all dangling build cache"
+        guard confirmed("WARNING! This will remove \(what). Are you sure you want to continue?", force: f.bool("force")) else { return 0 }
+        let keep = try Self.byteSize(f, "keep-storage") ?? 0
+        let (text, space) = try runPruner(Self.buildPruner, filters: f.all("filter"),
+                                          query: (f.bool("all") ? [("all", "1")] : []) + (keep != 0 ? [("keep-storage", String(keep))] : []))
         out(text + "Total reclaimed space: \(Size.human(space))\n")
         return 0
     }
@@ -115,10 +118,11 @@ extension CLI {
         var steps: [(Pruner, [String])] = [(Self.containerPruner, filters), (Self.networkPruner, filters)]
         if f.bool("volumes") { steps.append((Self.volumePruner, filters)) }
         steps.append((Self.imagePruner, filters + (all ? ["dangling=false"] : [])))
-        steps.append((Self.buildPruner, []))
+        steps.append((Self.buildPruner, filters))
         var total: Int64 = 0
         for (pruner, filters) in steps {
-            let (text, space) = try runPruner(pruner, filters: filters, inSystemPrune: true)
+            let extra = pruner.path == Self.buildPruner.path && all ? [("all", "1")] : []
+            let (text, space) = try runPruner(pruner, filters: filters, query: extra, inSystemPrune: true)
             out(text)
             total += space
         }

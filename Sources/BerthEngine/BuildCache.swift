@@ -129,10 +129,21 @@ public actor BuildCache {
         }) ?? []
     }
 
-    /// Removes the cache mounts no step uses now; returns their directory names (`builder prune`).
-    public func clearMounts() -> [String] {
-        let idle = ((try? FileIO.listDirectory(mountsRoot)) ?? []).filter { mountUsers[$0] == nil }
-        // what could not be removed is not reported as removed (and is tried again next time)
-        return idle.filter { (try? FileIO.removeTree(mountsRoot + "/" + $0)) != nil }
+    /// `builder prune`: the cache mounts no step uses that `selects` takes, least recently used
+    /// first, until what stays is within `keepBytes` (0: no bound, all go); returns their names
+    /// and the bytes freed. What could not be removed is not reported (and is tried next time).
+    public func pruneMounts(keepBytes: Int64, selects: @Sendable (BuildCacheRecord) -> Bool) async -> (ids: [String], reclaimed: Int64) {
+        let records = await mountRecords()
+        var total = records.reduce(Int64(0)) { $0 + $1.Size }
+        var ids: [String] = []
+        var reclaimed: Int64 = 0
+        for record in records.sorted(by: { ($0.LastUsedAt ?? "") < ($1.LastUsedAt ?? "") }) where selects(record) {
+            if keepBytes > 0 && total <= keepBytes { break }
+            guard mountUsers[record.ID] == nil, (try? FileIO.removeTree(mountsRoot + "/" + record.ID)) != nil else { continue }
+            ids.append(record.ID)
+            reclaimed += record.Size
+            total -= record.Size
+        }
+        return (ids, reclaimed)
     }
 }

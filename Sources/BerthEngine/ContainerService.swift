@@ -866,10 +866,13 @@ public final class ContainerService: Sendable {
         await container.resume(.removal, exitCode: final.state.ExitCode)
     }
 
-    public func prune() async -> PruneReport {
+    /// Stopped containers that `filters` (until, label, label!) select.
+    public func prune(filters: [String: [String]]) async throws -> PruneReport {
+        let filters = try PruneFilters(filters, accepted: ["until", "label", "label!"])
         var deleted: [String] = []
         var reclaimed: Int64 = 0
-        for record in containers.values where !record.state.Running {
+        for record in containers.values where !record.state.Running
+            && filters.selects(created: Timestamp.parse(record.created), labels: record.config.Labels) {
             reclaimed += images.snapshotter.usage(key: record.id)
             if (try? await remove(record.id, force: false)) != nil { deleted.append(record.id) }
         }

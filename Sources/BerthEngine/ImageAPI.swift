@@ -2,6 +2,7 @@ import BerthAPI
 import BerthImage
 import BerthOCI
 import BerthSystem
+import FoundationEssentials
 
 /// Image store answers in the Engine API's shapes.
 public enum ImageAPI {
@@ -58,6 +59,25 @@ public enum ImageAPI {
         var name = Substring(tag)
         if let colon = tag.lastIndex(of: ":"), !tag[colon...].contains("/") { name = tag[..<colon] }
         return glob(Substring(tag), Substring(pattern)) || glob(name, Substring(pattern))
+    }
+
+    /// `?platform=` on inspect, history and delete (API 1.49): the docker CLI sends an OCI platform
+    /// as JSON, other clients `os/arch[/variant]`. An image of another platform is not found, in
+    /// dockerd's words; a variant is compared only when both sides have one.
+    public static func requirePlatform(_ store: ImageStore, _ name: String, _ text: String?) async throws {
+        guard let text, !text.isEmpty else { return }
+        let wanted: Platform
+        do {
+            wanted = text.hasPrefix("{") ? try JSONDecoder().decode(Platform.self, from: Data(text.utf8)) : try Platform(parsing: text)
+        } catch {
+            throw EngineError.invalid("invalid platform \(text): \(error)")
+        }
+        let config = try await store.config(try await store.resolve(name))
+        let actual = Platform(architecture: config.architecture, os: config.os, variant: config.variant)
+        guard actual.os == wanted.os, actual.architecture == wanted.architecture,
+              wanted.variant == nil || actual.variant == nil || wanted.variant == actual.variant else {
+            throw EngineError.notFound("image with reference \(name) was found but does not match the specified platform: wanted \(wanted), actual: \(actual)")
+        }
     }
 
     public static func inspect(_ store: ImageStore, _ name: String) async throws -> ImageInspect {

@@ -80,6 +80,7 @@ public actor NetworkService {
         var ip6: IPv6? = nil
         var veth: String
         var names: [String]
+        var gwPriority = 0
     }
 
     struct Attachment: Sendable {
@@ -139,7 +140,7 @@ public actor NetworkService {
                 let ip6 = IPv6(settings.GlobalIPv6Address)
                 if let ip6, var p6 = pool6(net) { try? p6.claim(ip6); pools6[net.id] = p6 }
                 endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, ip6: ip6, veth: Self.vethName(settings.EndpointID),
-                                             names: dnsNames(id: r.id, name: r.name, settings))
+                                             names: dnsNames(id: r.id, name: r.name, settings), gwPriority: settings.GwPriority)
             }
             for (key, bindings) in r.ports {
                 let (port, proto) = Self.splitPort(key)
@@ -330,6 +331,20 @@ public actor NetworkService {
         let name = request.Name
         guard !name.isEmpty else { throw EngineError.invalid("network name must not be empty") }
         if lookup(name)?.name == name { throw EngineError.conflict("network with name \(name) already exists") }
+        // What only swarm, IPAM plugins or config-only networks give is refused by name, before anything is made.
+        if request.Ingress == true || ["swarm", "global"].contains(request.Scope ?? "") {
+            throw EngineError.unavailable("\(request.Ingress == true ? "ingress networks" : "networks of scope \(request.Scope ?? "")") need swarm mode, which Berth does not run; use Kubernetes with berthd's CRI socket to orchestrate several hosts")
+        }
+        if let scope = request.Scope, !["", "local"].contains(scope) { throw EngineError.invalid("invalid network scope: \(scope)") }
+        if let ipamDriver = request.IPAM?.Driver, !["", "default"].contains(ipamDriver) {
+            throw EngineError.notFound("could not find plugin \(ipamDriver) in v1 plugin registry: plugin not found")
+        }
+        if request.ConfigOnly == true || !(request.ConfigFrom?.Network ?? "").isEmpty {
+            throw EngineError.invalid("config-only networks (--config-only, --config-from) serve swarm's per-node settings; Berth's bridge networks take their configuration directly")
+        }
+        if request.EnableIPv4 == false {
+            throw EngineError.invalid("IPv6-only networks (--ipv4=false) are not supported by Berth's bridge driver: every network has an IPv4 subnet")
+        }
         let driver = request.Driver.flatMap { $0.isEmpty ? nil : $0 } ?? "bridge"
         guard driver == "bridge" else {
             if ["host", "null"].contains(driver) { throw EngineError.forbidden("only one instance of \"\(driver)\" network is allowed") }
@@ -434,9 +449,10 @@ public actor NetworkService {
     }
 
     public func prune(filters: [String: [String]], inUse: Set<String>) throws -> [String] {
+        let filters = try PruneFilters(filters, accepted: ["until", "label", "label!"])
         var deleted: [String] = []
         for r in networks.values.sorted(by: { $0.name < $1.name }) where !r.isPredefined && !inUse.contains(r.id) {
-            if let until = filters["until"]?.first, let t = Timestamp.parse(until) ?? Double(until), (Timestamp.parse(r.created) ?? 0) >= t { continue }
+            guard filters.selects(created: Timestamp.parse(r.created), labels: r.labels) else { continue }
             if (try? remove(r.id)) != nil { deleted.append(r.name) }
         }
         return deleted
@@ -479,10 +495,13 @@ public actor NetworkService {
             // The primary network first (eth0, default route), then the others.
             var order = [primary.name] + requested.keys.filter { $0 != primary.name && !(primary.isDefaultBridge && $0 == "default") }.sorted()
             order = order.filter { lookup($0)?.driver == "bridge" || $0 == primary.name }
+            // The default route goes through the network of the highest gw-priority, the primary on a tie.
+            let priorities = order.map { requested[$0]?.GwPriority ?? lookup($0).flatMap { requested[$0.id]?.GwPriority } ?? 0 }
+            let routed = priorities.indices.max { priorities[$0] < priorities[$1] || (priorities[$0] == priorities[$1] && $0 > $1) } ?? 0
             for (i, netName) in order.enumerated() {
                 let net = try find(netName)
                 var settings = requested[netName] ?? requested[net.id] ?? EndpointSettings()
-                let endpoint = try connect(id, name: name, net, &settings, interface: "eth\(i)", defaultRoute: i == 0)
+                let endpoint = try connect(id, name: name, net, &settings, interface: "eth\(i)", defaultRoute: i == routed)
                 attachment.endpoints[net.id] = endpoint
                 attached[id] = attachment
                 out[net.name] = settings
@@ -513,8 +532,15 @@ public actor NetworkService {
 
     /// One veth into `net`, with the requested (`--ip`) or next address.
     func connect(_ id: String, name: String, _ net: NetworkRecord, _ settings: inout EndpointSettings,
-                 interface: String, defaultRoute: Bool) throws -> Endpoint {
+                 interface: String, defaultRoute: Bool, replacingRoute: Bool = false) throws -> Endpoint {
         try ensureBridge(net)
+        // What can be refused is refused before an address is taken.
+        let linkLocal = settings.IPAMConfig?.LinkLocalIPs?.filter { !$0.isEmpty } ?? []
+        let linkLocal4 = linkLocal.compactMap(IPv4.init), linkLocal6 = linkLocal.compactMap(IPv6.init)
+        guard linkLocal4.count + linkLocal6.count == linkLocal.count else {
+            throw EngineError.invalid("invalid link-local IP address: \(linkLocal.filter { IPv4($0) == nil && IPv6($0) == nil }.joined(separator: ", "))")
+        }
+        let mac = try settings.MacAddress.isEmpty ? nil : Self.parseMAC(settings.MacAddress)
         let ip: IPv4
         if let wanted = settings.IPAMConfig?.IPv4Address, !wanted.isEmpty {
             guard net.ipam.Config?.first?.Subnet != nil, !net.isDefaultBridge else {
@@ -548,7 +574,6 @@ public actor NetworkService {
             try? modifyPool(net.id) { $0.release(ip) }
             throw EngineError.invalid("user specified IPv6 address is supported only when connecting to networks with --ipv6 and a user configured IPv6 subnet")
         }
-        let mac = try settings.MacAddress.isEmpty ? nil : Self.parseMAC(settings.MacAddress)
         let endpointID = ContainerService.randomID()
         let subnet = try pool(net).subnet
         let gateway = try pool(net).gateway
@@ -558,7 +583,8 @@ public actor NetworkService {
                                                         interface: interface, ip: ip, prefix: subnet.prefix,
                                                         gateway: defaultRoute && !net.isInternal ? gateway : nil, mtu: config.mtu, mac: mac,
                                                         ip6: ip6.map { ($0, pools6[net.id]?.subnet.prefix ?? 64) },
-                                                        gateway6: defaultRoute && !net.isInternal ? pools6[net.id]?.gateway : nil)
+                                                        gateway6: defaultRoute && !net.isInternal ? pools6[net.id]?.gateway : nil,
+                                                        linkLocal: (linkLocal4, linkLocal6), replacingRoute: replacingRoute)
         } catch {
             try? modifyPool(net.id) { $0.release(ip) }
             if let ip6 { pools6[net.id]?.release(ip6) }
@@ -582,7 +608,7 @@ public actor NetworkService {
             let links = (settings.Links ?? []).map { ContainerService.parseLink($0) }
             dns.addLinks(container: id, Dictionary(links.map { ($0.alias, $0.name) }, uniquingKeysWith: { a, _ in a }))
         }
-        let endpoint = Endpoint(id: endpointID, ip: ip, ip6: ip6, veth: Self.vethName(endpointID), names: names)
+        let endpoint = Endpoint(id: endpointID, ip: ip, ip6: ip6, veth: Self.vethName(endpointID), names: names, gwPriority: settings.GwPriority)
         // in the table before the names are published: the newest container must resolve too
         attached[id]?.endpoints[net.id] = endpoint
         publishNames(net.id)
@@ -617,7 +643,9 @@ public actor NetworkService {
             throw EngineError.forbidden("endpoint with name \(name) already exists in network \(network.name)")
         }
         var s = settings
-        let e = try connect(id, name: name, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: a.endpoints.isEmpty)
+        let takesRoute = a.endpoints.values.allSatisfy { $0.gwPriority < s.GwPriority }
+        let e = try connect(id, name: name, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: takesRoute,
+                            replacingRoute: !a.endpoints.isEmpty)
         a.endpoints[network.id] = e
         attached[id] = a
         let user = a.endpoints.keys.compactMap { networks[$0] }.filter { !$0.isPredefined }

@@ -136,14 +136,14 @@ public final class VolumeService: @unchecked Sendable {
     }
 
     /// Unused volumes: anonymous ones, or all with `all=true` (Docker 23+), minus label filters.
-    public func prune(filters: [String: [String]]) async -> VolumePruneReport {
-        let users = users()
+    public func prune(filters: [String: [String]]) async throws -> VolumePruneReport {
         let all = filters["all"]?.contains { ["1", "true"].contains($0) } == true
+        let filters = try PruneFilters(filters, accepted: ["label", "label!", "all"])
+        let users = users()
         var deleted: [String] = []
         var reclaimed: Int64 = 0
         for v in store.list() where users[v.name] == nil && (all || v.anonymous) {
-            guard LabelFilter.matches(filters["label"], v.labels),
-                  !(filters["label!"] ?? []).contains(where: { LabelFilter.matches([$0], v.labels) }) else { continue }
+            guard filters.selects(created: nil, labels: v.labels) else { continue }
             let size = (try? await Threads.run { [store] in store.usage(v.name) }) ?? 0
             do {
                 try await remove(v.name, force: false)

@@ -321,8 +321,11 @@ public actor ImageStore {
         return actions
     }
 
-    /// `docker image prune`: dangling images (no tags), or with `all` every image no container uses.
-    public func prune(all: Bool, inUse: Set<Digest>) throws -> (deleted: [RemoveAction], reclaimed: Int64) {
+    /// `docker image prune`: dangling images (no tags), or with `all` every image no container
+    /// uses, of those `selects` takes (by the config's creation time and labels).
+    public func prune(all: Bool, inUse: Set<Digest>,
+                      selects: @Sendable (_ created: Double?, _ labels: [String: String]?) -> Bool = { _, _ in true })
+        throws -> (deleted: [RemoveAction], reclaimed: Int64) {
         let tagged = Set(database.tags.values)
         let parents = Set(database.images.values.compactMap(\.parent))
         var actions: [RemoveAction] = []
@@ -330,6 +333,8 @@ public actor ImageStore {
         for record in database.images.values.sorted(by: { $0.id < $1.id }) where !inUse.contains(record.id) {
             // Dangling: untagged and no child (an intermediate build step is not dangling).
             guard all || (!tagged.contains(record.id) && !parents.contains(record.id)) else { continue }
+            let config = try? self.config(record)
+            guard selects(config?.created.flatMap(Timestamp.parse), config?.config?.labels) else { continue }
             for name in tags(of: record.id) {
                 database.tags[name.nameAndTag] = nil
                 actions.append(.untagged(name.familiarString))

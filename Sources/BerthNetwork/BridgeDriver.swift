@@ -28,10 +28,13 @@ public struct BridgeDriver {
     }
 
     /// One endpoint: a veth from the bridge into the namespace pinned at `namespace`, named
-    /// `interface` there, with the address, the given MAC or Docker's for the address, and
-    /// (`defaultRoute`) the route out through the gateway.
+    /// `interface` there, with the address, the given MAC or Docker's for the address, the
+    /// link-local addresses asked for (`--link-local-ip`: /16 and /64, as libnetwork masks
+    /// them), and the default route through `gateway` (`replacingRoute`: in place of another
+    /// network's).
     public func connect(bridge: String, hostVeth: String, namespace: String, interface: String, ip: IPv4, prefix: Int,
-                        gateway: IPv4?, mtu: Int, mac: [UInt8]? = nil, ip6: (IPv6, Int)? = nil, gateway6: IPv6? = nil) throws(NetworkError) {
+                        gateway: IPv4?, mtu: Int, mac: [UInt8]? = nil, ip6: (IPv6, Int)? = nil, gateway6: IPv6? = nil,
+                        linkLocal: (v4: [IPv4], v6: [IPv6]) = ([], []), replacingRoute: Bool = false) throws(NetworkError) {
         guard let master = try host.index(of: bridge) else { throw .notFound("bridge \(bridge) not found") }
         let nsfd = open(namespace, O_RDONLY | O_CLOEXEC)
         guard nsfd >= 0 else { throw .system("open \(namespace): \(String(cString: strerror(errno)))") }
@@ -46,9 +49,11 @@ public struct BridgeDriver {
                 guard let index = try inside.index(of: interface) else { throw .system("\(interface) missing in the container's namespace") }
                 try inside.addAddress(index, ip, prefix: prefix)
                 if let (address, prefix6) = ip6 { try inside.addAddress(index, address, prefix: prefix6) }
+                for address in linkLocal.v4 { try inside.addAddress(index, address, prefix: 16) }
+                for address in linkLocal.v6 { try inside.addAddress(index, address, prefix: 64) }
                 try inside.setUp(index)
-                if let gateway { try inside.addDefaultRoute(via: gateway, device: index) }
-                if let gateway6 { try inside.addDefaultRoute(via: gateway6, device: index) }
+                if let gateway { try inside.addDefaultRoute(via: gateway, device: index, replace: replacingRoute) }
+                if let gateway6 { try inside.addDefaultRoute(via: gateway6, device: index, replace: replacingRoute) }
             }
         } catch {
             try? host.delete(named: hostVeth)

@@ -23,7 +23,7 @@ public final class Netlink {
         case newLink = 16, delLink = 17, getLink = 18, newAddr = 20, newRoute = 24, getRoute = 26
     }
 
-    static let request: UInt16 = 1, ack: UInt16 = 4, dump: UInt16 = 0x300, excl: UInt16 = 0x200, create: UInt16 = 0x400
+    static let request: UInt16 = 1, ack: UInt16 = 4, dump: UInt16 = 0x300, excl: UInt16 = 0x200, create: UInt16 = 0x400, replace: UInt16 = 0x100
 
     /// A netlink attribute: type + payload, nested attributes are payloads of attributes.
     struct Attribute {
@@ -172,10 +172,12 @@ public final class Netlink {
                  [Attribute(2 /* IFA_LOCAL */, ip.bytes), Attribute(1 /* IFA_ADDRESS */, ip.bytes), Attribute(4 /* IFA_BROADCAST */, broadcast.bytes)])
     }
 
-    public func addDefaultRoute(via gateway: IPv4, device: Int32) throws(NetworkError) {
+    /// The default route through `gateway`; `replace` takes the place of one already there (a
+    /// network connected later with a higher `gw-priority`).
+    public func addDefaultRoute(via gateway: IPv4, device: Int32, replace: Bool = false) throws(NetworkError) {
         // struct rtmsg: family, dst_len, src_len, tos, table MAIN, protocol BOOT, scope UNIVERSE, type UNICAST, flags
         let body: [UInt8] = [UInt8(AF_INET), 0, 0, 0, 254, 3, 0, 1] + le(UInt32(0))
-        try call(.newRoute, flags: Self.create | Self.excl, body,
+        try call(.newRoute, flags: Self.create | (replace ? Self.replace : Self.excl), body,
                  [Attribute(5 /* RTA_GATEWAY */, gateway.bytes), Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: device)))])
     }
 
@@ -186,9 +188,9 @@ public final class Netlink {
         try call(.newAddr, flags: Self.create | Self.excl, body, [Attribute(2 /* IFA_LOCAL */, ip.bytes), Attribute(1 /* IFA_ADDRESS */, ip.bytes)])
     }
 
-    public func addDefaultRoute(via gateway: IPv6, device: Int32) throws(NetworkError) {
+    public func addDefaultRoute(via gateway: IPv6, device: Int32, replace: Bool = false) throws(NetworkError) {
         let body: [UInt8] = [UInt8(AF_INET6), 0, 0, 0, 254, 3, 0, 1] + le(UInt32(0))
-        try call(.newRoute, flags: Self.create | Self.excl, body,
+        try call(.newRoute, flags: Self.create | (replace ? Self.replace : Self.excl), body,
                  [Attribute(5 /* RTA_GATEWAY */, gateway.bytes), Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: device)))])
     }
 

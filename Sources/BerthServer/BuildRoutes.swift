@@ -21,20 +21,47 @@ struct BuildRoutes {
         let routes = self
         return [
             (.POST, "/build", { req, _, r in try await routes.build(req, r) }),
-            (.POST, "/build/prune", { _, _, r in
-                // The cached steps' images go too, unless tagged or used by a container.
-                var deleted: [String] = []
-                let store = routes.containers.images
-                for id in await routes.cache.clear() {
-                    guard let digest = try? Digest(parsing: id), await store.tags(of: digest).isEmpty else { continue }
-                    let users = routes.containers.users(ofImage: id)
-                    if users.isEmpty, (try? await store.remove(id, force: false, users: users)) != nil { deleted.append(id) }
-                }
-                deleted += await routes.cache.clearMounts()
-                struct Report: Encodable { let CachesDeleted: [String]; let SpaceReclaimed: Int64 }
-                r.json(Report(CachesDeleted: deleted, SpaceReclaimed: 0))
-            }),
+            (.POST, "/build/prune", { req, _, r in try await routes.prune(req, r) }),
         ]
+    }
+}
+
+extension BuildRoutes {
+    /// BuildKit's prune over Berth's build cache: the cache mounts (`system df`'s records) by
+    /// BuildKit's filters (`until`/`unused-for` on last use, `id`, `type`, `description`,
+    /// `inuse`, `shared`, `private`; a `label` matches nothing, as no record has labels) and
+    /// `keep-storage` (API 1.48's `reserved-space` too); the cached steps go with an unfiltered,
+    /// unbounded prune, their images too unless tagged or used by a container.
+    func prune(_ req: APIRequest, _ r: Responder) async throws {
+        let given = try ContainerService.parseFilters(req.query("filters"))
+        var renamed = given
+        if let unused = renamed.removeValue(forKey: "unused-for") { renamed["until"] = (renamed["until"] ?? []) + unused }
+        let filters = renamed
+        let prune = try PruneFilters(filters, accepted: ["until", "id", "type", "description", "inuse", "shared", "private", "parent", "label", "label!"])
+        let keep = Int64(req.query("keep-storage") ?? req.query("reserved-space") ?? "") ?? 0
+        let (ids, reclaimed) = await cache.pruneMounts(keepBytes: keep) { record in
+            @Sendable func flag(_ key: String) -> Bool? { filters[key].map { $0.contains { $0 == "true" || $0 == "1" || $0.isEmpty } } }
+            if let until = prune.until, let used = Timestamp.parse(record.LastUsedAt ?? record.CreatedAt), used > until { return false }
+            if let id = filters["id"], !id.contains(where: { record.ID.hasPrefix($0) }) { return false }
+            if let type = filters["type"], !type.contains(record.Type) { return false }
+            if let text = filters["description"], !text.contains(where: { record.Description.contains($0) }) { return false }
+            if let inUse = flag("inuse"), inUse != record.InUse { return false }
+            if let shared = flag("shared"), shared != record.Shared { return false }
+            if let isPrivate = flag("private"), isPrivate == record.Shared { return false }
+            if filters["parent"] != nil { return false }  // cache mounts have no parent
+            return prune.selects(created: nil, labels: nil)
+        }
+        var deleted = ids
+        if given.isEmpty && keep == 0 {
+            let store = containers.images
+            for id in await cache.clear() {
+                guard let digest = try? Digest(parsing: id), await store.tags(of: digest).isEmpty else { continue }
+                let users = containers.users(ofImage: id)
+                if users.isEmpty, (try? await store.remove(id, force: false, users: users)) != nil { deleted.append(id) }
+            }
+        }
+        struct Report: Encodable { let CachesDeleted: [String]; let SpaceReclaimed: Int64 }
+        r.json(Report(CachesDeleted: deleted, SpaceReclaimed: reclaimed))
     }
 }
 

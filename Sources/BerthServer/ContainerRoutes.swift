@@ -27,7 +27,7 @@ struct ContainerRoutes {
                 r.json(try await s.list(all: req.flag("all"), limit: req.int("limit"), filters: try ContainerService.parseFilters(req.query("filters")),
                                        size: req.flag("size")))
             }),
-            (.POST, "/containers/prune", { _, _, r in r.json(await s.prune()) }),
+            (.POST, "/containers/prune", { req, _, r in r.json(try await s.prune(filters: try ContainerService.parseFilters(req.query("filters")))) }),
             (.GET, "/containers/{id}/json", { req, p, r in r.json(try s.inspect(p[0], size: req.flag("size"))) }),
             (.POST, "/containers/{id}/start", { _, p, r in try await s.start(p[0]); r.status(.noContent) }),
             (.POST, "/containers/{id}/stop", { req, p, r in

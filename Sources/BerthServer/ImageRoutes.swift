@@ -68,12 +68,27 @@ struct ImageRoutes {
             }),
             (.POST, "/images/prune", { req, _, r in
                 let filters = try ContainerService.parseFilters(req.query("filters"))
-                let all = filters["dangling"]?.first == "false"
-                let (actions, reclaimed) = try await store.prune(all: all, inUse: containers.imagesInUse())
+                var all = false
+                if let dangling = filters["dangling"] {  // moby's: only true/1 or false/0
+                    all = dangling.contains { $0 == "false" || $0 == "0" }
+                    guard all || dangling.contains(where: { $0 == "true" || $0 == "1" }) else {
+                        throw EngineError.invalid("Invalid filter 'dangling=[\(dangling.joined(separator: " "))]'")
+                    }
+                }
+                let prune = try PruneFilters(filters, accepted: ["dangling", "until", "label", "label!"])
+                let (actions, reclaimed) = try await store.prune(all: all, inUse: containers.imagesInUse()) {
+                    prune.selects(created: $0, labels: $1)
+                }
                 r.json(PruneReport(ImagesDeleted: actions.map(Self.item), SpaceReclaimed: reclaimed))
             }),
-            (.GET, "/images/{name...}/json", { _, p, r in r.json(try await ImageAPI.inspect(store, p[0])) }),
-            (.GET, "/images/{name...}/history", { _, p, r in r.json(try await ImageAPI.history(store, p[0])) }),
+            (.GET, "/images/{name...}/json", { req, p, r in
+                try await ImageAPI.requirePlatform(store, p[0], req.query("platform"))
+                r.json(try await ImageAPI.inspect(store, p[0]))
+            }),
+            (.GET, "/images/{name...}/history", { req, p, r in
+                try await ImageAPI.requirePlatform(store, p[0], req.query("platform"))
+                r.json(try await ImageAPI.history(store, p[0]))
+            }),
             (.GET, "/images/{name...}/get", { _, p, r in try await save([p[0]], r) }),
             (.POST, "/images/{name...}/tag", { req, p, r in
                 guard let repo = req.query("repo"), !repo.isEmpty else { throw EngineError.invalid("repository name must have at least one component") }
@@ -84,6 +99,8 @@ struct ImageRoutes {
                 r.status(.created)
             }),
             (.DELETE, "/images/{name...}", { req, p, r in
+                // API 1.50 names the platforms to delete (`platforms`, each an OCI platform in JSON)
+                for platform in req.query["platforms"] ?? [] { try await ImageAPI.requirePlatform(store, p[0], platform) }
                 let users = containers.users(ofImage: try await store.resolve(p[0]).id.description)
                 let actions = try await store.remove(p[0], force: req.flag("force"), users: users, inUse: containers.imagesInUse())
                 for action in actions {

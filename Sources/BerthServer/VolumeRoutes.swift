@@ -17,7 +17,7 @@ struct VolumeRoutes {
                 r.json(try await Threads.run { try v.create(request) }, status: .created)
             }),
             (.POST, "/volumes/prune", { req, _, r in
-                r.json(await v.prune(filters: try ContainerService.parseFilters(req.query("filters"))))
+                r.json(try await v.prune(filters: try ContainerService.parseFilters(req.query("filters"))))
             }),
             (.GET, "/volumes/{name}", { _, p, r in r.json(try v.inspect(p[0])) }),
             (.DELETE, "/volumes/{name}", { req, p, r in try await v.remove(p[0], force: req.flag("force")); r.status(.noContent) }),

@@ -90,3 +90,35 @@ def test_info_reads_as_the_docker_clis(daemon):
     assert ours == theirs, "\n".join(f"{a!r:60} {b!r}" for a, b in zip(ours, theirs))
     assert " Insecure Registries:" in ours and "  127.0.0.0/8" in ours and " Init Binary: docker-init" in ours
 
+
+def test_prune_filters_select_what_goes(daemon):
+    """`--filter until=` and `label`/`label!` choose what each prune removes, the same from both
+    CLIs (a prune that ignored them removed every stopped container); a filter a prune does not
+    take is refused in dockerd's words, and nothing goes."""
+    for client in (DOCKER, BERTH):
+        tag = uuid.uuid4().hex[:8]
+        def run(*args):
+            return subprocess.run([client, *args], env=daemon.env(), capture_output=True, text=True, timeout=TIMEOUT)
+        daemon.ok("run", "--name", f"old-{tag}", "-l", f"prune={tag}", "busybox", "true")
+        daemon.ok("run", "--name", f"kept-{tag}", "-l", f"prune={tag}", "-l", "pinned=1", "busybox", "true")
+        daemon.ok("run", "--name", f"other-{tag}", "busybox", "true")
+        daemon.ok("network", "create", "--label", f"prune={tag}", f"net-{tag}")
+        try:
+            r = run("container", "prune", "-f", "--filter", "until=1h", "--filter", f"label=prune={tag}")
+            assert r.returncode == 0 and "Deleted Containers" not in r.stdout, r  # all made just now
+            r = run("container", "prune", "-f", "--filter", f"label=prune={tag}", "--filter", "label!=pinned")
+            assert r.returncode == 0 and r.stdout.count("\n") >= 2, r
+            left = daemon.ok("ps", "-a", "--format", "{{.Names}}", "--filter", f"name={tag}").split()
+            assert sorted(left) == sorted([f"kept-{tag}", f"other-{tag}"]), left
+            r = run("container", "prune", "-f", "--filter", "nosuch=1")
+            assert r.returncode != 0 and "invalid filter 'nosuch'" in r.stderr, r
+            r = run("network", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z")
+            assert r.returncode == 0 and f"net-{tag}" not in r.stdout, r
+            r = run("network", "prune", "-f", "--filter", f"label=prune={tag}")
+            assert r.returncode == 0 and f"net-{tag}" in r.stdout, r
+            r = run("image", "prune", "-f", "--filter", "until=yesterday")
+            assert r.returncode != 0 and "yesterday" in r.stderr, r
+        finally:
+            daemon.docker("rm", "-f", f"kept-{tag}", f"other-{tag}", f"old-{tag}")
+            daemon.docker("network", "rm", f"net-{tag}")
+

@@ -188,6 +188,24 @@ def test_format_templates_from_dockers_documentation(docker):
         docker.docker("network", "rm", net)
 
 
+def test_image_commands_take_a_platform(docker):
+    """`--platform` on image inspect, history and rmi (API 1.49; the docker CLI sends an OCI
+    platform in JSON): this machine's platform is the image's, another is not found, in
+    dockerd's words, and the image stays."""
+    here = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    other = "arm64" if here != "arm64" else "amd64"
+    image = f"platformed:{uuid.uuid4().hex[:8]}"  # a tag of its own: a failing rmi must not take busybox
+    docker.ok("tag", "busybox", image)
+    assert inspect(docker, image, "{{.Architecture}}") == here
+    assert docker.ok("image", "inspect", "--platform", f"linux/{here}", "-f", "{{.Os}}", image).strip() == "linux"
+    assert docker.ok("history", "--platform", f"linux/{here}", "-q", image).strip()
+    for args in (["image", "inspect"], ["history"], ["rmi"]):
+        r = docker.docker(*args, "--platform", f"linux/{other}", image)
+        assert r.returncode != 0 and "does not match the specified platform" in r.stderr, (args, r.stderr)
+    assert inspect(docker, image, "{{.Os}}") == "linux"
+    assert "Untagged: " + image in docker.ok("rmi", "--platform", f"linux/{here}", image)
+
+
 def test_resource_limits_in_cgroup_and_oom(docker):
     cid = docker.ok("run", "-d", "-m", "32m", "--cpus", "0.5", "--pids-limit", "50", "--cpu-shares", "512",
                     "busybox", "sleep", "300").strip()

@@ -158,6 +158,48 @@ def test_custom_subnet_static_ip_connect_and_disconnect(docker):
     assert subprocess.run(["ip", "link", "show", "br-" + net_id[:12]], capture_output=True, timeout=TIMEOUT).returncode != 0
 
 
+def test_link_local_ips_and_gateway_priority(docker):
+    """`--link-local-ip` puts the addresses on the container's interface (/16 as libnetwork
+    masks them); `gw-priority` picks the network whose gateway is the default route, at start
+    and on `network connect`; the flags and `--network` fields of docker 28, from both CLIs."""
+    tag = uuid.uuid4().hex[:6]
+    nets = [f"gwa{tag}", f"gwb{tag}", f"gwc{tag}"]
+    for i, net in enumerate(nets):
+        docker.ok("network", "create", "--subnet", f"10.198.{10 + i}.0/24", net)
+    try:
+        cid = docker.ok("run", "-d", "--network", nets[0], "--link-local-ip", "169.254.7.7", "busybox", "sleep", "60").strip()
+        assert "inet 169.254.7.7/16" in docker.ok("exec", cid, "ip", "-o", "-4", "addr", "show", "eth0")
+        assert inspect(docker, cid, "{{json (index .NetworkSettings.Networks \"%s\").IPAMConfig.LinkLocalIPs}}" % nets[0]) == '["169.254.7.7"]'
+        bad = docker.docker("run", "--rm", "--network", nets[0], "--link-local-ip", "not-an-ip", "busybox", "true")
+        assert bad.returncode != 0 and "invalid link-local IP address: not-an-ip" in bad.stderr, bad.stderr
+        two = docker.ok("run", "-d", "--network", nets[0], "--network", f"name={nets[1]},gw-priority=5", "busybox", "sleep", "60").strip()
+        assert "default via 10.198.11.1" in docker.ok("exec", two, "ip", "route")
+        docker.ok("network", "connect", "--gw-priority", "9", "--link-local-ip", "169.254.9.9", nets[2], two)
+        routes = docker.ok("exec", two, "ip", "route")
+        assert "default via 10.198.12.1" in routes and "default via 10.198.11.1" not in routes, routes
+        assert "169.254.9.9/16" in docker.ok("exec", two, "ip", "-o", "-4", "addr")
+        docker.ok("rm", "-f", cid, two)
+    finally:
+        for net in nets:
+            docker.docker("network", "rm", net)
+
+
+def test_network_create_refuses_what_berth_does_not_run_by_name(docker):
+    for args, words in ((["--ipam-driver", "nosuch"], "could not find plugin nosuch"), (["--ingress"], "swarm"),
+                        (["--scope", "swarm"], "swarm"), (["--ipv4=false", "--ipv6"], "IPv6-only"),
+                        (["--config-only"], "config-only")):
+        name = "refuse" + uuid.uuid4().hex[:6]
+        r = docker.docker("network", "create", *args, name)
+        assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
+        assert docker.docker("network", "inspect", name).returncode != 0
+    name = "ipam" + uuid.uuid4().hex[:6]
+    docker.ok("network", "create", "--ipam-driver", "default", "--ipam-opt", "k=v", "--scope", "local", "--ipv4", name)
+    try:
+        assert inspect(docker, name, "{{.IPAM.Driver}} {{.IPAM.Options}} {{.Scope}} {{.EnableIPv4}}") == "default map[k:v] local true"
+    finally:
+        docker.docker("network", "rm", name)
+
+
 def test_ports_and_names_survive_daemon_kill9(daemon):
     docker = daemon
     name = "live" + uuid.uuid4().hex[:6]
