@@ -22,6 +22,27 @@ public struct VolumeCreateRequest: Codable, Sendable {
     public var Driver: String?
     public var DriverOpts: [String: String]?
     public var Labels: [String: String]?
+    public var ClusterVolumeSpec: ClusterVolumeSpec?
+    public init() {}
+}
+
+/// A swarm cluster volume's spec (API 1.42), as `volume create --group/--scope/--type…` sends
+/// it: Berth runs no swarm, so a request carrying one is refused rather than made local.
+public struct ClusterVolumeSpec: Codable, Sendable {
+    public var Group: String?
+    public var AccessMode: AccessMode?
+    public var CapacityRange: CapacityRange?
+    public var Availability: String?
+    public struct AccessMode: Codable, Sendable {
+        public var Scope: String?
+        public var Sharing: String?
+        public init() {}
+    }
+    public struct CapacityRange: Codable, Sendable {
+        public var RequiredBytes: Int64?
+        public var LimitBytes: Int64?
+        public init() {}
+    }
     public init() {}
 }
 

@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthArchive
 import BerthBuild
 import BerthOCI
 import BerthSystem
@@ -33,7 +34,7 @@ extension CLI {
         .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true), .init(nil, "cgroup-parent", value: true),
         .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true), .init(nil, "cidfile", value: true),
-        .init(nil, "link-local-ip", value: true),
+        .init(nil, "link-local-ip", value: true), .init(nil, "use-api-socket"),
         .init(nil, "domainname", value: true), .init(nil, "label-file", value: true), .init(nil, "oom-score-adj", value: true),
         .init(nil, "runtime", value: true), .init(nil, "isolation", value: true), .init(nil, "blkio-weight-device", value: true),
         .init(nil, "device-read-bps", value: true), .init(nil, "device-write-bps", value: true),
@@ -447,7 +448,8 @@ extension CLI {
         let f = try Flags(args, specs: specs, stopAtPositional: true)
         try requireArgs(f, 1, "\(name) \(command)")
         let image = f.positionals[0]
-        let body = try Self.createBody(f, image: image, command: Array(f.positionals.dropFirst()))
+        var body = try Self.createBody(f, image: image, command: Array(f.positionals.dropFirst()))
+        let credentials = f.bool("use-api-socket") ? apiSocket(&body) : nil
         // docker's cidfile: refused when present, written once the container exists, gone on failure
         let cidfile = f.string("cidfile")
         if let cidfile, FileIO.exists(cidfile) {
@@ -477,6 +479,12 @@ extension CLI {
             return 125
         }
         let id = created["Id"]?.string ?? ""
+        if let credentials {
+            do { try copyCredentials(credentials, into: id) } catch let e as APIClient.Failure {
+                FileIO.stderr("\(name): Error response from daemon: \(e.message)\n")
+                return 125
+            }
+        }
         if let cidfile {
             do { try AtomicFile.write(cidfile, Array(id.utf8), mode: 0o644) } catch {
                 FileIO.stderr("\(name): failed to write the container ID to the file: \(error)\n")
@@ -499,6 +507,37 @@ extension CLI {
         }
         return try attachStartWait(id, tty: f.bool("tty"), stdin: f.bool("interactive"), detachKeys: f.string("detach-keys"),
                                    condition: f.bool("rm") ? "removed" : "next-exit", startFailed: startFailed)
+    }
+
+    /// Where `--use-api-socket` puts the logins a client inside needs (docker 28's path, which
+    /// compose's secrets use too), named by `DOCKER_CONFIG`.
+    static let apiSocketConfigPath = "/run/secrets/docker/config.json"
+
+    /// `--use-api-socket`: the daemon's socket (the one this client talks to; docker's is always
+    /// /var/run/docker.sock) bound at /var/run/docker.sock, and `DOCKER_CONFIG` naming where
+    /// the logins go; returns them (the config's `auths`) if there are any to copy in.
+    func apiSocket(_ body: inout CreateBody) -> JSONValue? {
+        var mount = MountSpec()
+        mount.Type = "bind"
+        mount.Source = client.socket
+        mount.Target = "/var/run/docker.sock"
+        mount.BindOptions = MountSpec.BindOptions()
+        body.host.Mounts = (body.host.Mounts ?? []) + [mount]
+        body.config.Env = (body.config.Env ?? []) + ["DOCKER_CONFIG=" + AtomicFile.parentDirectory(of: Self.apiSocketConfigPath)]
+        guard case .object(let auths)? = DockerConfigFile.read()["auths"], !auths.isEmpty else { return nil }
+        return .object([("auths", .object(auths))])
+    }
+
+    /// The logins as a config.json inside the new container, through the archive endpoint (the
+    /// mounts exist only once it starts), readable by its root only.
+    func copyCredentials(_ config: JSONValue, into id: String) throws {
+        let json = Array(config.indented().utf8)
+        var tar: [UInt8] = []
+        let writer = try TarWriter { tar += $0 }
+        try writer.add(TarEntry(path: String(Self.apiSocketConfigPath.dropFirst()), kind: .file, mode: 0o600, size: Int64(json.count)))
+        try writer.write(json)
+        _ = try writer.finish()
+        _ = try client.open("PUT", "/containers/\(id)/archive", query: [("path", "/")], body: tar, contentType: "application/x-tar").body()
     }
 
     /// Attaches (before the start, so no output is missed), starts, relays the streams until the
@@ -529,7 +568,11 @@ extension CLI {
     }
 
     func start(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("a", "attach"), .init("i", "interactive"), .init(nil, "detach-keys", value: true)])
+        let f = try Flags(args, specs: [.init("a", "attach"), .init("i", "interactive"), .init(nil, "detach-keys", value: true),
+                                        .init(nil, "checkpoint", value: true), .init(nil, "checkpoint-dir", value: true)])
+        for flag in ["checkpoint", "checkpoint-dir"] where f.has(flag) {  // the docker CLI's check (CRIU checkpoints are experimental)
+            throw APIClient.Failure(status: 0, message: "\"--\(flag)\" is only supported on a Docker daemon with experimental features enabled")
+        }
         try requireArgs(f, 1, "\(name) start")
         guard f.bool("attach") || f.bool("interactive") else {
             return each(f.positionals) { n in _ = try client.open("POST", "/containers/\(n)/start").body(); out(n + "\n") }

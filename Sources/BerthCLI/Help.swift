@@ -14,7 +14,9 @@ enum Help {
     static func command(_ path: String, specs: [Flags.Spec]) -> String {
         let entry = text[path]
         var out = "Usage:  \(entry?.usage ?? "berth \(path) [OPTIONS]")\n\n\(entry?.description ?? "")\n"
-        let rows = specs.sorted { $0.long < $1.long }.map { spec -> (String, String) in
+        // Where `-h` means something else (run, create: the hostname), docker lists `--help` itself.
+        let listed = specs.contains { $0.short == "h" } ? specs + [Flags.Spec(nil, "help")] : specs
+        let rows = listed.sorted { $0.long < $1.long }.map { spec -> (String, String) in
             let (kind, words) = entry?.flags[spec.long] ?? deprecated[spec.long] ?? (spec.takesValue ? "string" : "", "")
             let shown = spec.takesValue ? (kind.isEmpty ? "string" : kind) : ""
             let name = (spec.short.map { "  -\($0), " } ?? "      ") + "--\(spec.long)" + (shown.isEmpty ? "" : " \(shown)")

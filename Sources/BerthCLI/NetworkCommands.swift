@@ -137,21 +137,37 @@ extension CLI {
     // MARK: volume
 
     func volumeCreate(_ args: [String]) throws -> Int32 {
+        let cluster = ["availability", "group", "limit-bytes", "required-bytes", "scope", "secret", "sharing", "topology-preferred",
+                       "topology-required", "type"]
         let f = try Flags(args, specs: [.init("d", "driver", value: true), .init(nil, "label", value: true), .init("o", "opt", value: true),
-                                        .init(nil, "name", value: true)])
+                                        .init(nil, "name", value: true)] + cluster.map { .init(nil, $0, value: true) })
         guard f.positionals.count <= 1 else { throw Flags.UsageError(description: "\"\(name) volume create\" requires at most 1 argument.") }
         var request = VolumeCreateRequest()
         request.Name = f.positionals.first ?? f.string("name")
         request.Driver = f.string("driver") ?? "local"
         request.Labels = Self.keyValues(f.all("label"))
         request.DriverOpts = Self.keyValues(f.all("opt"))
+        if cluster.contains(where: f.has) {  // the daemon decides (a swarm manager would make one)
+            var spec = ClusterVolumeSpec()
+            spec.Group = f.string("group")
+            spec.Availability = f.string("availability") ?? "active"
+            spec.AccessMode = ClusterVolumeSpec.AccessMode()
+            spec.AccessMode?.Scope = f.string("scope") ?? "single"
+            spec.AccessMode?.Sharing = f.string("sharing") ?? "none"
+            spec.CapacityRange = ClusterVolumeSpec.CapacityRange()
+            spec.CapacityRange?.RequiredBytes = try Self.byteSize(f, "required-bytes")
+            spec.CapacityRange?.LimitBytes = try Self.byteSize(f, "limit-bytes")
+            request.ClusterVolumeSpec = spec
+        }
         out((try client.call("POST", "/volumes/create", json: request)["Name"]?.string ?? "") + "\n")
         return 0
     }
 
     func volumeList(_ args: [String]) throws -> Int32 {
-        let f = try Flags(args, specs: [.init("q", "quiet"), .init("f", "filter", value: true), .init(nil, "format", value: true)])
-        let list = try client.call("GET", "/volumes", query: filterQuery(f))["Volumes"]?.array ?? []
+        let f = try Flags(args, specs: [.init("q", "quiet"), .init("f", "filter", value: true), .init(nil, "format", value: true),
+                                        .init(nil, "cluster")])
+        // `--cluster` shows swarm's cluster volumes only: a daemon without swarm has none
+        let list = f.bool("cluster") ? [] : try client.call("GET", "/volumes", query: filterQuery(f))["Volumes"]?.array ?? []
         if f.bool("quiet") {
             for v in list { out((v["Name"]?.string ?? "") + "\n") }
             return 0
@@ -160,8 +176,10 @@ extension CLI {
             .object([("Driver", .string(v["Driver"]?.string ?? "")), ("Name", .string(v["Name"]?.string ?? "")),
                      ("Mountpoint", .string(v["Mountpoint"]?.string ?? "")), ("Scope", .string(v["Scope"]?.string ?? ""))])
         }
-        try printRows(rows, format: f.string("format"), defaultFormat: "table {{.Driver}}\t{{.Name}}",
-                      titles: ["Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE"])
+        try printRows(rows, format: f.string("format"),
+                      defaultFormat: f.bool("cluster") ? "table {{.Name}}\t{{.Group}}\t{{.Driver}}\t{{.Availability}}\t{{.Status}}" : "table {{.Driver}}\t{{.Name}}",
+                      titles: ["Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE", "Group": "GROUP",
+                               "Availability": "AVAILABILITY", "Status": "STATUS"])
         return 0
     }
 

@@ -96,6 +96,9 @@ public final class VolumeService: @unchecked Sendable {
     }
 
     public func create(_ request: VolumeCreateRequest) throws -> Volume {
+        if request.ClusterVolumeSpec != nil {
+            throw EngineError.unavailable("cluster volumes need swarm mode, which Berth does not run; use Kubernetes with berthd's CRI socket to orchestrate several hosts")
+        }
         if let d = request.Driver, !d.isEmpty, d != "local" { throw EngineError.notFound("plugin \"\(d)\" not found") }
         // moby 23+: a volume created without a name is anonymous (`volume prune` takes it without -a)
         let name = request.Name.flatMap { $0.isEmpty ? nil : $0 }

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import api, cgroup_v1, remove_cgroup_parent, run_captured
+from conftest import BERTH, api, cgroup_v1, remove_cgroup_parent, run_captured
 from test_cli_detach import Terminal
 
 
@@ -186,6 +186,24 @@ def test_format_templates_from_dockers_documentation(docker):
     finally:
         docker.docker("rm", "-f", "fmtc")
         docker.docker("network", "rm", net)
+
+
+def test_use_api_socket_hands_the_daemon_and_logins_in(daemon, tmp_path):
+    """`berth run --use-api-socket` (docker 28's flag): the daemon's own socket (the one the CLI
+    talks to; docker's CLI always takes /var/run/docker.sock) at /var/run/docker.sock, and the
+    client's logins in $DOCKER_CONFIG/config.json, readable by root only."""
+    config = tmp_path / "config.json"
+    config.write_text('{"auths": {"127.0.0.1:5999": {"auth": "dTpw"}}}')
+    socket_path = daemon.host.removeprefix("unix://")
+    r = run_captured([BERTH, "run", "--rm", "--network", "none", "--use-api-socket", "busybox", "sh", "-c",
+                      "stat -c '%i %F' /var/run/docker.sock; echo $DOCKER_CONFIG; stat -c %a $DOCKER_CONFIG/config.json; "
+                      "cat $DOCKER_CONFIG/config.json"],
+                     env=dict(daemon.env(), DOCKER_CONFIG=str(tmp_path)), timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{os.stat(socket_path).st_ino} socket", lines
+    assert lines[1:3] == ["/run/secrets/docker", "600"], lines
+    assert json.loads("\n".join(lines[3:])) == {"auths": {"127.0.0.1:5999": {"auth": "dTpw"}}}
 
 
 def test_image_commands_take_a_platform(docker):
