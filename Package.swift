@@ -76,7 +76,7 @@ let package = Package(
                                                  .product(name: "NIOHTTP1", package: "swift-nio"),
                                                  .product(name: "NIOWebSocket", package: "swift-nio"),
                                                  .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthServer", "BerthCRI", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem",
+        .executableTarget(name: "berthd", dependencies: ["BerthAPI", "BerthServer", "BerthCRI", "BerthCgroups", "BerthVolume", "BerthNetwork", "BerthEngine", "BerthRegistry", "BerthImage", "BerthSnapshot", "BerthSystem",
                                                     .product(name: "Logging", package: "swift-log")]),
         .target(name: "BerthCLI", dependencies: ["BerthAPI", "BerthBuild", "BerthArchive", "BerthOCI", "BerthSystem"]),
         .executableTarget(name: "berth", dependencies: ["BerthCLI", "BerthSystem"]),

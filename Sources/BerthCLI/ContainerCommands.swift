@@ -34,7 +34,9 @@ extension CLI {
         .init(nil, "no-healthcheck"), .init(nil, "mac-address", value: true), .init(nil, "link", value: true), .init(nil, "cgroupns", value: true), .init(nil, "cgroup-parent", value: true),
         .init(nil, "pid", value: true), .init(nil, "ipc", value: true), .init(nil, "uts", value: true),
         .init(nil, "device-cgroup-rule", value: true), .init(nil, "ip6", value: true), .init(nil, "cidfile", value: true),
-        .init(nil, "link-local-ip", value: true), .init(nil, "use-api-socket"),
+        .init(nil, "link-local-ip", value: true), .init(nil, "use-api-socket"), .init(nil, "cpu-rt-period", value: true),
+        .init(nil, "cpu-rt-runtime", value: true), .init(nil, "cpu-count", value: true), .init(nil, "cpu-percent", value: true),
+        .init(nil, "io-maxbandwidth", value: true), .init(nil, "io-maxiops", value: true),
         .init(nil, "domainname", value: true), .init(nil, "label-file", value: true), .init(nil, "oom-score-adj", value: true),
         .init(nil, "runtime", value: true), .init(nil, "isolation", value: true), .init(nil, "blkio-weight-device", value: true),
         .init(nil, "device-read-bps", value: true), .init(nil, "device-write-bps", value: true),
@@ -231,6 +233,12 @@ extension CLI {
         host.CpuShares = try f.int("cpu-shares").map(Int64.init)
         host.CpuQuota = try f.int("cpu-quota").map(Int64.init)
         host.CpuPeriod = try f.int("cpu-period").map(Int64.init)
+        host.CpuRealtimePeriod = try f.int("cpu-rt-period").map(Int64.init)
+        host.CpuRealtimeRuntime = try f.int("cpu-rt-runtime").map(Int64.init)
+        // Windows' own limits: the docker CLI refuses them for a Linux daemon before sending anything
+        for flag in ["cpu-count", "cpu-percent", "io-maxbandwidth", "io-maxiops"] where f.has(flag) {
+            throw APIClient.Failure(status: 0, message: "\"--\(flag)\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux")
+        }
         host.CpusetCpus = f.string("cpuset-cpus")
         host.CpusetMems = f.string("cpuset-mems")
         host.PidsLimit = try f.int("pids-limit").map(Int64.init)

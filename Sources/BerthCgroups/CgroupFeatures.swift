@@ -20,6 +20,8 @@ public struct CgroupFeatures: Equatable, Sendable {
     public var blkioWeight = false
     public var blkioWeightDevice = false
     public var blkioThrottle = false
+    /// v1's real-time group scheduling (`cpu.rt_*`, a kernel with RT_GROUP_SCHED); v2 has none.
+    public var cpuRealtime = false
 
     public init() {}
 
@@ -53,6 +55,7 @@ public struct CgroupFeatures: Equatable, Sendable {
         f.blkioWeight = has("blkio", "blkio.weight")
         f.blkioWeightDevice = has("blkio", "blkio.weight_device")
         f.blkioThrottle = has("blkio", "blkio.throttle.read_bps_device")
+        f.cpuRealtime = has("cpu", "cpu.rt_period_us") && has("cpu", "cpu.rt_runtime_us")
         return f
     }
 

@@ -2,7 +2,7 @@ import BerthOCI
 import BerthSystem
 
 /// cgroup v1: one directory per controller hierarchy (`/sys/fs/cgroup/memory/berth/<id>`, …).
-public struct V1CgroupManager: CgroupManager {
+public struct V1CgroupManager: CgroupManager, Sendable {
     /// Controller name → hierarchy mount point.
     public let hierarchies: [String: String]
     public let path: String
@@ -42,6 +42,20 @@ public struct V1CgroupManager: CgroupManager {
                     try CgroupFiles.write(current, file, value)
                 }
             }
+        }
+    }
+
+    /// A real-time budget for the groups above the container (dockerd's `--cpu-rt-period` and
+    /// `--cpu-rt-runtime`, its initCPURtController): a new group gets no RT runtime, and a child
+    /// can never have more than its parent, so each level from the top gets the daemon's values
+    /// (0 leaves a value alone).
+    public func grantRealtimeToParents(period: Int64, runtime: Int64) throws {
+        guard var current = hierarchies["cpu"] else { return }
+        for component in path.split(separator: "/").dropLast() {
+            current += "/" + component
+            try FileIO.makeDirectories(current)
+            if period != 0 { try CgroupFiles.write(current, "cpu.rt_period_us", String(period)) }
+            if runtime != 0 { try CgroupFiles.write(current, "cpu.rt_runtime_us", String(runtime)) }
         }
     }
 

@@ -28,6 +28,8 @@ extension ContainerService {
         if nano != 0 { host.NanoCpus = nano }
         if period != 0 { host.CpuPeriod = period }
         if quota != 0 { host.CpuQuota = quota }
+        if let v = changes.CpuRealtimePeriod, v != 0 { host.CpuRealtimePeriod = v }
+        if let v = changes.CpuRealtimeRuntime, v != 0 { host.CpuRealtimeRuntime = v }
         if let v = changes.CpusetCpus, !v.isEmpty { host.CpusetCpus = v }
         if let v = changes.CpusetMems, !v.isEmpty { host.CpusetMems = v }
         if let v = changes.Memory, v != 0 {

@@ -451,6 +451,10 @@ public final class ContainerService: Sendable {
         }
         var mountsHeld = false
         do {
+            if config.cpuRealtime != (0, 0), let manager = try Cgroups.manager(path: record.cgroupPath) as? V1CgroupManager {
+                let budget = config.cpuRealtime
+                try await Threads.run { try manager.grantRealtimeToParents(period: budget.period, runtime: budget.runtime) }
+            }
             let mounts = try await prepareMounts(record, rootfs: rootfs)
             mountsHeld = true
             let network = try await setUpNetwork(&record)

@@ -14,6 +14,8 @@ public struct EngineConfig: Sendable {
     public var logMaxFiles: Int
     public var defaultUlimits: [String: (soft: Int64, hard: Int64)]
     public var liveRestore: Bool
+    /// The real-time budget of the groups above containers (`--cpu-rt-period`, `--cpu-rt-runtime`).
+    public var cpuRealtime: (period: Int64, runtime: Int64) = (0, 0)
     /// `--userns-remap`: containers' root is this range's first ID on the host.
     public var remap: IDMap?
 

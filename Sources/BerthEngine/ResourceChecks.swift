@@ -90,6 +90,11 @@ public enum ResourceChecks {
             throw EngineError.invalid("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
         }
         if let q = h.CpuQuota, q > 0, q < 1000 { throw EngineError.invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)") }
+        if (h.CpuRealtimePeriod ?? 0) > 0 && !f.cpuRealtime { throw EngineError.invalid("Your kernel does not support cgroup cpu real-time period") }
+        if (h.CpuRealtimeRuntime ?? 0) > 0 && !f.cpuRealtime { throw EngineError.invalid("Your kernel does not support cgroup cpu real-time runtime") }
+        if let p = h.CpuRealtimePeriod, let r = h.CpuRealtimeRuntime, p != 0, r != 0, r > p {
+            throw EngineError.invalid("cpu real-time runtime cannot be higher than cpu real-time period")
+        }
         if (h.CpuPercent ?? 0) > 0 {
             discard("linux does not support CPU percent. Percent discarded.")
             h.CpuPercent = 0

@@ -222,6 +222,8 @@ enum SpecBuilder {
         }
         if let q = host.CpuQuota, q > 0 { cpu.quota = q }
         if let p = host.CpuPeriod, p > 0 { cpu.period = UInt64(p) }
+        if let p = host.CpuRealtimePeriod, p > 0 { cpu.realtimePeriod = UInt64(p) }
+        if let r = host.CpuRealtimeRuntime, r != 0 { cpu.realtimeRuntime = r }
         if let s = host.CpuShares, s > 0 { cpu.shares = UInt64(s) }
         if let c = host.CpusetCpus, !c.isEmpty { cpu.cpus = c }
         if let m = host.CpusetMems, !m.isEmpty { cpu.mems = m }

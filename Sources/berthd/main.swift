@@ -1,5 +1,6 @@
 import BerthAPI
 import BerthCRI
+import BerthCgroups
 import BerthEngine
 import BerthImage
 import BerthRegistry
@@ -43,6 +44,8 @@ struct DaemonJSON: Decodable {
     var criStreamingAddress: String?
     var cniConfDir: String?
     var cniBinDir: String?
+    var cpuRtPeriod: Int64?
+    var cpuRtRuntime: Int64?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level", debug
@@ -52,6 +55,7 @@ struct DaemonJSON: Decodable {
         case usernsRemap = "userns-remap"
         case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
         case cri, criSocket = "cri-socket", criStreamingAddress = "cri-streaming-address", cniConfDir = "cni-conf-dir", cniBinDir = "cni-bin-dir"
+        case cpuRtPeriod = "cpu-rt-period", cpuRtRuntime = "cpu-rt-runtime"
     }
 }
 
@@ -75,6 +79,8 @@ let daemonFlags: [DaemonFlag] = [
     .init(short: nil, long: "cni-bin-dir", kind: "string", help: "Directories of the CNI plugins for pods, colon-separated (default \"/usr/lib/cni:/opt/cni/bin\")"),
     .init(short: nil, long: "cni-conf-dir", kind: "string", help: "Directory of the CNI network configuration for pods (default \"/etc/cni/net.d\")"),
     .init(short: nil, long: "config-file", kind: "string", help: "Daemon configuration file (default \"/etc/berth/daemon.json\")"),
+    .init(short: nil, long: "cpu-rt-period", kind: "int", help: "Limit the CPU real-time period in microseconds for the parent cgroup for all containers (not supported with cgroups v2)"),
+    .init(short: nil, long: "cpu-rt-runtime", kind: "int", help: "Limit the CPU real-time runtime in microseconds for the parent cgroup for all containers (not supported with cgroups v2)"),
     .init(short: nil, long: "cri", kind: nil, help: "Serve the Kubernetes Container Runtime Interface (CRI v1) (default true)"),
     .init(short: nil, long: "cri-socket", kind: "string", help: "Socket of the CRI server (default \"/run/berth/cri.sock\", in the exec root)"),
     .init(short: nil, long: "cri-streaming-address", kind: "string", help: "Address of the CRI streaming server for exec, attach and port-forward (default \"127.0.0.1:0\": a free port)"),
@@ -202,6 +208,12 @@ do {
     if let driver = overrides["log-driver"] ?? file.logDriver, !driver.isEmpty {
         guard ContainerService.logDriverNames.contains(driver) else { fail("unknown log driver \(driver): use json-file, local or none") }
         config.logDriver = driver
+    }
+    for (flag, value) in [("cpu-rt-period", file.cpuRtPeriod), ("cpu-rt-runtime", file.cpuRtRuntime)] {
+        guard let text = overrides[flag] ?? value.map(String.init) else { continue }
+        guard let n = Int64(text), n >= 0 else { fail("invalid value \"\(text)\" for --\(flag): a number of microseconds") }
+        guard n == 0 || CgroupFeatures.host.cpuRealtime else { fail("Your kernel does not support cgroup cpu real-time \(flag == "cpu-rt-period" ? "period" : "runtime")") }
+        if flag == "cpu-rt-period" { config.cpuRealtime.period = n } else { config.cpuRealtime.runtime = n }
     }
     if let remap = (overrides["userns-remap"] ?? file.usernsRemap).flatMap({ $0.isEmpty ? nil : $0 }) {
         let range = try SubordinateIDs.resolve(remap)
