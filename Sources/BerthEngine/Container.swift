@@ -10,8 +10,11 @@ actor Container {
     /// Orders each write of the record to disk with its copy in the registry (a health result
     /// and a `stop` may save at once; both write one file).
     nonisolated let saving = Lock()
-    private var busy = false
-    private var queue: [CheckedContinuation<Void, Never>] = []
+    /// The container's two locks: its operations (start, stop, rm …), and its rootfs mount, which
+    /// a copy or an export takes too, whatever operation is under way.
+    enum Gate { case operations, rootfs }
+    private var busy: Set<Gate> = []
+    private var queues: [Gate: [CheckedContinuation<Void, Never>]] = [:]
     /// What a waiter waits for: the next exit, or the removal (which also ends exit waits).
     enum Awaited { case exit, removal }
     private var waiters: [Awaited: [Waiter]] = [:]
@@ -32,17 +35,35 @@ actor Container {
     /// points: a `start` awaiting its network let a second `start` in (both spawned a shim; the
     /// container ended killed), and a `rename` landing meanwhile was overwritten by the start's
     /// copy of the record.
-    func enter() async {
-        guard busy else {
-            busy = true
+    func enter(_ gate: Gate = .operations) async {
+        guard busy.contains(gate) else {
+            busy.insert(gate)
             return
         }
-        await withCheckedContinuation { queue.append($0) }
+        await withCheckedContinuation { queues[gate, default: []].append($0) }
     }
 
     /// Passes the gate straight to the next waiter, or frees it.
-    func leave() {
-        if queue.isEmpty { busy = false } else { queue.removeFirst().resume() }
+    func leave(_ gate: Gate = .operations) {
+        if let next = queues[gate]?.first {
+            queues[gate]?.removeFirst()
+            next.resume()
+        } else {
+            busy.remove(gate)
+        }
+    }
+
+    /// Runs `body` with `gate` held, released however it ends.
+    nonisolated func holding<T>(_ gate: Gate, _ body: () async throws -> T) async throws -> T {
+        await enter(gate)
+        do {
+            let result = try await body()
+            await leave(gate)
+            return result
+        } catch {
+            await leave(gate)
+            throw error
+        }
     }
 
     /// Runs `body` on this actor: a check and a change of this state in one step.
@@ -81,16 +102,9 @@ extension ContainerService {
     /// the record up again (it may have changed, or gone, while this waited).
     func serialized<T>(_ ref: String, _ body: (String) async throws -> T) async throws -> T {
         let id = try find(ref).id
-        let container = try container(id)
-        await container.enter()
-        do {
+        return try await container(id).holding(.operations) {
             guard containers[id] != nil else { throw EngineError.noSuchContainer(ref) }
-            let result = try await body(id)
-            await container.leave()
-            return result
-        } catch {
-            await container.leave()
-            throw error
+            return try await body(id)
         }
     }
 }

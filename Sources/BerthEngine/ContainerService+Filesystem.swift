@@ -14,16 +14,21 @@ extension ContainerService {
     // MARK: the rootfs mount
 
     /// The container's file system mounted at its bundle's rootfs, as it is while the container
-    /// runs; each user releases it with `releaseRootfs`.
+    /// runs; each user releases it with `releaseRootfs`. The mount and the count of users change
+    /// together under the container's rootfs gate; the syscalls (and the read of mountinfo,
+    /// long with a thousand containers) run on the blocking pool.
     func acquireRootfs(_ id: String) async throws -> String {
         let rootfs = bundlePath(id) + "/rootfs"
         let snapshotter = images.snapshotter
-        try await container(id).run { container in
-            if !Self.isMounted(rootfs) {
-                try FileIO.makeDirectories(rootfs, mode: 0o711)
-                try snapshotter.mounts(key: id).mount(at: rootfs)
+        let container = try container(id)
+        try await container.holding(.rootfs) {
+            try await Threads.run {
+                if !Self.isMounted(rootfs) {
+                    try FileIO.makeDirectories(rootfs, mode: 0o711)
+                    try snapshotter.mounts(key: id).mount(at: rootfs)
+                }
             }
-            container.rootfsUsers += 1
+            await container.run { $0.rootfsUsers += 1 }
         }
         return rootfs
     }
@@ -36,10 +41,12 @@ extension ContainerService {
     /// Unmounts the rootfs unless the container runs or an operation still uses it.
     func unmountIdle(_ id: String) async {
         guard let container = containers.actor(id) else { return }
-        let (containers, rootfs) = (containers, bundlePath(id) + "/rootfs")
-        await container.run { container in
-            guard container.rootfsUsers == 0, containers[id]?.state.Running != true else { return }
-            try? Mounter.unmount(rootfs, detach: true)
+        let rootfs = bundlePath(id) + "/rootfs"
+        await logFailure("unmounting the rootfs of container \(id)") {
+            try await container.holding(.rootfs) {
+                guard await container.rootfsUsers == 0, containers[id]?.state.Running != true else { return }
+                try await Threads.run { if Self.isMounted(rootfs) { try Mounter.unmount(rootfs, detach: true) } }
+            }
         }
     }
 

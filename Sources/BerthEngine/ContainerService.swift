@@ -441,13 +441,16 @@ public final class ContainerService: Sendable {
         let idmap = idmap(for: record)
         let container = try self.container(id)
         let snapshotter = images.snapshotter
-        try await container.run { container in
-            if idmap != nil && Self.isMounted(rootfs) {
-                // mounted as stored by cp or a build step: the container needs its idmapped view
-                guard container.rootfsUsers == 0 else { throw EngineError.conflict("container \(id) is busy: a copy or commit is in progress") }
-                try Mounter.unmount(rootfs, detach: true)
+        try await container.holding(.rootfs) {
+            let busy = await container.rootfsUsers > 0
+            try await Threads.run {
+                if idmap != nil && Self.isMounted(rootfs) {
+                    // mounted as stored by cp or a build step: the container needs its idmapped view
+                    guard !busy else { throw EngineError.conflict("container \(id) is busy: a copy or commit is in progress") }
+                    try Mounter.unmount(rootfs, detach: true)
+                }
+                if !Self.isMounted(rootfs) { try snapshotter.mounts(key: id).mount(at: rootfs, idmap: idmap) }
             }
-            if !Self.isMounted(rootfs) { try snapshotter.mounts(key: id).mount(at: rootfs, idmap: idmap) }
         }
         var mountsHeld = false
         do {
