@@ -481,7 +481,7 @@ public final class ContainerService: Sendable {
                                         logPath: logFile?.path ?? "", logMaxSize: logRotation.maxSize, logMaxFiles: logRotation.maxFiles,
                                         exitFile: bundle + "/exit.json", tty: record.config.Tty == true,
                                         openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true,
-                                        criLogPath: record.criLogPath, logAttributes: Self.logAttributes(record),
+                                        criLogPath: record.criLogPath, logAttributes: try Self.logAttributes(record),
                                         logFormat: logFile?.format.rawValue, logCompress: logRotation.compress)
             try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
             unlink(bundle + "/exit.json")

@@ -16,11 +16,14 @@ struct LogAttributesTests {
                                config: config, hostConfig: host, state: ContainerRecord.initialState())
     }
 
-    @Test func namedLabelsAndVariablesArePicked() {
-        #expect(ContainerService.logAttributes(record(options: [:])) == nil)
-        #expect(ContainerService.logAttributes(record(options: ["labels": "team,absent", "env": "STAGE,NOEQUALS"]))
+    @Test func namedAndMatchedLabelsAndVariablesArePicked() throws {
+        #expect(try ContainerService.logAttributes(record(options: [:])) == nil)
+        #expect(try ContainerService.logAttributes(record(options: ["labels": "team,absent", "env": "STAGE,NOEQUALS"]))
                 == ["team": "blue", "STAGE": "prod=1"])
-        // patterns are not applied (a backtracking regex from a client on the engine's actor)
-        #expect(ContainerService.logAttributes(record(options: ["labels-regex": "(a+)+$", "env-regex": "AT"])) == nil)
+        // Go's regexps, unanchored, in linear time: a pattern that backtracks forever elsewhere matches nothing here at once
+        #expect(try ContainerService.logAttributes(record(options: ["labels-regex": "^t", "env-regex": "AT"]))
+                == ["team": "blue", "tier": "web", "PATH": "/bin"])
+        #expect(try ContainerService.logAttributes(record(options: ["labels-regex": "(a+)+$"])) == nil)
+        #expect(throws: EngineError.self) { try ContainerService.logAttributes(record(options: ["env-regex": "(unclosed"])) }
     }
 }

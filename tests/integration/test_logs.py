@@ -80,12 +80,20 @@ def test_logs_details_show_the_attributes_the_log_options_pick_as_dockerd_does(e
                   "--log-opt", "env=STAGE", "busybox", "echo", "hello")
         bare = "bare-" + os.urandom(4).hex()
         ok("run", "--name", bare, "busybox", "echo", "bare")
-        outputs.append((ok("logs", "--details", name), ok("logs", "--details", bare), ok("logs", name)))
-        ok("rm", name, bare)
+        # Go's regexps pick by key (unanchored unless anchored); a bad one fails the start
+        matched = "regex-" + os.urandom(4).hex()
+        ok("run", "--name", matched, "--label", "tier=web", "--label", "other=x", "-e", "STAGE=2", "-e", "MODE=3",
+           "--log-opt", "labels-regex=^ti", "--log-opt", "env-regex=(?i)^st", "busybox", "echo", "hi")
+        attrs = ok("logs", "--details", matched).split(" ")[0]
+        bad = engine.docker("run", "--rm", "--log-opt", "env-regex=(unclosed", "busybox", "true")
+        outputs.append((ok("logs", "--details", name), ok("logs", "--details", bare), ok("logs", name), sorted(attrs.split(",")),
+                        bad.returncode, "error parsing regexp: missing closing ): `(unclosed`" in bad.stderr))
+        ok("rm", name, bare, matched)
     dockerd, berthd = outputs
     assert berthd == dockerd, (dockerd, berthd)
     assert berthd[2] == "hello\n" and berthd[1] == " bare\n"
     assert berthd[0] in ("STAGE=prod%2F1,team=blue+green hello\n", "team=blue+green,STAGE=prod%2F1 hello\n")
+    assert berthd[3:] == (["STAGE=2", "tier=web"], 125, True)
 
 
 def test_local_log_driver_as_dockerd_runs_it(engines):
