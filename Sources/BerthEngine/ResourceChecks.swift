@@ -90,8 +90,9 @@ public enum ResourceChecks {
             throw EngineError.invalid("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
         }
         if let q = h.CpuQuota, q > 0, q < 1000 { throw EngineError.invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)") }
-        if (h.CpuRealtimePeriod ?? 0) > 0 && !f.cpuRealtime { throw EngineError.invalid("Your kernel does not support cgroup cpu real-time period") }
-        if (h.CpuRealtimeRuntime ?? 0) > 0 && !f.cpuRealtime { throw EngineError.invalid("Your kernel does not support cgroup cpu real-time runtime") }
+        if ((h.CpuRealtimePeriod ?? 0) > 0 || (h.CpuRealtimeRuntime ?? 0) > 0) && !f.cpuRealtime {
+            throw EngineError.invalid("Your kernel does not support CPU real-time scheduler")  // dockerd's words on cgroup v2
+        }
         if let p = h.CpuRealtimePeriod, let r = h.CpuRealtimeRuntime, p != 0, r != 0, r > p {
             throw EngineError.invalid("cpu real-time runtime cannot be higher than cpu real-time period")
         }

@@ -212,7 +212,7 @@ do {
     for (flag, value) in [("cpu-rt-period", file.cpuRtPeriod), ("cpu-rt-runtime", file.cpuRtRuntime)] {
         guard let text = overrides[flag] ?? value.map(String.init) else { continue }
         guard let n = Int64(text), n >= 0 else { fail("invalid value \"\(text)\" for --\(flag): a number of microseconds") }
-        guard n == 0 || CgroupFeatures.host.cpuRealtime else { fail("Your kernel does not support cgroup cpu real-time \(flag == "cpu-rt-period" ? "period" : "runtime")") }
+        guard n == 0 || CgroupFeatures.host.cpuRealtime else { fail("--\(flag): Your kernel does not support CPU real-time scheduler") }
         if flag == "cpu-rt-period" { config.cpuRealtime.period = n } else { config.cpuRealtime.runtime = n }
     }
     if let remap = (overrides["userns-remap"] ?? file.usernsRemap).flatMap({ $0.isEmpty ? nil : $0 }) {
