@@ -47,6 +47,9 @@ public struct GoRegexp: Sendable {
     static let maxInstructions = 20_000
 
     public init(_ pattern: String) throws {
+        // Before any parsing: a 16 MiB pattern (what a request body may hold) would be a node per
+        // character before the program's bound could refuse it.
+        guard pattern.utf8.count <= 64 << 10 else { throw SyntaxError(description: "error parsing regexp: expression too large") }
         var parser = Parser(pattern: Array(pattern.unicodeScalars))
         let node = try parser.parseAlternation()
         guard parser.index == parser.pattern.count else { throw SyntaxError(description: "error parsing regexp: unexpected ): `\(pattern)`") }

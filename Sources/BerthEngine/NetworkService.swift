@@ -331,13 +331,18 @@ public actor NetworkService {
         let name = request.Name
         guard !name.isEmpty else { throw EngineError.invalid("network name must not be empty") }
         if lookup(name)?.name == name { throw EngineError.conflict("network with name \(name) already exists") }
-        // What only swarm, IPAM plugins or config-only networks give is refused by name, before anything is made.
-        if request.Ingress == true || ["swarm", "global"].contains(request.Scope ?? "") {
-            throw EngineError.unavailable("\(request.Ingress == true ? "ingress networks" : "networks of scope \(request.Scope ?? "")") need swarm mode, which Berth does not run; use Kubernetes with berthd's CRI socket to orchestrate several hosts")
+        // What only swarm, IPAM plugins or config-only networks give is refused before anything is
+        // made, in dockerd 20.10's words and statuses outside a swarm.
+        if request.Ingress == true { throw EngineError.forbidden("Ingress network can only be global scope network") }
+        switch request.Scope ?? "" {
+        case "", "local": break
+        case "swarm": throw EngineError.forbidden("cannot create a swarm scoped network when swarm is not active")
+        case "global":
+            throw EngineError.forbidden("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
+        case let scope: throw EngineError.invalid("invalid network scope: \(scope)")
         }
-        if let scope = request.Scope, !["", "local"].contains(scope) { throw EngineError.invalid("invalid network scope: \(scope)") }
         if let ipamDriver = request.IPAM?.Driver, !["", "default"].contains(ipamDriver) {
-            throw EngineError.notFound("could not find plugin \(ipamDriver) in v1 plugin registry: plugin not found")
+            throw EngineError.notFound("plugin \"\(ipamDriver)\" not found")
         }
         if request.ConfigOnly == true || !(request.ConfigFrom?.Network ?? "").isEmpty {
             throw EngineError.invalid("config-only networks (--config-only, --config-from) serve swarm's per-node settings; Berth's bridge networks take their configuration directly")

@@ -13,8 +13,13 @@ struct VolumeRoutes {
         return [
             (.GET, "/volumes", { req, _, r in r.json(try v.list(filters: try ContainerService.parseFilters(req.query("filters")))) }),
             (.POST, "/volumes/create", { req, _, r in
-                let request = try req.decodeBody(VolumeCreateRequest.self)
-                r.json(try await Threads.run { try v.create(request) }, status: .created)
+                var request = try req.decodeBody(VolumeCreateRequest.self)
+                // API 1.42 brought cluster volumes; an older client's field is unknown, so ignored (as dockerd)
+                if let version = req.apiVersion, version.split(separator: ".").compactMap({ Int($0) }).lexicographicallyPrecedes([1, 42]) {
+                    request.ClusterVolumeSpec = nil
+                }
+                let checked = request
+                r.json(try await Threads.run { try v.create(checked) }, status: .created)
             }),
             (.POST, "/volumes/prune", { req, _, r in
                 r.json(try await v.prune(filters: try ContainerService.parseFilters(req.query("filters"))))

@@ -24,6 +24,7 @@ import Testing
             #expect(throws: GoRegexp.SyntaxError.self, "\(bad)") { try GoRegexp(bad) }
         }
         #expect(throws: GoRegexp.SyntaxError.self) { try GoRegexp("((a{1000}){1000}){1000}") }
+        #expect(throws: GoRegexp.SyntaxError.self) { try GoRegexp(String(repeating: "a", count: 1 << 20)) }
     }
 
     /// The pattern that takes a backtracking engine exponential time answers at once here.

@@ -185,8 +185,8 @@ def test_link_local_ips_and_gateway_priority(docker):
 
 
 def test_network_create_refuses_what_berth_does_not_run_by_name(docker):
-    for args, words in ((["--ipam-driver", "nosuch"], "could not find plugin nosuch"), (["--ingress"], "swarm"),
-                        (["--scope", "swarm"], "swarm"), (["--ipv4=false", "--ipv6"], "IPv6-only"),
+    for args, words in ((["--ipam-driver", "nosuch"], 'plugin "nosuch" not found'), (["--ingress"], "Ingress network can only be global scope"),
+                        (["--scope", "swarm"], "swarm is not active"), (["--ipv4=false", "--ipv6"], "IPv6-only"),
                         (["--config-only"], "config-only")):
         name = "refuse" + uuid.uuid4().hex[:6]
         r = docker.docker("network", "create", *args, name)
