@@ -113,6 +113,6 @@ let package = Package(
         .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthTestSupport", "BerthSnapshot", "BerthArchive", "BerthSystem"]),
         .testTarget(name: "BerthContentTests", dependencies: ["BerthContent", "BerthOCI", "BerthSystem"]),
         .testTarget(name: "BerthFuzzTests", dependencies: ["BerthFuzz"], resources: [.copy("Corpus")]),
-        .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI"]),
+        .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI", "BerthSystem"]),
     ]
 )

@@ -31,7 +31,8 @@ extension CLI {
                     ("Tag", .string(colon < tag.endIndex ? String(tag[tag.index(after: colon)...]) : "<none>")),
                     ("Digest", .string(digest)), ("CreatedSince", .string(Timestamp.humanDuration(Timestamp.epochNow() - created) + " ago")),
                     ("CreatedAt", .string(Self.localTime(created))), ("Size", .string(Size.human(image["Size"]?.int ?? 0))),
-                    ("Containers", .string(String(image["Containers"]?.int ?? 0))),
+                    // -1: not counted (dockerd counts only for `system df`), "N/A" as the docker CLI shows it
+                    ("Containers", .string(image["Containers"]?.int.map { $0 < 0 ? "N/A" : String($0) } ?? "N/A")),
                 ]))
             }
         }

@@ -10,7 +10,10 @@ public protocol CgroupManager {
     /// Creates the directories (and, on v2, enables controllers in every ancestor).
     func create() throws
     func apply(_ resources: Spec.Resources) throws
+    /// Moves a running process in from outside (the global-lock path `CgroupEntry` avoids).
     func add(pid: Int32) throws
+    /// What a process about to be cloned needs to enter this cgroup itself.
+    func openEntry() throws -> CgroupEntry
     func processes() throws -> [Int32]
     func freeze() throws
     func thaw() throws

@@ -120,6 +120,10 @@ public struct V1CgroupManager: CgroupManager, Sendable {
         for dir in directories { try CgroupFiles.write(dir, "cgroup.procs", String(pid)) }
     }
 
+    public func openEntry() throws -> CgroupEntry {
+        try CgroupEntry.openTasks(in: directories)
+    }
+
     public func processes() throws -> [Int32] {
         guard let dir = directory("pids") ?? directory("memory") ?? directories.first else { return [] }
         return try CgroupFiles.pids(dir)

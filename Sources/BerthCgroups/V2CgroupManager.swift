@@ -101,6 +101,11 @@ public struct V2CgroupManager: CgroupManager {
         try CgroupFiles.write(directory, "cgroup.procs", String(pid))
     }
 
+    public func openEntry() throws -> CgroupEntry {
+        let dir = directory
+        return .birth(try sys("open", dir) { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
+    }
+
     public func processes() throws -> [Int32] { try CgroupFiles.pids(directory) }
 
     public func freeze() throws {

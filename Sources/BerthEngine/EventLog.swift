@@ -9,7 +9,8 @@ public final class EventLog: @unchecked Sendable {
     private var recent: [EventMessage] = []
     private var subscribers: [Int: AsyncStream<EventMessage>.Continuation] = [:]
     private var nextToken = 0
-    static let kept = 1000
+    /// dockerd's `eventsLimit`: `events --since` replays at most the last 256, as there.
+    static let kept = 256
 
     public init() {}
 

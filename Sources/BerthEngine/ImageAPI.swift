@@ -6,13 +6,18 @@ import FoundationEssentials
 
 /// Image store answers in the Engine API's shapes.
 public enum ImageAPI {
-    public static func list(_ store: ImageStore, all: Bool, filters: [String: [String]], containersUsing: [String: Int]) async throws -> [ImageSummary] {
+    /// `containersUsing` (containers per image ID) is given by `system df` alone: as dockerd, a
+    /// plain list reports -1 for `Containers` and `SharedSize` rather than count every container
+    /// and compare every image's layers for each `docker images`.
+    public static func list(_ store: ImageStore, all: Bool, filters: [String: [String]], containersUsing: [String: Int]?) async throws -> [ImageSummary] {
         let records = await store.records()
         var out: [ImageSummary] = []
         var chains: [Digest: [String]] = [:]
-        for record in records {
-            let config = try await store.config(record)
-            chains[record.id] = ChainID.of(config.rootfs.diffIDs).map(\.description)
+        if containersUsing != nil {
+            for record in records {
+                let config = try await store.config(record)
+                chains[record.id] = ChainID.of(config.rootfs.diffIDs).map(\.description)
+            }
         }
         let parents = Set(records.compactMap(\.parent))
         var chainCount: [String: Int] = [:]
@@ -32,10 +37,11 @@ public enum ImageAPI {
                 if tags.isEmpty && digests.isEmpty { continue }
             }
             if !LabelFilter.matches(filters["label"], config.config?.labels) { continue }
-            let shared = zip(chains[record.id] ?? [], record.layerSizes).filter { (chainCount[$0.0] ?? 0) > 1 }.map(\.1).reduce(0, +)
+            let shared = containersUsing == nil ? -1
+                : zip(chains[record.id] ?? [], record.layerSizes).filter { (chainCount[$0.0] ?? 0) > 1 }.map(\.1).reduce(0, +)
             out.append(ImageSummary(Id: record.id.description, ParentId: record.parent?.description ?? "", RepoTags: tags, RepoDigests: digests,
                                     Created: Int64(config.created.flatMap(Timestamp.parse) ?? 0), Size: record.size, SharedSize: shared,
-                                    Labels: config.config?.labels ?? [:], Containers: containersUsing[record.id.description] ?? 0))
+                                    Labels: config.config?.labels ?? [:], Containers: containersUsing.map { $0[record.id.description] ?? 0 } ?? -1))
         }
         return out.sorted { $0.Created > $1.Created }
     }

@@ -1,3 +1,4 @@
+import BerthCgroups
 import BerthOCI
 import BerthSystem
 import CBerthLinux
@@ -26,12 +27,16 @@ struct LaunchPlan {
     let execFifo: Int32?
     let cgroupMounts: [(name: String, hostPath: String)]
     let unifiedCgroup: Bool
+    /// Entered first thing, before the child can be seen doing anything (see `CgroupEntry`).
+    let cgroupEntry: CgroupEntry
 
     /// The child's whole life: never returns. Errors go to the parent over `sync`; after the
     /// parent has gone (past `ready`), to stderr.
     func runChild(_ sync: SyncChannel) -> Never {
         var reported = false
         do {
+            try cgroupEntry.enter()
+            if kind == .initProcess { sync.send("joined") }
             guard let go = sync.receive(), go.hasPrefix("go") else { _exit(1) }
             let stateJSON = Array(go.utf8.dropFirst(3))
             for (ns, fd) in joins {

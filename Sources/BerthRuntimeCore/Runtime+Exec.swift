@@ -17,8 +17,7 @@ extension Runtime {
     /// The container's own process settings, for `exec` to start from (runc copies caps,
     /// rlimits, no_new_privs, env, cwd and user from config.json unless told otherwise).
     public func baseProcess(id: String) throws -> Spec.Process {
-        let (record, _) = try load(id)
-        guard let process = record.config.process else { throw RuntimeError.invalidConfig("container \(id) has no process") }
+        guard let process = try record(id: id).config.process else { throw RuntimeError.invalidConfig("container \(id) has no process") }
         return process
     }
 
@@ -41,8 +40,11 @@ extension Runtime {
     /// Starts `process` inside container `id` and returns once it has exec'd. A terminal goes to
     /// `consoleSocket` if given, else its master is returned when `keepMaster`.
     public func spawnExec(id: String, process: Spec.Process, consoleSocket: String?, keepMaster: Bool) throws -> Spawned {
-        let (record, status) = try load(id)
-        switch status {
+        try spawnExec(try record(id: id), process: process, consoleSocket: consoleSocket, keepMaster: keepMaster)
+    }
+
+    public func spawnExec(_ record: RuntimeRecord, process: Spec.Process, consoleSocket: String?, keepMaster: Bool) throws -> Spawned {
+        switch try status(record) {
         case .running: break
         case .paused: throw RuntimeError.badState("cannot exec in a paused container")
         default: throw RuntimeError.badState("cannot exec in a stopped container")
@@ -68,18 +70,20 @@ extension Runtime {
 
         let joins = try Self.namespacesToJoin(pid: record.pid)
         defer { joins.forEach { close($0.1) } }
+        let entry = try cgroup.openEntry()
+        defer { entry.close() }
         let plan = LaunchPlan(kind: .exec, spec: spec, process: process, bundle: record.bundle, rootfs: record.rootfs,
                               created: [], joins: joins.filter { $0.0 != .pid }, unshareCgroup: false, seccomp: seccomp,
-                              console: console?.child, execFifo: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified())
+                              console: console?.child, execFifo: nil, cgroupMounts: [], unifiedCgroup: Cgroups.isUnified(),
+                              cgroupEntry: entry)
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }
-        let pid = try Self.clone(flags: 0, entering: joins.filter { $0.0 == .pid }) {
+        let pid = try Self.clone(flags: 0, entering: joins.filter { $0.0 == .pid }, cgroup: cgroup, entry: entry) {
             parentSync.close()
             plan.runChild(childSync)
         }
         childSync.close()
         do {
-            try cgroup.add(pid: pid)
             try ProcessSetup.setOOMScoreAdj(process, pid: pid)
             parentSync.send("go")
             // The child's end is close-on-exec: EOF means execve succeeded.

@@ -55,7 +55,7 @@ public struct Runtime {
     public func launch(id: String, options: CreateOptions, foregroundTerminal: Bool) throws -> Launched {
         let dir = try StateDirectory(root: root, id: id)
         let bundle = try Self.absolute(options.bundle)
-        let spec = try Self.loadSpec(bundle: bundle)
+        let (spec, specBytes) = try Self.loadSpec(bundle: bundle)
         guard let process = spec.process else { throw RuntimeError.invalidConfig("process property must not be empty") }
         try ProcessSetup.validate(process)
         let rootfs = try Self.rootfs(spec, bundle: bundle)
@@ -103,6 +103,8 @@ public struct Runtime {
 
         let joins = try namespaces.openJoins()
         defer { joins.forEach { close($0.1) } }
+        let entry = try cgroup.openEntry()
+        defer { entry.close() }
         // A new user namespace may not join what its parent owns (the engine's network namespace):
         // the clone inherits those instead, entered by this process while still root on the host.
         let inherited: Set<Namespace> = namespaces.created.contains(.user) ? Set(joins.map(\.0)).subtracting([.mount]) : [.pid]
@@ -110,11 +112,12 @@ public struct Runtime {
                               created: namespaces.created, joins: joins.filter { !inherited.contains($0.0) },
                               unshareCgroup: namespaces.unshareCgroup, seccomp: seccomp, console: console?.child,
                               execFifo: fifoFD, cgroupMounts: cgroup.containerMounts,
-                              unifiedCgroup: Cgroups.isUnified())
+                              unifiedCgroup: Cgroups.isUnified(), cgroupEntry: entry)
         let (parentSync, childSync) = try SyncChannel.pair()
         defer { parentSync.close() }
 
-        let pid = try Self.clone(flags: namespaces.cloneFlags, entering: joins.filter { inherited.contains($0.0) }) {
+        let pid = try Self.clone(flags: namespaces.cloneFlags, entering: joins.filter { inherited.contains($0.0) },
+                                 cgroup: cgroup, entry: entry) {
             parentSync.close()
             plan.runChild(childSync)
         }
@@ -127,7 +130,8 @@ public struct Runtime {
 
         if namespaces.created.contains(.user) { try namespaces.writeMappings(pid: pid) }
         try ProcessSetup.setOOMScoreAdj(process, pid: pid)
-        try cgroup.add(pid: pid)
+        // Hooks may read the init's cgroup from /proc (a device plugin's does).
+        try parentSync.expect("joined")
         let record = RuntimeRecord(id: id, pid: pid, startTime: ProcessStatus.startTime(pid), bundle: bundle, rootfs: rootfs,
                                      created: Timestamp.now(), cgroupPath: cgroupPath, config: spec)
         let state = record.state(status: .creating)
@@ -136,7 +140,7 @@ public struct Runtime {
         parentSync.send("go\n" + record.state(status: .created).prettyJSON)
         // Saved while the child sets up its rootfs; until `ready`, observers see `created` and a
         // `start` simply waits on the fifo, so nothing depends on the order.
-        try dir.save(record)
+        try dir.save(record, config: specBytes)
         try parentSync.expect("ready")
 
         var master: Int32?
@@ -148,8 +152,10 @@ public struct Runtime {
 
     /// Clones the child (`body` runs in it and never returns) inside `entering`: the parent
     /// enters them just around the clone and steps back out (joining a pid namespace affects
-    /// only children; the others are entered here when a new user namespace could not).
-    static func clone(flags: Int32, entering: [(Namespace, Int32)], body: () -> Never) throws -> Int32 {
+    /// only children; the others are entered here when a new user namespace could not). On v2 the
+    /// child is born in `cgroup`; a kernel without CLONE_INTO_CGROUP (before 5.7) moves it there.
+    static func clone(flags: Int32, entering: [(Namespace, Int32)], cgroup: CgroupManager, entry: CgroupEntry,
+                      body: () -> Never) throws -> Int32 {
         var own: [(Namespace, Int32)] = []
         defer {
             for (ns, fd) in own.reversed() {
@@ -162,7 +168,18 @@ public struct Runtime {
             own.append((ns, try sys("open", path) { open(path, O_RDONLY | O_CLOEXEC) }))
             try sys("setns", "\(ns.procName) namespace") { berth_setns(fd, ns.cloneFlag) }
         }
-        let pid = berth_clone(UInt(UInt32(bitPattern: flags)))
+        let cloneFlags = UInt(UInt32(bitPattern: flags))
+        var pid: pid_t, moveAfter = false
+        switch entry {
+        case .birth(let directory):
+            pid = berth_clone_into(cloneFlags, directory)
+            if pid < 0 && [ENOSYS, E2BIG, EINVAL].contains(errno) {
+                moveAfter = true
+                pid = berth_clone(cloneFlags)
+            }
+        case .ownThread:
+            pid = berth_clone(cloneFlags)
+        }
         if pid == 0 {
             // Non-dumpable until it execs the container's program: processes already in the
             // container cannot open this child's /proc/<pid>/exe (the host's runtime binary, the
@@ -172,12 +189,29 @@ public struct Runtime {
         }
         let cloneErrno = errno
         if pid < 0 { throw RuntimeError.system(SystemError("clone", nil, errno: cloneErrno)) }
+        if moveAfter {
+            do { try cgroup.add(pid: pid) } catch {
+                Glibc.kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+                throw error
+            }
+        }
         return pid
     }
 
-    public func start(id: String) throws {
-        let dir = try StateDirectory(root: root, id: id)
-        try start(dir, try dir.load())
+    /// The container's saved record. The shim holds the one it created for the container's life
+    /// (it is the state's only writer) and passes it to the record forms below, so a request
+    /// decodes nothing: the record carries the whole spec, and decoding it was most of a `start`'s
+    /// own CPU time. The `id:` forms are the CLI's, which has nothing in memory.
+    public func record(id: String) throws -> RuntimeRecord {
+        try StateDirectory(root: root, id: id).load()
+    }
+
+    public func start(id: String) throws { try start(try record(id: id)) }
+
+    public func start(_ record: RuntimeRecord) throws {
+        try start(try StateDirectory(root: root, id: record.id), record)
     }
 
     func start(_ dir: StateDirectory, _ record: RuntimeRecord) throws {
@@ -228,9 +262,11 @@ public struct Runtime {
     }
 
     public func kill(id: String, signal: Int32, all: Bool) throws {
-        let dir = try StateDirectory(root: root, id: id)
-        let record = try dir.load()
-        let status = record.status(fifoPath: dir.fifoPath)
+        try kill(try record(id: id), signal: signal, all: all)
+    }
+
+    public func kill(_ record: RuntimeRecord, signal: Int32, all: Bool) throws {
+        let status = try status(record)
         guard status != .stopped else { throw RuntimeError.badState("container not running") }
         if all {
             let cgroup = try Cgroups.manager(path: record.cgroupPath)
@@ -240,7 +276,7 @@ public struct Runtime {
         }
         let pidfd = try sys("pidfd_open", String(record.pid)) { berth_pidfd_open(record.pid) }
         defer { close(pidfd) }
-        try sys("kill", "container \(id)") { berth_pidfd_send_signal(pidfd, signal) }
+        try sys("kill", "container \(record.id)") { berth_pidfd_send_signal(pidfd, signal) }
     }
 
     public func delete(id: String, force: Bool) throws {
@@ -251,6 +287,10 @@ public struct Runtime {
             throw RuntimeError.notFound(id)
         }
         try delete(dir, record, force: force)
+    }
+
+    public func delete(_ record: RuntimeRecord, force: Bool) throws {
+        try delete(try StateDirectory(root: root, id: record.id), record, force: force)
     }
 
     func delete(_ dir: StateDirectory, _ record: RuntimeRecord, force: Bool) throws {
@@ -295,27 +335,26 @@ public struct Runtime {
         return FileIO.isDirectory(dir.path)
     }
 
-    public func pause(id: String) throws {
-        let (record, status) = try load(id)
-        guard status == .running else { throw RuntimeError.badState("container not running") }
+    public func pause(id: String) throws { try pause(try record(id: id)) }
+
+    public func pause(_ record: RuntimeRecord) throws {
+        guard try status(record) == .running else { throw RuntimeError.badState("container not running") }
         try Cgroups.manager(path: record.cgroupPath).freeze()
     }
 
-    public func resume(id: String) throws {
-        let (record, status) = try load(id)
-        guard status == .paused else { throw RuntimeError.badState("container not paused") }
+    public func resume(id: String) throws { try resume(try record(id: id)) }
+
+    public func resume(_ record: RuntimeRecord) throws {
+        guard try status(record) == .paused else { throw RuntimeError.badState("container not paused") }
         try Cgroups.manager(path: record.cgroupPath).thaw()
     }
 
     public func processes(id: String) throws -> [Int32] {
-        let (record, _) = try load(id)
-        return try Cgroups.manager(path: record.cgroupPath).processes()
+        try Cgroups.manager(path: try record(id: id).cgroupPath).processes()
     }
 
-    func load(_ id: String) throws -> (RuntimeRecord, RuntimeState.Status) {
-        let dir = try StateDirectory(root: root, id: id)
-        let record = try dir.load()
-        return (record, record.status(fifoPath: dir.fifoPath))
+    func status(_ record: RuntimeRecord) throws -> RuntimeState.Status {
+        record.status(fifoPath: try StateDirectory(root: root, id: record.id).fifoPath)
     }
 
     static func absolute(_ path: String) throws -> String {
@@ -324,13 +363,14 @@ public struct Runtime {
         return String(cString: resolved)
     }
 
-    static func loadSpec(bundle: String) throws -> Spec {
+    /// The bundle's spec, and its bytes as read (the state file embeds them as they are).
+    static func loadSpec(bundle: String) throws -> (Spec, [UInt8]) {
         let path = bundle + "/config.json"
         guard let bytes = try? FileIO.read(path) else {
             throw RuntimeError.invalidConfig("JSON specification file config.json not found in \(bundle)")
         }
         do {
-            return try JSONDecoder().decode(Spec.self, from: Data(bytes))
+            return (try JSONDecoder().decode(Spec.self, from: Data(bytes)), bytes)
         } catch let DecodingError.keyNotFound(key, context) {
             throw RuntimeError.invalidConfig("config.json: missing field \"\(Self.codingPath(context.codingPath + [key]))\"")
         } catch let DecodingError.typeMismatch(_, context) {

@@ -19,9 +19,8 @@ struct ImageRoutes {
         let events = containers.events
         return [
             (.GET, "/images/json", { req, _, r in
-                let usage = containers.imageUsage()
                 r.json(try await ImageAPI.list(store, all: req.flag("all"), filters: try ContainerService.parseFilters(req.query("filters")),
-                                               containersUsing: usage))
+                                               containersUsing: nil))
             }),
             (.POST, "/images/load", { req, _, r in
                 guard let file = req.bodyFile else { throw EngineError.invalid("no image archive in the request body") }

@@ -145,8 +145,8 @@ public final class Shim {
             for (fd, copy) in saved.enumerated() { dup2(copy, Int32(fd)); close(copy) }
         }
         let launched = try runtime.launch(id: config.id, options: .init(bundle: config.bundle), foregroundTerminal: config.tty)
+        record = launched.record
         initPid = launched.record.pid
-        cgroupPath = launched.record.cgroupPath
         return launched
     }
 
@@ -206,7 +206,8 @@ public final class Shim {
             if pid <= 0 { break }
             let code = ProcessStatus.exitCode(waitStatus: st)
             if pid == initPid {
-                let oom = ((try? Cgroups.manager(path: cgroupPath))?.oomKillCount() ?? 0) > 0
+                // Read before the runtime removes the cgroup.
+                let oom = (record.flatMap { try? Cgroups.manager(path: $0.cgroupPath) }?.oomKillCount() ?? 0) > 0
                 exit = ExitStatus(exitCode: code, oomKilled: oom, finishedAt: Timestamp.now())
                 exitDeadline = Monotonic.now() + 2  // then stop waiting for stray writers of the pipes
             } else if let session = execs[pid] {
@@ -216,8 +217,14 @@ public final class Shim {
         }
     }
 
-    /// Read at create: the OOM count must be taken before the runtime removes the cgroup.
-    var cgroupPath = ""
+    /// The runtime's record of the container, from create: requests pass it to the runtime
+    /// instead of having it decoded again from the state file for each.
+    var record: RuntimeRecord?
+
+    func launchedRecord() throws -> RuntimeRecord {
+        guard let record else { throw RuntimeError.badState("the container has not been created") }
+        return record
+    }
 
     func accept() {
         let fd = berth_accept_cloexec(listener)
@@ -375,7 +382,7 @@ public final class Shim {
         switch request.op {
         case .start:
             do {
-                try runtime.start(id: config.id)
+                try runtime.start(try launchedRecord())
                 reply(client.fd, ShimReply(pid: initPid))
             } catch {
                 reply(client.fd, ShimReply(error: "\(error)"))
@@ -387,12 +394,12 @@ public final class Shim {
         case .pause, .resume, .pids, .update:
             do {
                 switch request.op {
-                case .pause: try runtime.pause(id: config.id); reply(client.fd, ShimReply(pid: initPid))
-                case .resume: try runtime.resume(id: config.id); reply(client.fd, ShimReply(pid: initPid))
+                case .pause: try runtime.pause(try launchedRecord()); reply(client.fd, ShimReply(pid: initPid))
+                case .resume: try runtime.resume(try launchedRecord()); reply(client.fd, ShimReply(pid: initPid))
                 case .update:
-                    try Cgroups.manager(path: cgroupPath).apply(request.resources ?? Spec.Resources())
+                    try Cgroups.manager(path: try launchedRecord().cgroupPath).apply(request.resources ?? Spec.Resources())
                     reply(client.fd, ShimReply(pid: initPid))
-                default: reply(client.fd, ShimReply(pid: initPid, pids: try runtime.processes(id: config.id)))
+                default: reply(client.fd, ShimReply(pid: initPid, pids: try Cgroups.manager(path: try launchedRecord().cgroupPath).processes()))
                 }
             } catch {
                 reply(client.fd, Self.failure(error))
@@ -400,7 +407,7 @@ public final class Shim {
             drop(client.fd)
         case .kill:
             do {
-                try runtime.kill(id: config.id, signal: request.signal ?? SIGKILL, all: request.all ?? false)
+                try runtime.kill(try launchedRecord(), signal: request.signal ?? SIGKILL, all: request.all ?? false)
                 reply(client.fd, ShimReply(pid: initPid))
             } catch {
                 reply(client.fd, Self.failure(error))
@@ -448,7 +455,7 @@ public final class Shim {
             var sink: StdinSink?
             var spawned: Runtime.Spawned
             if tty {
-                spawned = try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: true)
+                spawned = try runtime.spawnExec(try launchedRecord(), process: process, consoleSocket: nil, keepMaster: true)
                 if let m = spawned.master {
                     outputs[m] = Frame.stdout
                     if request.stdin == true { sink = StdinSink(fd: try sys("dup") { dup(m) }, terminal: true) }
@@ -464,7 +471,7 @@ public final class Shim {
                     for (fd, copy) in saved.enumerated() { dup2(copy, Int32(fd)); close(copy) }
                     [out.write, err.write, input?.read ?? -1, devNull].forEach { if $0 >= 0 { close($0) } }
                 }
-                spawned = try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: false)
+                spawned = try runtime.spawnExec(try launchedRecord(), process: process, consoleSocket: nil, keepMaster: false)
                 outputs[out.read] = Frame.stdout
                 outputs[err.read] = Frame.stderr
                 if let input { sink = StdinSink(fd: input.write) }
@@ -509,7 +516,7 @@ public final class Shim {
         logger?.flush()
         criLog?.flush()
         deliverQueuedOutput()
-        try? runtime.delete(id: config.id, force: true)
+        if let record { try? runtime.delete(record, force: true) }
         if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes)) }
         for client in clients.values {
             if client.request?.op == .wait { reply(client.fd, ShimReply(pid: initPid, exit: exit)) }

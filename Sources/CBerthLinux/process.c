@@ -1,8 +1,18 @@
 // Processes: clone, pidfds, spawn and exec, limits, memfd, the subreaper.
 #include "internal.h"
+#include <malloc.h>
 
 pid_t berth_clone(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+pid_t berth_clone_into(unsigned long flags, int cgroup_fd) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = flags | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }
 
 int berth_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
@@ -23,5 +33,7 @@ int berth_setrlimit(int resource, uint64_t soft, uint64_t hard) {
 }
 
 int berth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void berth_malloc_trim(void) { malloc_trim(0); }
 
 int berth_set_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

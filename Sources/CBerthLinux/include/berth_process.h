@@ -8,6 +8,9 @@
 /// Fork-like clone: the child continues on a copy of the caller's stack (no new stack),
 /// entering the namespaces named by `flags` (CLONE_NEW*) at once. Returns 0 in the child.
 pid_t berth_clone(unsigned long flags);
+/// berth_clone through clone3, the child born in the cgroup v2 directory `cgroup_fd`
+/// (CLONE_INTO_CGROUP, Linux 5.7): it never has to be moved there.
+pid_t berth_clone_into(unsigned long flags, int cgroup_fd);
 int berth_pidfd_open(pid_t pid);
 int berth_pidfd_send_signal(int pidfd, int sig);
 int berth_close_range_cloexec(unsigned int first);
@@ -16,6 +19,8 @@ int berth_spawn_actions_closefrom(void *actions, int from);
 int berth_execve(const char *path, char *const argv[], char *const envp[]);
 /// memfd_create with MFD_CLOEXEC (used to hold an exported seccomp program).
 int berth_memfd(const char *name);
+/// malloc_trim(0): freed heap pages back to the kernel (the shim after create).
+void berth_malloc_trim(void);
 int berth_setrlimit(int resource, uint64_t soft, uint64_t hard);
 /// pipe2(fds, O_CLOEXEC) and accept4(..., SOCK_CLOEXEC), which Swift's Glibc does not export.
 int berth_pipe_cloexec(int fds[2]);
