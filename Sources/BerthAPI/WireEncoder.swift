@@ -22,7 +22,7 @@ extension Array: GoEncodable where Element: GoEncodable {}
 public enum WireEncoder {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let root = Node()
-        try GoEncoder.encode(value, into: root, codingPath: [])
+        try GoEncoder.encode(value, into: root)
         var out: [UInt8] = []
         out.reserveCapacity(1024)
         root.write(into: &out)
@@ -45,9 +45,12 @@ private final class Node {
     var value: Value = .unset
     /// An array's elements.
     var items: [Node] = []
-    /// An object's members in the order first set, and the index of each key.
+    /// An object's members in the order first set, and the index of each key once there are
+    /// more than `indexedFrom` (a short object is searched: most are, and the index was a
+    /// dictionary allocated for every one of them).
     var members: [(String, Node)] = []
-    var positions: [String: Int] = [:]
+    var positions: [String: Int]?
+    static let indexedFrom = 16
 
     /// Go's omitempty: false, 0, "", null, and empty arrays and maps.
     var isEmpty: Bool {
@@ -65,7 +68,7 @@ private final class Node {
         if case .object = value { return }
         value = .object
         members = []
-        positions = [:]
+        positions = nil
     }
 
     func becomeArray() {
@@ -102,9 +105,17 @@ private final class Node {
     /// A key set again keeps its first place and takes the new value.
     func set(_ key: String, _ child: Node) {
         becomeObject()
-        if let i = positions[key] { members[i].1 = child; return }
-        positions[key] = members.count
+        if let i = index(of: key) { members[i].1 = child; return }
+        positions?[key] = members.count
         members.append((key, child))
+        if positions == nil && members.count > Self.indexedFrom {
+            positions = Dictionary(members.enumerated().map { ($1.0, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    func index(of key: String) -> Int? {
+        if let positions { return positions[key] }
+        return members.firstIndex { $0.0 == key }
     }
 
     func append(_ child: Node) {
@@ -115,31 +126,32 @@ private final class Node {
     /// Go marshals a map's keys sorted.
     func sortMembers() {
         members.sort { $0.0 < $1.0 }
-        positions = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.0, $0) })
+        if positions != nil { positions = Dictionary(members.enumerated().map { ($1.0, $0) }, uniquingKeysWith: { first, _ in first }) }
     }
 }
 
 private struct GoEncoder: Encoder {
     let node: Node
     let omit: Set<String>
-    let codingPath: [CodingKey]
+    /// Not tracked: nothing reads it while encoding, and building it allocated for every nested value.
+    var codingPath: [CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         node.becomeObject()
-        return KeyedEncodingContainer(GoKeyedEncoder<Key>(node: node, omit: omit, codingPath: codingPath))
+        return KeyedEncodingContainer(GoKeyedEncoder<Key>(node: node, omit: omit))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
         node.becomeArray()
-        return GoUnkeyedEncoder(node: node, codingPath: codingPath)
+        return GoUnkeyedEncoder(node: node)
     }
 
-    func singleValueContainer() -> SingleValueEncodingContainer { GoSingleEncoder(node: node, codingPath: codingPath) }
+    func singleValueContainer() -> SingleValueEncodingContainer { GoSingleEncoder(node: node) }
 
     /// Encodes any value into `node`, with the omitempty keys of its own type.
-    static func encode<T: Encodable>(_ value: T, into node: Node, codingPath: [CodingKey]) throws {
-        try value.encode(to: GoEncoder(node: node, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [], codingPath: codingPath))
+    static func encode<T: Encodable>(_ value: T, into node: Node) throws {
+        try value.encode(to: GoEncoder(node: node, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? []))
         if T.self is SortedKeyMap.Type, case .object = node.value { node.sortMembers() }
     }
 }
@@ -154,7 +166,7 @@ private func number(_ d: Double) -> Node.Value {
 
 private struct GoSingleEncoder: SingleValueEncodingContainer {
     let node: Node
-    let codingPath: [CodingKey]
+    var codingPath: [CodingKey] { [] }
     func encodeNil() { node.value = .null }
     func encode(_ v: Bool) { node.value = .bool(v) }
     func encode(_ v: String) { node.value = .string(v) }
@@ -170,13 +182,13 @@ private struct GoSingleEncoder: SingleValueEncodingContainer {
     func encode(_ v: UInt16) { node.value = number(v) }
     func encode(_ v: UInt32) { node.value = number(v) }
     func encode(_ v: UInt64) { node.value = number(v) }
-    func encode<T: Encodable>(_ v: T) throws { try GoEncoder.encode(v, into: node, codingPath: codingPath) }
+    func encode<T: Encodable>(_ v: T) throws { try GoEncoder.encode(v, into: node) }
 }
 
 private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let node: Node
     let omit: Set<String>
-    let codingPath: [CodingKey]
+    var codingPath: [CodingKey] { [] }
 
     private func put(_ key: Key, _ value: Node.Value) {
         let child = Node()
@@ -207,7 +219,7 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     func encode<T: Encodable>(_ v: T, forKey key: Key) throws {
         let child = Node()
-        try GoEncoder.encode(v, into: child, codingPath: codingPath + [key])
+        try GoEncoder.encode(v, into: child)
         store(key, child)
     }
 
@@ -236,27 +248,27 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = Node()
         node.set(key.stringValue, child)
-        return GoEncoder(node: child, omit: [], codingPath: codingPath + [key]).container(keyedBy: keyType)
+        return GoEncoder(node: child, omit: []).container(keyedBy: keyType)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
         let child = Node()
         node.set(key.stringValue, child)
-        return GoEncoder(node: child, omit: [], codingPath: codingPath + [key]).unkeyedContainer()
+        return GoEncoder(node: child, omit: []).unkeyedContainer()
     }
 
-    func superEncoder() -> Encoder { GoEncoder(node: node, omit: omit, codingPath: codingPath) }
+    func superEncoder() -> Encoder { GoEncoder(node: node, omit: omit) }
 
     func superEncoder(forKey key: Key) -> Encoder {
         let child = Node()
         node.set(key.stringValue, child)
-        return GoEncoder(node: child, omit: [], codingPath: codingPath + [key])
+        return GoEncoder(node: child, omit: [])
     }
 }
 
 private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
     let node: Node
-    let codingPath: [CodingKey]
+    var codingPath: [CodingKey] { [] }
     var count: Int {
         if case .array = node.value { return node.items.count }
         return 0
@@ -286,25 +298,25 @@ private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
 
     mutating func encode<T: Encodable>(_ v: T) throws {
         let child = Node()
-        try GoEncoder.encode(v, into: child, codingPath: codingPath)
+        try GoEncoder.encode(v, into: child)
         node.append(child)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = Node()
         node.append(child)
-        return GoEncoder(node: child, omit: [], codingPath: codingPath).container(keyedBy: keyType)
+        return GoEncoder(node: child, omit: []).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
         let child = Node()
         node.append(child)
-        return GoEncoder(node: child, omit: [], codingPath: codingPath).unkeyedContainer()
+        return GoEncoder(node: child, omit: []).unkeyedContainer()
     }
 
     mutating func superEncoder() -> Encoder {
         let child = Node()
         node.append(child)
-        return GoEncoder(node: child, omit: [], codingPath: codingPath)
+        return GoEncoder(node: child, omit: [])
     }
 }

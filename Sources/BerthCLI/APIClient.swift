@@ -226,7 +226,12 @@ public struct APIClient: Sendable {
 }
 
 extension String {
+    /// Leading spaces and tabs, trailing spaces, tabs and CRs, by bytes: the grapheme-wise
+    /// `reversed()` form cost a tenth of a short command's CPU time.
     var trimmingSpaces: String {
-        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
+        var bytes = Substring(self).utf8
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 || last == 0x0d { bytes.removeLast() }
+        return String(Substring(bytes))
     }
 }

@@ -852,10 +852,11 @@ public final class ContainerService: Sendable {
         }
         // past the commit point a failure here leaves what the next boot's sweep removes; say so
         // nothing is ever made on a container's layers but its writable layer on its init layer
-        logFailure("removing container \(id)'s writable layer") { try images.snapshotter.removeLeaf(key: id) }
-        logFailure("removing container \(id)'s init layer") { try images.snapshotter.removeLeaf(key: Self.initKey(id)) }
+        var trees = [doomed]
+        logFailure("removing container \(id)'s writable layer") { trees.append(try images.snapshotter.detachLeaf(key: id)) }
+        logFailure("removing container \(id)'s init layer") { trees.append(try images.snapshotter.detachLeaf(key: Self.initKey(id))) }
         logFailure("removing container \(id)'s bundle") { try FileIO.removeTree(bundlePath(id)) }
-        logFailure("removing container \(id)'s directory") { try FileIO.removeTree(doomed) }
+        deleteInBackground(trees, of: id)
         let final = containers[id] ?? record
         let container = try self.container(id)
         await container.setHealthTask(nil)
@@ -871,6 +872,19 @@ public final class ContainerService: Sendable {
         }
         await container.resume(.exit, exitCode: final.state.ExitCode)
         await container.resume(.removal, exitCode: final.state.ExitCode)
+    }
+
+    /// The renamed-away directories of a removed container, deleted on the blocking pool: the
+    /// container is gone once they are renamed, and their unlinks on the disk were most of an
+    /// `rm`'s time (and of `run --rm`'s wait for it). What a crash cuts short, the next boot's
+    /// sweeps finish.
+    func deleteInBackground(_ trees: [String], of id: String) {
+        let log = log
+        BlockingPool.shared.submit {
+            for tree in trees {
+                do { try FileIO.removeTree(tree) } catch { log.warning("removing container \(id)'s \(tree): \(error)") }
+            }
+        }
     }
 
     /// Stopped containers that `filters` (until, label, label!) select.

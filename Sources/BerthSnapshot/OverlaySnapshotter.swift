@@ -72,9 +72,10 @@ public struct OverlaySnapshotter: StoredSnapshotter {
         unlink(linkPath(key))
     }
 
-    public func removeLeaf(key: String) throws {
-        try store.remove(key, checkChildren: false)
+    public func detachLeaf(key: String) throws -> String {
+        let doomed = try store.detach(key, checkChildren: false)
         unlink(linkPath(key))
+        return doomed
     }
 
 

@@ -102,13 +102,19 @@ struct SnapshotDirectory: Sendable {
     }
 
     func remove(_ key: String, checkChildren: Bool = true) throws {
+        try FileIO.removeTree(try detach(key, checkChildren: checkChildren))
+    }
+
+    /// Renames the snapshot out of the store and returns where it went, for the caller to
+    /// delete: a crash mid-delete never leaves a half snapshot under a live name, and one before
+    /// the delete leaves a `removing-` directory that `sweep` clears.
+    func detach(_ key: String, checkChildren: Bool = true) throws -> String {
         _ = try require(key)
         if checkChildren, list().contains(where: { $0.parent == key }) { throw SnapshotError.hasChildren(key) }
         let dir = path(key)
-        // Rename first so a crash mid-delete never leaves a half snapshot under a live name.
         let doomed = root + "/removing-" + Self.id(key)
         try sys("rename", dir) { rename(dir, doomed) }
-        try FileIO.removeTree(doomed)
+        return doomed
     }
 
     /// Clears what a crash left: staging and half-removed directories, and finishes a commit cut

@@ -1,4 +1,5 @@
 import BerthArchive
+import BerthSystem
 import Glibc
 
 /// containerd's snapshot model: a committed snapshot is an immutable layer keyed by its chainID;
@@ -17,10 +18,11 @@ public protocol Snapshotter: Sendable {
     func commit(key: String, as name: String) throws
     /// Removes a snapshot that has no children.
     func remove(key: String) throws
-    /// Removes a snapshot its caller knows nothing was made on (a container's own layers)
-    /// without looking for children, which reads every snapshot's info: removing one container
-    /// cost as much as there were containers (1,000 removals took 5× dockerd's time).
-    func removeLeaf(key: String) throws
+    /// Takes a snapshot its caller knows nothing was made on (a container's own layers) out of
+    /// the store at once, without looking for children (that reads every snapshot's info:
+    /// removing one container cost as much as there were containers), and returns the directory
+    /// it leaves for the caller to delete, off a request's path if it likes.
+    func detachLeaf(key: String) throws -> String
     func info(key: String) -> SnapshotInfo?
     func list() -> [SnapshotInfo]
     /// Where a layer is extracted into an active snapshot, and the whiteout form the driver needs.
@@ -38,6 +40,11 @@ public protocol Snapshotter: Sendable {
     var extractsIndependently: Bool { get }
     /// Gives active snapshot `key` a new parent (which must be committed).
     func rebase(key: String, onto parent: String?) throws
+}
+
+extension Snapshotter {
+    /// `detachLeaf` and the delete, in one step.
+    public func removeLeaf(key: String) throws { try FileIO.removeTree(try detachLeaf(key: key)) }
 }
 
 public enum SnapshotError: Error, CustomStringConvertible, Equatable {

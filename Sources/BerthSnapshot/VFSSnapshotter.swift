@@ -38,7 +38,7 @@ public struct VFSSnapshotter: StoredSnapshotter {
     }
 
     public func remove(key: String) throws { try store.remove(key) }
-    public func removeLeaf(key: String) throws { try store.remove(key, checkChildren: false) }
+    public func detachLeaf(key: String) throws -> String { try store.detach(key, checkChildren: false) }
 
     public func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts) {
         _ = try requireActive(key)
