@@ -349,8 +349,10 @@ public struct Runtime {
         try Cgroups.manager(path: record.cgroupPath).thaw()
     }
 
-    public func processes(id: String) throws -> [Int32] {
-        try Cgroups.manager(path: try record(id: id).cgroupPath).processes()
+    public func processes(id: String) throws -> [Int32] { try processes(try record(id: id)) }
+
+    public func processes(_ record: RuntimeRecord) throws -> [Int32] {
+        try Cgroups.manager(path: record.cgroupPath).processes()
     }
 
     func status(_ record: RuntimeRecord) throws -> RuntimeState.Status {

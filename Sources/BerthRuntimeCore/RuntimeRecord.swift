@@ -6,8 +6,8 @@ import Glibc
 
 /// What the runtime remembers about a container between invocations, in `<root>/<id>/state.json`.
 /// Status is never stored: it is derived from the init process and the exec fifo each time,
-/// so a crash can never leave a stale "running" behind.
-public struct RuntimeRecord: Codable {
+/// so a crash can never leave a stale "running" behind. Written by `StateDirectory.save`, by hand.
+public struct RuntimeRecord: Decodable {
     public var id: String
     public var pid: Int32
     /// /proc/PID/stat start time, to tell our init from a recycled PID.

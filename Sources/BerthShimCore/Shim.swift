@@ -17,7 +17,7 @@ public final class Shim {
     /// nil for the `none` log driver: output goes only to attached clients.
     let logger: LogFileWriter?
     let criLog: CRILogFile?
-    var initPid: Int32 = 0
+    var initPid: Int32 { record?.pid ?? 0 }
     /// Output descriptors of the init (pipes, or the pty master) and the stream each feeds.
     var outputs: [Int32: UInt8] = [:]
     var stdin: StdinSink?
@@ -146,7 +146,6 @@ public final class Shim {
         }
         let launched = try runtime.launch(id: config.id, options: .init(bundle: config.bundle), foregroundTerminal: config.tty)
         record = launched.record
-        initPid = launched.record.pid
         return launched
     }
 
@@ -399,7 +398,7 @@ public final class Shim {
                 case .update:
                     try Cgroups.manager(path: try launchedRecord().cgroupPath).apply(request.resources ?? Spec.Resources())
                     reply(client.fd, ShimReply(pid: initPid))
-                default: reply(client.fd, ShimReply(pid: initPid, pids: try Cgroups.manager(path: try launchedRecord().cgroupPath).processes()))
+                default: reply(client.fd, ShimReply(pid: initPid, pids: try runtime.processes(try launchedRecord())))
                 }
             } catch {
                 reply(client.fd, Self.failure(error))

@@ -6,7 +6,7 @@ too, so the checker is known to accept the reference, and berthd may not break a
 keeps. The generated requests of test_api_schema.py are checked by the same rules."""
 import json
 
-from conftest import UnixHTTP
+from conftest import BERTH, UnixHTTP, run_captured
 from peer_engines import engines  # noqa: F401 (a fixture)
 from swagger_conformance import Swagger, swagger_error
 
@@ -92,3 +92,23 @@ def test_read_endpoints_answer_as_the_swagger_says_beside_dockerd(engines):
     for name in ("dockerd", "berthd"):
         unexplained = {t: [v for v in vs if not swagger_error(t, v)] for t, vs in results[name].items()}
         assert not any(unexplained.values()), (name, unexplained)
+
+
+def test_an_image_list_leaves_the_counts_to_system_df_as_dockerd(engines):
+    """dockerd counts an image's containers and shared size only for `system df`; a plain list
+    answers -1 for both, and the docker CLI shows that as N/A, as berth's does."""
+    for engine in engines:
+        engine.docker("create", "--name", "conf-count", "busybox:latest", "true")
+        try:
+            listed = json.loads(request(engine, "GET", "/images/json")[2])
+            counted = json.loads(request(engine, "GET", "/system/df")[2])["Images"]
+            shown = engine.docker("images", "--format", "{{.Containers}}", "busybox:latest").stdout
+        finally:
+            engine.docker("rm", "-f", "conf-count")
+        mine = [i for i in listed if "busybox:latest" in (i["RepoTags"] or [])]
+        assert mine and mine[0]["Containers"] == -1 and mine[0]["SharedSize"] == -1, (engine, mine)
+        mine = [i for i in counted if "busybox:latest" in (i["RepoTags"] or [])]
+        assert mine and mine[0]["Containers"] == 1 and mine[0]["SharedSize"] >= 0, (engine, mine)
+        assert shown == "N/A\n", (engine, shown)
+    berth = run_captured([BERTH, "images", "--format", "{{.Containers}}", "busybox:latest"], env=engines[1].env())
+    assert berth.stdout == "N/A\n", berth.stdout + berth.stderr
