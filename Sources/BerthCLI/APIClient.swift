@@ -1,14 +1,49 @@
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// The Engine API over a unix socket, one connection per request: HTTP/1.1 by hand (the CLI is
 /// a short-lived single-threaded process; an event loop would only cost start-up time).
 public struct APIClient: Sendable {
     public let socket: String
-    static let version = "/v1.50"
+    /// The API version this client speaks.
+    public static let version = "1.50"
+    private let negotiation: Negotiation
 
-    public init(socket: String) { self.socket = socket }
+    public init(socket: String) {
+        self.socket = socket
+        negotiation = Negotiation(fixed: getenv("DOCKER_API_VERSION").map { String(cString: $0) })
+    }
+
+    /// The version every path names: this client's own, or `DOCKER_API_VERSION`'s as the
+    /// docker CLI takes it, or the daemon's once it turns out older (dockerd 20.10 serves 1.41).
+    /// The docker CLI pings before its first request; berth asks in its own version and settles
+    /// only when refused, so a newer daemon (berthd) costs no extra round trip.
+    final class Negotiation: Sendable {
+        let state: Mutex<(version: String, settled: Bool)>
+        init(fixed: String?) { state = Mutex((fixed ?? APIClient.version, fixed != nil)) }
+        var version: String { state.withLock { $0.version } }
+        var settled: Bool { state.withLock { $0.settled } }
+        func settle(_ daemon: String?) {
+            state.withLock {
+                if let daemon, daemon.split(separator: ".").map({ Int($0) ?? 0 }).lexicographicallyPrecedes($0.version.split(separator: ".").map { Int($0) ?? 0 }) {
+                    $0.version = daemon
+                }
+                $0.settled = true
+            }
+        }
+    }
+
+    /// The version this client's requests name (after negotiation, when there was one).
+    public var apiVersion: String { negotiation.version }
+
+    /// Asks the daemon its API version (`/_ping`'s `Api-Version`) and speaks the lower of the two.
+    func negotiate() throws {
+        guard !negotiation.settled else { return }
+        let response = try send("GET", "/_ping", versioned: false, query: [], body: nil, contentType: "", upgrade: false, headers: [], stream: nil)
+        negotiation.settle(response.headers["api-version"])
+    }
 
     public struct Failure: Error, CustomStringConvertible {
         public let status: Int
@@ -126,9 +161,10 @@ public struct APIClient: Sendable {
         }
     }
 
-    public static func path(_ path: String, _ query: [(String, String)]) -> String {
-        guard !query.isEmpty else { return version + path }
-        return version + path + "?" + query.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
+    func path(_ path: String, versioned: Bool, _ query: [(String, String)]) -> String {
+        let prefixed = versioned ? "/v" + negotiation.version + path : path
+        guard !query.isEmpty else { return prefixed }
+        return prefixed + "?" + query.map { Self.escape($0.0) + "=" + Self.escape($0.1) }.joined(separator: "&")
     }
 
     static func escape(_ s: String) -> String {
@@ -172,11 +208,24 @@ public struct APIClient: Sendable {
     public func open(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
                      contentType: String = "application/json", upgrade: Bool = false,
                      headers extra: [(String, String)] = [], stream: ((ChunkedBody) throws -> Void)? = nil) throws -> Response {
+        // a body sent as it is produced cannot be sent again: settle the version before it
+        if stream != nil { try negotiate() }
+        do {
+            return try send(method, path, versioned: true, query: query, body: body, contentType: contentType, upgrade: upgrade, headers: extra, stream: stream)
+        } catch let refused as Failure where refused.status == 400 && refused.message.hasPrefix("client version ") && !negotiation.settled {
+            try negotiate()
+            guard negotiation.version != Self.version else { throw refused }
+            return try send(method, path, versioned: true, query: query, body: body, contentType: contentType, upgrade: upgrade, headers: extra, stream: stream)
+        }
+    }
+
+    func send(_ method: String, _ path: String, versioned: Bool, query: [(String, String)], body: [UInt8]?, contentType: String,
+              upgrade: Bool, headers extra: [(String, String)], stream: ((ChunkedBody) throws -> Void)?) throws -> Response {
         let fd: Int32
         do { fd = try UnixSocket.connect(socket) } catch {
             throw Failure(status: 0, message: "Cannot connect to the Berth daemon at unix://\(socket). Is the berth daemon running?")
         }
-        var head = "\(method) \(Self.path(path, query)) HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli\r\n"
+        var head = "\(method) \(self.path(path, versioned: versioned, query)) HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli\r\n"
         if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }

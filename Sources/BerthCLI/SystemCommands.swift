@@ -14,7 +14,7 @@ extension CLI {
                 ("GitCommit", field("GitCommit")), ("GoVersion", field("GoVersion")), ("Os", field("Os")), ("Arch", field("Arch")),
                 ("KernelVersion", field("KernelVersion")), ("BuildTime", field("BuildTime")),
             ])
-            let data = JSONValue.object([("Client", .object([("Version", .string(Self.clientVersion)), ("APIVersion", .string("1.50"))])),
+            let data = JSONValue.object([("Client", .object([("Version", .string(Self.clientVersion)), ("APIVersion", .string(client.apiVersion))])),
                                          ("Server", serverFields)])
             out(try Template(format).render(data) + "\n")
             return 0
@@ -22,7 +22,7 @@ extension CLI {
         out("""
         Client: Berth
          Version:           \(Self.clientVersion)
-         API version:       1.50
+         API version:       \(client.apiVersion)\(client.apiVersion == APIClient.version ? "" : " (downgraded from \(APIClient.version))")
          OS/Arch:           linux/\(server["Arch"]?.string ?? "")
 
         Server: Berth Engine

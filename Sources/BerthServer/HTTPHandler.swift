@@ -20,6 +20,13 @@ public struct APIRequest: Sendable {
     /// The path as the client sent it, version prefix included (what dockerd's log shows).
     public var loggedPath: String { apiVersion.map { "/v\($0)\(path)" } ?? path }
 
+    /// Whether the client asked for an API older than `version` (a path without a version
+    /// means the server's own, as dockerd takes it).
+    public func versionPrecedes(_ version: [Int]) -> Bool {
+        guard let apiVersion else { return false }
+        return APIVersion.components(apiVersion).lexicographicallyPrecedes(version)
+    }
+
     /// The first value, as Go's `FormValue` takes (docker-py sends a tuple as two values).
     public func query(_ name: String) -> String? { query[name]?.first }
     /// A boolean parameter as Go's strconv.ParseBool reads it (the SDK sends `False`).

@@ -17,7 +17,6 @@ public final class Responder: @unchecked Sendable {
     private(set) var hijacked = false
     /// Sent with the response head (e.g. the archive endpoints' path stat).
     var extraHeaders: [(String, String)] = []
-    static let apiVersion = "1.50"
 
     init(channel: Channel, keepAlive: Bool, head: HTTPRequestHead) {
         self.channel = channel
@@ -27,7 +26,7 @@ public final class Responder: @unchecked Sendable {
 
     func headers(_ contentType: String?, length: Int?) -> HTTPHeaders {
         var h = HTTPHeaders()
-        h.add(name: "Api-Version", value: Self.apiVersion)
+        h.add(name: "Api-Version", value: APIVersion.current)
         h.add(name: "Docker-Experimental", value: "false")
         h.add(name: "Ostype", value: "linux")
         h.add(name: "Server", value: "Berth/0.1 (linux)")
@@ -60,10 +59,12 @@ public final class Responder: @unchecked Sendable {
 
     public func text(_ text: String, status: HTTPResponseStatus = .ok) { send(status, bytes: Array(text.utf8), contentType: "text/plain; charset=utf-8") }
 
-    /// Docker's error body and status for whatever went wrong.
-    public func fail(_ error: Error) {
+    /// Docker's error body and status for whatever went wrong; `plain` for a client of an API
+    /// before JSON errors (1.23 and older), which dockerd answers in text.
+    public func fail(_ error: Error, plain: Bool = false) {
         let (code, message) = Self.describe(error)
         if code == 304 { return status(.notModified) }
+        if plain { return text(message + "\n", status: HTTPResponseStatus(statusCode: code)) }
         json(ErrorResponse(message: message), status: HTTPResponseStatus(statusCode: code))
     }
 
@@ -109,7 +110,7 @@ public final class Responder: @unchecked Sendable {
         hijacked = true
         let upgrade = head.headers["Upgrade"].first?.lowercased() == "tcp"
         var text = upgrade ? "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" : "HTTP/1.1 200 OK\r\n"
-        text += "Content-Type: \(contentType)\r\nApi-Version: \(Self.apiVersion)\r\n\r\n"
+        text += "Content-Type: \(contentType)\r\nApi-Version: \(APIVersion.current)\r\n\r\n"
         let channel = self.channel
         try await channel.eventLoop.submit {
             let pipeline = channel.pipeline.syncOperations

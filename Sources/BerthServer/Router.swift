@@ -86,13 +86,14 @@ public final class Router: Sendable {
             guard let params = Self.match(route.pattern, segments) else { continue }
             guard route.method == request.method || (route.method == .GET && request.method == .HEAD) else { methodMismatch = true; continue }
             do {
+                try APIVersion.check(request.apiVersion)
                 try await route.handler(request, params, responder)
             } catch {
                 // as dockerd: a server's failure is an error for the operator, a client's is debug
                 let (code, message) = Responder.describe(error)
                 let line: Logger.Message = "Handler for \(request.method) \(request.loggedPath) returned error: \(message)"
                 if code >= 500 { Self.log.error(line) } else { Self.log.debug(line) }
-                responder.fail(error)
+                responder.fail(error, plain: request.versionPrecedes([1, 24]))
             }
             return
         }

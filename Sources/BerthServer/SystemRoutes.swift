@@ -97,8 +97,8 @@ struct SystemRoutes {
         let (release, machine) = uname()
         v.Platform = .init("Berth Engine")
         v.Version = engineVersion
-        v.ApiVersion = Responder.apiVersion
-        v.MinAPIVersion = "1.24"
+        v.ApiVersion = APIVersion.current
+        v.MinAPIVersion = APIVersion.minimum
         v.GitCommit = "berth"
         v.GoVersion = "swift6.3"
         v.Os = "linux"
@@ -108,7 +108,7 @@ struct SystemRoutes {
         var engine = VersionResponse.Component()
         engine.Name = "Engine"
         engine.Version = engineVersion
-        engine.Details = ["ApiVersion": Responder.apiVersion, "Arch": arch(machine), "KernelVersion": release, "MinAPIVersion": "1.24", "Os": "linux"]
+        engine.Details = ["ApiVersion": APIVersion.current, "Arch": arch(machine), "KernelVersion": release, "MinAPIVersion": APIVersion.minimum, "Os": "linux"]
         var runtime = VersionResponse.Component()
         runtime.Name = "berth-runtime"
         runtime.Version = "0.1.0"

@@ -13,11 +13,11 @@ from swagger_conformance import Swagger, swagger_error
 SWAGGER = "/usr/share/gocode/src/github.com/docker/docker/api/swagger.yaml"
 
 
-def request(engine, method, path, body=None):
+def request(engine, method, path, body=None, version="1.41"):
     conn = UnixHTTP(engine.socket)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, "/v1.41" + path, body=json.dumps(body) if body is not None else None, headers=headers)
+        conn.request(method, f"/v{version}" + path, body=json.dumps(body) if body is not None else None, headers=headers)
         r = conn.getresponse()
         return r.status, r.getheader("Content-Type") or "", r.read().decode()
     finally:
@@ -112,3 +112,33 @@ def test_an_image_list_leaves_the_counts_to_system_df_as_dockerd(engines):
         assert shown == "N/A\n", (engine, shown)
     berth = run_captured([BERTH, "images", "--format", "{{.Containers}}", "busybox:latest"], env=engines[1].env())
     assert berth.stdout == "N/A\n", berth.stdout + berth.stderr
+
+
+def test_a_client_newer_than_the_daemon_is_refused_and_berth_negotiates_down(engines, tmp_path):
+    """dockerd's version middleware refuses an API newer than its own (20.10 serves 1.41) or
+    older than its minimum, in the same words berthd uses; the docker CLI pings and speaks the
+    daemon's version, and berth's CLI settles on it when refused, before a request and before an
+    upload (an import's body), so it drives an older dockerd too."""
+    dockerd, berthd = engines
+    for engine, newest in ((dockerd, "1.41"), (berthd, "1.50")):
+        status, _, text = request(engine, "GET", "/version", version="1.99")
+        assert status == 400 and json.loads(text)["message"] == f"client version 1.99 is too new. Maximum supported API version is {newest}", text
+        status, _, text = request(engine, "GET", "/version", version="1.5")
+        # an API before 1.24 had its errors in plain text
+        assert status == 400 and text.startswith("client version 1.5 is too old. Minimum supported API version is "), text
+    env = dockerd.env()
+    shown = run_captured([BERTH, "images", "--format", "{{.Repository}}:{{.Tag}}", "busybox:latest"], env=env)
+    assert shown.returncode == 0 and shown.stdout == "busybox:latest\n", shown.stdout + shown.stderr
+    version = run_captured([BERTH, "version"], env=env)
+    assert "API version:       1.41 (downgraded from 1.50)" in version.stdout, version.stdout + version.stderr
+    (tmp_path / "f").write_text("x")
+    archive = tmp_path / "one.tar"
+    assert run_captured(["tar", "-C", str(tmp_path), "-cf", str(archive), "f"]).returncode == 0
+    try:
+        imported = run_captured([BERTH, "import", str(archive), "conf-imported:1"], env=env)
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        assert dockerd.docker("image", "inspect", "conf-imported:1").returncode == 0
+    finally:
+        dockerd.docker("rmi", "conf-imported:1")
+    pinned = run_captured([BERTH, "version", "--format", "{{.Client.APIVersion}}"], env=dict(berthd.env(), DOCKER_API_VERSION="1.43"))
+    assert pinned.stdout == "1.43\n", pinned.stdout + pinned.stderr
