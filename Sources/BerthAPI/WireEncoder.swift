@@ -34,33 +34,43 @@ public enum WireEncoder {
 private protocol SortedKeyMap {}
 extension Dictionary: SortedKeyMap where Key == String {}
 
-/// One value of the document being built. Containers grow in place (members appended, a key's
-/// place found through `positions`): the first encoder rebuilt an object's member list for every
-/// key it set, which made a container's inspect (about 250 keys) slower than dockerd's.
+/// One container of the document being built (an object or an array; a scalar member is kept
+/// inline, as most of an inspect's ~250 values are). Containers grow in place (members appended,
+/// a key's place found through `positions`): the first encoder rebuilt an object's member list
+/// for every key it set, which made a container's inspect slower than dockerd's.
 private final class Node {
     enum Value {
         case unset, null, bool(Bool), number(String), string(String)
         case array, object
+        /// A nested container.
+        case node(Node)
     }
     var value: Value = .unset
     /// An array's elements.
-    var items: [Node] = []
+    var items: [Value] = []
     /// An object's members in the order first set, and the index of each key once there are
     /// more than `indexedFrom` (a short object is searched: most are, and the index was a
     /// dictionary allocated for every one of them).
-    var members: [(String, Node)] = []
+    var members: [(String, Value)] = []
     var positions: [String: Int]?
     static let indexedFrom = 16
 
+    var isEmpty: Bool { Self.isEmpty(value) }
+
     /// Go's omitempty: false, 0, "", null, and empty arrays and maps.
-    var isEmpty: Bool {
+    static func isEmpty(_ value: Value) -> Bool {
         switch value {
         case .unset, .null: return true
         case .bool(let b): return !b
         case .number(let n): return Double(n) == 0
         case .string(let s): return s.isEmpty
-        case .array: return items.isEmpty
-        case .object: return members.isEmpty
+        case .array, .object: return false
+        case .node(let node):
+            switch node.value {
+            case .array: return node.items.isEmpty
+            case .object: return node.members.isEmpty
+            default: return isEmpty(node.value)
+            }
         }
     }
 
@@ -77,33 +87,45 @@ private final class Node {
         items = []
     }
 
-    func write(into out: inout [UInt8]) {
+    func write(into out: inout [UInt8]) { Self.write(value, of: self, into: &out) }
+
+    /// What a parent keeps of this node once encoded into: a container by reference, a scalar
+    /// (a generic value that encoded itself as one) inline.
+    var settled: Value {
         switch value {
-        case .unset, .null: out += Array("null".utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
-        case .number(let n): out += Array(n.utf8)
+        case .array, .object: return .node(self)
+        default: return value
+        }
+    }
+
+    static func write(_ value: Value, of node: Node?, into out: inout [UInt8]) {
+        switch value {
+        case .unset, .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let n): out.append(contentsOf: n.utf8)
         case .string(let s): JSONText.appendQuoted(s, to: &out)
+        case .node(let child): child.write(into: &out)
         case .array:
             out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
+            for (i, item) in (node?.items ?? []).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(into: &out)
+                write(item, of: nil, into: &out)
             }
             out.append(UInt8(ascii: "]"))
         case .object:
             out.append(UInt8(ascii: "{"))
-            for (i, (key, node)) in members.enumerated() {
+            for (i, (key, member)) in (node?.members ?? []).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 JSONText.appendQuoted(key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                node.write(into: &out)
+                write(member, of: nil, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
     }
 
     /// A key set again keeps its first place and takes the new value.
-    func set(_ key: String, _ child: Node) {
+    func set(_ key: String, _ child: Value) {
         becomeObject()
         if let i = index(of: key) { members[i].1 = child; return }
         positions?[key] = members.count
@@ -118,7 +140,7 @@ private final class Node {
         return members.firstIndex { $0.0 == key }
     }
 
-    func append(_ child: Node) {
+    func append(_ child: Value) {
         becomeArray()
         items.append(child)
     }
@@ -190,15 +212,10 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let omit: Set<String>
     var codingPath: [CodingKey] { [] }
 
+    /// The omitempty set is empty for most types: no key is hashed for them.
     private func put(_ key: Key, _ value: Node.Value) {
-        let child = Node()
-        child.value = value
-        store(key, child)
-    }
-
-    private func store(_ key: Key, _ child: Node) {
-        if omit.contains(key.stringValue) && child.isEmpty { return }
-        node.set(key.stringValue, child)
+        if !omit.isEmpty && Node.isEmpty(value) && omit.contains(key.stringValue) { return }
+        node.set(key.stringValue, value)
     }
 
     func encodeNil(forKey key: Key) { put(key, .null) }
@@ -220,40 +237,37 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     func encode<T: Encodable>(_ v: T, forKey key: Key) throws {
         let child = Node()
         try GoEncoder.encode(v, into: child)
-        store(key, child)
+        put(key, child.settled)
     }
 
     /// An unset optional is Go's nil: `null`, unless the field is omitempty.
-    func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Bool?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: String?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Double?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Float?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Int?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Int8?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Int16?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Int32?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: Int64?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: UInt?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: UInt8?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: UInt16?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: UInt32?, forKey key: Key) throws { try present(v, key) }
-    func encodeIfPresent(_ v: UInt64?, forKey key: Key) throws { try present(v, key) }
-
-    private func present<T: Encodable>(_ v: T?, _ key: Key) throws {
-        guard let v else { return omit.contains(key.stringValue) ? () : put(key, .null) }
-        try encode(v, forKey: key)
-    }
+    /// An unset optional is Go's nil: `null`, unless the field is omitempty. A scalar's
+    /// overload keeps its type (the generic path went through a nested encoder for each).
+    func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { put(key, .null) } }
+    func encodeIfPresent(_ v: Bool?, forKey key: Key) { put(key, v.map { .bool($0) } ?? .null) }
+    func encodeIfPresent(_ v: String?, forKey key: Key) { put(key, v.map { .string($0) } ?? .null) }
+    func encodeIfPresent(_ v: Double?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: Float?, forKey key: Key) { put(key, v.map { number(Double($0)) } ?? .null) }
+    func encodeIfPresent(_ v: Int?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: Int8?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: Int16?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: Int32?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: Int64?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: UInt?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: UInt8?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: UInt16?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: UInt32?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    func encodeIfPresent(_ v: UInt64?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = Node()
-        node.set(key.stringValue, child)
+        node.set(key.stringValue, .node(child))
         return GoEncoder(node: child, omit: []).container(keyedBy: keyType)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
         let child = Node()
-        node.set(key.stringValue, child)
+        node.set(key.stringValue, .node(child))
         return GoEncoder(node: child, omit: []).unkeyedContainer()
     }
 
@@ -261,7 +275,7 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     func superEncoder(forKey key: Key) -> Encoder {
         let child = Node()
-        node.set(key.stringValue, child)
+        node.set(key.stringValue, .node(child))
         return GoEncoder(node: child, omit: [])
     }
 }
@@ -274,11 +288,7 @@ private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
         return 0
     }
 
-    private func add(_ value: Node.Value) {
-        let child = Node()
-        child.value = value
-        node.append(child)
-    }
+    private func add(_ value: Node.Value) { node.append(value) }
 
     mutating func encodeNil() { add(.null) }
     mutating func encode(_ v: Bool) { add(.bool(v)) }
@@ -299,24 +309,24 @@ private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ v: T) throws {
         let child = Node()
         try GoEncoder.encode(v, into: child)
-        node.append(child)
+        node.append(child.settled)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = Node()
-        node.append(child)
+        node.append(.node(child))
         return GoEncoder(node: child, omit: []).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
         let child = Node()
-        node.append(child)
+        node.append(.node(child))
         return GoEncoder(node: child, omit: []).unkeyedContainer()
     }
 
     mutating func superEncoder() -> Encoder {
         let child = Node()
-        node.append(child)
+        node.append(.node(child))
         return GoEncoder(node: child, omit: [])
     }
 }

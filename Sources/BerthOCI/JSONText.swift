@@ -16,7 +16,6 @@ public enum JSONText {
         out.append(0x22)
         var text = s
         text.withUTF8 { bytes in
-            let hex = Array("0123456789abcdef".utf8)
             var run = 0
             var i = 0
             func flush(_ end: Int) {
@@ -28,7 +27,7 @@ public enum JSONText {
                     // U+2028 and U+2029: E2 80 A8 / E2 80 A9
                     if b == 0xe2, i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xa8 || bytes[i + 2] == 0xa9 {
                         flush(i)
-                        out.append(contentsOf: Array("\\u202".utf8))
+                        out.append(contentsOf: "\\u202".utf8)
                         out.append(bytes[i + 2] == 0xa8 ? UInt8(ascii: "8") : UInt8(ascii: "9"))
                         i += 3
                         run = i
@@ -38,13 +37,18 @@ public enum JSONText {
                     continue
                 }
                 flush(i)
+                out.append(0x5c)
                 switch b {
-                case 0x22: out += [0x5c, 0x22]
-                case 0x5c: out += [0x5c, 0x5c]
-                case 0x0a: out += [0x5c, UInt8(ascii: "n")]
-                case 0x0d: out += [0x5c, UInt8(ascii: "r")]
-                case 0x09: out += [0x5c, UInt8(ascii: "t")]
-                default: out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+                case 0x22, 0x5c: out.append(b)
+                case 0x0a: out.append(UInt8(ascii: "n"))
+                case 0x0d: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                default:
+                    // every byte here is below 0x20: 00 and two hex digits, the first 0 or 1
+                    let low = b & 15
+                    out.append(contentsOf: "u00".utf8)
+                    out.append(0x30 + (b >> 4))
+                    out.append(low < 10 ? 0x30 + low : UInt8(ascii: "a") + low - 10)
                 }
                 i += 1
                 run = i

@@ -135,7 +135,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         let handler = NIOLoopBound(self, eventLoop: channel.eventLoop)
         let router = self.router
-        Task {
+        Task(executorPreference: EventLoopExecutor(channel.eventLoop)) {
             let responder = Responder(channel: channel, keepAlive: head.isKeepAlive, head: head)
             await router.handle(request, responder)
             if !responder.hijacked {
