@@ -3,6 +3,7 @@ import BerthNetwork
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// One network as berthd keeps it, in `<data-root>/network/networks.json`.
 struct NetworkRecord: Codable, Sendable {
@@ -62,6 +63,7 @@ struct NetworkSetup: Sendable {
 /// Networks, their address pools, and the endpoints of running containers. Kernel state
 /// (bridges, veths, namespaces, netfilter) is derived from this and reconciled at boot.
 public actor NetworkService {
+    static let log = Logger(label: "berth.network")
     let config: NetworkConfig
     let recordsPath: String
     let namespaceRoot: String
@@ -671,6 +673,27 @@ public actor NetworkService {
         publishNames(network.id)
         dns.update(container: id, networks: a.endpoints.keys.filter { networks[$0]?.isPredefined == false })
         if a.ports.count != before { try applyRules() }
+        try restoreDefaultRoute(a)
+    }
+
+    /// The kernel takes the default route away with the interface it went through; libnetwork
+    /// then routes through the endpoint it sorts first among the networks left with a gateway:
+    /// the highest gw-priority, then the network's name (dockerd 20.10 moves it so too).
+    func restoreDefaultRoute(_ a: Attachment) throws {
+        let candidates = a.endpoints.compactMap { netID, e -> (NetworkRecord, Endpoint, IPv4)? in
+            guard let net = networks[netID], !net.isInternal, let gateway = net.gateway.flatMap(IPv4.init) else { return nil }
+            return (net, e, gateway)
+        }
+        guard let (net, e, gateway) = candidates.min(by: { x, y in
+            x.1.gwPriority != y.1.gwPriority ? x.1.gwPriority > y.1.gwPriority : x.0.name < y.0.name
+        }) else { return }
+        let gateway6 = e.ip6 == nil ? nil : pools6[net.id]?.gateway
+        let driver = BridgeDriver(host: try host())
+        do {
+            if try driver.restoreDefaultRoute(namespace: a.namespace, gateway: gateway, gateway6: gateway6) {
+                Self.log.info("container \(a.name): default route moved to network \(net.name) (via \(gateway))")
+            }
+        } catch { throw Self.engineError(error) }
     }
 
     /// Releases everything a container held: veths, addresses, ports, DNS, its namespace.

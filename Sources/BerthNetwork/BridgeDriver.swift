@@ -65,6 +65,19 @@ public struct BridgeDriver {
         try? host.delete(named: hostVeth)
     }
 
+    /// A default route through `gateway` (and `gateway6`) in the namespace at `namespace`, unless
+    /// it still has one: the kernel takes a route away with the interface it went through.
+    /// Returns whether it added one.
+    public func restoreDefaultRoute(namespace: String, gateway: IPv4, gateway6: IPv6?) throws(NetworkError) -> Bool {
+        try NetworkNamespace.within(namespace) { () throws(NetworkError) -> Bool in
+            let inside = try Netlink()
+            if try inside.hasDefaultRoute() { return false }
+            try inside.addDefaultRoute(via: gateway, device: nil)
+            if let gateway6 { try inside.addDefaultRoute(via: gateway6, device: nil, replace: true) }
+            return true
+        }
+    }
+
     /// Host ends of veths on `bridges` that are not in `keep`: what a crash left behind.
     public func strayVeths(on bridges: [String], keep: Set<String>) throws(NetworkError) -> [String] {
         let links = try host.links()

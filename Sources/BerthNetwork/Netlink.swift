@@ -173,12 +173,17 @@ public final class Netlink {
     }
 
     /// The default route through `gateway`; `replace` takes the place of one already there (a
-    /// network connected later with a higher `gw-priority`).
-    public func addDefaultRoute(via gateway: IPv4, device: Int32, replace: Bool = false) throws(NetworkError) {
+    /// network connected later with a higher `gw-priority`). Without a `device` the kernel takes
+    /// the interface whose subnet holds the gateway.
+    public func addDefaultRoute(via gateway: IPv4, device: Int32?, replace: Bool = false) throws(NetworkError) {
         // struct rtmsg: family, dst_len, src_len, tos, table MAIN, protocol BOOT, scope UNIVERSE, type UNICAST, flags
         let body: [UInt8] = [UInt8(AF_INET), 0, 0, 0, 254, 3, 0, 1] + le(UInt32(0))
         try call(.newRoute, flags: Self.create | (replace ? Self.replace : Self.excl), body,
-                 [Attribute(5 /* RTA_GATEWAY */, gateway.bytes), Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: device)))])
+                 [Attribute(5 /* RTA_GATEWAY */, gateway.bytes)] + Self.outputInterface(device))
+    }
+
+    static func outputInterface(_ device: Int32?) -> [Attribute] {
+        device.map { [Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: $0)))] } ?? []
     }
 
     /// An IPv6 address, without duplicate address detection (`nodad`, as Docker adds them): the
@@ -188,22 +193,32 @@ public final class Netlink {
         try call(.newAddr, flags: Self.create | Self.excl, body, [Attribute(2 /* IFA_LOCAL */, ip.bytes), Attribute(1 /* IFA_ADDRESS */, ip.bytes)])
     }
 
-    public func addDefaultRoute(via gateway: IPv6, device: Int32, replace: Bool = false) throws(NetworkError) {
+    public func addDefaultRoute(via gateway: IPv6, device: Int32?, replace: Bool = false) throws(NetworkError) {
         let body: [UInt8] = [UInt8(AF_INET6), 0, 0, 0, 254, 3, 0, 1] + le(UInt32(0))
         try call(.newRoute, flags: Self.create | (replace ? Self.replace : Self.excl), body,
-                 [Attribute(5 /* RTA_GATEWAY */, gateway.bytes), Attribute(4 /* RTA_OIF */, le(UInt32(bitPattern: device)))])
+                 [Attribute(5 /* RTA_GATEWAY */, gateway.bytes)] + Self.outputInterface(device))
+    }
+
+    /// The main table's IPv4 routes: each one's prefix length and destination (none for a
+    /// default route).
+    func mainRoutes() throws(NetworkError) -> [(prefix: Int, destination: IPv4?)] {
+        let body: [UInt8] = [UInt8(AF_INET), 0, 0, 0, 0, 0, 0, 0] + le(UInt32(0))
+        return try call(.getRoute, flags: Self.dump, body).compactMap { type, msg in
+            guard type == Kind.newRoute.rawValue, msg.count >= 12, msg[4] == 254 else { return nil }
+            let destination = Self.attributes(msg, from: 12).first { $0.0 == 1 /* RTA_DST */ && $0.1.count == 4 }.map { _, v in
+                IPv4(UInt32(v[0]) << 24 | UInt32(v[1]) << 16 | UInt32(v[2]) << 8 | UInt32(v[3]))
+            }
+            return (Int(msg[1]), destination)
+        }
     }
 
     /// IPv4 routes of the main table as subnets, to keep new networks off the host's ranges.
     public func routedSubnets() throws(NetworkError) -> [Subnet] {
-        let body: [UInt8] = [UInt8(AF_INET), 0, 0, 0, 0, 0, 0, 0] + le(UInt32(0))
-        return try call(.getRoute, flags: Self.dump, body).compactMap { type, msg in
-            guard type == Kind.newRoute.rawValue, msg.count >= 12, msg[4] == 254, msg[1] > 0 else { return nil }
-            for (t, v) in Self.attributes(msg, from: 12) where t == 1 /* RTA_DST */ && v.count == 4 {
-                return Subnet(network: IPv4(UInt32(v[0]) << 24 | UInt32(v[1]) << 16 | UInt32(v[2]) << 8 | UInt32(v[3])), prefix: Int(msg[1]))
-            }
-            return nil
-        }
+        try mainRoutes().compactMap { route in route.destination.flatMap { route.prefix > 0 ? Subnet(network: $0, prefix: route.prefix) : nil } }
+    }
+
+    public func hasDefaultRoute() throws(NetworkError) -> Bool {
+        try mainRoutes().contains { $0.prefix == 0 }
     }
 }
 

@@ -142,3 +142,31 @@ def test_a_client_newer_than_the_daemon_is_refused_and_berth_negotiates_down(eng
         dockerd.docker("rmi", "conf-imported:1")
     pinned = run_captured([BERTH, "version", "--format", "{{.Client.APIVersion}}"], env=dict(berthd.env(), DOCKER_API_VERSION="1.43"))
     assert pinned.stdout == "1.43\n", pinned.stdout + pinned.stderr
+
+
+def test_disconnecting_the_default_routes_network_moves_the_route_as_dockerd(engines):
+    """A container on three networks loses the one its default route goes through: dockerd 20.10
+    routes through the next (by gw-priority, then network name) and so does berthd; leaving a
+    network the route does not use leaves the route alone."""
+    for engine in engines:
+        nets = ["confgwa", "confgwb", "confgwc"]
+        for i, net in enumerate(nets):
+            engine.docker("network", "rm", net)
+            assert engine.docker("network", "create", "--subnet", f"10.231.{1 + i}.0/24", net).returncode == 0
+        try:
+            run = engine.docker("run", "-d", "--name", "confgw", "--network", nets[0], "busybox", "sleep", "1000")
+            assert run.returncode == 0, run.stderr
+            for net in nets[1:]:
+                assert engine.docker("network", "connect", net, "confgw").returncode == 0
+            routes = engine.docker("exec", "confgw", "ip", "route").stdout
+            assert "default via 10.231.1.1 dev eth0" in routes, (engine, routes)
+            assert engine.docker("network", "disconnect", nets[0], "confgw").returncode == 0
+            routes = engine.docker("exec", "confgw", "ip", "route").stdout
+            assert "default via 10.231.2.1 dev eth1" in routes, (engine, routes)
+            assert engine.docker("network", "disconnect", nets[2], "confgw").returncode == 0
+            routes = engine.docker("exec", "confgw", "ip", "route").stdout
+            assert "default via 10.231.2.1 dev eth1" in routes and "10.231.3" not in routes, (engine, routes)
+        finally:
+            engine.docker("rm", "-f", "confgw")
+            for net in nets:
+                engine.docker("network", "rm", net)

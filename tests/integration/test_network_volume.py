@@ -160,8 +160,8 @@ def test_custom_subnet_static_ip_connect_and_disconnect(docker):
 
 def test_link_local_ips_and_gateway_priority(docker):
     """`--link-local-ip` puts the addresses on the container's interface (/16 as libnetwork
-    masks them); `gw-priority` picks the network whose gateway is the default route, at start
-    and on `network connect`; the flags and `--network` fields of docker 28, from both CLIs."""
+    masks them); `gw-priority` picks the network whose gateway is the default route, at start,
+    on `network connect` and on `network disconnect` of the route's network; the flags and `--network` fields of docker 28, from both CLIs."""
     tag = uuid.uuid4().hex[:6]
     nets = [f"gwa{tag}", f"gwb{tag}", f"gwc{tag}"]
     for i, net in enumerate(nets):
@@ -178,6 +178,11 @@ def test_link_local_ips_and_gateway_priority(docker):
         routes = docker.ok("exec", two, "ip", "route")
         assert "default via 10.198.12.1" in routes and "default via 10.198.11.1" not in routes, routes
         assert "169.254.9.9/16" in docker.ok("exec", two, "ip", "-o", "-4", "addr")
+        # leaving the network of the default route moves it to the next priority, as libnetwork
+        docker.ok("network", "disconnect", nets[2], two)
+        assert "default via 10.198.11.1" in docker.ok("exec", two, "ip", "route")
+        docker.ok("network", "disconnect", nets[1], two)
+        assert "default via 10.198.10.1" in docker.ok("exec", two, "ip", "route")
         docker.ok("rm", "-f", cid, two)
     finally:
         for net in nets:
