@@ -66,8 +66,10 @@ demo: build
 ## libFuzzer over the parsers for a bounded time (FUZZ_SECONDS per target).
 test: build-debug unit integration fuzz
 
+## The whole output stays in .build/unit.log; the summary and every failure are shown.
 unit:
-	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+	@$(SWIFT) test > .build/unit.log 2>&1; rc=$$?; tail -n 40 .build/unit.log; \
+	  grep -n -A8 "recorded an issue\|✘" .build/unit.log | head -n 120; exit $$rc
 
 integration:
 	BERTH_BIN=$(CURDIR)/$(DEBUG_BIN) $(TEST_PYTHON) -m pytest -q -p no:cacheprovider tests/integration
