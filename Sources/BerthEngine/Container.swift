@@ -14,7 +14,7 @@ actor Container {
     /// a copy or an export takes too, whatever operation is under way.
     enum Gate { case operations, rootfs }
     private var busy: Set<Gate> = []
-    private var queues: [Gate: [CheckedContinuation<Void, Never>]] = [:]
+    private(set) var queues: [Gate: [CheckedContinuation<Void, Never>]] = [:]
     /// What a waiter waits for: the next exit, or the removal (which also ends exit waits).
     enum Awaited { case exit, removal }
     private var waiters: [Awaited: [Waiter]] = [:]

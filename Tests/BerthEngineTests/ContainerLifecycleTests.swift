@@ -79,7 +79,11 @@ struct ContainerGateTests {
                     log.mutate { $0.append(-n) }
                     await container.leave()
                 }
-                try? await Task.sleep(nanoseconds: 200_000)  // arrival order 1, 2, 3, 4
+                // arrival order 1, 2, 3, 4: the next is added once n have been through the gate or
+                // wait at it (a fixed pause was not enough while other tests kept the pool busy)
+                while await container.run({ log.value.filter { $0 > 0 }.count + ($0.queues[.operations]?.count ?? 0) }) < n {
+                    await Task.yield()
+                }
             }
             await other.enter()  // free while "c" is busy
             await other.leave()
