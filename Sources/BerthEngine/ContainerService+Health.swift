@@ -59,15 +59,23 @@ extension ContainerService {
         return request
     }
 
+    /// The result lands only on the run it was probed for, checked in the same step as the save
+    /// (see `update`): an exit saved meanwhile is never written over.
     private func recordHealth(_ id: String, startedAt: String, probeStart: Double, _ result: HealthProbeResult) {
-        guard var record = containers[id], record.state.Running, record.state.StartedAt == startedAt,
-              let check = record.config.Healthcheck, let health = record.state.Health else { return }
-        let next = HealthMonitor.apply(result, to: health, check: check, startedAt: Timestamp.parse(startedAt) ?? 0, probeStart: probeStart)
-        record.state.Health = next
-        do { try save(record) } catch {
-            containers[id] = record
-            log.error("saving the health of container \(id): \(error)")
+        var before: String?
+        let saved: ContainerRecord?
+        do {
+            saved = try update(id) { record in
+                guard record.state.Running, record.state.StartedAt == startedAt,
+                      let check = record.config.Healthcheck, let health = record.state.Health else { return false }
+                before = health.Status
+                record.state.Health = HealthMonitor.apply(result, to: health, check: check, startedAt: Timestamp.parse(startedAt) ?? 0,
+                                                          probeStart: probeStart)
+                return true
+            }
+        } catch {
+            return log.error("saving the health of container \(id): \(error)")
         }
-        if next.Status != health.Status { emit(record, "health_status: " + next.Status) }
+        if let saved, let status = saved.state.Health?.Status, status != before { emit(saved, "health_status: " + status) }
     }
 }

@@ -157,13 +157,28 @@ public final class ContainerService: Sendable {
 
     /// The record in memory, then on disk, in that order for every writer of this container.
     func save(_ record: ContainerRecord) throws {
-        let write = {
-            self.containers[record.id] = record
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            try AtomicFile.write(self.recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600)
+        if let container = containers.actor(record.id) { try container.saving.locked { try persist(record) } } else { try persist(record) }
+    }
+
+    private func persist(_ record: ContainerRecord) throws {
+        containers[record.id] = record
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600)
+    }
+
+    /// Reads, changes and saves a container's record in one step with every other save of it,
+    /// for a writer outside the container's gate (a health result): one that saved a copy read
+    /// before an exit was saved brought the container back as running (a `rm -f` then waited
+    /// for an exit that had already happened, found by the engine's unit tests under load).
+    /// `change` returns false to leave the record as it is. Returns the record saved.
+    func update(_ id: String, _ change: (inout ContainerRecord) -> Bool) throws -> ContainerRecord? {
+        guard let container = containers.actor(id) else { return nil }
+        return try container.saving.locked { () throws -> ContainerRecord? in
+            guard var record = containers[id], change(&record) else { return nil }
+            try persist(record)
+            return record
         }
-        if let container = containers.actor(record.id) { try container.saving.locked(write) } else { try write() }
     }
 
     func find(_ ref: String) throws -> ContainerRecord { try containers.find(ref) }
