@@ -55,8 +55,6 @@ private final class Node {
     var positions: [String: Int]?
     static let indexedFrom = 16
 
-    var isEmpty: Bool { Self.isEmpty(value) }
-
     /// Go's omitempty: false, 0, "", null, and empty arrays and maps.
     static func isEmpty(_ value: Value) -> Bool {
         switch value {

@@ -1,3 +1,4 @@
+import BerthAPI
 import BerthSystem
 import FoundationEssentials
 import Glibc
@@ -7,8 +8,6 @@ import Synchronization
 /// a short-lived single-threaded process; an event loop would only cost start-up time).
 public struct APIClient: Sendable {
     public let socket: String
-    /// The API version this client speaks.
-    public static let version = "1.50"
     private let negotiation: Negotiation
 
     public init(socket: String) {
@@ -22,12 +21,12 @@ public struct APIClient: Sendable {
     /// only when refused, so a newer daemon (berthd) costs no extra round trip.
     final class Negotiation: Sendable {
         let state: Mutex<(version: String, settled: Bool)>
-        init(fixed: String?) { state = Mutex((fixed ?? APIClient.version, fixed != nil)) }
+        init(fixed: String?) { state = Mutex((fixed ?? APIVersion.current, fixed != nil)) }
         var version: String { state.withLock { $0.version } }
         var settled: Bool { state.withLock { $0.settled } }
         func settle(_ daemon: String?) {
             state.withLock {
-                if let daemon, daemon.split(separator: ".").map({ Int($0) ?? 0 }).lexicographicallyPrecedes($0.version.split(separator: ".").map { Int($0) ?? 0 }) {
+                if let daemon, APIVersion.precedes(daemon, $0.version) {
                     $0.version = daemon
                 }
                 $0.settled = true
@@ -214,7 +213,7 @@ public struct APIClient: Sendable {
             return try send(method, path, versioned: true, query: query, body: body, contentType: contentType, upgrade: upgrade, headers: extra, stream: stream)
         } catch let refused as Failure where refused.status == 400 && refused.message.hasPrefix("client version ") && !negotiation.settled {
             try negotiate()
-            guard negotiation.version != Self.version else { throw refused }
+            guard negotiation.version != APIVersion.current else { throw refused }
             return try send(method, path, versioned: true, query: query, body: body, contentType: contentType, upgrade: upgrade, headers: extra, stream: stream)
         }
     }

@@ -22,7 +22,7 @@ extension CLI {
         out("""
         Client: Berth
          Version:           \(Self.clientVersion)
-         API version:       \(client.apiVersion)\(client.apiVersion == APIClient.version ? "" : " (downgraded from \(APIClient.version))")
+         API version:       \(client.apiVersion)\(client.apiVersion == APIVersion.current ? "" : " (downgraded from \(APIVersion.current))")
          OS/Arch:           linux/\(server["Arch"]?.string ?? "")
 
         Server: Berth Engine

@@ -22,9 +22,8 @@ public struct APIRequest: Sendable {
 
     /// Whether the client asked for an API older than `version` (a path without a version
     /// means the server's own, as dockerd takes it).
-    public func versionPrecedes(_ version: [Int]) -> Bool {
-        guard let apiVersion else { return false }
-        return APIVersion.components(apiVersion).lexicographicallyPrecedes(version)
+    public func versionPrecedes(_ version: String) -> Bool {
+        apiVersion.map { APIVersion.precedes($0, version) } ?? false
     }
 
     /// The first value, as Go's `FormValue` takes (docker-py sends a tuple as two values).
@@ -59,6 +58,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     let router: Router
     let spoolDirectory: String
+    /// Runs this connection's requests on its event loop (made with the first request).
+    var loopExecutor: EventLoopExecutor?
     var head: HTTPRequestHead?
     var body: [UInt8] = []
     var spool: (fd: Int32, path: String)?
@@ -135,7 +136,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         let handler = NIOLoopBound(self, eventLoop: channel.eventLoop)
         let router = self.router
-        Task(executorPreference: EventLoopExecutor(channel.eventLoop)) {
+        let executor = loopExecutor ?? EventLoopExecutor(channel.eventLoop)
+        loopExecutor = executor
+        Task(executorPreference: executor) {
             let responder = Responder(channel: channel, keepAlive: head.isKeepAlive, head: head)
             await router.handle(request, responder)
             if !responder.hijacked {

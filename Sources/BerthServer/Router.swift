@@ -93,7 +93,7 @@ public final class Router: Sendable {
                 let (code, message) = Responder.describe(error)
                 let line: Logger.Message = "Handler for \(request.method) \(request.loggedPath) returned error: \(message)"
                 if code >= 500 { Self.log.error(line) } else { Self.log.debug(line) }
-                responder.fail(error, plain: request.versionPrecedes([1, 24]))
+                responder.fail(error, plain: request.versionPrecedes("1.24"))
             }
             return
         }

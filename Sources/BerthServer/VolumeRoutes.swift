@@ -15,7 +15,7 @@ struct VolumeRoutes {
             (.POST, "/volumes/create", { req, _, r in
                 var request = try req.decodeBody(VolumeCreateRequest.self)
                 // API 1.42 brought cluster volumes; an older client's field is unknown, so ignored (as dockerd)
-                if req.versionPrecedes([1, 42]) {
+                if req.versionPrecedes("1.42") {
                     request.ClusterVolumeSpec = nil
                 }
                 let checked = request
