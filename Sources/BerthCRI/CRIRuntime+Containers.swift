@@ -17,7 +17,7 @@ extension CRIRuntime {
         }
         router.unary(Service.StopContainer.descriptor, log: log) { (request: Runtime_V1_StopContainerRequest) in
             let id = try await criContainer(request.containerID).Id
-            do { try await containers.stop(id, timeout: Int(clamping: request.timeout), signal: nil) } catch EngineError.notModified {}
+            do { try await containers.stop(id, timeout: Int(clamping: request.timeout), signal: nil) } catch let error where ErrorCode.of(error) == .notModified {}
             return Runtime_V1_StopContainerResponse()
         }
         router.unary(Service.RemoveContainer.descriptor, log: log) { (request: Runtime_V1_RemoveContainerRequest) in

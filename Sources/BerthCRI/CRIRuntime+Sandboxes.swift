@@ -22,7 +22,7 @@ extension CRIRuntime {
             let ids = try await podContainers(pod.id)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for id in ids {
-                    group.addTask { do { try await containers.stop(id, timeout: 0, signal: nil) } catch EngineError.notModified {} }
+                    group.addTask { do { try await containers.stop(id, timeout: 0, signal: nil) } catch let error where ErrorCode.of(error) == .notModified {} }
                 }
                 group.addTask { try await pods.stop(pod.id) }
                 try await group.waitForAll()

@@ -21,9 +21,9 @@ extension RPCRouter {
             } catch {
                 let status = CRIStatus.rpcError(error)
                 if status.code == .notFound {
-                    log.debug("CRI \(method.method): \(status.message)")
+                    log.debug("CRI \(method.method): \(describeWithCauses(error))")
                 } else {
-                    log.warning("CRI \(method.method) failed: \(status.message)", metadata: ["code": "\(status.code)"])
+                    log.warning("CRI \(method.method) failed: \(describeWithCauses(error))", metadata: ["code": "\(status.code)"])
                 }
                 throw status
             }

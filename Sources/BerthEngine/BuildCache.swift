@@ -1,14 +1,17 @@
 import BerthAPI
 import BerthBuild
+import BerthDiagnostics
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// The build cache: a step's key (parent image, instruction, the build args it sees, the
 /// checksum of what it copies) → the image that step made. Kept in `<data-root>/build/cache.json`
 /// so it survives restarts; an entry whose image is gone is simply a miss.
 public actor BuildCache {
     let path: String
+    let log = Logger(label: "berth.build")
     var entries: [String: String] = [:]
 
     public init(root: String) throws {
@@ -31,7 +34,7 @@ public actor BuildCache {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // Not fsynced: losing the cache in a crash costs a rebuild, never a wrong image.
-        if let bytes = try? encoder.encode(entries) { try? AtomicFile.write(path, Array(bytes), mode: 0o600, durable: false) }
+        log.attempt("saving the build cache \(path)") { try AtomicFile.write(path, Array(try encoder.encode(entries)), mode: 0o600, durable: false) }
     }
 
     /// Forgets every entry; returns the images they named (for the caller to remove if unused).
@@ -89,7 +92,9 @@ public actor BuildCache {
         mountUsers[key, default: 1] -= 1
         guard mountUsers[key] == 0 else { return }
         mountUsers[key] = nil
-        if key.hasPrefix("private-") { try? FileIO.removeTree(mountsRoot + "/" + key) }  // never seen again
+        if key.hasPrefix("private-") {  // never seen again
+            log.attempt("removing private cache mount \(key)") { try FileIO.removeTree(mountsRoot + "/" + key) }
+        }
         if let next = lockWaiters[key]?.first {
             lockWaiters[key]?.removeFirst()
             next.resume()
@@ -139,7 +144,11 @@ public actor BuildCache {
         var reclaimed: Int64 = 0
         for record in records.sorted(by: { ($0.LastUsedAt ?? "") < ($1.LastUsedAt ?? "") }) where selects(record) {
             if keepBytes > 0 && total <= keepBytes { break }
-            guard mountUsers[record.ID] == nil, (try? FileIO.removeTree(mountsRoot + "/" + record.ID)) != nil else { continue }
+            guard mountUsers[record.ID] == nil else { continue }
+            do { try FileIO.removeTree(mountsRoot + "/" + record.ID) } catch {
+                log.warning("builder prune: removing cache mount \(record.ID): \(error)")
+                continue
+            }
             ids.append(record.ID)
             reclaimed += record.Size
             total -= record.Size

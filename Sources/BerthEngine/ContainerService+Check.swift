@@ -1,3 +1,4 @@
+import BerthDiagnostics
 import BerthAPI
 import BerthCgroups
 import BerthImage
@@ -21,18 +22,20 @@ extension ContainerService {
     /// Directories, bundles and snapshots of containers that have no record: a create that died
     /// before its record was written, or an rm that died after its commit point.
     func sweepOrphans() {
-        for name in (try? FileIO.listDirectory(config.containersRoot)) ?? [] where containers[name] == nil {
-            try? FileIO.removeTree(containerDir(name))
+        for name in (try? FileIO.listDirectory(config.containersRoot)) ?? [] where containers[name] == nil {  // made at init
+            log.attempt("removing the directory of orphaned container \(name)") { try FileIO.removeTree(containerDir(name)) }
         }
         for name in (try? FileIO.listDirectory(config.bundlesRoot)) ?? [] where containers[name] == nil {
-            for point in Mounter.mountPoints(under: bundlePath(name)) { try? Mounter.unmount(point, detach: true) }
-            try? FileIO.removeTree(bundlePath(name))
+            for point in Mounter.mountPoints(under: bundlePath(name)) {
+                log.attempt("unmounting \(point) of orphaned container \(name)") { try Mounter.unmount(point, detach: true) }
+            }
+            log.attempt("removing the bundle of orphaned container \(name)") { try FileIO.removeTree(bundlePath(name)) }
         }
         let snapshotter = images.snapshotter
         // The writable layer first: it is the init layer's child.
         let orphans = snapshotter.list().filter { info in Self.owner(ofSnapshot: info.key).map { containers[$0] == nil } ?? false }
         for info in orphans.sorted(by: { $0.kind == .active && $1.kind != .active }) {
-            logFailure("removing orphaned snapshot \(info.key)") { try snapshotter.remove(key: info.key) }
+            log.attempt("removing orphaned snapshot \(info.key)") { try snapshotter.remove(key: info.key) }
         }
     }
 

@@ -1,3 +1,4 @@
+import BerthDiagnostics
 import BerthAPI
 import BerthArchive
 import BerthImage
@@ -42,7 +43,7 @@ extension ContainerService {
     func unmountIdle(_ id: String) async {
         guard let container = containers.actor(id) else { return }
         let rootfs = bundlePath(id) + "/rootfs"
-        await logFailure("unmounting the rootfs of container \(id)") {
+        await log.attempt("unmounting the rootfs of container \(id)") {
             try await container.holding(.rootfs) {
                 guard await container.rootfsUsers == 0, containers[id]?.state.Running != true else { return }
                 try await Threads.run { if Self.isMounted(rootfs) { try Mounter.unmount(rootfs, detach: true) } }
@@ -171,7 +172,7 @@ extension ContainerService {
             do { dir = try rooted.open(target.path, flags: O_PATH | O_DIRECTORY) } catch let error as SystemError where error.errno == ENOTDIR {
                 throw EngineError.invalid("extraction point is not a directory")
             } catch {
-                throw EngineError.notFound("Could not find the file \(path) in container \(record.name)")
+                throw EngineError.notFound("Could not find the file \(path) in container \(record.name)", cause: error)
             }
             defer { close(dir) }
             let reader = try TarReader(fd: fd)
@@ -199,7 +200,7 @@ extension ContainerService {
     /// container is frozen meanwhile (as Docker's `--pause`) so the layer is consistent.
     public func commit(_ ref: String, _ options: CommitOptions) async throws -> String {
         let record = try find(ref)
-        let image = try await images.resolve(record.imageID)
+        _ = try await images.resolve(record.imageID)  // its image must still be there to build on
         var config = record.config
         if let override = options.config {
             if override.Cmd != nil { config.Cmd = override.Cmd }
@@ -223,10 +224,10 @@ extension ContainerService {
             committed = try await commitLayer(record.id, config: imageConfig, createdBy: ([record.path] + record.args).joined(separator: " "),
                                               author: options.author, comment: options.comment, tags: options.reference.map { [$0] } ?? [])
         } catch {
-            if freeze { await logFailure("thawing container \(record.id) after a failed commit") { try await task.resume() } }
+            if freeze { await log.attempt("thawing container \(record.id) after a failed commit") { try await task.resume() } }
             throw error
         }
-        if freeze { await logFailure("thawing container \(record.id) after commit") { try await task.resume() } }
+        if freeze { await log.attempt("thawing container \(record.id) after commit") { try await task.resume() } }
         emit(record, "commit", ["comment": options.comment ?? ""])
         if let reference = options.reference {
             events.publish("image", "tag", id: committed.id.description, attributes: ["name": reference.familiarString])
@@ -286,7 +287,7 @@ struct ArchiveItem {
         do {
             directory = try rooted.open(follow ? path : parent, flags: O_PATH | O_DIRECTORY)
         } catch {
-            throw EngineError.notFound("Could not find the file \(path) in container \(container)")
+            throw EngineError.notFound("Could not find the file \(path) in container \(container)", cause: error)
         }
         entryName = follow ? "." : base
         var st = Glibc.stat()

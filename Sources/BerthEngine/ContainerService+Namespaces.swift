@@ -1,3 +1,4 @@
+import BerthDiagnostics
 import BerthAPI
 import BerthOCI
 import BerthSystem
@@ -143,7 +144,7 @@ extension ContainerService {
     func unmountShareableShm(_ id: String) {
         let path = shmPath(id)
         guard Self.isMounted(path) else { return }
-        logFailure("unmounting the shared /dev/shm of \(id)") { try Mounter.unmount(path, detach: true) }
+        log.attempt("unmounting the shared /dev/shm of \(id)") { try Mounter.unmount(path, detach: true) }
     }
 
     private func requireRunning(_ donor: ContainerRecord, _ prefix: String) throws {

@@ -55,12 +55,12 @@ extension ContainerService {
             resources.devices = nil  // the device rules were set at start and stay
             do {
                 try await task(record.id).update(resources)
-            } catch EngineError.conflict(_) {
+            } catch let error where ErrorCode.of(error) == .conflict {
                 // exited since the record said running: the settings apply from its next start
-            } catch EngineError.invalid(let why) {
-                throw EngineError.invalid("Cannot update container \(record.id): \(why)")
+            } catch let refusal as EngineError where refusal.code == .invalid {
+                throw EngineError.invalid("Cannot update container \(record.id): \(refusal.message)", cause: refusal.cause)
             } catch {
-                throw EngineError.internalError("Cannot update container \(record.id): \(error)")
+                throw EngineError.internalError("Cannot update container \(record.id): \(error)", cause: error)
             }
         }
         record.hostConfig = host

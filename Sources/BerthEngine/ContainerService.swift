@@ -1,3 +1,4 @@
+import BerthDiagnostics
 import BerthAPI
 import BerthCgroups
 import BerthImage
@@ -25,16 +26,6 @@ public final class ContainerService: Sendable {
     /// Where the containers' processes run: their shims (a fake in the engine's unit tests).
     let tasks: any TaskService
     let log = Logger(label: "berth.engine")
-
-    /// Bookkeeping or clean-up whose failure must not fail the operation at hand, but which an
-    /// operator must hear about (a record not saved comes back stale after a restart).
-    func logFailure(_ what: @autoclosure () -> String, _ body: () throws -> Void) {
-        do { try body() } catch { log.warning("\(what()): \(error)") }
-    }
-
-    func logFailure(_ what: @autoclosure () -> String, _ body: () async throws -> Void) async {
-        do { try await body() } catch { log.warning("\(what()): \(error)") }
-    }
 
     /// An attach that arrived before its container started; connected at start, before the
     /// container runs, so no output is missed.
@@ -115,7 +106,7 @@ public final class ContainerService: Sendable {
             }
             // runtime state with no shim to own it: removed by the shim binary, its one writer
             if FileIO.isDirectory(config.runtimeRoot + "/" + id), FileIO.exists(bundlePath(id) + "/shim.json") {
-                await logFailure("cleaning up after container \(id)'s killed shim") {
+                await log.attempt("cleaning up after container \(id)'s killed shim") {
                     let shim = config.shimPath, spec = bundlePath(id) + "/shim.json"
                     let (status, output) = try await Threads.run { try Subprocess.run(shim, ["--delete", spec]) }
                     if status != 0 { throw EngineError.internalError(output.trimmed) }
@@ -127,11 +118,11 @@ public final class ContainerService: Sendable {
         await restoreNetworks()
         // A build step's container that a crash left behind (the builder removes its own).
         for record in containers.values where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
-            await logFailure("removing build container \(record.id) left by a crash") { try await remove(record.id, force: true) }
+            await log.attempt("removing build container \(record.id) left by a crash") { try await remove(record.id, force: true) }
         }
         for record in containers.values where !record.state.Running
             && RestartRule(record.hostConfig.RestartPolicy).restartsAtDaemonStart(stoppedByUser: record.stoppedByUser) {
-            await logFailure("failed to start container \(record.id) (restart policy \(record.hostConfig.RestartPolicy?.Name ?? ""))") {
+            await log.attempt("failed to start container \(record.id) (restart policy \(record.hostConfig.RestartPolicy?.Name ?? ""))") {
                 try await start(record.id)
             }
         }
@@ -266,8 +257,9 @@ public final class ContainerService: Sendable {
         } catch {
             // the volumes made for it alone go with it (resolveMounts may have failed half way)
             for name in volumes.drop(container: id) where (try? volumes.store.get(name))?.anonymous == true {
-                logFailure("removing volume \(name) of a container whose create failed") { try volumes.store.remove(name, force: true) }
+                log.attempt("removing volume \(name) of a container whose create failed") { try volumes.store.remove(name, force: true) }
             }
+            // each may not exist yet; what is left over has no record and is swept at the next start
             try? images.snapshotter.removeLeaf(key: id)
             try? images.snapshotter.removeLeaf(key: Self.initKey(id))
             try? FileIO.removeTree(bundlePath(id))
@@ -298,7 +290,7 @@ public final class ContainerService: Sendable {
             try InitLayer.populate(snapshotter, key: building)
             try snapshotter.commit(key: building, as: initKey)
         } catch {
-            try? snapshotter.removeLeaf(key: building)
+            try? snapshotter.removeLeaf(key: building)  // else an orphan, swept at the next start
             throw error
         }
         _ = try snapshotter.prepare(key: id, parent: initKey)
@@ -531,8 +523,8 @@ public final class ContainerService: Sendable {
             await unmountIdle(id)
             record.state.Error = "\(error)"
             record.state.ExitCode = Self.startFailureCode("\(error)")
-            logFailure("saving container \(id)") { try save(record) }
-            if record.hostConfig.AutoRemove == true { await logFailure("auto-removing container \(id)") { try await removeHeld(id, force: true) } }
+            log.attempt("saving container \(id)") { try save(record) }
+            if record.hostConfig.AutoRemove == true { await log.attempt("auto-removing container \(id)") { try await removeHeld(id, force: true) } }
             throw error
         }
     }
@@ -567,9 +559,12 @@ public final class ContainerService: Sendable {
     /// The cgroup a task left behind: its shim's delete gave up (still busy after its retries), or
     /// no shim lived to run it. Emptied and removed, so nothing stays charged to a stopped container.
     func removeLeftoverCgroup(_ path: String) {
-        guard Cgroups.exists(path: path), let cgroup = try? Cgroups.manager(path: path) else { return }
-        for pid in (try? cgroup.processes()) ?? [] { Glibc.kill(pid, SIGKILL) }
-        try? cgroup.destroy()
+        guard Cgroups.exists(path: path) else { return }
+        log.attempt("removing the cgroup \(path) a container left") {
+            let cgroup = try Cgroups.manager(path: path)
+            for pid in try cgroup.processes() { Glibc.kill(pid, SIGKILL) }
+            try cgroup.destroy()
+        }
     }
 
     /// What an exit leads to once its bookkeeping is done (outside the container's gate, which
@@ -587,13 +582,13 @@ public final class ContainerService: Sendable {
         switch next {
         case .nothing: break
         case .remove:
-            await logFailure("auto-removing container \(id)") {
-                do { try await remove(id, force: true) } catch EngineError.notFound(_) {}  // a client's rm came first
+            await log.attempt("auto-removing container \(id)") {
+                do { try await remove(id, force: true) } catch let error where ErrorCode.of(error) == .notFound {}  // a client's rm came first
             }
         case .restart(let delay):
             Task {
                 try? await Task.sleep(nanoseconds: delay * 1_000_000)  // only a cancellation ends it early
-                await self.logFailure("restarting container \(id)") { try await self.restartAfterExit(id) }
+                await self.log.attempt("restarting container \(id)") { try await self.restartAfterExit(id) }
             }
         }
     }
@@ -617,7 +612,7 @@ public final class ContainerService: Sendable {
         record.state.FinishedAt = status.finishedAt
         await tearDownNetwork(&record)
         releaseMounts(record)
-        logFailure("saving container \(id)") { try save(record) }
+        log.attempt("saving container \(id)") { try save(record) }
         await unmountIdle(id)
         removeLeftoverCgroup(record.cgroupPath)
         if status.oomKilled { emit(record, "oom") }
@@ -628,7 +623,7 @@ public final class ContainerService: Sendable {
                                                                              stoppedByUser: record.stoppedByUser) else { return .nothing }
         record.restartCount += 1
         try record.move(to: .restarting)
-        logFailure("saving container \(id)") { try save(record) }
+        log.attempt("saving container \(id)") { try save(record) }
         let ran = (Timestamp.parse(record.state.FinishedAt) ?? 0) - (Timestamp.parse(record.state.StartedAt) ?? 0)
         return .restart(afterMilliseconds: RestartRule.delay(restart: record.restartCount, ranSeconds: ran))
     }
@@ -655,7 +650,7 @@ public final class ContainerService: Sendable {
             }
             record.stoppedByUser = true
             let sig = try Signal.parse(signal ?? record.config.StopSignal ?? "SIGTERM")
-            do { try await send(sig, to: &record) } catch EngineError.conflict(_) {
+            do { try await send(sig, to: &record) } catch let error where ErrorCode.of(error) == .conflict {
                 log.debug("container \(id) exited before its stop signal")  // its exit is on the way
             } catch {
                 log.warning("signalling container \(id): \(error)")
@@ -690,9 +685,9 @@ public final class ContainerService: Sendable {
                     try save(record)
                     return true
                 }
-            } catch EngineError.conflict(_) {
+            } catch let error where ErrorCode.of(error) == .conflict {
                 signalled = true  // exited before the signal (its shim is gone): the exit is on its way
-            } catch EngineError.notFound(_) {
+            } catch let error where ErrorCode.of(error) == .notFound {
                 return  // removed meanwhile
             } catch {
                 return log.warning("killing container \(id): \(error)")
@@ -705,7 +700,7 @@ public final class ContainerService: Sendable {
 
     public func restart(_ ref: String, timeout: Int?, signal: String?) async throws {
         let record = try find(ref)
-        do { try await stop(record.id, timeout: timeout, signal: signal) } catch EngineError.notModified {}
+        do { try await stop(record.id, timeout: timeout, signal: signal) } catch let error where ErrorCode.of(error) == .notModified {}
         try await start(record.id)
         emit(record, "restart")
     }
@@ -863,14 +858,14 @@ public final class ContainerService: Sendable {
         try? Mounter.unmount(bundlePath(id) + "/rootfs", detach: true)  // not mounted unless it ran
         // A shareable container's /dev/shm, when its exit was never seen (only those read mountinfo).
         if record.hostConfig.IpcMode == "shareable" && Self.isMounted(doomed + "/mounts/shm") {
-            logFailure("unmounting container \(id)'s shared /dev/shm") { try Mounter.unmount(doomed + "/mounts/shm", detach: true) }
+            log.attempt("unmounting container \(id)'s shared /dev/shm") { try Mounter.unmount(doomed + "/mounts/shm", detach: true) }
         }
         // past the commit point a failure here leaves what the next boot's sweep removes; say so
         // nothing is ever made on a container's layers but its writable layer on its init layer
         var trees = [doomed]
-        logFailure("removing container \(id)'s writable layer") { trees.append(try images.snapshotter.detachLeaf(key: id)) }
-        logFailure("removing container \(id)'s init layer") { trees.append(try images.snapshotter.detachLeaf(key: Self.initKey(id))) }
-        logFailure("removing container \(id)'s bundle") { try FileIO.removeTree(bundlePath(id)) }
+        log.attempt("removing container \(id)'s writable layer") { trees.append(try images.snapshotter.detachLeaf(key: id)) }
+        log.attempt("removing container \(id)'s init layer") { trees.append(try images.snapshotter.detachLeaf(key: Self.initKey(id))) }
+        log.attempt("removing container \(id)'s bundle") { try FileIO.removeTree(bundlePath(id)) }
         deleteInBackground(trees, of: id)
         let final = containers[id] ?? record
         let container = try self.container(id)
@@ -882,7 +877,7 @@ public final class ContainerService: Sendable {
         let unused = volumes.drop(container: id)
         if removeVolumes {
             for m in final.mounts ?? [] where m.anonymous && unused.contains(m.source) {
-                await logFailure("removing volume \(m.source) of container \(id)") { try await volumes.remove(m.source, force: true) }
+                await log.attempt("removing volume \(m.source) of container \(id)") { try await volumes.remove(m.source, force: true) }
             }
         }
         await container.resume(.exit, exitCode: final.state.ExitCode)

@@ -2,12 +2,14 @@ import BerthAPI
 import BerthArchive
 import BerthBuild
 import BerthContent
+import BerthDiagnostics
 import BerthImage
 import BerthOCI
 import BerthShimProtocol
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// `POST /build`'s options, as the query names them.
 public struct BuildOptions: Sendable {
@@ -97,6 +99,14 @@ public final class ImageBuilder: @unchecked Sendable {
     }
 
     static func short(_ id: Digest) -> String { String(id.hex.prefix(12)) }
+
+    static let log = Logger(label: "berth.build")
+
+    /// Removes a step's container; one left behind carries the build label and is removed at the
+    /// daemon's next start.
+    func discard(_ container: String) async {
+        await Self.log.attempt("removing build container \(container)") { try await containers.remove(container, force: true) }
+    }
 
     /// Reads and parses the Dockerfile, before any output: its errors are the request's
     /// (an HTTP error status, as moby answers them). The Dockerfile and `.dockerignore` then
@@ -540,11 +550,11 @@ public final class ImageBuilder: @unchecked Sendable {
             defer { Task { await containers.releaseRootfs(id) } }
             try body(root)
             let record = try await containers.commitLayer(id, config: stage.config, createdBy: "/bin/sh -c #(nop) " + createdBy)
-            try? await containers.remove(id, force: true)
+            await discard(id)
             await say(" ---> \(Self.short(record.id))\n")
             return record
         } catch {
-            try? await containers.remove(id, force: true)
+            await discard(id)
             throw error
         }
     }
@@ -553,7 +563,7 @@ public final class ImageBuilder: @unchecked Sendable {
     /// of, so the step writes into an empty directory, which becomes the image's only layer.
     func firstLayer(_ stage: Stage, createdBy: String, _ body: @escaping @Sendable (String) throws -> Void) async throws -> ImageRecord {
         let root = try FileIO.makeTemporaryDirectory(in: AtomicFile.parentDirectory(of: context), prefix: "scratch-")
-        defer { try? FileIO.removeTree(root) }
+        defer { Self.log.attempt("removing the scratch directory \(root)") { try FileIO.removeTree(root) } }
         try await Threads.run { try body(root) }
         let details = ImageCommitter.Details(config: stage.config, createdBy: "/bin/sh -c #(nop) " + createdBy)
         let record = try await ImageCommitter(store: images).commit(parent: nil, details: details, tags: []) { sink in
@@ -631,13 +641,13 @@ public final class ImageBuilder: @unchecked Sendable {
             }
             let record = try await containers.commitLayer(id, config: stage.config, createdBy: createdBy)
             if options.remove {
-                try? await containers.remove(id, force: true)
+                await discard(id)
                 await say("Removing intermediate container \(id.prefix(12))\n")
             }
             await say(" ---> \(Self.short(record.id))\n")
             return record
         } catch {
-            if options.remove || options.forceRemove { try? await containers.remove(id, force: true) }
+            if options.remove || options.forceRemove { await discard(id) }
             throw error
         }
     }
@@ -709,7 +719,7 @@ public final class ImageBuilder: @unchecked Sendable {
             try await copyItems(ins, &stage, sources: sources, generated: generated, dest: dest, destIsDir: destIsDir, destSlash: last.hasSuffix("/"),
                                 mode: mode, sourceRoot: sourceRoot, fromContainer: fromContainer, sourceImage: sourceImage)
         } catch { failure = error }
-        if let c = fromContainer { await containers.releaseRootfs(c); try? await containers.remove(c, force: true) }
+        if let c = fromContainer { await containers.releaseRootfs(c); await discard(c) }
         if let failure { throw failure }
     }
 
@@ -730,7 +740,7 @@ public final class ImageBuilder: @unchecked Sendable {
         do {
             return (container, try await containers.acquireRootfs(container), source.image)
         } catch {
-            try? await containers.remove(container, force: true)
+            await discard(container)
             throw error
         }
     }

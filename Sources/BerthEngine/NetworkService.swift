@@ -1,4 +1,5 @@
 import BerthAPI
+import BerthDiagnostics
 import BerthNetwork
 import BerthSystem
 import FoundationEssentials
@@ -102,8 +103,14 @@ public actor NetworkService {
         try FileIO.makeDirectories(dataRoot + "/network", mode: 0o700)
         try FileIO.makeDirectories(namespaceRoot, mode: 0o711)
         try FileIO.makeDirectories(spool, mode: 0o700)
-        if let bytes = try? FileIO.read(recordsPath), let list = try? JSONDecoder().decode([NetworkRecord].self, from: Data(bytes)) {
+        // No file is a first start; one that cannot be read or decoded stops the daemon, as a
+        // corrupt image database does: starting without it would lose every network at the next save.
+        do {
+            let list = try JSONDecoder().decode([NetworkRecord].self, from: Data(try FileIO.read(recordsPath)))
             networks = Dictionary(list.map { ($0.id, $0) }) { a, _ in a }
+        } catch let error as SystemError where error.errno == ENOENT {
+        } catch {
+            throw EngineError.internalError("network records \(recordsPath) cannot be read: \(error)", cause: error)
         }
     }
 
@@ -115,7 +122,7 @@ public actor NetworkService {
 
     func host() throws -> Netlink {
         if let hostLink { return hostLink }
-        do { hostLink = try Netlink() } catch { throw EngineError.internalError("\(error)") }
+        do { hostLink = try Netlink() } catch { throw EngineError.internalError("\(error)", cause: error) }
         return hostLink!
     }
 
@@ -138,9 +145,12 @@ public actor NetworkService {
             var mappings: [PortMapping] = []
             for (name, settings) in r.endpoints {
                 guard let net = networks[settings.NetworkID] ?? lookup(name), net.driver == "bridge", let ip = IPv4(settings.IPAddress) else { continue }
-                try? modifyPool(net.id) { try $0.claim(ip) }
+                Self.log.attempt("re-claiming \(ip) on network \(net.name) for container \(r.name)") { try modifyPool(net.id) { try $0.claim(ip) } }
                 let ip6 = IPv6(settings.GlobalIPv6Address)
-                if let ip6, var p6 = pool6(net) { try? p6.claim(ip6); pools6[net.id] = p6 }
+                if let ip6, var p6 = pool6(net) {
+                    Self.log.attempt("re-claiming \(ip6) on network \(net.name) for container \(r.name)") { try p6.claim(ip6) }
+                    pools6[net.id] = p6
+                }
                 endpoints[net.id] = Endpoint(id: settings.EndpointID, ip: ip, ip6: ip6, veth: Self.vethName(settings.EndpointID),
                                              names: dnsNames(id: r.id, name: r.name, settings), gwPriority: settings.GwPriority)
             }
@@ -162,13 +172,18 @@ public actor NetworkService {
             try ensureBridge(net)
         }
         let veths = Set(attached.values.flatMap { $0.endpoints.values.map(\.veth) })
-        if let link = try? host(), let stray = try? BridgeDriver(host: link).strayVeths(on: bridges.map(\.bridge), keep: veths) {
-            for name in stray { try? link.delete(named: name) }
+        Self.log.attempt("sweeping veths no container uses") {
+            let link = try host()
+            for name in try BridgeDriver(host: link).strayVeths(on: bridges.map(\.bridge), keep: veths) {
+                Self.log.attempt("deleting stray veth \(name)") { try link.delete(named: name) }
+            }
         }
         if !bridges.isEmpty { try applyRules() }
         for (id, a) in attached {
             let user = a.endpoints.keys.compactMap { networks[$0] }.filter { !$0.isPredefined }
-            if !user.isEmpty { try? dns.serve(container: id, namespace: a.namespace, networks: user.map(\.id)) }
+            if !user.isEmpty {
+                Self.log.attempt("serving DNS to container \(a.name)") { try dns.serve(container: id, namespace: a.namespace, networks: user.map(\.id)) }
+            }
         }
         for net in networks.values { publishNames(net.id) }
     }
@@ -233,13 +248,17 @@ public actor NetworkService {
         do { return try body(&p) } catch let e as NetworkError { throw Self.engineError(e) }
     }
 
+    /// Gives an address back to its network's pool; nothing is left to give back once the
+    /// network is gone, the only way this can fail.
+    func release(_ ip: IPv4, in network: String) { try? modifyPool(network) { $0.release(ip) } }
+
     static func engineError(_ e: NetworkError) -> EngineError {
         switch e {
-        case .invalid(let m): return .invalid(m)
-        case .conflict(let m): return .conflict(m)
-        case .notFound(let m): return .notFound(m)
-        case .exhausted(let m), .system(let m): return .internalError(m)
-        case .kernel: return .internalError(e.description)
+        case .invalid(let m): return .invalid(m, cause: e)
+        case .conflict(let m): return .conflict(m, cause: e)
+        case .notFound(let m): return .notFound(m, cause: e)
+        case .exhausted(let m), .system(let m): return .internalError(m, cause: e)
+        case .kernel: return .internalError(e.description, cause: e)
         }
     }
 
@@ -449,7 +468,7 @@ public actor NetworkService {
         networks[r.id] = nil
         pools[r.id] = nil
         try persist()
-        if let link = try? host() { BridgeDriver(host: link).removeBridge(r.bridge) }
+        Self.log.attempt("removing bridge \(r.bridge) of network \(r.name)") { try BridgeDriver(host: try host()).removeBridge(r.bridge) }
         readyBridges.remove(r.bridge)
         dns.setNames(network: r.id, [:])
         try applyRules()
@@ -460,7 +479,12 @@ public actor NetworkService {
         var deleted: [String] = []
         for r in networks.values.sorted(by: { $0.name < $1.name }) where !r.isPredefined && !inUse.contains(r.id) {
             guard filters.selects(created: Timestamp.parse(r.created), labels: r.labels) else { continue }
-            if (try? remove(r.id)) != nil { deleted.append(r.name) }
+            do {
+                try remove(r.id)
+                deleted.append(r.name)
+            } catch {
+                Self.log.warning("network prune: removing network \(r.name): \(error)")
+            }
         }
         return deleted
     }
@@ -570,15 +594,15 @@ public actor NetworkService {
                     ip6 = try p6.allocate()
                 }
             } catch let e as NetworkError {
-                try? modifyPool(net.id) { $0.release(ip) }
+                release(ip, in: net.id)
                 throw Self.engineError(e)
             } catch {
-                try? modifyPool(net.id) { $0.release(ip) }
+                release(ip, in: net.id)
                 throw error
             }
             pools6[net.id] = p6
         } else if let wanted = settings.IPAMConfig?.IPv6Address, !wanted.isEmpty {
-            try? modifyPool(net.id) { $0.release(ip) }
+            release(ip, in: net.id)
             throw EngineError.invalid("user specified IPv6 address is supported only when connecting to networks with --ipv6 and a user configured IPv6 subnet")
         }
         let endpointID = ContainerService.randomID()
@@ -593,7 +617,7 @@ public actor NetworkService {
                                                         gateway6: defaultRoute && !net.isInternal ? pools6[net.id]?.gateway : nil,
                                                         linkLocal: (linkLocal4, linkLocal6), replacingRoute: replacingRoute)
         } catch {
-            try? modifyPool(net.id) { $0.release(ip) }
+            release(ip, in: net.id)
             if let ip6 { pools6[net.id]?.release(ip6) }
             throw Self.engineError(error)
         }
@@ -664,8 +688,8 @@ public actor NetworkService {
 
     func disconnectRunning(container id: String, network: NetworkRecord) throws {
         guard var a = attached[id], let e = a.endpoints.removeValue(forKey: network.id) else { return }
-        if let link = try? host() { BridgeDriver(host: link).disconnect(hostVeth: e.veth) }
-        try? modifyPool(network.id) { $0.release(e.ip) }
+        Self.log.attempt("deleting veth \(e.veth) of container \(a.name)") { try BridgeDriver(host: try host()).disconnect(hostVeth: e.veth) }
+        release(e.ip, in: network.id)
         if let ip6 = e.ip6 { pools6[network.id]?.release(ip6) }
         let before = a.ports.count
         a.ports.removeAll { $0.containerIP == e.ip.description }
@@ -705,7 +729,7 @@ public actor NetworkService {
         dns.stop(container: id)
         dns.removeLinks(container: id)
         for (net, e) in a.endpoints {
-            try? modifyPool(net) { $0.release(e.ip) }
+            release(e.ip, in: net)
             if let ip6 = e.ip6 { pools6[net]?.release(ip6) }
             publishNames(net)
         }
@@ -715,9 +739,15 @@ public actor NetworkService {
         // so the kernel would take the pair down with it anyway.
         let veths = a.endpoints.values.map(\.veth)
         if !veths.isEmpty {
-            BlockingPool.shared.submit { if let link = try? Netlink() { for v in veths { BridgeDriver(host: link).disconnect(hostVeth: v) } } }
+            let name = a.name
+            BlockingPool.shared.submit {
+                Self.log.attempt("deleting the veths of container \(name)") {
+                    let driver = BridgeDriver(host: try Netlink())
+                    for v in veths { Self.log.attempt("deleting veth \(v) of container \(name)") { try driver.disconnect(hostVeth: v) } }
+                }
+            }
         }
-        if !a.ports.isEmpty { try? applyRules() }
+        if !a.ports.isEmpty { Self.log.attempt("removing the published ports of container \(a.name)") { try applyRules() } }
     }
 
     /// Whether any running container is attached to `network`.

@@ -1,8 +1,10 @@
 import BerthAPI
 import BerthBuild
+import BerthDiagnostics
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// What a `RUN --mount` step gets mounted, made before the step's container and undone after it:
 /// a cache's directory (kept across builds), a tmpfs, or a bind of the context, a stage or an
@@ -19,6 +21,7 @@ struct StepMounts {
     private var agents = 0
     /// Undoes one thing this step set up (cache users, overlays, source containers).
     private var undo: [@Sendable () async -> Void] = []
+    static let log = Logger(label: "berth.build")
 
     static func prepare(_ mounts: [RunMount], for builder: ImageBuilder, stage: ImageBuilder.Stage, stages: [ImageBuilder.Stage]) async throws -> StepMounts {
         var prepared = StepMounts()
@@ -65,8 +68,8 @@ struct StepMounts {
                 source = try Self.scratchOverlay(over: source, next: builder.context)
                 let merged = source
                 undo.append {
-                    try? Mounter.unmount(merged, detach: true)
-                    try? FileIO.removeTree(AtomicFile.parentDirectory(of: merged))
+                    StepMounts.log.attempt("unmounting a build step's scratch overlay \(merged)") { try Mounter.unmount(merged, detach: true) }
+                    StepMounts.log.attempt("removing a build step's scratch overlay") { try FileIO.removeTree(AtomicFile.parentDirectory(of: merged)) }
                 }
             }
             spec.Type = "bind"
@@ -83,7 +86,7 @@ struct StepMounts {
         if let from = mount.from {
             let source = try await builder.mountStage(from, stages: stages)
             let containers = builder.containers
-            undo.append { await containers.releaseRootfs(source.container); try? await containers.remove(source.container, force: true) }
+            undo.append { await containers.releaseRootfs(source.container); await builder.discard(source.container) }
             root = source.root
         }
         let relative = mount.source.map { String($0.drop { $0 == "/" }) } ?? ""
@@ -143,11 +146,11 @@ struct StepMounts {
         do {
             try Mounter.mount("tmpfs", dir, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), data: "mode=0700,size=16m")
         } catch {
-            try? FileIO.removeTree(dir)
+            try? FileIO.removeTree(dir)  // empty and unmounted: the mount was what failed
             throw error
         }
         undo.append {
-            try? Mounter.unmount(dir, detach: true)
+            StepMounts.log.attempt("unmounting a build step's secrets \(dir)") { try Mounter.unmount(dir, detach: true) }
             rmdir(dir)
         }
         secrets = dir

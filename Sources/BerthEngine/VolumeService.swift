@@ -23,10 +23,10 @@ public final class VolumeService: @unchecked Sendable {
 
     static func apiError(_ error: Error) -> Error {
         switch error as? VolumeError {
-        case .notFound(let m)?: return EngineError.notFound(m)
-        case .invalid(let m)?: return EngineError.invalid(m)
-        case .inUse(let m)?: return EngineError.conflict(m)
-        case .system(let m)?: return EngineError.internalError(m)
+        case .notFound(let m)?: return EngineError.notFound(m, cause: error)
+        case .invalid(let m)?: return EngineError.invalid(m, cause: error)
+        case .inUse(let m)?: return EngineError.conflict(m, cause: error)
+        case .system(let m)?: return EngineError.internalError(m, cause: error)
         case nil: return error
         }
     }
@@ -152,7 +152,7 @@ public final class VolumeService: @unchecked Sendable {
                 try await remove(v.name, force: false)
                 deleted.append(v.name)
                 reclaimed += size
-            } catch EngineError.conflict(_) {
+            } catch let error where ErrorCode.of(error) == .conflict {
                 continue  // named by a container created meanwhile
             } catch {
                 log.warning("pruning volume \(v.name): \(error)")

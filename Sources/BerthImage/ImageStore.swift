@@ -5,6 +5,7 @@ import BerthSnapshot
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// Names, image records, and the blobs and snapshots behind them.
 ///
@@ -13,6 +14,7 @@ import Glibc
 /// the record that refers to them, and records are dropped before what they refer to, so a crash
 /// can only leave unreferenced data, which `repair()` clears at start-up.
 public actor ImageStore {
+    static let log = Logger(label: "berth.images")
     nonisolated public let content: ContentStore
     nonisolated public let snapshotter: any Snapshotter
     let databasePath: String
@@ -370,9 +372,12 @@ public actor ImageStore {
             let all = snapshotter.list()
             let parents = Set(all.compactMap(\.parent))
             for info in all where info.kind == .committed && !keepChains.contains(info.key) && !parents.contains(info.key) {
-                if (try? snapshotter.remove(key: info.key)) != nil {
+                do {
+                    try snapshotter.remove(key: info.key)
                     progress = true
-                    if let digest = try? Digest(parsing: info.key) { deleted.append(.deleted(digest)) }
+                    if let digest = try? Digest(parsing: info.key) { deleted.append(.deleted(digest)) }  // a layer's key is its chain ID
+                } catch {
+                    Self.log.warning("removing unreferenced layer \(info.key): \(error)")
                 }
             }
         }
@@ -448,8 +453,12 @@ public actor ImageStore {
         }
         if !notes.isEmpty { try save() }
         for info in snapshotter.list() where info.kind == .active && info.key.hasPrefix(LayerUnpacker.stagingPrefix) {
-            try? snapshotter.remove(key: info.key)
-            notes.append("removed interrupted unpack \(info.key)")
+            do {
+                try snapshotter.remove(key: info.key)
+                notes.append("removed interrupted unpack \(info.key)")
+            } catch {
+                notes.append("could not remove interrupted unpack \(info.key): \(error)")
+            }
         }
         let removed = try collect()
         if !removed.isEmpty { notes.append("removed \(removed.count) unreferenced layers") }

@@ -38,7 +38,7 @@ public struct LayerUnpacker: Sendable {
             }
             return (key, bytes)
         } catch {
-            try? snapshotter.remove(key: key)
+            try? snapshotter.remove(key: key)  // else an interrupted unpack, which the next start's repair removes
             throw error
         }
     }
@@ -51,7 +51,7 @@ public struct LayerUnpacker: Sendable {
             if snapshotter.info(key: chain.description) != nil { try snapshotter.remove(key: key); return }
             try snapshotter.commit(key: key, as: chain.description)
         } catch {
-            try? snapshotter.remove(key: key)
+            try? snapshotter.remove(key: key)  // else an interrupted unpack, which the next start's repair removes
             throw error
         }
     }

@@ -20,11 +20,11 @@ public struct BridgeDriver {
             do { try host.addAddress(index, gw6, prefix: prefix6) } catch .kernel(EEXIST) {}
         }
         try host.setUp(index)
-        Netfilter.allowLocalnet(bridge: name)
+        try Netfilter.allowLocalnet(bridge: name)
     }
 
-    public func removeBridge(_ name: String) {
-        try? host.delete(named: name)
+    public func removeBridge(_ name: String) throws(NetworkError) {
+        try host.delete(named: name)
     }
 
     /// One endpoint: a veth from the bridge into the namespace pinned at `namespace`, named
@@ -56,13 +56,14 @@ public struct BridgeDriver {
                 if let gateway6 { try inside.addDefaultRoute(via: gateway6, device: index, replace: replacingRoute) }
             }
         } catch {
-            try? host.delete(named: hostVeth)
+            try? host.delete(named: hostVeth)  // else a stray, swept at the daemon's next start
             throw error
         }
     }
 
-    public func disconnect(hostVeth: String) {
-        try? host.delete(named: hostVeth)
+    /// A veth already gone (its namespace's end takes the pair down) is not an error.
+    public func disconnect(hostVeth: String) throws(NetworkError) {
+        try host.delete(named: hostVeth)
     }
 
     /// A default route through `gateway` (and `gateway6`) in the namespace at `namespace`, unless

@@ -171,7 +171,8 @@ public struct Netfilter: Sendable {
 
     /// Routes 127.0.0.0/8 through a bridge, so DNAT of the host's loopback connections to a
     /// container's address is not dropped as martian.
-    public static func allowLocalnet(bridge: String) {
-        _ = try? FileIO.write("/proc/sys/net/ipv4/conf/\(bridge)/route_localnet", "1")
+    public static func allowLocalnet(bridge: String) throws(NetworkError) {
+        let path = "/proc/sys/net/ipv4/conf/\(bridge)/route_localnet"
+        do { try FileIO.write(path, "1") } catch { throw .system("unable to enable route_localnet on \(bridge) (\(path)): \(error)") }
     }
 }

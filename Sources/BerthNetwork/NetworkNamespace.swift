@@ -98,7 +98,7 @@ public enum PinnedNamespace {
 
     /// Unpins: once its last process is gone the kernel frees the namespace.
     public static func remove(at path: String) {
-        try? Mounter.unmount(path, detach: true)
+        try? Mounter.unmount(path, detach: true)  // not a mount point when a crash cut the pinning short
         unlink(path)
     }
 }

@@ -229,7 +229,7 @@ final class LayerJob: @unchecked Sendable {
         }
         if pipeWrite >= 0 { close(pipeWrite) }
         let extracted = extraction.map { latch in Result { try latch.wait() } }
-        func dropStaged() { if case .success(let staged)? = extracted { try? unpacker.snapshotter.remove(key: staged.key) } }
+        func dropStaged() { if case .success(let staged)? = extracted { try? unpacker.snapshotter.remove(key: staged.key) } }  // else an interrupted unpack, which the next start's repair removes
         if let downloadError { dropStaged(); throw downloadError }
 
         progress(.layer(id, "Verifying Checksum"))
@@ -272,7 +272,7 @@ final class LayerJob: @unchecked Sendable {
             if index > 0 { try committed[index - 1].wait() }
             try unpacker.commit(key: key, chain: chains[index], parent: index > 0 ? chains[index - 1] : nil)
         } catch {
-            try? unpacker.snapshotter.remove(key: key)
+            try? unpacker.snapshotter.remove(key: key)  // else an interrupted unpack, which the next start's repair removes
             throw error
         }
         progress(.layer(resolved.manifest.layers[index].digest.shortID, "Pull complete"))

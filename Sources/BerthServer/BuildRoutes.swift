@@ -57,7 +57,13 @@ extension BuildRoutes {
             for id in await cache.clear() {
                 guard let digest = try? Digest(parsing: id), await store.tags(of: digest).isEmpty else { continue }
                 let users = containers.users(ofImage: id)
-                if users.isEmpty, (try? await store.remove(id, force: false, users: users)) != nil { deleted.append(id) }
+                guard users.isEmpty else { continue }
+                do {
+                    _ = try await store.remove(id, force: false, users: users)
+                    deleted.append(id)
+                } catch {
+                    Router.log.warning("builder prune: removing cached image \(id): \(error)")
+                }
             }
         }
         struct Report: Encodable { let CachesDeleted: [String]; let SpaceReclaimed: Int64 }
@@ -156,7 +162,7 @@ extension BuildRoutes {
         if let file = req.bodyFile {
             // file system work: on the blocking pool, never the cooperative one
             try await Threads.run {
-                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                defer { UploadSpool.remove(file) }
                 let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
                 defer { close(fd) }
                 var st = stat()

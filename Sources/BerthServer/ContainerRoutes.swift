@@ -95,7 +95,7 @@ struct ContainerRoutes {
             (.PUT, "/containers/{id}/archive", { req, p, r in
                 guard let path = req.query("path"), !path.isEmpty else { throw EngineError.invalid("path is required") }
                 guard let file = req.bodyFile else { throw EngineError.invalid("no tar in the request body") }
-                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                defer { UploadSpool.remove(file) }
                 let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
                 defer { close(fd) }
                 try await s.extract(p[0], path: path, from: fd, noOverwriteDirNonDir: req.flag("noOverwriteDirNonDir"))

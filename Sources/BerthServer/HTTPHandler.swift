@@ -62,7 +62,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var loopExecutor: EventLoopExecutor?
     var head: HTTPRequestHead?
     var body: [UInt8] = []
-    var spool: (fd: Int32, path: String)?
+    var spool: UploadSpool?
     /// Set once an oversized body was answered with 413: the rest of the request is dropped.
     var rejected = false
     /// A request's handler is running (the connection reads nothing meanwhile).
@@ -99,13 +99,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             body = []
             rejected = false
             let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
-            if Self.isUpload(h.method, path), let file = try? FileIO.makeTemporaryDirectory(in: spoolDirectory, prefix: "upload-") {
-                let p = file + "/body"
-                spool = (open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600), p)
-            }
+            if Self.isUpload(h.method, path) { spool = UploadSpool(in: spoolDirectory) }
         case .body(var buffer):
-            if let spool {
-                buffer.withUnsafeReadableBytes { try? FileIO.writeAll(spool.fd, $0, path: spool.path) }
+            if spool != nil {
+                buffer.withUnsafeReadableBytes { spool?.write($0) }
             } else if body.count + buffer.readableBytes <= Self.bodyLimit {
                 body += buffer.readBytes(length: buffer.readableBytes) ?? []
             } else if !rejected, let head {
@@ -118,8 +115,16 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head, !rejected else { return }
             self.head = nil
             context.triggerUserOutboundEvent(HeadDeadline.Event.requestReceived, promise: nil)
-            let bodyFile = spool.map { s -> String in close(s.fd); return s.path }
-            spool = nil
+            var bodyFile: String?
+            if var upload = spool {
+                spool = nil
+                switch upload.finish() {
+                case .success(let path): bodyFile = path
+                case .failure(let error):
+                    Router.log.error("Handler for \(head.method) \(head.uri) returned error: \(describeWithCauses(error))")
+                    return Responder(channel: context.channel, keepAlive: false, head: head).fail(error)
+                }
+            }
             let request = Router.parse(head, body: body, bodyFile: bodyFile)
             body = []
             if inFlight {
@@ -164,8 +169,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !inFlight { context.close(promise: nil) }
     }
 
-    /// A hijack removes this handler: a half-close it saw before goes on to the raw stream.
+    /// A hijack removes this handler: a half-close it saw before goes on to the raw stream. So
+    /// does the connection's end, which drops an upload cut short (its descriptor and file).
     func handlerRemoved(context: ChannelHandlerContext) {
+        spool?.discard()
+        spool = nil
         if inputClosed && inFlight { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
     }
 

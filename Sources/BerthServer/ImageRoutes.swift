@@ -15,7 +15,7 @@ struct ImageRoutes {
     let registry: RegistryRoutes
 
     var table: [(HTTPMethod, String, Router.Handler)] {
-        let store = self.store, containers = self.containers, spool = self.spool, registry = self.registry
+        let store = self.store, containers = self.containers, registry = self.registry
         let events = containers.events
         return [
             (.GET, "/images/json", { req, _, r in
@@ -24,7 +24,7 @@ struct ImageRoutes {
             }),
             (.POST, "/images/load", { req, _, r in
                 guard let file = req.bodyFile else { throw EngineError.invalid("no image archive in the request body") }
-                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                defer { UploadSpool.remove(file) }
                 let fd = try sys("open", file) { open(file, O_RDONLY | O_CLOEXEC) }
                 defer { close(fd) }
                 r.beginStream(contentType: "application/json")
@@ -49,7 +49,7 @@ struct ImageRoutes {
             (.POST, "/images/create", { req, _, r in
                 guard req.query("fromSrc") != nil else { return try await registry.pull(req, r) }
                 guard let file = req.bodyFile else { throw EngineError.invalid("import from a URL is not supported; pipe the tar in (-)") }
-                defer { try? FileIO.removeTree(AtomicFile.parentDirectory(of: file)) }
+                defer { UploadSpool.remove(file) }
                 var reference: Reference?
                 if let repo = req.query("repo"), !repo.isEmpty {
                     var ref = try Reference(parsing: repo)

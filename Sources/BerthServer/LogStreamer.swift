@@ -1,3 +1,4 @@
+import BerthDiagnostics
 import BerthEngine
 import BerthLogs
 import BerthRegistry
@@ -129,7 +130,7 @@ enum FileStreamer {
     /// content is complete, so a failure still gets a proper error status.
     static func spooled(_ r: Responder, in directory: String, contentType: String, _ produce: (Int32) async throws -> Void) async throws {
         let spool = try FileIO.makeTemporaryDirectory(in: directory, prefix: "out-")
-        defer { try? FileIO.removeTree(spool) }
+        defer { Router.log.attempt("removing the spooled response \(spool)") { try FileIO.removeTree(spool) } }
         let fd = try sys("open", spool) { open(spool + "/out", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
         do { try await produce(fd) } catch { close(fd); throw error }
         close(fd)

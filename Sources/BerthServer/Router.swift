@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthEngine
 import BerthImage
+import BerthSystem
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -90,8 +91,8 @@ public final class Router: Sendable {
                 try await route.handler(request, params, responder)
             } catch {
                 // as dockerd: a server's failure is an error for the operator, a client's is debug
-                let (code, message) = Responder.describe(error)
-                let line: Logger.Message = "Handler for \(request.method) \(request.loggedPath) returned error: \(message)"
+                let (code, _) = Responder.describe(error)
+                let line: Logger.Message = "Handler for \(request.method) \(request.loggedPath) returned error: \(describeWithCauses(error))"
                 if code >= 500 { Self.log.error(line) } else { Self.log.debug(line) }
                 responder.fail(error, plain: request.versionPrecedes("1.24"))
             }

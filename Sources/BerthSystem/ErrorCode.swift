@@ -26,4 +26,32 @@ public enum ErrorCode: Sendable, Equatable {
 /// An error that says which kind it is.
 public protocol CodedError: Error, CustomStringConvertible {
     var code: ErrorCode { get }
+    /// The lower error this one was made from, for the operator's log.
+    var cause: (any Error)? { get }
+}
+
+extension CodedError {
+    /// None unless a type keeps one.
+    public var cause: (any Error)? { nil }
+}
+
+extension ErrorCode {
+    /// The kind of any error (nil when its type does not say), to catch by kind whatever the type:
+    /// `catch let error where ErrorCode.of(error) == .conflict`.
+    public static func of(_ error: any Error) -> ErrorCode? { (error as? CodedError)?.code }
+}
+
+/// The error with the chain of causes under it, for the daemon's log: each cause is added unless
+/// the words above it already quote it (most wrapping messages end with the lower error's text).
+public func describeWithCauses(_ error: any Error) -> String {
+    var text = "\(error)"
+    var next = (error as? CodedError)?.cause
+    var depth = 0
+    while let cause = next, depth < 8 {
+        let words = "\(cause)"
+        if !text.contains(words) { text += " (cause: \(words))" }
+        next = (cause as? CodedError)?.cause
+        depth += 1
+    }
+    return text
 }

@@ -1,6 +1,8 @@
+import BerthDiagnostics
 import BerthSystem
 import FoundationEssentials
 import Glibc
+import Logging
 
 public enum VolumeError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
@@ -30,6 +32,7 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
 /// options (tmpfs, a bind-backed device) is mounted on `_data` while containers use it, counted
 /// per user, and unmounted when the last one stops.
 public final class VolumeStore: @unchecked Sendable {
+    static let log = Logger(label: "berth.volumes")
     public let root: String
     let lock = Lock()
     var volumes: [String: VolumeInfo] = [:]
@@ -38,10 +41,20 @@ public final class VolumeStore: @unchecked Sendable {
     public init(root: String) throws {
         self.root = root
         try FileIO.makeDirectories(root, mode: 0o701)
-        for name in (try? FileIO.listDirectory(root)) ?? [] {
-            if name.hasPrefix(".") { try? FileIO.removeTree(root + "/" + name); continue }  // a create a crash interrupted
-            guard let bytes = try? FileIO.read(root + "/" + name + "/volume.json"),
-                  let info = try? JSONDecoder().decode(VolumeInfo.self, from: Data(bytes)) else { continue }
+        for name in try FileIO.listDirectory(root) {
+            if name.hasPrefix(".") {  // a create or a remove a crash interrupted
+                Self.log.attempt("removing \(name), left by an interrupted volume create or remove") { try FileIO.removeTree(root + "/" + name) }
+                continue
+            }
+            let path = root + "/" + name + "/volume.json"
+            let info: VolumeInfo
+            do {
+                info = try JSONDecoder().decode(VolumeInfo.self, from: Data(try FileIO.read(path)))
+            } catch {
+                // left on disk with its data, for the operator to mend or remove
+                Self.log.error("volume \(name) is not listed: \(path) cannot be read: \(error)")
+                continue
+            }
             volumes[name] = info
             // Mounts do not survive a reboot; after a daemon restart, running users re-acquire.
             if Mounter.mountPoints(under: dataPath(name)).contains(dataPath(name)) { mounted[name] = 0 }
@@ -82,13 +95,13 @@ public final class VolumeStore: @unchecked Sendable {
             // Built under a dot-name and renamed: a crash never leaves a half volume under its name.
             let staging = root + "/." + name
             do {
-                try? FileIO.removeTree(staging)
+                try? FileIO.removeTree(staging)  // none, unless a crash left one; the create then fails on it
                 try FileIO.makeDirectories(staging + "/_data", mode: 0o755)
                 chmod(staging, 0o701)
                 try AtomicFile.write(staging + "/volume.json", Array(try JSONEncoder().encode(info)), mode: 0o600)
                 try sys("rename", staging) { rename(staging, root + "/" + name) }
             } catch {
-                try? FileIO.removeTree(staging)
+                try? FileIO.removeTree(staging)  // else removed at the next start
                 throw VolumeError.system("create \(name): \(error)")
             }
             volumes[name] = info
@@ -115,7 +128,10 @@ public final class VolumeStore: @unchecked Sendable {
                 if force { return }
                 throw VolumeError.notFound("get \(name): no such volume")
             }
-            if mounted[name] != nil { _ = try? Mounter.unmount(dataPath(name), detach: true); mounted[name] = nil }
+            if mounted[name] != nil {  // a forced remove of a volume in use
+                Self.log.attempt("unmounting volume \(name)") { try Mounter.unmount(dataPath(name), detach: true) }
+                mounted[name] = nil
+            }
             let doomed = root + "/.removing-" + name
             do {
                 try sys("rename", name) { rename(root + "/" + name, doomed) }
@@ -153,7 +169,7 @@ public final class VolumeStore: @unchecked Sendable {
         lock.locked {
             guard let n = mounted[name] else { return }
             if n <= 1 {
-                _ = try? Mounter.unmount(dataPath(name), detach: true)
+                Self.log.attempt("unmounting volume \(name)") { try Mounter.unmount(dataPath(name), detach: true) }
                 mounted[name] = nil
             } else {
                 mounted[name] = n - 1

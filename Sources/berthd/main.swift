@@ -1,6 +1,7 @@
 import BerthAPI
 import BerthCRI
 import BerthCgroups
+import BerthDiagnostics
 import BerthEngine
 import BerthImage
 import BerthRegistry
@@ -234,7 +235,7 @@ do {
     for note in try await images.repair() { log.warning("repair: \(note)") }
     // On disk next to the layers, not in /run's tmpfs: uploads and saves can be gigabytes.
     let spool = dataRoot + "/tmp"
-    try? FileIO.removeTree(spool)
+    log.attempt("clearing the spool \(spool)") { try FileIO.removeTree(spool) }
     try FileIO.makeDirectories(spool, mode: 0o700)
     let hostsConfig = try RegistryHosts(mirrors: (file.registryMirrors ?? []) + (lists["registry-mirror"] ?? []),
                                         insecure: (file.insecureRegistries ?? []) + (lists["insecure-registry"] ?? []))

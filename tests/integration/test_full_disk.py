@@ -150,3 +150,32 @@ def test_a_running_container_outlives_a_full_disk(small):
     finally:
         small.docker("rm", "-f", "chatty")
     consistent(small)
+
+
+def test_an_upload_cut_by_a_full_spool_is_refused_whole(small, tmp_path):
+    """Uploads (import, load, build contexts, cp) are spooled to the data root's tmp before their
+    route reads them. With only the spool full, the rest of the disk having room, an import must
+    fail with the kernel's reason and make nothing: a spool that dropped the bytes it could not
+    write handed the route a shorter tar, and import took it."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / "big").write_bytes(os.urandom(3 << 20))
+    (rootfs / "small").write_text("kept\n")
+    tar = str(tmp_path / "layer.tar")
+    subprocess.run(["tar", "-C", str(rootfs), "-cf", tar, "small", "big"], check=True, timeout=TIMEOUT)
+    spool = os.path.join(small.data, "tmp")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "berth-full-spool", spool], check=True, timeout=TIMEOUT)
+    try:
+        before = small.ok("images", "-q", "--no-trunc").split()
+        r = small.docker("import", tar, "spooled:1", timeout=120)
+        assert r.returncode != 0, "an import whose upload could not be stored succeeded"
+        assert NO_SPACE in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
+        assert small.proc.poll() is None, "berthd died"
+        assert small.ok("images", "-q", "--no-trunc").split() == before, "an image was made from part of the upload"
+        assert os.listdir(spool) == [], "the cut upload was left in the spool"
+    finally:
+        subprocess.run(["umount", spool], timeout=TIMEOUT)
+    consistent(small)
+    small.ok("import", tar, "spooled:1")
+    assert int(small.ok("image", "inspect", "-f", "{{.Size}}", "spooled:1")) >= 3 << 20
+    small.ok("rmi", "spooled:1")
