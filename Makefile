@@ -66,8 +66,10 @@ demo: build
 ## libFuzzer over the parsers for a bounded time (FUZZ_SECONDS per target).
 test: build-debug unit integration fuzz
 
-## The whole output stays in .build/unit.log; the summary and every failure are shown.
+## The whole output stays in .build/unit.log; the summary and every failure are shown. First, no
+## failure of an action in the daemon's code may be discarded without a reason (scripts/check-silent-failures.py).
 unit:
+	@python3 scripts/check-silent-failures.py
 	@$(SWIFT) test > .build/unit.log 2>&1; rc=$$?; tail -n 40 .build/unit.log; \
 	  grep -n -A8 "recorded an issue\|✘" .build/unit.log | head -n 120; exit $$rc
 

@@ -168,11 +168,11 @@ public final class ContentWriter {
         finished = true
         defer { close(fd) }
         if let size, size != offset {
-            try? FileIO.removeTree(directory)
+            try? FileIO.removeTree(directory)  // else a stale ingest, collected by garbageCollect
             throw ContentError.sizeMismatch(expected: size, actual: offset)
         }
         if let expected, expected != digest {
-            try? FileIO.removeTree(directory)
+            try? FileIO.removeTree(directory)  // else a stale ingest, collected by garbageCollect
             throw ContentError.digestMismatch(expected: expected, actual: digest)
         }
         let target = store.path(digest)
@@ -193,6 +193,6 @@ public final class ContentWriter {
         guard !finished else { return }
         finished = true
         close(fd)
-        try? FileIO.removeTree(directory)
+        try? FileIO.removeTree(directory)  // else a stale ingest, collected by garbageCollect
     }
 }

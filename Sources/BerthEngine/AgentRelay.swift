@@ -88,7 +88,7 @@ final class AgentRelay: @unchecked Sendable {
             let to = from == client ? upstream : client
             let n = read(from, &buffer, buffer.count)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0, (try? FileIO.writeAll(to, Array(buffer[..<n]))) != nil else { return }
+            guard n > 0, (try? FileIO.writeAll(to, Array(buffer[..<n]))) != nil else { return }  // either end closed: the relay ends
         }
     }
 }

@@ -90,7 +90,7 @@ public final class ContainerService: Sendable {
         for record in containers.values where !record.state.Running {
             let id = record.id
             if FileIO.exists(socketPath(id)) {
-                if (try? await task(id).kill(SIGKILL)) != nil {
+                if (try? await task(id).kill(SIGKILL)) != nil {  // refused: the shim is ending by itself
                     for _ in 0..<100 {
                         guard await task(id).isAlive else { break }
                         try? await Task.sleep(nanoseconds: 20_000_000)
@@ -260,10 +260,10 @@ public final class ContainerService: Sendable {
                 log.attempt("removing volume \(name) of a container whose create failed") { try volumes.store.remove(name, force: true) }
             }
             // each may not exist yet; what is left over has no record and is swept at the next start
-            try? images.snapshotter.removeLeaf(key: id)
-            try? images.snapshotter.removeLeaf(key: Self.initKey(id))
-            try? FileIO.removeTree(bundlePath(id))
-            try? FileIO.removeTree(containerDir(id))
+            try? images.snapshotter.removeLeaf(key: id)  // swept: an orphan snapshot
+            try? images.snapshotter.removeLeaf(key: Self.initKey(id))  // swept: an orphan snapshot
+            try? FileIO.removeTree(bundlePath(id))  // swept: a bundle without a record
+            try? FileIO.removeTree(containerDir(id))  // swept: a directory without a record
             containers[id] = nil
             throw error
         }
@@ -516,7 +516,7 @@ public final class ContainerService: Sendable {
             emit(record, "start")
         } catch {
             for pending in await container.takePendingAttaches() { pending.connected(.failure(error)) }
-            if FileIO.exists(socketPath(id)) { try? await task(id).kill(SIGKILL) }
+            if FileIO.exists(socketPath(id)) { try? await task(id).kill(SIGKILL) }  // refused: the task is already gone
             await tearDownNetwork(&record)
             if mountsHeld { releaseMounts(record) }
             containers[id] = record
@@ -905,7 +905,12 @@ public final class ContainerService: Sendable {
         for record in containers.values where !record.state.Running
             && filters.selects(created: Timestamp.parse(record.created), labels: record.config.Labels) {
             reclaimed += images.snapshotter.usage(key: record.id)
-            if (try? await remove(record.id, force: false)) != nil { deleted.append(record.id) }
+            do {
+                try await remove(record.id, force: false)
+                deleted.append(record.id)
+            } catch {
+                log.warning("container prune: removing container \(record.id): \(error)")
+            }
         }
         return PruneReport(ContainersDeleted: deleted, SpaceReclaimed: reclaimed)
     }

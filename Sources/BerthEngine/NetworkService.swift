@@ -341,7 +341,7 @@ public actor NetworkService {
         if let p = pools6[net.id] { return p }
         guard let s = net.subnet6.flatMap({ try? Subnet6(parsing: $0) }), let gw = net.gateway6.flatMap(IPv6.init) else { return nil }
         var p = AddressPool6(subnet: s, range: net.ipRange6.flatMap { try? Subnet6(parsing: $0) }, gateway: gw)
-        for ip in (net.auxAddresses ?? [:]).values.compactMap(IPv6.init) { try? p.claim(ip) }
+        for ip in (net.auxAddresses ?? [:]).values.compactMap(IPv6.init) { try? p.claim(ip) }  // checked at create
         pools6[net.id] = p
         return p
     }

@@ -231,7 +231,7 @@ public final class RegistryClient: @unchecked Sendable {
         if response.status == 202, let location = response.header("Location") {
             // The registry started an upload instead; cancel it.
             response.discard()
-            (try? send("DELETE", try endpoint.url("/v2/\(repository)/blobs/uploads/").resolving(location).description))?.discard()
+            (try? send("DELETE", try endpoint.url("/v2/\(repository)/blobs/uploads/").resolving(location).description))?.discard()  // else the registry expires it
             return false
         }
         let body = (try? response.bytes(limit: 1 << 20)) ?? []

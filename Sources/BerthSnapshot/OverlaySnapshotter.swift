@@ -18,11 +18,11 @@ public struct OverlaySnapshotter: StoredSnapshotter {
     /// Whether this kernel and file system can run overlay with our options (checked by mounting).
     public static func isSupported(root: String) -> Bool {
         guard let probe = try? FileIO.makeTemporaryDirectory(in: root, prefix: "probe-") else { return false }
-        defer { try? FileIO.removeTree(probe) }
+        defer { try? FileIO.removeTree(probe) }  // one left behind holds only empty directories
         for dir in ["l1", "l2", "u", "w", "m"] { mkdir(probe + "/" + dir, 0o755) }
         let plan = MountPlan.overlay(lowers: [probe + "/l1", probe + "/l2"], upper: probe + "/u", work: probe + "/w")
-        guard (try? plan.mount(at: probe + "/m")) != nil else { return false }
-        try? Mounter.unmount(probe + "/m", detach: true)
+        guard (try? plan.mount(at: probe + "/m")) != nil else { return false }  // the failure is the answer
+        try? Mounter.unmount(probe + "/m", detach: true)  // detached: cannot fail on a mount just made
         return true
     }
 

@@ -76,7 +76,7 @@ struct SnapshotDirectory: Sendable {
             try write(info, in: staging)
             try sys("rename", path(info.key)) { rename(staging, path(info.key)) }
         } catch {
-            try? FileIO.removeTree(staging)
+            try? FileIO.removeTree(staging)  // else swept at the next open
             throw error
         }
     }
@@ -122,11 +122,11 @@ struct SnapshotDirectory: Sendable {
     /// which would otherwise be listed under a key that nothing can look up or remove.
     func sweep() {
         for name in (try? FileIO.listDirectory(root)) ?? [] where name.hasPrefix("staging-") || name.hasPrefix("removing-") {
-            try? FileIO.removeTree(root + "/" + name)
+            try? FileIO.removeTree(root + "/" + name)  // tried again at the next open; nothing lists these
         }
         for (name, info) in stored() where name != Self.id(info.key) {
             if FileIO.exists(path(info.key)) {
-                try? FileIO.removeTree(root + "/" + name)
+                try? FileIO.removeTree(root + "/" + name)  // tried again at the next open
             } else {
                 rename(root + "/" + name, path(info.key))
             }
