@@ -138,7 +138,7 @@ public actor NetworkService {
 
     /// Makes the predefined networks, re-claims the addresses of running containers, and sweeps
     /// what a crash left: stray veths, namespaces of containers that no longer run, rules.
-    func boot(running: [Running]) throws {
+    func boot(running: [Running]) async throws {
         try ensurePredefined()
         for r in running {
             var endpoints: [String: Endpoint] = [:]
@@ -169,7 +169,7 @@ public actor NetworkService {
         }
         let bridges = networks.values.filter { $0.driver == "bridge" }
         for net in bridges where net.isDefaultBridge || attached.values.contains(where: { $0.endpoints[net.id] != nil }) {
-            try ensureBridge(net)
+            try await ensureBridge(net)
         }
         let veths = Set(attached.values.flatMap { $0.endpoints.values.map(\.veth) })
         Self.log.attempt("sweeping veths no container uses") {
@@ -178,7 +178,7 @@ public actor NetworkService {
                 Self.log.attempt("deleting stray veth \(name)") { try link.delete(named: name) }
             }
         }
-        if !bridges.isEmpty { try applyRules() }
+        if !bridges.isEmpty { try await applyRules() }
         for (id, a) in attached {
             let user = a.endpoints.keys.compactMap { networks[$0] }.filter { !$0.isPredefined }
             if !user.isEmpty {
@@ -459,7 +459,7 @@ public actor NetworkService {
         return n
     }
 
-    public func remove(_ ref: String) throws {
+    public func remove(_ ref: String) async throws {
         let r = try find(ref)
         if r.isPredefined { throw EngineError.forbidden("\(r.name) is a pre-defined network and cannot be removed") }
         if attached.values.contains(where: { $0.endpoints[r.id] != nil }) {
@@ -471,16 +471,16 @@ public actor NetworkService {
         Self.log.attempt("removing bridge \(r.bridge) of network \(r.name)") { try BridgeDriver(host: try host()).removeBridge(r.bridge) }
         readyBridges.remove(r.bridge)
         dns.setNames(network: r.id, [:])
-        try applyRules()
+        try await applyRules()
     }
 
-    public func prune(filters: [String: [String]], inUse: Set<String>) throws -> [String] {
+    public func prune(filters: [String: [String]], inUse: Set<String>) async throws -> [String] {
         let filters = try PruneFilters(filters, accepted: ["until", "label", "label!"])
         var deleted: [String] = []
         for r in networks.values.sorted(by: { $0.name < $1.name }) where !r.isPredefined && !inUse.contains(r.id) {
             guard filters.selects(created: Timestamp.parse(r.created), labels: r.labels) else { continue }
             do {
-                try remove(r.id)
+                try await remove(r.id)
                 deleted.append(r.name)
             } catch {
                 Self.log.warning("network prune: removing network \(r.name): \(error)")
@@ -507,12 +507,12 @@ public actor NetworkService {
     /// Creates the namespace (unless `--network host`), plugs in every endpoint, publishes
     /// ports, and starts the embedded DNS for user networks. On failure nothing is left.
     func setUp(container id: String, name: String, mode: String?, endpoints requested: [String: EndpointSettings],
-               bindings: [String: [PortBinding]?], publishAll: Bool, exposed: [String]) throws -> NetworkSetup {
+               bindings: [String: [PortBinding]?], publishAll: Bool, exposed: [String]) async throws -> NetworkSetup {
         guard let primary = try resolve(mode: mode) else { throw EngineError.internalError("container network modes are resolved by the caller") }
         if primary.driver == "host" {
             return NetworkSetup(namespace: nil, endpoints: ["host": settingsShell(primary, requested["host"])], ports: [:], addresses: [], embeddedDNS: false)
         }
-        tearDown(container: id)
+        await tearDown(container: id)
         let path = namespacePath(id)
         do { try NetworkNamespace.create(at: path) } catch { throw Self.engineError(error) }
         var attachment = Attachment(name: name, namespace: path, endpoints: [:], ports: [])
@@ -532,7 +532,7 @@ public actor NetworkService {
             for (i, netName) in order.enumerated() {
                 let net = try find(netName)
                 var settings = requested[netName] ?? requested[net.id] ?? EndpointSettings()
-                let endpoint = try connect(id, name: name, net, &settings, interface: "eth\(i)", defaultRoute: i == routed)
+                let endpoint = try await connect(id, name: name, net, &settings, interface: "eth\(i)", defaultRoute: i == routed)
                 attachment.endpoints[net.id] = endpoint
                 attached[id] = attachment
                 out[net.name] = settings
@@ -541,7 +541,7 @@ public actor NetworkService {
                                                 containerIP: attachment.endpoints[primary.id]!.ip)
             attachment.ports = mappings
             attached[id] = attachment
-            if !mappings.isEmpty { try applyRules() }
+            if !mappings.isEmpty { try await applyRules() }
             let user = order.compactMap(lookup).filter { !$0.isPredefined }
             if !user.isEmpty {
                 do { try dns.serve(container: id, namespace: path, networks: user.map(\.id)) } catch { throw Self.engineError(error) }
@@ -549,7 +549,7 @@ public actor NetworkService {
             return NetworkSetup(namespace: path, endpoints: out, ports: ports, addresses: attachment.endpoints.values.map(\.ip.description),
                                 embeddedDNS: !user.isEmpty)
         } catch {
-            tearDown(container: id)
+            await tearDown(container: id)
             throw error
         }
     }
@@ -563,8 +563,8 @@ public actor NetworkService {
 
     /// One veth into `net`, with the requested (`--ip`) or next address.
     func connect(_ id: String, name: String, _ net: NetworkRecord, _ settings: inout EndpointSettings,
-                 interface: String, defaultRoute: Bool, replacingRoute: Bool = false) throws -> Endpoint {
-        try ensureBridge(net)
+                 interface: String, defaultRoute: Bool, replacingRoute: Bool = false) async throws -> Endpoint {
+        try await ensureBridge(net)
         // What can be refused is refused before an address is taken.
         let linkLocal = settings.IPAMConfig?.LinkLocalIPs?.filter { !$0.isEmpty } ?? []
         let linkLocal4 = linkLocal.compactMap(IPv4.init), linkLocal6 = linkLocal.compactMap(IPv6.init)
@@ -666,7 +666,7 @@ public actor NetworkService {
     }
 
     /// Joins a running container to one more network (`network connect`).
-    func connectRunning(container id: String, name: String, network: NetworkRecord, settings: EndpointSettings) throws -> EndpointSettings {
+    func connectRunning(container id: String, name: String, network: NetworkRecord, settings: EndpointSettings) async throws -> EndpointSettings {
         guard var a = attached[id], FileIO.exists(a.namespace) else {
             throw EngineError.invalid("container \(name) has no network namespace of its own to connect")
         }
@@ -675,7 +675,7 @@ public actor NetworkService {
         }
         var s = settings
         let takesRoute = a.endpoints.values.allSatisfy { $0.gwPriority < s.GwPriority }
-        let e = try connect(id, name: name, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: takesRoute,
+        let e = try await connect(id, name: name, network, &s, interface: "eth\(a.endpoints.count)", defaultRoute: takesRoute,
                             replacingRoute: !a.endpoints.isEmpty)
         a.endpoints[network.id] = e
         attached[id] = a
@@ -686,7 +686,7 @@ public actor NetworkService {
         return s
     }
 
-    func disconnectRunning(container id: String, network: NetworkRecord) throws {
+    func disconnectRunning(container id: String, network: NetworkRecord) async throws {
         guard var a = attached[id], let e = a.endpoints.removeValue(forKey: network.id) else { return }
         Self.log.attempt("deleting veth \(e.veth) of container \(a.name)") { try BridgeDriver(host: try host()).disconnect(hostVeth: e.veth) }
         release(e.ip, in: network.id)
@@ -696,7 +696,7 @@ public actor NetworkService {
         attached[id] = a
         publishNames(network.id)
         dns.update(container: id, networks: a.endpoints.keys.filter { networks[$0]?.isPredefined == false })
-        if a.ports.count != before { try applyRules() }
+        if a.ports.count != before { try await applyRules() }
         try restoreDefaultRoute(a)
     }
 
@@ -721,7 +721,7 @@ public actor NetworkService {
     }
 
     /// Releases everything a container held: veths, addresses, ports, DNS, its namespace.
-    func tearDown(container id: String) {
+    func tearDown(container id: String) async {
         guard let a = attached.removeValue(forKey: id) else {
             if FileIO.exists(namespacePath(id)) { NetworkNamespace.remove(at: namespacePath(id)) }
             return
@@ -747,7 +747,9 @@ public actor NetworkService {
                 }
             }
         }
-        if !a.ports.isEmpty { Self.log.attempt("removing the published ports of container \(a.name)") { try applyRules() } }
+        if !a.ports.isEmpty {
+            do { try await applyRules() } catch { Self.log.warning("removing the published ports of container \(a.name): \(error)") }
+        }
     }
 
     /// Whether any running container is attached to `network`.
@@ -757,38 +759,52 @@ public actor NetworkService {
 
     /// Bridges known to be up with their gateway since this daemon started (each start would
     /// otherwise re-check them with three netlink round trips).
-    func ensureBridge(_ net: NetworkRecord) throws {
+    func ensureBridge(_ net: NetworkRecord) async throws {
         if readyBridges.contains(net.bridge) { return }
         guard net.driver == "bridge", let gw = net.gateway.flatMap(IPv4.init), let subnet = net.subnet.flatMap({ try? Subnet(parsing: $0) }) else { return }
         let v6 = pool6(net).map { ($0.gateway, $0.subnet.prefix) }
         do { try BridgeDriver(host: try host()).ensureBridge(net.bridge, gateway: gw, prefix: subnet.prefix, mtu: config.mtu, gateway6: v6) } catch let e as NetworkError {
             throw Self.engineError(e)
         }
-        if config.iptables && !rulesInstalledFor.contains(net.id) { try applyRules() }
+        if config.iptables && !rulesInstalledFor.contains(net.id) { try await applyRules() }
         readyBridges.insert(net.bridge)
     }
 
     var rulesInstalledFor: Set<String> = []
+    var rulesGeneration: UInt64 = 0
+    let ruleLoads = RuleLoads()
     var ip6RulesInstalled = false
     var readyBridges: Set<String> = []
 
-    /// Rewrites Berth's netfilter chains from the live networks and published ports.
-    func applyRules() throws {
+    /// Rewrites Berth's netfilter chains from the live networks and published ports. The rules
+    /// are computed here and loaded on the blocking pool (an `iptables-restore` exec, a few
+    /// milliseconds each): loads are ordered by `ruleLoads`, so the newest set wins even when the
+    /// actor runs another change meanwhile.
+    func applyRules() async throws {
         guard config.iptables else { return }
         let bridges = networks.values.filter { $0.driver == "bridge" && $0.subnet != nil }
         let rules = bridges.compactMap { net -> BridgeRules? in
-            guard let subnet = try? Subnet(parsing: net.subnet!) else { return nil }
+            guard let subnet = net.subnet.flatMap({ try? Subnet(parsing: $0) }) else { return nil }  // checked at create
             let ports = attached.values.flatMap { a in a.endpoints[net.id].map { e in a.ports.filter { $0.containerIP == e.ip.description } } ?? [] }
             return BridgeRules(bridge: net.bridge, subnet: subnet, isInternal: net.isInternal, ports: ports)
         }
-        do { try netfilter.apply(rules, spool: spool) } catch { throw Self.engineError(error) }
-        rulesInstalledFor = Set(bridges.map(\.id))
         // ip6tables only once an `--ipv6` network exists, and then until the last one is gone
         let v6 = bridges.compactMap { net in net.subnet6.flatMap { try? Subnet6(parsing: $0) }.map { BridgeRules6(bridge: net.bridge, subnet: $0, isInternal: net.isInternal) } }
-        if !v6.isEmpty || ip6RulesInstalled {
-            do { try netfilter.apply6(v6, spool: spool) } catch { throw Self.engineError(error) }
-            ip6RulesInstalled = !v6.isEmpty
+        let loadV6 = !v6.isEmpty || ip6RulesInstalled
+        rulesGeneration += 1
+        let generation = rulesGeneration, netfilter = self.netfilter, spool = self.spool, loads = ruleLoads
+        do {
+            try await Threads.run {
+                try loads.load(generation: generation) {
+                    try netfilter.apply(rules, spool: spool)
+                    if loadV6 { try netfilter.apply6(v6, spool: spool) }
+                }
+            }
+        } catch let error as NetworkError {
+            throw Self.engineError(error)
         }
+        rulesInstalledFor.formUnion(bridges.map(\.id))
+        if loadV6 { ip6RulesInstalled = !v6.isEmpty }
     }
 
     // MARK: ports

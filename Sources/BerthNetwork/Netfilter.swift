@@ -176,3 +176,22 @@ public struct Netfilter: Sendable {
         do { try FileIO.write(path, "1") } catch { throw .system("unable to enable route_localnet on \(bridge) (\(path)): \(error)") }
     }
 }
+
+/// Orders rule loads made off the actor that computes the rules: two callers that computed their
+/// sets one after the other may reach the blocking pool in the other order, and only the newer set
+/// describes the live containers, so an older one is skipped. One load at a time: they share the
+/// spool file and each rewrites the whole of Berth's chains.
+public final class RuleLoads: @unchecked Sendable {
+    private let lock = Lock()
+    private var loaded: UInt64 = 0
+
+    public init() {}
+
+    public func load(generation: UInt64, _ body: () throws -> Void) rethrows {
+        try lock.locked {
+            guard generation > loaded else { return }
+            try body()
+            loaded = generation
+        }
+    }
+}
