@@ -161,7 +161,7 @@ public enum RuntimeCommand {
         } else {
             let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
                 + states.map { [$0.id, String($0.pid), $0.status.rawValue, $0.bundle, $0.created, "root"] }
-            print(Table.render(rows), terminator: "")
+            print(TabWriter.render(rows, minWidth: 12), terminator: "")  // runc list's tabwriter
         }
         return 0
     }
@@ -185,18 +185,5 @@ public enum RuntimeCommand {
         guard let cwd = getcwd(nil, 0) else { return path }
         defer { free(cwd) }
         return String(cString: cwd) + "/" + path
-    }
-}
-
-/// Left-aligned columns separated by three spaces, as Go's tabwriter prints runc's tables.
-enum Table {
-    static func render(_ rows: [[String]]) -> String {
-        guard let columns = rows.map(\.count).max() else { return "" }
-        let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { i, cell in
-                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 3)
-            }.joined()
-        }.joined(separator: "\n") + "\n"
     }
 }

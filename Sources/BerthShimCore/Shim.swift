@@ -387,6 +387,8 @@ public final class Shim {
                 reply(client.fd, ShimReply(error: "\(error)"))
             }
             drop(client.fd)
+            // the shim now waits, as long as the container lives: what starting used goes back
+            berth_release_idle_memory()
         case .state:
             reply(client.fd, ShimReply(pid: initPid, exit: exit))
             drop(client.fd)

@@ -73,8 +73,8 @@ do {
 }
 _ = write(readyWrite, "ok", 2)
 close(readyWrite)
-// Creating decoded the spec and forked; what that left on the heap goes back to the kernel
-// before the shim settles in to wait, for as long as the container lives.
-berth_malloc_trim()
+// Creating decoded the spec and forked; what that left on the heap and the stack goes back to
+// the kernel before the shim settles in to wait, for as long as the container lives.
+berth_release_idle_memory()
 _ = shim.run()
 exit(0)
