@@ -238,7 +238,6 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
         put(key, child.settled)
     }
 
-    /// An unset optional is Go's nil: `null`, unless the field is omitempty.
     /// An unset optional is Go's nil: `null`, unless the field is omitempty. A scalar's
     /// overload keeps its type (the generic path went through a nested encoder for each).
     func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { put(key, .null) } }
