@@ -4,7 +4,7 @@ driven over gRPC as the kubelet drives them, each with its own CNI bridge (Debia
 the same busybox image from a local registry: a pod sandbox run until ready, create+start of a
 container in it, an ExecSync, an Exec through the streaming server (the URL, a WebSocket on the
 v4 channel protocol, the output and the status, as `kubectl exec` goes through the kubelet), the pod's stop+remove (its container with it), and 20 pods run at
-once. Medians; ratios are containerd's time over berthd's.
+once; on two conflists (see CONFIGURATIONS). Medians; ratios are containerd's time over berthd's.
 Usage: bench/cri.py BIN_DIR [RUNS]  (writes bench/results/cri-<date>.json and .md)"""
 import datetime
 import json
@@ -26,6 +26,11 @@ from cri_support import CRI, CNINetwork, Containerd, remove_shared_chains, share
 from registry_support import Registry  # noqa: E402
 
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+# Each runtime on each conflist: the tests' (its firewall plugin accepts each pod in FORWARD, an
+# iptables exec per ADD and DEL) and containerd's reference one (no firewall plugin; the node
+# accepts the pod subnet once, as kube-proxy does for the cluster CIDR).
+CONFIGURATIONS = [("firewall", "berth", "10.231.18.0/24"), ("firewall", "containerd", "10.231.17.0/24"),
+                  ("reference", "berth", "10.231.20.0/24"), ("reference", "containerd", "10.231.19.0/24")]
 SLEEPER = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
 
 
@@ -111,8 +116,9 @@ def main():
             engine.ok("save", "-o", os.path.join(work, archive), name)
         registry.seed(os.path.join(work, "busybox.tar"), "busybox:latest")
         image = f"{registry.host}/busybox:latest"
-        for name, subnet in (("berth", "10.231.18.0/24"), ("containerd", "10.231.17.0/24")):
-            with CNINetwork(name, subnet) as network:
+        for conflist, name, subnet in CONFIGURATIONS:
+            results.setdefault(conflist, {})
+            with CNINetwork(name, subnet, firewall=conflist == "firewall") as network:
                 if name == "containerd":
                     runtime = Containerd(registry_hosts=[registry.host], cni_conf_dir=network.conf_dir)
                     runtime.import_image(os.path.join(work, "pause.tar"))
@@ -129,7 +135,7 @@ def main():
                 try:
                     cri("images", "PullImage", image=cri.pb.ImageSpec(image=image), deadline=120)
                     measure(cri, image)  # a warm-up round: caches, first shim spawn
-                    results[name] = measure(cri, image)
+                    results[conflist][name] = measure(cri, image)
                 finally:
                     stop()
     finally:
@@ -139,15 +145,19 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         remove_shared_chains(keep=chains)
     day = datetime.datetime.utcnow().strftime("%Y-%m-%d")
-    rows = ["| CRI operation (median of %d) | berthd | containerd 1.6 | containerd / berthd |" % RUNS, "|---|---:|---:|---:|"]
-    for phase in results["berth"]:
-        b, c = results["berth"][phase], results["containerd"][phase]
-        rows.append(f"| {phase} | {b:.1f} ms | {c:.1f} ms | {c / b:.1f}× |")
-    b_total = sum(v for k, v in results["berth"].items() if k != "20 pods at once")
-    c_total = sum(v for k, v in results["containerd"].items() if k != "20 pods at once")
-    steps = len(results["berth"]) - 1
-    rows.append(f"| pod lifecycle, all {steps} | {b_total:.1f} ms | {c_total:.1f} ms | {c_total / b_total:.1f}× |")
-    text = "\n".join(rows) + "\n"
+    text = ""
+    for conflist, title in (("firewall", "bridge with host-local, portmap, firewall"),
+                            ("reference", "containerd's reference conflist: bridge with host-local, portmap; FORWARD accepted for the pod subnet")):
+        runs = results[conflist]
+        rows = [f"Conflist: {title}.", "", "| CRI operation (median of %d) | berthd | containerd 1.6 | containerd / berthd |" % RUNS, "|---|---:|---:|---:|"]
+        for phase in runs["berth"]:
+            b, c = runs["berth"][phase], runs["containerd"][phase]
+            rows.append(f"| {phase} | {b:.1f} ms | {c:.1f} ms | {c / b:.1f}× |")
+        b_total = sum(v for k, v in runs["berth"].items() if k != "20 pods at once")
+        c_total = sum(v for k, v in runs["containerd"].items() if k != "20 pods at once")
+        steps = len(runs["berth"]) - 1
+        rows.append(f"| pod lifecycle, all {steps} | {b_total:.1f} ms | {c_total:.1f} ms | {c_total / b_total:.1f}× |")
+        text += "\n".join(rows) + "\n\n"
     out = os.path.join(here, "results", f"cri-{day}")
     json.dump({"runs": RUNS, **results}, open(out + ".json", "w"), indent=1)
     open(out + ".md", "w").write(text)

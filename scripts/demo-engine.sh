@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, part two: berthd serving the Docker Engine API, a busybox image imported from
-# Debian's busybox-static, and a walk through run, run -d, logs, exec, stop and rm with `berth`.
+# Debian's busybox-static, and a walk through run, run -d, logs, exec, stop and rm with `berth`;
+# then the node's pod network for berthd's CRI socket (a CNI conflist of Debian's plugins).
 set -euo pipefail
 bin=$(realpath "$1")
 berth="$bin/berth"
@@ -34,5 +35,28 @@ echo "== berth stop, rm =="
 "$berth" ps -a --filter name=demo-ticker --format 'table {{.Names}}\t{{.Status}}'
 "$berth" rm demo-ticker
 echo
+# Pods (CRI) get their network from the first conflist in /etc/cni/net.d, read at each pod's
+# start: ours is named to sort first (Debian's podman installs 87-podman-bridge.conflist, which
+# podman finds by its network's name, not its place). The firewall plugin accepts each pod in
+# FORWARD, whose policy dockerd sets to DROP; a node running kube-proxy may leave it out, as
+# containerd's reference conflist does.
+cni_conf=/etc/cni/net.d/10-berth.conflist
+if ! [ -e "$cni_conf" ]; then
+  mkdir -p "$(dirname "$cni_conf")"
+  cat > "$cni_conf" <<'CONFLIST'
+{
+  "cniVersion": "1.0.0",
+  "name": "berth-pods",
+  "plugins": [
+    {"type": "bridge", "bridge": "berth-cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.89.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "firewall"}
+  ]
+}
+CONFLIST
+fi
+echo "== pods: berthd's CRI on /run/berth/cri.sock, their network $cni_conf (bridge berth-cni0, 10.89.0.0/16) =="
 echo "berthd keeps running: try 'berth run -it --rm busybox sh', or point docker at it:"
 echo "  DOCKER_HOST=unix://$socket docker ps"
+echo "and a kubelet: --container-runtime-endpoint=unix:///run/berth/cri.sock"

@@ -146,34 +146,43 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
 
 class CNINetwork:
-    """A pod network for one runtime: a conflist of Debian's bridge, host-local, portmap and
-    firewall plugins in a directory of its own, with a bridge and subnet no other test uses. Leaving it
-    deletes the bridge, the address leases and the portmap chains the plugins left."""
+    """A pod network for one runtime: a conflist of Debian's plugins in a directory of its own, with
+    a bridge and subnet no other test uses. Pod-to-pod and hostPort traffic crosses the bridge
+    through netfilter's FORWARD, whose policy dockerd sets to DROP on this machine. With `firewall`
+    (the tests' default) the conflist ends with the firewall plugin, which accepts each pod's
+    address there; without it the conflist is containerd's reference one (bridge with host-local,
+    portmap) and the node accepts the pod subnet in FORWARD once, as kube-proxy's KUBE-FORWARD chain
+    does for the cluster CIDR on a Kubernetes node. Leaving it deletes the bridge, the address
+    leases and the node's rules."""
 
-    def __init__(self, tag, subnet):
+    def __init__(self, tag, subnet, firewall=True):
         self.bridge = "bcni" + uuid.uuid4().hex[:8]
         self.subnet = subnet
         self.name = "berth-test-" + tag
         self.dir = tempfile.mkdtemp(prefix="berth-cni-")
         self.conf_dir = os.path.join(self.dir, "net.d")
         os.makedirs(self.conf_dir)
-        conflist = {"cniVersion": "1.0.0", "name": self.name, "plugins": [
+        plugins = [
             {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}],
                       "dataDir": os.path.join(self.dir, "ipam")}},
             {"type": "portmap", "capabilities": {"portMappings": True}},
-            # Pod-to-pod traffic crosses the bridge through netfilter's FORWARD, whose policy
-            # dockerd sets to DROP on this machine: the plugin accepts the pods' addresses there.
-            {"type": "firewall"},
-        ]}
+        ]
+        if firewall:
+            plugins.append({"type": "firewall"})
+        self.node_rules = [] if firewall else [["FORWARD", "-s", subnet, "-j", "ACCEPT"], ["FORWARD", "-d", subnet, "-j", "ACCEPT"]]
+        for rule in self.node_rules:
+            subprocess.run(["iptables", "-I", *rule], check=True, capture_output=True, timeout=TIMEOUT)
         with open(os.path.join(self.conf_dir, "10-berth-test.conflist"), "w") as f:
-            json.dump(conflist, f)
+            json.dump({"cniVersion": "1.0.0", "name": self.name, "plugins": plugins}, f)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=TIMEOUT)
+        for rule in self.node_rules:
+            subprocess.run(["iptables", "-D", *rule], capture_output=True, timeout=TIMEOUT)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

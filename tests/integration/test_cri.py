@@ -6,6 +6,7 @@ from images built by berthd.
 
 Where the two runtimes differ on purpose, the test says so and why (containerd 1.6 predates the
 RuntimeConfig RPC)."""
+import contextlib
 import glob
 import ipaddress
 import json
@@ -81,30 +82,48 @@ def plugin_chains():
     remove_shared_chains(keep=before)
 
 
-@pytest.fixture(scope="module", params=["containerd", "berth"])
-def cri(request, registry, pause_image):
-    """One runtime's CRI client: containerd's plugin, or berthd's server on its exec root, each
-    with a pod network of its own (a CNI bridge and subnet) from Debian's plugins."""
-    subnet = SUBNETS[request.param]
-    with CNINetwork(request.param, subnet) as network:
-        if request.param == "containerd":
-            runtime = Containerd(registry_hosts=[registry.host], cni_conf_dir=network.conf_dir)
+@contextlib.contextmanager
+def runtime_on(name, network, registry, pause_image):
+    """One runtime's CRI client on `network`: containerd's plugin, or berthd's server on its exec root."""
+    if name == "containerd":
+        runtime = Containerd(registry_hosts=[registry.host], cni_conf_dir=network.conf_dir)
+        try:
             runtime.import_image(pause_image)
             runtime.cri.network = network
             yield runtime.cri
+        finally:
             runtime.stop()
-        else:
-            engine = Daemon(extra_args=["--cni-conf-dir", network.conf_dir])
-            engine.start()
-            client = CRI("berth", os.path.join(engine.exec_root, "cri.sock"))
-            try:
-                client.wait_ready()
-                client.engine = engine
-                client.network = network
-                yield client
-            finally:
-                client.close()
-                engine.stop()
+    else:
+        engine = Daemon(extra_args=["--cni-conf-dir", network.conf_dir])
+        engine.start()
+        client = CRI("berth", os.path.join(engine.exec_root, "cri.sock"))
+        try:
+            client.wait_ready()
+            client.engine = engine
+            client.network = network
+            yield client
+        finally:
+            client.close()
+            engine.stop()
+
+
+@pytest.fixture(scope="module", params=["containerd", "berth"])
+def cri(request, registry, pause_image):
+    """One runtime's CRI client, each with a pod network of its own (a CNI bridge and subnet) from
+    Debian's plugins, the firewall plugin included."""
+    with CNINetwork(request.param, SUBNETS[request.param]) as network, runtime_on(request.param, network, registry, pause_image) as client:
+        yield client
+
+
+@pytest.fixture(scope="module", params=["containerd", "berth"])
+def reference_cri(request, registry, pause_image):
+    """As `cri`, on containerd's reference conflist (bridge with host-local, portmap; no firewall
+    plugin) with the pod subnet accepted in FORWARD by the node, as kube-proxy does: the
+    configuration `bench/cri.py` also measures."""
+    subnet = {"containerd": "10.231.9.0/24", "berth": "10.231.10.0/24"}[request.param]
+    with CNINetwork(request.param + "-ref", subnet, firewall=False) as network, \
+            runtime_on(request.param, network, registry, pause_image) as client:
+        yield client
 
 
 @pytest.fixture
@@ -464,6 +483,11 @@ def test_a_host_port_reaches_the_pod_from_the_node(cri, pods):
     pb = cri.pb
     port = free_port()
     sandbox = pods("hostport", port_mappings=[pb.PortMapping(protocol=pb.TCP, container_port=8080, host_port=port, host_ip="127.0.0.1")])
+    host_port_reaches(cri, sandbox, port)
+
+
+def host_port_reaches(cri, sandbox, port):
+    """A server in the pod on 8080 answers at the pod's address, then at 127.0.0.1:`port`."""
     ip = pod_status(cri, sandbox).status.network.ip
     server = subprocess.Popen(["nsenter", "--net=" + namespace_path(cri, sandbox, "network"), "busybox", "nc", "-l", "-p", "8080", "-e",
                                "echo", "from-the-pod"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -491,6 +515,28 @@ def test_a_host_port_reaches_the_pod_from_the_node(cri, pods):
     finally:
         server.kill()
         server.wait(timeout=TIMEOUT)
+
+
+def test_on_the_reference_conflist_pods_reach_each_other_and_a_host_port(reference_cri):
+    """Without the firewall plugin (the node accepting the pod subnet in FORWARD instead), pods
+    still reach each other and a hostPort reaches its pod: the network the CRI bench's second
+    table measures works on both runtimes."""
+    cri, pb = reference_cri, reference_cri.pb
+    port = free_port()
+    started = []
+    try:
+        for name, fields in (("ref-a", {}), ("ref-b", {"port_mappings": [pb.PortMapping(protocol=pb.TCP, container_port=8080, host_port=port,
+                                                                                          host_ip="127.0.0.1")]})):
+            started.append(cri("runtime", "RunPodSandbox", config=pod_config(pb, name, **fields), deadline=60).pod_sandbox_id)
+        a, b = started
+        ip_b = pod_status(cri, b).status.network.ip
+        assert ipaddress.ip_address(ip_b) in ipaddress.ip_network(cri.network.subnet)
+        r = nsenter("--net=" + namespace_path(cri, a, "network"), "busybox", "ping", "-c", "1", "-W", "5", ip_b)
+        assert r.returncode == 0, r
+        host_port_reaches(cri, b, port)
+    finally:
+        for sandbox in started:
+            cri("runtime", "RemovePodSandbox", pod_sandbox_id=sandbox, deadline=60)
 
 
 # container.go, multi_container.go, security_context.go
