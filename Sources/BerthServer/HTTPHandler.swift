@@ -121,7 +121,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 switch upload.finish() {
                 case .success(let path): bodyFile = path
                 case .failure(let error):
-                    Router.log.error("Handler for \(head.method) \(head.uri) returned error: \(describeWithCauses(error))")
+                    // the path only, as the router logs it: a build's query can carry its build args
+                    let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                    Router.log.error("Handler for \(head.method) \(path) returned error: \(describeWithCauses(error))")
                     return Responder(channel: context.channel, keepAlive: false, head: head).fail(error)
                 }
             }
