@@ -86,11 +86,8 @@ sum_rss() { local t=0; for p in "$@"; do t=$((t + $(rss_kb "$p"))); done; echo "
 avg_rss() { [ $# -eq 0 ] && { echo 0; return; }; echo $(( $(sum_rss "$@") / $# )); }
 # PSS: the shared pages (a binary's text, mapped by every shim) divided among their users, i.e.
 # what one more container really costs.
-avg_pss() {
-    [ $# -eq 0 ] && { echo 0; return; }
-    local t=0; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done
-    echo $((t / $#))
-}
+sum_pss() { local t=0; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo "$t"; }
+avg_pss() { [ $# -eq 0 ] && { echo 0; return; }; echo $(( $(sum_pss "$@") / $# )); }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 printf '[containers]\ndefault_ulimits = []\n' >"$work/containers.conf"
@@ -167,7 +164,10 @@ berth_shims() { pgrep -f "berth-shim /run/berth-bench/" || true; }
 berth_shim_rss() { avg_rss $(berth_shims); }
 berth_shim_samples=$(sampled berth_shim_rss)
 berth_shim=$(median $berth_shim_samples)
-berth_shim_pss=$(avg_pss $(berth_shims))
+# berthd's shim template (the shims are forked from it) counts too, shared among the 50
+berth_template=$(pgrep -f "berth-shim --template /run/berth-bench/" || true)
+berth_shim_count=$(berth_shims | wc -l)
+berth_shim_pss=$(( $(sum_pss $(berth_shims) $berth_template) / (berth_shim_count > 0 ? berth_shim_count : 1) ))
 berthd_50_samples=$(sampled rss_kb "$(cat "$work/berthd.pid")")
 berthd_50=$(median $berthd_50_samples)
 ps_cmds=(-n "berth" "$berth ps -a")

@@ -116,9 +116,12 @@ public final class ContainerService: Sendable {
             if mounted.contains(bundlePath(id) + "/rootfs") { await unmountIdle(id) }
         }
         await restoreNetworks()
-        // A build step's container that a crash left behind (the builder removes its own).
-        for record in containers.values where !record.state.Running && record.config.Labels?["com.berth.build"] == "intermediate" {
-            await log.attempt("removing build container \(record.id) left by a crash") { try await remove(record.id, force: true) }
+        // A build step's container that a crash left behind (the builder removes its own), and,
+        // as dockerd does at start, an auto-removed container that is not running (its removal
+        // was cut short).
+        for record in containers.values where !record.state.Running
+            && (record.config.Labels?["com.berth.build"] == "intermediate" || record.hostConfig.AutoRemove == true) {
+            await log.attempt("removing container \(record.id) left by a crash") { try await remove(record.id, force: true) }
         }
         for record in containers.values where !record.state.Running
             && RestartRule(record.hostConfig.RestartPolicy).restartsAtDaemonStart(stoppedByUser: record.stoppedByUser) {
@@ -147,15 +150,21 @@ public final class ContainerService: Sendable {
     }
 
     /// The record in memory, then on disk, in that order for every writer of this container.
-    func save(_ record: ContainerRecord) throws {
-        if let container = containers.actor(record.id) { try container.saving.locked { try persist(record) } } else { try persist(record) }
+    /// `durable: false` for a state a power cut makes untrue anyway (running, its pid): the
+    /// atomic replace without the fsyncs, half a millisecond of every `start`.
+    func save(_ record: ContainerRecord, durable: Bool = true) throws {
+        if let container = containers.actor(record.id) {
+            try container.saving.locked { try persist(record, durable: durable) }
+        } else {
+            try persist(record, durable: durable)
+        }
     }
 
-    private func persist(_ record: ContainerRecord) throws {
+    private func persist(_ record: ContainerRecord, durable: Bool) throws {
         containers[record.id] = record
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600)
+        try AtomicFile.write(recordPath(record.id), Array(try encoder.encode(record)), mode: 0o600, durable: durable)
     }
 
     /// Reads, changes and saves a container's record in one step with every other save of it,
@@ -167,7 +176,7 @@ public final class ContainerService: Sendable {
         guard let container = containers.actor(id) else { return nil }
         return try container.saving.locked { () throws -> ContainerRecord? in
             guard var record = containers[id], change(&record) else { return nil }
-            try persist(record)
+            try persist(record, durable: true)
             return record
         }
     }
@@ -481,7 +490,9 @@ public final class ContainerService: Sendable {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)))
+            // The bundle lives in the exec root: rewritten at every start, dead after a power cut
+            // with the container it describes, so no fsync (0.5-1 ms of a start where /run is a disk).
+            try AtomicFile.write(bundle + "/config.json", Array(try encoder.encode(spec)), durable: false)
             let logRotation = logRotation(record), logFile = logFile(record)
             if let logFile { try FileIO.makeDirectories(AtomicFile.parentDirectory(of: logFile.path), mode: 0o700) }
             let shimConfig = ShimConfig(id: id, bundle: bundle, runtimeRoot: config.runtimeRoot, socket: socketPath(id),
@@ -490,7 +501,7 @@ public final class ContainerService: Sendable {
                                         openStdin: record.config.OpenStdin == true, stdinOnce: record.config.StdinOnce == true,
                                         criLogPath: record.criLogPath, logAttributes: try Self.logAttributes(record),
                                         logFormat: logFile?.format.rawValue, logCompress: logRotation.compress)
-            try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)))
+            try AtomicFile.write(bundle + "/shim.json", Array(try encoder.encode(shimConfig)), durable: false)
             unlink(bundle + "/exit.json")
             // the task's creation waits on the blocking pool: other containers go on
             try await tasks.create(id, bundle: bundle)
@@ -512,7 +523,7 @@ public final class ContainerService: Sendable {
             containers[id] = record
             await startHealthChecks(id, reset: true)
             record = containers[id] ?? record
-            try save(record)
+            try save(record, durable: false)
             emit(record, "start")
         } catch {
             for pending in await container.takePendingAttaches() { pending.connected(.failure(error)) }
@@ -612,13 +623,17 @@ public final class ContainerService: Sendable {
         record.state.FinishedAt = status.finishedAt
         await tearDownNetwork(&record)
         releaseMounts(record)
-        log.attempt("saving container \(id)") { try save(record) }
+        // An auto-removed container's exit is followed at once by its removal; if a crash comes
+        // between, the next start removes it whatever its stored state (`restore`), so the
+        // exit's save needs no fsync there.
+        let autoRemove = record.hostConfig.AutoRemove == true
+        log.attempt("saving container \(id)") { try save(record, durable: !autoRemove) }
         await unmountIdle(id)
         removeLeftoverCgroup(record.cgroupPath)
         if status.oomKilled { emit(record, "oom") }
         emit(record, "die", ["exitCode": String(status.exitCode)])
         await containers.actor(id)?.resume(.exit, exitCode: status.exitCode)
-        if record.hostConfig.AutoRemove == true { return .remove }
+        if autoRemove { return .remove }
         guard RestartRule(record.hostConfig.RestartPolicy).restartsAfterExit(code: status.exitCode, restarts: record.restartCount,
                                                                              stoppedByUser: record.stoppedByUser) else { return .nothing }
         record.restartCount += 1

@@ -47,26 +47,28 @@ public protocol TaskService: Sendable {
     func watch(_ id: String) throws
 }
 
-/// Tasks run by `berth-shim`: one shim per container, spawned with the bundle's `shim.json`,
-/// which creates the task and outlives berthd; one thread watches every shim for exits.
+/// Tasks run by `berth-shim`: one shim per container, forked by the shim template with the
+/// bundle's `shim.json`, which creates the task and outlives berthd; one thread watches every
+/// shim for exits.
 final class ShimTasks: TaskService, @unchecked Sendable {
-    let shimPath: String
+    let launcher: ShimLauncher
     let bundlesRoot: String
     private var monitor: ExitMonitor?
     private let lock = Lock()
 
     init(shimPath: String, bundlesRoot: String) {
-        self.shimPath = shimPath
+        launcher = ShimLauncher(shimPath: shimPath, bundlesRoot: bundlesRoot)
         self.bundlesRoot = bundlesRoot
     }
 
     func socket(_ id: String) -> String { bundlesRoot + "/" + id + "/shim.sock" }
 
     func create(_ id: String, bundle: String) async throws {
-        let shimPath = shimPath
+        let launcher = launcher
         // the shim's start (it creates the container) waits on the blocking pool
-        let (status, output) = try await Threads.run { try Subprocess.run(shimPath, [bundle + "/shim.json"]) }
-        guard status == 0 else { throw ContainerService.startError(output.trimmed) }
+        if let failure = try await Threads.run({ try launcher.launch(bundle + "/shim.json") }) {
+            throw ContainerService.startError(failure.trimmed)
+        }
     }
 
     func task(_ id: String) -> any TaskControl { ContainerTask(id: id, socket: socket(id)) }

@@ -365,6 +365,13 @@ public struct Runtime {
         return String(cString: resolved)
     }
 
+    /// What a create decodes and compiles (the spec, its seccomp program), done once by a
+    /// process that forks shims, so that they find it ready (`ShimTemplate`).
+    public static func warmUp(bundle: String, root: String) throws {
+        let (spec, _) = try loadSpec(bundle: bundle)
+        _ = try spec.linux?.seccomp.map { try SeccompCompiler.compile($0, cache: root + "/seccomp") }
+    }
+
     /// The bundle's spec, and its bytes as read (the state file embeds them as they are).
     static func loadSpec(bundle: String) throws -> (Spec, [UInt8]) {
         let path = bundle + "/config.json"

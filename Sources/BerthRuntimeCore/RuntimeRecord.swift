@@ -80,7 +80,8 @@ public struct StateDirectory {
         field("created", record.created)
         field("cgroupPath", record.cgroupPath)
         out += Array("\"config\":".utf8) + config + [UInt8(ascii: "}")]
-        try AtomicFile.write(recordPath, out, mode: 0o600)
+        // runc's state.json is not synced either: a power cut ends the container it describes.
+        try AtomicFile.write(recordPath, out, mode: 0o600, durable: false)
     }
 
     public func remove() throws { try FileIO.removeTree(path) }

@@ -14,10 +14,23 @@ enum SeccompCompiler {
     /// the profile's JSON and libseccomp's version, and the stored JSON is compared in full
     /// before a cached program is used, so a hash collision can never pick the wrong filter.
     static func compile(_ profile: Spec.Seccomp, cache: String) throws -> [UInt8] {
+        if let last, last.profile == profile { return last.program }
+        let program = try compileCached(profile, cache: cache)
+        last = (profile, program)
+        return program
+    }
+
+    /// The last profile this process compiled or loaded, and its program: a shim forked from the
+    /// template finds the one the template warmed up with (Docker's default, nearly always) by
+    /// comparing values, without encoding the profile into the file cache's key (≈0.35 ms).
+    nonisolated(unsafe) static var last: (profile: Spec.Seccomp, program: [UInt8])?
+
+    private static func compileCached(_ profile: Spec.Seccomp, cache: String) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let version = seccomp_version().map { "\($0.pointee.major).\($0.pointee.minor).\($0.pointee.micro)" } ?? "?"
-        let key: [UInt8] = Array(try encoder.encode(profile)) + Array(version.utf8)
+        // "tree": programs laid out as a binary search (below); a linear one stored before is not reused
+        let key: [UInt8] = Array(try encoder.encode(profile)) + Array((version + " tree").utf8)
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in key { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
         let path = cache + "/" + String(hash, radix: 16)
@@ -44,6 +57,12 @@ enum SeccompCompiler {
             throw RuntimeError.invalidConfig("seccomp: cannot initialise a filter with default action \(profile.defaultAction)")
         }
         defer { seccomp_release(ctx) }
+        // A binary search over the syscall numbers instead of libseccomp's default linear chain
+        // (runc's and crun's): loading Docker's default profile (~1,000 instructions) took 1 ms of
+        // every start, because the kernel runs the filter once per syscall number at load to
+        // find the ones it may allow without running it (the seccomp action cache, Linux 5.11),
+        // and every filtered syscall runs fewer instructions. libseccomp before 2.5 keeps the chain.
+        _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)
 
         for arch in profile.architectures ?? [] {
             let name = arch.hasPrefix("SCMP_ARCH_") ? String(arch.dropFirst(10)).lowercased() : arch.lowercased()

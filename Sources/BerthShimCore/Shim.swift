@@ -28,6 +28,8 @@ public final class Shim {
     var execs: [Int32: ExecSession] = [:]
     var exit: ExitStatus?
     var exitDeadline: Double = 0
+    /// When `start` released the init, until its first output (see `awaitFirstOutput`).
+    var quietSince: Double?
 
     /// A connection from berthd.
     final class Client {
@@ -82,6 +84,40 @@ public final class Shim {
     }
 
     // MARK: start-up
+
+    /// The config berthd wrote next to the bundle; nil if it cannot be read.
+    public static func loadConfig(_ path: String) -> ShimConfig? {
+        guard let bytes = try? FileIO.read(path) else { return nil }
+        return try? JSONDecoder().decode(ShimConfig.self, from: Data(bytes))
+    }
+
+    /// A shim's life in the process that will outlive berthd (forked by `berth-shim CONFIG` or by
+    /// the template): a session of its own, the container created, "ok" or the error on `report`
+    /// (`ShimReady`), then serving until the container is gone.
+    public static func serve(_ config: ShimConfig, report: Int32) -> Never {
+        setsid()
+        let devNull = open("/dev/null", O_RDWR)
+        dup2(devNull, 0); dup2(devNull, 1); dup2(devNull, 2)
+        let shim: Shim
+        do { shim = try Shim(config: config) } catch {
+            ShimReady.fail(report, "\(error)")
+            Glibc.exit(1)
+        }
+        do {
+            try shim.create()
+        } catch {
+            shim.abandon()  // an init created before the failure holds `report`: it must go
+            ShimReady.fail(report, "\(error)")
+            Glibc.exit(1)
+        }
+        _ = ShimReady.ok.withUnsafeBytes { write(report, $0.baseAddress, $0.count) }
+        close(report)
+        // Creating decoded the spec and forked; what that left on the heap and the stack goes
+        // back to the kernel before the shim settles in to wait, for as long as the container lives.
+        berth_release_idle_memory()
+        _ = shim.run()
+        Glibc.exit(0)
+    }
 
     /// Creates the container (its init waits for `start`) and opens the socket.
     public func create() throws {
@@ -382,6 +418,7 @@ public final class Shim {
         case .start:
             do {
                 try runtime.start(try launchedRecord())
+                quietSince = Monotonic.now()
                 reply(client.fd, ShimReply(pid: initPid))
             } catch {
                 reply(client.fd, ShimReply(error: "\(error)"))
@@ -427,6 +464,7 @@ public final class Shim {
             // What the container wrote before this request is logged before the answer, so a
             // log read that follows (`docker logs` right after `start`) finds it. Bounded: a
             // container that writes without pause does not hold the shim here.
+            awaitFirstOutput()
             for (fd, stream) in outputs {
                 for _ in 0..<32 { if !readOutput(fd, stream: stream) { break } }
             }
@@ -518,7 +556,8 @@ public final class Shim {
         criLog?.flush()
         deliverQueuedOutput()
         if let record { try? runtime.delete(record, force: true) }
-        if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes)) }
+        // The exit outlives a daemon that is down, not a power cut (nothing runs after one).
+        if let bytes = try? JSONEncoder().encode(exit) { try? AtomicFile.write(config.exitFile, Array(bytes), durable: false) }
         for client in clients.values {
             if client.request?.op == .wait { reply(client.fd, ShimReply(pid: initPid, exit: exit)) }
             close(client.fd)
@@ -543,7 +582,21 @@ public final class Shim {
     }
 
     /// Logs a chunk of the container's output and passes it to every attached client that wants it.
+    /// `docker logs` right after `start` (test suites do it: docker-py's, for one) can come
+    /// before a program that was exec'd a moment ago has run far enough to write. A program still
+    /// silent within 5 ms of its release gets until then to write or exit (either wakes the poll
+    /// at once); past that, or once it has written, a log read never waits.
+    func awaitFirstOutput() {
+        guard let since = quietSince, !outputs.isEmpty else { return }
+        quietSince = nil
+        let remaining = Int32((since + 0.005 - Monotonic.now()) * 1000) + 1
+        guard remaining > 1 else { return }
+        var fds = outputs.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        _ = poll(&fds, nfds_t(fds.count), remaining)
+    }
+
     func readOutputChunk(_ chunk: ArraySlice<UInt8>, stream: UInt8) {
+        quietSince = nil
         logger?.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
         criLog?.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")
         for client in clients.values where client.wantsOutput {

@@ -144,3 +144,22 @@ def test_daemon_log_driver_is_every_containers_default(rootfs_template):
     bad = subprocess.run([os.path.join(os.path.dirname(BERTH), "berthd"), "--log-driver", "syslogx", "--data-root", "/nonexistent/x"],
                          capture_output=True, text=True, timeout=TIMEOUT)
     assert bad.returncode != 0 and "unknown log driver syslogx" in bad.stderr
+
+
+def test_logs_right_after_start_find_a_quick_programs_output(daemon):
+    """docker-py's suite (and many others) start a container and read its logs at once: the
+    program was exec'd before `start` answered but may not have run far enough to write. A log
+    read within 5 ms of the start gives a silent program that long to write or exit."""
+    from conftest import api
+    empty = 0
+    for _ in range(100):
+        body = json.dumps({"Image": "busybox:latest", "Cmd": ["ls", "-a", "/"]}).encode()
+        status, _, out = api(daemon, "POST", "/containers/create", body, {"Content-Type": "application/json"})
+        assert status == 201, out
+        cid = json.loads(out)["Id"]
+        assert api(daemon, "POST", f"/containers/{cid}/start")[0] == 204
+        status, _, logs = api(daemon, "GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
+        assert status == 200
+        empty += b"proc" not in logs
+        api(daemon, "DELETE", f"/containers/{cid}?force=1")
+    assert empty == 0, f"{empty} of 100 log reads right after start were missing the output"

@@ -1,0 +1,68 @@
+"""The shim template: berthd forks each container's shim from one warm `berth-shim --template`
+instead of exec'ing it. A forked shim must look and behave as an exec'd one did (its command
+line names its config, it outlives the template and berthd), a template that died is replaced at
+the next start, and the template ends with its daemon."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import DOCKER, Daemon
+
+
+def pids(pattern):
+    return [int(p) for p in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, timeout=30).stdout.split()]
+
+
+def template_of(daemon):
+    found = [p for p in pids("berth-shim --template " + daemon.exec_root) if ppid(p) == daemon.proc.pid]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def ppid(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return [part.decode() for part in f.read().split(b"\0") if part]
+
+
+def test_shims_are_forked_from_one_template_that_is_replaced_and_ends_with_berthd(rootfs_template):
+    d = Daemon()
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=60).stdout
+        assert subprocess.run([DOCKER, "import", "-", "busybox:latest"], input=tar, env=d.env(), capture_output=True, timeout=60).returncode == 0
+        first = d.ok("run", "-d", "busybox", "sleep", "1000").strip()
+        second = d.ok("run", "-d", "busybox", "sleep", "1000").strip()
+        template = template_of(d)
+        for cid in (first, second):
+            [shim] = pids(f"berth-shim .*/{cid}/shim.json")
+            assert ppid(shim) == template
+            # what `ps` shows: the shim and its config, as an exec'd shim showed them
+            assert cmdline(shim) == [cmdline(template)[0], f"{d.exec_root}/containers/{cid}/shim.json"]
+
+        # A template that died is started again at the next start; the shims it forked live on.
+        os.kill(template, signal.SIGKILL)
+        time.sleep(0.2)
+        assert d.ok("run", "--rm", "busybox", "echo", "after") == "after\n"
+        assert template_of(d) != template
+        assert d.ok("exec", first, "echo", "alive") == "alive\n"
+        failed = d.docker("run", "--rm", "busybox", "/no/such/program")
+        assert failed.returncode == 127 and "no such file or directory" in failed.stderr, failed.stderr
+
+        # berthd gone (even killed): its template ends, its containers and their shims stay.
+        replaced = template_of(d)
+        d.kill9()
+        deadline = time.time() + 10
+        while os.path.exists(f"/proc/{replaced}") and open(f"/proc/{replaced}/stat").read().rsplit(")", 1)[1].split()[0] != "Z" and time.time() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{replaced}") or open(f"/proc/{replaced}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        assert len(pids(f"berth-shim .*/{second}/shim.json")) == 1
+        d.start()
+        assert d.ok("inspect", "--format", "{{.State.Running}}", second) == "true\n"
+    finally:
+        d.stop()
