@@ -33,12 +33,15 @@ final class ShimLauncher: @unchecked Sendable {
 
     /// Hands the request to the template, starting one if there is none or it has gone (once:
     /// a template that cannot take a request right after it started will not take the next).
+    /// One whose queue stays full for `sendTimeout` (it stopped taking requests) is killed and
+    /// replaced rather than waited for.
     private func send(_ path: String, _ report: Int32) throws {
         for attempt in 0..<2 {
             let current = try template ?? start()
             template = current
             if berth_send_fd(current.control, report, path) == 0 { return }
             let failure = SystemError("sendmsg", "the shim template")
+            kill(current.pid, SIGKILL)
             close(current.control)
             var status: Int32 = 0
             waitpid(current.pid, &status, 0)
@@ -47,10 +50,14 @@ final class ShimLauncher: @unchecked Sendable {
         }
     }
 
+    static let sendTimeout = timeval(tv_sec: 5, tv_usec: 0)
+
     private func start() throws -> (pid: pid_t, control: Int32) {
         var pair: [Int32] = [0, 0]
         try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) }
         defer { close(pair[1]) }
+        var timeout = Self.sendTimeout
+        _ = setsockopt(pair[0], SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         do {
             let pid = try Subprocess.spawn(shimPath, [shimPath, "--template", room], env: Subprocess.defaultEnvironment, stdin: pair[1])
             return (pid, pair[0])
