@@ -581,7 +581,6 @@ public final class Shim {
         }
     }
 
-    /// Logs a chunk of the container's output and passes it to every attached client that wants it.
     /// `docker logs` right after `start` (test suites do it: docker-py's, for one) can come
     /// before a program that was exec'd a moment ago has run far enough to write. A program still
     /// silent within 5 ms of its release gets until then to write or exit (either wakes the poll
@@ -595,6 +594,7 @@ public final class Shim {
         _ = poll(&fds, nfds_t(fds.count), remaining)
     }
 
+    /// Logs a chunk of the container's output and passes it to every attached client that wants it.
     func readOutputChunk(_ chunk: ArraySlice<UInt8>, stream: UInt8) {
         quietSince = nil
         logger?.write(chunk, stream: stream == Frame.stderr ? "stderr" : "stdout")

@@ -2,14 +2,14 @@ import BerthShimCore
 import BerthShimProtocol
 import BerthSystem
 import CBerthLinux
-import FoundationEssentials
 import Glibc
 
 /// berth-shim CONFIG.json
 ///
-/// Started by berthd. The first process waits until the shim is ready (container created, socket
-/// listening) and exits 0, or prints the error and exits 1; the shim itself carries on in a new
-/// session so it outlives berthd, and exits when its container has.
+/// berthd forks each container's shim from `--template`; exec'd with a config, as here, the
+/// first process waits until the shim is ready (container created, socket listening) and
+/// exits 0, or prints the error and exits 1; the shim itself carries on in a new session so it
+/// outlives berthd, and exits when its container has.
 if CommandLine.arguments.count == 2, ["--version", "-v"].contains(CommandLine.arguments[1]) {
     print("berth-shim version \(BerthVersion.release)")
     exit(0)

@@ -202,3 +202,22 @@ def test_a_stored_removing_state_comes_back_exited(rootfs_template):
         d.ok("rm", cid)
     finally:
         d.stop()
+
+
+def test_a_stopped_auto_remove_container_is_removed_at_daemon_start(rootfs_template):
+    """dockerd's rule at start: a `--rm` container that is not running is removed (its removal
+    was cut short by a crash, or it was never started); one that runs stays. berthd's exit of an
+    auto-removed container is saved without fsync on the strength of this."""
+    d = Daemon()
+    try:
+        d.start()
+        tar = subprocess.run(["tar", "-C", rootfs_template, "-c", "."], capture_output=True, check=True, timeout=60).stdout
+        assert subprocess.run([DOCKER, "import", "-", "busybox:latest"], input=tar, env=d.env(), capture_output=True, timeout=60).returncode == 0
+        created = d.ok("create", "--rm", "busybox", "true").strip()
+        running = d.ok("run", "-d", "--rm", "busybox", "sleep", "1000").strip()
+        d.kill9()
+        d.start()
+        assert d.docker("inspect", created).returncode != 0
+        assert d.ok("inspect", "--format", "{{.State.Running}}", running) == "true\n"
+    finally:
+        d.stop()
