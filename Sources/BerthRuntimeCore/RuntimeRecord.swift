@@ -64,24 +64,8 @@ public struct StateDirectory {
     /// `record.config`, embedded verbatim: encoding the spec again cost about a millisecond of
     /// every container start.
     public func save(_ record: RuntimeRecord, config: [UInt8]) throws {
-        var out: [UInt8] = []
-        out.reserveCapacity(config.count + 512)
-        func field(_ name: String, _ value: String, quoted: Bool = true) {
-            out += Array("\"\(name)\":".utf8)
-            if quoted { JSONText.appendQuoted(value, to: &out) } else { out += Array(value.utf8) }
-            out.append(UInt8(ascii: ","))
-        }
-        out.append(UInt8(ascii: "{"))
-        field("id", record.id)
-        field("pid", String(record.pid), quoted: false)
-        if let start = record.startTime { field("startTime", String(start), quoted: false) }
-        field("bundle", record.bundle)
-        field("rootfs", record.rootfs)
-        field("created", record.created)
-        field("cgroupPath", record.cgroupPath)
-        out += Array("\"config\":".utf8) + config + [UInt8(ascii: "}")]
         // runc's state.json is not synced either: a power cut ends the container it describes.
-        try AtomicFile.write(recordPath, out, mode: 0o600, durable: false)
+        try AtomicFile.write(recordPath, record.encoded(config: config), mode: 0o600, durable: false)
     }
 
     public func remove() throws { try FileIO.removeTree(path) }
@@ -92,6 +76,35 @@ public struct StateDirectory {
 }
 
 extension RuntimeRecord {
+    /// The record as state.json holds it, with `config` (a spec's JSON) embedded as it is.
+    public func encoded(config: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(config.count + 512)
+        func field(_ name: String, _ value: String, quoted: Bool = true) {
+            out += Array("\"\(name)\":".utf8)
+            if quoted { JSONText.appendQuoted(value, to: &out) } else { out += Array(value.utf8) }
+            out.append(UInt8(ascii: ","))
+        }
+        out.append(UInt8(ascii: "{"))
+        field("id", id)
+        field("pid", String(pid), quoted: false)
+        if let start = startTime { field("startTime", String(start), quoted: false) }
+        field("bundle", bundle)
+        field("rootfs", rootfs)
+        field("created", created)
+        field("cgroupPath", cgroupPath)
+        out += Array("\"config\":".utf8) + config + [UInt8(ascii: "}")]
+        return out
+    }
+
+    /// The record with only the spec's hooks and annotations: what the container's shim keeps for
+    /// its life (`start` and `delete` run the hooks; the state reports the annotations). The
+    /// rest of the spec — the seccomp profile alone is a few hundred strings — is read again
+    /// from state.json by what needs it (an exec).
+    public func leanEncoding() throws -> [UInt8] {
+        encoded(config: Array(try JSONEncoder().encode(Spec(hooks: config.hooks, annotations: config.annotations))))
+    }
+
     /// Derived status (runtime.md "Lifecycle"): created while init waits on the exec fifo.
     public func status(fifoPath: String) -> RuntimeState.Status {
         guard ProcessStatus.isAlive(pid, startTime: startTime) else { return .stopped }

@@ -36,28 +36,55 @@ int berth_setrlimit(int resource, uint64_t soft, uint64_t hard) {
 
 int berth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
-/* The stack pages below the caller's frame hold nothing live once a deep call (decoding a
- * spec, creating the container) has returned, yet stay charged to the process for its life.
- * A margin below the frame is kept for the calls this one makes. */
-static void release_dead_stack(void) {
+/* Two kinds of pages stay charged to a long-lived process after a deep piece of work without
+ * being used again. The stack below the caller's frame holds nothing live once a deep call
+ * (decoding a spec, creating the container) has returned; a margin is kept for the calls this
+ * one makes. And the program's text: a process forked from one that ran much more code (a shim
+ * from the shim template) maps every page of it the parent touched, 7 MB, though the page cache
+ * holds them once; its own loop runs a small part, which faults back in when next run. Text is
+ * never written, so dropping it (MADV_DONTNEED on a private file mapping) loses nothing. */
+static void release_unused_mappings(void) {
     char here;
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t keep = ((uintptr_t)&here - 16384) & ~(uintptr_t)(page - 1);
-    char line[256];
+    char line[512];
     FILE *maps = fopen("/proc/self/maps", "re");
     if (!maps) return;
-    uintptr_t low = 0, high = 0;
+    uintptr_t low, high;
+    char perms[8];
     while (fgets(line, sizeof line, maps)) {
-        if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &low, &high) == 2) break;
-        low = high = 0;
+        if (sscanf(line, "%lx-%lx %7s", &low, &high, perms) != 3) continue;
+        if (strstr(line, "[stack]")) {
+            if (keep > low && keep < high) madvise((void *)low, keep - low, MADV_DONTNEED);
+        } else if (strcmp(perms, "r-xp") == 0 && strchr(line, '/')) {
+            madvise((void *)low, high - low, MADV_DONTNEED);
+        }
     }
     fclose(maps);
-    if (low && keep > low && keep < high) madvise((void *)low, keep - low, MADV_DONTNEED);
 }
 
 void berth_release_idle_memory(void) {
     malloc_trim(0);
-    release_dead_stack();
+    release_unused_mappings();
+}
+
+/* A process that forks long-lived children (the shim template) shares its heap with them
+ * copy-on-write. A child's allocation that lands in a hole of a shared page, or a free that
+ * links a chunk there, copies the whole page; a few dozen such holes were a shim's biggest cost.
+ * Filling every hole with an allocation that is never freed (large sizes first, so a hole takes
+ * one or two and its interior pages, released by malloc_trim, stay untouched) sends the
+ * children's allocations to fresh pages at the top of the heap, packed together. */
+void berth_fill_heap_holes(void) {
+    malloc_trim(0);
+    char *start = (char *)sbrk(0) - mallinfo2().arena;
+    for (size_t size = (size_t)1 << 20; size >= 16; size /= 2) {
+        char *top = (char *)sbrk(0) - mallinfo2().keepcost;  /* the top chunk's start */
+        for (;;) {
+            char *p = malloc(size);
+            if (!p) return;
+            if (p < start || p >= top) { free(p); break; }
+        }
+    }
 }
 
 int berth_set_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

@@ -25,6 +25,17 @@ def ppid(pid):
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and ppid(int(entry)) == pid:
+                found.append(int(entry))
+        except FileNotFoundError:
+            pass  # ended while listed
+    return found
+
+
 def cmdline(pid):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         return [part.decode() for part in f.read().split(b"\0") if part]
@@ -66,3 +77,27 @@ def test_shims_are_forked_from_one_template_that_is_replaced_and_ends_with_berth
         assert d.ok("inspect", "--format", "{{.State.Running}}", second) == "true\n"
     finally:
         d.stop()
+
+
+def test_the_init_created_by_the_shims_short_lived_child_is_the_shims_own(daemon):
+    """Creating a container runs in a short-lived child of the shim (so the spec it decodes never
+    stays in the long-lived shim): the init it clones must still be the shim's child, reaped by
+    it, beside the shim's execs (their exits reported, even quick ones), and the step leaves no
+    process behind."""
+    cid = daemon.ok("run", "-d", "busybox", "sleep", "1000").strip()
+    try:
+        [shim] = pids(f"berth-shim .*/{cid}/shim.json")
+        init = int(daemon.ok("inspect", "--format", "{{.State.Pid}}", cid))
+        assert ppid(init) == shim
+        daemon.ok("exec", "-d", cid, "sleep", "997")
+        [execd] = [p for p in pids("sleep 997") if ppid(p) == shim]
+        # quick exits, many times: the exit code reaches the client every time
+        for code in range(20):
+            assert daemon.docker("exec", cid, "sh", "-c", f"exit {code}").returncode == code
+        assert daemon.ok("exec", "-t", cid, "tty").startswith("/dev/pts/")
+        failed = daemon.docker("exec", cid, "/no/such/program")
+        assert failed.returncode == 127 and "no such file or directory" in failed.stdout + failed.stderr
+        # no process is left behind by the steps: the shim's children are the init and the exec
+        assert sorted(children(shim)) == sorted([init, execd])
+    finally:
+        daemon.ok("rm", "-f", cid)

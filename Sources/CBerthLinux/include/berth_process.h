@@ -19,10 +19,12 @@ int berth_spawn_actions_closefrom(void *actions, int from);
 int berth_execve(const char *path, char *const argv[], char *const envp[]);
 /// memfd_create with MFD_CLOEXEC (used to hold an exported seccomp program).
 int berth_memfd(const char *name);
-/// Gives freed heap pages (malloc_trim) and the stack pages below the caller's frame back to the
-/// kernel: what a long-lived process that just finished a deep piece of work (the shim after
-/// creating and after starting its container) no longer uses.
+/// Gives freed heap pages (malloc_trim), the stack pages below the caller's frame and the mapped
+/// program text back to the kernel: what a long-lived process that just finished a deep piece of
+/// work (the shim after creating and after starting its container) no longer uses.
 void berth_release_idle_memory(void);
+/// Fills the heap's free chunks, so that forked children allocate on pages of their own.
+void berth_fill_heap_holes(void);
 int berth_setrlimit(int resource, uint64_t soft, uint64_t hard);
 /// pipe2(fds, O_CLOEXEC) and accept4(..., SOCK_CLOEXEC), which Swift's Glibc does not export.
 int berth_pipe_cloexec(int fds[2]);
