@@ -200,10 +200,10 @@ public struct Runtime {
         return pid
     }
 
-    /// The container's saved record. The shim holds the one it created for the container's life
-    /// (it is the state's only writer) and passes it to the record forms below, so a request
-    /// decodes nothing: the record carries the whole spec, and decoding it was most of a `start`'s
-    /// own CPU time. The `id:` forms are the CLI's, which has nothing in memory.
+    /// The container's saved record. The shim holds the lean one its create sent back
+    /// (`RuntimeRecord.leanEncoding`: all that start, kill, pause, pids and delete read) for the
+    /// container's life and passes it to the record forms below, so those decode nothing; an
+    /// exec, which needs the whole spec, and the CLI, which has nothing in memory, read it here.
     public func record(id: String) throws -> RuntimeRecord {
         try StateDirectory(root: root, id: id).load()
     }
@@ -365,11 +365,15 @@ public struct Runtime {
         return String(cString: resolved)
     }
 
-    /// What a create decodes and compiles (the spec, its seccomp program), done once by a
-    /// process that forks shims, so that they find it ready (`ShimTemplate`).
+    /// What a create decodes and compiles (the spec, its seccomp program) and the lean record a
+    /// shim's create sends and the shim decodes, done once by a process that forks shims, so
+    /// that they find it ready (`ShimTemplate`).
     public static func warmUp(bundle: String, root: String) throws {
         let (spec, _) = try loadSpec(bundle: bundle)
         _ = try spec.linux?.seccomp.map { try SeccompCompiler.compile($0, cache: root + "/seccomp") }
+        let record = RuntimeRecord(id: "warm-up", pid: 0, startTime: nil, bundle: bundle, rootfs: "", created: "",
+                                   cgroupPath: "", config: spec)
+        _ = try JSONDecoder().decode(RuntimeRecord.self, from: Data(try record.leanEncoding()))
     }
 
     /// The bundle's spec, and its bytes as read (the state file embeds them as they are).

@@ -112,8 +112,8 @@ public final class Shim {
         }
         _ = ShimReady.ok.withUnsafeBytes { write(report, $0.baseAddress, $0.count) }
         close(report)
-        // Creating decoded the spec and forked; what that left on the heap and the stack goes
-        // back to the kernel before the shim settles in to wait, for as long as the container lives.
+        // What creating left on the heap and the stack, and the text it ran, go back to the
+        // kernel before the shim settles in to wait, for as long as the container lives.
         berth_release_idle_memory()
         _ = shim.run()
         Glibc.exit(0)

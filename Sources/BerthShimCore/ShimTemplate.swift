@@ -7,8 +7,8 @@ import Glibc
 
 /// `berth-shim --template`: berthd's warm shim. A container's shim is forked from it instead of
 /// exec'd, which spares each start the loader and the Swift runtime's start-up (≈1 ms) and the
-/// cold JSON decoding of its config and spec (≈1 ms: the type metadata and witness tables it
-/// instantiates) and the seccomp program's lookup. Those are made once, here, on the first
+/// cold JSON decoding of its config, spec and record (≈1 ms: the type metadata and witness
+/// tables it instantiates) and the seccomp program's lookup. Those are made once, here, on the first
 /// request, and every shim forked after shares their pages copy-on-write instead of dirtying its own.
 ///
 /// A request is one SEQPACKET message on fd 0: the config's path, carrying the descriptor the new
@@ -52,8 +52,8 @@ public enum ShimTemplate {
         }
     }
 
-    /// What every shim decodes and compiles: its config, the spec and its seccomp program, a
-    /// request and a reply. Failures do not matter here: the shim itself meets them and reports them.
+    /// What every shim decodes and compiles: its config, the spec and its seccomp program, the
+    /// lean record, a request and a reply. Failures do not matter here: the shim itself meets them and reports them.
     static func warmUp(configPath: String) {
         guard let config = Shim.loadConfig(configPath) else { return }
         _ = try? Runtime.warmUp(bundle: config.bundle, root: config.runtimeRoot)

@@ -43,10 +43,10 @@ public enum Subprocess {
         return pid
     }
 
-    /// Runs to completion; returns the exit code and what it wrote to stdout and stderr.
     /// What a helper berthd starts sees: a PATH and nothing of berthd's own environment.
     public static let defaultEnvironment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
 
+    /// Runs to completion; returns the exit code and what it wrote to stdout and stderr.
     public static func run(_ path: String, _ args: [String], env: [String] = defaultEnvironment) throws -> (status: Int32, output: String) {
         var fds: [Int32] = [0, 0]
         // Close-on-exec: only the child's fds 1 and 2 may hold the write end, or EOF never comes.
