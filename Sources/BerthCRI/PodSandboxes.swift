@@ -155,7 +155,7 @@ actor PodSandboxes {
     func startPIDInit(_ pinned: String) async throws -> PodSandboxRecord.PodProcess {
         let shim = settings.shimPath
         let (status, output) = try await Threads.run { try Subprocess.run(shim, ["--pod-init"]) }
-        guard status == 0, let pid = Int32(output.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+        guard status == 0, let pid = Int32(output.trimmed), pid > 0 else {
             throw RPCError(code: .internalError, message: "failed to start the pod's PID namespace init (\(shim) --pod-init): \(output)")
         }
         let process = PodSandboxRecord.PodProcess(pid: pid, startTime: ProcessStatus.startTime(pid))

@@ -25,7 +25,7 @@ enum ChannelProtocol: String, Sendable, CaseIterable {
 
     /// The protocol names of a header's values, each possibly a comma-separated list.
     static func offers(_ values: [String]) -> [String] {
-        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        values.flatMap { $0.split(separator: ",") }.map { String($0).trimmed }.filter { !$0.isEmpty }
     }
 
     /// Whether the error channel carries a JSON status at the end (v1 writes only an error's text).

@@ -27,7 +27,7 @@ public final class StreamingServer: Sendable {
     /// The URL prefix the RPCs hand out, once `start` has bound the listener.
     var baseURL: String {
         guard let address = listener.value?.localAddress, let ip = address.ipAddress, let port = address.port else { return "" }
-        return "http://" + (ip.contains(":") ? "[\(ip)]" : ip) + ":\(port)"
+        return "http://" + (ip.contains(":" as Character) ? "[\(ip)]" : ip) + ":\(port)"
     }
 
     /// Binds `host:port` (port 0: one the kernel picks, as containerd's default).
