@@ -21,309 +21,358 @@ extension Array: GoEncodable where Element: GoEncodable {}
 
 public enum WireEncoder {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let root = Node()
-        try GoEncoder.encode(value, into: root)
-        var out: [UInt8] = []
-        out.reserveCapacity(1024)
-        root.write(into: &out)
-        return out
+        let sink = JSONSink()
+        try sink.encodeValue(value)
+        return sink.out
     }
 }
 
-/// Dictionaries keyed by strings, whose keys Go sorts when it marshals a map.
-private protocol SortedKeyMap {}
-extension Dictionary: SortedKeyMap where Key == String {}
+/// Go marshals a map with its keys sorted bytewise.
+private protocol SortedKeyMap {
+    func encodeSorted(to encoder: Encoder) throws
+}
 
-/// One container of the document being built (an object or an array; a scalar member is kept
-/// inline, as most of an inspect's ~250 values are). Containers grow in place (members appended,
-/// a key's place found through `positions`): the first encoder rebuilt an object's member list
-/// for every key it set, which made a container's inspect slower than dockerd's.
-private final class Node {
-    enum Value {
-        case unset, null, bool(Bool), number(String), string(String)
-        case array, object
-        /// A nested container.
-        case node(Node)
-    }
-    var value: Value = .unset
-    /// An array's elements.
-    var items: [Value] = []
-    /// An object's members in the order first set, and the index of each key once there are
-    /// more than `indexedFrom` (a short object is searched: most are, and the index was a
-    /// dictionary allocated for every one of them).
-    var members: [(String, Value)] = []
-    var positions: [String: Int]?
-    static let indexedFrom = 16
-
-    /// Go's omitempty: false, 0, "", null, and empty arrays and maps.
-    static func isEmpty(_ value: Value) -> Bool {
-        switch value {
-        case .unset, .null: return true
-        case .bool(let b): return !b
-        case .number(let n): return Double(n) == 0
-        case .string(let s): return s.isEmpty
-        case .array, .object: return false
-        case .node(let node):
-            switch node.value {
-            case .array: return node.items.isEmpty
-            case .object: return node.members.isEmpty
-            default: return isEmpty(node.value)
-            }
+extension Dictionary: SortedKeyMap where Key == String, Value: Encodable {
+    fileprivate func encodeSorted(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: MapKey.self)
+        for (key, value) in sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            try container.encode(value, forKey: MapKey(stringValue: key))
         }
-    }
-
-    func becomeObject() {
-        if case .object = value { return }
-        value = .object
-        members = []
-        positions = nil
-    }
-
-    func becomeArray() {
-        if case .array = value { return }
-        value = .array
-        items = []
-    }
-
-    func write(into out: inout [UInt8]) { Self.write(value, of: self, into: &out) }
-
-    /// What a parent keeps of this node once encoded into: a container by reference, a scalar
-    /// (a generic value that encoded itself as one) inline.
-    var settled: Value {
-        switch value {
-        case .array, .object: return .node(self)
-        default: return value
-        }
-    }
-
-    static func write(_ value: Value, of node: Node?, into out: inout [UInt8]) {
-        switch value {
-        case .unset, .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let n): out.append(contentsOf: n.utf8)
-        case .string(let s): JSONText.appendQuoted(s, to: &out)
-        case .node(let child): child.write(into: &out)
-        case .array:
-            out.append(UInt8(ascii: "["))
-            for (i, item) in (node?.items ?? []).enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(item, of: nil, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object:
-            out.append(UInt8(ascii: "{"))
-            for (i, (key, member)) in (node?.members ?? []).enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONText.appendQuoted(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                write(member, of: nil, into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    /// A key set again keeps its first place and takes the new value.
-    func set(_ key: String, _ child: Value) {
-        becomeObject()
-        if let i = index(of: key) { members[i].1 = child; return }
-        positions?[key] = members.count
-        members.append((key, child))
-        if positions == nil && members.count > Self.indexedFrom {
-            positions = Dictionary(members.enumerated().map { ($1.0, $0) }, uniquingKeysWith: { first, _ in first })
-        }
-    }
-
-    func index(of key: String) -> Int? {
-        if let positions { return positions[key] }
-        return members.firstIndex { $0.0 == key }
-    }
-
-    func append(_ child: Value) {
-        becomeArray()
-        items.append(child)
-    }
-
-    /// Go marshals a map's keys sorted.
-    func sortMembers() {
-        members.sort { $0.0 < $1.0 }
-        if positions != nil { positions = Dictionary(members.enumerated().map { ($1.0, $0) }, uniquingKeysWith: { first, _ in first }) }
     }
 }
+
+private struct MapKey: CodingKey {
+    let stringValue: String
+    init(stringValue: String) { self.stringValue = stringValue }
+    var intValue: Int? { nil }
+    init?(intValue: Int) { nil }
+}
+
+/// The document, written as the values encode themselves, and the containers open in it,
+/// innermost last. A synthesized `encode(to:)` never says when its container ends: a value's
+/// container ends when its `encode(to:)` returns, and one opened with `nestedContainer` when its
+/// parent is written to again. The first encoder built a tree of the whole document and then
+/// wrote it: a node allocated per value and an index hashed per key made half of an inspect's
+/// CPU the encoding, and dockerd's inspect cheaper than ours.
+private final class JSONSink {
+    enum Kind { case pending, object, array, written }
+
+    struct Frame {
+        var kind: Kind = .pending
+        /// Members or elements written, for the commas.
+        var count = 0
+        /// The omitempty keys of the value's type.
+        let omit: Set<String>
+        /// Tells a container's frame from a later one at the same depth.
+        let serial: Int
+    }
+
+    /// Unchecked: no access to these overlaps another (no access calls out to a value's
+    /// `encode(to:)`), and the runtime's check of each one cost an eighth of an inspect's CPU.
+    @exclusivity(unchecked) var out: [UInt8] = []
+    @exclusivity(unchecked) var frames: [Frame] = []
+    private var serials = 0
+
+    init() { out.reserveCapacity(1024) }
+
+    /// Encodes a value in a frame of its own, with the omitempty keys of its type.
+    func encodeValue<T: Encodable>(_ value: T) throws {
+        let level = frames.count
+        let serial = push(omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [])
+        let encoder = GoEncoder(sink: self, level: level, serial: serial)
+        if let map = value as? SortedKeyMap { try map.encodeSorted(to: encoder) } else { try value.encode(to: encoder) }
+        close(downTo: level)
+    }
+
+    func push(omit: Set<String>) -> Int {
+        serials += 1
+        frames.append(Frame(omit: omit, serial: serials))
+        return serials
+    }
+
+    /// Ends the containers at `level` and deeper; a value that wrote nothing is Go's nil.
+    func close(downTo level: Int) {
+        while frames.count > level, let frame = frames.popLast() {
+            switch frame.kind {
+            case .pending: out.append(contentsOf: "null".utf8)
+            case .object: out.append(UInt8(ascii: "}"))
+            case .array: out.append(UInt8(ascii: "]"))
+            case .written: break
+            }
+        }
+    }
+
+    /// Whether the frame a container holds is still open, ending any deeper ones first.
+    func isCurrent(_ level: Int, _ serial: Int) -> Bool {
+        guard level < frames.count, frames[level].serial == serial else { return false }
+        close(downTo: level + 1)
+        return true
+    }
+
+    /// Makes the container's frame the innermost one, of the kind the container writes.
+    func enter(_ level: Int, _ serial: Int, _ kind: Kind) throws {
+        guard isCurrent(level, serial), frames[level].kind == kind else {
+            throw EncodingError.invalidValue(kind, .init(codingPath: [], debugDescription: "a value was written to a container that had ended"))
+        }
+    }
+
+    /// Opens an object or array in a value's frame (a second call returns the same container).
+    func open(_ kind: Kind, _ level: Int, _ serial: Int) {
+        guard isCurrent(level, serial), frames[level].kind == .pending else { return }
+        out.append(UInt8(ascii: kind == .object ? "{" : "["))
+        frames[level].kind = kind
+    }
+
+    /// A single value's frame, once: its value written next.
+    func enterScalar(_ level: Int, _ serial: Int) throws {
+        guard isCurrent(level, serial), frames[level].kind == .pending else {
+            throw EncodingError.invalidValue(level, .init(codingPath: [], debugDescription: "a single value was encoded twice, or after its container ended"))
+        }
+        frames[level].kind = .written
+    }
+
+    func omits(_ key: String, at level: Int) -> Bool { !frames[level].omit.isEmpty && frames[level].omit.contains(key) }
+
+    func beginMember(_ key: String, at level: Int) {
+        beginElement(at: level)
+        JSONText.appendQuoted(key, to: &out)
+        out.append(UInt8(ascii: ":"))
+    }
+
+    func beginElement(at level: Int) {
+        if frames[level].count > 0 { out.append(UInt8(ascii: ",")) }
+        frames[level].count += 1
+    }
+
+    /// A member of the open object at `level`, in a frame of its own left pending (a nested
+    /// container or a super encoder); a handle that is no longer current gives one whose writes throw.
+    func nestedMember(_ key: String, _ level: Int, _ serial: Int) -> (level: Int, serial: Int) {
+        guard isCurrent(level, serial), frames[level].kind == .object else { return (level + 1, 0) }
+        beginMember(key, at: level)
+        return (level + 1, push(omit: []))
+    }
+
+    func nestedElement(_ level: Int, _ serial: Int) -> (level: Int, serial: Int) {
+        guard isCurrent(level, serial), frames[level].kind == .array else { return (level + 1, 0) }
+        beginElement(at: level)
+        return (level + 1, push(omit: []))
+    }
+
+    /// Takes back a member written from `mark`: an omitempty one whose value came out empty.
+    func rollBack(to mark: Int, at level: Int) {
+        out.removeSubrange(mark..<out.count)
+        frames[level].count -= 1
+    }
+
+    /// Go's omitempty on a value already written: false, 0, "", null, and empty arrays and maps.
+    func isEmpty(from start: Int) -> Bool {
+        let value = out[start...]
+        guard let first = value.first else { return true }
+        switch first {
+        case UInt8(ascii: "n"), UInt8(ascii: "f"): return true  // null, false
+        case UInt8(ascii: "\""), UInt8(ascii: "["), UInt8(ascii: "{"): return value.count == 2
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return Double(String(decoding: value, as: UTF8.self)) == 0
+        default: return false
+        }
+    }
+
+    func write(_ b: Bool) { out.append(contentsOf: (b ? "true" : "false").utf8) }
+    func writeNull() { out.append(contentsOf: "null".utf8) }
+    func write(_ s: String) { JSONText.appendQuoted(s, to: &out) }
+
+    func write<I: BinaryInteger>(_ v: I) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        let start = out.count
+        var m = v.magnitude
+        repeat {
+            let (q, r) = m.quotientAndRemainder(dividingBy: 10)
+            out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: r))
+            m = q
+        } while m != 0
+        out[start..<out.count].reverse()
+    }
+
+    /// As Go prints a float64 that holds an integer: without a fraction; a NaN or infinity
+    /// (which Go refuses to marshal) as null.
+    func write(_ d: Double) {
+        guard d.isFinite else { return writeNull() }
+        if d == d.rounded(), abs(d) < 1e15 { return write(Int64(d)) }
+        out.append(contentsOf: String(d).utf8)
+    }
+}
+
+/// What omitempty leaves out of a scalar.
+private func isEmpty(_ d: Double) -> Bool { !d.isFinite || d == 0 }
 
 private struct GoEncoder: Encoder {
-    let node: Node
-    let omit: Set<String>
+    let sink: JSONSink
+    let level: Int
+    let serial: Int
     /// Not tracked: nothing reads it while encoding, and building it allocated for every nested value.
     var codingPath: [CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        node.becomeObject()
-        return KeyedEncodingContainer(GoKeyedEncoder<Key>(node: node, omit: omit))
+        sink.open(.object, level, serial)
+        return KeyedEncodingContainer(GoKeyedEncoder<Key>(sink: sink, level: level, serial: serial))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        node.becomeArray()
-        return GoUnkeyedEncoder(node: node)
+        sink.open(.array, level, serial)
+        return GoUnkeyedEncoder(sink: sink, level: level, serial: serial)
     }
 
-    func singleValueContainer() -> SingleValueEncodingContainer { GoSingleEncoder(node: node) }
-
-    /// Encodes any value into `node`, with the omitempty keys of its own type.
-    static func encode<T: Encodable>(_ value: T, into node: Node) throws {
-        try value.encode(to: GoEncoder(node: node, omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? []))
-        if T.self is SortedKeyMap.Type, case .object = node.value { node.sortMembers() }
-    }
-}
-
-private func number<T: BinaryInteger>(_ v: T) -> Node.Value { .number(String(v)) }
-
-private func number(_ d: Double) -> Node.Value {
-    guard d.isFinite else { return .null }
-    if d == d.rounded(), abs(d) < 1e15 { return .number(String(Int64(d))) }
-    return .number(String(d))
+    func singleValueContainer() -> SingleValueEncodingContainer { GoSingleEncoder(sink: sink, level: level, serial: serial) }
 }
 
 private struct GoSingleEncoder: SingleValueEncodingContainer {
-    let node: Node
+    let sink: JSONSink
+    let level: Int
+    let serial: Int
     var codingPath: [CodingKey] { [] }
-    func encodeNil() { node.value = .null }
-    func encode(_ v: Bool) { node.value = .bool(v) }
-    func encode(_ v: String) { node.value = .string(v) }
-    func encode(_ v: Double) { node.value = number(v) }
-    func encode(_ v: Float) { node.value = number(Double(v)) }
-    func encode(_ v: Int) { node.value = number(v) }
-    func encode(_ v: Int8) { node.value = number(v) }
-    func encode(_ v: Int16) { node.value = number(v) }
-    func encode(_ v: Int32) { node.value = number(v) }
-    func encode(_ v: Int64) { node.value = number(v) }
-    func encode(_ v: UInt) { node.value = number(v) }
-    func encode(_ v: UInt8) { node.value = number(v) }
-    func encode(_ v: UInt16) { node.value = number(v) }
-    func encode(_ v: UInt32) { node.value = number(v) }
-    func encode(_ v: UInt64) { node.value = number(v) }
-    func encode<T: Encodable>(_ v: T) throws { try GoEncoder.encode(v, into: node) }
+
+    private func begin() throws { try sink.enterScalar(level, serial) }
+
+    func encodeNil() throws { try begin(); sink.writeNull() }
+    func encode(_ v: Bool) throws { try begin(); sink.write(v) }
+    func encode(_ v: String) throws { try begin(); sink.write(v) }
+    func encode(_ v: Double) throws { try begin(); sink.write(v) }
+    func encode(_ v: Float) throws { try begin(); sink.write(Double(v)) }
+    func encode(_ v: Int) throws { try begin(); sink.write(v) }
+    func encode(_ v: Int8) throws { try begin(); sink.write(v) }
+    func encode(_ v: Int16) throws { try begin(); sink.write(v) }
+    func encode(_ v: Int32) throws { try begin(); sink.write(v) }
+    func encode(_ v: Int64) throws { try begin(); sink.write(v) }
+    func encode(_ v: UInt) throws { try begin(); sink.write(v) }
+    func encode(_ v: UInt8) throws { try begin(); sink.write(v) }
+    func encode(_ v: UInt16) throws { try begin(); sink.write(v) }
+    func encode(_ v: UInt32) throws { try begin(); sink.write(v) }
+    func encode(_ v: UInt64) throws { try begin(); sink.write(v) }
+    func encode<T: Encodable>(_ v: T) throws { try begin(); try sink.encodeValue(v) }
 }
 
 private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let node: Node
-    let omit: Set<String>
+    let sink: JSONSink
+    let level: Int
+    let serial: Int
     var codingPath: [CodingKey] { [] }
 
-    /// The omitempty set is empty for most types: no key is hashed for them.
-    private func put(_ key: Key, _ value: Node.Value) {
-        if !omit.isEmpty && Node.isEmpty(value) && omit.contains(key.stringValue) { return }
-        node.set(key.stringValue, value)
+    /// Starts a scalar member, or says to leave it out (omitempty, and empty). The omitempty
+    /// set is empty for most types: no key is hashed for them.
+    private func member(_ key: Key, empty: Bool) throws -> Bool {
+        try sink.enter(level, serial, .object)
+        let name = key.stringValue
+        if empty && sink.omits(name, at: level) { return false }
+        sink.beginMember(name, at: level)
+        return true
     }
 
-    func encodeNil(forKey key: Key) { put(key, .null) }
-    func encode(_ v: Bool, forKey key: Key) { put(key, .bool(v)) }
-    func encode(_ v: String, forKey key: Key) { put(key, .string(v)) }
-    func encode(_ v: Double, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: Float, forKey key: Key) { put(key, number(Double(v))) }
-    func encode(_ v: Int, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: Int8, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: Int16, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: Int32, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: Int64, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: UInt, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: UInt8, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: UInt16, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: UInt32, forKey key: Key) { put(key, number(v)) }
-    func encode(_ v: UInt64, forKey key: Key) { put(key, number(v)) }
+    func encodeNil(forKey key: Key) throws { if try member(key, empty: true) { sink.writeNull() } }
+    func encode(_ v: Bool, forKey key: Key) throws { if try member(key, empty: !v) { sink.write(v) } }
+    func encode(_ v: String, forKey key: Key) throws { if try member(key, empty: v.isEmpty) { sink.write(v) } }
+    func encode(_ v: Double, forKey key: Key) throws { if try member(key, empty: isEmpty(v)) { sink.write(v) } }
+    func encode(_ v: Float, forKey key: Key) throws { if try member(key, empty: isEmpty(Double(v))) { sink.write(Double(v)) } }
+    func encode(_ v: Int, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: Int8, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: Int16, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: Int32, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: Int64, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: UInt, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: UInt8, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: UInt16, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: UInt32, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
+    func encode(_ v: UInt64, forKey key: Key) throws { if try member(key, empty: v == 0) { sink.write(v) } }
 
+    /// A nested value is written in place; an omitempty one that came out empty is taken back.
     func encode<T: Encodable>(_ v: T, forKey key: Key) throws {
-        let child = Node()
-        try GoEncoder.encode(v, into: child)
-        put(key, child.settled)
+        try sink.enter(level, serial, .object)
+        let name = key.stringValue
+        let omittable = sink.omits(name, at: level)
+        let mark = sink.out.count
+        sink.beginMember(name, at: level)
+        let start = sink.out.count
+        try sink.encodeValue(v)
+        if omittable && sink.isEmpty(from: start) { sink.rollBack(to: mark, at: level) }
     }
 
-    /// An unset optional is Go's nil: `null`, unless the field is omitempty. A scalar's
-    /// overload keeps its type (the generic path went through a nested encoder for each).
-    func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { put(key, .null) } }
-    func encodeIfPresent(_ v: Bool?, forKey key: Key) { put(key, v.map { .bool($0) } ?? .null) }
-    func encodeIfPresent(_ v: String?, forKey key: Key) { put(key, v.map { .string($0) } ?? .null) }
-    func encodeIfPresent(_ v: Double?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: Float?, forKey key: Key) { put(key, v.map { number(Double($0)) } ?? .null) }
-    func encodeIfPresent(_ v: Int?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: Int8?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: Int16?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: Int32?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: Int64?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: UInt?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: UInt8?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: UInt16?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: UInt32?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
-    func encodeIfPresent(_ v: UInt64?, forKey key: Key) { put(key, v.map { number($0) } ?? .null) }
+    /// An unset optional is Go's nil: `null`, unless the field is omitempty (the protocol's
+    /// default would leave every unset one out). A scalar's overload keeps its type.
+    func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Bool?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: String?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Double?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Float?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int8?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int16?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int32?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int64?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt8?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt16?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt32?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt64?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        let child = Node()
-        node.set(key.stringValue, .node(child))
-        return GoEncoder(node: child, omit: []).container(keyedBy: keyType)
+        let frame = sink.nestedMember(key.stringValue, level, serial)
+        return GoEncoder(sink: sink, level: frame.level, serial: frame.serial).container(keyedBy: keyType)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
-        let child = Node()
-        node.set(key.stringValue, .node(child))
-        return GoEncoder(node: child, omit: []).unkeyedContainer()
+        let frame = sink.nestedMember(key.stringValue, level, serial)
+        return GoEncoder(sink: sink, level: frame.level, serial: frame.serial).unkeyedContainer()
     }
 
-    func superEncoder() -> Encoder { GoEncoder(node: node, omit: omit) }
+    /// The superclass's members join this object, as an embedded struct's do in Go.
+    func superEncoder() -> Encoder { GoEncoder(sink: sink, level: level, serial: serial) }
 
     func superEncoder(forKey key: Key) -> Encoder {
-        let child = Node()
-        node.set(key.stringValue, .node(child))
-        return GoEncoder(node: child, omit: [])
+        let frame = sink.nestedMember(key.stringValue, level, serial)
+        return GoEncoder(sink: sink, level: frame.level, serial: frame.serial)
     }
 }
 
 private struct GoUnkeyedEncoder: UnkeyedEncodingContainer {
-    let node: Node
+    let sink: JSONSink
+    let level: Int
+    let serial: Int
     var codingPath: [CodingKey] { [] }
-    var count: Int {
-        if case .array = node.value { return node.items.count }
-        return 0
+    var count: Int { level < sink.frames.count && sink.frames[level].serial == serial ? sink.frames[level].count : 0 }
+
+    private func next() throws {
+        try sink.enter(level, serial, .array)
+        sink.beginElement(at: level)
     }
 
-    private func add(_ value: Node.Value) { node.append(value) }
-
-    mutating func encodeNil() { add(.null) }
-    mutating func encode(_ v: Bool) { add(.bool(v)) }
-    mutating func encode(_ v: String) { add(.string(v)) }
-    mutating func encode(_ v: Double) { add(number(v)) }
-    mutating func encode(_ v: Float) { add(number(Double(v))) }
-    mutating func encode(_ v: Int) { add(number(v)) }
-    mutating func encode(_ v: Int8) { add(number(v)) }
-    mutating func encode(_ v: Int16) { add(number(v)) }
-    mutating func encode(_ v: Int32) { add(number(v)) }
-    mutating func encode(_ v: Int64) { add(number(v)) }
-    mutating func encode(_ v: UInt) { add(number(v)) }
-    mutating func encode(_ v: UInt8) { add(number(v)) }
-    mutating func encode(_ v: UInt16) { add(number(v)) }
-    mutating func encode(_ v: UInt32) { add(number(v)) }
-    mutating func encode(_ v: UInt64) { add(number(v)) }
-
-    mutating func encode<T: Encodable>(_ v: T) throws {
-        let child = Node()
-        try GoEncoder.encode(v, into: child)
-        node.append(child.settled)
-    }
+    mutating func encodeNil() throws { try next(); sink.writeNull() }
+    mutating func encode(_ v: Bool) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: String) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: Double) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: Float) throws { try next(); sink.write(Double(v)) }
+    mutating func encode(_ v: Int) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: Int8) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: Int16) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: Int32) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: Int64) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: UInt) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: UInt8) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: UInt16) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: UInt32) throws { try next(); sink.write(v) }
+    mutating func encode(_ v: UInt64) throws { try next(); sink.write(v) }
+    mutating func encode<T: Encodable>(_ v: T) throws { try next(); try sink.encodeValue(v) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let child = Node()
-        node.append(.node(child))
-        return GoEncoder(node: child, omit: []).container(keyedBy: keyType)
+        let frame = sink.nestedElement(level, serial)
+        return GoEncoder(sink: sink, level: frame.level, serial: frame.serial).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer {
-        let child = Node()
-        node.append(.node(child))
-        return GoEncoder(node: child, omit: []).unkeyedContainer()
+        let frame = sink.nestedElement(level, serial)
+        return GoEncoder(sink: sink, level: frame.level, serial: frame.serial).unkeyedContainer()
     }
 
     mutating func superEncoder() -> Encoder {
-        let child = Node()
-        node.append(.node(child))
-        return GoEncoder(node: child, omit: [])
+        let frame = sink.nestedElement(level, serial)
+        return GoEncoder(sink: sink, level: frame.level, serial: frame.serial)
     }
 }

@@ -56,4 +56,41 @@ import Testing
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.hasPrefix(#"{"k00000":0,"k00001":1,"#) && text.hasSuffix(#""k01999":1999}"#))
     }
+
+    /// A hand-written `encode(to:)` may open nested containers: each ends when its parent is
+    /// written to again, and one written to after that is an error, not a broken document.
+    struct Handwritten: Encodable, GoEncodable {
+        enum Keys: String, CodingKey { case a, b, c, d, e }
+        static var omitEmptyKeys: Set<String> { ["d", "e"] }
+        let late: Bool
+        func encode(to encoder: Encoder) throws {
+            var top = encoder.container(keyedBy: Keys.self)
+            var a = top.nestedContainer(keyedBy: Keys.self, forKey: .a)
+            try a.encode(1, forKey: .b)
+            var list = top.nestedUnkeyedContainer(forKey: .b)
+            try list.encode("x")
+            var inner = list.nestedContainer(keyedBy: Keys.self)
+            try inner.encodeNil(forKey: .c)
+            try list.encode(2)
+            try top.encode([String](), forKey: .d)
+            try top.encode(["k": 0], forKey: .e)
+            try top.encode(Empty(), forKey: .c)
+            if late { try a.encode(2, forKey: .c) }
+        }
+    }
+    struct Empty: Encodable {}
+
+    @Test func nestedContainersEndWhenTheirParentGoesOn() throws {
+        let text = String(decoding: try WireEncoder.encode(Handwritten(late: false)), as: UTF8.self)
+        #expect(text == #"{"a":{"b":1},"b":["x",{"c":null},2],"e":{"k":0},"c":{}}"#)
+        #expect(throws: EncodingError.self) { try WireEncoder.encode(Handwritten(late: true)) }
+    }
+
+    /// A running container's inspect as berthd wrote it (health check, mounts, limits, labels, a
+    /// quote in the environment) decodes and encodes back byte for byte.
+    @Test func aContainersInspectRoundTrips() throws {
+        let text = #"{"Id":"64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb","Created":"2026-12-05T18:47:50.531354673Z","Path":"sleep","Args":["1000"],"State":{"Status":"running","Running":true,"Paused":false,"Restarting":false,"OOMKilled":false,"Dead":false,"Pid":17723,"ExitCode":0,"Error":"","StartedAt":"2026-12-05T18:47:50.567882667Z","FinishedAt":"0001-01-01T00:00:00Z","Health":{"Status":"starting","FailingStreak":0,"Log":[]}},"Image":"sha256:68cbbb879738c32e6ff910bb625854035728d47570ed453b72cb1f4e904b8993","ResolvConfPath":"/var/tmp/berth-engine-c50afjt_/data/containers/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb/resolv.conf","HostnamePath":"/var/tmp/berth-engine-c50afjt_/data/containers/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb/hostname","HostsPath":"/var/tmp/berth-engine-c50afjt_/data/containers/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb/hosts","LogPath":"/var/tmp/berth-engine-c50afjt_/data/containers/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb-json.log","Name":"/amazing_villani","RestartCount":0,"Driver":"overlay2","Platform":"linux","MountLabel":"","ProcessLabel":"","AppArmorProfile":"","ExecIDs":null,"HostConfig":{"Binds":["vol1:/data:ro"],"ContainerIDFile":"","NetworkMode":"none","PortBindings":null,"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},"AutoRemove":null,"CapAdd":["NET_ADMIN"],"CapDrop":null,"Dns":["1.1.1.1"],"DnsOptions":null,"DnsSearch":null,"ExtraHosts":null,"PublishAllPorts":null,"VolumesFrom":null,"VolumeDriver":null,"Privileged":null,"ReadonlyRootfs":null,"Memory":67108864,"MemoryReservation":null,"MemorySwap":134217728,"KernelMemory":0,"KernelMemoryTCP":0,"OomKillDisable":false,"NanoCpus":500000000,"CpuShares":null,"CpuQuota":null,"CpuPeriod":null,"CpusetCpus":null,"CpusetMems":null,"BlkioWeight":null,"PidsLimit":null,"Ulimits":[{"Name":"nofile","Soft":100,"Hard":200}],"LogConfig":{"Type":"json-file","Config":{}},"ShmSize":67108864,"Tmpfs":{"/t":""},"SecurityOpt":null,"OomScoreAdj":null,"PidMode":null,"UsernsMode":null,"IpcMode":"private","UTSMode":null,"GroupAdd":null,"Devices":null,"Links":null,"ConsoleSize":[0,0],"CgroupnsMode":"host","Cgroup":"","CgroupParent":"","Isolation":"","Runtime":"runc","DeviceCgroupRules":null,"DeviceRequests":null,"MemorySwappiness":null,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuRealtimePeriod":null,"CpuRealtimeRuntime":null,"CpuCount":null,"CpuPercent":null,"IOMaximumIOps":null,"IOMaximumBandwidth":null,"MaskedPaths":["/proc/asound","/proc/acpi","/proc/kcore","/proc/keys","/proc/latency_stats","/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/proc/scsi","/sys/firmware","/sys/devices/virtual/powercap"],"ReadonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]},"GraphDriver":{"Name":"overlay2","Data":{"MergedDir":"/run/berth-exec-i7v8fhep/containers/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb/rootfs"}},"Mounts":[{"Type":"volume","Name":"vol1","Source":"/var/tmp/berth-engine-c50afjt_/data/volumes/vol1/_data","Destination":"/data","Driver":"local","Mode":"ro","RW":false,"Propagation":""}],"Config":{"Hostname":"64fd11fec8b0","Domainname":null,"User":"1:1","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["A=1","B=x\"y"],"Cmd":["sleep","1000"],"Healthcheck":{"Test":["CMD-SHELL","true"]},"Image":"busybox","Volumes":{},"WorkingDir":"/tmp","Entrypoint":null,"OnBuild":null,"Labels":{"a":"2","z":"1"}},"NetworkSettings":{"Bridge":"","SandboxID":"bb2073cd76a97b106abd72c4b539b8498d96bd35a75736762a590b8cef11df46","HairpinMode":false,"LinkLocalIPv6Address":"","LinkLocalIPv6PrefixLen":0,"Ports":{},"SandboxKey":"/run/berth-exec-i7v8fhep/netns/64fd11fec8b095a26763757a53db69d8948b935b4c27dba601b79a67dc3702bb","SecondaryIPAddresses":null,"SecondaryIPv6Addresses":null,"EndpointID":"","Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","MacAddress":"","Networks":{"none":{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","DriverOpts":null,"GwPriority":0,"NetworkID":"f3b024853e83ac2f5709c62a590588fd40cf813e7de4701107aee9b89af1a18f","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}"#
+        let value = try WireDecoder.decode(ContainerInspect.self, from: Array(text.utf8))
+        #expect(String(decoding: try WireEncoder.encode(value), as: UTF8.self) == text)
+    }
 }
