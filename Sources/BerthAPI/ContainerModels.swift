@@ -5,6 +5,8 @@
 public struct ContainerConfig: Codable, Sendable, Equatable, GoEncodable {
     public static let omitEmptyKeys: Set<String> = ["ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal",
                                                     "StopTimeout", "Shell"]
+    public static let valueKeys: Set<String> = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin",
+                                                "StdinOnce", "ArgsEscaped", "Image", "WorkingDir", "NetworkDisabled", "StopSignal", "MacAddress"]
     public var Hostname: String?
     public var Domainname: String?
     public var User: String?
@@ -85,6 +87,14 @@ public struct ContainerCreateExtras: Codable, Sendable {
 /// inspect shows what dockerd shows.
 public struct HostConfig: Codable, Sendable, Equatable, GoEncodable {
     public static let omitEmptyKeys: Set<String> = ["StorageOpt", "Tmpfs", "Sysctls", "Runtime", "Mounts", "Init", "Annotations"]
+    /// Every scalar but the pointers (`Init`, `OomKillDisable`, `PidsLimit`, `MemorySwappiness`).
+    public static let valueKeys: Set<String> = [
+        "ContainerIDFile", "NetworkMode", "AutoRemove", "PublishAllPorts", "VolumeDriver", "Privileged", "ReadonlyRootfs", "Memory",
+        "MemoryReservation", "MemorySwap", "KernelMemory", "KernelMemoryTCP", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "CpusetCpus",
+        "CpusetMems", "BlkioWeight", "ShmSize", "OomScoreAdj", "PidMode", "UsernsMode", "IpcMode", "UTSMode", "CgroupnsMode", "Cgroup",
+        "CgroupParent", "Isolation", "Runtime", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount", "CpuPercent", "IOMaximumIOps",
+        "IOMaximumBandwidth",
+    ]
     public var Binds: [String]?
     public var ContainerIDFile: String?
     public var NetworkMode: String?

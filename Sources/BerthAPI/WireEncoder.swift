@@ -10,10 +10,16 @@ import BerthOCI
 public protocol GoEncodable: Encodable {
     /// The JSON keys moby's struct tags mark `omitempty`: left out when nil, zero or empty.
     static var omitEmptyKeys: Set<String> { get }
+    /// The keys of the scalar fields Go holds by value (a bool, number or string, not a
+    /// pointer): one the model leaves unset marshals as its zero, as dockerd shows a field no
+    /// client set (`"Privileged": false`, not `null`). The models keep them optional because a
+    /// request says only what it sets.
+    static var valueKeys: Set<String> { get }
 }
 
 extension GoEncodable {
     public static var omitEmptyKeys: Set<String> { [] }
+    public static var valueKeys: Set<String> { [] }
 }
 
 /// A list of Go-marshalled models (`GET /networks`) is marshalled the same way.
@@ -63,6 +69,8 @@ private final class JSONSink {
         var count = 0
         /// The omitempty keys of the value's type.
         let omit: Set<String>
+        /// The keys of its type whose unset values marshal as zero.
+        let values: Set<String>
         /// Tells a container's frame from a later one at the same depth.
         let serial: Int
     }
@@ -78,15 +86,16 @@ private final class JSONSink {
     /// Encodes a value in a frame of its own, with the omitempty keys of its type.
     func encodeValue<T: Encodable>(_ value: T) throws {
         let level = frames.count
-        let serial = push(omit: (T.self as? GoEncodable.Type)?.omitEmptyKeys ?? [])
+        let model = T.self as? GoEncodable.Type
+        let serial = push(omit: model?.omitEmptyKeys ?? [], values: model?.valueKeys ?? [])
         let encoder = GoEncoder(sink: self, level: level, serial: serial)
         if let map = value as? SortedKeyMap { try map.encodeSorted(to: encoder) } else { try value.encode(to: encoder) }
         close(downTo: level)
     }
 
-    func push(omit: Set<String>) -> Int {
+    func push(omit: Set<String> = [], values: Set<String> = []) -> Int {
         serials += 1
-        frames.append(Frame(omit: omit, serial: serials))
+        frames.append(Frame(omit: omit, values: values, serial: serials))
         return serials
     }
 
@@ -133,6 +142,11 @@ private final class JSONSink {
 
     func omits(_ key: String, at level: Int) -> Bool { !frames[level].omit.isEmpty && frames[level].omit.contains(key) }
 
+    /// Whether an unset `key` of the open object at `level` marshals as its zero.
+    func holdsByValue(_ key: String, _ level: Int, _ serial: Int) -> Bool {
+        level < frames.count && frames[level].serial == serial && !frames[level].values.isEmpty && frames[level].values.contains(key)
+    }
+
     func beginMember(_ key: String, at level: Int) {
         beginElement(at: level)
         JSONText.appendQuoted(key, to: &out)
@@ -149,13 +163,13 @@ private final class JSONSink {
     func nestedMember(_ key: String, _ level: Int, _ serial: Int) -> (level: Int, serial: Int) {
         guard isCurrent(level, serial), frames[level].kind == .object else { return (level + 1, 0) }
         beginMember(key, at: level)
-        return (level + 1, push(omit: []))
+        return (level + 1, push())
     }
 
     func nestedElement(_ level: Int, _ serial: Int) -> (level: Int, serial: Int) {
         guard isCurrent(level, serial), frames[level].kind == .array else { return (level + 1, 0) }
         beginElement(at: level)
-        return (level + 1, push(omit: []))
+        return (level + 1, push())
     }
 
     /// Takes back a member written from `mark`: an omitempty one whose value came out empty.
@@ -296,22 +310,26 @@ private struct GoKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     /// An unset optional is Go's nil: `null`, unless the field is omitempty (the protocol's
-    /// default would leave every unset one out). A scalar's overload keeps its type.
+    /// default would leave every unset one out) or a Go value (its zero). A scalar's overload
+    /// keeps its type.
     func encodeIfPresent<T: Encodable>(_ v: T?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Bool?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: String?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Double?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Float?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Int?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Int8?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Int16?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Int32?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: Int64?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: UInt?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: UInt8?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: UInt16?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: UInt32?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
-    func encodeIfPresent(_ v: UInt64?, forKey key: Key) throws { if let v { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Bool?, forKey key: Key) throws { if let v = v ?? zero(key, false) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: String?, forKey key: Key) throws { if let v = v ?? zero(key, "") { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Double?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Float?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int8?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int16?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int32?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: Int64?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt8?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt16?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt32?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+    func encodeIfPresent(_ v: UInt64?, forKey key: Key) throws { if let v = v ?? zero(key, 0) { try encode(v, forKey: key) } else { try encodeNil(forKey: key) } }
+
+    /// A Go value field's zero, for an unset one.
+    private func zero<T>(_ key: Key, _ value: T) -> T? { sink.holdsByValue(key.stringValue, level, serial) ? value : nil }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let frame = sink.nestedMember(key.stringValue, level, serial)

@@ -229,7 +229,10 @@ public final class ContainerService: Sendable {
 
         var merged = body
         let ic = imageConfig.config
-        merged.Env = Self.mergeEnv(ic?.env ?? [], body.Env ?? [])
+        // moby's merge: with no variables or volumes of the client's, the image's are kept as
+        // they are (none is Go's nil, shown as null)
+        let env = Self.mergeEnv(ic?.env ?? [], body.Env ?? [])
+        merged.Env = env.isEmpty ? ic?.env : env
         if body.Entrypoint == nil {
             merged.Entrypoint = ic?.entrypoint
             merged.Cmd = body.Cmd ?? ic?.cmd
@@ -240,7 +243,8 @@ public final class ContainerService: Sendable {
         merged.Healthcheck = HealthMonitor.merge(body.Healthcheck, image: ic?.healthcheck)
         merged.Labels = (ic?.labels ?? [:]).merging(body.Labels ?? [:]) { $1 }
         merged.ExposedPorts = (ic?.exposedPorts ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.ExposedPorts ?? [:]) { $1 }
-        merged.Volumes = (ic?.volumes ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.Volumes ?? [:]) { $1 }
+        let declared = (ic?.volumes ?? [:]).mapValues { _ in EmptyJSON() }.merging(body.Volumes ?? [:]) { $1 }
+        merged.Volumes = declared.isEmpty ? ic?.volumes.map { $0.mapValues { _ in EmptyJSON() } } : declared
         merged.Hostname = body.Hostname.flatMap { $0.isEmpty ? nil : $0 }
             ?? (host.NetworkMode == "host" || host.UTSMode == "host" ? Self.hostName() : String(id.prefix(12)))
         merged.Image = imageRef

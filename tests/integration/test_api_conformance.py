@@ -170,3 +170,47 @@ def test_disconnecting_the_default_routes_network_moves_the_route_as_dockerd(eng
             engine.docker("rm", "-f", "confgw")
             for net in nets:
                 engine.docker("network", "rm", net)
+
+
+def kinds(value, path=""):
+    """Every key's path in a JSON document, with the kind of its value (Go's nil is `null`)."""
+    kind = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}.get(type(value), "null")
+    found = {path: kind} if path else {}
+    if isinstance(value, dict):
+        for key, member in value.items():
+            found.update(kinds(member, f"{path}/{key}"))
+    return found
+
+
+# Where berthd's answer differs from dockerd's in shape, and why.
+SHAPE_DIFFERENCES = {
+    # the lists the docker CLI sends empty are filled so, and `berth`'s containers look like docker's
+    *(f"/HostConfig/{key}" for key in ("BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")),
+    "/HostConfig/Runtime",  # dockerd 20.10 names the runtime only once the container has started
+    # overlay2's own directories (berthd's snapshots are laid out differently; MergedDir is shown)
+    "/GraphDriver/Data/LowerDir", "/GraphDriver/Data/UpperDir", "/GraphDriver/Data/WorkDir", "/GraphDriver/Data/MergedDir",
+    # fields of newer APIs (berthd serves 1.50)
+    "/NetworkSettings/Networks/bridge/GwPriority", "/NetworkSettings/Networks/bridge/DNSNames",
+    "/ContainerConfig/Cmd",  # an imported image's: dockerd leaves it empty, berthd repeats the image's command
+}
+
+
+def test_a_container_made_with_only_an_image_shows_gos_zeros_as_dockerd(engines):
+    """A client that sends only an image and a command (docker-py's `create_container`, curl)
+    sees what dockerd shows: Go's zero where moby's field is a value (`"Privileged": false`,
+    `"Memory": 0`, `"Domainname": ""`), null where it is a pointer, slice or map no one set (the
+    environment of an image without one), in the container's inspect and the image's."""
+    shapes = {}
+    for engine in engines:
+        status, _, text = request(engine, "POST", "/containers/create?name=conf-shape", {"Image": "busybox:latest", "Cmd": ["true"]})
+        assert status == 201, text
+        try:
+            shapes[engine] = {**kinds(json.loads(request(engine, "GET", "/containers/conf-shape/json")[2])),
+                              **{"image:" + k: v for k, v in kinds(json.loads(request(engine, "GET", "/images/busybox:latest/json")[2])).items()}}
+        finally:
+            engine.docker("rm", "-f", "conf-shape")
+    dockerd, berthd = (shapes[engine] for engine in engines)
+    differences = {path: (dockerd.get(path), berthd.get(path)) for path in dockerd.keys() | berthd.keys()
+                   if dockerd.get(path) != berthd.get(path) and path.removeprefix("image:") not in SHAPE_DIFFERENCES}
+    assert not differences, differences
+    assert berthd["/HostConfig/Privileged"] == "bool" and berthd["/HostConfig/PidsLimit"] == "null" and berthd["/Config/Env"] == "null"
