@@ -27,6 +27,10 @@ struct ContainerRecord: Codable, Sendable {
     var sandboxKey: String? = nil
     /// Where the shim also writes the output in the kubelet's format (a CRI container's log).
     var criLogPath: String? = nil
+    /// The snapshot's directories, as inspect's `GraphDriver.Data` shows them: found once at
+    /// create (reading the layer chain at every inspect would make it as slow as the chain is
+    /// long); nil for a container made before berthd kept them.
+    var driverData: [String: String]? = nil
 
     var shortID: String { String(id.prefix(12)) }
 

@@ -140,7 +140,7 @@ extension ContainerService {
         out.HostConfig = r.hostConfig
         out.GraphDriver = GraphDriver()
         out.GraphDriver.Name = images.snapshotter.driver
-        out.GraphDriver.Data = ["MergedDir": bundlePath(r.id) + "/rootfs"]
+        out.GraphDriver.Data = (r.driverData ?? [:]).merging(["MergedDir": bundlePath(r.id) + "/rootfs"]) { $1 }
         if size { out.SizeRw = images.snapshotter.usage(key: r.id) }
         out.Config = r.config
         out.NetworkSettings = networkSettings(r)

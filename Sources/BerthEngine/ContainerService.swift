@@ -265,6 +265,7 @@ public final class ContainerService: Sendable {
         do {
             record.mounts = try resolveMounts(merged, host, for: id)
             try prepareLayers(id, image: try await images.topChain(image))
+            record.driverData = images.snapshotter.driverData(key: id)
             try save(record)
             emit(record, "create")
         } catch {

@@ -106,6 +106,7 @@ public enum ImageAPI {
         out.VirtualSize = record.size
         out.GraphDriver = GraphDriver()
         out.GraphDriver.Name = store.snapshotter.driver
+        if let top = ChainID.of(config.rootfs.diffIDs).last { out.GraphDriver.Data = store.snapshotter.driverData(key: top.description) }
         out.RootFS = ImageInspect.RootFS()
         out.RootFS.Type = "layers"
         out.RootFS.Layers = config.rootfs.diffIDs.map(\.description)

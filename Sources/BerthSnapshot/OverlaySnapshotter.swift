@@ -95,4 +95,15 @@ public struct OverlaySnapshotter: StoredSnapshotter {
     }
 
     public func usage(key: String) -> Int64 { FileIO.diskUsage(store.path(key) + "/diff") }
+
+    /// Full paths, as dockerd's (the mounts use the short links in `l/`).
+    public func driverData(key: String) -> [String: String] {
+        guard let info = store.info(key) else { return [:] }
+        let dir = store.path(key)
+        var data = ["UpperDir": dir + "/diff"]
+        if info.kind == .active { data["WorkDir"] = dir + "/work" }
+        let lowers = (info.parent.flatMap { try? store.chain($0) } ?? []).map { store.path($0) + "/diff" }  // a broken chain: no LowerDir
+        if !lowers.isEmpty { data["LowerDir"] = lowers.joined(separator: ":") }
+        return data
+    }
 }

@@ -40,6 +40,10 @@ public protocol Snapshotter: Sendable {
     var extractsIndependently: Bool { get }
     /// Gives active snapshot `key` a new parent (which must be committed).
     func rebase(key: String, onto parent: String?) throws
+    /// The driver's directories of `key` as dockerd's `GraphDriver.Data` names them (overlay2:
+    /// `LowerDir`, `UpperDir`, and an active snapshot's `WorkDir`): people read a container's
+    /// changes from its `UpperDir`.
+    func driverData(key: String) -> [String: String]
 }
 
 extension Snapshotter {

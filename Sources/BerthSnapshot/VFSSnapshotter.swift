@@ -39,6 +39,8 @@ public struct VFSSnapshotter: StoredSnapshotter {
 
     public func remove(key: String) throws { try store.remove(key) }
     public func detachLeaf(key: String) throws -> String { try store.detach(key, checkChildren: false) }
+    /// dockerd's vfs shows none: each snapshot is a whole copy in one directory.
+    public func driverData(key: String) -> [String: String] { [:] }
 
     public func applyTarget(key: String) throws -> (directory: String, whiteouts: LayerExtractor.Whiteouts) {
         _ = try requireActive(key)

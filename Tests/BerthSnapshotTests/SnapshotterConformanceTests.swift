@@ -54,6 +54,26 @@ import Testing
         try body(&fixture)
     }
 
+    /// What inspect shows as `GraphDriver.Data`: a container's writes land in its `UpperDir`,
+    /// over its parents' directories in `LowerDir`, top first.
+    @Test func overlayNamesTheDirectoriesAContainerWritesToAndReads() throws {
+        try with(.overlay2) { f in
+            try f.layer("sha256:l1", parent: nil, files: [("a", "1")])
+            try f.layer("sha256:l2", parent: "sha256:l1", files: [("b", "2")])
+            let target = try f.mount(try f.snapshotter.prepare(key: "c", parent: "sha256:l2"), name: "c")
+            try AtomicFile.write(target + "/new", Array("x".utf8), durable: false)
+            let data = f.snapshotter.driverData(key: "c")
+            #expect(FileIO.exists(try #require(data["UpperDir"]) + "/new") && data["WorkDir"] != nil)
+            let lowers = try #require(data["LowerDir"]).split(separator: ":").map(String.init)
+            #expect(lowers.count == 2 && FileIO.exists(lowers[0] + "/b") && FileIO.exists(lowers[1] + "/a"))
+            #expect(f.snapshotter.driverData(key: "sha256:l1").keys.sorted() == ["UpperDir"])
+        }
+        try with(.vfs) { f in
+            try f.layer("sha256:l1", parent: nil, files: [("a", "1")])
+            #expect(f.snapshotter.driverData(key: "sha256:l1").isEmpty)
+        }
+    }
+
     @Test(arguments: Driver.allCases)
     func layersStackAndAContainerWritesOnTop(driver: Driver) throws {
         try with(driver) { f in
