@@ -322,8 +322,24 @@ public struct ContainerInspect: Codable, Sendable, GoEncodable {
     public init() {}
 }
 
-/// One row of `GET /containers/json`.
-public struct ContainerSummary: Codable, Sendable {
+extension ContainerInspect {
+    /// Before API 1.45 a container's short ID and hostname were among its aliases on each
+    /// user-defined network (1.45 moved them to `DNSNames`): moby adds them back for an older
+    /// client, and so does this.
+    public mutating func addAliasesBefore145() {
+        let names = [String(Id.prefix(12)), Config.Hostname ?? ""].filter { !$0.isEmpty }
+        for (network, endpoint) in NetworkSettings.Networks where !["bridge", "host", "none", "default"].contains(network) {
+            var aliases = endpoint.Aliases ?? []
+            for name in names where !aliases.contains(name) { aliases.append(name) }
+            NetworkSettings.Networks[network]?.Aliases = aliases
+        }
+    }
+}
+
+/// One row of `GET /containers/json`: marshalled as Go's, so an endpoint's unset fields are
+/// `null` as in inspect, not missing.
+public struct ContainerSummary: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["SizeRw", "SizeRootFs"]
     public var Id: String = ""
     public var Names: [String] = []
     public var Image: String = ""
@@ -342,7 +358,8 @@ public struct ContainerSummary: Codable, Sendable {
     public init() {}
 }
 
-public struct PortSummary: Codable, Sendable {
+public struct PortSummary: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["IP", "PublicPort"]
     public var IP: String?
     public var PrivatePort: Int = 0
     public var PublicPort: Int?
@@ -385,8 +402,10 @@ public struct IDResponse: Codable, Sendable {
     public init() {}
 }
 
-public struct ExecInspect: Codable, Sendable {
-    public struct ProcessConfig: Codable, Sendable {
+/// Marshalled as Go's: an unset exit code is `null`, an empty user left out.
+public struct ExecInspect: Codable, Sendable, GoEncodable {
+    public struct ProcessConfig: Codable, Sendable, GoEncodable {
+        public static let omitEmptyKeys: Set<String> = ["user"]
         public var tty: Bool = false
         public var entrypoint: String = ""
         public var arguments: [String] = []

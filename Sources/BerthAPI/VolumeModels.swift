@@ -1,6 +1,8 @@
 /// Volume and mount wire models (moby `api/swagger.yaml`: Volume, VolumeCreateOptions, Mount).
 
-public struct Volume: Codable, Sendable {
+/// Marshalled as Go's: a volume without options or labels shows `null`, as dockerd's.
+public struct Volume: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["CreatedAt", "UsageData"]
     public struct UsageData: Codable, Sendable {
         public var Size: Int64
         public var RefCount: Int64
@@ -46,10 +48,11 @@ public struct ClusterVolumeSpec: Codable, Sendable {
     public init() {}
 }
 
-public struct VolumeListResponse: Codable, Sendable {
+/// Marshalled as Go's: no warnings is `null`, as dockerd's.
+public struct VolumeListResponse: Codable, Sendable, GoEncodable {
     public var Volumes: [Volume]
-    public var Warnings: [String]
-    public init(Volumes: [Volume], Warnings: [String] = []) { self.Volumes = Volumes; self.Warnings = Warnings }
+    public var Warnings: [String]?
+    public init(Volumes: [Volume], Warnings: [String]? = nil) { self.Volumes = Volumes; self.Warnings = Warnings }
 }
 
 public struct VolumePruneReport: Codable, Sendable {

@@ -98,6 +98,9 @@ extension ContainerService {
             execs[execID]?.exitCode = code
             return execs[execID]
         }
+        // the container lists its running execs only (moby deletes an ended one from the
+        // container's store, and keeps it in the daemon's for the exec's own inspect)
+        if let exec = ended { containers.mutate(exec.containerID) { $0.execIDs.removeAll { $0 == execID } } }
         if let exec = ended, let record = containers[exec.containerID] {
             emit(record, "exec_die", ["execID": execID, "exitCode": String(code)])
         }

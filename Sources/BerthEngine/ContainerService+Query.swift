@@ -76,10 +76,11 @@ extension ContainerService {
         if let limit, limit > 0 { records = Array(records.prefix(limit)) }
         var out = records.map(summary)
         if size {
-            // Only when asked (`ps -s`): it walks each writable layer.
+            // Only when asked (`ps -s`): it walks each writable layer, on the blocking pool.
             let imageSizes = Dictionary(await images.records().map { ($0.id.description, $0.size) }) { a, _ in a }
-            for i in out.indices {
-                let rw = images.snapshotter.usage(key: out[i].Id)
+            let snapshotter = images.snapshotter, ids = out.map(\.Id)
+            let sizes = try await Threads.run { ids.map { snapshotter.usage(key: $0) } }
+            for (i, rw) in zip(out.indices, sizes) {
                 out[i].SizeRw = rw
                 out[i].SizeRootFs = rw + (imageSizes[out[i].ImageID] ?? 0)
             }
@@ -119,7 +120,20 @@ extension ContainerService {
         return try JSONDecoder().decode(Spec.self, from: Data(bytes))
     }
 
-    public func inspect(_ ref: String, size: Bool = false) throws -> ContainerInspect {
+    /// `inspect ?size=1`: the writable layer's size (a walk of its files, on the blocking
+    /// pool) and, with the image's, the whole root file system's.
+    public func inspect(_ ref: String, size: Bool) async throws -> ContainerInspect {
+        var out = try inspect(ref)
+        guard size else { return out }
+        let snapshotter = images.snapshotter, id = out.Id
+        let rw = try await Threads.run { snapshotter.usage(key: id) }
+        out.SizeRw = rw
+        // an image removed under its container (rmi -f) leaves its layers, counted in neither
+        out.SizeRootFs = rw + ((try? await images.resolve(out.Image))?.size ?? 0)
+        return out
+    }
+
+    public func inspect(_ ref: String) throws -> ContainerInspect {
         let r = try find(ref)
         var out = ContainerInspect()
         out.Id = r.id
@@ -141,7 +155,6 @@ extension ContainerService {
         out.GraphDriver = GraphDriver()
         out.GraphDriver.Name = images.snapshotter.driver
         out.GraphDriver.Data = (r.driverData ?? [:]).merging(["MergedDir": bundlePath(r.id) + "/rootfs"]) { $1 }
-        if size { out.SizeRw = images.snapshotter.usage(key: r.id) }
         out.Config = r.config
         out.NetworkSettings = networkSettings(r)
         out.Mounts = mountPoints(r)

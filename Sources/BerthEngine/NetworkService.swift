@@ -398,6 +398,10 @@ public actor NetworkService {
         }
         try assignSubnet(&r, subnet: pools.first?.Subnet, gateway: pools.first?.Gateway, range: pools.first?.IPRange, bip: nil)
         if pools.first?.Subnet == nil { r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.IPRange = nil; return c } } }
+        // a pool the client gave is shown as given: without the gateway chosen for it (moby)
+        if let given = pools.first, given.Subnet != nil, given.Gateway == nil {
+            r.ipam.Config = r.ipam.Config.map { $0.map { var c = $0; c.Gateway = nil; return c } }
+        }
         if let aux = pools.first?.AuxiliaryAddresses, !aux.isEmpty, let subnet = r.subnet.flatMap({ try? Subnet(parsing: $0) }) {
             for (_, address) in aux.sorted(by: { $0.key < $1.key }) {
                 guard let ip = IPv4(address), subnet.contains(ip) else { throw EngineError.forbidden("no matching subnet for aux-address \(address)") }
@@ -409,7 +413,7 @@ public actor NetworkService {
         if let s6 = r.subnet6 {
             var pool = IPAMPoolConfig()
             pool.Subnet = s6
-            pool.Gateway = r.gateway6
+            pool.Gateway = pools6.first?.Gateway
             pool.IPRange = r.ipRange6
             r.ipam.Config = (r.ipam.Config ?? []) + [pool]
         }
@@ -431,10 +435,12 @@ public actor NetworkService {
             if let drivers = filters["driver"], !drivers.contains(r.driver) { return false }
             if let types = filters["type"], !types.contains(r.isPredefined ? "builtin" : "custom") { return false }
             return LabelFilter.matches(filters["label"], r.labels)
-        }.map(view)
+        }.map { view($0, containers: false) }
     }
 
-    func view(_ r: NetworkRecord) -> Network {
+    /// A network as the API shows it; a list's leave out the containers, as moby's (only an
+    /// inspect names them).
+    func view(_ r: NetworkRecord, containers: Bool = true) -> Network {
         var n = Network()
         n.Name = r.name
         n.Id = r.id
@@ -446,7 +452,7 @@ public actor NetworkService {
         n.Attachable = r.attachable
         n.Options = r.options
         n.Labels = r.labels
-        for (cid, a) in attached {
+        for (cid, a) in attached where containers {
             guard let e = a.endpoints[r.id] else { continue }
             var c = NetworkContainer()
             c.Name = a.name

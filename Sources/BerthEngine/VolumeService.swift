@@ -89,7 +89,7 @@ public final class VolumeService: @unchecked Sendable {
         out.Name = v.name
         out.CreatedAt = v.createdAt
         out.Labels = v.labels
-        out.Options = v.options
+        out.Options = v.options.isEmpty ? nil : v.options  // none: Go's nil map, as dockerd shows
         out.Mountpoint = store.dataPath(v.name)
         if size { out.UsageData = .init(Size: store.usage(v.name), RefCount: Int64(users ?? 0)) }
         return out

@@ -28,7 +28,11 @@ struct ContainerRoutes {
                                        size: req.flag("size")))
             }),
             (.POST, "/containers/prune", { req, _, r in r.json(try await s.prune(filters: try ContainerService.parseFilters(req.query("filters")))) }),
-            (.GET, "/containers/{id}/json", { req, p, r in r.json(try s.inspect(p[0], size: req.flag("size"))) }),
+            (.GET, "/containers/{id}/json", { req, p, r in
+                var inspect = try await s.inspect(p[0], size: req.flag("size"))
+                if req.versionPrecedes("1.45") { inspect.addAliasesBefore145() }
+                r.json(inspect)
+            }),
             (.POST, "/containers/{id}/start", { _, p, r in try await s.start(p[0]); r.status(.noContent) }),
             (.POST, "/containers/{id}/stop", { req, p, r in
                 try await s.stop(p[0], timeout: req.int("t"), signal: req.query("signal")); r.status(.noContent)

@@ -63,19 +63,23 @@ struct SystemRoutes {
             (.GET, "/system/df", { _, _, r in
                 let usage = containers.imageUsage()
                 let images = try await ImageAPI.list(store, all: true, filters: [:], containersUsing: usage)
-                let list = try await containers.list(all: true, limit: nil, filters: [:])
+                let list = try await containers.list(all: true, limit: nil, filters: [:], size: true)
+                let cache = await buildCache.mountRecords()
                 r.json(DiskUsage(LayersSize: images.reduce(0) { $0 + $1.Size }, Images: images, Containers: list,
-                                 Volumes: try await containers.volumes.usage(), BuildCache: await buildCache.mountRecords()))
+                                 Volumes: try await containers.volumes.usage(), BuildCache: cache, BuilderSize: cache.reduce(0) { $0 + $1.Size }))
             }),
         ]
     }
 
-    struct DiskUsage: Encodable {
+    /// Marshalled as Go's, as its volumes and containers are on their own.
+    struct DiskUsage: Encodable, GoEncodable {
         var LayersSize: Int64
         var Images: [ImageSummary]
         var Containers: [ContainerSummary]
         var Volumes: [Volume]
         var BuildCache: [BuildCacheRecord]
+        /// Deprecated since API 1.42 but still sent (the 1.41 CLI reads it).
+        var BuilderSize: Int64
     }
 
     static func uname() -> (release: String, machine: String) {
