@@ -21,8 +21,19 @@ public struct VersionResponse: Codable, Sendable {
     public init() {}
 }
 
-/// `GET /info` (the fields the docker CLI prints).
-public struct InfoResponse: Codable, Sendable {
+/// `GET /info`, moby's `system.Info` in its order, marshalled as Go's (no warnings is `null`).
+public struct InfoResponse: Codable, Sendable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["DefaultAddressPools"]
+    public struct AddressPool: Codable, Sendable {
+        public var Base: String = ""
+        public var Size: Int = 0
+        public init(Base: String, Size: Int) { self.Base = Base; self.Size = Size }
+    }
+    public struct Commit: Codable, Sendable {
+        public var ID: String = ""
+        public var Expected: String = ""
+        public init(_ id: String = "") { ID = id; Expected = id }
+    }
     public struct Plugins: Codable, Sendable {
         public var Volume: [String] = []
         public var Network: [String] = []
@@ -36,9 +47,13 @@ public struct InfoResponse: Codable, Sendable {
         public var ControlAvailable: Bool = false
         public var NodeID: String = ""
         public var NodeAddr: String = ""
+        public var Error: String = ""
+        public var RemoteManagers: [String]?
         public init() {}
     }
     public struct RegistryConfig: Codable, Sendable {
+        public var AllowNondistributableArtifactsCIDRs: [String] = []
+        public var AllowNondistributableArtifactsHostnames: [String] = []
         public var IndexConfigs: [String: IndexInfo] = [:]
         public var InsecureRegistryCIDRs: [String] = []
         public var Mirrors: [String] = []
@@ -62,6 +77,7 @@ public struct InfoResponse: Codable, Sendable {
     public var Plugins: Plugins = .init()
     public var MemoryLimit: Bool = false
     public var SwapLimit: Bool = false
+    public var KernelMemory: Bool = false
     public var KernelMemoryTCP: Bool = false
     public var CpuCfsPeriod: Bool = false
     public var CpuCfsQuota: Bool = false
@@ -69,6 +85,8 @@ public struct InfoResponse: Codable, Sendable {
     public var CPUSet: Bool = false
     public var PidsLimit: Bool = false
     public var IPv4Forwarding: Bool = false
+    public var BridgeNfIptables: Bool = false
+    public var BridgeNfIp6tables: Bool = false
     public var Debug: Bool = false
     public var NFd: Int = 0
     public var OomKillDisable: Bool = false
@@ -83,10 +101,12 @@ public struct InfoResponse: Codable, Sendable {
     public var OSVersion: String = ""
     public var OSType: String = ""
     public var Architecture: String = ""
-    public var NCPU: Int = 0
-    public var MemTotal: Int64 = 0
     public var IndexServerAddress: String = ""
     public var RegistryConfig: RegistryConfig = .init()
+    public var NCPU: Int = 0
+    public var MemTotal: Int64 = 0
+    /// A swarm node's; never any here.
+    public var GenericResources: [String]?
     public var DockerRootDir: String = ""
     public var HttpProxy: String = ""
     public var HttpsProxy: String = ""
@@ -101,8 +121,13 @@ public struct InfoResponse: Codable, Sendable {
     public var LiveRestoreEnabled: Bool = false
     public var Isolation: String = ""
     public var InitBinary: String = ""
+    public var ContainerdCommit: Commit = .init()
+    public var RuncCommit: Commit = .init()
+    public var InitCommit: Commit = .init()
     public var SecurityOptions: [String] = []
-    public var Warnings: [String] = []
+    /// The configured `default-address-pools` (none when Docker's own are used, as dockerd).
+    public var DefaultAddressPools: [AddressPool]?
+    public var Warnings: [String]?
     public init() {}
 }
 

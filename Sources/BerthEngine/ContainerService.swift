@@ -362,7 +362,7 @@ public final class ContainerService: Sendable {
         if (host.RestartPolicy?.Name ?? "").isEmpty { host.RestartPolicy?.Name = "no" }
         if host.RestartPolicy?.MaximumRetryCount == nil { host.RestartPolicy?.MaximumRetryCount = 0 }
         if (host.CgroupnsMode ?? "").isEmpty { host.CgroupnsMode = SpecBuilder.defaultCgroupnsMode }
-        if (host.Runtime ?? "").isEmpty { host.Runtime = "runc" }
+        if (host.Runtime ?? "").isEmpty { host.Runtime = Self.defaultRuntime }
         if host.Isolation == nil { host.Isolation = "" }
         if host.ConsoleSize == nil { host.ConsoleSize = [0, 0] }
         if host.ContainerIDFile == nil { host.ContainerIDFile = "" }
@@ -396,6 +396,8 @@ public final class ContainerService: Sendable {
         "none": [],
     ]
     public static var logDriverNames: [String] { logDrivers.keys.sorted() }
+    /// The runtime a container names when its client names none (`runc` is taken too).
+    public static let defaultRuntime = "berth-runtime"
     /// The driver a container gets when it names none.
     public var logDriver: String { config.logDriver }
 
@@ -414,7 +416,7 @@ public final class ContainerService: Sendable {
         if let mode = host.CgroupnsMode, !["", "private", "host"].contains(mode) {
             throw EngineError.invalid("invalid cgroup namespace mode: \(mode)")
         }
-        if let runtime = host.Runtime, !["", "runc", "berth-runtime"].contains(runtime) {
+        if let runtime = host.Runtime, !["", "runc", Self.defaultRuntime].contains(runtime) {
             throw EngineError.invalid("unknown or invalid runtime name: \(runtime)")
         }
         if let isolation = host.Isolation, !["", "default"].contains(isolation) {

@@ -44,8 +44,10 @@ public struct NetworkConfig: Sendable {
     /// Whether berthd writes netfilter rules (`--iptables=false` leaves NAT and ports to the user).
     public var iptables: Bool
     public var mtu: Int
-    public init(defaultBridge: String? = "berth0", bip: String? = nil, iptables: Bool = true, mtu: Int = 1500) {
-        self.defaultBridge = defaultBridge; self.bip = bip; self.iptables = iptables; self.mtu = mtu
+    /// `default-address-pools`: where a network's subnet comes from when none is given.
+    public var addressPools: SubnetPools
+    public init(defaultBridge: String? = "berth0", bip: String? = nil, iptables: Bool = true, mtu: Int = 1500, addressPools: SubnetPools = .docker) {
+        self.defaultBridge = defaultBridge; self.bip = bip; self.iptables = iptables; self.mtu = mtu; self.addressPools = addressPools
     }
 }
 
@@ -65,7 +67,7 @@ struct NetworkSetup: Sendable {
 /// (bridges, veths, namespaces, netfilter) is derived from this and reconciled at boot.
 public actor NetworkService {
     static let log = Logger(label: "berth.network")
-    let config: NetworkConfig
+    nonisolated public let config: NetworkConfig
     let recordsPath: String
     let namespaceRoot: String
     let spool: String
@@ -290,7 +292,7 @@ public actor NetworkService {
                     gw = g
                 } else { gw = chosen.firstHost }
             } else {
-                guard let free = DefaultPools.firstFree(avoiding: takenSubnets(except: r.id)) else {
+                guard let free = config.addressPools.firstFree(avoiding: takenSubnets(except: r.id)) else {
                     throw EngineError.forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
                 }
                 chosen = free

@@ -1,3 +1,5 @@
+import BerthSystem
+
 /// An IPv4 address as a host-order integer, so subnets are arithmetic.
 public struct IPv4: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var value: UInt32
@@ -104,17 +106,71 @@ public struct AddressPool: Sendable {
     public mutating func release(_ ip: IPv4) { used.remove(ip) }
 }
 
-/// The pools Docker draws bridge subnets from when none is given: 172.17–31.0.0/16, then
-/// 192.168.0–240.0/20.
-public enum DefaultPools {
-    public static var candidates: [Subnet] {
-        (17...31).map { Subnet(network: IPv4(UInt32(172) << 24 | UInt32($0) << 16), prefix: 16) }
-            + stride(from: 0, through: 240, by: 16).map { Subnet(network: IPv4(UInt32(192) << 24 | UInt32(168) << 16 | UInt32($0) << 8), prefix: 20) }
+/// Where a network's subnet comes from when none is given: dockerd's `default-address-pools`,
+/// each a base split into subnets of one size, taken in order.
+public struct SubnetPools: Sendable, Equatable {
+    public struct Pool: Sendable, Equatable {
+        public let base: Subnet
+        public let size: Int
+
+        /// dockerd's checks: a size from the base's own prefix to 32.
+        public init(base: Subnet, size: Int) throws(NetworkError) {
+            guard (base.prefix...32).contains(size) else {
+                throw .invalid("invalid default address pool \(base): size \(size) must be between its prefix length and 32")
+            }
+            self.base = base
+            self.size = size
+        }
+
+        /// `base=10.10.0.0/16,size=24`, as `--default-address-pool` takes it.
+        public init(parsing text: String) throws(NetworkError) {
+            var fields: [String: String] = [:]
+            for part in text.split(separator: ",") {
+                let pair = part.split(separator: "=", maxSplits: 1).map { String($0).trimmed }
+                guard pair.count == 2 else { throw .invalid("invalid default address pool \(text): want base=CIDR,size=N") }
+                fields[pair[0].lowercased()] = pair[1]
+            }
+            guard let base = fields["base"], let size = fields["size"].flatMap({ Int($0) }) else {
+                throw .invalid("invalid default address pool \(text): want base=CIDR,size=N")
+            }
+            try self.init(base: try Subnet(parsing: base), size: size)
+        }
     }
 
-    /// The first candidate that overlaps neither a subnet in use by another network nor a route
-    /// of the host.
-    public static func firstFree(avoiding taken: [Subnet]) -> Subnet? {
-        candidates.first { c in !taken.contains { $0.overlaps(c) } }
+    public let pools: [Pool]
+
+    public init(_ pools: [Pool]) { self.pools = pools }
+
+    /// Docker's own: 172.17–31.0.0/16, then 192.168.0.0/16 in /20s.
+    public static let docker = SubnetPools(
+        (17...31).map { Pool(unchecked: Subnet(network: IPv4(UInt32(172) << 24 | UInt32($0) << 16), prefix: 16), size: 16) }
+            + [Pool(unchecked: Subnet(network: IPv4(UInt32(192) << 24 | UInt32(168) << 16), prefix: 16), size: 20)])
+
+    /// The first subnet that overlaps neither a subnet in use by another network nor a route of
+    /// the host. A clash skips to the first candidate past it, so the search is as long as the
+    /// list of what is taken, not as the pool (a /8 in /30s is four million); counted in 64 bits
+    /// (a /0 in /32s is 2^32 candidates, and no trap).
+    public func firstFree(avoiding taken: [Subnet]) -> Subnet? {
+        for pool in pools {
+            let base = UInt64(pool.base.network.value)
+            let step = UInt64(1) << UInt64(32 - pool.size)
+            let count = UInt64(1) << UInt64(pool.size - pool.base.prefix)
+            var i: UInt64 = 0
+            while i < count {
+                let candidate = Subnet(network: IPv4(UInt32(truncatingIfNeeded: base + i * step)), prefix: pool.size)
+                guard let clash = taken.first(where: { $0.overlaps(candidate) }) else { return candidate }
+                let clashEnd = UInt64(clash.network.value) + (UInt64(1) << UInt64(32 - clash.prefix))
+                i = max(i + 1, (clashEnd - base + step - 1) / step)
+            }
+        }
+        return nil
+    }
+}
+
+extension SubnetPools.Pool {
+    /// Docker's constants, known to be valid.
+    fileprivate init(unchecked base: Subnet, size: Int) {
+        self.base = base
+        self.size = size
     }
 }

@@ -6,7 +6,7 @@ import Glibc
 
 /// `berth-runtime`: the runc command line over `Runtime`. Returns the process exit status.
 public enum RuntimeCommand {
-    public static let version = "0.1.0"
+    public static let version = BerthVersion.runtime
 
     static let globalFlags: [ArgumentList.Flag] = [
         .value("root"), .value("log"), .value("log-format"), .bool("debug"), .bool("systemd-cgroup"),

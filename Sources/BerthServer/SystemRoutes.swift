@@ -95,7 +95,6 @@ struct SystemRoutes {
 
     static func nowNanos() -> Int64 { Int64(Timestamp.epochNow() * 1e9) }
 
-    /// `since`/`until`: Unix seconds with optional fraction (what the CLI sends) or RFC 3339.
     static func version() -> VersionResponse {
         var v = VersionResponse()
         let (release, machine) = uname()
@@ -112,10 +111,11 @@ struct SystemRoutes {
         var engine = VersionResponse.Component()
         engine.Name = "Engine"
         engine.Version = engineVersion
-        engine.Details = ["ApiVersion": APIVersion.current, "Arch": arch(machine), "KernelVersion": release, "MinAPIVersion": APIVersion.minimum, "Os": "linux"]
+        engine.Details = ["ApiVersion": APIVersion.current, "Arch": arch(machine), "BuildTime": v.BuildTime, "Experimental": "false",
+                          "GitCommit": v.GitCommit, "GoVersion": v.GoVersion, "KernelVersion": release, "MinAPIVersion": APIVersion.minimum, "Os": "linux"]
         var runtime = VersionResponse.Component()
         runtime.Name = "berth-runtime"
-        runtime.Version = "0.1.0"
+        runtime.Version = BerthVersion.runtime
         v.Components = [engine, runtime]
         return v
     }
@@ -138,7 +138,10 @@ struct SystemRoutes {
         i.Plugins.Log = ContainerService.logDriverNames
         i.MemoryLimit = true; i.SwapLimit = true; i.CpuCfsPeriod = true; i.CpuCfsQuota = true
         i.CPUShares = true; i.CPUSet = true; i.PidsLimit = true; i.OomKillDisable = !Cgroups.isUnified()
-        i.IPv4Forwarding = ((try? FileIO.readString("/proc/sys/net/ipv4/ip_forward"))?.trimmed ?? "0") == "1"
+        func enabled(_ path: String) -> Bool { ((try? FileIO.readString(path))?.trimmed ?? "0") == "1" }  // none: the module is not loaded
+        i.IPv4Forwarding = enabled("/proc/sys/net/ipv4/ip_forward")
+        i.BridgeNfIptables = enabled("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        i.BridgeNfIp6tables = enabled("/proc/sys/net/bridge/bridge-nf-call-ip6tables")
         i.SystemTime = Timestamp.now()
         i.LoggingDriver = containers.logDriver
         i.CgroupDriver = "cgroupfs"
@@ -155,13 +158,20 @@ struct SystemRoutes {
         i.DockerRootDir = dataRoot
         i.Name = Self.hostname()
         i.ServerVersion = engineVersion
-        i.Runtimes = ["berth-runtime": .init("berth-runtime")]
-        i.DefaultRuntime = "berth-runtime"
+        // `--runtime runc` is taken as a name for the same runtime, as scripts written for docker pass it
+        i.Runtimes = ["berth-runtime": .init("berth-runtime"), "runc": .init("berth-runtime")]
+        i.DefaultRuntime = ContainerService.defaultRuntime
         i.Swarm = .init()
         i.Swarm.LocalNodeState = "inactive"
         i.LiveRestoreEnabled = true
         i.Isolation = ""
         i.InitBinary = "docker-init"  // what `--init` binds at /sbin/docker-init, as dockerd names it
+        // what the docker CLI prints as the containerd, runc and init versions: no containerd runs here
+        i.ContainerdCommit = .init("N/A")
+        i.RuncCommit = .init("berth-runtime " + BerthVersion.runtime)
+        i.InitCommit = .init("N/A")
+        let pools = containers.networks.config.addressPools
+        if pools != .docker { i.DefaultAddressPools = pools.pools.map { .init(Base: $0.base.description, Size: $0.size) } }
         i.SecurityOptions = ["name=seccomp,profile=builtin"] + (containers.usernsRemapped ? ["name=userns"] : []) + ["name=cgroupns"]
         return i
     }

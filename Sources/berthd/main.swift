@@ -4,6 +4,7 @@ import BerthCgroups
 import BerthDiagnostics
 import BerthEngine
 import BerthImage
+import BerthNetwork
 import BerthRegistry
 import BerthServer
 import BerthSnapshot
@@ -47,7 +48,9 @@ struct DaemonJSON: Decodable {
     var cniBinDir: String?
     var cpuRtPeriod: Int64?
     var cpuRtRuntime: Int64?
+    var defaultAddressPools: [PoolJSON]?
     struct UlimitJSON: Decodable { var Name: String?; var Soft: Int64; var Hard: Int64 }
+    struct PoolJSON: Decodable { var base: String; var size: Int }
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataRoot = "data-root", execRoot = "exec-root", storageDriver = "storage-driver", hosts, logLevel = "log-level", debug
         case liveRestore = "live-restore", logOpts = "log-opts", logDriver = "log-driver", registryMirrors = "registry-mirrors"
@@ -56,7 +59,7 @@ struct DaemonJSON: Decodable {
         case usernsRemap = "userns-remap"
         case tls, tlsVerify = "tlsverify", tlsCACert = "tlscacert", tlsCert = "tlscert", tlsKey = "tlskey"
         case cri, criSocket = "cri-socket", criStreamingAddress = "cri-streaming-address", cniConfDir = "cni-conf-dir", cniBinDir = "cni-bin-dir"
-        case cpuRtPeriod = "cpu-rt-period", cpuRtRuntime = "cpu-rt-runtime"
+        case cpuRtPeriod = "cpu-rt-period", cpuRtRuntime = "cpu-rt-runtime", defaultAddressPools = "default-address-pools"
     }
 }
 
@@ -87,6 +90,7 @@ let daemonFlags: [DaemonFlag] = [
     .init(short: nil, long: "cri-streaming-address", kind: "string", help: "Address of the CRI streaming server for exec, attach and port-forward (default \"127.0.0.1:0\": a free port)"),
     .init(short: nil, long: "data-root", kind: "string", help: "Root directory of persistent Berth state (default \"/var/lib/berth\")"),
     .init(short: "D", long: "debug", kind: nil, help: "Enable debug mode"),
+    .init(short: nil, long: "default-address-pool", kind: "pool-options", help: "Default address pools for node specific local networks (base=CIDR,size=N; repeatable)"),
     .init(short: nil, long: "exec-root", kind: "string", help: "Root directory for execution state files (default \"/run/berth\")"),
     .init(short: "h", long: "help", kind: nil, help: "Print usage"),
     .init(short: "H", long: "host", kind: "list", help: "Daemon socket(s) to connect to (default unix:///run/berth/berth.sock)"),
@@ -222,9 +226,16 @@ do {
         log.info("user namespaces: container root is \(range.uid):\(range.gid) on the host (\(range.size) IDs)")
     }
     let bridge = overrides["bridge"] ?? file.bridge ?? "berth0"
+    // as dockerd: the flags' pools replace the file's, and either replaces Docker's own
+    let pools: [SubnetPools.Pool]
+    do {
+        pools = try lists["default-address-pool"].map { try $0.map { text throws(NetworkError) in try SubnetPools.Pool(parsing: text) } }
+            ?? (file.defaultAddressPools ?? []).map { pool throws(NetworkError) in try SubnetPools.Pool(base: try Subnet(parsing: pool.base), size: pool.size) }
+    } catch { fail("\(error)") }
     let networks = try NetworkService(config: NetworkConfig(defaultBridge: bridge == "none" ? nil : bridge, bip: overrides["bip"] ?? file.bip,
                                                             iptables: overrides["iptables"].map { $0 != "false" } ?? file.iptables ?? true,
-                                                            mtu: overrides["mtu"].flatMap { Int($0) } ?? file.mtu ?? 1500),
+                                                            mtu: overrides["mtu"].flatMap { Int($0) } ?? file.mtu ?? 1500,
+                                                            addressPools: pools.isEmpty ? .docker : SubnetPools(pools)),
                                       dataRoot: dataRoot, execRoot: execRoot)
     let events = EventLog()
     let containers = try ContainerService(config: config, images: images, networks: networks,

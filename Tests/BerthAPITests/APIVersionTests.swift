@@ -12,4 +12,18 @@ struct APIVersionTests {
         #expect(!APIVersion.precedes("2.0", "1.99"))
         #expect(APIVersion.precedes("x.y", "0.1"))  // not a number: 0, and no trap
     }
+
+    /// An API 1.44 client finds the container by its short ID and hostname on a user network, as
+    /// moby adds them back; the default bridge has no aliases.
+    @Test func aliasesBefore145NameTheContainerOnUserNetworks() {
+        var inspect = ContainerInspect()
+        inspect.Id = String(repeating: "ab", count: 32)
+        inspect.Config.Hostname = "web"
+        var endpoint = EndpointSettings()
+        endpoint.Aliases = ["db", "web"]
+        inspect.NetworkSettings.Networks = ["mine": endpoint, "bridge": EndpointSettings()]
+        inspect.addAliasesBefore145()
+        #expect(inspect.NetworkSettings.Networks["mine"]?.Aliases == ["db", "web", "abababababab"])
+        #expect(inspect.NetworkSettings.Networks["bridge"]?.Aliases == nil)
+    }
 }

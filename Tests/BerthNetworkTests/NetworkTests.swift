@@ -37,8 +37,22 @@ import Testing
     }
 
     @Test func defaultPoolsAvoidTakenRanges() throws {
-        #expect(DefaultPools.firstFree(avoiding: [])?.description == "172.17.0.0/16")
-        #expect(DefaultPools.firstFree(avoiding: [try Subnet(parsing: "172.17.0.0/16"), try Subnet(parsing: "172.18.3.0/24")])?.description == "172.19.0.0/16")
+        #expect(SubnetPools.docker.firstFree(avoiding: [])?.description == "172.17.0.0/16")
+        #expect(SubnetPools.docker.firstFree(avoiding: [try Subnet(parsing: "172.17.0.0/16"), try Subnet(parsing: "172.18.3.0/24")])?.description == "172.19.0.0/16")
+        let taken = try (17...31).map { try Subnet(parsing: "172.\($0).0.0/16") } + [try Subnet(parsing: "192.168.0.0/20")]
+        #expect(SubnetPools.docker.firstFree(avoiding: taken)?.description == "192.168.16.0/20")
+    }
+
+    /// `--default-address-pool base=10.10.0.0/16,size=24`: its /24s in order; sizes outside the
+    /// base's prefix..32 refused; a whole IPv4 space in /32s counted without a trap.
+    @Test func configuredPoolsSplitTheirBase() throws {
+        let pools = SubnetPools([try SubnetPools.Pool(parsing: "base=10.10.0.0/16,size=24")])
+        #expect(pools.firstFree(avoiding: [try Subnet(parsing: "10.10.0.0/23")])?.description == "10.10.2.0/24")
+        #expect(throws: NetworkError.self) { try SubnetPools.Pool(parsing: "base=10.10.0.0/16,size=8") }
+        #expect(throws: NetworkError.self) { try SubnetPools.Pool(parsing: "base=10.10.0.0/16,size=33") }
+        #expect(throws: NetworkError.self) { try SubnetPools.Pool(parsing: "base=10.10.0.0/16") }
+        let everything = SubnetPools([try SubnetPools.Pool(parsing: "base=0.0.0.0/0,size=32")])
+        #expect(everything.firstFree(avoiding: [try Subnet(parsing: "0.0.0.0/1")])?.description == "128.0.0.0/32")
     }
 
     @Test func rulesetIsWholeChains() throws {

@@ -7,7 +7,9 @@ keeps. The generated requests of test_api_schema.py are checked by the same rule
 import json
 import os
 
-from conftest import BERTH, UnixHTTP, run_captured
+import pytest
+
+from conftest import BERTH, Daemon, UnixHTTP, run_captured
 from peer_engines import engines  # noqa: F401 (a fixture)
 from swagger_conformance import Swagger, swagger_error
 
@@ -199,6 +201,8 @@ SHAPE_DIFFERENCES = {
     "/images/json /Labels", "/images/json /RepoDigests", "/system/df /Images/0/Labels", "/system/df /Images/0/RepoDigests",
     "/system/df /BuildCache",
     "ExecIDs",  # the detached exec of make_objects may or may not have ended on either engine
+    "/info /Runtimes",  # named for what each engine runs
+    "/info /DefaultAddressPools",  # the peer dockerd is given pools of its own; berthd's are its defaults
 }
 
 
@@ -209,7 +213,7 @@ def shapes(engine, names):
     ours = {"/containers/json": lambda c: "/conf-c" in c["Names"], "/images/json": lambda i: "busybox:latest" in (i["RepoTags"] or []),
             "/networks": lambda n: n["Name"] == "conf-net"}
     for method, template, path in READS:
-        if path is None or template in ("/containers/{id}/stats", "/info", "/version"):
+        if path is None or template == "/containers/{id}/stats":
             continue
         document = json.loads(request(engine, method, path.format(**names))[2])
         if template in ours:
@@ -260,3 +264,33 @@ def test_answers_have_dockerds_shape_key_by_key(engines):
     assert not differences, sorted(differences.items())
     assert berthd["created /HostConfig/Privileged"] == "bool" and berthd["created /HostConfig/PidsLimit"] == "null"
     assert berthd["created /Config/Env"] == "null"
+
+
+def test_default_address_pools_give_networks_their_subnets_as_dockerd(engines):
+    """`--default-address-pool base=CIDR,size=N` (dockerd's flag; `default-address-pools` in
+    daemon.json): a network created without a subnet gets the pool's next /N, and `info` lists
+    the pools, as the peer dockerd started with one does; a daemon.json pool of the wrong size
+    stops the daemon at start, naming it."""
+    berthd = Daemon(extra_args=["--default-address-pool", "base=10.219.0.0/16,size=24"])
+    berthd.start()
+    try:
+        for engine, base in ((engines[0], "10.215."), (berthd, "10.219.")):
+            engine.docker("network", "rm", "conf-pool")
+            assert engine.docker("network", "create", "conf-pool").returncode == 0
+            try:
+                subnet = json.loads(request(engine, "GET", "/networks/conf-pool")[2])["IPAM"]["Config"][0]["Subnet"]
+                assert subnet.startswith(base) and subnet.endswith("/24"), (engine, subnet)
+            finally:
+                engine.docker("network", "rm", "conf-pool")
+            pools = json.loads(request(engine, "GET", "/info")[2])["DefaultAddressPools"]
+            assert pools == [{"Base": base + "0.0/16", "Size": 24}], (engine, pools)
+    finally:
+        berthd.stop()
+    refused = Daemon()
+    with open(os.path.join(refused.base, "daemon.json"), "w") as f:
+        json.dump({"default-address-pools": [{"base": "10.219.0.0/16", "size": 8}]}, f)
+    try:
+        with pytest.raises(RuntimeError, match="invalid default address pool 10.219.0.0/16: size 8"):
+            refused.start()
+    finally:
+        refused.stop()
