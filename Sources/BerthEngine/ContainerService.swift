@@ -396,8 +396,10 @@ public final class ContainerService: Sendable {
         "none": [],
     ]
     public static var logDriverNames: [String] { logDrivers.keys.sorted() }
-    /// The runtime a container names when its client names none (`runc` is taken too).
-    public static let defaultRuntime = "berth-runtime"
+    /// The runtime a container names when its client names none: dockerd's name for its
+    /// default, which clients compare (docker-py's suite does); it runs berth-runtime, as
+    /// `info`'s runtimes say, and `berth-runtime` is taken as a name too.
+    public static let defaultRuntime = "runc"
     /// The driver a container gets when it names none.
     public var logDriver: String { config.logDriver }
 
@@ -416,7 +418,7 @@ public final class ContainerService: Sendable {
         if let mode = host.CgroupnsMode, !["", "private", "host"].contains(mode) {
             throw EngineError.invalid("invalid cgroup namespace mode: \(mode)")
         }
-        if let runtime = host.Runtime, !["", "runc", Self.defaultRuntime].contains(runtime) {
+        if let runtime = host.Runtime, !["", "runc", "berth-runtime"].contains(runtime) {
             throw EngineError.invalid("unknown or invalid runtime name: \(runtime)")
         }
         if let isolation = host.Isolation, !["", "default"].contains(isolation) {

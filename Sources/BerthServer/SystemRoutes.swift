@@ -158,7 +158,7 @@ struct SystemRoutes {
         i.DockerRootDir = dataRoot
         i.Name = Self.hostname()
         i.ServerVersion = engineVersion
-        // `--runtime runc` is taken as a name for the same runtime, as scripts written for docker pass it
+        // two names for the one runtime: `runc`, the default's name as dockerd's (scripts pass it), and its own
         i.Runtimes = ["berth-runtime": .init("berth-runtime"), "runc": .init("berth-runtime")]
         i.DefaultRuntime = ContainerService.defaultRuntime
         i.Swarm = .init()
