@@ -20,6 +20,12 @@ public struct CgroupStats: Sendable, Equatable {
     public var pidsLimit: UInt64?
     /// (major, minor, "read"/"write", bytes).
     public var ioBytes: [(UInt32, UInt32, String, UInt64)] = []
+    /// (major, minor, "read"/"write", operations).
+    public var ioServiced: [(UInt32, UInt32, String, UInt64)] = []
+    /// v1's other blkio counters by the API's name (`io_queue_recursive`…; the op empty for the
+    /// two without one), each empty where the kernel's I/O scheduler keeps none; nil on v2,
+    /// which has none of them (as dockerd shows).
+    public var blkioV1: [String: [(UInt32, UInt32, String, UInt64)]]?
 
     public init() {}
 
@@ -41,6 +47,17 @@ public struct CgroupStats: Sendable, Equatable {
     static func limit(_ text: String?) -> UInt64? {
         guard let text, let v = UInt64(text), v < (1 << 62) else { return nil }
         return v
+    }
+
+    /// v1 blkio lines, `maj:min Op value` or `maj:min value`; a device's `Total` is left out.
+    static func blkioEntries(_ text: String?, readWriteOnly: Bool) -> [(UInt32, UInt32, String, UInt64)] {
+        (text ?? "").split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2 || parts.count == 3, let dev = device(parts[0]), let v = parts.last.flatMap({ UInt64($0) }) else { return nil }
+            let op = parts.count == 3 ? parts[1].lowercased() : ""
+            if op == "total" || (readWriteOnly && op != "read" && op != "write") { return nil }
+            return (dev.0, dev.1, op, v)
+        }
     }
 
     static func device(_ text: Substring) -> (UInt32, UInt32)? {
@@ -78,12 +95,12 @@ extension V1CgroupManager {
             s.pidsLimit = CgroupStats.limit(CgroupFiles.read(dir, "pids.max"))
         }
         if let dir = directory("blkio") {
-            for line in (CgroupFiles.read(dir, "blkio.throttle.io_service_bytes") ?? "").split(separator: "\n") {
-                let parts = line.split(separator: " ")
-                guard parts.count == 3, let dev = CgroupStats.device(parts[0]), let v = UInt64(parts[2]) else { continue }
-                let op = parts[1].lowercased()
-                if op == "read" || op == "write" { s.ioBytes.append((dev.0, dev.1, op, v)) }
-            }
+            s.ioBytes = CgroupStats.blkioEntries(CgroupFiles.read(dir, "blkio.throttle.io_service_bytes"), readWriteOnly: true)
+            s.ioServiced = CgroupStats.blkioEntries(CgroupFiles.read(dir, "blkio.throttle.io_serviced"), readWriteOnly: true)
+            let files = ["io_queue_recursive": "blkio.io_queued_recursive", "io_service_time_recursive": "blkio.io_service_time_recursive",
+                         "io_wait_time_recursive": "blkio.io_wait_time_recursive", "io_merged_recursive": "blkio.io_merged_recursive",
+                         "io_time_recursive": "blkio.time_recursive", "sectors_recursive": "blkio.sectors_recursive"]
+            s.blkioV1 = files.mapValues { CgroupStats.blkioEntries(CgroupFiles.read(dir, $0), readWriteOnly: false) }
         }
         return s
     }
@@ -115,6 +132,8 @@ extension V2CgroupManager {
             }
             s.ioBytes.append((dev.0, dev.1, "read", values["rbytes"] ?? 0))
             s.ioBytes.append((dev.0, dev.1, "write", values["wbytes"] ?? 0))
+            s.ioServiced.append((dev.0, dev.1, "read", values["rios"] ?? 0))
+            s.ioServiced.append((dev.0, dev.1, "write", values["wios"] ?? 0))
         }
         return s
     }

@@ -35,8 +35,18 @@ extension ContainerService {
         out.memory_stats.limit = min(cgroup.memoryLimit ?? host, host)
         out.pids_stats.current = cgroup.pids
         out.pids_stats.limit = cgroup.pidsLimit
-        out.blkio_stats.io_service_bytes_recursive = cgroup.ioBytes.map {
-            ContainerStats.BlkioEntry(major: $0.0, minor: $0.1, op: $0.2, value: $0.3)
+        func entries(_ list: [(UInt32, UInt32, String, UInt64)]) -> [ContainerStats.BlkioEntry] {
+            list.map { ContainerStats.BlkioEntry(major: $0.0, minor: $0.1, op: $0.2, value: $0.3) }
+        }
+        out.blkio_stats.io_service_bytes_recursive = entries(cgroup.ioBytes)
+        out.blkio_stats.io_serviced_recursive = entries(cgroup.ioServiced)
+        if let v1 = cgroup.blkioV1 {
+            out.blkio_stats.io_queue_recursive = v1["io_queue_recursive"].map(entries)
+            out.blkio_stats.io_service_time_recursive = v1["io_service_time_recursive"].map(entries)
+            out.blkio_stats.io_wait_time_recursive = v1["io_wait_time_recursive"].map(entries)
+            out.blkio_stats.io_merged_recursive = v1["io_merged_recursive"].map(entries)
+            out.blkio_stats.io_time_recursive = v1["io_time_recursive"].map(entries)
+            out.blkio_stats.sectors_recursive = v1["sectors_recursive"].map(entries)
         }
         if record.hostConfig.NetworkMode != "none", record.state.Pid > 0, let text = try? FileIO.readString("/proc/\(record.state.Pid)/net/dev") {
             let networks = ContainerStats.NetworkStats.parse(procNetDev: text)
