@@ -106,7 +106,11 @@ public enum ImageAPI {
         out.VirtualSize = record.size
         out.GraphDriver = GraphDriver()
         out.GraphDriver.Name = store.snapshotter.driver
-        if let top = ChainID.of(config.rootfs.diffIDs).last { out.GraphDriver.Data = store.snapshotter.driverData(key: top.description) }
+        if let top = ChainID.of(config.rootfs.diffIDs).last?.description {
+            // reads the layer chain's records: on the blocking pool, not the connection's loop
+            let snapshotter = store.snapshotter
+            out.GraphDriver.Data = try await Threads.run { snapshotter.driverData(key: top) }
+        }
         out.RootFS = ImageInspect.RootFS()
         out.RootFS.Type = "layers"
         out.RootFS.Layers = config.rootfs.diffIDs.map(\.description)
