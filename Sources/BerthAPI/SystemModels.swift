@@ -143,7 +143,9 @@ public struct SystemCheckReport: Codable, Sendable {
 
 /// One record of `system df`'s `BuildCache` (moby's `types.BuildCache`): here, the directory of a
 /// `RUN --mount=type=cache` id, BuildKit's `exec.cachemount` record.
-public struct BuildCacheRecord: Codable, Sendable, Equatable {
+public struct BuildCacheRecord: Codable, Sendable, Equatable, GoEncodable {
+    /// moby's `Parents` is omitempty (`system df` marshals these as Go's).
+    public static let omitEmptyKeys: Set<String> = ["Parents"]
     public var ID: String
     public var Parents: [String]?
     public var `Type`: String

@@ -104,4 +104,13 @@ import Testing
         }
         #expect(!text.contains(#""Runtime""#))
     }
+
+    /// A `system df` build-cache record without parents leaves the key out, as moby's omitempty;
+    /// an unused one's last use is null.
+    @Test func buildCacheRecordsOmitEmptyParents() throws {
+        let record = BuildCacheRecord(ID: "x", Type: "exec.cachemount", Description: "d", InUse: false, Shared: true, Size: 0,
+                                      CreatedAt: "t", LastUsedAt: nil, UsageCount: 0)
+        let text = String(decoding: try WireEncoder.encode([record]), as: UTF8.self)
+        #expect(!text.contains("Parents") && text.contains(#""LastUsedAt":null"#))
+    }
 }
