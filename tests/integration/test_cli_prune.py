@@ -85,7 +85,9 @@ def test_info_reads_as_the_docker_clis(daemon):
     def info(client):
         r = subprocess.run([client, "info"], env=daemon.env(), capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == 0, (client, r.stderr)
-        return re.sub(r"^ Version: .*$", " Version: <client>", r.stdout, count=1, flags=re.M).splitlines()
+        text = re.sub(r"^ Version: .*$", " Version: <client>", r.stdout, count=1, flags=re.M)
+        # the docker CLI prints the runtimes in Go's random map order; berth sorts them
+        return [" Runtimes: " + " ".join(sorted(line.split()[1:])) if line.startswith(" Runtimes: ") else line for line in text.splitlines()]
     theirs, ours = info(DOCKER), info(BERTH)
     assert ours == theirs, "\n".join(f"{a!r:60} {b!r}" for a, b in zip(ours, theirs))
     assert " Insecure Registries:" in ours and "  127.0.0.0/8" in ours and " Init Binary: docker-init" in ours
