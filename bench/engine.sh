@@ -156,10 +156,13 @@ start_50() {  # command prefix, image, remove command: three rounds of 50; print
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 # five samples 0.2 s apart of a measuring command; prints them
 sampled() { local out=""; for _ in 1 2 3 4 5; do out="$out $("$@")"; sleep 0.2; done; echo $out; }
+# Each engine's shims are measured idle, 3 s after the last of the 50 starts: a berth shim gives
+# back its program's pages after a second with nothing to do (Shim.settleDelay).
+settle() { sleep 3; }
 echo "starting 50 detached containers per engine" >&2
 berth50_samples=$(start_50 "$berth" busybox "ids=\$($berth ps -aq); $berth rm -f \$ids")
 berth50=$(median $berth50_samples)
-sleep 1
+settle
 berth_shims() { pgrep -f "berth-shim /run/berth-bench/" || true; }
 berth_shim_rss() { avg_rss $(berth_shims); }
 berth_shim_samples=$(sampled berth_shim_rss)
@@ -176,7 +179,7 @@ docker50=""; docker_shim=0; podman50=""; conmon=0; docker_shim_pss=0; conmon_pss
 if [ "$have_docker" = 1 ]; then
     docker50_samples=$(start_50 "$dock" busybox "ids=\$($dock ps -aq); $dock rm -f \$ids")
     docker50=$(median $docker50_samples)
-    sleep 1
+    settle
     docker_shim=$(avg_rss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     docker_shim_pss=$(avg_pss $(pgrep -f "containerd-shim-runc-v2 -namespace berth-bench" || true))
     ps_cmds+=(-n "docker" "$dock ps -a")
@@ -185,7 +188,7 @@ fi
 if [ "$have_podman" = 1 ]; then
     podman50_samples=$(start_50 "$podman" "$pimage" "$podman rm -af")
     podman50=$(median $podman50_samples)
-    sleep 1
+    settle
     conmon=$(avg_rss $(pgrep -x conmon || true))
     conmon_pss=$(avg_pss $(pgrep -x conmon || true))
     ps_cmds+=(-n "podman" "$podman ps -a")

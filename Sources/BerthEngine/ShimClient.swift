@@ -55,16 +55,23 @@ public enum ShimClient {
     }
 
     /// The reply line; the descriptor then carries the stream, if any, without a time limit.
+    /// The stream that may follow the line is the caller's: what arrived is peeked at and only
+    /// the line taken, rather than read a byte per call.
     public static func readReply(_ fd: Int32, socket: String) throws -> ShimReply {
         var line: [UInt8] = []
-        var byte: UInt8 = 0
+        var chunk = [UInt8](repeating: 0, count: 512)
         while true {
-            let n = read(fd, &byte, 1)
+            let n = recv(fd, &chunk, chunk.count, Int32(MSG_PEEK))
             if n < 0 && errno == EINTR { continue }
             if n < 0 && errno == EAGAIN { throw Unresponsive(socket: socket) }
             if n <= 0 { throw Ended(socket: socket) }
-            if byte == 10 { break }
-            line.append(byte)
+            let end = chunk[0..<n].firstIndex(of: 10)
+            let take = end.map { $0 + 1 } ?? n
+            var taken = 0
+            repeat { taken = read(fd, &chunk, take) } while taken < 0 && errno == EINTR
+            guard taken == take else { throw Ended(socket: socket) }  // what was peeked is queued: all of it
+            line += chunk[0..<(end ?? n)]
+            if end != nil { break }
         }
         try UnixSocket.setTimeout(fd, 0)
         let reply = try JSONDecoder().decode(ShimReply.self, from: Data(line))

@@ -30,6 +30,13 @@ public final class Shim {
     var exitDeadline: Double = 0
     /// When `start` released the init, until its first output (see `awaitFirstOutput`).
     var quietSince: Double?
+    /// Whether what the last piece of work used has gone back since (`berth_release_idle_memory`).
+    /// A shim spends the container's life waiting, and its last request or output leaves the
+    /// text and data pages it ran mapped, 2–3 MB of RSS per shim; after `settleDelay` ms with
+    /// nothing to do they go, just before the wait that may last hours, and what runs next
+    /// faults back in from the page cache.
+    var settled = false
+    static let settleDelay: Int32 = 1000
 
     /// A connection from berthd.
     final class Client {
@@ -203,6 +210,7 @@ public final class Shim {
 
     /// Serves until the container has exited and its output is drained; returns its exit status.
     public func run() -> ExitStatus {
+        var settleDue = false
         while true {
             if let exit, outputs.isEmpty || Monotonic.now() > exitDeadline {
                 return finish(exit)
@@ -226,9 +234,16 @@ public final class Shim {
             for sink in [stdin].compactMap({ $0 }) + execs.values.compactMap(\.stdin) where !sink.pending.isEmpty {
                 fds.append(pollfd(fd: sink.fd, events: Int16(POLLOUT), revents: 0))
             }
-            let timeout: Int32 = exit != nil ? 100 : attachBehind ? 250 : -1
+            let waiting = exit == nil && !attachBehind
+            if waiting && settleDue {
+                berth_release_idle_memory()
+                settled = true
+            }
+            let timeout: Int32 = exit != nil ? 100 : attachBehind ? 250 : settled ? -1 : Self.settleDelay
             let rc = poll(&fds, nfds_t(fds.count), timeout)
             if rc < 0 && errno == EINTR { continue }
+            settleDue = rc == 0 && waiting && !settled
+            if rc > 0 { settled = false }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == signals { reap() }
                 else if entry.fd == listener { accept() }
@@ -444,8 +459,6 @@ public final class Shim {
                 reply(client.fd, ShimReply(error: "\(error)"))
             }
             drop(client.fd)
-            // the shim now waits, as long as the container lives: what starting used goes back
-            berth_release_idle_memory()
         case .state:
             reply(client.fd, ShimReply(pid: initPid, exit: exit))
             drop(client.fd)

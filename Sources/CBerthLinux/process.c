@@ -39,10 +39,31 @@ int berth_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 /* Two kinds of pages stay charged to a long-lived process after a deep piece of work without
  * being used again. The stack below the caller's frame holds nothing live once a deep call
  * (decoding a spec, creating the container) has returned; a margin is kept for the calls this
- * one makes. And the program's text: a process forked from one that ran much more code (a shim
- * from the shim template) maps every page of it the parent touched, 7 MB, though the page cache
- * holds them once; its own loop runs a small part, which faults back in when next run. Text is
- * never written, so dropping it (MADV_DONTNEED on a private file mapping) loses nothing. */
+ * one makes. And the program's own file pages: a process forked from one that ran much more code
+ * (a shim from the shim template) maps every page of text and of unwritten data the parent
+ * touched, and every first touch maps the 64 KiB around it (the kernel's fault-around), though
+ * the page cache holds them once; its own loop runs a small part, which faults back in when next
+ * run. Only pages the kernel can read again from the file go: a page of a private file mapping
+ * that is still the file's (pagemap's "file page" bit), never one written since (relocated
+ * data, a static's value), nor one swapped out, which MADV_DONTNEED would lose. */
+static void release_file_pages(int pagemap, uintptr_t low, uintptr_t high, long page) {
+    uint64_t entries[512];
+    uintptr_t run = 0, at = low;
+    while (at < high) {
+        size_t count = (high - at) / (uintptr_t)page;
+        if (count > 512) count = 512;
+        ssize_t got = pread(pagemap, entries, count * 8, (off_t)(at / (uintptr_t)page * 8));
+        if (got <= 0) break;
+        for (size_t i = 0; i < (size_t)got / 8; i++, at += (uintptr_t)page) {
+            int present = (entries[i] >> 63) & 1, file = (entries[i] >> 61) & 1;
+            if (present && file) { if (!run) run = at; continue; }
+            if (run) madvise((void *)run, at - run, MADV_DONTNEED);
+            run = 0;
+        }
+    }
+    if (run) madvise((void *)run, at - run, MADV_DONTNEED);
+}
+
 static void release_unused_mappings(void) {
     char here;
     long page = sysconf(_SC_PAGESIZE);
@@ -50,16 +71,18 @@ static void release_unused_mappings(void) {
     char line[512];
     FILE *maps = fopen("/proc/self/maps", "re");
     if (!maps) return;
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     uintptr_t low, high;
     char perms[8];
     while (fgets(line, sizeof line, maps)) {
         if (sscanf(line, "%lx-%lx %7s", &low, &high, perms) != 3) continue;
         if (strstr(line, "[stack]")) {
             if (keep > low && keep < high) madvise((void *)low, keep - low, MADV_DONTNEED);
-        } else if (strcmp(perms, "r-xp") == 0 && strchr(line, '/')) {
-            madvise((void *)low, high - low, MADV_DONTNEED);
+        } else if (perms[3] == 'p' && strchr(line, '/') && pagemap >= 0) {
+            release_file_pages(pagemap, low, high, page);
         }
     }
+    if (pagemap >= 0) close(pagemap);
     fclose(maps);
 }
 

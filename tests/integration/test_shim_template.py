@@ -3,6 +3,7 @@ instead of exec'ing it. A forked shim must look and behave as an exec'd one did 
 line names its config, it outlives the template and berthd), a template that died is replaced at
 the next start, and the template ends with its daemon."""
 import os
+import select
 import signal
 import subprocess
 import time
@@ -99,5 +100,64 @@ def test_the_init_created_by_the_shims_short_lived_child_is_the_shims_own(daemon
         assert failed.returncode == 127 and "no such file or directory" in failed.stdout + failed.stderr
         # no process is left behind by the steps: the shim's children are the init and the exec
         assert sorted(children(shim)) == sorted([init, execd])
+    finally:
+        daemon.ok("rm", "-f", cid)
+
+
+def file_pages(pid):
+    """KiB of the shim's file mappings (its program, and its libraries in a dynamic build): what
+    is mapped, and what of it is resident."""
+    mapped = resident = 0
+    current = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:
+                current = fields[5] if len(fields) > 5 and fields[5].startswith("/") else None
+                if current:
+                    low, high = (int(x, 16) for x in fields[0].split("-"))
+                    mapped += (high - low) // 1024
+            elif current and fields[0] == "Rss:":
+                resident += int(fields[1])
+    return mapped, resident
+
+
+def test_an_idle_shim_gives_back_its_program_pages_and_still_serves(daemon):
+    """A shim that has had nothing to do for a moment drops the pages of its program it ran
+    (they stay in the page cache; what runs again faults back in): an idle container's shim then
+    holds a small part of its program resident. Everything it serves must work as before after
+    that, and again after the next settling: an exec, the logs, an attach, a stop."""
+    script = "echo started; trap 'echo stopping; exit 3' TERM; while true; do [ -f /tick ] && rm /tick && echo tick; sleep 0.1; done"
+    cid = daemon.ok("run", "-d", "busybox", "sh", "-c", script).strip()
+    try:
+        [shim] = pids(f"berth-shim .*/{cid}/shim.json")
+
+        def settled():
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                mapped, resident = file_pages(shim)
+                if resident < mapped // 10:
+                    return
+                time.sleep(0.2)
+            raise AssertionError(f"the idle shim keeps {resident} of {mapped} KiB of its program resident")
+
+        settled()
+        assert daemon.ok("exec", cid, "echo", "after settling").strip() == "after settling"
+        settled()
+        assert daemon.ok("logs", cid).strip() == "started"
+        attach = subprocess.Popen([DOCKER, "attach", cid], env=daemon.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # the attach is in place once a tick the container prints reaches it
+            deadline = time.time() + 30
+            while time.time() < deadline and not select.select([attach.stdout], [], [], 0.5)[0]:
+                daemon.ok("exec", cid, "touch", "/tick")
+            assert attach.stdout.readline().strip() == "tick"
+            settled()
+            daemon.ok("stop", cid)
+            out, _ = attach.communicate(timeout=60)
+        finally:
+            attach.kill()
+        assert "stopping" in out
+        assert daemon.ok("inspect", "--format", "{{.State.ExitCode}}", cid).strip() == "3"
     finally:
         daemon.ok("rm", "-f", cid)
