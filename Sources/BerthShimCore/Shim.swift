@@ -31,10 +31,12 @@ public final class Shim {
     /// When `start` released the init, until its first output (see `awaitFirstOutput`).
     var quietSince: Double?
     /// Whether what the last piece of work used has gone back since (`berth_release_idle_memory`).
-    /// A shim spends the container's life waiting, and its last request or output leaves the
-    /// text and data pages it ran mapped, 2–3 MB of RSS per shim; after `settleDelay` ms with
-    /// nothing to do they go, just before the wait that may last hours, and what runs next
-    /// faults back in from the page cache.
+    /// A shim spends the container's life waiting, and its last request or output (creating and
+    /// starting the container first) leaves the text and data pages it ran mapped, 2–3 MB of RSS
+    /// per shim, and freed heap and deep stack; after `settleDelay` ms with nothing to do they
+    /// go, just before the wait that may last hours, and what runs next faults back in from the
+    /// page cache. Not at once after each piece of work: the next request would fault them in
+    /// again (a `start` follows its create by a few ms).
     var settled = false
     static let settleDelay: Int32 = 1000
 
@@ -119,9 +121,6 @@ public final class Shim {
         }
         _ = ShimReady.ok.withUnsafeBytes { write(report, $0.baseAddress, $0.count) }
         close(report)
-        // What creating left on the heap and the stack, and the text it ran, go back to the
-        // kernel before the shim settles in to wait, for as long as the container lives.
-        berth_release_idle_memory()
         _ = shim.run()
         Glibc.exit(0)
     }
@@ -558,11 +557,11 @@ public final class Shim {
     }
 
     /// Starts an exec's process. Its spec is read again from the runtime's state.json rather than
-    /// kept for the container's life; what decoding it used goes back at once. (Not in a
-    /// `ChildStep`: the child's copy-on-write faults cost an exec 0.9 ms, the decoding here 0.3.)
+    /// kept for the container's life; what decoding it used goes back when the shim settles.
+    /// (Not in a `ChildStep`: the child's copy-on-write faults cost an exec 0.9 ms, the decoding
+    /// here 0.3.)
     func spawnExec(_ process: Spec.Process, keepMaster: Bool) throws -> Runtime.Spawned {
-        defer { berth_release_idle_memory() }
-        return try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: keepMaster)
+        try runtime.spawnExec(id: config.id, process: process, consoleSocket: nil, keepMaster: keepMaster)
     }
 
     func readExecOutput(_ session: ExecSession, _ fd: Int32) {

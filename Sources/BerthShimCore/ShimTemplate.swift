@@ -30,10 +30,9 @@ public enum ShimTemplate {
             if !warm {
                 warm = true
                 warmUp(configPath: path)
-                // What the warm-up freed and the code it ran (see `berth_release_idle_memory`):
-                // shims fault in the text they run, whether the template maps it or not. Then
-                // the heap's holes, so that shims allocate on pages of their own.
-                berth_release_idle_memory()
+                // What the warm-up freed and the code it ran (`berth_release_before_forking`).
+                // Then the heap's holes, so that shims allocate on pages of their own.
+                berth_release_before_forking()
                 berth_fill_heap_holes()
             }
             let pid = fork()

@@ -64,7 +64,7 @@ static void release_file_pages(int pagemap, uintptr_t low, uintptr_t high, long 
     if (run) madvise((void *)run, at - run, MADV_DONTNEED);
 }
 
-static void release_unused_mappings(void) {
+static void release_unused_mappings(int data_too) {
     char here;
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t keep = ((uintptr_t)&here - 16384) & ~(uintptr_t)(page - 1);
@@ -78,7 +78,7 @@ static void release_unused_mappings(void) {
         if (sscanf(line, "%lx-%lx %7s", &low, &high, perms) != 3) continue;
         if (strstr(line, "[stack]")) {
             if (keep > low && keep < high) madvise((void *)low, keep - low, MADV_DONTNEED);
-        } else if (perms[3] == 'p' && strchr(line, '/') && pagemap >= 0) {
+        } else if (perms[3] == 'p' && (data_too || perms[2] == 'x') && strchr(line, '/') && pagemap >= 0) {
             release_file_pages(pagemap, low, high, page);
         }
     }
@@ -88,7 +88,12 @@ static void release_unused_mappings(void) {
 
 void berth_release_idle_memory(void) {
     malloc_trim(0);
-    release_unused_mappings();
+    release_unused_mappings(1);
+}
+
+void berth_release_before_forking(void) {
+    malloc_trim(0);
+    release_unused_mappings(0);
 }
 
 /* A process that forks long-lived children (the shim template) shares its heap with them

@@ -19,10 +19,15 @@ int berth_spawn_actions_closefrom(void *actions, int from);
 int berth_execve(const char *path, char *const argv[], char *const envp[]);
 /// memfd_create with MFD_CLOEXEC (used to hold an exported seccomp program).
 int berth_memfd(const char *name);
-/// Gives freed heap pages (malloc_trim), the stack pages below the caller's frame and the mapped
-/// program text back to the kernel: what a long-lived process that just finished a deep piece of
-/// work (the shim after creating and after starting its container) no longer uses.
+/// Gives freed heap pages (malloc_trim), the stack pages below the caller's frame and the pages
+/// of its program still the file's back to the kernel: what a long-lived process that has
+/// finished its work for now (a shim with nothing to do) no longer uses.
 void berth_release_idle_memory(void);
+/// The same for a process about to fork children that share its memory (the shim template),
+/// except the unwritten pages of its data: a child inherits those mapped (fork copies the page
+/// table of a mapping with written pages) and would otherwise fault each in again, while the
+/// text it runs it faults in either way (fork copies no page table of a mapping never written).
+void berth_release_before_forking(void);
 /// Fills the heap's free chunks, so that forked children allocate on pages of their own.
 void berth_fill_heap_holes(void);
 int berth_setrlimit(int resource, uint64_t soft, uint64_t hard);
