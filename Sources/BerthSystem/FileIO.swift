@@ -107,7 +107,9 @@ public enum FileIO {
     }
 
     /// rm -rf of `name` relative to the directory `dirfd`, never following a symlink, so a tree
-    /// inside a container root can be removed without a path that could be redirected.
+    /// inside a container root can be removed without a path that could be redirected. As rm -f,
+    /// what is already gone is no error: another remover (a snapshot's removal finishing in the
+    /// background) may take an entry between its listing and its turn.
     public static func removeTree(at dirfd: Int32, _ name: String) throws {
         var st = stat()
         guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
@@ -115,12 +117,16 @@ public enum FileIO {
             throw SystemError("lstat", name)
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            let fd = try sys("open", name) { openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else {
+                if errno == ENOENT { return }
+                throw SystemError("open", name)
+            }
             defer { close(fd) }
             for child in try listDirectory(fd: fd, path: name) { try removeTree(at: fd, child) }
-            try sys("rmdir", name) { unlinkat(dirfd, name, AT_REMOVEDIR) }
-        } else {
-            try sys("unlink", name) { unlinkat(dirfd, name, 0) }
+            if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT { throw SystemError("rmdir", name) }
+        } else if unlinkat(dirfd, name, 0) != 0 && errno != ENOENT {
+            throw SystemError("unlink", name)
         }
     }
 

@@ -34,7 +34,11 @@ def stubs():
         rc = protoc.main(["protoc", f"-I{os.path.dirname(PROTO)}", f"--python_out={out}", f"--grpc_python_out={out}", PROTO])
         assert rc == 0, "grpc_tools.protoc failed on the CRI proto"
         sys.path.insert(0, out)
-        _stubs = (importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc"))
+        try:
+            _stubs = (importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc"))
+        finally:  # loaded: the generated files are needed no more
+            sys.path.remove(out)
+            shutil.rmtree(out, ignore_errors=True)
     return _stubs
 
 
