@@ -61,22 +61,24 @@ extension CLI {
         let f = try Flags(args, specs: [.init("a", "all-tags"), .init("q", "quiet"), .init(nil, "platform", value: true),
                                         .init(nil, "disable-content-trust")])
         try requireArgs(f, 1, "\(name) pull")
-        return try pullImage(f.positionals[0], platform: f.string("platform"), quiet: f.bool("quiet"))
+        return try pullImage(f.positionals[0], platform: f.string("platform"), quiet: f.bool("quiet"), allTags: f.bool("all-tags"))
     }
 
-    /// Pulls and shows docker's progress; `run`/`create` use it for a missing image.
-    func pullImage(_ text: String, platform: String?, quiet: Bool, printReference: Bool = true) throws -> Int32 {
+    /// Pulls and shows docker's progress; `run`/`create` use it for a missing image. Every tag of
+    /// the repository with `allTags` (the name alone is sent: berthd lists the tags).
+    func pullImage(_ text: String, platform: String?, quiet: Bool, allTags: Bool = false, printReference: Bool = true) throws -> Int32 {
         let ref: Reference
         do { ref = try Reference(parsing: text) } catch { throw APIClient.Failure(status: 0, message: "invalid reference format") }
+        if allTags && (ref.tag != nil || ref.digest != nil) { throw APIClient.Failure(status: 0, message: "tag can't be used with --all-tags/-a") }
         var query: [(String, String)] = [("fromImage", ref.name)]
-        if let digest = ref.digest { query.append(("tag", digest.description)) } else {
+        if let digest = ref.digest { query.append(("tag", digest.description)) } else if !allTags {
             if ref.tag == nil && !quiet { out("Using default tag: latest\n") }
             query.append(("tag", ref.tag ?? "latest"))
         }
         if let platform { query.append(("platform", platform)) }
         let response = try client.open("POST", "/images/create", query: query, headers: DockerConfigFile.header(forDomain: ref.domain))
         let code = try progress(response, quiet: quiet)
-        if code == 0 && printReference { out((ref.digest == nil ? ref.withDefaultTag : ref).description + "\n") }
+        if code == 0 && printReference { out((ref.digest == nil && !allTags ? ref.withDefaultTag : ref).description + "\n") }
         return code
     }
 

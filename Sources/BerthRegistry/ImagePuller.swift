@@ -53,6 +53,41 @@ public struct ImagePuller: Sendable {
         }
     }
 
+    /// Every tag of the repository `reference` names, as the registry lists them: what a pull of
+    /// a name alone fetches (`docker pull --all-tags`, the API's `fromImage` without a tag).
+    public func tags(_ reference: Reference, credentials: RegistryCredentials?) throws -> [Reference] {
+        do {
+            let names = try registry.open(domain: reference.domain, repository: reference.path, credentials: credentials) { try $0.tags() }.1
+            return names.map { var tagged = reference; tagged.tag = $0; tagged.digest = nil; return tagged }
+        } catch let error as RegistryError {
+            throw Self.translate(error, reference)
+        }
+    }
+
+    /// `GET /distribution/{name}/json`: the descriptor of what the registry holds under
+    /// `reference` and the platforms it serves (an index's entries, or a manifest's config),
+    /// without a layer fetched.
+    public func distribution(_ reference: Reference, credentials: RegistryCredentials?) throws -> (Descriptor, [Platform]) {
+        let ref = reference.digest == nil ? reference.withDefaultTag : reference
+        do {
+            return try registry.open(domain: ref.domain, repository: ref.path, credentials: credentials) { client in
+                let (bytes, type, digest) = try client.manifest(ref.digest?.description ?? ref.tag ?? "latest")
+                let descriptor = Descriptor(mediaType: type, digest: digest, size: Int64(bytes.count))
+                if try Self.kind(bytes, contentType: type) == .index {
+                    return (descriptor, try Self.decode(Index.self, bytes, what: "image index").manifests.compactMap(\.platform))
+                }
+                let manifest = try Self.decode(Manifest.self, bytes, what: "image manifest")
+                let configBytes = try client.blob(manifest.config.digest, from: 0).bytes(limit: 16 << 20)
+                let actual = SHA256.digest(configBytes)
+                guard actual == manifest.config.digest else { throw RegistryError.digestMismatch(expected: manifest.config.digest, actual: actual) }
+                let config = try Self.decode(ImageConfig.self, configBytes, what: "image config")
+                return (descriptor, [Platform(architecture: config.architecture, os: config.os, variant: config.variant)])
+            }.1
+        } catch let error as RegistryError {
+            throw Self.translate(error, ref)
+        }
+    }
+
     static func resolve(_ ref: Reference, client: RegistryClient, platform: Platform) throws -> Resolved {
         let (topBytes, topType, topDigest) = try client.manifest(ref.digest?.description ?? ref.tag!)
         var documents = [(topDigest, topBytes)]
@@ -121,8 +156,10 @@ public struct ImagePuller: Sendable {
     // MARK: fetching
 
     /// Downloads and unpacks what `resolved` needs, then names the image. Returns whether the
-    /// image was new (Docker's `Downloaded newer image` vs `Image is up to date`).
-    public func fetch(_ resolved: Resolved, progress: @escaping @Sendable (ProgressMessage) -> Void) async throws -> (ImageRecord, Bool) {
+    /// image was new (Docker's `Downloaded newer image` vs `Image is up to date`), which the last
+    /// progress message says unless `finalStatus` is false (a pull of every tag says it once).
+    public func fetch(_ resolved: Resolved, finalStatus: Bool = true,
+                      progress: @escaping @Sendable (ProgressMessage) -> Void) async throws -> (ImageRecord, Bool) {
         let ref = resolved.reference
         let content = store.content
         let snapshotter = store.snapshotter
@@ -152,8 +189,12 @@ public struct ImagePuller: Sendable {
         }
         progress(ProgressMessage(status: "Digest: \(resolved.digest)"))
         let isNew = !upToDate || !missing.isEmpty
-        progress(ProgressMessage(status: "Status: \(isNew ? "Downloaded newer image" : "Image is up to date") for \(ref.familiarString)"))
+        if finalStatus { progress(Self.status(isNew: isNew, ref.familiarString)) }
         return (record, isNew)
+    }
+
+    public static func status(isNew: Bool, _ name: String) -> ProgressMessage {
+        ProgressMessage(status: "Status: \(isNew ? "Downloaded newer image" : "Image is up to date") for \(name)")
     }
 }
 

@@ -278,18 +278,28 @@ public final class RegistryClient: @unchecked Sendable {
 
     /// `GET /v2/_catalog` (for search on registries other than Docker Hub), following `Link` pages.
     public func catalog(limit: Int = 1000) throws -> [String] {
-        var names: [String] = []
-        var path = "/v2/_catalog?n=100"
+        try pages("/v2/_catalog?n=100", limit: limit, extraScopes: ["registry:catalog:*"], \.repositories)
+    }
+
+    /// `GET /v2/<name>/tags/list`, following `Link` pages: a pull of every tag (`pull --all-tags`).
+    public func tags() throws -> [String] {
+        try pages("/v2/\(repository)/tags/list?n=100", limit: 10_000, extraScopes: [], \.tags)
+    }
+
+    private struct Page: Decodable { var repositories: [String]?; var tags: [String]? }
+
+    private func pages(_ first: String, limit: Int, extraScopes: [String], _ names: KeyPath<Page, [String]?>) throws -> [String] {
+        var found: [String] = []
+        var path = first
         for _ in 0..<100 {
-            let response = try send("GET", path, extraScopes: ["registry:catalog:*"])
+            let response = try send("GET", path, extraScopes: extraScopes)
             let body = try response.bytes(limit: 8 << 20)
             guard response.status == 200 else { throw Self.error(status: response.status, body: body) }
-            struct Catalog: Decodable { var repositories: [String]? }
-            names += (try? JSONDecoder().decode(Catalog.self, from: Data(body)))?.repositories ?? []
-            guard names.count < limit, let link = response.header("Link"), let open = link.firstIndex(of: "<"),
+            found += (try? JSONDecoder().decode(Page.self, from: Data(body)))?[keyPath: names] ?? []
+            guard found.count < limit, let link = response.header("Link"), let open = link.firstIndex(of: "<"),
                   let close = link.firstIndex(of: ">") else { break }
             path = String(link[link.index(after: open)..<close])
         }
-        return names
+        return found
     }
 }

@@ -31,6 +31,14 @@ struct RegistryRoutes {
                 struct Reply: Encodable { let Status: String; let IdentityToken: String }
                 r.json(Reply(Status: "Login Succeeded", IdentityToken: ""))
             }),
+            (.GET, "/distribution/{name...}/json", { req, p, r in
+                let ref = try Reference(parsing: p[0])
+                let credentials = Self.credentials(req)
+                let puller = routes.makePuller()
+                let (descriptor, platforms) = try await Threads.run { try puller.distribution(ref, credentials: credentials) }
+                struct Inspect: Encodable { let Descriptor: Descriptor; let Platforms: [Platform] }
+                r.json(Inspect(Descriptor: descriptor, Platforms: platforms))
+            }),
             (.GET, "/images/search", { req, _, r in
                 guard let term = req.query("term"), !term.isEmpty else { throw EngineError.invalid("a search term is required") }
                 let limit = min(max(req.int("limit") ?? 25, 1), 100)
@@ -45,7 +53,9 @@ struct RegistryRoutes {
     }
 
     /// `POST /images/create?fromImage=…`: the registry is asked first, so a missing image is an
-    /// HTTP error; then progress streams as JSON lines.
+    /// HTTP error; then progress streams as JSON lines. A name without a tag or digest is every
+    /// tag of the repository (moby's `docker pull --all-tags`), each pulled in turn and the
+    /// outcome said once for the name.
     func pull(_ req: APIRequest, _ r: Responder) async throws {
         let puller = makePuller()
         var ref = try Reference(parsing: req.query("fromImage") ?? "")
@@ -55,11 +65,18 @@ struct RegistryRoutes {
         let platform = try req.query("platform").flatMap { $0.isEmpty ? nil : try Platform(parsing: $0) }
         let credentials = Self.credentials(req)
         let wanted = ref
-        let resolved = try await Threads.run { try puller.resolve(wanted, platform: platform, credentials: credentials) }
+        let allTags = ref.tag == nil && ref.digest == nil
+        let tags = allTags ? try await Threads.run { try puller.tags(wanted, credentials: credentials) } : [wanted]
+        var resolved = try await Threads.run { try puller.resolve(tags.first ?? wanted.withDefaultTag, platform: platform, credentials: credentials) }
         r.beginStream(contentType: "application/json")
         do {
-            _ = try await puller.fetch(resolved) { r.post($0) }
-            events.publish("image", "pull", id: resolved.reference.familiarString, attributes: ["name": resolved.reference.familiarString])
+            var anyNew = false
+            for (index, tag) in tags.enumerated() {
+                if index > 0 { resolved = try await Threads.run { try puller.resolve(tag, platform: platform, credentials: credentials) } }
+                anyNew = try await puller.fetch(resolved, finalStatus: !allTags) { r.post($0) }.1 || anyNew
+                events.publish("image", "pull", id: resolved.reference.familiarString, attributes: ["name": resolved.reference.familiarString])
+            }
+            if allTags { r.post(ImagePuller.status(isNew: anyNew, wanted.familiarString)) }
         } catch {
             r.post(ProgressMessage.failure(Responder.describe(error).1))
         }

@@ -7,7 +7,10 @@ tests/results/docker-py.json, which the README quotes.
 Left out, with the reason: swarm mode (services, secrets, configs, nodes, plugins, and the
 network tests that initialise a swarm); Berth runs no swarm and answers those endpoints as a
 dockerd outside a swarm. Tests that need the internet (pulls from Docker Hub) fail on both
-engines here and so ask nothing of berthd.
+engines here and so ask nothing of berthd. The names the suite pulls from Docker Hub (alpine,
+hello-world, busybox) are served by a local registry both engines are given as their Docker Hub
+mirror (`--registry-mirror`), holding the same locally made images the engines are seeded with:
+only a pull by a digest of Docker Hub's own image still needs the internet.
 """
 import json
 import os
@@ -21,7 +24,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import REPO, TIMEOUT, Daemon
-from peer_engines import DOCKERD, Dockerd, seed_images
+from peer_engines import DOCKER, DOCKERD, Dockerd, seed_images
+from registry_support import Registry
 
 # Beside the checkout (../shared, as in the workspace), or where BERTH_PEER_SUITES says.
 SUITE = os.environ.get("BERTH_PEER_SUITES") or next(
@@ -77,9 +81,22 @@ def alpine_rootfs(busybox_rootfs):
     return d
 
 
+BUSYBOX_NAMES = ("busybox:latest", "busybox:buildroot-2014.02", "hello-world:latest")
+ALPINE_NAMES = ("alpine:3.10", "alpine:latest")
+
+
 def seed(env, busybox, alpine):
-    seed_images(env, busybox, ("busybox:latest", "busybox:buildroot-2014.02", "hello-world:latest"))
-    seed_images(env, alpine, ("alpine:3.10", "alpine:latest"))
+    seed_images(env, busybox, BUSYBOX_NAMES)
+    seed_images(env, alpine, ALPINE_NAMES)
+
+
+def fill_mirror(registry, env, work):
+    """The seeded images, saved from an engine, into the mirror under Docker Hub's names."""
+    for name in BUSYBOX_NAMES + ALPINE_NAMES:
+        archive = os.path.join(work, name.replace(":", "_") + ".tar")
+        p = subprocess.run([DOCKER, "save", "-o", archive, name], env=env, capture_output=True, timeout=TIMEOUT)
+        assert p.returncode == 0, p.stderr
+        registry.seed(archive, "library/" + name)
 
 
 def run_suite(host, junit):
@@ -145,17 +162,19 @@ def test_docker_py_suite_passes_where_dockerd_does(images):
     assert DOCKERD, "dockerd (Debian's docker.io) is needed as the reference engine"
     work = tempfile.mkdtemp(prefix="berth-dockerpy-")
     results = {}
+    mirror = Registry()
     try:
-        reference = Dockerd()
+        reference = Dockerd(extra_args=["--registry-mirror", f"http://{mirror.host}"])
         try:
             reference.start()
             seed(reference.env(), *images)
+            fill_mirror(mirror, reference.env(), work)
             started = time.time()
             run_suite(reference.host, os.path.join(work, "dockerd.xml"))
             results["dockerd_seconds"] = round(time.time() - started)
         finally:
             reference.stop()
-        berthd = Daemon()
+        berthd = Daemon(extra_args=["--registry-mirror", f"http://{mirror.host}"])
         try:
             berthd.start()
             seed(berthd.env(), *images)
@@ -187,4 +206,5 @@ def test_docker_py_suite_passes_where_dockerd_does(images):
                              + failures(os.path.join(work, "berthd.xml"), set(missing))
                              + "\n--- berthd's log (tail)\n" + log_tail + "\n--- suite output (tail)\n" + report.stdout[-2000:])
     finally:
+        mirror.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import DOCKER, Daemon
+from conftest import DOCKER, Daemon, api
 from registry_support import REGISTRY, SKOPEO, Registry, ThrottledProxy, make_ca
 
 assert REGISTRY and SKOPEO, "docker-registry and skopeo are needed (make deps installs them)"
@@ -120,6 +120,41 @@ def test_missing_repository_and_tag(docker, registry, archives):
     assert f"manifest for {registry.host}/seed/busybox:missing not found: manifest unknown" in r.stderr
     r = docker.docker("pull", "127.0.0.1:1/nothing:1")
     assert r.returncode == 1 and "connection refused" in r.stderr
+
+
+def test_pull_all_tags(docker, registry, archives):
+    """`pull --all-tags` (the API's `fromImage` without a tag): every tag the registry lists, each
+    with its own progress, the outcome said once for the name, which the CLI prints last."""
+    registry.seed(archives["busybox"], "seed/tags:one")
+    registry.seed(archives["three"], "seed/tags:two")
+    repo = f"{registry.host}/seed/tags"
+    try:
+        out = docker.ok("pull", "--all-tags", repo)
+        assert "one: Pulling from seed/tags" in out and "two: Pulling from seed/tags" in out, out
+        assert out.count("Status: ") == 1 and f"Status: Downloaded newer image for {repo}\n" in out, out
+        assert out.splitlines()[-1] == repo
+        assert sorted(docker.ok("images", "--format", "{{.Tag}}", repo).split()) == ["one", "two"]
+        assert f"Status: Image is up to date for {repo}\n" in docker.ok("pull", "-a", repo)
+        r = docker.docker("pull", "-a", repo + ":one")
+        assert r.returncode == 1 and "tag can't be used with --all-tags/-a" in r.stderr, r.stderr
+    finally:
+        rmi_quiet(docker, repo + ":one", repo + ":two")
+
+
+def test_distribution_inspect_answers_from_the_registry(daemon, registry, archives):
+    """`GET /distribution/{name}/json` (docker-py's `inspect_distribution`): the manifest's
+    descriptor as the registry serves it and the platform of its config, nothing pulled; a
+    missing tag is a 404."""
+    registry.seed(archives["busybox"], "seed/dist:1")
+    status, _, body = api(daemon, "GET", f"/distribution/{registry.host}/seed/dist:1/json")
+    assert status == 200, body
+    answer = json.loads(body)
+    raw = subprocess.run([SKOPEO, "inspect", "--tls-verify=false", "--raw", f"docker://{registry.host}/seed/dist:1"],
+                         capture_output=True, check=True, timeout=60).stdout
+    assert answer["Descriptor"] == {"mediaType": json.loads(raw)["mediaType"], "digest": "sha256:" + hashlib.sha256(raw).hexdigest(), "size": len(raw)}
+    assert answer["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+    assert f"{registry.host}/seed/dist:1" not in daemon.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
+    assert api(daemon, "GET", f"/distribution/{registry.host}/seed/dist:missing/json")[0] == 404
 
 
 def test_run_pulls_a_missing_image(docker, registry, archives):
