@@ -4,8 +4,9 @@
 the Engine API by the same Python client, so only the engines differ. Measured at 50 containers and
 again at 1,000: `ps -a` and the inspect of one container (neither should depend on how many exist
 beyond the list's own length); at 1,000: `images`, `system df`, reading every event so far,
-the daemon's RSS, a restart after SIGKILL until the list answers with all 1,000, and 100 `run`s
-at once. Writes bench/results/scale-<date>.json and .md.
+the daemon's RSS, each running container's shim's RSS and PSS (the issue's density measure, with
+200 shims rather than 50), a restart after SIGKILL until the list answers with all 1,000, and 100
+`run`s at once. Writes bench/results/scale-<date>.json and .md.
 Usage: bench/scale.py BIN_DIR [COUNT] [RUNNING]"""
 import concurrent.futures
 import datetime
@@ -70,14 +71,36 @@ def rss_kb(pids):
     return total
 
 
+def memory_kb(pid, key):
+    try:
+        return int(next(l for l in open(f"/proc/{pid}/smaps_rollup") if l.startswith(key + ":")).split()[1])
+    except (OSError, StopIteration):
+        return 0
+
+
+def pgrep(pattern):
+    return [int(p) for p in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()]
+
+
+def shim_memory(shims, shared):
+    """Each shim's mean RSS, and its PSS with its share of `shared` (berth's shim template),
+    measured once the shims are idle (3 s after the last start, as bench/engine.sh)."""
+    time.sleep(3)
+    found = shims()
+    if not found:
+        return {"shims": 0, "rss_kb": 0, "pss_kb": 0}
+    return {"shims": len(found), "rss_kb": sum(memory_kb(p, "Rss") for p in found) / len(found),
+            "pss_kb": (sum(memory_kb(p, "Pss") for p in found) + sum(memory_kb(p, "Pss") for p in shared())) / len(found)}
+
+
 def lookups(engine, one):
     return {"ps_a_ms": timed(lambda: call(engine, "GET", "/containers/json?all=1"), 20),
             "inspect_one_ms": timed(lambda: call(engine, "GET", f"/containers/{one}/json"), 50)}
 
 
-def measure(engine, pids, restart):
+def measure(engine, pids, restart, shims, shared):
     """Everything for one engine; `pids()` its processes' pids, `restart()` kills it and starts
-    it again."""
+    it again, `shims()` its running containers' shims, `shared()` what they share."""
     out = {}
     ids = [create(engine, ["sleep", "100000"]) for _ in range(50)]
     out["at_50"] = lookups(engine, ids[0])
@@ -88,6 +111,7 @@ def measure(engine, pids, restart):
     for cid in ids[:RUNNING]:
         api(engine, "POST", f"/containers/{cid}/start")
     out[f"start_{RUNNING}_s"] = time.perf_counter() - t
+    out["shim_memory"] = shim_memory(shims, shared)
     out[f"at_{COUNT}"] = lookups(engine, ids[0])
     out["images_ms"] = timed(lambda: call(engine, "GET", "/images/json"), 20)
     out["system_df_ms"] = timed(lambda: call(engine, "GET", "/system/df"), 5)
@@ -134,7 +158,8 @@ def main():
         def restart_berthd():
             berthd.kill9()
             berthd.start()
-        results["berthd"] = measure(berthd, lambda: [berthd.proc.pid], restart_berthd)
+        results["berthd"] = measure(berthd, lambda: [berthd.proc.pid], restart_berthd,
+                                    lambda: pgrep(f"berth-shim {berthd.exec_root}/"), lambda: pgrep(f"berth-shim --template {berthd.exec_root}/"))
     finally:
         berthd.stop()
 
@@ -157,7 +182,8 @@ def main():
             while any(os.path.exists(f"/proc/{pid}") for pid in pids[1:]):
                 time.sleep(0.05)
             dockerd.start()
-        results["dockerd"] = measure(dockerd, daemons, restart_dockerd)
+        results["dockerd"] = measure(dockerd, daemons, restart_dockerd,
+                                     lambda: pgrep(f"containerd-shim-runc-v2 -namespace berth-peer .*{dockerd.exec_root}/"), lambda: [])
     finally:
         dockerd.stop()
 
@@ -182,6 +208,10 @@ def main():
     ours, theirs = b["daemon_rss_kb"], d["daemon_rss_kb"]
     lines.append(f"| daemon RSS, {COUNT} containers, {RUNNING} running | {ours / 1024:.1f} MiB | {theirs / 1024:.1f} MiB (with containerd) | "
                  f"{theirs / ours:.2f}× smaller |")
+    for label, key in (("RSS", "rss_kb"), ("PSS", "pss_kb")):
+        ours, theirs = b["shim_memory"][key], d["shim_memory"][key]
+        lines.append(f"| {label} per container shim, {RUNNING} running | {ours / 1024:.2f} MiB | {theirs / 1024:.2f} MiB (containerd-shim-runc-v2) | "
+                     f"{theirs / ours:.2f}× smaller |")
     text = "\n".join(lines) + "\n"
     open(base + ".md", "w").write(text)
     print(text)
