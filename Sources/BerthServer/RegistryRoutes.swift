@@ -55,7 +55,7 @@ struct RegistryRoutes {
     /// `POST /images/create?fromImage=…`: the registry is asked first, so a missing image is an
     /// HTTP error; then progress streams as JSON lines. A name without a tag or digest is every
     /// tag of the repository (moby's `docker pull --all-tags`), each pulled in turn and the
-    /// outcome said once for the name.
+    /// outcome (and the `pull` event) said once for the name.
     func pull(_ req: APIRequest, _ r: Responder) async throws {
         let puller = makePuller()
         var ref = try Reference(parsing: req.query("fromImage") ?? "")
@@ -74,9 +74,11 @@ struct RegistryRoutes {
             for (index, tag) in tags.enumerated() {
                 if index > 0 { resolved = try await Threads.run { try puller.resolve(tag, platform: platform, credentials: credentials) } }
                 anyNew = try await puller.fetch(resolved, finalStatus: !allTags) { r.post($0) }.1 || anyNew
-                events.publish("image", "pull", id: resolved.reference.familiarString, attributes: ["name": resolved.reference.familiarString])
             }
             if allTags { r.post(ImagePuller.status(isNew: anyNew, wanted.familiarString)) }
+            // one event for what was asked, as moby's: the name alone for every tag
+            let pulled = (allTags ? wanted : resolved.reference).familiarString
+            events.publish("image", "pull", id: pulled, attributes: ["name": pulled])
         } catch {
             r.post(ProgressMessage.failure(Responder.describe(error).1))
         }

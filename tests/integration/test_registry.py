@@ -129,7 +129,11 @@ def test_pull_all_tags(docker, registry, archives):
     registry.seed(archives["three"], "seed/tags:two")
     repo = f"{registry.host}/seed/tags"
     try:
+        since = str(int(time.time()) - 1)
         out = docker.ok("pull", "--all-tags", repo)
+        pulls = docker.ok("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "event=pull",
+                          "--format", "{{.Actor.Attributes.name}}").split()
+        assert [p for p in pulls if p.startswith(repo)] == [repo], pulls  # one event, for the name, as moby's
         assert "one: Pulling from seed/tags" in out and "two: Pulling from seed/tags" in out, out
         assert out.count("Status: ") == 1 and f"Status: Downloaded newer image for {repo}\n" in out, out
         assert out.splitlines()[-1] == repo
