@@ -4,7 +4,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 # docker.io and podman are peers for the benchmarks and the image interop tests; their daemons are
 # started only by those, on private roots, and stopped afterwards.
-APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libacl1-dev liblz4-dev libssl-dev zlib1g-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
+APT_PACKAGES := busybox-static libseccomp-dev libarchive-dev libisal-dev libacl1-dev liblz4-dev libssl-dev zlib1g-dev pkg-config runc crun hyperfine iproute2 iptables procps skopeo tar util-linux tini docker.io podman \
 	docker-registry apache2-utils openssl openssh-client docker-compose python3-venv zsh fish \
 	golang-github-opencontainers-image-spec-dev golang-github-docker-docker-dev
 # The cgroup v2 guest (scripts/v2-vm.sh): a kernel to boot and a machine to boot it in, nothing they

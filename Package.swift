@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // ISA-L's inflate, for gzip layers: the header only, the library is opened at run time
+        .systemLibrary(name: "CIsal", providers: [.apt(["libisal-dev"])]),
         // zlib, for SPDY's header compression on the CRI streaming server
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
@@ -88,7 +90,7 @@ let package = Package(
         .executableTarget(name: "berth-fuzz", dependencies: ["BerthFuzz", "BerthSystem"]),
         .executableTarget(name: "berth-bench-extract", dependencies: ["BerthArchive", "BerthSystem"], path: "bench/extract"),
         .target(name: "BerthContent", dependencies: ["BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux"]),
-        .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive"]),
+        .target(name: "BerthArchive", dependencies: ["BerthContent", "BerthOCI", "BerthSystem", "CArchive", "CIsal"]),
         .target(name: "BerthImage", dependencies: ["BerthDiagnostics", "BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem", .product(name: "Logging", package: "swift-log")]),
         .target(name: "BerthSnapshot", dependencies: ["BerthArchive", "BerthContent", "BerthSystem", "CBerthLinux"]),
         .target(name: "BerthRegistry", dependencies: ["BerthDiagnostics", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthContent", "BerthAPI", "BerthOCI", "BerthSystem", "CCrypto", "CBerthLinux", .product(name: "Logging", package: "swift-log")]),

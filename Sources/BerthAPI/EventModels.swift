@@ -1,5 +1,7 @@
 /// One `GET /events` message, as moby's `events.Message` (with the legacy `status`/`id`/`from`).
-public struct EventMessage: Codable, Sendable, Equatable {
+public struct EventMessage: Codable, Sendable, Equatable, GoEncodable {
+    public static let omitEmptyKeys: Set<String> = ["status", "id", "from", "scope", "time", "timeNano"]
+
     public struct Actor: Codable, Sendable, Equatable {
         public var ID: String
         public var Attributes: [String: String]

@@ -32,11 +32,10 @@ struct SystemRoutes {
                 r.beginStream(contentType: "application/json")
                 // What is already past goes out in 64 KiB writes: one flush per event (a round trip
                 // to the event loop each) made a client reading 1,000 events wait 60 ms.
-                let encoder = JSONEncoder()
                 var batch: [UInt8] = []
                 for event in past where EventLog.matches(event, filters) {
                     if let until, event.timeNano > until { break }
-                    batch += Array(try encoder.encode(event)) + [10]
+                    batch += Responder.jsonLine(event) ?? []
                     if batch.count >= 64 << 10 {
                         try await r.write(batch)
                         batch.removeAll(keepingCapacity: true)

@@ -33,6 +33,19 @@ import Testing
                 + #""Items":[{"Name":"n","Tags":null},{"Name":"m","Tags":["t"],"Empty":"e","Skipped":["s"]}],"Nested":[[1,2],[]]}"#)
     }
 
+    /// As moby's `events.Message`: the legacy fields only for containers and images, the
+    /// attributes sorted, an image name's slashes as they are.
+    @Test func eventsAsMobyMarshalsThem() throws {
+        let container = EventMessage(type: "container", action: "start",
+                                     actor: .init(ID: "c1", Attributes: ["name": "web", "image": "127.0.0.1:5000/a/b"]), timeNano: 1_700_000_000_123_456_789)
+        #expect(String(decoding: try WireEncoder.encode(container), as: UTF8.self) ==
+                #"{"status":"start","id":"c1","from":"127.0.0.1:5000/a/b","Type":"container","Action":"start","#
+                + #""Actor":{"ID":"c1","Attributes":{"image":"127.0.0.1:5000/a/b","name":"web"}},"scope":"local","time":1700000000,"timeNano":1700000000123456789}"#)
+        let network = EventMessage(type: "network", action: "create", actor: .init(ID: "n1", Attributes: [:]), timeNano: 5_000_000_000)
+        #expect(String(decoding: try WireEncoder.encode(network), as: UTF8.self) ==
+                #"{"Type":"network","Action":"create","Actor":{"ID":"n1","Attributes":{}},"scope":"local","time":5,"timeNano":5000000000}"#)
+    }
+
     @Test func stringsEscapedAsGoWithoutHTMLEscaping() {
         let cases: [(String, String)] = [
             ("plain", #""plain""#),

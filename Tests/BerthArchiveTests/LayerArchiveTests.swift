@@ -191,4 +191,45 @@ import BerthContent
             #expect(try stream.finish() == SHA256.digest(plainDigest))
         }
     }
+
+    /// The whole decompressed stream of `bytes` (under a pipe's 64 KiB), read through a pipe
+    /// as a pull feeds it.
+    func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        try FileIO.writeAll(fds[1], bytes, path: "pipe")
+        close(fds[1])
+        let stream = try DecompressedStream(fd: fds[0])
+        var out: [UInt8] = []
+        while let block = try stream.nextBlock() { out += block }
+        return out
+    }
+
+    func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try Gzip.compress(bytes) { out += $0 }
+        return out
+    }
+
+    @Test func gzipMembersAreReadInTurnAndTrailingBytesIgnored() throws {
+        #expect(GzipInflater.Library.shared != nil, "libisal.so.2 is installed (make deps): gzip goes through ISA-L")
+        let first = Array(String(repeating: "layer text ", count: 50_000).utf8), second = Array("and more".utf8)
+        #expect(try decompress(try gzip(first) + gzip(second)) == first + second)
+        #expect(try decompress(try gzip(first) + [0, 0, 0, 0]) == first)
+        #expect(try decompress(try gzip([])) == [])
+        #expect(try decompress([]) == [])
+        #expect(try decompress(Array("plain".utf8)) == Array("plain".utf8))
+    }
+
+    @Test func aDamagedGzipIsAClearError() throws {
+        let good = try gzip(Array(String(repeating: "0123456789", count: 10_000).utf8))
+        var crc = good
+        crc[crc.count - 6] ^= 0xff
+        #expect { _ = try decompress(crc) } throws: { "\($0)".contains("checksum mismatch") }
+        #expect { _ = try decompress(Array(good.dropLast(20))) } throws: { "\($0)".contains("ends inside a member") }
+        var body = good
+        for i in 20..<60 { body[i] = 0xff }
+        #expect(throws: ArchiveError.self) { _ = try decompress(body) }
+    }
 }
