@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "BerthArchiveTests", dependencies: ["BerthTestSupport", "BerthArchive", "BerthContent", "BerthSystem"]),
         .target(name: "BerthTestSupport", dependencies: ["BerthArchive", "BerthSystem"], path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthImageTests", dependencies: ["BerthTestSupport", "BerthImage", "BerthSnapshot", "BerthArchive", "BerthContent", "BerthOCI", "BerthSystem"]),
-        .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthTestSupport", "BerthSnapshot", "BerthArchive", "BerthSystem"]),
+        .testTarget(name: "BerthSnapshotTests", dependencies: ["BerthTestSupport", "BerthSnapshot", "BerthArchive", "BerthSystem", "CBerthLinux"]),
         .testTarget(name: "BerthContentTests", dependencies: ["BerthContent", "BerthOCI", "BerthSystem"]),
         .testTarget(name: "BerthFuzzTests", dependencies: ["BerthFuzz"], resources: [.copy("Corpus")]),
         .testTarget(name: "BerthRuntimeCoreTests", dependencies: ["BerthRuntimeCore", "BerthRuntimeCLI", "BerthOCI", "BerthSystem"]),

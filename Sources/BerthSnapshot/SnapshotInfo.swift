@@ -1,5 +1,6 @@
 import BerthContent
 import BerthSystem
+import CBerthLinux
 import FoundationEssentials
 import Glibc
 
@@ -19,6 +20,15 @@ struct SnapshotDirectory: Sendable {
     init(root: String) throws {
         self.root = root
         try FileIO.makeDirectories(root, mode: 0o700)
+        // Each snapshot's tree is unrelated to its neighbours', as home directories are: marked
+        // as a top directory, ext4 places each new snapshot in a block group of its own (Orlov)
+        // instead of beside the parent's. Without it, a pull right after an `rmi` allocated its
+        // inodes in the group the removed layers had just freed, and on an ext4 without a journal
+        // every allocation scans past each recently deleted inode first: a pull of five layers
+        // after an `rmi` took 0.40–0.59 s here, 0.34–0.36 s marked (three interleaved runs of 10
+        // each; berthd's CPU 0.61–0.98 → 0.51–0.53 s). Only a placement hint: a file system
+        // without the flag (ENOTTY, EOPNOTSUPP) works the same, so a refusal is not an error.
+        _ = berth_mark_top_directory(root)
     }
 
     static func id(_ key: String) -> String { SHA256.digest(Array(key.utf8)).hex }

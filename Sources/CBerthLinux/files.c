@@ -39,3 +39,27 @@ unsigned int berth_minor(unsigned long dev) { return minor(dev); }
 long berth_copy_file_range(int in_fd, int out_fd, unsigned long length) {
     return (long)copy_file_range(in_fd, NULL, out_fd, NULL, length, 0);
 }
+
+// linux/fs.h's, which cannot be included beside sys/mount.h
+#ifndef FS_IOC_GETFLAGS
+#define FS_IOC_GETFLAGS _IOR('f', 1, long)
+#define FS_IOC_SETFLAGS _IOW('f', 2, long)
+#endif
+#ifndef FS_TOPDIR_FL
+#define FS_TOPDIR_FL 0x00020000
+#endif
+
+int berth_mark_top_directory(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int flags = 0;
+    int rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+    if (rc == 0 && !(flags & FS_TOPDIR_FL)) {
+        flags |= FS_TOPDIR_FL;
+        rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}

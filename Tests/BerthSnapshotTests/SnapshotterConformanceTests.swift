@@ -1,6 +1,7 @@
 import BerthArchive
 import BerthSystem
 import BerthTestSupport
+import CBerthLinux
 import Glibc
 import Testing
 @testable import BerthSnapshot
@@ -52,6 +53,17 @@ import Testing
             try? FileIO.removeTree(work)
         }
         try body(&fixture)
+    }
+
+    /// The snapshots' root carries ext4's top-directory flag, so each new snapshot is placed in a
+    /// block group of its own (see `SnapshotDirectory`); checked where the tests' root is ext4.
+    @Test(arguments: Driver.allCases)
+    func theRootIsMarkedAsATopDirectory(driver: Driver) throws {
+        try with(driver) { f in
+            guard berth_statfs_type(f.work) == 0xEF53 else { return }
+            let (status, output) = try Subprocess.run("/usr/bin/lsattr", ["-d", f.work + "/store"])
+            #expect(status == 0 && output.split(separator: " ").first?.contains("T") == true, "\(output)")
+        }
     }
 
     /// What inspect shows as `GraphDriver.Data`: a container's writes land in its `UpperDir`,

@@ -19,5 +19,8 @@ unsigned int berth_major(unsigned long dev);
 unsigned int berth_minor(unsigned long dev);
 /// copy_file_range(2) from the current offsets (reflinks or in-kernel copy where the fs can).
 long berth_copy_file_range(int in_fd, int out_fd, unsigned long length);
+/// Sets the file system's "top of a directory hierarchy" flag (FS_TOPDIR_FL, ext2/3/4's Orlov
+/// hint) on a directory: 0, or -1 with errno (ENOTTY, EOPNOTSUPP where the fs has no such flag).
+int berth_mark_top_directory(const char *path);
 
 #endif
