@@ -1,5 +1,6 @@
 import BerthContent
 import BerthOCI
+import BerthSystem
 import CArchive
 import Glibc
 
@@ -55,11 +56,11 @@ public final class DecompressedStream {
         var prefix = [UInt8](repeating: 0, count: count)
         var have = 0
         while have < count {
-            let n = prefix.withUnsafeMutableBytes { read(fd, $0.baseAddress! + have, count - have) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ArchiveError.malformed("read: \(String(cString: strerror(errno)))") }
+            let n = try prefix.withUnsafeMutableBytes { raw in
+                try sys("read", "the layer stream") { Int32(truncatingIfNeeded: read(fd, raw.baseAddress! + have, count - have)) }
+            }
             if n == 0 { break }
-            have += n
+            have += Int(n)
         }
         return Array(prefix[0..<have])
     }
@@ -125,9 +126,10 @@ final class PrefixedInput {
             _ = input.prefix.withUnsafeBytes { memcpy(base, $0.baseAddress!, n) }
             input.prefix = []
         } else {
-            repeat { n = Glibc.read(input.fd, base, input.buffer.count) } while n < 0 && errno == EINTR
-            if n < 0 {
-                input.failure = ArchiveError.malformed("read: \(String(cString: strerror(errno)))")
+            do {
+                n = Int(try sys("read", "the layer stream") { Int32(truncatingIfNeeded: Glibc.read(input.fd, base, input.buffer.count)) })
+            } catch {
+                input.failure = error
                 return -1
             }
         }

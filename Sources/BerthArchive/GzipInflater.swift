@@ -1,3 +1,4 @@
+import BerthSystem
 import CIsal
 import Glibc
 
@@ -89,9 +90,7 @@ final class GzipInflater {
         guard left < input.count else { throw ArchiveError.malformed("gzip: no progress decoding a full buffer") }
         let base = input.baseAddress!
         if left > 0 { memmove(base, state.pointee.next_in, left) }
-        var n: Int
-        repeat { n = read(fd, base + left, input.count - left) } while n < 0 && errno == EINTR
-        guard n >= 0 else { throw ArchiveError.malformed("gzip: read: \(String(cString: strerror(errno)))") }
+        let n = Int(try sys("read", "the layer stream") { Int32(truncatingIfNeeded: read(fd, base + left, input.count - left)) })
         if n == 0 { atEOF = true }
         consumed += Int64(n)
         state.pointee.next_in = base.assumingMemoryBound(to: UInt8.self)
