@@ -35,14 +35,15 @@ let package = Package(
         .target(name: "BerthCgroups", dependencies: ["BerthSystem", "BerthOCI", "CBerthLinux"]),
         .target(name: "BerthRuntimeCore", dependencies: ["BerthSystem", "BerthOCI", "BerthCgroups", "CSeccomp", "CBerthLinux"]),
         .target(name: "BerthRuntimeCLI", dependencies: ["BerthRuntimeCore", "BerthOCI", "BerthSystem"]),
-        .target(name: "CRuntimeSeal"),
+        .target(name: "CSelfSeal"),
+        .target(name: "CRuntimeSeal", dependencies: ["CSelfSeal"]),
         .executableTarget(name: "berth-runtime", dependencies: ["BerthRuntimeCLI", "CRuntimeSeal"]),
 
         .target(name: "BerthShimProtocol", dependencies: ["BerthOCI"]),
         .target(name: "BerthLogs", dependencies: ["BerthOCI", "BerthSystem", "CZlib"]),
         .target(name: "BerthShimCore", dependencies: ["BerthShimProtocol", "BerthLogs", "BerthRuntimeCore", "BerthCgroups", "BerthOCI", "BerthSystem", "CBerthLinux",
                                                     .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "berth-shim", dependencies: ["BerthShimCore", "BerthShimProtocol", "BerthSystem", "CBerthLinux"]),
+        .executableTarget(name: "berth-shim", dependencies: ["BerthShimCore", "BerthShimProtocol", "BerthSystem", "CBerthLinux", "CSelfSeal"]),
 
         .target(name: "BerthAPI", dependencies: ["BerthOCI"]),
         .target(name: "BerthNetwork", dependencies: ["BerthDiagnostics", "BerthSystem", "CBerthLinux", .product(name: "Logging", package: "swift-log")]),

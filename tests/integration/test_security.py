@@ -187,6 +187,40 @@ def test_runtime_binary_cannot_be_overwritten_from_a_container(bundle):
     assert hashlib.sha256(open(RUNTIME, "rb").read()).hexdigest() == digest
 
 
+def test_containers_are_forked_from_a_read_only_shim(docker):
+    """CVE-2019-5736 through the engine: every container's init and exec'd process is forked from
+    the shim template, so the shim's binary is what /proc/<shim>/exe and a container program that
+    execs /proc/self/exe reach. It must be a read-only copy: a running binary refuses writers
+    (ETXTBSY) only while some process runs it, a read-only mount always. The host's file stays
+    unchanged."""
+    import errno
+    import hashlib
+    from conftest import BIN
+    shim_binary = os.path.join(BIN, "berth-shim")
+    digest = hashlib.sha256(open(shim_binary, "rb").read()).hexdigest()
+    cid = docker.ok("run", "-d", "busybox", "sleep", "30").strip()
+    try:
+        pid = int(docker.ok("inspect", "-f", "{{.State.Pid}}", cid))
+        shim = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        assert open(f"/proc/{shim}/cmdline").read().split("\0")[0].endswith("berth-shim")
+        assert os.statvfs(f"/proc/{shim}/exe").f_flag & os.ST_RDONLY
+        fd = os.open(f"/proc/{shim}/exe", os.O_PATH)
+    finally:
+        docker.docker("rm", "-f", cid)
+    # the attack's step, once this container's shim has gone: reopen the binary for writing
+    try:
+        with pytest.raises(OSError) as e:
+            os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+        assert e.value.errno in (errno.EROFS, errno.ETXTBSY)  # ETXTBSY first while a shim runs it
+    finally:
+        os.close(fd)
+    # /proc/self/exe as the container's program reaches only the shim's read-only copy: a static
+    # shim runs (and cannot write itself), a dynamic one finds no loader in the container's root
+    r = docker.docker("run", "--rm", "--entrypoint", "/proc/self/exe", "busybox", "--version")
+    assert (r.returncode == 0 and "berth-shim version" in r.stdout) or (r.returncode == 127 and "no such file" in r.stderr), r
+    assert hashlib.sha256(open(shim_binary, "rb").read()).hexdigest() == digest
+
+
 def test_cp_races_with_symlink_swaps_stay_inside(daemon, tmp_path):
     """CVE-2018-15664: while the container swaps a directory with a symlink to / as fast as it
     can, `docker cp` in and out through that path must only ever touch the container's files."""

@@ -1,2 +1,2 @@
-// berth-runtime re-executes itself from a sealed memfd copy before it creates or enters a
-// container (CRuntimeSeal.c): nothing to call, the constructor does it.
+// berth-runtime re-executes itself from a read-only copy before it creates or enters a container
+// (entry.c): nothing to call, the constructor does it.

@@ -1,10 +1,11 @@
-// CVE-2019-5736: a container process can reach the runtime's binary through /proc/<pid>/exe
-// (or by exec'ing /proc/self/exe as its entrypoint) and, once the runtime exits, reopen it for
-// writing and replace the host's berth-runtime. So before it creates or enters a container, the
-// runtime re-executes itself from a binary no one can write: a detached read-only bind mount
-// of its own file (open_tree + mount_setattr: no copy, no mount visible anywhere, the fd alone
-// keeps it), or where that is not possible a sealed memfd copy (25 MB copied: 15 ms). A
-// constructor does it before the Swift runtime starts, and only for create, run and exec.
+// CVE-2019-5736: a container process can reach the binary of a process that entered its
+// namespaces through /proc/<pid>/exe (or by exec'ing /proc/self/exe as its entrypoint) and,
+// once no process runs that binary any more, reopen it for writing and replace the host's file.
+// So a program that creates or enters a container (berth-runtime's create, run and exec; the
+// shim template every container's init and exec'd processes are forked from; a pod's PID
+// namespace init) first re-executes itself from a binary no one can write: a detached read-only
+// bind mount of its own file (open_tree + mount_setattr: no copy, no mount visible anywhere, the
+// fd alone keeps it), or where that is not possible a sealed memfd copy (25 MB copied: 15 ms).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,19 +18,13 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "CRuntimeSeal.h"
+#include "CSelfSeal.h"
 
 static const int required_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
-static int enters_a_container(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "create") || !strcmp(argv[i], "run") || !strcmp(argv[i], "exec")) return 1;
-    return 0;
-}
-
 static void refuse(const char *what) {
-    dprintf(2, "berth-runtime: cannot re-execute from a read-only copy of itself (%s: %s); refusing to start a container from a writable binary\n",
-            what, strerror(errno));
+    dprintf(2, "%s: cannot re-execute from a read-only copy of itself (%s: %s); refusing to start a container from a writable binary\n",
+            program_invocation_short_name, what, strerror(errno));
     _exit(1);
 }
 
@@ -57,7 +52,7 @@ static int read_only_clone(void) {
 static int sealed_copy(int self) {
     struct stat st;
     if (fstat(self, &st) < 0) refuse("fstat");
-    int copy = memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int copy = memfd_create(program_invocation_short_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (copy < 0) refuse("memfd_create");
     for (off_t done = 0; done < st.st_size;) {
         ssize_t n = sendfile(copy, self, NULL, (size_t)(st.st_size - done));
@@ -69,8 +64,7 @@ static int sealed_copy(int self) {
     return copy;
 }
 
-__attribute__((constructor)) static void berth_run_protected(int argc, char **argv, char **envp) {
-    if (!enters_a_container(argc, argv)) return;
+void berth_run_sealed(char **argv, char **envp) {
     int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (self < 0) refuse("open /proc/self/exe");
     if (is_protected(self)) {
