@@ -153,10 +153,7 @@ public struct V1CgroupManager: CgroupManager, Sendable {
     }
 
     public func destroy() throws {
-        for controller in Self.controllers {
-            guard let root = hierarchies[controller], let dir = directory(controller) else { continue }
-            try CgroupFiles.removeWithEmptyParents(dir, stop: root)
-        }
+        for dir in directories { try CgroupFiles.remove(dir) }
     }
 
     public var containerMounts: [(name: String, hostPath: String)] {

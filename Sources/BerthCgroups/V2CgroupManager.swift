@@ -124,7 +124,7 @@ public struct V2CgroupManager: CgroupManager {
     }
 
     public func destroy() throws {
-        try CgroupFiles.removeWithEmptyParents(directory, stop: root)
+        try CgroupFiles.remove(directory)
     }
 
     public var containerMounts: [(name: String, hostPath: String)] { [("", directory)] }
