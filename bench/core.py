@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Before/after for a change to the daemon's core: `bench/core.py BIN_DIR [BIN_DIR...]` starts a
 berthd from each directory in turn (ROUNDS rounds, interleaved) and prints the medians of create,
-start, wait and delete through the API (30 `true` containers, --network none), of `ps -a` with
-50 containers (200 requests), and berthd's RSS with 50 running. Debug or release, the builds
-compared must be alike; only the comparison in one run means anything."""
+start, wait and delete through the API (30 `true` containers, --network none), the total of 50
+detached creates and starts, of `ps -a` with those 50 (200 requests), and berthd's RSS with 50
+running. Debug or release, the builds compared must be alike; only the comparison in one run
+means anything."""
 import importlib
 import json
 import os
@@ -32,15 +33,17 @@ def phases(d, n=30):
 def scale(d):
     body = json.dumps({"Image": "busybox:latest", "Cmd": ["sleep", "1000"], "HostConfig": {"NetworkMode": "none"}}).encode()
     ids = []
+    t0 = time.perf_counter()
     for _ in range(50):
         cid = json.loads(api(d, "POST", "/containers/create", body, {"Content-Type": "application/json"})[2])["Id"]
         api(d, "POST", f"/containers/{cid}/start"); ids.append(cid)
+    starts = (time.perf_counter() - t0) * 1000
     ps = []
     for _ in range(200):
         t = time.perf_counter(); api(d, "GET", "/containers/json?all=1"); ps.append((time.perf_counter() - t) * 1000)
     rss = int([l for l in open(f"/proc/{d.proc.pid}/status") if l.startswith("VmRSS")][0].split()[1]) / 1024
     for cid in ids: api(d, "DELETE", f"/containers/{cid}?force=1")
-    return statistics.median(ps), rss
+    return statistics.median(ps), rss, starts
 
 
 def main():
@@ -59,8 +62,8 @@ def main():
                 subprocess.run([conftest.BERTH, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], input=tar, env=d.env(),
                                capture_output=True, check=True)
                 p = phases(d)
-                ps, rss = scale(d)
-                print(binary, rnd, {k: round(v, 1) for k, v in p.items()}, f"ps -a (50): {ps:.2f} ms",
+                ps, rss, starts = scale(d)
+                print(binary, rnd, {k: round(v, 1) for k, v in p.items()}, f"50 starts: {starts:.0f} ms", f"ps -a (50): {ps:.2f} ms",
                       f"RSS (50 running): {rss:.1f} MiB", flush=True)
             finally:
                 d.stop()
