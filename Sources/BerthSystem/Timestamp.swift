@@ -8,14 +8,20 @@ public enum Timestamp {
         return format(ts)
     }
 
+    /// Written digit by digit: glibc's strftime calls tzset, which reads /etc/localtime once in
+    /// every process, and each shim (a fresh fork) formats an exit time, each runtime a creation.
     public static func format(_ ts: timespec) -> String {
         var t = tm()
         var seconds = ts.tv_sec
         gmtime_r(&seconds, &t)
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &t)
-        let nanos = String(ts.tv_nsec)
-        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "." + String(repeating: "0", count: 9 - nanos.count) + nanos + "Z"
+        func digits(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return value < 0 || text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        let nanos = min(max(Int(ts.tv_nsec), 0), 999_999_999)
+        return digits(Int(t.tm_year) + 1900, 4) + "-" + digits(Int(t.tm_mon) + 1, 2) + "-" + digits(Int(t.tm_mday), 2)
+            + "T" + digits(Int(t.tm_hour), 2) + ":" + digits(Int(t.tm_min), 2) + ":" + digits(Int(t.tm_sec), 2)
+            + "." + digits(nanos, 9) + "Z"
     }
 
     /// Seconds since the epoch of an RFC 3339 UTC time (`2026-01-02T03:04:05.123Z`), or nil.
