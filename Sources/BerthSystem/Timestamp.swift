@@ -8,20 +8,35 @@ public enum Timestamp {
         return format(ts)
     }
 
-    /// Written digit by digit: glibc's strftime calls tzset, which reads /etc/localtime once in
-    /// every process, and each shim (a fresh fork) formats an exit time, each runtime a creation.
+    /// The civil date computed here and written digit by digit: glibc's gmtime_r and strftime
+    /// both initialise the time zone, which reads /etc/localtime once in every process, and each
+    /// shim (a fresh fork) formats an exit time, each runtime a creation.
     public static func format(_ ts: timespec) -> String {
-        var t = tm()
-        var seconds = ts.tv_sec
-        gmtime_r(&seconds, &t)
+        let seconds = Int(ts.tv_sec)
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let daySeconds = seconds - days * 86_400
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
         func digits(_ value: Int, _ width: Int) -> String {
             let text = String(value)
             return value < 0 || text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
         }
         let nanos = min(max(Int(ts.tv_nsec), 0), 999_999_999)
-        return digits(Int(t.tm_year) + 1900, 4) + "-" + digits(Int(t.tm_mon) + 1, 2) + "-" + digits(Int(t.tm_mday), 2)
-            + "T" + digits(Int(t.tm_hour), 2) + ":" + digits(Int(t.tm_min), 2) + ":" + digits(Int(t.tm_sec), 2)
-            + "." + digits(nanos, 9) + "Z"
+        return digits(year, 4) + "-" + digits(month, 2) + "-" + digits(day, 2) + "T" + digits(daySeconds / 3600, 2) + ":"
+            + digits(daySeconds / 60 % 60, 2) + ":" + digits(daySeconds % 60, 2) + "." + digits(nanos, 9) + "Z"
+    }
+
+    /// Year, month and day of the proleptic Gregorian calendar (Howard Hinnant's civil_from_days:
+    /// 400-year eras starting on March 1st, so the leap day is each era-year's last).
+    static func civilDate(daysSinceEpoch: Int) -> (year: Int, month: Int, day: Int) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// Seconds since the epoch of an RFC 3339 UTC time (`2026-01-02T03:04:05.123Z`), or nil.
