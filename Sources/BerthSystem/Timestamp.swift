@@ -12,7 +12,8 @@ public enum Timestamp {
     /// both initialise the time zone, which reads /etc/localtime once in every process, and each
     /// shim (a fresh fork) formats an exit time, each runtime a creation.
     public static func format(_ ts: timespec) -> String {
-        let seconds = Int(ts.tv_sec)
+        // ±2^40 s (about 35,000 years) keeps every product below overflow whatever a file's time says.
+        let seconds = min(max(Int(ts.tv_sec), -(1 << 40)), 1 << 40)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let daySeconds = seconds - days * 86_400
         let (year, month, day) = civilDate(daysSinceEpoch: days)

@@ -9,6 +9,10 @@ import Testing
         #expect(Timestamp.format(timespec(tv_sec: 1_796_535_562, tv_nsec: 123_000_000)) == "2026-12-06T05:39:22.123000000Z")
         #expect(Timestamp.format(timespec(tv_sec: 951_782_400, tv_nsec: 999_999_999)) == "2000-02-29T00:00:00.999999999Z")
         #expect(Timestamp.format(timespec(tv_sec: -1, tv_nsec: 0)) == "1969-12-31T23:59:59.000000000Z")
+        // out-of-range parts are clamped, never trapped on
+        #expect(Timestamp.format(timespec(tv_sec: 0, tv_nsec: -5)) == "1970-01-01T00:00:00.000000000Z")
+        #expect(Timestamp.format(timespec(tv_sec: .max, tv_nsec: .max)).hasSuffix(".999999999Z"))
+        #expect(Timestamp.format(timespec(tv_sec: .min, tv_nsec: 0)).hasPrefix("-"))
     }
 
     /// Every day for 600 years, around the epoch and past 2100's skipped leap day, agrees with gmtime_r.
