@@ -333,9 +333,12 @@ def test_stats_redraws_in_place_on_a_terminal_and_picks_up_new_containers(docker
         screen.proc.wait(timeout=10)
 
 def test_events_stream(docker):
+    # a name of its own: the other CLI's run of this test may have destroyed its container within
+    # the second `since` reaches back
+    name = "evc-" + uuid.uuid4().hex[:8]
     since = str(time.time() - 1)
-    docker.ok("run", "--rm", "--name", "evc", "busybox", "true")
-    out = docker.ok("events", "--since", since, "--until", str(time.time() + 0.5), "--filter", "container=evc",
+    docker.ok("run", "--rm", "--name", name, "busybox", "true")
+    out = docker.ok("events", "--since", since, "--until", str(time.time() + 0.5), "--filter", f"container={name}",
                     "--format", "{{.Action}}")
     actions = out.split()
     assert actions[:4] == ["create", "start", "die", "destroy"], actions
