@@ -77,6 +77,7 @@ cleanup() {
     ip link del "$berth_bridge" 2>/dev/null; ip link del docker0 2>/dev/null
     remove_chains "$berth_chains"; remove_chains DOCKER; remove_chains NETAVARK; ip link del podman0 2>/dev/null
     iptables -P FORWARD "${forward_policy:-ACCEPT}"
+    rmdir /sys/fs/cgroup/*/berth /sys/fs/cgroup/berth 2>/dev/null  # the parent containers leave, once empty (as tests/integration/conftest.py)
     rm -rf "$work"
 }
 trap cleanup EXIT

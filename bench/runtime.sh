@@ -15,7 +15,8 @@ if [ -z "${BERTH_BENCH_NS:-}" ] && [ -d /sys/fs/cgroup/memory ] && mountpoint -q
 fi
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# berth-runtime's containers (cgroupsPath unset: /berth/ID) leave /berth, as runc leaves its parents
+trap 'rm -rf "$work"; rmdir /sys/fs/cgroup/*/berth /sys/fs/cgroup/berth 2>/dev/null || true' EXIT
 "$here/../scripts/make-rootfs.sh" "$work/bundle/rootfs" >/dev/null
 cd "$work/bundle"
 "$runtime" spec
